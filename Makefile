@@ -1,0 +1,59 @@
+# opendcc: `make run` and `make test` set up everything they need on a fresh Debian machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+INTEROP := tools/interop
+INTEROP_STAMP := $(INTEROP)/node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
+
+.PHONY: help run test setup tools lint typecheck pytest bench clean
+
+help:
+	@echo "make run    - set up and run the demo on the embedded default"
+	@echo "make test   - set up and run lint, type checks and the whole test suite"
+	@echo "make bench  - set up and run the benchmarks"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+# Debian packages the interop tests need, installed only when missing.
+tools: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	@command -v java >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq default-jre-headless; }
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq nodejs npm; }
+	cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	$(BIN)/opendcc demo
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup tools
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: setup tools
+	$(BIN)/python benchmarks/duis_core.py
+
+clean:
+	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache

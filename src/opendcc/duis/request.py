@@ -1,0 +1,169 @@
+"""DUIS Service Requests parsed into typed values (sans-IO: bytes in, a ``ServiceRequest`` out).
+
+A Service Request names its sender and target in the RequestID, the Service Reference Variant
+(SRV) it asks for, the Command Variant (CV: how the request is processed and the response
+delivered) and carries one Body element with the SRV's parameters. The Body stays available as
+XML for the SRV handlers; the header is lifted into typed fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from lxml import etree
+
+from opendcc.core.errors import DuisError
+from opendcc.core.request_id import RequestId
+from opendcc.duis.schema import DuisSchema, SchemaInvalid
+from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, parse_xml, sr
+
+
+class CommandVariant(IntEnum):
+    """How a request is processed (DUIS CommandVariant), named for what each value means."""
+
+    DEVICE = 1  # send to the Device, response to the User
+    LOCAL_COMMAND = 2  # return the command for local delivery
+    DEVICE_AND_LOCAL_COMMAND = 3
+    TRANSFORM = 4  # critical: return the pre-command for the User to sign
+    SIGNED_PRE_COMMAND = 5  # critical: the signed pre-command, sent to the Device
+    SIGNED_PRE_COMMAND_LOCAL = 6
+    SIGNED_PRE_COMMAND_DEVICE_AND_LOCAL = 7
+    NON_DEVICE = 8  # answered by the DCC itself
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServiceRequest:
+    """One parsed DUIS Service Request. ``document`` keeps the tree for signature checks."""
+
+    request_id: RequestId
+    command_variant: CommandVariant
+    service_reference: str
+    srv: str
+    body: etree._Element = field(repr=False)
+    document: etree._ElementTree = field(repr=False)
+    schema_version: str
+    first_in_sequence: bool | None = None
+    preceding_request_id: RequestId | None = None
+    execution_datetime: datetime | None = None
+
+    @property
+    def body_element(self) -> str:
+        """The local name of the Body's element, e.g. ``ReadInstantaneousImportRegisters``."""
+        return etree.QName(self.body).localname
+
+    @property
+    def is_future_dated(self) -> bool:
+        return self.execution_datetime is not None
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description of the request (what ``opendcc duis parse`` prints)."""
+        return {
+            "schema_version": self.schema_version,
+            "request_id": str(self.request_id),
+            "originator": str(self.request_id.originator),
+            "target": str(self.request_id.target),
+            "counter": self.request_id.counter,
+            "command_variant": int(self.command_variant),
+            "command_variant_name": self.command_variant.name,
+            "service_reference": self.service_reference,
+            "service_reference_variant": self.srv,
+            "body_element": self.body_element,
+            "first_in_sequence": self.first_in_sequence,
+            "preceding_request_id": (
+                str(self.preceding_request_id) if self.preceding_request_id else None
+            ),
+            "execution_datetime": (
+                self.execution_datetime.isoformat() if self.execution_datetime else None
+            ),
+            "signed": self.document.getroot().find("{http://www.w3.org/2000/09/xmldsig#}Signature")
+            is not None,
+        }
+
+
+class NotAServiceRequest(DuisError):
+    """The document is XML but not a DUIS Service Request (answered with HTTP 400)."""
+
+
+def parse_request(
+    data: bytes,
+    *,
+    schema: DuisSchema | None = None,
+    limits: ParseLimits = DEFAULT_LIMITS,
+) -> ServiceRequest:
+    """Parse a DUIS Service Request; validate it against ``schema`` when one is configured."""
+    document = parse_xml(data, limits)
+    if schema is not None:
+        schema.validate(document)
+    return request_from_tree(document)
+
+
+def request_from_tree(document: etree._ElementTree) -> ServiceRequest:
+    root = document.getroot()
+    if root.tag != sr("Request"):
+        raise NotAServiceRequest(f"the root element is {root.tag}, not {{{SR_NS}}}Request")
+    header = _child(root, "Header")
+    body = _child(root, "Body")
+    body_children = [child for child in body if isinstance(child.tag, str)]
+    if len(body_children) != 1:
+        raise NotAServiceRequest("the Body must hold exactly one element")
+    content = body_children[0]
+
+    preceding = header.findtext(sr("PrecedingServiceRequestID"))
+    first = header.findtext(sr("FirstInSequence"))
+    execution = content.findtext(sr("ExecutionDateTime"))
+    return ServiceRequest(
+        request_id=RequestId.parse(_text(header, "RequestID")),
+        command_variant=_command_variant(_text(header, "CommandVariant")),
+        service_reference=_text(header, "ServiceReference"),
+        srv=_text(header, "ServiceReferenceVariant"),
+        body=content,
+        document=document,
+        schema_version=root.get("schemaVersion", ""),
+        first_in_sequence=_boolean(first) if first is not None else None,
+        preceding_request_id=RequestId.parse(preceding) if preceding is not None else None,
+        execution_datetime=parse_datetime(execution) if execution is not None else None,
+    )
+
+
+def parse_datetime(text: str) -> datetime:
+    """An ``xs:dateTime`` with a time zone (DUIS requires UTC with a ``Z``)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise SchemaInvalid(f"not an xs:dateTime: {text!r}") from exc
+    if value.tzinfo is None:
+        raise SchemaInvalid(f"date-time without a time zone: {text!r}")
+    return value
+
+
+def _child(parent: etree._Element, local: str) -> etree._Element:
+    found = parent.find(sr(local))
+    if found is None:
+        raise NotAServiceRequest(f"missing sr:{local}")
+    return found
+
+
+def _text(parent: etree._Element, local: str) -> str:
+    text = parent.findtext(sr(local))
+    if text is None or not text.strip():
+        raise NotAServiceRequest(f"missing sr:{local}")
+    return text.strip()
+
+
+def _command_variant(text: str) -> CommandVariant:
+    try:
+        return CommandVariant(int(text))
+    except ValueError:
+        raise NotAServiceRequest(f"CommandVariant must be 1..8, not {text!r}") from None
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip()
+    if value in {"true", "1"}:
+        return True
+    if value in {"false", "0"}:
+        return False
+    raise NotAServiceRequest(f"not an xs:boolean: {text!r}")
