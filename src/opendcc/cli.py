@@ -103,5 +103,13 @@ def verify_command(
     typer.echo(f"valid: signed by {signer.label}")
 
 
+@app.command("demo")
+def demo_command() -> None:
+    """Run the demo: one signed DUIS round trip through opendcc's core."""
+    from opendcc.demo import run
+
+    raise typer.Exit(run(typer.echo))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name=os.path.basename(sys.argv[0]) or "opendcc")

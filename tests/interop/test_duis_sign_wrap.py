@@ -12,8 +12,17 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from opendcc.core.errors import ResponseCode
 from opendcc.duis.authenticate import verify_document
 from opendcc.duis.request import parse_request
+from opendcc.duis.response import (
+    RequestRef,
+    acknowledgement,
+    response,
+    sign_document,
+    smets1_response,
+    to_bytes,
+)
 from opendcc.duis.xml import parse_xml
 from opendcc.duis.xmldsig import SignatureInvalid, sign
 from opendcc.smki import SigningCredentials, TrustStore
@@ -106,3 +115,47 @@ def test_dcc_boxed_rejects_what_opendcc_rejects(
     assert "validation failed" in outcome.error
     with pytest.raises(SignatureInvalid):
         verify_document(parse_xml(tampered), trust_store, NOW)
+
+
+def test_responses_signed_by_the_hub_verify_with_dcc_boxed(
+    reference: Path, tmp_path: Path, dcc_credentials: SigningCredentials
+) -> None:
+    """What the hub sends (signed with the DCC's ZAZ1 DSP key) verifies in DCC's tool."""
+    request = parse_request((TEMPLATES / SAMPLE[0]).read_bytes())
+    ref = RequestRef.of(request)
+    s1sp = credentials("xml-sign-00DB123456780004-ds")  # stands in for an S1SP's key
+    documents = {
+        "ack.xml": acknowledgement(request, NOW),
+        "gbcs.xml": response(
+            request.request_id,
+            service_reference=ref.service_reference,
+            srv=ref.srv,
+            code=ResponseCode.SUCCESS,
+            now=NOW,
+            payload=b"\xdd\x00\x00\x00\x00\x00\x00\x55",
+        ),
+        "error.xml": response(
+            request.request_id,
+            service_reference=ref.service_reference,
+            srv=ref.srv,
+            code=ResponseCode.NOT_RESPONSIBLE_PARTY,
+            now=NOW,
+        ),
+        "smets1.xml": smets1_response(
+            request.request_id,
+            service_reference=ref.service_reference,
+            srv=ref.srv,
+            code=ResponseCode.SUCCESS,
+            now=NOW,
+            s1sp_credentials=s1sp,
+        ),
+    }
+    files = []
+    for name, tree in documents.items():
+        sign_document(tree, dcc_credentials)
+        path = tmp_path / name
+        path.write_bytes(to_bytes(tree))
+        files.append(path)
+    outcomes = run_batch("validate", files, tmp_path / "validated")
+    assert {name: o.error for name, o in outcomes.items() if not o.ok} == {}
+    assert len(outcomes) == len(documents)
