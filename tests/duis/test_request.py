@@ -126,3 +126,13 @@ def test_all_templates_are_schema_valid(reference: Path) -> None:
     schema = load_schema(XSD_V54)
     invalid = [p.name for p in TEMPLATE_FILES if not schema.is_valid(etree.parse(p))]
     assert invalid == []
+
+
+def test_execution_datetime_found_wherever_the_templates_put_it(reference: Path) -> None:
+    future_dated = 0
+    for path in TEMPLATE_FILES:
+        parsed = parse_request(path.read_bytes())
+        expected = parsed.body.find("{*}ExecutionDateTime")
+        assert (parsed.execution_datetime is not None) == (expected is not None), path.name
+        future_dated += expected is not None
+    assert future_dated == 42

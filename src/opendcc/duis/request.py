@@ -104,28 +104,48 @@ def request_from_tree(document: etree._ElementTree) -> ServiceRequest:
     root = document.getroot()
     if root.tag != sr("Request"):
         raise NotAServiceRequest(f"the root element is {root.tag}, not {{{SR_NS}}}Request")
-    header = _child(root, "Header")
-    body = _child(root, "Body")
-    body_children = [child for child in body if isinstance(child.tag, str)]
-    if len(body_children) != 1:
+    parts = _children(root)
+    header, body = parts.get(sr("Header")), parts.get(sr("Body"))
+    if header is None or body is None:
+        raise NotAServiceRequest("a Service Request has a Header and a Body")
+    fields = {tag: (child.text or "").strip() for tag, child in _children(header).items()}
+    content = [child for child in body if isinstance(child.tag, str)]
+    if len(content) != 1:
         raise NotAServiceRequest("the Body must hold exactly one element")
-    content = body_children[0]
 
-    preceding = header.findtext(sr("PrecedingServiceRequestID"))
-    first = header.findtext(sr("FirstInSequence"))
-    execution = content.findtext(sr("ExecutionDateTime"))
+    def required(local: str) -> str:
+        if not (value := fields.get(sr(local))):
+            raise NotAServiceRequest(f"missing sr:{local}")
+        return value
+
+    preceding = fields.get(sr("PrecedingServiceRequestID"))
+    first = fields.get(sr("FirstInSequence"))
+    execution = _execution_datetime(content[0])
     return ServiceRequest(
-        request_id=RequestId.parse(_text(header, "RequestID")),
-        command_variant=_command_variant(_text(header, "CommandVariant")),
-        service_reference=_text(header, "ServiceReference"),
-        srv=_text(header, "ServiceReferenceVariant"),
-        body=content,
+        request_id=RequestId.parse(required("RequestID")),
+        command_variant=_command_variant(required("CommandVariant")),
+        service_reference=required("ServiceReference"),
+        srv=required("ServiceReferenceVariant"),
+        body=content[0],
         document=document,
         schema_version=root.get("schemaVersion", ""),
         first_in_sequence=_boolean(first) if first is not None else None,
         preceding_request_id=RequestId.parse(preceding) if preceding is not None else None,
         execution_datetime=parse_datetime(execution) if execution is not None else None,
     )
+
+
+def _children(parent: etree._Element) -> dict[str, etree._Element]:
+    """Element children by tag, in one pass (cheaper than a ``find`` per field)."""
+    return {child.tag: child for child in parent if isinstance(child.tag, str)}
+
+
+def _execution_datetime(content: etree._Element) -> str | None:
+    # When present, ExecutionDateTime is the first child of the SRV's body element.
+    for child in content:
+        if isinstance(child.tag, str):
+            return (child.text or "").strip() if child.tag == sr("ExecutionDateTime") else None
+    return None
 
 
 def parse_datetime(text: str) -> datetime:
@@ -137,20 +157,6 @@ def parse_datetime(text: str) -> datetime:
     if value.tzinfo is None:
         raise SchemaInvalid(f"date-time without a time zone: {text!r}")
     return value
-
-
-def _child(parent: etree._Element, local: str) -> etree._Element:
-    found = parent.find(sr(local))
-    if found is None:
-        raise NotAServiceRequest(f"missing sr:{local}")
-    return found
-
-
-def _text(parent: etree._Element, local: str) -> str:
-    text = parent.findtext(sr(local))
-    if text is None or not text.strip():
-        raise NotAServiceRequest(f"missing sr:{local}")
-    return text.strip()
 
 
 def _command_variant(text: str) -> CommandVariant:

@@ -8,6 +8,7 @@ network access, documents over a size limit, and element trees deeper than a lim
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from lxml import etree
@@ -76,14 +77,16 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     return tree
 
 
+@cache
+def _deeper_than(max_depth: int) -> etree.XPath:
+    # True when any element sits below ``max_depth`` levels; evaluated in C, without building
+    # a Python proxy per element.
+    return etree.XPath("boolean(/" + "*/" * max_depth + "*)")
+
+
 def _check_depth(root: etree._Element, max_depth: int) -> None:
-    # Iterative walk: a recursive one is what a deep-nesting attack is aimed at.
-    stack: list[tuple[etree._Element, int]] = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > max_depth:
-            raise MalformedDocument(f"element nesting deeper than {max_depth}")
-        stack.extend((child, depth + 1) for child in element if isinstance(child.tag, str))
+    if _deeper_than(max_depth)(root):
+        raise MalformedDocument(f"element nesting deeper than {max_depth}")
 
 
 def strip_insignificant_whitespace(element: etree._Element) -> None:
