@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from opendcc.duis.schema import DuisSchema, load_schema
 from opendcc.smki import SigningCredentials, TrustStore
-from tests.reference import KEYS, REFERENCE
+from tests.reference import KEYS, REFERENCE, XSD_V54
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -41,3 +42,16 @@ def supplier_credentials(reference: Path) -> SigningCredentials:
 @pytest.fixture(scope="session")
 def dcc_credentials(reference: Path) -> SigningCredentials:
     return credentials("dsp-xml-sign-90B3D51F30000002-ds")
+
+
+@pytest.fixture(scope="session")
+def s1sp_credentials(reference: Path) -> SigningCredentials:
+    # The S1SP (SMETS1 Service Provider) signs with xml-sign-00DB123456780004-ds, a ZAZ1
+    # XML-signing key of neither a User nor the DCC, so an inner signature can never be
+    # mistaken for the outer one.
+    return credentials("xml-sign-00DB123456780004-ds")
+
+
+@pytest.fixture(scope="session")
+def schema(reference: Path) -> DuisSchema:
+    return load_schema(XSD_V54)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from lxml import etree
+from tests.duis.support import DCC, DCC_POLICY, NOW, REQUEST_ID, S1SP, publish
 
 from opendcc.core import Eui64, RequestId
 from opendcc.duis.alerts import (
@@ -32,66 +31,18 @@ from opendcc.duis.response import (
     to_bytes,
     verify_smets1_signed_response,
 )
-from opendcc.duis.schema import DuisSchema, load_schema
+from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import parse_xml, sr
 from opendcc.duis.xmldsig import (
-    DCC_SIGNED,
     SignatureFailure,
     SignatureInvalid,
-    SignerPolicy,
     verify,
 )
 from opendcc.smki import SigningCredentials, TrustStore
 
-NOW = datetime(2026, 1, 1, tzinfo=UTC)  # inside the validity of every key used here
-DCC = Eui64.parse("90-B3-D5-1F-30-00-00-02")
-S1SP = Eui64.parse("00-DB-12-34-56-78-00-04")
 DEVICE = Eui64.parse("88-73-84-57-00-2F-96-1E")
-DCC_POLICY = SignerPolicy(DCC_SIGNED, DCC)
-REQUEST_ID = RequestId.parse("90-B3-D5-1F-30-01-00-00:88-73-84-57-00-2F-96-1E:1660751141087")
 ALERT_ID = RequestId.parse("88-73-84-57-00-2F-96-1E:90-B3-D5-1F-30-01-00-00:4096")
 UTRN = "73450123456789012345"
-
-
-def shared_reference() -> Path:
-    """The DUIS reference data in ../shared (GPL: read in place, never copied into the repo)."""
-    reference = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "duis"
-    if not reference.is_dir():
-        pytest.skip(f"DUIS reference data not found at {reference} (needs the ../shared checkout)")
-    return reference
-
-
-def zaz1(stem: str) -> SigningCredentials:
-    keys = shared_reference() / "keys" / "dccboxed-signing-tool"
-    return SigningCredentials.from_files(keys / f"{stem}.key", keys / f"{stem}.pem")
-
-
-@pytest.fixture(scope="module")
-def schema() -> DuisSchema:
-    return load_schema(shared_reference() / "schema" / "v5.4" / "DUIS Schema V5.4.xsd")
-
-
-@pytest.fixture(scope="module")
-def store() -> TrustStore:
-    return TrustStore.from_directory(shared_reference() / "keys" / "dccboxed-signing-tool")
-
-
-@pytest.fixture(scope="module")
-def dcc_key() -> SigningCredentials:
-    """The DCC's own DUIS signing key (DSP XML signing, 90-B3-D5-1F-30-00-00-02)."""
-    return zaz1("dsp-xml-sign-90B3D51F30000002-ds")
-
-
-@pytest.fixture(scope="module")
-def s1sp_key() -> SigningCredentials:
-    # The S1SP signs with xml-sign-00DB123456780004-ds, a ZAZ1 XML-signing key that belongs to
-    # no User nor the DCC, so an inner signature can never be mistaken for the outer one.
-    return zaz1("xml-sign-00DB123456780004-ds")
-
-
-def publish(tree: etree._ElementTree, dcc_key: SigningCredentials) -> etree._ElementTree:
-    """Sign as the DCC, serialise, and parse back: what a User's endpoint receives."""
-    return parse_xml(to_bytes(sign_document(tree, dcc_key)))
 
 
 def s1sp_report() -> S1spAlert:
@@ -105,7 +56,7 @@ def s1sp_report() -> S1spAlert:
     )
 
 
-def built(s1sp_key: SigningCredentials) -> dict[str, etree._ElementTree]:
+def built(s1sp_credentials: SigningCredentials) -> dict[str, etree._ElementTree]:
     return {
         "device alert": device_alert(
             ALERT_ID, alert_code="8f3e", gbcs_payload=b"\xdd\x00\x8f\x3e", now=NOW
@@ -114,7 +65,7 @@ def built(s1sp_key: SigningCredentials) -> dict[str, etree._ElementTree]:
             ALERT_ID,
             alert=Smets1DeviceAlert("Supply Outage", NOW, gbcs_hex_alert_code="8F35"),
             now=NOW,
-            s1sp_credentials=s1sp_key,
+            s1sp_credentials=s1sp_credentials,
         ),
         "quarantined request": dcc_alert(
             "AD1", QuarantinedRequest(QuarantineBreach.USER_THRESHOLD, REQUEST_ID, 12345), NOW
@@ -126,7 +77,7 @@ def built(s1sp_key: SigningCredentials) -> dict[str, etree._ElementTree]:
             "N12", CommandFailure(REQUEST_ID, DEVICE, dsp_schedule_id=77), NOW
         ),
         "S1SP alert": s1sp_alert(
-            s1sp_report(), now=NOW, s1sp_credentials=s1sp_key, dsp_schedule_id=77
+            s1sp_report(), now=NOW, s1sp_credentials=s1sp_credentials, dsp_schedule_id=77
         ),
     }
 
@@ -145,20 +96,20 @@ KINDS = [
 def test_each_kind_is_schema_valid_and_signed_by_the_dcc(
     kind: str,
     schema: DuisSchema,
-    store: TrustStore,
-    dcc_key: SigningCredentials,
-    s1sp_key: SigningCredentials,
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    received = publish(built(s1sp_key)[kind], dcc_key)
+    received = publish(built(s1sp_credentials)[kind], dcc_credentials)
     schema.validate(received)
-    assert verify(received.getroot(), store, DCC_POLICY, NOW).eui == DCC
+    assert verify(received.getroot(), trust_store, DCC_POLICY, NOW).eui == DCC
     assert received.getroot().findtext(f"{sr('Header')}/{sr('ResponseCode')}") == "I0"
 
 
 def test_device_alert_names_the_device_and_carries_the_payload(
-    s1sp_key: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    root = built(s1sp_key)["device alert"].getroot()
+    root = built(s1sp_credentials)["device alert"].getroot()
     assert root.findtext(f"{sr('Header')}/{sr('ResponseID')}") == str(ALERT_ID)
     assert root.find(f"{sr('Header')}/{sr('RequestID')}") is None
     message = root.find(f"{sr('Body')}/{sr('DeviceAlertMessage')}")
@@ -170,10 +121,12 @@ def test_device_alert_names_the_device_and_carries_the_payload(
 
 
 def test_smets1_device_alert_is_signed_by_the_s1sp(
-    store: TrustStore, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    received = publish(built(s1sp_key)["SMETS1 device alert"], dcc_key)
-    assert verify_smets1_signed_response(received, store, NOW).eui == S1SP
+    received = publish(built(s1sp_credentials)["SMETS1 device alert"], dcc_credentials)
+    assert verify_smets1_signed_response(received, trust_store, NOW).eui == S1SP
     content = received.getroot().find(f".//{ra('DeviceAlertContent')}")
     assert content is not None
     assert content.findtext(ra("GBCSHexAlertCode")) == "8F35"
@@ -188,8 +141,8 @@ def dcc_alert_content(tree: etree._ElementTree) -> tuple[str | None, etree._Elem
     return message.findtext(sr("DCCAlertCode")), dcc_alert_choice[0]
 
 
-def test_quarantined_request_alert(s1sp_key: SigningCredentials) -> None:
-    code, content = dcc_alert_content(built(s1sp_key)["quarantined request"])
+def test_quarantined_request_alert(s1sp_credentials: SigningCredentials) -> None:
+    code, content = dcc_alert_content(built(s1sp_credentials)["quarantined request"])
     assert code == "AD1"
     breach = content.find(sr("ADUserThresholdBreach"))
     assert breach is not None
@@ -199,8 +152,8 @@ def test_quarantined_request_alert(s1sp_key: SigningCredentials) -> None:
         QuarantinedRequest(QuarantineBreach.DCC_THRESHOLD, REQUEST_ID, 10**20)
 
 
-def test_power_outage_alert(s1sp_key: SigningCredentials) -> None:
-    tree = built(s1sp_key)["power outage"]
+def test_power_outage_alert(s1sp_credentials: SigningCredentials) -> None:
+    tree = built(s1sp_credentials)["power outage"]
     assert tree.getroot().findtext(f"{sr('Header')}/{sr('ResponseID')}") == str(ALERT_ID)
     _, content = dcc_alert_content(tree)
     assert content.findtext(sr("CommsHubDeviceID")) == str(DEVICE)
@@ -209,8 +162,8 @@ def test_power_outage_alert(s1sp_key: SigningCredentials) -> None:
         PowerOutageEvent(DEVICE, NOW, "12345678901234")
 
 
-def test_command_failure_alert_keeps_xsd_order(s1sp_key: SigningCredentials) -> None:
-    _, content = dcc_alert_content(built(s1sp_key)["command failure"])
+def test_command_failure_alert_keeps_xsd_order(s1sp_credentials: SigningCredentials) -> None:
+    _, content = dcc_alert_content(built(s1sp_credentials)["command failure"])
     assert [etree.QName(child).localname for child in content] == [
         "CommandRequestID",
         "DSPScheduleID",
@@ -221,12 +174,12 @@ def test_command_failure_alert_keeps_xsd_order(s1sp_key: SigningCredentials) -> 
 
 
 def test_dcc_alert_accepts_a_raw_sr_element_and_refuses_unknown_codes(
-    schema: DuisSchema, dcc_key: SigningCredentials
+    schema: DuisSchema, dcc_credentials: SigningCredentials
 ) -> None:
     removal = etree.Element(sr("DSPScheduleRemoval"))
     etree.SubElement(removal, sr("DeviceID")).text = str(DEVICE)
     etree.SubElement(removal, sr("DSPScheduleID")).text = "77"
-    schema.validate(publish(dcc_alert("N4", removal, NOW), dcc_key))
+    schema.validate(publish(dcc_alert("N4", removal, NOW), dcc_credentials))
     assert removal.getparent() is None  # copied, not moved
     with pytest.raises(ValueError, match="DCCAlertCode"):
         dcc_alert("N32", removal, NOW)
@@ -241,10 +194,12 @@ def test_dcc_alert_codes_follow_the_xsd_enumeration() -> None:
 
 
 def test_s1sp_alert_is_signed_by_the_s1sp_and_carries_its_report(
-    store: TrustStore, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    received = publish(built(s1sp_key)["S1SP alert"], dcc_key)
-    assert verify_s1sp_alert(received, store, NOW).eui == S1SP
+    received = publish(built(s1sp_credentials)["S1SP alert"], dcc_credentials)
+    assert verify_s1sp_alert(received, trust_store, NOW).eui == S1SP
     code, wrapper = dcc_alert_content(received)
     assert code == S1SP_DCC_ALERT_CODE
     inner = wrapper.find(sr("S1SPAlert"))
@@ -267,28 +222,33 @@ def test_s1sp_alert_is_signed_by_the_s1sp_and_carries_its_report(
 
 
 def test_s1sp_alert_minimal_and_with_another_code(
-    schema: DuisSchema, store: TrustStore, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    schema: DuisSchema,
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
     tree = s1sp_alert(
         S1spAlert(code="HEARTBEAT-LOST", raised_at=NOW),
         now=NOW,
-        s1sp_credentials=s1sp_key,
+        s1sp_credentials=s1sp_credentials,
         dcc_alert_code="N60",
     )
-    received = publish(tree, dcc_key)
+    received = publish(tree, dcc_credentials)
     schema.validate(received)
-    assert verify_s1sp_alert(received, store, NOW).eui == S1SP
+    assert verify_s1sp_alert(received, trust_store, NOW).eui == S1SP
     assert dcc_alert_content(received)[0] == "N60"
 
 
 def test_tampering_one_inner_byte_breaks_the_s1sp_signature(
-    store: TrustStore, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    data = to_bytes(sign_document(built(s1sp_key)["S1SP alert"], dcc_key))
+    data = to_bytes(sign_document(built(s1sp_credentials)["S1SP alert"], dcc_credentials))
     tampered = data.replace(UTRN.encode(), b"8" + UTRN[1:].encode(), 1)
     assert tampered != data
     with pytest.raises(SignatureInvalid) as caught:
-        verify_s1sp_alert(parse_xml(tampered), store, NOW)
+        verify_s1sp_alert(parse_xml(tampered), trust_store, NOW)
     assert caught.value.reason == SignatureFailure.DIGEST_MISMATCH
 
 
@@ -297,6 +257,6 @@ def test_s1sp_alert_validates_its_utrn() -> None:
         S1spAlert(code="X", raised_at=NOW, utrn="1234")
 
 
-def test_verifying_an_alert_without_s1sp_part_says_so(s1sp_key: SigningCredentials) -> None:
+def test_verifying_an_alert_without_s1sp_part_says_so(s1sp_credentials: SigningCredentials) -> None:
     with pytest.raises(MissingElement):
-        verify_s1sp_alert(built(s1sp_key)["power outage"], TrustStore(), NOW)
+        verify_s1sp_alert(built(s1sp_credentials)["power outage"], TrustStore(), NOW)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from lxml import etree
+from tests.duis.support import DCC, DCC_POLICY, NOW, REQUEST_ID, S1SP, publish
+from tests.reference import REFERENCE
 
-from opendcc.core import Eui64, RequestId, ResponseCode
+from opendcc.core import RequestId, ResponseCode
 from opendcc.duis.request import parse_request
 from opendcc.duis.response import (
     MissingElement,
@@ -26,7 +27,7 @@ from opendcc.duis.response import (
     to_bytes,
     verify_smets1_signed_response,
 )
-from opendcc.duis.schema import DuisSchema, load_schema
+from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import DS_NS, RA_NS, SR_NS, ds, parse_xml, sr
 from opendcc.duis.xmldsig import (
     DCC_SIGNED,
@@ -37,60 +38,14 @@ from opendcc.duis.xmldsig import (
 )
 from opendcc.smki import SigningCredentials, TrustStore
 
-NOW = datetime(2026, 1, 1, tzinfo=UTC)  # inside the validity of every key used here
-DCC = Eui64.parse("90-B3-D5-1F-30-00-00-02")
-S1SP = Eui64.parse("00-DB-12-34-56-78-00-04")
-DCC_POLICY = SignerPolicy(DCC_SIGNED, DCC)
-REQUEST_ID = RequestId.parse("90-B3-D5-1F-30-01-00-00:88-73-84-57-00-2F-96-1E:1660751141087")
 NON_DEVICE_ID = RequestId.parse("90-B3-D5-1F-30-01-00-00:90-B3-D5-1F-30-00-00-02:1766940660265")
-
-
-def shared_reference() -> Path:
-    """The DUIS reference data in ../shared (GPL: read in place, never copied into the repo)."""
-    reference = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "duis"
-    if not reference.is_dir():
-        pytest.skip(f"DUIS reference data not found at {reference} (needs the ../shared checkout)")
-    return reference
-
-
-def zaz1(stem: str) -> SigningCredentials:
-    keys = shared_reference() / "keys" / "dccboxed-signing-tool"
-    return SigningCredentials.from_files(keys / f"{stem}.key", keys / f"{stem}.pem")
-
-
-@pytest.fixture(scope="module")
-def schema() -> DuisSchema:
-    return load_schema(shared_reference() / "schema" / "v5.4" / "DUIS Schema V5.4.xsd")
-
-
-@pytest.fixture(scope="module")
-def store() -> TrustStore:
-    return TrustStore.from_directory(shared_reference() / "keys" / "dccboxed-signing-tool")
-
-
-@pytest.fixture(scope="module")
-def dcc_key() -> SigningCredentials:
-    """The DCC's own DUIS signing key (DSP XML signing, 90-B3-D5-1F-30-00-00-02)."""
-    return zaz1("dsp-xml-sign-90B3D51F30000002-ds")
-
-
-@pytest.fixture(scope="module")
-def s1sp_key() -> SigningCredentials:
-    # The S1SP signs with xml-sign-00DB123456780004-ds, a ZAZ1 XML-signing key that belongs to
-    # no User nor the DCC, so an inner signature can never be mistaken for the outer one.
-    return zaz1("xml-sign-00DB123456780004-ds")
-
-
-def publish(tree: etree._ElementTree, dcc_key: SigningCredentials) -> etree._ElementTree:
-    """Sign as the DCC, serialise, and parse back: what a User's endpoint receives."""
-    return parse_xml(to_bytes(sign_document(tree, dcc_key)))
 
 
 def header(tree: etree._ElementTree, local: str) -> str | None:
     return tree.getroot().findtext(f"{sr('Header')}/{sr(local)}")
 
 
-def built(s1sp_key: SigningCredentials) -> dict[str, etree._ElementTree]:
+def built(s1sp_credentials: SigningCredentials) -> dict[str, etree._ElementTree]:
     inventory = etree.Element(sr("DSPInventory"))
     device = etree.SubElement(inventory, sr("Device"))
     for local, text in (
@@ -128,7 +83,7 @@ def built(s1sp_key: SigningCredentials) -> dict[str, etree._ElementTree]:
             srv="3.3",
             code=ResponseCode.SUCCESS,
             now=NOW,
-            s1sp_credentials=s1sp_key,
+            s1sp_credentials=s1sp_credentials,
             payload=Smets1Payload(smets_data=rsp),
         ),
         "SMETS1 E21": smets1_response(
@@ -137,7 +92,7 @@ def built(s1sp_key: SigningCredentials) -> dict[str, etree._ElementTree]:
             srv="4.1.1",
             code=ResponseCode.NO_DEVICE_RESPONSE,
             now=NOW,
-            s1sp_credentials=s1sp_key,
+            s1sp_credentials=s1sp_credentials,
         ),
     }
 
@@ -156,24 +111,24 @@ KINDS = [
 def test_each_kind_is_schema_valid_and_signed_by_the_dcc(
     kind: str,
     schema: DuisSchema,
-    store: TrustStore,
-    dcc_key: SigningCredentials,
-    s1sp_key: SigningCredentials,
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    received = publish(built(s1sp_key)[kind], dcc_key)
+    received = publish(built(s1sp_credentials)[kind], dcc_credentials)
     schema.validate(received)
-    assert verify(received.getroot(), store, DCC_POLICY, NOW).eui == DCC
+    assert verify(received.getroot(), trust_store, DCC_POLICY, NOW).eui == DCC
     assert received.getroot().get("schemaVersion") == "5.4"
 
 
-def test_root_declares_sr_ra_ds_like_dcc(s1sp_key: SigningCredentials) -> None:
-    root = built(s1sp_key)["acknowledgement"].getroot()
+def test_root_declares_sr_ra_ds_like_dcc(s1sp_credentials: SigningCredentials) -> None:
+    root = built(s1sp_credentials)["acknowledgement"].getroot()
     assert root.nsmap == {"sr": SR_NS, "ra": RA_NS, "ds": DS_NS}
     assert root.prefix == "sr"
 
 
 def test_acknowledgement_from_a_parsed_request(schema: DuisSchema) -> None:
-    template = shared_reference() / "samples/duis-templates/ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"
+    template = REFERENCE / "samples/duis-templates/ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"
     request = parse_request(template.read_bytes())
     tree = acknowledgement(request, NOW)
     schema.validate(tree)
@@ -188,8 +143,8 @@ def test_acknowledgement_from_a_parsed_request(schema: DuisSchema) -> None:
     ]
 
 
-def test_response_id_is_the_swapped_request_id(s1sp_key: SigningCredentials) -> None:
-    tree = built(s1sp_key)["I0 with GBCS payload"]
+def test_response_id_is_the_swapped_request_id(s1sp_credentials: SigningCredentials) -> None:
+    tree = built(s1sp_credentials)["I0 with GBCS payload"]
     assert header(tree, "RequestID") == str(REQUEST_ID)
     assert header(tree, "ResponseID") == (
         "88-73-84-57-00-2F-96-1E:90-B3-D5-1F-30-01-00-00:1660751141087"
@@ -197,24 +152,24 @@ def test_response_id_is_the_swapped_request_id(s1sp_key: SigningCredentials) -> 
     assert header(tree, "ResponseDateTime") == "2026-01-01T00:00:00.000Z"
 
 
-def test_gbcs_payload_is_base64(s1sp_key: SigningCredentials) -> None:
-    tree = built(s1sp_key)["I0 with GBCS payload"]
+def test_gbcs_payload_is_base64(s1sp_credentials: SigningCredentials) -> None:
+    tree = built(s1sp_credentials)["I0 with GBCS payload"]
     text = tree.getroot().findtext(f".//{sr('GBCSPayload')}")
     assert text is not None
     assert base64.b64decode(text) == b"\xdd\x00\x00\x00\x00\x00\x00\x55\x11"
 
 
-def test_error_without_request_id_has_neither_id(s1sp_key: SigningCredentials) -> None:
-    tree = built(s1sp_key)["error without RequestID"]
+def test_error_without_request_id_has_neither_id(s1sp_credentials: SigningCredentials) -> None:
+    tree = built(s1sp_credentials)["error without RequestID"]
     assert header(tree, "RequestID") is None
     assert header(tree, "ResponseID") is None
     assert header(tree, "ResponseCode") == "E2"
 
 
 def test_non_device_response_carries_only_the_request_id_like_dcc(
-    s1sp_key: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    tree = built(s1sp_key)["non-device 8.2"]
+    tree = built(s1sp_credentials)["non-device 8.2"]
     assert header(tree, "RequestID") == str(NON_DEVICE_ID)
     assert header(tree, "ResponseID") is None
     assert tree.getroot().find(f".//{sr('DSPInventory')}/{sr('Device')}") is not None
@@ -264,16 +219,18 @@ def test_body_payload_is_copied_not_moved_and_must_be_in_sr() -> None:
 
 
 def test_to_bytes_is_utf8_with_declaration_and_no_indentation(
-    s1sp_key: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    data = to_bytes(built(s1sp_key)["acknowledgement"])
+    data = to_bytes(built(s1sp_credentials)["acknowledgement"])
     assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?><sr:Response ')
     assert b"\n" not in data
     assert b">  <" not in data
 
 
-def test_signature_is_the_last_child(dcc_key: SigningCredentials) -> None:
-    tree = sign_document(acknowledgement(RequestRef(REQUEST_ID, "11.2", "11.2"), NOW), dcc_key)
+def test_signature_is_the_last_child(dcc_credentials: SigningCredentials) -> None:
+    tree = sign_document(
+        acknowledgement(RequestRef(REQUEST_ID, "11.2", "11.2"), NOW), dcc_credentials
+    )
     assert tree.getroot()[-1].tag == ds("Signature")
     assert tree.getroot()[-1].prefix == "ds"
 
@@ -308,17 +265,19 @@ def smets1_signed(tree: etree._ElementTree) -> etree._Element:
 
 
 def test_smets1_inner_signature_is_the_s1sps(
-    store: TrustStore, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    received = publish(built(s1sp_key)["SMETS1 I0"], dcc_key)
-    signer = verify_smets1_signed_response(received, store, NOW)
+    received = publish(built(s1sp_credentials)["SMETS1 I0"], dcc_credentials)
+    signer = verify_smets1_signed_response(received, trust_store, NOW)
     assert signer.eui == S1SP
     pinned = SignerPolicy(frozenset({signer.role}) if signer.role else frozenset(), S1SP)
-    assert verify_smets1_signed_response(received, store, NOW, pinned).eui == S1SP
+    assert verify_smets1_signed_response(received, trust_store, NOW, pinned).eui == S1SP
 
 
-def test_smets1_inner_carries_ids_time_and_outcome(s1sp_key: SigningCredentials) -> None:
-    inner = smets1_signed(built(s1sp_key)["SMETS1 I0"])
+def test_smets1_inner_carries_ids_time_and_outcome(s1sp_credentials: SigningCredentials) -> None:
+    inner = smets1_signed(built(s1sp_credentials)["SMETS1 I0"])
     assert inner.get("schemaVersion") == "5.4"
     mmc = inner.find(f"{sr('SMETS1Response')}/{sr('Header')}")
     assert mmc is not None
@@ -331,8 +290,8 @@ def test_smets1_inner_carries_ids_time_and_outcome(s1sp_key: SigningCredentials)
     assert inner[-1].tag == ds("Signature")
 
 
-def test_smets1_error_code_is_signed_inside_too(s1sp_key: SigningCredentials) -> None:
-    tree = built(s1sp_key)["SMETS1 E21"]
+def test_smets1_error_code_is_signed_inside_too(s1sp_credentials: SigningCredentials) -> None:
+    tree = built(s1sp_credentials)["SMETS1 E21"]
     assert header(tree, "ResponseCode") == "E21"
     status = smets1_signed(tree).find(f".//{ra('SMETS1Debug')}/{ra('SMETS1Response')}")
     assert status is not None
@@ -341,7 +300,7 @@ def test_smets1_error_code_is_signed_inside_too(s1sp_key: SigningCredentials) ->
 
 
 def test_smets1_explicit_statuses_are_kept_in_order(
-    schema: DuisSchema, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    schema: DuisSchema, dcc_credentials: SigningCredentials, s1sp_credentials: SigningCredentials
 ) -> None:
     statuses = (Smets1Status(7, "meter busy"), Smets1Status(9, "retry exhausted"))
     tree = smets1_response(
@@ -350,10 +309,10 @@ def test_smets1_explicit_statuses_are_kept_in_order(
         srv="4.1.1",
         code=ResponseCode.NO_DEVICE_RESPONSE,
         now=NOW,
-        s1sp_credentials=s1sp_key,
+        s1sp_credentials=s1sp_credentials,
         payload=Smets1Payload(statuses=statuses),
     )
-    schema.validate(publish(tree, dcc_key))
+    schema.validate(publish(tree, dcc_credentials))
     entries = smets1_signed(tree).findall(f".//{ra('SMETS1Response')}")
     assert [(e.get("ResponseCode"), e.get("Position")) for e in entries] == [("7", "1"), ("9", "2")]
     with pytest.raises(ValueError, match="250"):
@@ -361,11 +320,11 @@ def test_smets1_explicit_statuses_are_kept_in_order(
 
 
 def test_smets1_inner_digest_holds_in_place_in_the_outer_document(
-    dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    dcc_credentials: SigningCredentials, s1sp_credentials: SigningCredentials
 ) -> None:
     # A verifier that canonicalises the embedded element where it stands (inclusive C14N,
     # ancestors' namespaces in scope) must digest exactly what the S1SP signed standalone.
-    received = publish(built(s1sp_key)["SMETS1 I0"], dcc_key)
+    received = publish(built(s1sp_credentials)["SMETS1 I0"], dcc_credentials)
     inner = smets1_signed(received)
     signature = inner[-1]
     digest = signature.findtext(f"{ds('SignedInfo')}/{ds('Reference')}/{ds('DigestValue')}")
@@ -375,25 +334,31 @@ def test_smets1_inner_digest_holds_in_place_in_the_outer_document(
 
 
 def test_tampering_one_inner_byte_breaks_the_inner_signature(
-    store: TrustStore, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    data = to_bytes(sign_document(built(s1sp_key)["SMETS1 I0"], dcc_key))
+    data = to_bytes(sign_document(built(s1sp_credentials)["SMETS1 I0"], dcc_credentials))
     tampered = data.replace(b'MessageSuccess="true"', b'MessageSuccess="trye"', 1)
     assert tampered != data
     with pytest.raises(SignatureInvalid) as caught:
-        verify_smets1_signed_response(parse_xml(tampered), store, NOW)
+        verify_smets1_signed_response(parse_xml(tampered), trust_store, NOW)
     assert caught.value.reason == SignatureFailure.DIGEST_MISMATCH
 
 
 def test_smets1_inner_signer_must_fit_the_policy(
-    store: TrustStore, dcc_key: SigningCredentials, s1sp_key: SigningCredentials
+    trust_store: TrustStore,
+    dcc_credentials: SigningCredentials,
+    s1sp_credentials: SigningCredentials,
 ) -> None:
-    received = publish(built(s1sp_key)["SMETS1 I0"], dcc_key)
+    received = publish(built(s1sp_credentials)["SMETS1 I0"], dcc_credentials)
     with pytest.raises(SignatureInvalid) as caught:
-        verify_smets1_signed_response(received, store, NOW, SignerPolicy(DCC_SIGNED))
+        verify_smets1_signed_response(received, trust_store, NOW, SignerPolicy(DCC_SIGNED))
     assert caught.value.reason == SignatureFailure.WRONG_CERTIFICATE_TYPE
 
 
-def test_verifying_a_response_without_smets1_part_says_so(s1sp_key: SigningCredentials) -> None:
+def test_verifying_a_response_without_smets1_part_says_so(
+    s1sp_credentials: SigningCredentials,
+) -> None:
     with pytest.raises(MissingElement):
-        verify_smets1_signed_response(built(s1sp_key)["acknowledgement"], TrustStore(), NOW)
+        verify_smets1_signed_response(built(s1sp_credentials)["acknowledgement"], TrustStore(), NOW)
