@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools lint typecheck pytest bench clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -37,6 +37,11 @@ $(INTEROP_STAMP): $(INTEROP)/package.json $(INTEROP)/package-lock.json
 	cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# A real PostgreSQL server for the store tests (Debian package; started on loopback by the tests).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq postgresql; }
+
 run: setup
 	$(BIN)/opendcc demo
 
@@ -47,8 +52,8 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup tools
-	$(BIN)/pytest
+pytest: setup tools postgres
+	url=$$(scripts/test-postgres.sh) && OPENDCC_TEST_POSTGRES_URL=$$url $(BIN)/pytest
 
 test: lint typecheck pytest
 

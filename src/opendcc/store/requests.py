@@ -1,0 +1,160 @@
+"""Service Requests in the store: accepted once, then moved only along the lifecycle table.
+
+Accepting a request and raising its originator's counter happen in one transaction, so a
+replayed or duplicate request changes nothing. Each transition is a conditional UPDATE
+(``WHERE state = <expected>``) plus a history row, committed together: two workers racing on
+one request cannot both move it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from opendcc.core.errors import DuisError
+from opendcc.core.request_id import RequestId
+from opendcc.dsp.lifecycle import UNFINISHED, RequestState, Transition, advance
+from opendcc.store.tables import (
+    originator_counters,
+    request_transitions,
+    service_requests,
+    u64_text,
+)
+
+
+class StoreError(DuisError):
+    """Base of the store's errors."""
+
+
+class Replay(StoreError):
+    """The originator counter is not above the last one accepted from that User."""
+
+
+class UnknownRequest(StoreError):
+    """No stored request has that RequestID."""
+
+
+class ConcurrentTransition(StoreError):
+    """Another worker moved the request first."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    request_id: RequestId
+    srv: str
+    command_variant: int
+    document: bytes
+    execute_at: datetime | None = None
+
+
+class RequestStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def accept(self, request: NewRequest, now: datetime) -> None:
+        """Record a request that passed access control: RECEIVED then ACCEPTED, durably.
+
+        Raises ``Replay`` (and stores nothing) unless its counter beats the User's last one.
+        """
+        rid = request.request_id
+        with self.engine.begin() as conn:
+            _raise_counter(conn, str(rid.originator), rid.counter)
+            conn.execute(
+                insert(service_requests).values(
+                    request_id=str(rid),
+                    originator=str(rid.originator),
+                    target=str(rid.target),
+                    counter=u64_text(rid.counter),
+                    srv=request.srv,
+                    command_variant=request.command_variant,
+                    state=RequestState.ACCEPTED.value,
+                    received_at=now,
+                    updated_at=now,
+                    execute_at=request.execute_at,
+                    document=request.document,
+                )
+            )
+            accepted = advance(RequestState.RECEIVED, RequestState.ACCEPTED, now)
+            conn.execute(
+                insert(request_transitions),
+                [
+                    {"request_id": str(rid), "source": None, "target": "received", "at": now},
+                    _row(str(rid), accepted),
+                ],
+            )
+
+    def transition(self, request_id: RequestId, target: RequestState, now: datetime) -> Transition:
+        key = str(request_id)
+        with self.engine.begin() as conn:
+            current = _state(conn, key)
+            step = advance(current, target, now)
+            moved = conn.execute(
+                update(service_requests)
+                .where(service_requests.c.request_id == key)
+                .where(service_requests.c.state == current.value)
+                .values(state=target.value, updated_at=now)
+            )
+            if moved.rowcount != 1:
+                raise ConcurrentTransition(f"{key} left {current} before this step")
+            conn.execute(insert(request_transitions).values(**_row(key, step)))
+        return step
+
+    def state(self, request_id: RequestId) -> RequestState:
+        with self.engine.connect() as conn:
+            return _state(conn, str(request_id))
+
+    def history(self, request_id: RequestId) -> list[tuple[RequestState, datetime]]:
+        query = (
+            select(request_transitions.c.target, request_transitions.c.at)
+            .where(request_transitions.c.request_id == str(request_id))
+            .order_by(request_transitions.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(RequestState(target), at) for target, at in conn.execute(query)]
+
+    def unfinished(self) -> list[RequestId]:
+        """Requests a restarted hub owes work on, oldest first."""
+        query = (
+            select(service_requests.c.request_id)
+            .where(service_requests.c.state.in_([s.value for s in UNFINISHED]))
+            .order_by(service_requests.c.received_at)
+        )
+        with self.engine.connect() as conn:
+            return [RequestId.parse(rid) for (rid,) in conn.execute(query)]
+
+
+def _raise_counter(conn: Connection, user: str, counter: int) -> None:
+    raised = conn.execute(
+        update(originator_counters)
+        .where(originator_counters.c.user_id == user)
+        .where(originator_counters.c.last_counter < u64_text(counter))
+        .values(last_counter=u64_text(counter))
+    )
+    if raised.rowcount == 1:
+        return
+    last = conn.execute(
+        select(originator_counters.c.last_counter).where(originator_counters.c.user_id == user)
+    ).scalar_one_or_none()
+    if last is not None:
+        raise Replay(f"counter {counter} is not above {int(last)}, the last accepted from {user}")
+    conn.execute(insert(originator_counters).values(user_id=user, last_counter=u64_text(counter)))
+
+
+def _state(conn: Connection, key: str) -> RequestState:
+    state = conn.execute(
+        select(service_requests.c.state).where(service_requests.c.request_id == key)
+    ).scalar_one_or_none()
+    if state is None:
+        raise UnknownRequest(f"no request {key}")
+    return RequestState(state)
+
+
+def _row(key: str, step: Transition) -> dict[str, object]:
+    return {
+        "request_id": key,
+        "source": step.source.value,
+        "target": step.target.value,
+        "at": step.at,
+    }

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from opendcc.core.request_id import COUNTER_MAX, RequestId
+from opendcc.dsp.lifecycle import IllegalTransition, RequestState
+from opendcc.store.requests import (
+    ConcurrentTransition,
+    NewRequest,
+    Replay,
+    RequestStore,
+    UnknownRequest,
+)
+
+S = RequestState
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+USER = "90-B3-D5-1F-30-01-00-00"
+DEVICE = "00-DB-12-34-56-78-90-A0"
+
+
+def new(counter: int, user: str = USER) -> NewRequest:
+    return NewRequest(RequestId.parse(f"{user}:{DEVICE}:{counter}"), "4.1.1", 1, b"<signed/>")
+
+
+def test_migrations_create_every_table(engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert {"users", "user_roles", "originator_counters", "service_requests",
+            "request_transitions"} <= tables  # fmt: skip
+
+
+def test_accept_then_walk_the_lifecycle_with_history(engine: Engine) -> None:
+    store = RequestStore(engine)
+    request = new(1)
+    store.accept(request, T0)
+    path = [S.DISPATCHED, S.INSTRUCTED, S.SENT_TO_S1SP, S.RESPONDED, S.DELIVERED]
+    for i, state in enumerate(path, start=1):
+        store.transition(request.request_id, state, T0 + timedelta(seconds=i))
+    history = store.history(request.request_id)
+    assert [s for s, _ in history] == [S.RECEIVED, S.ACCEPTED, *path]
+    assert history[-1][1] == T0 + timedelta(seconds=5)
+    assert store.state(request.request_id) is S.DELIVERED
+
+
+def test_illegal_transition_changes_nothing(engine: Engine) -> None:
+    store = RequestStore(engine)
+    request = new(1)
+    store.accept(request, T0)
+    with pytest.raises(IllegalTransition):
+        store.transition(request.request_id, S.DELIVERED, T0)
+    assert store.state(request.request_id) is S.ACCEPTED
+    assert len(store.history(request.request_id)) == 2
+
+
+def test_replayed_and_stale_counters_are_refused_and_store_nothing(engine: Engine) -> None:
+    store = RequestStore(engine)
+    store.accept(new(10), T0)
+    for counter in (10, 9, 0):
+        with pytest.raises(Replay):
+            store.accept(new(counter), T0)
+    with pytest.raises(UnknownRequest):
+        store.state(new(9).request_id)
+    store.accept(new(11), T0)  # strictly greater is fine
+    store.accept(new(5, user="90-B3-D5-1F-30-02-00-00"), T0)  # counters are per User
+
+
+def test_counters_near_two_to_the_64_keep_their_order(engine: Engine) -> None:
+    store = RequestStore(engine)
+    store.accept(new(COUNTER_MAX - 1), T0)
+    with pytest.raises(Replay):
+        store.accept(new(COUNTER_MAX - 2), T0)
+    store.accept(new(COUNTER_MAX), T0)
+    with pytest.raises(Replay):
+        store.accept(new(COUNTER_MAX), T0)
+
+
+def test_unfinished_requests_are_found_for_resumption(engine: Engine) -> None:
+    store = RequestStore(engine)
+    for counter in (1, 2, 3):
+        store.accept(new(counter), T0 + timedelta(seconds=counter))
+    store.transition(new(1).request_id, S.DISPATCHED, T0)
+    store.transition(new(2).request_id, S.RESPONDED, T0)
+    store.transition(new(2).request_id, S.DELIVERED, T0)
+    assert store.unfinished() == [new(1).request_id, new(3).request_id]
+
+
+def test_racing_workers_cannot_both_move_a_request(engine: Engine) -> None:
+    store = RequestStore(engine)
+    request = new(1)
+    store.accept(request, T0)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            store.transition(request.request_id, S.RESPONDED, T0)
+            outcomes.append("moved")
+        except (ConcurrentTransition, IllegalTransition):
+            outcomes.append("lost")
+        except Exception as exc:  # SQLite may report the race as a busy database
+            outcomes.append(f"error:{type(exc).__name__}")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("moved") == 1, outcomes
+    assert [s for s, _ in store.history(request.request_id)].count(S.RESPONDED) == 1
