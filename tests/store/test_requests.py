@@ -4,7 +4,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 
 from opendcc.core.request_id import COUNTER_MAX, RequestId
 from opendcc.dsp.lifecycle import IllegalTransition, RequestState
@@ -15,6 +15,7 @@ from opendcc.store.requests import (
     RequestStore,
     UnknownRequest,
 )
+from opendcc.store.tables import originator_counters
 
 S = RequestState
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -111,3 +112,41 @@ def test_racing_workers_cannot_both_move_a_request(engine: Engine) -> None:
         t.join()
     assert outcomes.count("moved") == 1, outcomes
     assert [s for s, _ in store.history(request.request_id)].count(S.RESPONDED) == 1
+
+
+def test_first_requests_from_one_user_racing_each_other(engine: Engine) -> None:
+    store = RequestStore(engine)
+    results: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def first(counter: int) -> None:
+        barrier.wait()
+        try:
+            store.accept(new(counter), T0)
+            results.append("accepted")
+        except Replay:
+            results.append("replay")
+        except Exception as exc:  # SQLite may answer a write race with "database is locked"
+            results.append(f"error:{type(exc).__name__}")
+
+    threads = [threading.Thread(target=first, args=(c,)) for c in (1, 2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = results.count("accepted")
+    assert accepted >= 1, results
+    assert not [r for r in results if r.startswith("error:IntegrityError")], results
+    stored = [c for c in (1, 2, 3, 4) if _exists(store, new(c).request_id)]
+    assert len(stored) == accepted
+    with engine.connect() as conn:
+        last = conn.execute(select(originator_counters.c.last_counter)).scalar_one()
+    assert int(last) == max(stored)  # the counter is the highest request that was accepted
+
+
+def _exists(store: RequestStore, request_id: RequestId) -> bool:
+    try:
+        store.state(request_id)
+    except UnknownRequest:
+        return False
+    return True

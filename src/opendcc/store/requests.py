@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from opendcc.core.errors import DuisError
 from opendcc.core.request_id import RequestId
@@ -139,7 +140,14 @@ def _raise_counter(conn: Connection, user: str, counter: int) -> None:
     ).scalar_one_or_none()
     if last is not None:
         raise Replay(f"counter {counter} is not above {int(last)}, the last accepted from {user}")
-    conn.execute(insert(originator_counters).values(user_id=user, last_counter=u64_text(counter)))
+    try:
+        # The User's first request. Another one may insert the row first: then compare again.
+        with conn.begin_nested():
+            conn.execute(
+                insert(originator_counters).values(user_id=user, last_counter=u64_text(counter))
+            )
+    except IntegrityError:
+        _raise_counter(conn, user, counter)
 
 
 def _state(conn: Connection, key: str) -> RequestState:
