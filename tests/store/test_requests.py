@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -92,49 +93,18 @@ def test_racing_workers_cannot_both_move_a_request(engine: Engine) -> None:
     store = RequestStore(engine)
     request = new(1)
     store.accept(request, T0)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(4)
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            store.transition(request.request_id, S.RESPONDED, T0)
-            outcomes.append("moved")
-        except (ConcurrentTransition, IllegalTransition):
-            outcomes.append("lost")
-        except Exception as exc:  # SQLite may report the race as a busy database
-            outcomes.append(f"error:{type(exc).__name__}")
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert outcomes.count("moved") == 1, outcomes
+    outcomes = race(
+        [lambda: store.transition(request.request_id, S.RESPONDED, T0)] * 4,
+        expected=(ConcurrentTransition, IllegalTransition),
+    )
+    assert outcomes.count("ok") == 1, outcomes
     assert [s for s, _ in store.history(request.request_id)].count(S.RESPONDED) == 1
 
 
 def test_first_requests_from_one_user_racing_each_other(engine: Engine) -> None:
     store = RequestStore(engine)
-    results: list[str] = []
-    barrier = threading.Barrier(4)
-
-    def first(counter: int) -> None:
-        barrier.wait()
-        try:
-            store.accept(new(counter), T0)
-            results.append("accepted")
-        except Replay:
-            results.append("replay")
-        except Exception as exc:  # SQLite may answer a write race with "database is locked"
-            results.append(f"error:{type(exc).__name__}")
-
-    threads = [threading.Thread(target=first, args=(c,)) for c in (1, 2, 3, 4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    accepted = results.count("accepted")
+    results = race([lambda c=c: store.accept(new(c), T0) for c in (1, 2, 3, 4)], expected=(Replay,))
+    accepted = results.count("ok")
     assert accepted >= 1, results
     assert not [r for r in results if r.startswith("error:IntegrityError")], results
     stored = [c for c in (1, 2, 3, 4) if _exists(store, new(c).request_id)]
@@ -150,3 +120,29 @@ def _exists(store: RequestStore, request_id: RequestId) -> bool:
     except UnknownRequest:
         return False
     return True
+
+
+def race(calls: list[Callable[[], object]], expected: tuple[type[Exception], ...]) -> list[str]:
+    """Run the calls at once on threads; say how each ended: ok, lost, or error:<type>.
+
+    SQLite may answer a write race with "database is locked": an error, but never a wrong row.
+    """
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[str] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+            outcomes.append("ok")
+        except expected:
+            outcomes.append("lost")
+        except Exception as exc:
+            outcomes.append(f"error:{type(exc).__name__}")
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
