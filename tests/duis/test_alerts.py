@@ -26,13 +26,12 @@ from opendcc.duis.alerts import (
 )
 from opendcc.duis.response import (
     MissingElement,
-    ra,
     sign_document,
     to_bytes,
     verify_smets1_signed_response,
 )
 from opendcc.duis.schema import DuisSchema
-from opendcc.duis.xml import parse_xml, sr
+from opendcc.duis.xml import parse_xml, ra, sr
 from opendcc.duis.xmldsig import (
     SignatureFailure,
     SignatureInvalid,

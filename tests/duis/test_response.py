@@ -20,7 +20,6 @@ from opendcc.duis.response import (
     Smets1Status,
     acknowledgement,
     format_datetime,
-    ra,
     response,
     sign_document,
     smets1_response,
@@ -28,7 +27,7 @@ from opendcc.duis.response import (
     verify_smets1_signed_response,
 )
 from opendcc.duis.schema import DuisSchema
-from opendcc.duis.xml import DS_NS, RA_NS, SR_NS, ds, parse_xml, sr
+from opendcc.duis.xml import DS_NS, RA_NS, SR_NS, ds, parse_xml, ra, sr
 from opendcc.duis.xmldsig import (
     DCC_SIGNED,
     SignatureFailure,

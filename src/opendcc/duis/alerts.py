@@ -36,13 +36,12 @@ from opendcc.duis.response import (
     find_required,
     format_datetime,
     new_response,
-    ra,
     signed_standalone,
     smets1_message,
     smets1_signed_response,
     text_child,
 )
-from opendcc.duis.xml import SR_NS, sr
+from opendcc.duis.xml import SR_NS, ra, sr
 from opendcc.duis.xmldsig import CertificateLookup, SignerPolicy, verify
 from opendcc.smki.certificates import CertificateInfo
 from opendcc.smki.credentials import SigningCredentials

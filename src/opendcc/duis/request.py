@@ -18,7 +18,7 @@ from lxml import etree
 from opendcc.core.errors import DuisError
 from opendcc.core.request_id import RequestId
 from opendcc.duis.schema import DuisSchema, SchemaInvalid
-from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, parse_xml, sr
+from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, ds, parse_xml, sr
 
 
 class CommandVariant(IntEnum):
@@ -78,8 +78,7 @@ class ServiceRequest:
             "execution_datetime": (
                 self.execution_datetime.isoformat() if self.execution_datetime else None
             ),
-            "signed": self.document.getroot().find("{http://www.w3.org/2000/09/xmldsig#}Signature")
-            is not None,
+            "signed": self.document.getroot().find(ds("Signature")) is not None,
         }
 
 

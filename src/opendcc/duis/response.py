@@ -25,7 +25,7 @@ from lxml import etree
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.duis.request import ServiceRequest
-from opendcc.duis.xml import DS_NS, RA_NS, SR_NS, sr
+from opendcc.duis.xml import DS_NS, RA_NS, SR_NS, ra, sr
 from opendcc.duis.xmldsig import CertificateLookup, SignerPolicy, sign, verify
 from opendcc.smki.certificates import CertificateInfo, RemotePartyRole
 from opendcc.smki.credentials import SigningCredentials
@@ -38,11 +38,6 @@ NSMAP = {"sr": SR_NS, "ra": RA_NS, "ds": DS_NS}
 S1SP_SIGNED = SignerPolicy(frozenset({RemotePartyRole.XML_SIGN, RemotePartyRole.DSP_XML_SIGN}))
 
 _MAX_STATUS_TEXT = 250  # ra:StatusSMETS1/Error
-
-
-def ra(local: str) -> str:
-    """Clark name of an element in the DUIS ResponseAndAlert (MMC) namespace."""
-    return f"{{{RA_NS}}}{local}"
 
 
 class MissingElement(DuisError, ValueError):

@@ -26,6 +26,11 @@ def sr(local: str) -> str:
     return f"{{{SR_NS}}}{local}"
 
 
+def ra(local: str) -> str:
+    """Clark name of an element in the DUIS ResponseAndAlert (MMC) namespace."""
+    return f"{{{RA_NS}}}{local}"
+
+
 def ds(local: str) -> str:
     """Clark name of an element in the XML Signature namespace."""
     return f"{{{DS_NS}}}{local}"

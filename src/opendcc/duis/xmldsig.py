@@ -136,7 +136,6 @@ def sign(element: etree._Element, credentials: SigningCredentials) -> etree._Ele
 
 @dataclass(frozen=True, slots=True)
 class _ParsedSignature:
-    element: etree._Element
     signed_info: etree._Element
     digest: bytes
     raw_signature: bytes
@@ -267,7 +266,7 @@ def _parse_signature(element: etree._Element) -> _ParsedSignature:
     serial_text = (one(issuer_serial, "X509SerialNumber").text or "").strip()
     if not serial_text.isdigit():
         raise SignatureInvalid(SignatureFailure.MALFORMED, f"X509SerialNumber {serial_text!r}")
-    return _ParsedSignature(signature, signed_info, digest, raw_signature, issuer, int(serial_text))
+    return _ParsedSignature(signed_info, digest, raw_signature, issuer, int(serial_text))
 
 
 def _base64(element: etree._Element, what: str) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -22,6 +23,7 @@ _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 IssuerKey = tuple[tuple[str, str], ...]
 
 
+@lru_cache(maxsize=1024)  # the same few issuers name every signature
 def issuer_key(name: str) -> IssuerKey:
     """A comparable form of an RFC 4514 distinguished name."""
     parts: list[tuple[str, str]] = []
