@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from typing import Annotated
 import typer
 from lxml import etree
 
+from opendcc.config import ConfigError, HubConfig
+from opendcc.config import load as load_config
 from opendcc.core.errors import DuisError
 from opendcc.duis.authenticate import verify_document
 from opendcc.duis.request import parse_request
@@ -20,6 +23,7 @@ from opendcc.duis.xml import parse_xml
 from opendcc.duis.xmldsig import sign
 from opendcc.smki import SigningCredentials, TrustStore
 from opendcc.smki.credentials import CredentialError
+from opendcc.store.users import UserStore
 
 app = typer.Typer(help="opendcc: the SMETS1 Service.", no_args_is_help=True)
 duis_app = typer.Typer(help="Parse, sign and verify DUIS documents.", no_args_is_help=True)
@@ -109,6 +113,147 @@ def demo_command() -> None:
     from opendcc.demo import run
 
     raise typer.Exit(run(typer.echo))
+
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="OPENDCC_CONFIG",
+        help="The hub's configuration file (TOML; see docs/configuration.md).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+
+
+def _config(path: Path) -> HubConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("serve")
+def serve_command(
+    config: ConfigOption,
+    port: Annotated[int | None, typer.Option(help="Override the configured port.")] = None,
+) -> None:
+    """Run the hub alone: the DUIS endpoints, the workers and the outbox, on one process."""
+    import uvicorn
+
+    from opendcc.gateway.app import create_app
+    from opendcc.hub import Hub
+
+    settings = _config(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    hub = Hub(settings)
+    hub.seed()
+    uvicorn.run(
+        create_app(hub),
+        host=settings.host,
+        port=port if port is not None else settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+users_app = typer.Typer(help="Manage the DCC Users registry.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _user_store(config: Path) -> UserStore:
+    from opendcc.store import create_engine_for, upgrade
+
+    engine = create_engine_for(_config(config).database_url)
+    upgrade(engine)
+    return UserStore(engine)
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption) -> None:
+    """List every registered User with roles, status, callback URL and certificates."""
+    for user in _user_store(config).all():
+        roles = ",".join(sorted(user.roles))
+        typer.echo(
+            f"{user.user_id}  {user.status:<9}  {roles:<12}  {user.callback_url}"
+            f"  certificates={len(user.certificates)}"
+        )
+
+
+@users_app.command("load")
+def users_load(config: ConfigOption) -> None:
+    """Load (add or replace) every User in the configuration file into the registry."""
+    settings = _config(config)
+    count = _user_store(config).put_all(settings.users, datetime.now(UTC))
+    typer.echo(f"loaded {count} users")
+
+
+@users_app.command("add")
+def users_add(  # noqa: PLR0917 (typer reads the options from the signature)
+    config: ConfigOption,
+    user_id: Annotated[str, typer.Argument(help="The User ID, an EUI-64.")],
+    role: Annotated[list[str], typer.Option("--role", help="IS ES GS ED GT OU RSA; repeat.")],
+    callback_url: Annotated[str, typer.Option("--callback-url")],
+    certificate: Annotated[
+        list[Path] | None, typer.Option("--certificate", exists=True, dir_okay=False)
+    ] = None,
+    status: Annotated[str, typer.Option(help="active or suspended")] = "active",
+) -> None:
+    """Add or replace one User."""
+    from opendcc.catalogue import UserRole
+    from opendcc.core.eui import Eui64
+    from opendcc.smki.credentials import load_certificate
+    from opendcc.store.users import User, UserStatus
+
+    try:
+        user = User(
+            user_id=Eui64.parse(user_id),
+            roles=frozenset(UserRole(r) for r in role),
+            status=UserStatus(status),
+            callback_url=callback_url,
+            certificates=tuple(load_certificate(_read(c)) for c in certificate or ()),
+        )
+        _user_store(config).put(user, datetime.now(UTC))
+    except (DuisError, ValueError, CredentialError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"added {user.user_id}")
+
+
+def _set_status(config: Path, user_id: str, status: str) -> None:
+    from opendcc.core.eui import Eui64
+    from opendcc.store.users import UserStatus
+
+    try:
+        found = _user_store(config).set_status(Eui64.parse(user_id), UserStatus(status))
+    except (DuisError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if not found:
+        raise _fail(f"no User {user_id}")
+    typer.echo(f"{user_id} is {status}")
+
+
+@users_app.command("suspend")
+def users_suspend(config: ConfigOption, user_id: str) -> None:
+    """Suspend a User: its requests are refused with E3 until it is activated."""
+    _set_status(config, user_id, "suspended")
+
+
+@users_app.command("activate")
+def users_activate(config: ConfigOption, user_id: str) -> None:
+    """Make a User active again."""
+    _set_status(config, user_id, "active")
+
+
+@users_app.command("remove")
+def users_remove(config: ConfigOption, user_id: str) -> None:
+    """Remove a User and its certificates: its requests are refused with E1."""
+    from opendcc.core.eui import Eui64
+
+    if not _user_store(config).remove(Eui64.parse(user_id)):
+        raise _fail(f"no User {user_id}")
+    typer.echo(f"removed {user_id}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

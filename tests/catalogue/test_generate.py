@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import subprocess
@@ -265,3 +266,213 @@ def test_diff_summary_on_formatting_only() -> None:
         "same content, different formatting"
     ]
     assert gen.diff_summary("not json", text)[0].startswith("committed table is not JSON")
+
+
+# device_types: which device types each SRV may target (DUIS E11 otherwise).
+
+
+def _use_case(code: str, title: str, *refs: str) -> Any:
+    return gen.UseCase(code=code, title=f"{code} {title}", service_references=refs)
+
+
+def _template(code: str, srv: str, target: str) -> Any:
+    return gen.Template(name=f"{code}_{srv}_X.XML", code=code, srv=srv, target=target)
+
+
+ESME_ID, GSME_ID, CHF_ID, GPF_ID = sorted(gen.RTDS_DEVICES)
+USE_CASES = {
+    uc.code: uc
+    for uc in [
+        _use_case("ECS17b", "Read ESME Energy Registers (Import Energy)", "4.1"),
+        _use_case("GCS13a", "Read GSME Consumption Register", "4.1"),
+        _use_case("ECS35c", "Read CHF Event Log", "6.13"),
+        _use_case("ECS52", "Read ESME/SAPC/Comms Hub Firmware Version", "11.2"),
+        _use_case("CS08", "Read PPMID/HCALCS Firmware Version"),
+        _use_case("CS02b", "Update Security Credentials"),
+        _use_case("GCS61", "Read gas Daily Consumption Log", "4.17"),
+        _use_case("ECS42", "Remotely Close the Load Switch on the ESME", "7.1"),
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("title", "kinds"),
+    [
+        ("ECS17b Read ESME Energy Registers (Import Energy)", ("ESME",)),
+        ("GCS09 Set Change of Tenancy date on GPF", ("GPF",)),
+        ("ECS52 Read ESME/SAPC/Comms Hub Firmware Version", ("ESME", "CHF")),
+        ("CS05a Distribute Firmware to Communications Hub", ("CHF",)),
+        ("CS08 Read PPMID/HCALCS Firmware Version", ("PPMID", "HCALCS")),
+        ("CS10a Read ZigBee Device Event Log", ()),
+        ("GCS61 Read gas Daily Consumption Log", ()),
+    ],
+)
+def test_use_case_titles_name_device_types(title: str, kinds: tuple[str, ...]) -> None:
+    assert gen.named_device_types(title) == kinds
+
+
+@pytest.mark.parametrize(
+    ("code", "use_case"),
+    [
+        ("ECS17b", "ECS17b"),
+        ("CS02bSupplierBySupplier", "CS02b"),  # a capitalised qualifier
+        ("ECS17", None),  # a prefix of a code is not that code
+        ("ECS17bb", None),  # nor is a longer lower-case suffix
+        ("8.2", None),
+    ],
+)
+def test_template_names_resolve_to_use_cases(code: str, use_case: str | None) -> None:
+    found = gen.template_use_case(code, USE_CASES)
+    assert (found.code if found else None) == use_case
+
+
+def test_a_template_gives_its_title_devices_and_its_target() -> None:
+    gcs13a = USE_CASES["GCS13a"]
+    assert gen.template_device_types(_template("GCS13a", "4.1.1", GPF_ID), gcs13a) == (
+        "GPF",
+        "GSME",
+    )
+    # No device in the title: the target alone, not the family's default (GCS: GSME).
+    gcs61 = USE_CASES["GCS61"]
+    assert gen.template_device_types(_template("GCS61", "4.17", GPF_ID), gcs61) == ("GPF",)
+    # Neither title nor a known target: the family's default.
+    assert gen.template_device_types(_template("ECS46d", "6.14.3", "X"), None) == ("ESME",)
+    assert gen.template_device_types(_template("CS02b", "6.15.1", "X"), USE_CASES["CS02b"]) == ()
+
+
+def test_evidence_is_per_variant_from_templates_and_per_reference_from_the_table() -> None:
+    srvs = ["4.1.1", "4.1.2", "4.17", "7.1", "11.2"]
+    templates = [
+        _template("ECS17b", "4.1.1", ESME_ID),
+        _template("GCS13a", "4.1.1", GSME_ID),
+        _template("GCS61", "4.17", GPF_ID),
+    ]
+    evidence, notes = gen.gather_evidence(srvs, USE_CASES, templates)
+    kinds = {
+        srv: sorted({k for e in items for k in e.device_types}) for srv, items in evidence.items()
+    }
+    assert kinds == {
+        "4.1.1": ["ESME", "GSME"],
+        "4.1.2": [],  # "4.1" has several variants: the table alone places nothing
+        "4.17": ["GPF"],  # the template already places GCS61
+        "7.1": ["ESME"],  # single-variant Service Reference, from the table
+        "11.2": ["CHF", "ESME"],
+    }
+    assert notes == []
+
+
+def test_templates_to_unknown_devices_are_noted() -> None:
+    templates = [_template("CS08", "11.2", "00-DB-12-34-56-78-90-A4")]
+    evidence, notes = gen.gather_evidence(["11.2"], USE_CASES, templates)
+    assert {k for e in evidence["11.2"] for k in e.device_types} == {
+        "PPMID",
+        "HCALCS",
+        "ESME",
+        "CHF",
+    }
+    assert any("00-DB-12-34-56-78-90-A4 is not a known device type" in n for n in notes)
+
+
+def test_non_device_srvs_target_nothing() -> None:
+    evidence = [gen.Evidence("template", ("ESME",))]
+    assert gen.derive_device_types("8.2", "Read Inventory", True, evidence) == ([], [])
+
+
+def test_device_types_are_the_sorted_union_plus_documented_extras() -> None:
+    evidence = [gen.Evidence("a", ("GSME", "GPF")), gen.Evidence("b", ("ESME",))]
+    assert gen.derive_device_types("9.9", "Read Thing", False, evidence) == (
+        ["ESME", "GPF", "GSME"],
+        [],
+    )
+    kinds, notes = gen.derive_device_types(
+        "6.21", "Request Handover", False, [gen.Evidence("t", ("GPF",))]
+    )
+    assert kinds == ["CHF", "GPF"]
+    assert notes and "added CHF" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [("Read Export Thing", ("GSME",)), ("Read Thing (Gas)", ("ESME",)), ("Read", ("FRIDGE",))],
+)
+def test_device_types_contradicting_the_name_fail(name: str, kinds: tuple[str, ...]) -> None:
+    with pytest.raises(gen.GenerationError):
+        gen.derive_device_types("9.9", name, False, [gen.Evidence("t", kinds)])
+
+
+def test_build_record_takes_the_evidence() -> None:
+    record, _ = gen.build_record(
+        "9.9", _entry(), _row(), XSD_FACTS, [gen.Evidence("t", ("GSME", "ESME"))]
+    )
+    assert record["device_types"] == ["ESME", "GSME"]
+    record, _ = gen.build_record("9.9", _entry(), _row(), XSD_FACTS)
+    assert record["device_types"] == []
+
+
+def test_override_tables_name_known_device_types() -> None:
+    tables = [gen.SRV_EXTRA_DEVICE_TYPES, gen.USE_CASE_DEVICE_TYPES]
+    for table in tables:
+        for kinds, reason in table.values():
+            assert set(kinds) <= set(gen.DEVICE_TYPES) and reason
+    catalogue = default_catalogue()
+    for srv in gen.SRV_EXTRA_DEVICE_TYPES:
+        assert not catalogue.get(srv).non_device, srv
+    assert set(gen.RTDS_DEVICES.values()) <= set(gen.DEVICE_TYPES)
+
+
+@needs_reference
+def test_override_use_cases_exist_and_their_titles_name_no_device() -> None:
+    use_cases = gen.read_use_cases(DUIS / gen.USE_CASES)
+    for code in gen.USE_CASE_DEVICE_TYPES:
+        assert gen.named_device_types(use_cases[code].title) == (), code
+
+
+@needs_reference
+def test_rtds_device_ids_are_checked_against_use_case_titles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_cases = gen.read_use_cases(DUIS / gen.USE_CASES)
+    templates = gen.read_templates(DUIS / gen.TEMPLATES)
+    gen.check_rtds_devices(templates, use_cases)
+    swapped = {ESME_ID: "GSME", GSME_ID: "ESME", CHF_ID: "CHF", GPF_ID: "GPF"}
+    monkeypatch.setattr(gen, "RTDS_DEVICES", swapped)
+    with pytest.raises(gen.GenerationError, match="no template sent to it"):
+        gen.check_rtds_devices(templates, use_cases)
+
+
+@needs_reference
+@pytest.mark.parametrize(
+    ("srv", "kinds"),
+    [
+        # GCS13a "Read GSME Consumption Register" is 4.1.1 in the templates, to GSME and GPF.
+        ("4.1.1", ["ESME", "GPF", "GSME"]),
+        ("4.1.3", ["ESME"]),  # TOU with blocks: electricity only (ECS17e)
+        ("4.1.4", ["GPF", "GSME"]),  # block counters: gas only (GCS13b)
+        ("4.2", ["ESME"]),  # export
+        ("4.17", ["ESME", "GPF"]),  # GCS61 goes to the GPF
+        ("6.2.8", ["GSME"]),  # "(Gas)"
+        ("3.2", ["ESME", "GPF"]),  # GCS09 "... on GPF"
+        ("8.12.2", ["GPF"]),
+        ("8.11", ["CHF"]),
+        ("6.28", ["CHF"]),
+        ("14.1", ["GSME"]),
+        ("8.2", []),  # Read Inventory: non-device
+    ],
+)
+def test_derivation_from_the_reference_data(srv: str, kinds: list[str]) -> None:
+    assert _fresh_rows()[srv]["device_types"] == kinds
+
+
+@functools.cache
+def _fresh_rows() -> dict[str, dict[str, Any]]:
+    return {row["srv"]: row for row in gen.build_table(DUIS)["srvs"]}
+
+
+def test_every_device_srv_has_a_device_type_unless_excepted() -> None:
+    table = json.loads(TABLE.read_text(encoding="utf-8"))
+    without = {r["srv"] for r in table["srvs"] if not r["non_device"] and not r["device_types"]}
+    assert without == gen.DEVICE_SRVS_WITHOUT_DEVICE_TYPES
+    for row in table["srvs"]:
+        assert row["device_types"] == sorted(set(row["device_types"])), row["srv"]
+        if row["non_device"]:
+            assert row["device_types"] == [], row["srv"]

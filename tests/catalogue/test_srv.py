@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,13 @@ from lxml import etree
 
 from opendcc.catalogue import (
     Catalogue,
+    DeviceType,
     FutureDatedPattern,
     ServiceReferenceVariant,
     UnknownServiceReferenceVariant,
     UserRole,
     default_catalogue,
+    parse_table,
     srv_sort_key,
 )
 from opendcc.core.errors import DuisError
@@ -245,3 +248,55 @@ def test_every_template_is_in_the_catalogue_with_an_allowed_cv(template: Path) -
 @needs_reference
 def test_templates_were_found() -> None:
     assert len(TEMPLATES) == 297
+
+
+def test_device_types_and_applies_to() -> None:
+    electricity_read = CATALOGUE.get("4.2")  # Read Instantaneous Export Registers
+    assert electricity_read.device_types == frozenset({DeviceType.ESME})
+    assert electricity_read.applies_to(DeviceType.ESME)
+    assert not electricity_read.applies_to(DeviceType.GSME)  # DUIS E11
+    gas_read = CATALOGUE.get("6.2.8")  # Read Device Configuration (Gas)
+    assert gas_read.applies_to(DeviceType.GSME)
+    assert not gas_read.applies_to(DeviceType.ESME)
+    import_read = CATALOGUE.get("4.1.1")  # ESME, and GSME/GPF through GBCS GCS13a
+    assert import_read.applies_to(DeviceType.ESME)
+    assert import_read.applies_to(DeviceType.GSME)
+    assert not import_read.applies_to(DeviceType.CHF)
+    assert CATALOGUE.get("8.11").device_types == frozenset({DeviceType.CHF})
+    assert DeviceType.GPF.description == "Gas Proxy Function"
+
+
+def test_non_device_srvs_apply_to_no_device_type() -> None:
+    inventory = CATALOGUE.get("8.2")
+    assert inventory.non_device
+    assert inventory.device_types == frozenset()
+    for s in CATALOGUE:
+        if s.non_device:
+            assert not any(s.applies_to(kind) for kind in DeviceType), s.srv
+        else:
+            assert s.device_types, s.srv  # no device SRV is excepted in DUIS v5.4
+
+
+def test_device_types_column_is_parsed_and_checked() -> None:
+    row = {
+        "srv": "9.9",
+        "service_reference": "9.9",
+        "name": "Do Thing",
+        "body_element": "DoThing",
+        "command_variants": [1],
+        "critical": False,
+        "on_demand": True,
+        "future_dated_pattern": None,
+        "dcc_scheduled": False,
+        "non_device": False,
+        "eligible_roles": ["IS"],
+        "smets1_supported": True,
+        "restricted_allowed": True,
+        "device_types": ["GSME", "GPF"],
+    }
+    parsed = parse_table(json.dumps({"srvs": [row]})).get("9.9")
+    assert parsed.device_types == frozenset({DeviceType.GSME, DeviceType.GPF})
+    with pytest.raises(ValueError):
+        parse_table(json.dumps({"srvs": [row | {"device_types": ["FRIDGE"]}]}))
+    with pytest.raises(ValueError, match="device_types is not list"):
+        parse_table(json.dumps({"srvs": [row | {"device_types": "GSME"}]}))

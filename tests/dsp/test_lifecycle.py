@@ -34,7 +34,7 @@ def test_non_device_requests_skip_the_device_round_trip() -> None:
 
 
 def test_rejection_and_delivery_are_terminal() -> None:
-    assert {S.REJECTED, S.DELIVERED} == TERMINAL
+    assert {S.REJECTED, S.QUARANTINED, S.DELIVERED} == TERMINAL
     with pytest.raises(IllegalTransition, match="terminal"):
         advance(S.DELIVERED, S.RESPONDED, T0)
 

@@ -7,7 +7,7 @@ table and ``advance`` are pure; the store calls them.
     RECEIVED ─▶ ACCEPTED ─▶ DISPATCHED ─▶ INSTRUCTED ─▶ SENT_TO_S1SP ─▶ RESPONDED ─▶ DELIVERED
        │           │  └──────────── non-device (CV 8) ─────────────────────▲
        ▼           └──▶ CANCELLED / EXPIRED / FAILED ──────────────────────▶ DELIVERED
-    REJECTED
+    REJECTED      QUARANTINED (from RECEIVED: anomaly detection held it back)
 
 - RECEIVED: parsed and authenticated, not yet through access control.
 - ACCEPTED: passed access control and committed; the User has its I99 acknowledgement.
@@ -17,6 +17,8 @@ table and ``advance`` are pure; the store calls them.
 - RESPONDED / CANCELLED / EXPIRED / FAILED: the outcome is known and a signed Response (or
   alert) waits in the outbox; DELIVERED once the User's endpoint has taken it.
 - REJECTED: refused by access control and answered synchronously; nothing more to deliver.
+- QUARANTINED: over a User's anomaly-detection threshold; held, never executed, and the User
+  told by a DCC alert. Terminal for now: release by the DCC service desk comes with the SSI.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from enum import StrEnum
 class RequestState(StrEnum):
     RECEIVED = "received"
     REJECTED = "rejected"
+    QUARANTINED = "quarantined"
     ACCEPTED = "accepted"
     DISPATCHED = "dispatched"
     INSTRUCTED = "instructed"
@@ -45,7 +48,7 @@ S = RequestState
 _OUTCOMES = {S.CANCELLED, S.EXPIRED, S.FAILED}
 
 TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
-    S.RECEIVED: frozenset({S.ACCEPTED, S.REJECTED}),
+    S.RECEIVED: frozenset({S.ACCEPTED, S.REJECTED, S.QUARANTINED}),
     # A non-device request (CV 8) is answered by the DSP itself, without a device round trip.
     S.ACCEPTED: frozenset({S.DISPATCHED, S.RESPONDED, *_OUTCOMES}),
     # DISPATCHED -> DISPATCHED: a worker died and another picked the request up again.
@@ -57,6 +60,7 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     S.EXPIRED: frozenset({S.DELIVERED}),
     S.FAILED: frozenset({S.DELIVERED}),
     S.REJECTED: frozenset(),
+    S.QUARANTINED: frozenset(),
     S.DELIVERED: frozenset(),
 }
 

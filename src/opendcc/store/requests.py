@@ -54,57 +54,93 @@ class RequestStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def accept(self, request: NewRequest, now: datetime) -> None:
-        """Record a request that passed access control: RECEIVED then ACCEPTED, durably.
+    def accept(
+        self,
+        request: NewRequest,
+        now: datetime,
+        state: RequestState = RequestState.ACCEPTED,
+    ) -> None:
+        """Record a request that passed access control: RECEIVED then ``state``, durably.
 
         Raises ``Replay`` (and stores nothing) unless its counter beats the User's last one.
         """
-        rid = request.request_id
         with self.engine.begin() as conn:
-            _raise_counter(conn, str(rid.originator), rid.counter)
-            conn.execute(
-                insert(service_requests).values(
-                    request_id=str(rid),
-                    originator=str(rid.originator),
-                    target=str(rid.target),
-                    counter=u64_text(rid.counter),
-                    srv=request.srv,
-                    command_variant=request.command_variant,
-                    state=RequestState.ACCEPTED.value,
-                    received_at=now,
-                    updated_at=now,
-                    execute_at=request.execute_at,
-                    document=request.document,
-                )
+            self.accept_in(conn, request, now, state)
+
+    def accept_in(
+        self,
+        conn: Connection,
+        request: NewRequest,
+        now: datetime,
+        state: RequestState = RequestState.ACCEPTED,
+    ) -> None:
+        """``accept`` inside the caller's transaction, so other rows commit with it."""
+        rid = request.request_id
+        _raise_counter(conn, str(rid.originator), rid.counter)
+        conn.execute(
+            insert(service_requests).values(
+                request_id=str(rid),
+                originator=str(rid.originator),
+                target=str(rid.target),
+                counter=u64_text(rid.counter),
+                srv=request.srv,
+                command_variant=request.command_variant,
+                state=state.value,
+                received_at=now,
+                updated_at=now,
+                execute_at=request.execute_at,
+                document=request.document,
             )
-            accepted = advance(RequestState.RECEIVED, RequestState.ACCEPTED, now)
-            conn.execute(
-                insert(request_transitions),
-                [
-                    {"request_id": str(rid), "source": None, "target": "received", "at": now},
-                    _row(str(rid), accepted),
-                ],
-            )
+        )
+        step = advance(RequestState.RECEIVED, state, now)
+        conn.execute(
+            insert(request_transitions),
+            [
+                {"request_id": str(rid), "source": None, "target": "received", "at": now},
+                _row(str(rid), step),
+            ],
+        )
 
     def transition(self, request_id: RequestId, target: RequestState, now: datetime) -> Transition:
-        key = str(request_id)
         with self.engine.begin() as conn:
-            current = _state(conn, key)
-            step = advance(current, target, now)
-            moved = conn.execute(
-                update(service_requests)
-                .where(service_requests.c.request_id == key)
-                .where(service_requests.c.state == current.value)
-                .values(state=target.value, updated_at=now)
-            )
-            if moved.rowcount != 1:
-                raise ConcurrentTransition(f"{key} left {current} before this step")
-            conn.execute(insert(request_transitions).values(**_row(key, step)))
+            return self.transition_in(conn, request_id, target, now)
+
+    def transition_in(
+        self, conn: Connection, request_id: RequestId, target: RequestState, now: datetime
+    ) -> Transition:
+        """``transition`` inside the caller's transaction."""
+        key = str(request_id)
+        current = _state(conn, key)
+        step = advance(current, target, now)
+        moved = conn.execute(
+            update(service_requests)
+            .where(service_requests.c.request_id == key)
+            .where(service_requests.c.state == current.value)
+            .values(state=target.value, updated_at=now)
+        )
+        if moved.rowcount != 1:
+            raise ConcurrentTransition(f"{key} left {current} before this step")
+        conn.execute(insert(request_transitions).values(**_row(key, step)))
         return step
+
+    def document(self, request_id: RequestId) -> bytes:
+        with self.engine.connect() as conn:
+            doc = conn.execute(
+                select(service_requests.c.document).where(
+                    service_requests.c.request_id == str(request_id)
+                )
+            ).scalar_one_or_none()
+        if doc is None:
+            raise UnknownRequest(f"no request {request_id}")
+        return bytes(doc)
 
     def state(self, request_id: RequestId) -> RequestState:
         with self.engine.connect() as conn:
             return _state(conn, str(request_id))
+
+    @staticmethod
+    def state_in(conn: Connection, request_id: RequestId) -> RequestState:
+        return _state(conn, str(request_id))
 
     def history(self, request_id: RequestId) -> list[tuple[RequestState, datetime]]:
         query = (

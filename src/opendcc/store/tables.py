@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 
@@ -123,4 +124,109 @@ request_transitions = Table(
     Column("source", String(16), nullable=True),  # None for the first row
     Column("target", String(16), nullable=False),
     Column("at", AWARE, nullable=False),
+)
+
+# --------------------------------------------------------------------------- 0002: the spine
+
+# A User's XML-signing certificates (SMKI Organisation Certificates), by IssuerSerial: the key
+# a request's ds:X509IssuerSerial names.
+user_certificates = Table(
+    "user_certificates",
+    metadata,
+    Column("issuer", String(512), primary_key=True),
+    Column("serial", String(64), primary_key=True),  # decimal: serials exceed 64 bits
+    Column("user_id", EUI, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("pem", Text, nullable=False),
+    Column("not_after", AWARE, nullable=False),
+    Index("ix_user_certificates_user_id", "user_id"),
+)
+
+# Anomaly detection: at most ``max_requests`` of one SRV from one User per rolling window.
+anomaly_thresholds = Table(
+    "anomaly_thresholds",
+    metadata,
+    Column("user_id", EUI, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("srv", String(10), primary_key=True),
+    Column("max_requests", Integer, nullable=False),
+    Column("window_seconds", Integer, nullable=False),
+)
+
+# A minimal Smart Metering Inventory (the full one, with its status lifecycle, is issue 4's).
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", EUI, primary_key=True),
+    Column("device_type", String(8), nullable=False),
+    Column("smi_status", String(32), nullable=False),
+    Column("cohort", String(32), nullable=True),  # SMETS1 devices: which S1SP serves them
+    Column("mpxn", String(13), nullable=True),
+    Column("manufacturer", String(30), nullable=False),
+    Column("model", String(30), nullable=False),
+    Column("firmware_version", String(64), nullable=True),
+    Column("created_at", AWARE, nullable=False),
+)
+
+# Registration data: who holds each role for a metering point from when (E4).
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mpxn", String(13), nullable=False),
+    Column("role", String(3), nullable=False),
+    Column("user_id", EUI, nullable=False),
+    Column("effective_from", AWARE, nullable=False),
+    Index("ix_registrations_mpxn", "mpxn"),
+)
+
+# Every request's outcome at the front door, accepted or rejected, hash-chained.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", AWARE, nullable=False),
+    Column("endpoint", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),  # I99, I0, E1 ... or HTTP status
+    Column("reason", String(512), nullable=False),
+    Column("request_id", REQUEST_ID, nullable=True),
+    Column("originator", EUI, nullable=True),
+    Column("srv", String(10), nullable=True),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the document as received
+    Column("chain", String(64), nullable=False),  # SHA-256(previous chain || this record)
+    Index("ix_audit_log_request_id", "request_id"),
+)
+
+# The embedded queue: one leased row per device request a worker owes work on.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column(
+        "request_id",
+        REQUEST_ID,
+        ForeignKey("service_requests.request_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("run_after", AWARE, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", AWARE, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Index("ix_jobs_run_after", "run_after"),
+)
+
+# Responses and alerts on their way to a User's callback URL, delivered at least once.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_key", String(96), nullable=False, unique=True),  # kind:ResponseID/AlertID
+    Column("user_id", EUI, nullable=False),
+    Column("request_id", REQUEST_ID, nullable=True),
+    Column("url", String(2048), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", AWARE, nullable=False),
+    Column("next_attempt_at", AWARE, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", AWARE, nullable=True),
+    Column("delivered_at", AWARE, nullable=True),
+    Column("last_error", String(512), nullable=True),
+    Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
 )

@@ -1,0 +1,136 @@
+"""The hub's configuration file (TOML): where the store is, the hub's keys, the S1SP head-ends,
+and the Users, devices and registration data to seed the store with.
+
+Paths are relative to the file. Users and devices in the file seed the store on first start;
+afterwards ``opendcc users ...`` manages the Users registry (a restart does not undo a
+suspension). See docs/configuration.md for every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opendcc.catalogue import DeviceType, UserRole
+from opendcc.core.eui import Eui64
+from opendcc.inventory.devices import Device, Registration, SmiStatus
+from opendcc.smki.credentials import SigningCredentials, load_certificate
+from opendcc.store.users import AnomalyThreshold, User, UserStatus
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing something or says something impossible."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeadEnd:
+    cohort: str
+    endpoint: str  # e.g. tcp://127.0.0.1:9001
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    database_url: str
+    host: str
+    port: int
+    dsp_credentials: SigningCredentials
+    s1sp_credentials: SigningCredentials
+    smki_repository: Path | None = None
+    xsd: Path | None = None
+    workers: int = 64
+    headends: tuple[HeadEnd, ...] = ()
+    users: tuple[User, ...] = ()
+    devices: tuple[Device, ...] = ()
+    registrations: tuple[Registration, ...] = ()
+    source: Path | None = field(default=None, compare=False)
+
+
+def load(path: Path) -> HubConfig:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return parse(raw, base=path.parent, source=path)
+
+
+def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubConfig:
+    hub = raw.get("hub", {})
+
+    def file(key: str, table: dict[str, Any] = hub) -> Path:
+        if key not in table:
+            raise ConfigError(f"[hub] needs {key}")
+        return (base / str(table[key])).resolve()
+
+    def optional(key: str) -> Path | None:
+        return file(key) if key in hub else None
+
+    try:
+        return HubConfig(
+            database_url=str(hub.get("database_url", "sqlite:///opendcc.db")),
+            host=str(hub.get("host", "127.0.0.1")),
+            port=int(hub.get("port", 8079)),
+            dsp_credentials=SigningCredentials.from_files(file("dsp_key"), file("dsp_certificate")),
+            s1sp_credentials=SigningCredentials.from_files(
+                file("s1sp_key"), file("s1sp_certificate")
+            ),
+            smki_repository=optional("smki_repository"),
+            xsd=optional("xsd"),
+            workers=int(hub.get("workers", 64)),
+            headends=tuple(
+                HeadEnd(str(h["cohort"]), str(h["endpoint"])) for h in raw.get("s1sp", [])
+            ),
+            users=tuple(_user(u, base) for u in raw.get("users", [])),
+            devices=tuple(_device(d) for d in raw.get("devices", [])),
+            registrations=tuple(_registration(r) for r in raw.get("registrations", [])),
+            source=source,
+        )
+    except (KeyError, ValueError, OSError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{source or 'configuration'}: {exc!r}") from exc
+
+
+def _user(raw: dict[str, Any], base: Path) -> User:
+    return User(
+        user_id=Eui64.parse(raw["id"]),
+        roles=frozenset(UserRole(role) for role in raw["roles"]),
+        status=UserStatus(raw.get("status", "active")),
+        callback_url=str(raw["callback_url"]),
+        certificates=tuple(
+            load_certificate((base / c).read_bytes()) for c in raw.get("certificates", [])
+        ),
+        thresholds=tuple(
+            AnomalyThreshold(str(t["srv"]), int(t["max_requests"]), int(t["window_seconds"]))
+            for t in raw.get("anomaly_thresholds", [])
+        ),
+    )
+
+
+def _device(raw: dict[str, Any]) -> Device:
+    return Device(
+        device_id=Eui64.parse(raw["id"]),
+        device_type=DeviceType(raw["type"]),
+        smi_status=SmiStatus(raw.get("status", "commissioned")),
+        manufacturer=str(raw.get("manufacturer", "")),
+        model=str(raw.get("model", "")),
+        cohort=raw.get("cohort"),
+        mpxn=raw.get("mpxn"),
+        firmware_version=raw.get("firmware_version"),
+    )
+
+
+def _registration(raw: dict[str, Any]) -> Registration:
+    effective = raw.get("from", datetime(2000, 1, 1, tzinfo=UTC))
+    if isinstance(effective, str):
+        effective = datetime.fromisoformat(effective)
+    if effective.tzinfo is None:
+        effective = effective.replace(tzinfo=UTC)
+    return Registration(
+        mpxn=str(raw["mpxn"]),
+        role=UserRole(raw["role"]),
+        user_id=Eui64.parse(raw["user"]),
+        effective_from=effective,
+    )

@@ -1,0 +1,344 @@
+"""The front door: one signed DUIS document in, one signed DUIS answer out, everything audited.
+
+The gateway hands every POSTed body here with the endpoint it arrived on. In order:
+
+1. **Well-formed DUIS Request** (hardened parse; XSD validation when configured; the Body's
+   element matches the SRV). Failure: HTTP 400.
+2. **Signature** by an XML-signing certificate of the originator, registered with the User or
+   in the SMKI repository. Failure: HTTP 401.
+3. **Access control** (``opendcc.dsp.access``): E1, E3, E2, E12, E13, E19, E11, E5, E4, then
+   whether the device's S1SP offers the SRV (E11). Failure: a signed Response, HTTP 200.
+4. **Replay**: the originator counter must be above the last one accepted from the User.
+   Failure: HTTP 409.
+5. **Anomaly detection**: over the User's threshold for the SRV, the request is quarantined
+   (stored, never executed), acknowledged, and an AD1 DCC alert goes to the User.
+
+DUIS defines no response code for the failures of steps 1, 2 and 4, which happen before the
+DCC can hold the request against a User. opendcc answers them with code **E1** ("not a valid
+User / User Role"), tells them apart by HTTP status and the ``X-OpenDCC-Reason`` header, and
+answers a body that is not a DUIS Request with a readable SRV in plain text (a DUIS Response
+needs the ServiceReference). Every answer, accepted or refused, leaves one audit record; a
+refusal changes nothing else.
+
+Accepted device requests are committed with their job and audit record in one transaction
+before the signed I99 acknowledgement is returned. Non-device requests (CV 8) are answered
+synchronously with their signed Response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from opendcc.catalogue import Catalogue
+from opendcc.catalogue.srv import UnknownServiceReferenceVariant
+from opendcc.core.clock import Clock
+from opendcc.core.errors import DuisError, ResponseCode
+from opendcc.core.request_id import RequestId
+from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint, Granted
+from opendcc.dsp.anomaly import AnomalyDetector
+from opendcc.dsp.inventory_read import read_inventory
+from opendcc.dsp.lifecycle import RequestState
+from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
+from opendcc.duis.request import ServiceRequest, request_from_tree
+from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
+from opendcc.duis.schema import DuisSchema
+from opendcc.duis.xml import parse_xml, sr
+from opendcc.duis.xmldsig import (
+    USER_SIGNED,
+    CertificateLookup,
+    SignatureInvalid,
+    SignerPolicy,
+    verify,
+)
+from opendcc.inventory.devices import InventoryStore
+from opendcc.queue.jobs import JobQueue
+from opendcc.queue.outbox import Message, Outbox
+from opendcc.smki.credentials import SigningCredentials
+from opendcc.store.audit import AuditLog, AuditRecord, digest
+from opendcc.store.requests import NewRequest, Replay, RequestStore
+
+XML = "application/xml"
+DCC_ID = "90-B3-D5-1F-30-00-00-02"  # the DCC's own EUI-64 in the ZAZ1 test PKI (AD1 sender)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    code: str  # DUIS response code, or HTTP400 when no DUIS answer is possible
+    reason: str = ""
+    content_type: str = XML
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One POSTed document: where it came in, when, and the digest the audit trail keeps."""
+
+    endpoint: Endpoint
+    body: bytes
+    received: str
+    now: datetime
+
+
+# Decides whether the device's S1SP offers the SRV; None when it does, else the reason.
+SupportCheck = Callable[[Granted], str | None]
+
+
+class FrontDoor:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        catalogue: Catalogue,
+        certificates: CertificateLookup,
+        access: AccessControl,
+        requests: RequestStore,
+        inventory: InventoryStore,
+        jobs: JobQueue,
+        audit: AuditLog,
+        dsp: SigningCredentials,
+        supports: SupportCheck,
+        schema: DuisSchema | None = None,
+        anomaly: AnomalyDetector | None = None,
+        on_accepted: Callable[[], None] = lambda: None,
+        on_alert: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.catalogue = catalogue
+        self.certificates = certificates
+        self.access = access
+        self.requests = requests
+        self.inventory = inventory
+        self.jobs = jobs
+        self.audit = audit
+        self.dsp = dsp
+        self.supports = supports
+        self.schema = schema
+        self.anomaly = anomaly or AnomalyDetector()
+        self.on_accepted = on_accepted
+        self.on_alert = on_alert
+
+    def handle(self, endpoint: Endpoint, body: bytes) -> Answer:
+        now = self.clock.now()
+        incoming = Incoming(endpoint, body, digest(body), now)
+        try:
+            request = self._parse(body)
+        except DuisError as exc:
+            return self._malformed(incoming, exc)
+        try:
+            verify(
+                request.document.getroot(),
+                self.certificates,
+                SignerPolicy(USER_SIGNED, request.request_id.originator),
+                now,
+            )
+        except SignatureInvalid as exc:
+            return self._refuse(incoming, request, 401, str(exc))
+        try:
+            granted = self.access.check(request, endpoint, now)
+            if granted.device is not None and (why := self.supports(granted)) is not None:
+                raise AccessDenied(ResponseCode.SRV_NOT_FOR_DEVICE_TYPE, why)
+            if granted.srv.non_device:
+                return self._non_device(incoming, request, granted)
+        except AccessDenied as exc:
+            assert exc.code is not None
+            return self._refuse(incoming, request, 200, str(exc), exc.code)
+        return self._device_request(incoming, request, granted)
+
+    # ------------------------------------------------------------------ steps
+
+    def _parse(self, body: bytes) -> ServiceRequest:
+        document = parse_xml(body)
+        if self.schema is not None:
+            self.schema.validate(document)
+        request = request_from_tree(document)
+        srv = self.catalogue.get(request.srv)
+        if srv.body_element is not None and srv.body_element != request.body_element:
+            raise DuisError(
+                f"SRV {srv.srv} carries sr:{srv.body_element}, not sr:{request.body_element}"
+            )
+        return request
+
+    def _device_request(
+        self, incoming: Incoming, request: ServiceRequest, granted: Granted
+    ) -> Answer:
+        now = incoming.now
+        user = granted.user
+        admitted = self.anomaly.admit(user.user_id, request.srv, user.thresholds, now)
+        state = RequestState.ACCEPTED if admitted else RequestState.QUARANTINED
+        reason = "accepted" if admitted else "quarantined: anomaly-detection threshold"
+        try:
+            with self.engine.begin() as conn:
+                self.requests.accept_in(conn, _new(request, incoming.body), now, state)
+                if admitted:
+                    self.jobs.enqueue_in(conn, request.request_id, now)
+                else:
+                    Outbox.put_in(
+                        conn, self._quarantine_alert(request, user.callback_url, now), now
+                    )
+                self.audit.append(conn, _record(incoming, request, "I99", reason))
+        except Replay as exc:
+            self.audit.forget_head()
+            return self._refuse(incoming, request, 409, f"replay: {exc}")
+        except BaseException:
+            self.audit.forget_head()
+            raise
+        (self.on_accepted if admitted else self.on_alert)()
+        ack = sign_document(acknowledgement(request, now), self.dsp)
+        return Answer(200, to_bytes(ack), "I99", reason)
+
+    def _non_device(self, incoming: Incoming, request: ServiceRequest, granted: Granted) -> Answer:
+        now = incoming.now
+        if request.srv != "8.2":
+            raise AccessDenied(
+                ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
+                f"non-device SRV {request.srv} is not offered by this opendcc yet",
+            )
+        found = read_inventory(request, self.inventory)
+        if found is None:
+            raise AccessDenied(ResponseCode.UNKNOWN_DEVICE, "no device matches the search")
+        try:
+            with self.engine.begin() as conn:
+                self.requests.accept_in(conn, _new(request, incoming.body), now)
+                self.requests.transition_in(conn, request.request_id, RequestState.RESPONDED, now)
+                self.requests.transition_in(conn, request.request_id, RequestState.DELIVERED, now)
+                self.audit.append(conn, _record(incoming, request, "I0", "answered"))
+        except Replay as exc:
+            self.audit.forget_head()
+            return self._refuse(incoming, request, 409, f"replay: {exc}")
+        except BaseException:
+            self.audit.forget_head()
+            raise
+        answer = response(
+            request.request_id,
+            service_reference=request.service_reference,
+            srv=request.srv,
+            code=ResponseCode.SUCCESS,
+            now=now,
+            payload=found,
+        )
+        return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I0", "answered")
+
+    # ------------------------------------------------------------------ answers
+
+    def _refuse(
+        self,
+        incoming: Incoming,
+        request: ServiceRequest,
+        status: int,
+        reason: str,
+        code: ResponseCode = ResponseCode.INVALID_USER_ROLE,
+    ) -> Answer:
+        self.audit.record(_record(incoming, request, code.value, reason))
+        answer = response(
+            request.request_id,
+            service_reference=request.service_reference,
+            srv=request.srv,
+            code=code,
+            now=incoming.now,
+        )
+        body = to_bytes(sign_document(answer, self.dsp))
+        return Answer(status, body, code.value, reason, headers=_reason(reason))
+
+    def _malformed(self, incoming: Incoming, exc: DuisError) -> Answer:
+        endpoint, body, received, now = (
+            incoming.endpoint,
+            incoming.body,
+            incoming.received,
+            incoming.now,
+        )
+        reason = f"{type(exc).__name__}: {exc}"
+        readable = _readable_header(body, self.catalogue)
+        if readable is None or isinstance(exc, UnknownServiceReferenceVariant):
+            self.audit.record(AuditRecord(now, endpoint.value, "HTTP400", reason, received))
+            text = f"not a DUIS Service Request opendcc can answer: {reason}\n".encode()
+            return Answer(
+                400, text, "HTTP400", reason, "text/plain; charset=utf-8", _reason(reason)
+            )
+        request_id, service_reference, srv = readable
+        originator = str(request_id.originator) if request_id else None
+        self.audit.record(
+            AuditRecord(
+                now,
+                endpoint.value,
+                "E1",
+                reason,
+                received,
+                str(request_id or "") or None,
+                originator,
+                srv,
+            )
+        )
+        answer = response(
+            None,
+            service_reference=service_reference,
+            srv=srv,
+            code=ResponseCode.INVALID_USER_ROLE,
+            now=now,
+        )
+        signed = to_bytes(sign_document(answer, self.dsp))
+        return Answer(400, signed, "E1", reason, headers=_reason(reason))
+
+    def _quarantine_alert(self, request: ServiceRequest, url: str, now: datetime) -> Message:
+        rid = request.request_id
+        content = QuarantinedRequest(QuarantineBreach.USER_THRESHOLD, rid, rid.counter)
+        alert = dcc_alert("AD1", content, now, request_id=None)
+        signed = to_bytes(sign_document(alert, self.dsp))
+        return Message(f"AD1:{rid}", str(rid.originator), url, signed, None)
+
+
+def _new(request: ServiceRequest, body: bytes) -> NewRequest:
+    return NewRequest(
+        request_id=request.request_id,
+        srv=request.srv,
+        command_variant=int(request.command_variant),
+        document=body,
+        execute_at=request.execution_datetime,
+    )
+
+
+def _record(incoming: Incoming, request: ServiceRequest, code: str, reason: str) -> AuditRecord:
+    rid = request.request_id
+    return AuditRecord(
+        incoming.now,
+        incoming.endpoint.value,
+        code,
+        reason,
+        incoming.received,
+        str(rid),
+        str(rid.originator),
+        request.srv,
+    )
+
+
+def _reason(reason: str) -> dict[str, str]:
+    # Header values must be latin-1 and single-line.
+    return {"X-OpenDCC-Reason": reason.encode("ascii", "replace").decode()[:300].replace("\n", " ")}
+
+
+def _readable_header(body: bytes, catalogue: Catalogue) -> tuple[RequestId | None, str, str] | None:
+    """RequestID, ServiceReference and SRV of a failed document, if they can be read safely."""
+    try:
+        root = parse_xml(body).getroot()
+    except DuisError:
+        return None
+    header = root.find(sr("Header"))
+    if header is None:
+        return None
+    srv = (header.findtext(sr("ServiceReferenceVariant")) or "").strip()
+    if srv not in catalogue:
+        return None
+    try:
+        request_id: RequestId | None = RequestId.parse(
+            (header.findtext(sr("RequestID")) or "").strip()
+        )
+    except DuisError:
+        request_id = None
+    return request_id, catalogue.get(srv).service_reference, srv

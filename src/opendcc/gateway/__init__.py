@@ -1,0 +1,1 @@
+"""The gateway: DUIS over HTTP. Users POST signed requests; the hub POSTs back to Users."""

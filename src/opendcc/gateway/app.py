@@ -1,0 +1,54 @@
+"""The DUIS endpoints as an ASGI (Starlette) app, laid out as DCC Boxed does.
+
+``POST /api/v1/serviceS`` (command variants 1, 2, 3, 5, 6, 7), ``/api/v1/serviceT`` (CV 4) and
+``/api/v1/serviceD`` (CV 8) take ``application/xml`` and answer with a signed DUIS Response (see
+``opendcc.dsp.frontdoor`` for which and with what HTTP status). ``GET /health`` reports the
+queue depths. The front door does blocking database and signature work, so it runs in the
+thread pool, not on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from opendcc.dsp.access import Endpoint
+from opendcc.hub import Hub
+
+MAX_BODY = 8 * 1024 * 1024  # as the DUIS parser's own limit
+
+
+def create_app(hub: Hub) -> Starlette:
+    async def duis(request: Request) -> Response:
+        endpoint = Endpoint(request.url.path.rsplit("/", 1)[1])
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            return PlainTextResponse("request body over 8 MiB\n", status_code=413)
+        body = await request.body()
+        answer = await asyncio.to_thread(hub.front_door.handle, endpoint, body)
+        headers = {"X-DUIS-Response-Code": answer.code, **answer.headers}
+        return Response(answer.body, answer.status, headers, answer.content_type)
+
+    async def health(_: Request) -> Response:
+        jobs, undelivered = await asyncio.gather(
+            asyncio.to_thread(hub.jobs.pending), asyncio.to_thread(hub.outbox.undelivered)
+        )
+        return JSONResponse({"status": "ok", "jobs": jobs, "undelivered": undelivered})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    routes = [Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint]
+    routes.append(Route("/health", health, methods=["GET"]))
+    return Starlette(routes=routes, lifespan=lifespan)

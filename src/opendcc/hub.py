@@ -1,0 +1,168 @@
+"""The embedded hub: every room wired together in one process, from one configuration.
+
+``Hub`` builds the store, the Users registry, the inventory, access control, the front door,
+the DCO, the S1SP adapters, the worker pool and the outbox deliverer; ``start`` resumes the work
+a previous process left (every job and undelivered message) and ``stop`` winds it down. The
+gateway serves ``hub.front_door`` over HTTP (``opendcc.gateway.app``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import delete
+
+from opendcc.catalogue import default_catalogue
+from opendcc.config import HubConfig
+from opendcc.core.clock import Clock, SystemClock
+from opendcc.core.request_id import RequestId
+from opendcc.dco import DualControl
+from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, Granted
+from opendcc.dsp.anomaly import AnomalyDetector
+from opendcc.dsp.frontdoor import FrontDoor
+from opendcc.dsp.route import Dispatcher
+from opendcc.duis.request import ServiceRequest
+from opendcc.duis.schema import load_schema
+from opendcc.inventory.devices import InventoryStore
+from opendcc.queue.jobs import JobQueue
+from opendcc.queue.outbox import Deliverer, Outbox
+from opendcc.queue.worker import WorkerPool
+from opendcc.s1sp import mmc
+from opendcc.s1sp.cohorts import register_all
+from opendcc.s1sp.contract import Registry, S1spAdapter
+from opendcc.smki.lookup import FirstOf
+from opendcc.smki.trust import TrustStore
+from opendcc.store import create_engine_for, upgrade
+from opendcc.store.audit import AuditLog
+from opendcc.store.requests import RequestStore
+from opendcc.store.tables import registrations
+from opendcc.store.users import UserStore
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, config: HubConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.engine = create_engine_for(config.database_url)
+        upgrade(self.engine)
+        self.users = UserStore(self.engine)
+        self.inventory = InventoryStore(self.engine)
+        self.requests = RequestStore(self.engine)
+        self.audit = AuditLog(self.engine)
+        self.jobs = JobQueue(self.engine)
+        self.outbox = Outbox(self.engine, self.requests)
+        repository = (
+            TrustStore.from_directory(config.smki_repository)
+            if config.smki_repository
+            else TrustStore()
+        )
+        self.certificates = FirstOf(self.users, repository)
+        self.catalogue = default_catalogue()
+        self.access = AccessControl(self.catalogue, self.users, self.inventory)
+        self.registry = register_all(Registry())
+        self.adapters: dict[str, S1spAdapter] = {
+            h.cohort: self.registry.adapter_for(h.cohort, h.endpoint) for h in config.headends
+        }
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.workers = WorkerPool(self.jobs, self._process, self.clock, concurrency=config.workers)
+        self.deliverer = Deliverer(self.outbox, self.clock)
+        self.front_door = FrontDoor(
+            engine=self.engine,
+            clock=self.clock,
+            catalogue=self.catalogue,
+            certificates=self.certificates,
+            access=self.access,
+            requests=self.requests,
+            inventory=self.inventory,
+            jobs=self.jobs,
+            audit=self.audit,
+            dsp=config.dsp_credentials,
+            supports=self._supports,
+            schema=load_schema(config.xsd) if config.xsd else None,
+            anomaly=AnomalyDetector(),
+            on_accepted=lambda: self._wake(self.workers.wake),
+            on_alert=lambda: self._wake(self.deliverer.wake),
+        )
+        self.dispatcher = Dispatcher(
+            engine=self.engine,
+            clock=self.clock,
+            requests=self.requests,
+            inventory=self.inventory,
+            users=self.users,
+            jobs=self.jobs,
+            dsp=config.dsp_credentials,
+            s1sp=config.s1sp_credentials,
+            dco=DualControl(config.dsp_credentials.info, self.certificates, self._authorise),
+            adapters=self.adapters,
+            smets_data=mmc.response_element,
+            on_outbox=lambda: self._wake(self.deliverer.wake),
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ configuration
+
+    def seed(self, now: datetime | None = None) -> None:
+        """Load the configuration's Users (those not yet registered), devices and registration
+        data into the store."""
+        now = now or self.clock.now()
+        for user in self.config.users:
+            if self.users.get(user.user_id) is None:
+                self.users.put(user, now)
+        self.inventory.put_devices(self.config.devices, now)
+        mpxns = {r.mpxn for r in self.config.registrations}
+        if mpxns:
+            with self.engine.begin() as conn:
+                conn.execute(delete(registrations).where(registrations.c.mpxn.in_(mpxns)))
+        self.inventory.register(self.config.registrations)
+
+    # ------------------------------------------------------------------ running
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        # Embedded mode: this process is the only worker, so every lease is a dead one.
+        resumed = await asyncio.to_thread(self.jobs.release_all)
+        await asyncio.to_thread(self.outbox.release_all)
+        pending = await asyncio.to_thread(self.jobs.pending)
+        undelivered = await asyncio.to_thread(self.outbox.undelivered)
+        log.info("resuming %d jobs (%d were leased), %d messages", pending, resumed, undelivered)
+        self._tasks = [
+            asyncio.create_task(self.workers.run(), name="workers"),
+            asyncio.create_task(self.deliverer.run(), name="deliverer"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.workers.drain()
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+        self.engine.dispose()
+
+    def _wake(self, event: asyncio.Event) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(event.set)
+
+    # ------------------------------------------------------------------ callbacks
+
+    async def _process(self, rid: RequestId) -> None:
+        await self.dispatcher.process(rid)
+
+    def _supports(self, granted: Granted) -> str | None:
+        device = granted.device
+        assert device is not None
+        if device.cohort is None or device.cohort not in self.adapters:
+            return f"no S1SP head-end is configured for device {device.device_id}"
+        if granted.srv.srv not in self.registry.profile(device.cohort).supported_srvs:
+            return f"the device's S1SP does not offer SRV {granted.srv.srv}"
+        return None
+
+    def _authorise(self, request: ServiceRequest, now: datetime) -> None:
+        self.access.check(request, ENDPOINT_OF_CV[request.command_variant], now)

@@ -1,0 +1,134 @@
+"""Devices and registration data in the store (see the package docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine, delete, insert, select
+
+from opendcc.catalogue import DeviceType, UserRole
+from opendcc.core.eui import Eui64
+from opendcc.store.tables import devices, registrations
+
+
+class SmiStatus(StrEnum):
+    """A device's Smart Metering Inventory status."""
+
+    PENDING = "pending"
+    WHITELISTED = "whitelisted"
+    INSTALLED_NOT_COMMISSIONED = "installed_not_commissioned"
+    COMMISSIONED = "commissioned"
+    DECOMMISSIONED = "decommissioned"
+    WITHDRAWN = "withdrawn"
+    SUSPENDED = "suspended"
+    RECOVERY = "recovery"
+    RECOVERED = "recovered"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    device_id: Eui64
+    device_type: DeviceType
+    smi_status: SmiStatus
+    manufacturer: str
+    model: str
+    cohort: str | None = None
+    mpxn: str | None = None
+    firmware_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """``user_id`` holds ``role`` for metering point ``mpxn`` from ``effective_from`` on."""
+
+    mpxn: str
+    role: UserRole
+    user_id: Eui64
+    effective_from: datetime
+
+
+class InventoryStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def put_devices(self, items: Iterable[Device], now: datetime) -> None:
+        rows = [
+            {
+                "device_id": str(d.device_id),
+                "device_type": d.device_type.value,
+                "smi_status": d.smi_status.value,
+                "cohort": d.cohort,
+                "mpxn": d.mpxn,
+                "manufacturer": d.manufacturer,
+                "model": d.model,
+                "firmware_version": d.firmware_version,
+                "created_at": now,
+            }
+            for d in items
+        ]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(devices).where(devices.c.device_id.in_([r["device_id"] for r in rows]))
+            )
+            conn.execute(insert(devices), rows)
+
+    def register(self, items: Iterable[Registration]) -> None:
+        rows = [
+            {
+                "mpxn": r.mpxn,
+                "role": r.role.value,
+                "user_id": str(r.user_id),
+                "effective_from": r.effective_from,
+            }
+            for r in items
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(registrations), rows)
+
+    def device(self, device_id: Eui64) -> Device | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(devices).where(devices.c.device_id == str(device_id))).first()
+        if row is None:
+            return None
+        return Device(
+            device_id,
+            DeviceType(row.device_type),
+            SmiStatus(row.smi_status),
+            row.manufacturer,
+            row.model,
+            row.cohort,
+            row.mpxn,
+            row.firmware_version,
+        )
+
+    def by_mpxn(self, mpxn: str) -> list[Device]:
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(devices.c.device_id).where(devices.c.mpxn == mpxn))
+            found = [Eui64.parse(d) for (d,) in ids]
+        return [d for d in map(self.device, found) if d is not None]
+
+    def devices(self) -> list[Device]:
+        with self.engine.connect() as conn:
+            ids = [Eui64.parse(d) for (d,) in conn.execute(select(devices.c.device_id))]
+        found = (self.device(device_id) for device_id in ids)
+        return [d for d in found if d is not None]
+
+    def responsible(self, mpxn: str, role: UserRole, at: datetime) -> Eui64 | None:
+        """Who holds ``role`` for ``mpxn`` at ``at``: the latest registration in force."""
+        query = (
+            select(registrations.c.user_id)
+            .where(registrations.c.mpxn == mpxn)
+            .where(registrations.c.role == role.value)
+            .where(registrations.c.effective_from <= at)
+            .order_by(registrations.c.effective_from.desc(), registrations.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            user = conn.execute(query).scalar_one_or_none()
+        return None if user is None else Eui64.parse(user)

@@ -1,0 +1,81 @@
+"""The embedded queue: one leased row per device request a worker owes work on.
+
+``claim`` leases due rows to one worker with a conditional UPDATE, so two workers never hold
+the same job; a lease that runs out (its worker died) makes the job claimable again. The
+interface (``enqueue_in``, ``claim``, ``complete_in``, ``retry``) is what a broker-backed queue
+replaces in scale-out mode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+
+from opendcc.core.request_id import RequestId
+from opendcc.store.tables import jobs
+
+
+class JobQueue:
+    def __init__(self, engine: Engine, lease: timedelta = timedelta(seconds=60)) -> None:
+        self.engine = engine
+        self.lease = lease
+
+    @staticmethod
+    def enqueue_in(conn: Connection, request_id: RequestId, run_after: datetime) -> None:
+        conn.execute(
+            insert(jobs).values(request_id=str(request_id), run_after=run_after, attempts=0)
+        )
+
+    def claim(self, owner: str, now: datetime, limit: int = 64) -> list[RequestId]:
+        """Lease up to ``limit`` due jobs to ``owner``, oldest first."""
+        free = or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
+        with self.engine.begin() as conn:
+            due = conn.execute(
+                select(jobs.c.request_id)
+                .where(jobs.c.run_after <= now)
+                .where(free)
+                .order_by(jobs.c.run_after)
+                .limit(limit)
+            ).all()
+            claimed = []
+            for (key,) in due:
+                won = conn.execute(
+                    update(jobs)
+                    .where(jobs.c.request_id == key)
+                    .where(free)
+                    .values(
+                        lease_owner=owner,
+                        lease_until=now + self.lease,
+                        attempts=jobs.c.attempts + 1,
+                    )
+                )
+                if won.rowcount == 1:
+                    claimed.append(RequestId.parse(key))
+        return claimed
+
+    @staticmethod
+    def complete_in(conn: Connection, request_id: RequestId) -> None:
+        conn.execute(delete(jobs).where(jobs.c.request_id == str(request_id)))
+
+    def retry(self, request_id: RequestId, run_after: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.request_id == str(request_id))
+                .values(run_after=run_after, lease_owner=None, lease_until=None)
+            )
+
+    def release_all(self) -> int:
+        """Free every lease: the embedded hub's start, when no other worker can hold one."""
+        with self.engine.begin() as conn:
+            freed = conn.execute(
+                update(jobs)
+                .where(jobs.c.lease_owner.is_not(None))
+                .values(lease_owner=None, lease_until=None)
+            )
+        return freed.rowcount
+
+    def pending(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(jobs.c.request_id)).all())

@@ -1,0 +1,196 @@
+"""The outbox: signed responses and alerts on their way to Users' callback URLs.
+
+Each message is written in the same transaction as the outcome it reports, under a unique key
+(its DUIS ResponseID or AlertID), and POSTed to the User's endpoint until the endpoint answers
+2xx: at least once, with exponential backoff while it is down. Each POST carries the key in the
+``X-DCC-Message-ID`` header (and the ResponseID in the document), so a User de-duplicates a
+redelivery. When the message answers a request, delivery moves the request to DELIVERED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import Connection, Engine, insert, or_, select, update
+
+from opendcc.core.clock import Clock
+from opendcc.core.request_id import RequestId
+from opendcc.dsp.lifecycle import RequestState
+from opendcc.store.requests import RequestStore
+from opendcc.store.tables import outbox
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = timedelta(milliseconds=500)
+BACKOFF_MAX = timedelta(seconds=30)
+DELIVERY_TIMEOUT = 10.0  # seconds for the User's endpoint to answer one POST
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt ``attempts + 1``: 0.5 s doubling, at most 30 s."""
+    wait: timedelta = BACKOFF_FIRST * 2 ** max(attempts - 1, 0)
+    return min(wait, BACKOFF_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    key: str
+    user_id: str
+    url: str
+    body: bytes
+    request_id: RequestId | None = None
+
+
+class Outbox:
+    def __init__(self, engine: Engine, requests: RequestStore) -> None:
+        self.engine = engine
+        self.requests = requests
+
+    @staticmethod
+    def put_in(conn: Connection, message: Message, now: datetime) -> None:
+        conn.execute(
+            insert(outbox).values(
+                message_key=message.key,
+                user_id=message.user_id,
+                request_id=str(message.request_id) if message.request_id else None,
+                url=message.url,
+                body=message.body,
+                created_at=now,
+                next_attempt_at=now,
+                attempts=0,
+            )
+        )
+
+    def claim(self, now: datetime, limit: int, lease: timedelta) -> list[tuple[int, Message]]:
+        free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(outbox)
+                .where(outbox.c.delivered_at.is_(None))
+                .where(outbox.c.next_attempt_at <= now)
+                .where(free)
+                .order_by(outbox.c.id)
+                .limit(limit)
+            ).all()
+            claimed = []
+            for row in rows:
+                won = conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row.id)
+                    .where(free)
+                    .values(lease_until=now + lease)
+                )
+                if won.rowcount == 1:
+                    request_id = RequestId.parse(row.request_id) if row.request_id else None
+                    claimed.append(
+                        (
+                            row.id,
+                            Message(row.message_key, row.user_id, row.url, row.body, request_id),
+                        )
+                    )
+        return claimed
+
+    def delivered(self, row_id: int, message: Message, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(delivered_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
+            )
+            if message.request_id is not None:
+                state = self.requests.state_in(conn, message.request_id)
+                if state is not RequestState.DELIVERED:
+                    self.requests.transition_in(
+                        conn, message.request_id, RequestState.DELIVERED, now
+                    )
+
+    def failed(self, row_id: int, attempts: int, error: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(
+                    attempts=attempts + 1,
+                    next_attempt_at=now + backoff(attempts + 1),
+                    lease_until=None,
+                    last_error=error[:512],
+                )
+            )
+
+    def attempts(self, row_id: int) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(outbox.c.attempts).where(outbox.c.id == row_id)).scalar_one()
+            )
+
+    def release_all(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox).where(outbox.c.lease_until.is_not(None)).values(lease_until=None)
+            )
+
+    def undelivered(self) -> int:
+        with self.engine.connect() as conn:
+            return len(
+                conn.execute(select(outbox.c.id).where(outbox.c.delivered_at.is_(None))).all()
+            )
+
+
+class Deliverer:
+    """Posts due outbox messages; one asyncio task, many POSTs in flight."""
+
+    def __init__(
+        self,
+        box: Outbox,
+        clock: Clock,
+        *,
+        concurrency: int = 32,
+        poll: float = 0.2,
+        client_factory: Callable[[], httpx.AsyncClient] | None = None,
+    ) -> None:
+        self.box = box
+        self.clock = clock
+        self.concurrency = concurrency
+        self.poll = poll
+        self.wake = asyncio.Event()
+        self._client_factory = client_factory or (
+            lambda: httpx.AsyncClient(timeout=DELIVERY_TIMEOUT)
+        )
+
+    async def run(self) -> None:
+        lease = timedelta(seconds=DELIVERY_TIMEOUT * 3)
+        async with self._client_factory() as client:
+            while True:
+                batch = await asyncio.to_thread(
+                    self.box.claim, self.clock.now(), self.concurrency, lease
+                )
+                if batch:
+                    await asyncio.gather(*(self._post(client, i, m) for i, m in batch))
+                    continue
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.poll)
+
+    async def _post(self, client: httpx.AsyncClient, row_id: int, message: Message) -> None:
+        try:
+            answer = await client.post(
+                message.url,
+                content=message.body,
+                headers={"Content-Type": "application/xml", "X-DCC-Message-ID": message.key},
+            )
+            ok = 200 <= answer.status_code < 300
+            error = "" if ok else f"HTTP {answer.status_code}"
+        except httpx.HTTPError as exc:
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            await asyncio.to_thread(self.box.delivered, row_id, message, self.clock.now())
+            return
+        attempts = await asyncio.to_thread(self.box.attempts, row_id)
+        log.info("delivery of %s to %s failed (%s); retrying", message.key, message.url, error)
+        await asyncio.to_thread(self.box.failed, row_id, attempts, error, self.clock.now())

@@ -1,0 +1,75 @@
+"""The embedded worker pool: claims due jobs and runs them, at most ``concurrency`` at once.
+
+Woken as soon as the front door commits a job, and polling otherwise, so jobs left by a killed
+process are picked up without anyone asking. A job whose processing raises is retried after a
+pause; the request's recorded state says where it resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from opendcc.core.clock import Clock
+from opendcc.core.request_id import RequestId
+from opendcc.queue.jobs import JobQueue
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = timedelta(seconds=5)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        jobs: JobQueue,
+        process: Callable[[RequestId], Awaitable[None]],
+        clock: Clock,
+        *,
+        concurrency: int = 64,
+        poll: float = 0.2,
+    ) -> None:
+        self.jobs = jobs
+        self.process = process
+        self.clock = clock
+        self.concurrency = concurrency
+        self.poll = poll
+        self.owner = f"worker-{uuid.uuid4().hex[:12]}"
+        self.wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        while True:
+            room = self.concurrency - len(self._running)
+            if room > 0:
+                claimed = await asyncio.to_thread(
+                    self.jobs.claim, self.owner, self.clock.now(), room
+                )
+                for rid in claimed:
+                    task = asyncio.create_task(self._one(rid))
+                    self._running.add(task)
+                    task.add_done_callback(self._done)
+                if claimed:
+                    continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self.wake.set()
+
+    async def _one(self, rid: RequestId) -> None:
+        try:
+            await self.process(rid)
+        except Exception:
+            log.exception("request %s failed in processing; retrying", rid)
+            await asyncio.to_thread(self.jobs.retry, rid, self.clock.now() + RETRY_AFTER)
+
+    async def drain(self) -> None:
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)

@@ -1,0 +1,41 @@
+"""APDU: opendcc's simplified DLMS/COSEM-style head-end protocol (see ``codec``)."""
+
+from opendcc.s1sp.protocols.apdu.codec import (
+    HEAD_END,
+    I64,
+    U32,
+    U64,
+    AttributeRef,
+    Connection,
+    DateTime,
+    Event,
+    GetRequest,
+    GetResponse,
+    Obis,
+    OctetString,
+    ProtocolError,
+    ResultCode,
+    Role,
+    Value,
+    VisibleString,
+)
+
+__all__ = [
+    "HEAD_END",
+    "I64",
+    "U32",
+    "U64",
+    "AttributeRef",
+    "Connection",
+    "DateTime",
+    "Event",
+    "GetRequest",
+    "GetResponse",
+    "Obis",
+    "OctetString",
+    "ProtocolError",
+    "ResultCode",
+    "Role",
+    "Value",
+    "VisibleString",
+]

@@ -1,0 +1,99 @@
+"""Start the head-end simulator and the hub as separate processes, and wait until they serve.
+
+Real processes, real sockets: what the demo, the end-to-end tests and the benchmark run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from opendcc.core.eui import Eui64
+
+_LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Process:
+    def __init__(self, args: list[str], log: Path | None = None) -> None:
+        self.args = args
+        self.log = log
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+        self.popen = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=subprocess.PIPE if log is None else out,
+            stderr=subprocess.STDOUT if log is None else out,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, as a crash."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class HeadEndProcess(Process):
+    def __init__(self, meters: list[Eui64], latency_ms: int = 0) -> None:
+        super().__init__(
+            [
+                "-m",
+                "opendcc.sim.headend",
+                "--port",
+                "0",
+                "--latency-ms",
+                str(latency_ms),
+                "--meters",
+                ",".join(str(m) for m in meters),
+            ]
+        )
+        assert self.popen.stdout is not None
+        line = self.popen.stdout.readline().decode()
+        found = _LISTENING.search(line)
+        if not found:
+            self.stop()
+            raise RuntimeError(f"the head-end simulator did not start: {line!r}")
+        self.endpoint = f"tcp://{found.group(1)}:{found.group(2)}"
+
+
+class HubProcess(Process):
+    def __init__(self, config: Path, port: int, log: Path | None = None) -> None:
+        super().__init__(
+            ["-m", "opendcc", "serve", "--config", str(config), "--port", str(port)], log
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"the hub exited with {self.popen.returncode}; see {self.log}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the hub did not come up")

@@ -1,0 +1,19 @@
+"""Certificate lookup across several sources, first match wins."""
+
+from __future__ import annotations
+
+from opendcc.duis.xmldsig import CertificateLookup
+from opendcc.smki.certificates import CertificateInfo
+
+
+class FirstOf:
+    """Registered Users' certificates first, then the SMKI repository."""
+
+    def __init__(self, *sources: CertificateLookup) -> None:
+        self.sources = sources
+
+    def lookup(self, issuer: str, serial: int) -> CertificateInfo | None:
+        for source in self.sources:
+            if (info := source.lookup(issuer, serial)) is not None:
+                return info
+        return None

@@ -1,0 +1,135 @@
+"""The S1SP contract: values, the registry, and one contract test over every registered cohort."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import replace
+
+import pytest
+
+from opendcc.core.errors import DuisError, ResponseCode
+from opendcc.core.eui import Eui64
+from opendcc.s1sp import (
+    CohortProfile,
+    DuplicateCohort,
+    Endpoint,
+    Instruction,
+    InvalidEndpoint,
+    OutcomeStatus,
+    Registry,
+    S1spAdapter,
+    S1spError,
+    UnknownCohort,
+    UnsupportedService,
+)
+from opendcc.s1sp.cohorts import register_all
+
+DEVICE = Eui64.parse("00-DB-12-34-56-78-90-A0")
+REGISTRY = register_all(Registry())
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_outcome_statuses_are_the_contract_s() -> None:
+    assert [s.value for s in OutcomeStatus] == [
+        "success",
+        "device_unreachable",
+        "no_response",
+        "rejected",
+    ]
+
+
+def test_errors_are_duis_errors() -> None:
+    assert issubclass(S1spError, DuisError)
+    assert UnsupportedService("x").code is ResponseCode.SRV_NOT_FOR_DEVICE_TYPE
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [("tcp://127.0.0.1:9001", Endpoint("127.0.0.1", 9001)), ("tcp://[::1]:1", Endpoint("::1", 1))],
+)
+def test_endpoints_parse(url: str, endpoint: Endpoint) -> None:
+    assert Endpoint.parse(url) == endpoint
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9001", "tcp://127.0.0.1", "tcp://:9001", "tcp://h:99999", "tcp://h:1/x"],
+)
+def test_bad_endpoints_are_refused(url: str) -> None:
+    with pytest.raises(InvalidEndpoint):
+        Endpoint.parse(url)
+
+
+def test_two_registrations_under_one_name_are_an_error() -> None:
+    registry = register_all(Registry())
+    profile = registry.profiles()[0]
+
+    def factory(endpoint: Endpoint) -> S1spAdapter:
+        raise AssertionError("never called")
+
+    with pytest.raises(DuplicateCohort):
+        registry.register(profile, factory)
+    with pytest.raises(DuplicateCohort):
+        register_all(registry)
+
+
+def test_unknown_cohorts_are_an_error() -> None:
+    with pytest.raises(UnknownCohort):
+        REGISTRY.adapter_for("nobody", "tcp://127.0.0.1:1")
+
+
+def test_profiles_validate_their_traits() -> None:
+    profile = REGISTRY.profiles()[0]
+    for bad in (
+        {"wan_latency_ms": (5, 1)},
+        {"failure_rate": 1.5},
+        {"instruction_timeout_s": 0.0},
+        {"name": "Upper"},
+    ):
+        with pytest.raises(ValueError):
+            replace(profile, **bad)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- every cohort
+
+
+@pytest.fixture(params=REGISTRY.profiles(), ids=lambda profile: profile.name)
+def profile(request: pytest.FixtureRequest) -> CohortProfile:
+    chosen: CohortProfile = request.param
+    return chosen
+
+
+def test_every_cohort_declares_its_profile(profile: CohortProfile) -> None:
+    assert profile.supported_srvs
+    assert profile.device_models
+    assert profile.manufacturer
+    assert profile.protocol
+
+
+def test_every_cohort_translates_an_absent_head_end_into_an_outcome(
+    profile: CohortProfile,
+) -> None:
+    async def scenario() -> None:
+        adapter: S1spAdapter = REGISTRY.adapter_for(
+            profile.name, f"tcp://127.0.0.1:{closed_port()}"
+        )
+        try:
+            assert adapter.profile is profile
+            assert not await adapter.health()
+            srv = sorted(profile.supported_srvs)[0]
+            outcome = await adapter.submit(Instruction("R1", srv, DEVICE))
+            assert outcome.request_id == "R1"
+            assert outcome.status is OutcomeStatus.DEVICE_UNREACHABLE
+            with pytest.raises(UnsupportedService):
+                await adapter.submit(Instruction("R2", "999.9", DEVICE))
+        finally:
+            await adapter.aclose()
+
+    asyncio.run(scenario())
