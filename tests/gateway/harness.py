@@ -56,6 +56,7 @@ class Estate:
 
 @contextmanager
 def estate(directory: Path, *, latency_ms: int = 0, xsd: bool = True) -> Iterator[Estate]:
+    directory.mkdir(parents=True, exist_ok=True)
     database = directory / "hub.db"
     headend = HeadEndProcess(scenario.headend_meters(), latency_ms=latency_ms)
     try:
