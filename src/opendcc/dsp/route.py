@@ -168,9 +168,6 @@ class Dispatcher:
             f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid
         )
         with self.engine.begin() as conn:
-            current = self.requests.state_in(conn, rid)
-            if current is S.ACCEPTED and target is S.RESPONDED:
-                self.requests.transition_in(conn, rid, S.DISPATCHED, now)
             self.requests.transition_in(conn, rid, target, now)
             Outbox.put_in(conn, message, now)
             self.jobs.complete_in(conn, rid)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from tests.reference import NOW
+
+from opendcc.core.request_id import RequestId
+from opendcc.queue.jobs import JobQueue
+from opendcc.store.requests import NewRequest, RequestStore
+
+RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
+
+
+def queued(engine: Engine) -> JobQueue:
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    for n, rid in enumerate(RIDS):
+        with engine.begin() as conn:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW + timedelta(seconds=n))
+    return jobs
+
+
+def test_a_job_is_leased_to_one_worker_at_a_time(engine: Engine) -> None:
+    jobs = queued(engine)
+    first = jobs.claim("a", NOW + timedelta(seconds=5))
+    assert first == RIDS
+    assert jobs.claim("b", NOW + timedelta(seconds=6)) == []
+
+
+def test_only_due_jobs_are_claimed(engine: Engine) -> None:
+    jobs = queued(engine)
+    assert jobs.claim("a", NOW) == RIDS[:1]
+    assert jobs.claim("a", NOW + timedelta(seconds=1)) == RIDS[1:2]
+
+
+def test_a_dead_workers_lease_runs_out(engine: Engine) -> None:
+    jobs = queued(engine)
+    jobs.claim("dead", NOW + timedelta(seconds=5))
+    assert jobs.claim("b", NOW + timedelta(seconds=36)) == RIDS
+
+
+def test_release_all_and_complete(engine: Engine) -> None:
+    jobs = queued(engine)
+    jobs.claim("dead", NOW + timedelta(seconds=5))
+    assert jobs.release_all() == 3
+    claimed = jobs.claim("b", NOW + timedelta(seconds=5), limit=2)
+    assert claimed == RIDS[:2]
+    with engine.begin() as conn:
+        jobs.complete_in(conn, RIDS[0])
+    assert jobs.pending() == 2
+
+
+def test_retry_postpones(engine: Engine) -> None:
+    jobs = queued(engine)
+    jobs.claim("a", NOW + timedelta(seconds=5))
+    jobs.retry(RIDS[0], NOW + timedelta(seconds=60))
+    assert jobs.claim("b", NOW + timedelta(seconds=10)) == []
+    assert RIDS[0] in jobs.claim("b", NOW + timedelta(seconds=60))
