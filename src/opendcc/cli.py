@@ -109,7 +109,7 @@ def verify_command(
 
 @app.command("demo")
 def demo_command() -> None:
-    """Run the demo: one signed DUIS round trip through opendcc's core."""
+    """Run the demo: the hub and a head-end simulator as services, used by a supplier."""
     from opendcc.demo import run
 
     raise typer.Exit(run(typer.echo))
