@@ -8,6 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from lxml import etree
 from sqlalchemy import func, select
 
@@ -16,7 +20,7 @@ from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import parse_xml
 from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
-from opendcc.smki import TrustStore
+from opendcc.smki import SigningCredentials, TrustStore, describe
 from opendcc.store.audit import AuditLog
 from opendcc.store.tables import originator_counters, service_requests
 from tests.gateway.harness import SR, Estate, estate, response_code, user
@@ -149,6 +153,25 @@ def test_missing_signature_is_refused(hub: Estate, supplier: SimulatedUser) -> N
     root.remove(root[-1])  # the ds:Signature
     reason = refused(hub, "serviceS", etree.tostring(root), 401, "E1")
     assert "not signed" in reason
+
+
+def test_a_certificate_unknown_to_the_smki_is_refused(hub: Estate) -> None:
+    # Same subject as the supplier's XML-signing certificate, issued by a stranger.
+    genuine = user(scenario.SUPPLIER_KEY).credentials.info.certificate
+    key = ec.generate_private_key(ec.SECP256R1())
+    rogue = (
+        x509.CertificateBuilder()
+        .subject_name(genuine.subject)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the SMKI")]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(genuine.not_valid_before_utc)
+        .not_valid_after(genuine.not_valid_after_utc)
+        .sign(key, hashes.SHA256())
+    )
+    impostor = SimulatedUser(SigningCredentials(key, describe(rogue)))
+    reason = refused(hub, "serviceS", impostor.request("4.1.1", METER), 401, "E1")
+    assert "unknown-signer" in reason
 
 
 def test_unknown_user_e1(hub: Estate) -> None:
