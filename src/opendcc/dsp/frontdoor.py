@@ -55,7 +55,7 @@ from opendcc.duis.xmldsig import (
     verify,
 )
 from opendcc.inventory.devices import InventoryStore
-from opendcc.queue.jobs import JobQueue
+from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.audit import AuditLog, AuditRecord, digest
@@ -100,7 +100,7 @@ class FrontDoor:
         access: AccessControl,
         requests: RequestStore,
         inventory: InventoryStore,
-        jobs: JobQueue,
+        jobs: WorkQueue,
         audit: AuditLog,
         dsp: SigningCredentials,
         supports: SupportCheck,

@@ -32,7 +32,7 @@ from opendcc.duis.response import (
     to_bytes,
 )
 from opendcc.inventory.devices import InventoryStore
-from opendcc.queue.jobs import JobQueue
+from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter
 from opendcc.smki.credentials import SigningCredentials
@@ -63,7 +63,7 @@ class Dispatcher:
         requests: RequestStore,
         inventory: InventoryStore,
         users: UserStore,
-        jobs: JobQueue,
+        jobs: WorkQueue,
         dsp: SigningCredentials,
         s1sp: SigningCredentials,
         dco: DualControl,

@@ -9,11 +9,33 @@ replaces in scale-out mode.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from opendcc.core.request_id import RequestId
 from opendcc.store.tables import jobs
+
+
+class WorkQueue(Protocol):
+    """What the front door, the router and the workers need of a queue.
+
+    ``enqueue_in`` and ``complete_in`` take the caller's database transaction: the embedded
+    queue writes its rows there; a broker-backed queue records the intent there (a
+    transactional outbox) and publishes after the commit, so the database stays the truth.
+    """
+
+    def enqueue_in(self, conn: Connection, request_id: RequestId, run_after: datetime) -> None: ...
+
+    def claim(self, owner: str, now: datetime, limit: int = 64) -> list[RequestId]: ...
+
+    def complete_in(self, conn: Connection, request_id: RequestId) -> None: ...
+
+    def retry(self, request_id: RequestId, run_after: datetime) -> None: ...
+
+    def release_all(self) -> int: ...
+
+    def pending(self) -> int: ...
 
 
 class JobQueue:

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
-from opendcc.queue.jobs import JobQueue
+from opendcc.queue.jobs import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ RETRY_AFTER = timedelta(seconds=5)
 class WorkerPool:
     def __init__(
         self,
-        jobs: JobQueue,
+        jobs: WorkQueue,
         process: Callable[[RequestId], Awaitable[None]],
         clock: Clock,
         *,
