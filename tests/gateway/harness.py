@@ -72,11 +72,15 @@ def estate(directory: Path, *, latency_ms: int = 0, xsd: bool = True) -> Iterato
             )
             hub = HubProcess(config, free_port(), directory / "hub.log")
             engine = create_engine_for(f"sqlite:///{database}")
+            running: Estate | None = None
             try:
                 with httpx.Client(timeout=30) as http:
-                    yield Estate(hub, headend, callback, config, engine, http)
+                    running = Estate(hub, headend, callback, config, engine, http)
+                    yield running
             finally:
                 hub.stop()
+                if running is not None:
+                    running.hub.stop()  # a restarted hub is another process
                 engine.dispose()
     finally:
         headend.stop()
