@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from sqlalchemy import delete
@@ -43,6 +44,10 @@ from opendcc.store.users import UserStore
 
 log = logging.getLogger(__name__)
 
+REGISTRY_CACHE_SECONDS = 1.0
+# Blocking work (SQLite commits, signatures) runs in threads; commits mostly wait on fsync.
+THREADS = 32
+
 
 class Hub:
     def __init__(self, config: HubConfig, clock: Clock | None = None) -> None:
@@ -50,8 +55,10 @@ class Hub:
         self.clock = clock or SystemClock()
         self.engine = create_engine_for(config.database_url)
         upgrade(self.engine)
-        self.users = UserStore(self.engine)
-        self.inventory = InventoryStore(self.engine)
+        # Registry reads are cached briefly: a change from another process (the CLI) takes
+        # effect within REGISTRY_CACHE_SECONDS.
+        self.users = UserStore(self.engine, REGISTRY_CACHE_SECONDS)
+        self.inventory = InventoryStore(self.engine, REGISTRY_CACHE_SECONDS)
         self.requests = RequestStore(self.engine)
         self.audit = AuditLog(self.engine)
         self.jobs = JobQueue(self.engine)
@@ -124,6 +131,7 @@ class Hub:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.set_default_executor(ThreadPoolExecutor(THREADS, thread_name_prefix="hub"))
         # Embedded mode: this process is the only worker, so every lease is a dead one.
         resumed = await asyncio.to_thread(self.jobs.release_all)
         await asyncio.to_thread(self.outbox.release_all)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from opendcc.duis.authenticate import verify_document
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import parse_xml
+from opendcc.hub import REGISTRY_CACHE_SECONDS
 from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
 from opendcc.smki import SigningCredentials, TrustStore, describe
@@ -191,12 +193,14 @@ def test_suspended_user_e3(hub: Estate, network_operator: SimulatedUser) -> None
     subprocess.run(
         [*cli, "suspend", "-c", str(hub.config), str(network_operator.user_id)], check=True
     )
+    time.sleep(REGISTRY_CACHE_SECONDS + 0.1)  # another process's change reaches the hub
     try:
         refused(hub, "serviceS", network_operator.request("4.1.1", METER), 200, "E3")
     finally:
         subprocess.run(
             [*cli, "activate", "-c", str(hub.config), str(network_operator.user_id)], check=True
         )
+        time.sleep(REGISTRY_CACHE_SECONDS + 0.1)
 
 
 def test_command_variant_not_allowed_e12(hub: Estate, supplier: SimulatedUser) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
+from opendcc.store.cache import TtlCache
 from opendcc.store.tables import devices, registrations
 
 
@@ -51,8 +52,13 @@ class Registration:
 
 
 class InventoryStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache_seconds: float = 0.0) -> None:
         self.engine = engine
+        self._devices: TtlCache[Eui64, Device | None] = TtlCache(cache_seconds)
+        # Registration data is cached per (MPxN, role): the current holder and when it began.
+        self._holders: TtlCache[tuple[str, UserRole], list[tuple[datetime, Eui64]]] = TtlCache(
+            cache_seconds
+        )
 
     def put_devices(self, items: Iterable[Device], now: datetime) -> None:
         rows = [
@@ -71,6 +77,7 @@ class InventoryStore:
         ]
         if not rows:
             return
+        self._devices.clear()
         with self.engine.begin() as conn:
             conn.execute(
                 delete(devices).where(devices.c.device_id.in_([r["device_id"] for r in rows]))
@@ -88,10 +95,14 @@ class InventoryStore:
             for r in items
         ]
         if rows:
+            self._holders.clear()
             with self.engine.begin() as conn:
                 conn.execute(insert(registrations), rows)
 
     def device(self, device_id: Eui64) -> Device | None:
+        return self._devices.get(device_id, lambda: self._device(device_id))
+
+    def _device(self, device_id: Eui64) -> Device | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(devices).where(devices.c.device_id == str(device_id))).first()
         if row is None:
@@ -121,14 +132,16 @@ class InventoryStore:
 
     def responsible(self, mpxn: str, role: UserRole, at: datetime) -> Eui64 | None:
         """Who holds ``role`` for ``mpxn`` at ``at``: the latest registration in force."""
+        history = self._holders.get((mpxn, role), lambda: self._history(mpxn, role))
+        return next((user for since, user in history if since <= at), None)
+
+    def _history(self, mpxn: str, role: UserRole) -> list[tuple[datetime, Eui64]]:
+        """Every registration of ``role`` for ``mpxn``, latest first."""
         query = (
-            select(registrations.c.user_id)
+            select(registrations.c.effective_from, registrations.c.user_id)
             .where(registrations.c.mpxn == mpxn)
             .where(registrations.c.role == role.value)
-            .where(registrations.c.effective_from <= at)
             .order_by(registrations.c.effective_from.desc(), registrations.c.id.desc())
-            .limit(1)
         )
         with self.engine.connect() as conn:
-            user = conn.execute(query).scalar_one_or_none()
-        return None if user is None else Eui64.parse(user)
+            return [(since, Eui64.parse(user)) for since, user in conn.execute(query)]

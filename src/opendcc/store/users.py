@@ -24,6 +24,7 @@ from opendcc.core.eui import Eui64
 from opendcc.smki.certificates import CertificateInfo, describe
 from opendcc.smki.credentials import load_certificate
 from opendcc.smki.trust import issuer_key
+from opendcc.store.cache import TtlCache
 from opendcc.store.tables import anomaly_thresholds, user_certificates, user_roles, users
 
 
@@ -65,15 +66,24 @@ def normal_issuer(name: str) -> str:
 
 
 class UserStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache_seconds: float = 0.0) -> None:
         self.engine = engine
         self._parsed: dict[str, CertificateInfo] = {}
         self._lock = threading.Lock()
+        self._users: TtlCache[Eui64, User | None] = TtlCache(cache_seconds)
+        self._certificates: TtlCache[tuple[str, int], CertificateInfo | None] = TtlCache(
+            cache_seconds
+        )
+
+    def _changed(self) -> None:
+        self._users.clear()
+        self._certificates.clear()
 
     # ------------------------------------------------------------------ writes
 
     def put(self, user: User, now: datetime) -> None:
         """Add or replace a User with everything it holds, in one transaction."""
+        self._changed()
         key = str(user.user_id)
         infos = [describe(certificate) for certificate in user.certificates]
         for info in infos:
@@ -115,6 +125,7 @@ class UserStore:
         return count
 
     def set_status(self, user_id: Eui64, status: UserStatus) -> bool:
+        self._changed()
         with self.engine.begin() as conn:
             moved = conn.execute(
                 update(users).where(users.c.user_id == str(user_id)).values(status=status.value)
@@ -122,6 +133,7 @@ class UserStore:
         return moved.rowcount == 1
 
     def remove(self, user_id: Eui64) -> bool:
+        self._changed()
         with self.engine.begin() as conn:
             for table in (user_roles, user_certificates, anomaly_thresholds):
                 conn.execute(delete(table).where(table.c.user_id == str(user_id)))
@@ -131,6 +143,9 @@ class UserStore:
     # ------------------------------------------------------------------ reads
 
     def get(self, user_id: Eui64) -> User | None:
+        return self._users.get(user_id, lambda: self._get(user_id))
+
+    def _get(self, user_id: Eui64) -> User | None:
         key = str(user_id)
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -166,6 +181,9 @@ class UserStore:
 
     def lookup(self, issuer: str, serial: int) -> CertificateInfo | None:
         """The registered certificate a signature names, if any (``CertificateLookup``)."""
+        return self._certificates.get((issuer, serial), lambda: self._lookup(issuer, serial))
+
+    def _lookup(self, issuer: str, serial: int) -> CertificateInfo | None:
         try:
             normal = normal_issuer(issuer)
         except ValueError:

@@ -1,0 +1,42 @@
+"""A small time-bounded read cache for registry lookups on the hot path.
+
+Access control reads the same User, certificate and device for request after request. Each
+entry lives ``ttl`` seconds (monotonic time), so a change made by another process — a User
+suspended from the CLI — takes effect within that time; changes made through the same store
+object clear the cache at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, load: Callable[[], V]) -> V:
+        if self.ttl <= 0:
+            return load()
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = load()
+        with self._lock:
+            self._entries[key] = (now + self.ttl, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
