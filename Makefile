@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -59,6 +59,9 @@ test: lint typecheck pytest
 
 bench: setup tools
 	$(BIN)/python benchmarks/duis_core.py
+
+bench-front-door: setup
+	$(BIN)/python benchmarks/front_door.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache

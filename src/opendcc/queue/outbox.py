@@ -167,9 +167,14 @@ class Deliverer:
         lease = timedelta(seconds=DELIVERY_TIMEOUT * 3)
         async with self._client_factory() as client:
             while True:
-                batch = await asyncio.to_thread(
-                    self.box.claim, self.clock.now(), self.concurrency, lease
-                )
+                try:
+                    batch = await asyncio.to_thread(
+                        self.box.claim, self.clock.now(), self.concurrency, lease
+                    )
+                except Exception:
+                    log.exception("claiming outbox messages failed; trying again shortly")
+                    await asyncio.sleep(self.poll)
+                    continue
                 if batch:
                     await asyncio.gather(*(self._post(client, i, m) for i, m in batch))
                     continue
@@ -188,9 +193,14 @@ class Deliverer:
             error = "" if ok else f"HTTP {answer.status_code}"
         except httpx.HTTPError as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
-        if ok:
-            await asyncio.to_thread(self.box.delivered, row_id, message, self.clock.now())
-            return
-        attempts = await asyncio.to_thread(self.box.attempts, row_id)
-        log.info("delivery of %s to %s failed (%s); retrying", message.key, message.url, error)
-        await asyncio.to_thread(self.box.failed, row_id, attempts, error, self.clock.now())
+        try:
+            if ok:
+                await asyncio.to_thread(self.box.delivered, row_id, message, self.clock.now())
+                return
+            attempts = await asyncio.to_thread(self.box.attempts, row_id)
+            log.info("delivery of %s to %s failed (%s); retrying", message.key, message.url, error)
+            await asyncio.to_thread(self.box.failed, row_id, attempts, error, self.clock.now())
+        except Exception:
+            # Recording the outcome failed: the lease runs out and the message goes again
+            # (at least once; the User de-duplicates by its key).
+            log.exception("recording the delivery of %s failed", message.key)

@@ -46,9 +46,15 @@ class WorkerPool:
         while True:
             room = self.concurrency - len(self._running)
             if room > 0:
-                claimed = await asyncio.to_thread(
-                    self.jobs.claim, self.owner, self.clock.now(), room
-                )
+                try:
+                    claimed = await asyncio.to_thread(
+                        self.jobs.claim, self.owner, self.clock.now(), room
+                    )
+                except Exception:
+                    # The store is unavailable for a moment: the jobs wait in it; so do we.
+                    log.exception("claiming jobs failed; trying again shortly")
+                    await asyncio.sleep(self.poll)
+                    continue
                 for rid in claimed:
                     task = asyncio.create_task(self._one(rid))
                     self._running.add(task)

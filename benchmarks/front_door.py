@@ -1,0 +1,756 @@
+"""Front-door benchmark: the running hub over real HTTP, from signed request to delivered response.
+
+Brings up the scenario's estate in a temporary directory — the head-end simulator and the hub
+(`python -m opendcc serve`, embedded mode on SQLite, no XSD) as processes, and the Users'
+callback endpoint — pre-signs signed SRV 4.1.1 requests from the scenario's two Users over its
+commissioned meters (signing is the User's cost, so it happens before timing), drives them at
+the hub over concurrent keep-alive HTTP/1.1 connections, and prints throughput, acknowledgement
+and end-to-end latency, every refusal, the per-stage latencies read back from the hub's
+`request_transitions` table, and the CPU each process spent. Run with `make bench-front-door`:
+
+    .venv/bin/python benchmarks/front_door.py [--requests 3000] [--concurrency 32] [--rate 0]
+        [--ordered] [--users both|supplier] [--callback fast|stdlib] [--stall 20] [--profile]
+        [--sqlite-immediate] [--keep DIR]
+
+If the hub stops answering or delivering for `--stall` seconds, the run gives up, says so and
+still prints what it measured (with the hub's /health and a count of hub.log tracebacks).
+`--sqlite-immediate` is an experiment, not the hub as shipped: the same `opendcc serve` with every
+SQLite transaction begun IMMEDIATE, to measure what that change would give.
+
+Replay protection: the hub accepts a request only if its originator counter is above the last
+one it ACCEPTED from that User. Requests are pre-signed in counter order and the senders take
+them from one shared iterator, so they leave in counter order; but with several of one User's
+requests in flight, the hub may commit a later one first and then rightly refuse the earlier
+one (HTTP 409). Those are counted and reported apart, never as accepted. `--ordered` keeps one
+request in flight per User instead (no refusal possible; concurrency = number of Users).
+
+The callback endpoint: by default a raw asyncio HTTP/1.1 server in its own process (the stdlib
+ThreadingHTTPServer of `opendcc.sim.user.CallbackServer`, one thread per connection in this
+process, competes for this process's GIL with the sender; `--callback stdlib` uses it anyway).
+Arrival times are `time.monotonic()` (CLOCK_MONOTONIC: one clock for every process on Linux).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import multiprocessing
+import os
+import pstats
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from opendcc.s1sp.cohorts import register_all
+from opendcc.s1sp.contract import Registry
+from opendcc.sim import scenario
+from opendcc.sim.processes import HeadEndProcess, HubProcess, Process, free_port
+from opendcc.sim.user import CallbackServer, SimulatedUser
+from opendcc.smki import SigningCredentials
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path(os.environ.get("OPENDCC_REFERENCE", REPO.parent / "shared/reference/duis"))
+KEYS = REFERENCE / "keys/dccboxed-signing-tool"
+SRV = "4.1.1"
+STAGES = (
+    ("received", "accepted"),
+    ("accepted", "dispatched"),
+    ("dispatched", "instructed"),
+    ("instructed", "sent_to_s1sp"),
+    ("sent_to_s1sp", "responded"),
+    ("responded", "delivered"),
+)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    user: int  # index into the Users
+    request_id: str
+    key: str  # the X-DCC-Message-ID its response is delivered under
+    body: bytes
+
+
+def user(key: str) -> SimulatedUser:
+    return SimulatedUser(SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem"))
+
+
+def presign(users: Sequence[SimulatedUser], count: int) -> list[Signed]:
+    """``count`` signed requests, Users interleaved, each User's counters strictly increasing."""
+    meters = [m.device_id for m in scenario.METERS]
+    out = []
+    for i in range(count):
+        u = i % len(users)
+        target = meters[(i // len(users)) % len(meters)]
+        counter = users[u].next_counter()
+        body = users[u].request(SRV, target, counter=counter)
+        originator = users[u].user_id
+        out.append(
+            Signed(
+                u, f"{originator}:{target}:{counter}", f"R:{target}:{originator}:{counter}", body
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- callback endpoint
+
+
+class Receiver(Protocol):
+    url: str
+
+    def count(self) -> int: ...
+
+    def arrivals(self) -> tuple[dict[str, float], int]: ...
+
+    def pid(self) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+async def _serve_callbacks(control: Connection) -> None:
+    arrivals: dict[str, float] = {}
+    duplicates = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal duplicates
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length, key = 0, ""
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"x-dcc-message-id":
+                        key = value.strip().decode()
+                if length:
+                    await reader.readexactly(length)
+                at = time.monotonic()
+                if key in arrivals:
+                    duplicates += 1
+                else:
+                    arrivals[key] = at
+                writer.write(_OK)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+    control.send(server.sockets[0].getsockname()[1])
+    loop = asyncio.get_running_loop()
+    while True:
+        command = await loop.run_in_executor(None, control.recv)
+        if command == "count":
+            control.send(len(arrivals))
+        elif command == "arrivals":
+            control.send((arrivals, duplicates))
+        else:
+            break
+    server.close()
+
+
+def _callback_process(control: Connection) -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop  # uvicorn[standard] brings it
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.run(_serve_callbacks(control))
+
+
+class FastReceiver:
+    """Raw asyncio HTTP/1.1 (keep-alive, Content-Length bodies) in a process of its own."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._control, child = context.Pipe()
+        self._process = context.Process(target=_callback_process, args=(child,), daemon=True)
+        self._process.start()
+        self.url = f"http://127.0.0.1:{self._control.recv()}/duis"
+
+    def count(self) -> int:
+        self._control.send("count")
+        return int(self._control.recv())
+
+    def arrivals(self) -> tuple[dict[str, float], int]:
+        self._control.send("arrivals")
+        arrivals, duplicates = self._control.recv()
+        return arrivals, duplicates
+
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def close(self) -> None:
+        self._control.send("stop")
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+class StdlibReceiver:
+    """opendcc.sim.user.CallbackServer: ThreadingHTTPServer, in this process."""
+
+    def __init__(self) -> None:
+        self._server = CallbackServer().__enter__()
+        self.url = self._server.url
+
+    def count(self) -> int:
+        return len(self._server.deliveries)
+
+    def arrivals(self) -> tuple[dict[str, float], int]:
+        arrivals: dict[str, float] = {}
+        for delivery in list(self._server.deliveries):
+            arrivals.setdefault(delivery.key, delivery.at)
+        return arrivals, len(self._server.deliveries) - len(arrivals)
+
+    def pid(self) -> int | None:
+        return None  # shares this process
+
+    def close(self) -> None:
+        self._server.__exit__()
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@dataclass
+class Sent:
+    at: list[float]  # monotonic, when the POST began (open loop: when it was due)
+    at_wall: list[float]  # time.time() at the same instant, to line up with the hub's clock
+    acked: list[float]
+    status: list[int]
+    code: list[str]
+    reason: list[str]
+    start: float = 0.0
+    end: float = 0.0
+
+
+async def drive(
+    url: str,
+    items: Sequence[Signed],
+    *,
+    concurrency: int,
+    rate: float,
+    ordered: bool,
+    stall: float,
+) -> Sent:
+    """POST every item; give up on the rest after ``stall`` seconds without an answer."""
+    n = len(items)
+    sent = Sent([0.0] * n, [0.0] * n, [0.0] * n, [0] * n, ["unanswered"] * n, [""] * n)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Content-Type": "application/xml"}
+    progress = time.monotonic()
+    async with httpx.AsyncClient(limits=limits, timeout=max(stall, 5.0)) as client:
+        # Open every connection before timing.
+        base = url.rsplit("/api/", 1)[0]
+        await asyncio.gather(
+            *(client.get(f"{base}/health") for _ in range(concurrency)), return_exceptions=True
+        )
+
+        async def post(i: int) -> None:
+            nonlocal progress
+            try:
+                answer = await client.post(url, content=items[i].body, headers=headers)
+                sent.status[i] = answer.status_code
+                sent.code[i] = answer.headers.get("X-DUIS-Response-Code", "")
+                sent.reason[i] = answer.headers.get("X-OpenDCC-Reason", "")
+            except httpx.HTTPError as exc:
+                sent.code[i] = type(exc).__name__
+            sent.acked[i] = progress = time.monotonic()
+
+        async def worker(queue: Callable[[], int | None]) -> None:
+            while (i := queue()) is not None:
+                sent.at[i], sent.at_wall[i] = time.monotonic(), time.time()
+                await post(i)
+
+        def take(indices: Iterable[int]) -> Callable[[], int | None]:
+            source = iter(indices)
+            return lambda: next(source, None)
+
+        async def open_loop() -> None:
+            tasks = []
+            for i in range(n):
+                due = sent.start + i / rate
+                if (wait := due - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                sent.at[i], sent.at_wall[i] = due, time.time() - (time.monotonic() - due)
+                tasks.append(asyncio.create_task(post(i)))
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+        sent.start = progress = time.monotonic()
+        main: asyncio.Future[Any]
+        if rate > 0:
+            main = asyncio.ensure_future(open_loop())
+        elif ordered:
+            lanes = sorted({item.user for item in items})
+            main = asyncio.gather(
+                *(worker(take([i for i, it in enumerate(items) if it.user == u])) for u in lanes)
+            )
+        else:
+            shared = take(range(n))
+            main = asyncio.gather(*(worker(shared) for _ in range(concurrency)))
+        gave_up = await watch(main, stall, lambda: progress)
+        sent.end = time.monotonic() if gave_up else progress
+    return sent
+
+
+async def watch(main: asyncio.Future[Any], stall: float, last: Callable[[], float]) -> bool:
+    """Await ``main``; cancel it (and say so) once ``stall`` seconds pass without progress."""
+    while not main.done():
+        await asyncio.wait([main], timeout=0.5)
+        if not main.done() and time.monotonic() - last() > stall:
+            main.cancel()  # the hub stopped answering: report what came back
+            with contextlib.suppress(asyncio.CancelledError):
+                await main
+            return True
+    return False
+
+
+def wait_for_deliveries(receiver: Receiver, expected: int, timeout: float, stall: float) -> bool:
+    """Until ``expected`` deliveries, ``timeout`` in all, or ``stall`` seconds without one."""
+    deadline = time.monotonic() + timeout
+    seen, progress = receiver.count(), time.monotonic()
+    while (now := time.monotonic()) < deadline and now - progress < stall:
+        count = receiver.count()
+        if count >= expected:
+            return True
+        if count > seen:
+            seen, progress = count, now
+        time.sleep(0.02)
+    return False
+
+
+def hub_health(url: str) -> str:
+    try:
+        return httpx.get(f"{url}/health", timeout=5).text.strip()
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__})"
+
+
+def log_summary(log: Path) -> str:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return (
+        f"{text.count('Traceback (most recent call last)')} tracebacks,"
+        f" {text.count('OperationalError: database is locked')} 'database is locked',"
+        f" {text.count('Exception in ASGI application')} HTTP 500s"
+    )
+
+
+# The --sqlite-immediate experiment: the same `opendcc serve`, but every SQLite transaction
+# starts with BEGIN IMMEDIATE (SQLAlchemy's documented pysqlite recipe), so a writer waits for the
+# lock (busy timeout) instead of failing with SQLITE_BUSY when its read snapshot went stale.
+_IMMEDIATE = """
+import sys
+from sqlalchemy import event
+import opendcc.hub, opendcc.store, opendcc.store.engine as store_engine
+plain = store_engine.create_engine_for
+def create_engine_for(url=None):
+    engine = plain(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda dbapi, _: setattr(dbapi, "isolation_level", None))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+store_engine.create_engine_for = opendcc.store.create_engine_for = create_engine_for
+opendcc.hub.create_engine_for = create_engine_for
+from opendcc.cli import app
+app(sys.argv[1:], prog_name="opendcc")
+"""
+
+
+class ImmediateHubProcess(HubProcess):
+    def __init__(self, config: Path, port: int, log: Path | None = None) -> None:
+        Process.__init__(
+            self,
+            ["-c", _IMMEDIATE, "serve", "--config", str(config), "--port", str(port)],
+            log,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.wait_ready()
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def self_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def pct(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def ms(values: Sequence[float]) -> str:
+    if not values:
+        return f"{'-':>9}{'-':>9}{'-':>9}"
+    return (
+        f"{pct(values, 50) * 1e3:>9.1f}{pct(values, 99) * 1e3:>9.1f}"
+        f"{statistics.fmean(values) * 1e3:>9.1f}"
+    )
+
+
+@dataclass
+class Stages:
+    deltas: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    received_wall: dict[str, float] = field(default_factory=dict)
+    delivered_wall: dict[str, float] = field(default_factory=dict)
+
+
+def read_stages(database: Path, request_ids: set[str]) -> Stages:
+    stages = Stages()
+    history: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT request_id, target, at FROM request_transitions ORDER BY id")
+        for request_id, target, at in rows:
+            if request_id in request_ids:
+                # Stored as naive UTC text ("YYYY-MM-DD HH:MM:SS.ffffff").
+                when = datetime.fromisoformat(f"{at}+00:00").timestamp()
+                history[request_id].append((target, when))
+    for request_id, steps in history.items():
+        times = dict(steps)
+        for source, target in STAGES:
+            if source in times and target in times:
+                stages.deltas[(source, target)].append(times[target] - times[source])
+        if "received" in times:
+            stages.received_wall[request_id] = times["received"]
+        if "delivered" in times:
+            stages.delivered_wall[request_id] = times["delivered"]
+    return stages
+
+
+# --------------------------------------------------------------------------- profile
+
+
+def profile_front_door(config: Path, users: Sequence[SimulatedUser], count: int) -> None:
+    """cProfile ``hub.front_door.handle`` in this process on ``count`` requests."""
+    from opendcc.config import load
+    from opendcc.dsp.access import Endpoint
+    from opendcc.hub import Hub
+
+    hub = Hub(load(config))
+    hub.seed()
+    warm, timed, profiled = (presign(users, k) for k in (50, count, count))
+    for item in warm:
+        hub.front_door.handle(Endpoint.SEND, item.body)
+    start = time.perf_counter()
+    codes = Counter(hub.front_door.handle(Endpoint.SEND, item.body).code for item in timed)
+    plain = (time.perf_counter() - start) / count
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for item in profiled:
+        hub.front_door.handle(Endpoint.SEND, item.body)
+    profiler.disable()
+    hub.engine.dispose()
+    print()
+    print(
+        f"front_door.handle in-process, one thread, no HTTP: {plain * 1e6:,.0f} µs/request"
+        f" ({1 / plain:,.0f}/s; answers {dict(codes)}); cProfile of {count} more, top 15 by"
+        " cumulative time:"
+    )
+    stats = pstats.Stats(profiler)
+    table = stats.stats  # type: ignore[attr-defined]
+    rows = sorted(table.items(), key=lambda kv: kv[1][3], reverse=True)[:15]
+    print(f"{'calls':>8}{'tottime s':>11}{'cumtime s':>11}{'µs/req':>9}  function")
+    for (path, line, name), (_, calls, tottime, cumtime, _) in rows:
+        where = "/".join(Path(path).parts[-2:]) if path != "~" else ""
+        label = f"{where}:{line}({name})" if where else name
+        print(f"{calls:>8}{tottime:>11.3f}{cumtime:>11.3f}{cumtime / count * 1e6:>9.0f}  {label}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def cohort() -> str:
+    return register_all(Registry()).profiles()[0].name
+
+
+@dataclass
+class Run:
+    users: int
+    items: list[Signed]
+    warmup: int
+    signing: float
+    sent: Sent
+    accepted: list[int]
+    drained: bool
+    drain_end: float
+    arrivals: dict[str, float]
+    duplicates: int
+    stages: Stages
+    cpu: dict[str, float]
+    health: str
+    log: str
+    warm_answers: Counter[str]
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000, help="timed requests")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed requests first")
+    parser.add_argument("--concurrency", type=int, default=32, help="HTTP connections")
+    parser.add_argument("--rate", type=float, default=0.0, help="open loop at this rate (/s)")
+    parser.add_argument(
+        "--ordered", action="store_true", help="one request in flight per User (no replays)"
+    )
+    parser.add_argument("--users", choices=("both", "supplier"), default="both")
+    parser.add_argument("--callback", choices=("fast", "stdlib"), default="fast")
+    parser.add_argument("--latency-ms", type=int, default=0, help="head-end WAN latency")
+    parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds, at most")
+    parser.add_argument(
+        "--stall", type=float, default=20.0, help="give up after this long without a delivery"
+    )
+    parser.add_argument(
+        "--sqlite-immediate",
+        action="store_true",
+        help="experiment: run the hub with BEGIN IMMEDIATE on every SQLite transaction",
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile front_door.handle")
+    parser.add_argument("--profile-requests", type=int, default=500)
+    parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = arguments()
+    if not (KEYS / f"{scenario.SUPPLIER_KEY}.key").exists():
+        print(f"ZAZ1 keys not found under {KEYS} (set OPENDCC_REFERENCE)", file=sys.stderr)
+        return 2
+    keys = [scenario.SUPPLIER_KEY, scenario.NETWORK_OPERATOR_KEY]
+    users = [user(k) for k in keys[: 1 if args.users == "supplier" else 2]]
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            directory = args.keep
+        else:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fd-bench-")))
+        result = run(args, users, directory, stack)
+        report(args, result)
+        if args.profile:
+            config = scenario.write_config(
+                directory / "profile.toml",
+                keys=KEYS,
+                cohort=cohort(),
+                headend="tcp://127.0.0.1:9",  # never reached: no worker runs
+                callback_url="http://127.0.0.1:9/duis",
+                database_url=f"sqlite:///{directory / 'profile.db'}",
+                anomaly_max=10**9,
+            )
+            profile_front_door(config, users, args.profile_requests)
+    return 0
+
+
+def run(
+    args: argparse.Namespace,
+    users: Sequence[SimulatedUser],
+    directory: Path,
+    stack: contextlib.ExitStack,
+) -> Run:
+    started = time.perf_counter()
+    warmup = presign(users, args.warmup)
+    items = presign(users, args.requests)
+    signing = time.perf_counter() - started
+
+    receiver: Receiver = FastReceiver() if args.callback == "fast" else StdlibReceiver()
+    stack.callback(receiver.close)
+    headend = HeadEndProcess(scenario.headend_meters(), latency_ms=args.latency_ms)
+    stack.callback(headend.stop)
+    database = directory / "hub.db"
+    config = scenario.write_config(
+        directory / "hub.toml",
+        keys=KEYS,
+        cohort=cohort(),
+        headend=headend.endpoint,
+        callback_url=receiver.url,
+        database_url=f"sqlite:///{database}",
+        anomaly_max=10**9,  # the network operator's 4.1.1 threshold, out of the way
+    )
+    launcher = ImmediateHubProcess if args.sqlite_immediate else HubProcess
+    hub = launcher(config, free_port(), directory / "hub.log")
+    stack.callback(hub.stop)
+    url = f"{hub.url}/api/v1/serviceS"
+
+    warm_answers: Counter[str] = Counter()
+    if warmup:
+        warm = asyncio.run(
+            drive(
+                url,
+                warmup,
+                concurrency=args.concurrency,
+                rate=0.0,
+                ordered=args.ordered,
+                stall=args.stall,
+            )
+        )
+        wait_for_deliveries(receiver, warm.code.count("I99"), args.drain_timeout, args.stall)
+        warm_answers = Counter(f"{s} {c}" for s, c in zip(warm.status, warm.code, strict=True))
+    before_count = receiver.count()
+    pids = {"hub": hub.popen.pid, "head-end": headend.popen.pid, "callback": receiver.pid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    client_before = self_cpu()
+
+    sent = asyncio.run(
+        drive(
+            url,
+            items,
+            concurrency=args.concurrency,
+            rate=args.rate,
+            ordered=args.ordered,
+            stall=args.stall,
+        )
+    )
+    accepted = [i for i in range(len(items)) if sent.code[i] == "I99"]
+    drained = wait_for_deliveries(
+        receiver, before_count + len(accepted), args.drain_timeout, args.stall
+    )
+    drain_end = time.monotonic()
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items() if pid}
+    cpu["benchmark (sender" + (")" if args.callback == "fast" else " + callback)")] = (
+        self_cpu() - client_before
+    )
+    arrivals, duplicates = receiver.arrivals()
+    health = "" if drained else hub_health(hub.url)
+    stages = read_stages(database, {items[i].request_id for i in accepted})
+    hub.stop()
+    return Run(
+        len(users),
+        items,
+        len(warmup),
+        signing,
+        sent,
+        accepted,
+        drained,
+        drain_end,
+        arrivals,
+        duplicates,
+        stages,
+        cpu,
+        health,
+        log_summary(directory / "hub.log"),
+        warm_answers,
+    )
+
+
+def report(args: argparse.Namespace, r: Run) -> None:
+    items, sent, accepted, arrivals = r.items, r.sent, r.accepted, r.arrivals
+    n = len(items)
+    send_wall = sent.end - sent.start
+    delivered = [i for i in accepted if items[i].key in arrivals]
+    answered = sum(1 for code in sent.code if code != "unanswered")
+    last = max((arrivals[items[i].key] for i in delivered), default=sent.end)
+    drain_end = last if r.drained else r.drain_end
+    ack = [sent.acked[i] - sent.at[i] for i in accepted]
+    e2e = [arrivals[items[i].key] - sent.at[i] for i in delivered]
+    refusals = Counter(
+        (sent.status[i], sent.code[i], sent.reason[i].split(":", 1)[0])
+        for i in range(n)
+        if sent.code[i] != "I99"
+    )
+    received = r.stages.received_wall
+    timed = [i for i in accepted if items[i].request_id in received]
+    before_door = [received[items[i].request_id] - sent.at_wall[i] for i in timed]
+    door_to_ack = [
+        sent.at_wall[i] + (sent.acked[i] - sent.at[i]) - received[items[i].request_id]
+        for i in timed
+    ]
+    if args.rate > 0:
+        mode = f"open loop at {args.rate:,.0f}/s"
+    else:
+        mode = "ordered: one in flight per User" if args.ordered else "closed loop"
+    hub = "BEGIN IMMEDIATE experiment" if args.sqlite_immediate else "as shipped"
+    print(
+        f"front-door benchmark: {n} signed SRV {SRV} requests from {r.users} User(s) over"
+        f" {len(scenario.METERS)} meters; {args.concurrency} connections, {mode}; hub {hub},"
+        f" on SQLite (WAL, synchronous=FULL), no XSD; callback: {args.callback};"
+        f" {os.cpu_count()} CPUs"
+    )
+    print(
+        f"(pre-signing {r.warmup + n} requests took {r.signing:.1f} s, untimed;"
+        f" {r.warmup} warm-up requests went through first, untimed:"
+        f" {', '.join(f'{k} x{v}' for k, v in sorted(r.warm_answers.items()))})"
+    )
+    print()
+    print(f"{'figure':<48}{'value':>14}")
+    rows: list[tuple[str, str]] = [
+        ("send phase (first POST to last answer)", f"{send_wall:.2f} s"),
+        ("accepted (I99)", f"{len(accepted)} / {n}"),
+        ("accepted requests/s", f"{len(accepted) / send_wall:,.0f}"),
+        ("answers/s (any status)", f"{answered / send_wall:,.0f}"),
+        ("responses delivered", f"{len(delivered)} / {len(accepted)}"),
+        ("duplicate deliveries", f"{r.duplicates}"),
+        ("drain: last delivery after send phase", f"{last - sent.end:.2f} s"),
+        (
+            "delivered/s (first POST to last delivery)",
+            f"{len(delivered) / (last - sent.start):,.0f}",
+        ),
+    ]
+    for (status, code, reason), count in sorted(refusals.items()):
+        rows.append((f"refused: HTTP {status} {code or '-'} {reason}"[:48], f"{count}"))
+    if not r.drained:
+        rows.append(("NOT DRAINED: gave up waiting for deliveries", ""))
+    for label, value in rows:
+        print(f"{label:<48}{value:>14}")
+    if not r.drained:
+        print(f"  hub /health at give-up: {r.health}")
+    print(f"  hub.log: {r.log}")
+
+    print()
+    print(f"{'latency of accepted requests (ms)':<48}{'p50':>9}{'p99':>9}{'mean':>9}")
+    print(f"{'ack: POST -> I99 at the client':<48}{ms(ack)}")
+    print(f"{'end-to-end: POST -> response at the callback':<48}{ms(e2e)}")
+    print(f"{'  POST -> front door starts (HTTP, queueing)':<48}{ms(before_door)}")
+    print(f"{'  front door starts -> I99 at the client':<48}{ms(door_to_ack)}")
+    for source, target in STAGES:
+        print(
+            f"{'  ' + source + ' -> ' + target:<48}{ms(r.stages.deltas.get((source, target), []))}"
+        )
+
+    print()
+    elapsed = drain_end - sent.start
+    print(f"CPU from first POST to last delivery ({elapsed:.2f} s wall):")
+    print(f"{'process':<48}{'CPU s':>9}{'% wall':>9}{'ms/req':>9}")
+    for name, seconds in r.cpu.items():
+        per = seconds / max(len(accepted), 1) * 1e3
+        print(f"{name:<48}{seconds:>9.2f}{seconds / elapsed * 100:>9.0f}{per:>9.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
