@@ -97,13 +97,19 @@ class Outbox:
         return claimed
 
     def delivered(self, row_id: int, message: Message, now: datetime) -> None:
+        self.delivered_all([(row_id, message)], now)
+
+    def delivered_all(self, items: list[tuple[int, Message]], now: datetime) -> None:
+        """Mark messages delivered, and the requests they answer DELIVERED, in one commit."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row_id)
-                .values(delivered_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
-            )
-            if message.request_id is not None:
+            for row_id, message in items:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row_id)
+                    .values(delivered_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
+                )
+                if message.request_id is None:
+                    continue
                 state = self.requests.state_in(conn, message.request_id)
                 if state is not RequestState.DELIVERED:
                     self.requests.transition_in(
@@ -176,13 +182,23 @@ class Deliverer:
                     await asyncio.sleep(self.poll)
                     continue
                 if batch:
-                    await asyncio.gather(*(self._post(client, i, m) for i, m in batch))
+                    posted = await asyncio.gather(*(self._post(client, i, m) for i, m in batch))
+                    taken = [item for item in posted if item is not None]
+                    if taken:
+                        try:
+                            await asyncio.to_thread(self.box.delivered_all, taken, self.clock.now())
+                        except Exception:
+                            # The leases run out and these go again: at least once.
+                            log.exception("recording %d deliveries failed", len(taken))
                     continue
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.poll)
 
-    async def _post(self, client: httpx.AsyncClient, row_id: int, message: Message) -> None:
+    async def _post(
+        self, client: httpx.AsyncClient, row_id: int, message: Message
+    ) -> tuple[int, Message] | None:
+        """POST one message; the message when the User took it, else None (retry recorded)."""
         try:
             answer = await client.post(
                 message.url,
@@ -193,14 +209,14 @@ class Deliverer:
             error = "" if ok else f"HTTP {answer.status_code}"
         except httpx.HTTPError as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            return row_id, message
         try:
-            if ok:
-                await asyncio.to_thread(self.box.delivered, row_id, message, self.clock.now())
-                return
             attempts = await asyncio.to_thread(self.box.attempts, row_id)
             log.info("delivery of %s to %s failed (%s); retrying", message.key, message.url, error)
             await asyncio.to_thread(self.box.failed, row_id, attempts, error, self.clock.now())
         except Exception:
             # Recording the outcome failed: the lease runs out and the message goes again
             # (at least once; the User de-duplicates by its key).
-            log.exception("recording the delivery of %s failed", message.key)
+            log.exception("recording the failed delivery of %s failed", message.key)
+        return None
