@@ -19,7 +19,6 @@ from sqlalchemy import delete
 from opendcc.catalogue import default_catalogue
 from opendcc.config import HubConfig
 from opendcc.core.clock import Clock, SystemClock
-from opendcc.core.request_id import RequestId
 from opendcc.dco import DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
@@ -76,8 +75,24 @@ class Hub:
             h.cohort: self.registry.adapter_for(h.cohort, h.endpoint) for h in config.headends
         }
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.workers = WorkerPool(self.jobs, self._process, self.clock, concurrency=config.workers)
         self.deliverer = Deliverer(self.outbox, self.clock)
+        self.dispatcher = Dispatcher(
+            engine=self.engine,
+            clock=self.clock,
+            requests=self.requests,
+            inventory=self.inventory,
+            users=self.users,
+            jobs=self.jobs,
+            dsp=config.dsp_credentials,
+            s1sp=config.s1sp_credentials,
+            dco=DualControl(config.dsp_credentials.info, self.certificates, self._authorise),
+            adapters=self.adapters,
+            smets_data=mmc.response_element,
+            on_outbox=lambda: self._wake(self.deliverer.wake),
+        )
+        self.workers = WorkerPool(
+            self.jobs, self.dispatcher.process, self.clock, concurrency=config.workers
+        )
         self.front_door = FrontDoor(
             engine=self.engine,
             clock=self.clock,
@@ -94,20 +109,6 @@ class Hub:
             anomaly=AnomalyDetector(),
             on_accepted=lambda: self._wake(self.workers.wake),
             on_alert=lambda: self._wake(self.deliverer.wake),
-        )
-        self.dispatcher = Dispatcher(
-            engine=self.engine,
-            clock=self.clock,
-            requests=self.requests,
-            inventory=self.inventory,
-            users=self.users,
-            jobs=self.jobs,
-            dsp=config.dsp_credentials,
-            s1sp=config.s1sp_credentials,
-            dco=DualControl(config.dsp_credentials.info, self.certificates, self._authorise),
-            adapters=self.adapters,
-            smets_data=mmc.response_element,
-            on_outbox=lambda: self._wake(self.deliverer.wake),
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -159,9 +160,6 @@ class Hub:
             self._loop.call_soon_threadsafe(event.set)
 
     # ------------------------------------------------------------------ callbacks
-
-    async def _process(self, rid: RequestId) -> None:
-        await self.dispatcher.process(rid)
 
     def _supports(self, granted: Granted) -> str | None:
         device = granted.device

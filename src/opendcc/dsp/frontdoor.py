@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from opendcc.catalogue import Catalogue
 from opendcc.catalogue.srv import UnknownServiceReferenceVariant
@@ -174,22 +174,19 @@ class FrontDoor:
         admitted = self.anomaly.admit(user.user_id, request.srv, user.thresholds, now)
         state = RequestState.ACCEPTED if admitted else RequestState.QUARANTINED
         reason = "accepted" if admitted else "quarantined: anomaly-detection threshold"
-        try:
-            with self.engine.begin() as conn:
-                self.requests.accept_in(conn, _new(request, incoming.body), now, state)
-                if admitted:
-                    self.jobs.enqueue_in(conn, request.request_id, now)
-                else:
-                    Outbox.put_in(
-                        conn, self._quarantine_alert(request, user.callback_url, now), now
-                    )
-                self.audit.append(conn, _record(incoming, request, "I99", reason))
-        except Replay as exc:
-            self.audit.forget_head()
-            return self._refuse(incoming, request, 409, f"replay: {exc}")
-        except BaseException:
-            self.audit.forget_head()
-            raise
+        # Signed before the transaction: no signing while holding the database's write lock.
+        alert = None if admitted else self._quarantine_alert(request, user.callback_url, now)
+
+        def write(conn: Connection) -> None:
+            self.requests.accept_in(conn, _new(request, incoming.body), now, state)
+            if alert is None:
+                self.jobs.enqueue_in(conn, request.request_id, now)
+            else:
+                Outbox.put_in(conn, alert, now)
+            self.audit.append(conn, _record(incoming, request, "I99", reason))
+
+        if (replayed := self._commit(incoming, request, write)) is not None:
+            return replayed
         (self.on_accepted if admitted else self.on_alert)()
         ack = sign_document(acknowledgement(request, now), self.dsp)
         return Answer(200, to_bytes(ack), "I99", reason)
@@ -204,18 +201,15 @@ class FrontDoor:
         found = read_inventory(request, self.inventory)
         if found is None:
             raise AccessDenied(ResponseCode.UNKNOWN_DEVICE, "no device matches the search")
-        try:
-            with self.engine.begin() as conn:
-                self.requests.accept_in(conn, _new(request, incoming.body), now)
-                self.requests.transition_in(conn, request.request_id, RequestState.RESPONDED, now)
-                self.requests.transition_in(conn, request.request_id, RequestState.DELIVERED, now)
-                self.audit.append(conn, _record(incoming, request, "I0", "answered"))
-        except Replay as exc:
-            self.audit.forget_head()
-            return self._refuse(incoming, request, 409, f"replay: {exc}")
-        except BaseException:
-            self.audit.forget_head()
-            raise
+
+        def write(conn: Connection) -> None:
+            self.requests.accept_in(conn, _new(request, incoming.body), now)
+            self.requests.transition_in(conn, request.request_id, RequestState.RESPONDED, now)
+            self.requests.transition_in(conn, request.request_id, RequestState.DELIVERED, now)
+            self.audit.append(conn, _record(incoming, request, "I0", "answered"))
+
+        if (replayed := self._commit(incoming, request, write)) is not None:
+            return replayed
         answer = response(
             request.request_id,
             service_reference=request.service_reference,
@@ -225,6 +219,21 @@ class FrontDoor:
             payload=found,
         )
         return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I0", "answered")
+
+    def _commit(
+        self, incoming: Incoming, request: ServiceRequest, write: Callable[[Connection], None]
+    ) -> Answer | None:
+        """Run ``write`` in one transaction; a replay is refused (409) and changes nothing."""
+        try:
+            with self.engine.begin() as conn:
+                write(conn)
+        except Replay as exc:
+            self.audit.forget_head()
+            return self._refuse(incoming, request, 409, f"replay: {exc}")
+        except BaseException:
+            self.audit.forget_head()  # the rolled-back record may have moved the chain head
+            raise
+        return None
 
     # ------------------------------------------------------------------ answers
 

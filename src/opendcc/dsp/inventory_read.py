@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from lxml import etree
 
-from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.response import text_child
@@ -28,10 +27,6 @@ DEVICE_STATUS = {
     SmiStatus.RECOVERY: "Recovery",
     SmiStatus.RECOVERED: "Recovered",
 }
-
-
-class UnsupportedSearch(DuisError):
-    code = ResponseCode.UNKNOWN_DEVICE
 
 
 def read_inventory(request: ServiceRequest, inventory: InventoryStore) -> etree._Element | None:

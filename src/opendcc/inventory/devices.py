@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, Row, delete, insert, select
 
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
@@ -105,30 +106,12 @@ class InventoryStore:
     def _device(self, device_id: Eui64) -> Device | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(devices).where(devices.c.device_id == str(device_id))).first()
-        if row is None:
-            return None
-        return Device(
-            device_id,
-            DeviceType(row.device_type),
-            SmiStatus(row.smi_status),
-            row.manufacturer,
-            row.model,
-            row.cohort,
-            row.mpxn,
-            row.firmware_version,
-        )
+        return None if row is None else _device_of(row)
 
     def by_mpxn(self, mpxn: str) -> list[Device]:
         with self.engine.connect() as conn:
-            ids = conn.execute(select(devices.c.device_id).where(devices.c.mpxn == mpxn))
-            found = [Eui64.parse(d) for (d,) in ids]
-        return [d for d in map(self.device, found) if d is not None]
-
-    def devices(self) -> list[Device]:
-        with self.engine.connect() as conn:
-            ids = [Eui64.parse(d) for (d,) in conn.execute(select(devices.c.device_id))]
-        found = (self.device(device_id) for device_id in ids)
-        return [d for d in found if d is not None]
+            rows = conn.execute(select(devices).where(devices.c.mpxn == mpxn)).all()
+        return [_device_of(row) for row in rows]
 
     def responsible(self, mpxn: str, role: UserRole, at: datetime) -> Eui64 | None:
         """Who holds ``role`` for ``mpxn`` at ``at``: the latest registration in force."""
@@ -145,3 +128,16 @@ class InventoryStore:
         )
         with self.engine.connect() as conn:
             return [(since, Eui64.parse(user)) for since, user in conn.execute(query)]
+
+
+def _device_of(row: Row[Any]) -> Device:
+    return Device(
+        Eui64.parse(row.device_id),
+        DeviceType(row.device_type),
+        SmiStatus(row.smi_status),
+        row.manufacturer,
+        row.model,
+        row.cohort,
+        row.mpxn,
+        row.firmware_version,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from opendcc.core.request_id import RequestId
 from opendcc.store.tables import jobs
@@ -100,4 +100,4 @@ class JobQueue:
 
     def pending(self) -> int:
         with self.engine.connect() as conn:
-            return len(conn.execute(select(jobs.c.request_id)).all())
+            return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
@@ -143,9 +143,8 @@ class Outbox:
 
     def undelivered(self) -> int:
         with self.engine.connect() as conn:
-            return len(
-                conn.execute(select(outbox.c.id).where(outbox.c.delivered_at.is_(None))).all()
-            )
+            query = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
+            return int(conn.execute(query).scalar_one())
 
 
 class Deliverer:

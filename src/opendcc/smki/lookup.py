@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from opendcc.duis.xmldsig import CertificateLookup
+from typing import Protocol
+
 from opendcc.smki.certificates import CertificateInfo
+
+
+class CertificateLookup(Protocol):
+    def lookup(self, issuer: str, serial: int) -> CertificateInfo | None: ...
 
 
 class FirstOf:
