@@ -16,7 +16,8 @@ export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
 	@echo "make test   - set up and run lint, type checks and the whole test suite"
-	@echo "make bench  - set up and run the benchmarks"
+	@echo "make bench  - set up and run the DUIS core benchmark"
+	@echo "make bench-front-door - set up and benchmark the running hub over HTTP"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
