@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from lxml import etree
 
-from opendcc.config import ConfigError, HubConfig
-from opendcc.config import load as load_config
+from opendcc.cli_common import ConfigOption, config_of, fail, read_input
+from opendcc.cli_inventory import register_inventory_commands
 from opendcc.core.errors import DuisError
 from opendcc.duis.authenticate import verify_document
 from opendcc.duis.request import parse_request
@@ -41,15 +41,6 @@ XsdOption = Annotated[
 ]
 
 
-def _read(path: Path) -> bytes:
-    return sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(1)
-
-
 @duis_app.command("parse")
 def parse_command(
     file: Annotated[Path, typer.Argument(help="A DUIS Service Request ('-' for stdin).")],
@@ -57,9 +48,9 @@ def parse_command(
 ) -> None:
     """Print the request's typed summary as JSON."""
     try:
-        request = parse_request(_read(file), schema=load_schema(xsd) if xsd else None)
+        request = parse_request(read_input(file), schema=load_schema(xsd) if xsd else None)
     except DuisError as exc:
-        raise _fail(f"invalid: {exc}") from None
+        raise fail(f"invalid: {exc}") from None
     typer.echo(json.dumps(request.summary(), indent=2))
 
 
@@ -73,9 +64,9 @@ def sign_command(
     """Sign a DUIS document as DCC Boxed does (any existing signature is replaced)."""
     try:
         credentials = SigningCredentials.from_files(key, cert)
-        document = parse_xml(_read(file))
+        document = parse_xml(read_input(file))
     except (CredentialError, DuisError, OSError) as exc:
-        raise _fail(f"cannot sign: {exc}") from None
+        raise fail(f"cannot sign: {exc}") from None
     sign(document.getroot(), credentials)
     signed = etree.tostring(document, xml_declaration=True, encoding="UTF-8")
     if out is None:
@@ -98,12 +89,12 @@ def verify_command(
     now = (at if at.tzinfo else at.replace(tzinfo=UTC)) if at else datetime.now(UTC)
     try:
         store = TrustStore.from_directory(trust)
-        document = parse_xml(_read(file))
+        document = parse_xml(read_input(file))
         if xsd:
             load_schema(xsd).validate(document)
         signer = verify_document(document, store, now)
     except (DuisError, OSError) as exc:
-        raise _fail(f"invalid: {exc}") from None
+        raise fail(f"invalid: {exc}") from None
     typer.echo(f"valid: signed by {signer.label}")
 
 
@@ -113,26 +104,6 @@ def demo_command() -> None:
     from opendcc.demo import run
 
     raise typer.Exit(run(typer.echo))
-
-
-ConfigOption = Annotated[
-    Path,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="OPENDCC_CONFIG",
-        help="The hub's configuration file (TOML; see docs/configuration.md).",
-        exists=True,
-        dir_okay=False,
-    ),
-]
-
-
-def _config(path: Path) -> HubConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command("serve")
@@ -146,7 +117,7 @@ def serve_command(
     from opendcc.gateway.app import create_app
     from opendcc.hub import Hub
 
-    settings = _config(config)
+    settings = config_of(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     hub = Hub(settings)
     hub.seed()
@@ -166,7 +137,7 @@ app.add_typer(users_app, name="users")
 def _user_store(config: Path) -> UserStore:
     from opendcc.store import create_engine_for, upgrade
 
-    engine = create_engine_for(_config(config).database_url)
+    engine = create_engine_for(config_of(config).database_url)
     upgrade(engine)
     return UserStore(engine)
 
@@ -185,7 +156,7 @@ def users_list(config: ConfigOption) -> None:
 @users_app.command("load")
 def users_load(config: ConfigOption) -> None:
     """Load (add or replace) every User in the configuration file into the registry."""
-    settings = _config(config)
+    settings = config_of(config)
     count = _user_store(config).put_all(settings.users, datetime.now(UTC))
     typer.echo(f"loaded {count} users")
 
@@ -213,11 +184,11 @@ def users_add(  # noqa: PLR0917 (typer reads the options from the signature)
             roles=frozenset(UserRole(r) for r in role),
             status=UserStatus(status),
             callback_url=callback_url,
-            certificates=tuple(load_certificate(_read(c)) for c in certificate or ()),
+            certificates=tuple(load_certificate(read_input(c)) for c in certificate or ()),
         )
         _user_store(config).put(user, datetime.now(UTC))
     except (DuisError, ValueError, CredentialError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"added {user.user_id}")
 
 
@@ -228,9 +199,9 @@ def _set_status(config: Path, user_id: str, status: str) -> None:
     try:
         found = _user_store(config).set_status(Eui64.parse(user_id), UserStatus(status))
     except (DuisError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if not found:
-        raise _fail(f"no User {user_id}")
+        raise fail(f"no User {user_id}")
     typer.echo(f"{user_id} is {status}")
 
 
@@ -252,8 +223,11 @@ def users_remove(config: ConfigOption, user_id: str) -> None:
     from opendcc.core.eui import Eui64
 
     if not _user_store(config).remove(Eui64.parse(user_id)):
-        raise _fail(f"no User {user_id}")
+        raise fail(f"no User {user_id}")
     typer.echo(f"removed {user_id}")
+
+
+register_inventory_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -16,7 +16,7 @@ from typing import Any
 
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
-from opendcc.inventory.devices import Device, Registration, SmiStatus
+from opendcc.inventory import Device, Registration, SmiStatus
 from opendcc.smki.credentials import SigningCredentials, load_certificate
 from opendcc.store.users import AnomalyThreshold, User, UserStatus
 
@@ -29,6 +29,13 @@ class ConfigError(ValueError):
 class HeadEnd:
     cohort: str
     endpoint: str  # e.g. tcp://127.0.0.1:9001
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationSettings:
+    max_attempts: int = 5
+    retry_delays_minutes: tuple[float, ...] = (15, 60, 240, 720)
+    concurrency: int = 256  # device tests in flight per run
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class HubConfig:
     users: tuple[User, ...] = ()
     devices: tuple[Device, ...] = ()
     registrations: tuple[Registration, ...] = ()
+    cpl: Path | None = None  # the CPL and eligible combinations file (docs/migration.md)
+    migration: MigrationSettings = field(default_factory=MigrationSettings)
     source: Path | None = field(default=None, compare=False)
 
 
@@ -85,6 +94,8 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             users=tuple(_user(u, base) for u in raw.get("users", [])),
             devices=tuple(_device(d) for d in raw.get("devices", [])),
             registrations=tuple(_registration(r) for r in raw.get("registrations", [])),
+            cpl=file("cpl", raw["inventory"]) if "cpl" in raw.get("inventory", {}) else None,
+            migration=_migration(raw.get("migration", {})),
             source=source,
         )
     except (KeyError, ValueError, OSError) as exc:
@@ -119,6 +130,17 @@ def _device(raw: dict[str, Any]) -> Device:
         cohort=raw.get("cohort"),
         mpxn=raw.get("mpxn"),
         firmware_version=raw.get("firmware_version"),
+    )
+
+
+def _migration(raw: dict[str, Any]) -> MigrationSettings:
+    defaults = MigrationSettings()
+    return MigrationSettings(
+        max_attempts=int(raw.get("max_attempts", defaults.max_attempts)),
+        retry_delays_minutes=tuple(
+            float(m) for m in raw.get("retry_delays_minutes", defaults.retry_delays_minutes)
+        ),
+        concurrency=int(raw.get("concurrency", defaults.concurrency)),
     )
 
 

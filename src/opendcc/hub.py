@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
@@ -23,10 +23,13 @@ from opendcc.dco import DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
 from opendcc.dsp.frontdoor import FrontDoor
+from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.route import Dispatcher
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.schema import load_schema
-from opendcc.inventory.devices import InventoryStore
+from opendcc.inventory import CplStore, InventoryStore
+from opendcc.migration.lifecycle import RetryPolicy
+from opendcc.migration.pipeline import Migration
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.outbox import Deliverer, Outbox
 from opendcc.queue.worker import WorkerPool
@@ -58,6 +61,7 @@ class Hub:
         # effect within REGISTRY_CACHE_SECONDS.
         self.users = UserStore(self.engine, REGISTRY_CACHE_SECONDS)
         self.inventory = InventoryStore(self.engine, REGISTRY_CACHE_SECONDS)
+        self.cpl = CplStore(self.engine)
         self.requests = RequestStore(self.engine)
         self.audit = AuditLog(self.engine)
         self.jobs = JobQueue(self.engine)
@@ -100,7 +104,11 @@ class Hub:
             certificates=self.certificates,
             access=self.access,
             requests=self.requests,
-            inventory=self.inventory,
+            inventory=InventoryReader(
+                self.inventory,
+                self.cpl.snapshot,
+                {p.name: p.s1sp or p.manufacturer for p in self.registry.profiles()},
+            ),
             jobs=self.jobs,
             audit=self.audit,
             dsp=config.dsp_credentials,
@@ -127,6 +135,25 @@ class Hub:
             with self.engine.begin() as conn:
                 conn.execute(delete(registrations).where(registrations.c.mpxn.in_(mpxns)))
         self.inventory.register(self.config.registrations)
+        if self.config.cpl is not None:
+            self.cpl.load_file(self.config.cpl)
+
+    def migration(self) -> Migration:
+        """The migration pipeline over this hub's store and S1SP adapters."""
+        settings = self.config.migration
+        policy = RetryPolicy(
+            settings.max_attempts,
+            tuple(timedelta(minutes=m) for m in settings.retry_delays_minutes),
+        )
+        return Migration(
+            self.engine,
+            self.inventory,
+            self.cpl.snapshot,
+            self.adapters,
+            self.clock,
+            policy=policy,
+            concurrency=settings.concurrency,
+        )
 
     # ------------------------------------------------------------------ running
 

@@ -12,7 +12,7 @@ from opendcc.core.errors import ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint
 from opendcc.duis.request import ServiceRequest, parse_request
-from opendcc.inventory.devices import Device, SmiStatus
+from opendcc.inventory import Device, SmiStatus
 from opendcc.sim.user import BODIES, REQUEST
 from opendcc.store.users import User, UserStatus
 

@@ -42,6 +42,9 @@ def test_outcome_statuses_are_the_contract_s() -> None:
         "device_unreachable",
         "no_response",
         "rejected",
+        "keys_missing",
+        "han_error",
+        "unknown_device",
     ]
 
 

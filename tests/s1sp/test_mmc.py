@@ -107,4 +107,4 @@ def test_readings_must_be_integers() -> None:
 
 def test_srvs_without_a_builder_are_refused() -> None:
     with pytest.raises(UnsupportedService):
-        response_element("11.2", SUCCESS)
+        response_element("6.13", SUCCESS)

@@ -21,11 +21,19 @@ class DeviceType(StrEnum):
     PPMID = "PPMID"  # Pre-Payment Meter Interface Device
     IHD = "IHD"  # In-Home Display
     HCALCS = "HCALCS"  # HAN Connected Auxiliary Load Control Switch
+    # A SMETS1 In-Home Display that also does a PPMID's job (shows and accepts prepayment
+    # credit): a type of its own in the inventory; DUIS, which has no such type, sees a PPMID.
+    IHD_PPMID = "IHDPPMID"
 
     @property
     def description(self) -> str:
         """The device type's name, e.g. "Gas Proxy Function"."""
         return _DESCRIPTIONS[self]
+
+    @property
+    def duis(self) -> str:
+        """The ``sr:DeviceType`` DUIS reports for this type."""
+        return "PPMID" if self is DeviceType.IHD_PPMID else self.value
 
 
 _DESCRIPTIONS = {
@@ -36,4 +44,5 @@ _DESCRIPTIONS = {
     DeviceType.PPMID: "Pre-Payment Meter Interface Device",
     DeviceType.IHD: "In-Home Display",
     DeviceType.HCALCS: "HAN Connected Auxiliary Load Control Switch",
+    DeviceType.IHD_PPMID: "SMETS1 In-Home Display with PPMID functionality",
 }

@@ -82,7 +82,10 @@ class ServiceReferenceVariant:
         """Whether a request for this SRV may target a device of ``device_type``.
 
         False means DUIS code E11. Always False for a non-device SRV, which targets no device.
+        A SMETS1 IHD with PPMID functionality takes what a PPMID takes.
         """
+        if device_type is DeviceType.IHD_PPMID:
+            device_type = DeviceType.PPMID
         return device_type in self.device_types
 
     def allows_command_variant(self, cv: int) -> bool:

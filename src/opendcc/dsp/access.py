@@ -34,7 +34,7 @@ from opendcc.catalogue.srv import ServiceReferenceVariant
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.duis.request import CommandVariant, ServiceRequest
-from opendcc.inventory.devices import Device, SmiStatus
+from opendcc.inventory import Device, SmiStatus
 from opendcc.store.users import User
 
 

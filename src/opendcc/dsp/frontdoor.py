@@ -40,7 +40,7 @@ from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
-from opendcc.dsp.inventory_read import read_inventory
+from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
 from opendcc.duis.request import ServiceRequest, request_from_tree
@@ -54,7 +54,6 @@ from opendcc.duis.xmldsig import (
     SignerPolicy,
     verify,
 )
-from opendcc.inventory.devices import InventoryStore
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.smki.credentials import SigningCredentials
@@ -99,7 +98,7 @@ class FrontDoor:
         certificates: CertificateLookup,
         access: AccessControl,
         requests: RequestStore,
-        inventory: InventoryStore,
+        inventory: InventoryReader,
         jobs: WorkQueue,
         audit: AuditLog,
         dsp: SigningCredentials,
@@ -198,7 +197,7 @@ class FrontDoor:
                 ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
                 f"non-device SRV {request.srv} is not offered by this opendcc yet",
             )
-        found = read_inventory(request, self.inventory)
+        found = self.inventory.read(request)
         if found is None:
             raise AccessDenied(ResponseCode.UNKNOWN_DEVICE, "no device matches the search")
 

@@ -1,10 +1,15 @@
 """SRV 8.2 Read Inventory: the DSP answers from the Smart Metering Inventory, no device involved.
 
 A User searches by DeviceID or MPxN (UPRN and property filters are not held yet); the answer is
-an ``sr:DSPInventory`` of at most 17 devices, in DUIS element order.
+an ``sr:DSPInventory`` of at most 17 devices, in DUIS element order, with what the inventory
+holds: status, model, SMETS generation, firmware version and its CPL (Central Products List)
+status, the date commissioned, the MPxN and, for SMETS1 devices, the S1SP (SMETS1 Service
+Provider) that serves them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 from lxml import etree
 
@@ -12,51 +17,66 @@ from opendcc.core.eui import Eui64
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.response import text_child
 from opendcc.duis.xml import sr
-from opendcc.inventory.devices import Device, InventoryStore, SmiStatus
+from opendcc.inventory import Cpl, Device, InventoryStore
+from opendcc.inventory.cpl import FIRMWARE_VERSION_MAX
+from opendcc.store.cache import TtlCache
 
 MAX_DEVICES = 17  # sr:DSPInventory/sr:Device maxOccurs
-
-DEVICE_STATUS = {
-    SmiStatus.PENDING: "Pending",
-    SmiStatus.WHITELISTED: "Whitelisted",
-    SmiStatus.INSTALLED_NOT_COMMISSIONED: "InstalledNotCommissioned",
-    SmiStatus.COMMISSIONED: "Commissioned",
-    SmiStatus.DECOMMISSIONED: "Decommissioned",
-    SmiStatus.WITHDRAWN: "Withdrawn",
-    SmiStatus.SUSPENDED: "Suspended",
-    SmiStatus.RECOVERY: "Recovery",
-    SmiStatus.RECOVERED: "Recovered",
-}
+CPL_CACHE_SECONDS = 5.0
 
 
-def read_inventory(request: ServiceRequest, inventory: InventoryStore) -> etree._Element | None:
-    """The DSPInventory answering ``request``, or None when no device matches."""
-    criteria = {etree.QName(c).localname: (c.text or "").strip() for c in request.body}
-    if "DeviceID" in criteria:
-        device = inventory.device(Eui64.parse(criteria["DeviceID"]))
-        found = [device] if device is not None else []
-    elif "MPxN" in criteria:
-        found = inventory.by_mpxn(criteria["MPxN"])
-    else:
-        return None  # UPRN and PropertyFilter searches: no such data held yet
-    if not found:
-        return None
-    result = etree.Element(sr("DSPInventory"))
-    for device in found[:MAX_DEVICES]:
-        result.append(_device(device))
-    return result
+class InventoryReader:
+    """Answers 8.2 searches; the CPL snapshot is re-read at most every few seconds."""
 
+    def __init__(
+        self,
+        inventory: InventoryStore,
+        cpl: Callable[[], Cpl],
+        s1sp_names: Mapping[str, str],
+        cpl_cache_seconds: float = CPL_CACHE_SECONDS,
+    ) -> None:
+        self.inventory = inventory
+        self._cpl = cpl
+        self._snapshot: TtlCache[str, Cpl] = TtlCache(cpl_cache_seconds)
+        self.s1sp_names = s1sp_names
 
-def _device(device: Device) -> etree._Element:
-    element = etree.Element(sr("Device"))
-    text_child(element, sr("DeviceID"), device.device_id)
-    text_child(element, sr("DeviceType"), device.device_type.value)
-    text_child(element, sr("DeviceStatus"), DEVICE_STATUS[device.smi_status])
-    text_child(element, sr("DeviceManufacturer"), device.manufacturer)
-    text_child(element, sr("DeviceModel"), device.model)
-    text_child(element, sr("SMETSCHTSVersion"), "SMETS1")
-    if device.firmware_version:
-        text_child(element, sr("DeviceFirmwareVersion"), device.firmware_version)
-    if device.mpxn:
-        text_child(element, sr("ImportMPxN"), device.mpxn)
-    return element
+    def read(self, request: ServiceRequest) -> etree._Element | None:
+        """The DSPInventory answering ``request``, or None when no device matches."""
+        criteria = {etree.QName(c).localname: (c.text or "").strip() for c in request.body}
+        if "DeviceID" in criteria:
+            device = self.inventory.device(Eui64.parse(criteria["DeviceID"]))
+            found = [device] if device is not None else []
+        elif "MPxN" in criteria:
+            found = self.inventory.by_mpxn(criteria["MPxN"])
+        else:
+            return None  # UPRN and PropertyFilter searches: no such data held yet
+        if not found:
+            return None
+        cpl = self._snapshot.get("cpl", self._cpl)
+        result = etree.Element(sr("DSPInventory"))
+        for device in found[:MAX_DEVICES]:
+            result.append(self._device(device, cpl))
+        return result
+
+    def _device(self, device: Device, cpl: Cpl) -> etree._Element:
+        element = etree.Element(sr("Device"))
+        text_child(element, sr("DeviceID"), device.device_id)
+        text_child(element, sr("DeviceType"), device.device_type.duis)
+        text_child(element, sr("DeviceStatus"), device.smi_status.duis)
+        text_child(element, sr("DeviceManufacturer"), device.manufacturer[:30])
+        text_child(element, sr("DeviceModel"), device.model[:30])
+        text_child(element, sr("SMETSCHTSVersion"), device.smets_generation)
+        version = device.firmware_version
+        if version and len(version) <= FIRMWARE_VERSION_MAX:
+            text_child(element, sr("DeviceFirmwareVersion"), version)
+            entry = cpl.firmware(device.manufacturer, device.model, version)
+            if entry is not None:
+                text_child(element, sr("DeviceFirmwareVersionStatus"), entry.status.value)
+                text_child(element, sr("CPLStatus"), entry.status.value)
+        if device.commissioned_at is not None:
+            text_child(element, sr("DateCommissioned"), device.commissioned_at.date().isoformat())
+        if device.mpxn:
+            text_child(element, sr("ImportMPxN"), device.mpxn)
+        if device.cohort and device.cohort in self.s1sp_names:
+            text_child(element, sr("S1SP"), self.s1sp_names[device.cohort])
+        return element

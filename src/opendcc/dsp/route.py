@@ -31,7 +31,7 @@ from opendcc.duis.response import (
     smets1_response,
     to_bytes,
 )
-from opendcc.inventory.devices import InventoryStore
+from opendcc.inventory import InventoryStore
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter
@@ -48,6 +48,9 @@ OUTCOME_CODES = {
     OutcomeStatus.DEVICE_UNREACHABLE: ResponseCode.DEVICE_UNREACHABLE,
     OutcomeStatus.NO_RESPONSE: ResponseCode.NO_DEVICE_RESPONSE,
     OutcomeStatus.REJECTED: ResponseCode.NO_DEVICE_RESPONSE,
+    OutcomeStatus.KEYS_MISSING: ResponseCode.NO_DEVICE_RESPONSE,
+    OutcomeStatus.HAN_ERROR: ResponseCode.DEVICE_UNREACHABLE,
+    OutcomeStatus.UNKNOWN_DEVICE: ResponseCode.DEVICE_UNREACHABLE,
 }
 
 # Builds the MMC (Message Mapping Catalogue) response element for an SRV's successful outcome.

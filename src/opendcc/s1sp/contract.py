@@ -30,6 +30,9 @@ class OutcomeStatus(StrEnum):
     DEVICE_UNREACHABLE = "device_unreachable"  # DUIS E20
     NO_RESPONSE = "no_response"  # DUIS E21
     REJECTED = "rejected"  # the head-end or device refused it
+    KEYS_MISSING = "keys_missing"  # the S1SP holds no security credentials for the device
+    HAN_ERROR = "han_error"  # the comms hub could not reach the device over its HAN
+    UNKNOWN_DEVICE = "unknown_device"  # the head-end does not serve this device
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class CohortProfile:
     wan_latency_ms: tuple[int, int]  # (min, max) one-way head-end to meter and back
     failure_rate: float = 0.0  # share of instructions the WAN typically loses
     instruction_timeout_s: float = 30.0  # after this an instruction is NO_RESPONSE
+    s1sp: str = ""  # the S1SP's name, as SRV 8.2 reports it (default: the manufacturer)
 
     def __post_init__(self) -> None:
         low, high = self.wan_latency_ms

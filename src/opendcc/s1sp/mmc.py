@@ -49,8 +49,21 @@ def read_instantaneous_import_registers(outcome: Outcome) -> etree._Element:
     return element
 
 
+def read_firmware_version(outcome: Outcome) -> etree._Element:
+    """SRV 11.2 Read Firmware Version: ``ra:FirmwareVersion`` when the device answered."""
+    success = outcome.status is OutcomeStatus.SUCCESS
+    element = etree.Element(ra("ReadFirmwareVersionRsp"))
+    element.set("MessageSuccess", "true" if success else "false")
+    if success:
+        etree.SubElement(element, ra("FirmwareVersion")).text = str(
+            outcome.data["firmware_version"]
+        )
+    return element
+
+
 BUILDERS: Mapping[str, Callable[[Outcome], etree._Element]] = {
     "4.1.1": read_instantaneous_import_registers,
+    "11.2": read_firmware_version,
 }
 
 

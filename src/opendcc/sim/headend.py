@@ -23,11 +23,13 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import json
 import signal
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 from opendcc.core.clock import Clock, SystemClock
 from opendcc.core.eui import Eui64
@@ -45,6 +47,7 @@ from opendcc.s1sp.protocols.apdu import (
     ResultCode,
     Role,
     Value,
+    VisibleString,
 )
 from opendcc.sim.meter import Meter
 
@@ -62,6 +65,7 @@ OBJECTS: Mapping[Obis, Callable[[Meter, datetime], Value]] = {
     Obis(1, 0, 3, 8, 0, 255): lambda m, now: U64(m.reactive_import_varh(now)),
     Obis(1, 0, 1, 7, 0, 255): lambda m, now: U32(m.power_w(now)),
     CLOCK: lambda m, now: DateTime(_hundredths(m.clock(now))),
+    Obis(1, 0, 0, 2, 0, 255): lambda m, now: VisibleString(m.firmware_version),
 }
 
 
@@ -73,6 +77,8 @@ class Faults:
     unreachable: bool = False  # the WAN cannot reach the meter: DEVICE_UNREACHABLE
     corrupt: bool = False  # the reply is damaged in transit (its CRC no longer matches)
     failure_rate: float = 0.0  # share of request ids, chosen by hash, answered NO_RESPONSE
+    keys_missing: bool = False  # the S1SP holds no security credentials for the device
+    han_error: bool = False  # the comms hub cannot reach the device over the HAN
 
     def loses(self, request_id: str) -> bool:
         digest = hashlib.sha256(request_id.encode("ascii")).digest()
@@ -121,10 +127,15 @@ class HeadEnd:
         if request.device not in self.meters:
             return ResultCode.UNKNOWN_DEVICE
         faults = self.faults_for(request.device)
-        if faults.unreachable:
-            return ResultCode.DEVICE_UNREACHABLE
-        if faults.loses(request.request_id):
-            return ResultCode.NO_RESPONSE
+        injected = (
+            (faults.unreachable, ResultCode.DEVICE_UNREACHABLE),
+            (faults.keys_missing, ResultCode.KEYS_MISSING),
+            (faults.han_error, ResultCode.HAN_ERROR),
+            (faults.loses(request.request_id), ResultCode.NO_RESPONSE),
+        )
+        for applies, code in injected:
+            if applies:
+                return code
         if any(ref.attribute != 2 or ref.obis not in OBJECTS for ref in request.attributes):
             return ResultCode.OBJECT_UNDEFINED
         return None
@@ -238,19 +249,47 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=0, help="added WAN latency")
     parser.add_argument("--unreachable", type=_euis, default=[], help="EUI-64s off the WAN")
     parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--fleet",
+        type=Path,
+        help="JSON Lines of meters: device_id, firmware_version and the faults"
+        " unreachable, keys_missing, han_error (booleans)",
+    )
     return parser.parse_args(argv)
+
+
+FLEET_FAULTS = ("unreachable", "keys_missing", "han_error")
+
+
+def load_fleet(path: Path, faults: Faults) -> tuple[list[Meter], dict[Eui64, Faults]]:
+    """Meters and per-meter faults from a fleet file (one JSON object per line)."""
+    meters: list[Meter] = []
+    meter_faults: dict[Eui64, Faults] = {}
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            device = Eui64.parse(raw["device_id"])
+            meters.append(
+                Meter.for_device(device, firmware_version=raw.get("firmware_version", "1.0"))
+            )
+            chosen = {name: True for name in FLEET_FAULTS if raw.get(name)}
+            if chosen:
+                meter_faults[device] = replace(faults, **chosen)
+    return meters, meter_faults
 
 
 async def _run(args: argparse.Namespace) -> None:
     faults = Faults(latency_ms=args.latency_ms, failure_rate=args.failure_rate)
     off_wan = Faults(latency_ms=args.latency_ms, unreachable=True)
-    server = await start_headend(
-        args.meters,
-        args.host,
-        args.port,
-        faults,
-        meter_faults=dict.fromkeys(args.unreachable, off_wan),
-    )
+    meters: list[Meter | Eui64] = list(args.meters)
+    meter_faults: dict[Eui64, Faults] = dict.fromkeys(args.unreachable, off_wan)
+    if args.fleet is not None:
+        fleet, fleet_faults = load_fleet(args.fleet, faults)
+        meters += fleet
+        meter_faults.update(fleet_faults)
+    server = await start_headend(meters, args.host, args.port, faults, meter_faults=meter_faults)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -88,6 +88,7 @@ class Meter:
     reactive_permille: int = 300  # varh of reactive import per 1000 Wh of active import
     clock_drift_ppm: float = 0.0  # positive runs fast
     clock_set_at: datetime = EPOCH  # when the clock last showed the true time
+    firmware_version: str = "1.0"  # the active firmware image's version (at most 8 chars)
 
     def __post_init__(self) -> None:
         _aware(self.commissioned)
@@ -97,7 +98,12 @@ class Meter:
 
     @classmethod
     def for_device(
-        cls, device_id: Eui64, *, commissioned: datetime = EPOCH, clock_drift_ppm: float = 0.0
+        cls,
+        device_id: Eui64,
+        *,
+        commissioned: datetime = EPOCH,
+        clock_drift_ppm: float = 0.0,
+        firmware_version: str = "1.0",
     ) -> Self:
         """A meter whose household and opening readings are seeded by its EUI-64."""
         seed = hashlib.sha256(b"opendcc.sim.meter:" + device_id.to_bytes()).digest()
@@ -110,6 +116,7 @@ class Meter:
             reactive_permille=200 + draw[3] % 280,
             clock_drift_ppm=clock_drift_ppm,
             clock_set_at=commissioned,
+            firmware_version=firmware_version,
         )
 
     # ----------------------------------------------------------------------- registers

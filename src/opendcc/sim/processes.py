@@ -55,19 +55,14 @@ class Process:
 
 
 class HeadEndProcess(Process):
-    def __init__(self, meters: list[Eui64], latency_ms: int = 0) -> None:
-        super().__init__(
-            [
-                "-m",
-                "opendcc.sim.headend",
-                "--port",
-                "0",
-                "--latency-ms",
-                str(latency_ms),
-                "--meters",
-                ",".join(str(m) for m in meters),
-            ]
-        )
+    def __init__(
+        self, meters: list[Eui64], latency_ms: int = 0, fleet: Path | None = None
+    ) -> None:
+        args = ["-m", "opendcc.sim.headend", "--port", "0", "--latency-ms", str(latency_ms)]
+        args += ["--meters", ",".join(str(m) for m in meters)]
+        if fleet is not None:
+            args += ["--fleet", str(fleet)]
+        super().__init__(args)
         assert self.popen.stdout is not None
         line = self.popen.stdout.readline().decode()
         found = _LISTENING.search(line)

@@ -10,6 +10,7 @@ metering point belongs to another supplier (E4).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def write_config(
     port: int = 8079,
     xsd: Path | None = None,
     anomaly_max: int = 3,
+    cpl: Path | None = None,
+    registrations: Iterable[tuple[str, str, str]] = (),  # (MPxN, role, User ID)
+    extra: str = "",  # more TOML, appended
 ) -> Path:
     """Write the hub's TOML configuration for this estate (TOML written as JSON values)."""
 
@@ -98,7 +102,7 @@ def write_config(
         lines.append(f"xsd = {q(xsd)}")
     lines += ["", "[[s1sp]]", f"cohort = {q(cohort)}", f"endpoint = {q(headend)}", ""]
     for user, roles, key in (
-        (SUPPLIER, ["IS"], SUPPLIER_KEY),
+        (SUPPLIER, ["IS", "GS"], SUPPLIER_KEY),
         (NETWORK_OPERATOR, ["ED"], NETWORK_OPERATOR_KEY),
     ):
         lines += [
@@ -141,5 +145,16 @@ def write_config(
                     'from = "2020-01-01T00:00:00+00:00"',
                     "",
                 ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    for mpxn, role, holder in registrations:
+        lines += [
+            "[[registrations]]",
+            f"mpxn = {q(mpxn)}",
+            f"role = {q(role)}",
+            f"user = {q(holder)}",
+            'from = "2020-01-01T00:00:00+00:00"',
+            "",
+        ]
+    if cpl is not None:
+        lines += ["[inventory]", f"cpl = {q(cpl)}", ""]
+    path.write_text("\n".join(lines) + extra, encoding="utf-8")
     return path

@@ -164,6 +164,32 @@ devices = Table(
     Column("model", String(30), nullable=False),
     Column("firmware_version", String(64), nullable=True),
     Column("created_at", AWARE, nullable=False),
+    # 0003: the full inventory
+    Column("smets_generation", String(8), nullable=True),  # SMETS1 | SMETS2
+    Column("hardware_version", String(30), nullable=True),
+    Column("serial_number", String(40), nullable=True),  # not unique: never a key
+    Column("comms_hub_id", EUI, nullable=True),  # the CHF whose HAN the device is on
+    Column("gas_proxy_id", EUI, nullable=True),  # a GSME's GPF
+    Column("installation_id", String(64), nullable=True),  # from the migration file
+    Column("status_since", AWARE, nullable=True),
+    Column("commissioned_at", AWARE, nullable=True),
+    Index("ix_devices_mpxn", "mpxn"),
+    Index("ix_devices_serial_number", "serial_number"),
+    Index("ix_devices_comms_hub_id", "comms_hub_id"),
+    Index("ix_devices_installation_id", "installation_id"),
+)
+
+# Every SMI status change of every device, with its effective time and why.
+device_status_history = Table(
+    "device_status_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", EUI, nullable=False),
+    Column("source", String(32), nullable=True),  # None when the device entered the SMI
+    Column("target", String(32), nullable=False),
+    Column("at", AWARE, nullable=False),
+    Column("reason", String(256), nullable=False),
+    Index("ix_device_status_history_device_id", "device_id"),
 )
 
 # Registration data: who holds each role for a metering point from when (E4).
@@ -229,4 +255,66 @@ outbox = Table(
     Column("delivered_at", AWARE, nullable=True),
     Column("last_error", String(512), nullable=True),
     Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+)
+
+
+# --------------------------------------------------------------------------- 0003: inventory
+
+# The CPL (Central Products List): device models and firmware versions opendcc supports.
+cpl_entries = Table(
+    "cpl_entries",
+    metadata,
+    Column("manufacturer", String(30), primary_key=True),
+    Column("model", String(30), primary_key=True),
+    Column("hardware_version", String(30), primary_key=True),  # "" when any
+    Column("firmware_version", String(8), primary_key=True),
+    Column("device_type", String(8), nullable=False),
+    Column("status", String(16), nullable=False),  # Active Cancelled Expired Withdrawn
+    Column("added_on", AWARE, nullable=False),
+)
+
+# SMETS1 Eligible Product Combinations: model combinations that passed testing with an S1SP.
+eligible_combinations = Table(
+    "eligible_combinations",
+    metadata,
+    Column("cohort", String(32), primary_key=True),  # the S1SP (comms provider)
+    Column("chf_model", String(64), primary_key=True),  # "manufacturer/model"
+    Column("esme_model", String(64), primary_key=True),  # "" when none
+    Column("gsme_model", String(64), primary_key=True),  # "" when none
+    Column("gpf_model", String(64), primary_key=True),  # "" when none
+    Column("added_on", AWARE, nullable=False),
+)
+
+# A supplier's migration file, as submitted, and how far loading it got.
+migration_batches = Table(
+    "migration_batches",
+    metadata,
+    Column("batch_id", String(40), primary_key=True),
+    Column("submitter", EUI, nullable=False),
+    Column("file_name", String(512), nullable=False),
+    Column("file_digest", String(64), nullable=False),  # SHA-256: the same file resumes
+    Column("submitted_at", AWARE, nullable=False),
+    Column("loaded_records", Integer, nullable=False),  # records validated and stored so far
+    Column("loaded", Integer, nullable=False),  # 1 when every record is stored
+    Index("ix_migration_batches_file_digest", "file_digest"),
+)
+
+# One row per installation of a batch: where it is in the migration lifecycle.
+migration_installations = Table(
+    "migration_installations",
+    metadata,
+    Column("batch_id", String(40), primary_key=True),
+    Column("record", Integer, primary_key=True),  # 1-based record number in the file
+    Column("installation_id", String(64), nullable=True),
+    Column("mode", String(8), nullable=True),  # active | dormant
+    Column("cohort", String(32), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", AWARE, nullable=True),  # when the next device test may run
+    Column("category", String(32), nullable=True),  # the last failure category
+    Column("reasons", Text, nullable=False),  # JSON list of {"code", "detail"}
+    Column("devices", Text, nullable=False),  # JSON list of [device_id, type]
+    Column("updated_at", AWARE, nullable=False),
+    Index("ix_migration_installations_due", "state", "due_at"),
+    Index("ix_migration_installations_installation_id", "installation_id"),
 )

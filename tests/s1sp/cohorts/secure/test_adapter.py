@@ -139,7 +139,7 @@ def test_reconnects_after_the_head_end_comes_back() -> None:
         (Faults(failure_rate=1.0), METER, OutcomeStatus.NO_RESPONSE, 5.0),
         (Faults(latency_ms=10_000), METER, OutcomeStatus.NO_RESPONSE, 0.2),
         (Faults(corrupt=True), METER, OutcomeStatus.NO_RESPONSE, 5.0),
-        (None, STRANGER, OutcomeStatus.REJECTED, 5.0),
+        (None, STRANGER, OutcomeStatus.UNKNOWN_DEVICE, 5.0),
     ],
     ids=["unreachable", "lost", "slow WAN", "corrupt reply", "unknown device"],
 )
@@ -231,11 +231,11 @@ def test_a_request_id_reused_for_another_instruction_is_refused() -> None:
 
 def test_an_unsupported_srv_is_a_caller_error() -> None:
     async def scenario(server: HeadEndServer, adapter: SecureAdapter) -> None:
-        await adapter.submit(Instruction("R1", "11.2", METER))
+        await adapter.submit(Instruction("R1", "6.13", METER))
 
     with pytest.raises(UnsupportedService):
         with_headend(scenario)
-    assert "11.2" not in PROFILE.supported_srvs
+    assert "6.13" not in PROFILE.supported_srvs
 
 
 # --------------------------------------------------------------------------- process

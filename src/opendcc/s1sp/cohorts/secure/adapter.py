@@ -40,14 +40,18 @@ from opendcc.s1sp.protocols.apdu import (
     ResultCode,
     Role,
     Value,
+    VisibleString,
 )
 
 _U32 = 1 << 32
-_FINAL = frozenset({OutcomeStatus.SUCCESS, OutcomeStatus.REJECTED})
+_FINAL = frozenset({OutcomeStatus.SUCCESS, OutcomeStatus.REJECTED, OutcomeStatus.UNKNOWN_DEVICE})
 _STATUS_OF_RESULT = {
     ResultCode.SUCCESS: OutcomeStatus.SUCCESS,
     ResultCode.DEVICE_UNREACHABLE: OutcomeStatus.DEVICE_UNREACHABLE,
     ResultCode.NO_RESPONSE: OutcomeStatus.NO_RESPONSE,
+    ResultCode.KEYS_MISSING: OutcomeStatus.KEYS_MISSING,
+    ResultCode.HAN_ERROR: OutcomeStatus.HAN_ERROR,
+    ResultCode.UNKNOWN_DEVICE: OutcomeStatus.UNKNOWN_DEVICE,
 }
 
 
@@ -75,8 +79,16 @@ def _instantaneous_import(values: Sequence[Value]) -> dict[str, Any]:
     raise _UnexpectedReply(f"4.1.1 reply does not match the registers read: {values!r}")
 
 
+def _firmware_version(values: Sequence[Value]) -> dict[str, Any]:
+    match tuple(values):
+        case (VisibleString(version), DateTime(clock)):
+            return {"firmware_version": version, "device_time": clock}
+    raise _UnexpectedReply(f"11.2 reply does not match the attributes read: {values!r}")
+
+
 _INTERPRET: Mapping[str, Callable[[Sequence[Value]], dict[str, Any]]] = {
     "4.1.1": _instantaneous_import,
+    "11.2": _firmware_version,
 }
 
 

@@ -16,7 +16,7 @@ PROFILE = CohortProfile(
     name="secure",
     manufacturer="Secure Meters",
     protocol="apdu",
-    supported_srvs=frozenset({"4.1.1"}),
+    supported_srvs=frozenset({"4.1.1", "11.2"}),
     device_models=("Liberty 100",),
     wan_latency_ms=(800, 4_000),  # a GPRS round trip through the head-end
     failure_rate=0.02,
@@ -27,10 +27,12 @@ TOTAL_IMPORT = Obis(1, 0, 1, 8, 0, 255)  # active energy import (+A), total, Wh
 TOU_IMPORT = tuple(Obis(1, 0, 1, 8, rate, 255) for rate in range(1, 5))  # +A, rates 1-4
 REACTIVE_IMPORT = Obis(1, 0, 3, 8, 0, 255)  # reactive energy import (+R), total, varh
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
+FIRMWARE = Obis(1, 0, 0, 2, 0, 255)  # active firmware identifier
 
 # The attributes (attribute 2: the value) read for each SRV, in reply order.
 READS: Mapping[str, tuple[AttributeRef, ...]] = {
     "4.1.1": tuple(
         AttributeRef(obis) for obis in (TOTAL_IMPORT, *TOU_IMPORT, REACTIVE_IMPORT, CLOCK)
     ),
+    "11.2": (AttributeRef(FIRMWARE), AttributeRef(CLOCK)),
 }

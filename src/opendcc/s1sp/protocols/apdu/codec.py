@@ -3,27 +3,45 @@
 DLMS/COSEM (Device Language Message Specification / Companion Specification for Energy
 Metering, IEC 62056) addresses every meter quantity as an attribute of an object named by a
 six-byte OBIS (Object Identification System) code, e.g. ``1.0.1.8.0.255`` for active energy
-imported, total. Several SMETS1 head-ends speak something in that family. APDU is opendcc's
-own, much simplified frame format in that style (it is not DLMS and copies no DLMS code): a
-head-end client sends GET requests for OBIS attributes of one meter, multiplexed over one TCP
-connection by invoke id, and the head-end answers each with a result code and typed values.
+imported, total. Several SMETS1 head-ends speak something in that family. APDU (Application
+Protocol Data Unit) is opendcc's own, much simplified frame format in that style (it is not
+DLMS and copies no DLMS code): a head-end client reads (GET), writes (SET) and invokes methods
+(ACTION) on OBIS objects of one meter, multiplexed over one TCP connection by invoke id, and
+the head-end answers each with a result code and typed values. The head-end also pushes the
+alerts devices raise (PUSH), unasked.
 
 Frame layout (all integers big-endian)::
 
     frame       = length:u32  body:<length bytes>  crc:u32      crc = CRC-32 (zlib) of body
-    body        = version:u8 (=1)  tag:u8  fields
-    GET-REQUEST   tag 0xC0: invoke-id:u32  device:8 (EUI-64)  request-id-len:u16
-                            request-id:ASCII  count:u8 (>=1)  count x (obis:6  attribute:u8)
-    GET-RESPONSE  tag 0xC4: invoke-id:u32  result:u8  count:u8  count x value
+    body        = version:u8 (=1)  tag:u8  invoke-id:u32  fields
+    GET-REQUEST     tag 0xC0: device:8 (EUI-64)  request-id-len:u16  request-id:ASCII
+                              count:u8 (>=1)  count x (obis:6  attribute:u8)
+    SET-REQUEST     tag 0xC1: device:8  request-id-len:u16  request-id:ASCII
+                              count:u8 (>=1)  count x (obis:6  attribute:u8  value)
+    ALERT (PUSH)    tag 0xC2: (invoke-id = 0)  device:8  code:u16
+                              raised-at:date-time content (12, no type or length)
+                              count:u8  count x value
+    ACTION-REQUEST  tag 0xC3: device:8  request-id-len:u16  request-id:ASCII
+                              obis:6  method:u8 (>=1)  count:u8  count x value (parameters)
+    GET-RESPONSE    tag 0xC4: result:u8  count:u8  count x value (one per attribute read)
+    SET-RESPONSE    tag 0xC5: result:u8
+    ACTION-RESPONSE tag 0xC7: result:u8  count:u8  count x value (return values)
     value       = type:u8  length:u16  content
+        0x01 array = values back to back (count implied by length; may nest, at most 8 deep)
         0x06 u32 (4)   0x15 u64 (8)   0x14 i64 (8)   0x09 octet-string   0x0A visible-string
         0x19 date-time (12) = year:u16 month:u8 day:u8 weekday:u8 (1 = Monday)
                               hour:u8 minute:u8 second:u8 hundredths:u8
                               offset:i16 (minutes east of UTC) status:u8 (0)
+    result      = 0 SUCCESS  1 DEVICE_UNREACHABLE  2 NO_RESPONSE  3 OBJECT_UNDEFINED
+                  4 READ_DENIED  5 UNKNOWN_DEVICE  6 KEYS_MISSING  7 HAN_ERROR
+                  8 TYPE_UNMATCHED  9 TEMPORARY_FAILURE  250 OTHER
 
+The client (the S1SP adapter) sends the three requests; the head-end sends the three responses
+and ALERT. A response carries the invoke id of its request; responses may come in any order.
 The device EUI-64 ``00-00-00-00-00-00-00-00`` addresses the head-end itself (its clock answers
-health checks). Values travel only with result SUCCESS. A date-time carries hundredths of a
-second; finer precision is dropped when encoding. ``length`` is at most ``MAX_BODY``.
+health checks). Values travel only with result SUCCESS; a SET is all or nothing as far as the
+client may assume. A date-time carries hundredths of a second; finer precision is dropped when
+encoding. ``length`` is at most ``MAX_BODY``. ``ResultCode`` has the meaning of each result.
 
 Like h11, a ``Connection`` holds no socket: ``receive_data`` takes bytes and returns the
 complete events they finish, ``send`` turns an event into bytes. Malformed input raises
@@ -34,193 +52,80 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from enum import Enum, IntEnum
-from typing import Self
+from collections.abc import Callable, Mapping
+from enum import Enum
 
 from opendcc.core.eui import Eui64
-from opendcc.s1sp.contract import S1spError
+from opendcc.s1sp.protocols.apdu.messages import (
+    HEAD_END,
+    PUSH_INVOKE_ID,
+    ActionRequest,
+    ActionResponse,
+    Alert,
+    Event,
+    GetRequest,
+    GetResponse,
+    ResultCode,
+    SetRequest,
+    SetResponse,
+    Write,
+)
+from opendcc.s1sp.protocols.apdu.values import (
+    I64,
+    U32,
+    U64,
+    Array,
+    AttributeRef,
+    DateTime,
+    MethodRef,
+    Obis,
+    OctetString,
+    ProtocolError,
+    Reader,
+    Value,
+    VisibleString,
+    decode_datetime,
+    decode_value,
+    encode_datetime,
+    encode_value,
+)
+
+# Names that lived here before the codec was split stay importable from here.
+__all__ = [
+    "HEAD_END",
+    "I64",
+    "MAX_BODY",
+    "U32",
+    "U64",
+    "VERSION",
+    "Array",
+    "AttributeRef",
+    "Connection",
+    "DateTime",
+    "Event",
+    "GetRequest",
+    "GetResponse",
+    "Obis",
+    "OctetString",
+    "ProtocolError",
+    "ResultCode",
+    "Role",
+    "Value",
+    "VisibleString",
+    "decode_body",
+    "encode",
+]
 
 VERSION = 1
 MAX_BODY = 64 * 1024
-HEAD_END = Eui64(0)  # the device id that addresses the head-end itself
 
 _GET_REQUEST = 0xC0
+_SET_REQUEST = 0xC1
+_ALERT = 0xC2
+_ACTION_REQUEST = 0xC3
 _GET_RESPONSE = 0xC4
-_U32_MAX = (1 << 32) - 1
-_U64_MAX = (1 << 64) - 1
-_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
-_STRING_MAX = (1 << 16) - 1
-
-
-class ProtocolError(S1spError):
-    """Bytes that are not a valid APDU frame, or an event the other side may not send."""
-
-
-# --------------------------------------------------------------------------- addresses
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Obis:
-    """An OBIS code ``A.B.C.D.E.F``, six octets."""
-
-    a: int
-    b: int
-    c: int
-    d: int
-    e: int
-    f: int
-
-    def __post_init__(self) -> None:
-        if not all(0 <= part <= 255 for part in self.parts):
-            raise ValueError(f"OBIS parts are octets: {self.parts}")
-
-    @property
-    def parts(self) -> tuple[int, int, int, int, int, int]:
-        return (self.a, self.b, self.c, self.d, self.e, self.f)
-
-    @classmethod
-    def parse(cls, text: str) -> Self:
-        pieces = text.split(".")
-        if len(pieces) != 6 or not all(p.isascii() and p.isdigit() for p in pieces):
-            raise ValueError(f"not an OBIS code A.B.C.D.E.F: {text!r}")
-        a, b, c, d, e, f = (int(p) for p in pieces)
-        return cls(a, b, c, d, e, f)
-
-    def __str__(self) -> str:
-        return ".".join(str(part) for part in self.parts)
-
-
-@dataclass(frozen=True, slots=True)
-class AttributeRef:
-    """One attribute of one COSEM object; attribute 2 is an object's value."""
-
-    obis: Obis
-    attribute: int = 2
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.attribute <= 255:
-            raise ValueError(f"attribute index is an octet: {self.attribute}")
-
-
-# --------------------------------------------------------------------------- values
-
-
-def _check_range(value: int, low: int, high: int, kind: str) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{kind} out of range: {value}")
-
-
-@dataclass(frozen=True, slots=True)
-class U32:
-    value: int
-
-    def __post_init__(self) -> None:
-        _check_range(self.value, 0, _U32_MAX, "u32")
-
-
-@dataclass(frozen=True, slots=True)
-class U64:
-    value: int
-
-    def __post_init__(self) -> None:
-        _check_range(self.value, 0, _U64_MAX, "u64")
-
-
-@dataclass(frozen=True, slots=True)
-class I64:
-    value: int
-
-    def __post_init__(self) -> None:
-        _check_range(self.value, _I64_MIN, _I64_MAX, "i64")
-
-
-@dataclass(frozen=True, slots=True)
-class OctetString:
-    value: bytes
-
-    def __post_init__(self) -> None:
-        _check_range(len(self.value), 0, _STRING_MAX, "octet-string length")
-
-
-@dataclass(frozen=True, slots=True)
-class VisibleString:
-    value: str
-
-    def __post_init__(self) -> None:
-        if not self.value.isascii():
-            raise ValueError("a visible-string is ASCII")
-        _check_range(len(self.value), 0, _STRING_MAX, "visible-string length")
-
-
-@dataclass(frozen=True, slots=True)
-class DateTime:
-    """A timezone-aware instant; the offset must be whole minutes."""
-
-    value: datetime
-
-    def __post_init__(self) -> None:
-        offset = self.value.utcoffset()
-        if offset is None:
-            raise ValueError("a date-time needs a timezone-aware datetime")
-        if offset % timedelta(minutes=1):
-            raise ValueError("a date-time offset is whole minutes")
-
-
-Value = U32 | U64 | I64 | OctetString | VisibleString | DateTime
-
-_INT_TYPES: dict[type[U32 | U64 | I64], tuple[int, str]] = {
-    U32: (0x06, ">I"),
-    U64: (0x15, ">Q"),
-    I64: (0x14, ">q"),
-}
-_OCTET_STRING, _VISIBLE_STRING, _DATE_TIME = 0x09, 0x0A, 0x19
-
-
-# --------------------------------------------------------------------------- events
-
-
-class ResultCode(IntEnum):
-    """The head-end's verdict on a whole GET."""
-
-    SUCCESS = 0
-    DEVICE_UNREACHABLE = 1  # the WAN could not reach the meter
-    NO_RESPONSE = 2  # the meter was reached but did not answer in time
-    OBJECT_UNDEFINED = 3  # the meter has no such OBIS object or attribute
-    READ_DENIED = 4
-    UNKNOWN_DEVICE = 5  # the head-end does not serve this EUI-64
-    OTHER = 250
-
-
-@dataclass(frozen=True, slots=True)
-class GetRequest:
-    invoke_id: int
-    device: Eui64
-    request_id: str
-    attributes: tuple[AttributeRef, ...]
-
-    def __post_init__(self) -> None:
-        _check_range(self.invoke_id, 0, _U32_MAX, "invoke id")
-        if not self.request_id.isascii() or len(self.request_id) > _STRING_MAX:
-            raise ValueError("a request id is ASCII, at most 65535 characters")
-        _check_range(len(self.attributes), 1, 255, "attribute count")
-
-
-@dataclass(frozen=True, slots=True)
-class GetResponse:
-    invoke_id: int
-    result: ResultCode
-    values: tuple[Value, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_range(self.invoke_id, 0, _U32_MAX, "invoke id")
-        if self.values and self.result is not ResultCode.SUCCESS:
-            raise ValueError("values travel only with result SUCCESS")
-        _check_range(len(self.values), 0, 255, "value count")
-
-
-Event = GetRequest | GetResponse
+_SET_RESPONSE = 0xC5
+_ACTION_RESPONSE = 0xC7
 
 
 # --------------------------------------------------------------------------- encoding
@@ -228,150 +133,168 @@ Event = GetRequest | GetResponse
 
 def encode(event: Event) -> bytes:
     """One complete frame for ``event``."""
-    if isinstance(event, GetRequest):
-        rid = event.request_id.encode("ascii")
-        parts = [
-            struct.pack(">BBI", VERSION, _GET_REQUEST, event.invoke_id),
-            event.device.to_bytes(),
-            struct.pack(">H", len(rid)),
-            rid,
-            struct.pack(">B", len(event.attributes)),
-        ]
-        parts += [bytes(ref.obis.parts) + bytes([ref.attribute]) for ref in event.attributes]
-    else:
-        parts = [
-            struct.pack(
-                ">BBIBB", VERSION, _GET_RESPONSE, event.invoke_id, event.result, len(event.values)
-            )
-        ]
-        parts += [_encode_value(value) for value in event.values]
-    body = b"".join(parts)
+    body = _encode_body(event)
     if len(body) > MAX_BODY:
         raise ValueError(f"frame body of {len(body)} bytes exceeds {MAX_BODY}")
     return struct.pack(">I", len(body)) + body + struct.pack(">I", zlib.crc32(body))
 
 
-def _encode_value(value: Value) -> bytes:
-    match value:
-        case U32() | U64() | I64():
-            tag, fmt = _INT_TYPES[type(value)]
-            content = struct.pack(fmt, value.value)
-        case OctetString():
-            tag, content = _OCTET_STRING, value.value
-        case VisibleString():
-            tag, content = _VISIBLE_STRING, value.value.encode("ascii")
-        case DateTime():
-            tag, content = _DATE_TIME, _encode_datetime(value.value)
-    return struct.pack(">BH", tag, len(content)) + content
+def _encode_body(event: Event) -> bytes:
+    match event:
+        case GetRequest():
+            parts = [_head(_GET_REQUEST, event.invoke_id), _addressing(event)]
+            parts.append(struct.pack(">B", len(event.attributes)))
+            parts += [_attribute(ref) for ref in event.attributes]
+        case SetRequest():
+            parts = [_head(_SET_REQUEST, event.invoke_id), _addressing(event)]
+            parts.append(struct.pack(">B", len(event.writes)))
+            for write in event.writes:
+                parts += [_attribute(write.attribute), encode_value(write.value)]
+        case ActionRequest():
+            parts = [_head(_ACTION_REQUEST, event.invoke_id), _addressing(event)]
+            parts.append(bytes(event.method.obis.parts) + bytes([event.method.method]))
+            parts += _counted(event.parameters)
+        case GetResponse():
+            parts = [_head(_GET_RESPONSE, event.invoke_id), bytes([event.result])]
+            parts += _counted(event.values)
+        case SetResponse():
+            parts = [_head(_SET_RESPONSE, event.invoke_id), bytes([event.result])]
+        case ActionResponse():
+            parts = [_head(_ACTION_RESPONSE, event.invoke_id), bytes([event.result])]
+            parts += _counted(event.values)
+        case Alert():
+            parts = [_head(_ALERT, PUSH_INVOKE_ID), event.device.to_bytes()]
+            parts += [struct.pack(">H", event.code), encode_datetime(event.raised_at)]
+            parts += _counted(event.values)
+    return b"".join(parts)
 
 
-def _encode_datetime(instant: datetime) -> bytes:
-    offset = instant.utcoffset() or timedelta(0)
-    return struct.pack(
-        ">HBBBBBBBhB",
-        instant.year,
-        instant.month,
-        instant.day,
-        instant.isoweekday(),
-        instant.hour,
-        instant.minute,
-        instant.second,
-        instant.microsecond // 10_000,
-        offset // timedelta(minutes=1),
-        0,
-    )
+def _head(tag: int, invoke_id: int) -> bytes:
+    return struct.pack(">BBI", VERSION, tag, invoke_id)
+
+
+def _addressing(event: GetRequest | SetRequest | ActionRequest) -> bytes:
+    rid = event.request_id.encode("ascii")
+    return event.device.to_bytes() + struct.pack(">H", len(rid)) + rid
+
+
+def _attribute(ref: AttributeRef) -> bytes:
+    return bytes(ref.obis.parts) + bytes([ref.attribute])
+
+
+def _counted(values: tuple[Value, ...]) -> list[bytes]:
+    return [struct.pack(">B", len(values)), *(encode_value(value) for value in values)]
 
 
 # --------------------------------------------------------------------------- decoding
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def take(self, count: int) -> bytes:
-        if self._pos + count > len(self._data):
-            raise ProtocolError("frame body ends early")
-        chunk = self._data[self._pos : self._pos + count]
-        self._pos += count
-        return chunk
-
-    def unpack(self, fmt: str) -> tuple[int, ...]:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
-
-    def finish(self) -> None:
-        if self._pos != len(self._data):
-            raise ProtocolError(f"{len(self._data) - self._pos} stray bytes after the fields")
-
-
 def decode_body(body: bytes) -> Event:
     """The event in one frame body (without length and CRC)."""
-    reader = _Reader(body)
+    reader = Reader(body)
     version, tag, invoke_id = reader.unpack(">BBI")
     if version != VERSION:
         raise ProtocolError(f"unsupported APDU version {version}")
+    decoder = _DECODERS.get(tag)
+    if decoder is None:
+        raise ProtocolError(f"unknown APDU tag 0x{tag:02X}")
     try:
-        if tag == _GET_REQUEST:
-            device = Eui64.from_bytes(reader.take(8))
-            (rid_length,) = reader.unpack(">H")
-            request_id = reader.take(rid_length).decode("ascii")
-            (count,) = reader.unpack(">B")
-            refs = []
-            for _ in range(count):
-                raw = reader.take(7)
-                refs.append(AttributeRef(Obis(*raw[:6]), raw[6]))
-            event: Event = GetRequest(invoke_id, device, request_id, tuple(refs))
-        elif tag == _GET_RESPONSE:
-            result_byte, count = reader.unpack(">BB")
-            values = tuple(_decode_value(reader) for _ in range(count))
-            event = GetResponse(invoke_id, ResultCode(result_byte), values)
-        else:
-            raise ProtocolError(f"unknown APDU tag 0x{tag:02X}")
+        event = decoder(reader, invoke_id)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"malformed APDU: {exc}") from exc
     reader.finish()
     return event
 
 
-def _decode_value(reader: _Reader) -> Value:
-    tag, length = reader.unpack(">BH")
-    content = reader.take(length)
-    for kind, (int_tag, fmt) in _INT_TYPES.items():
-        if tag == int_tag:
-            if length != struct.calcsize(fmt):
-                raise ProtocolError(f"value type 0x{tag:02X} has length {length}")
-            return kind(struct.unpack(fmt, content)[0])
-    if tag == _OCTET_STRING:
-        return OctetString(content)
-    if tag == _VISIBLE_STRING:
-        return VisibleString(content.decode("ascii"))
-    if tag == _DATE_TIME:
-        return DateTime(_decode_datetime(content))
-    raise ProtocolError(f"unknown value type 0x{tag:02X}")
+def _decode_addressing(reader: Reader) -> tuple[Eui64, str]:
+    device = Eui64.from_bytes(reader.take(8))
+    (rid_length,) = reader.unpack(">H")
+    return device, reader.take(rid_length).decode("ascii")
 
 
-def _decode_datetime(content: bytes) -> datetime:
-    if len(content) != 12:
-        raise ProtocolError(f"a date-time is 12 bytes, got {len(content)}")
-    year, month, day, weekday, hour, minute, second, hundredths, offset, status = struct.unpack(
-        ">HBBBBBBBhB", content
-    )
-    if hundredths > 99 or status != 0:
-        raise ProtocolError("date-time hundredths or status out of range")
-    zone = timezone(timedelta(minutes=offset))
-    instant = datetime(year, month, day, hour, minute, second, hundredths * 10_000, zone)
-    if instant.isoweekday() != weekday:
-        raise ProtocolError(f"date-time weekday {weekday} does not match {instant.date()}")
-    return instant
+def _decode_attribute(reader: Reader) -> AttributeRef:
+    raw = reader.take(7)
+    return AttributeRef(Obis(*raw[:6]), raw[6])
+
+
+def _decode_counted(reader: Reader) -> tuple[Value, ...]:
+    (count,) = reader.unpack(">B")
+    return tuple(decode_value(reader) for _ in range(count))
+
+
+def _decode_result(reader: Reader) -> ResultCode:
+    (result,) = reader.unpack(">B")
+    return ResultCode(result)
+
+
+def _decode_get_request(reader: Reader, invoke_id: int) -> GetRequest:
+    device, request_id = _decode_addressing(reader)
+    (count,) = reader.unpack(">B")
+    refs = tuple(_decode_attribute(reader) for _ in range(count))
+    return GetRequest(invoke_id, device, request_id, refs)
+
+
+def _decode_set_request(reader: Reader, invoke_id: int) -> SetRequest:
+    device, request_id = _decode_addressing(reader)
+    (count,) = reader.unpack(">B")
+    writes = tuple(Write(_decode_attribute(reader), decode_value(reader)) for _ in range(count))
+    return SetRequest(invoke_id, device, request_id, writes)
+
+
+def _decode_action_request(reader: Reader, invoke_id: int) -> ActionRequest:
+    device, request_id = _decode_addressing(reader)
+    raw = reader.take(7)
+    method = MethodRef(Obis(*raw[:6]), raw[6])
+    return ActionRequest(invoke_id, device, request_id, method, _decode_counted(reader))
+
+
+def _decode_get_response(reader: Reader, invoke_id: int) -> GetResponse:
+    return GetResponse(invoke_id, _decode_result(reader), _decode_counted(reader))
+
+
+def _decode_set_response(reader: Reader, invoke_id: int) -> SetResponse:
+    return SetResponse(invoke_id, _decode_result(reader))
+
+
+def _decode_action_response(reader: Reader, invoke_id: int) -> ActionResponse:
+    return ActionResponse(invoke_id, _decode_result(reader), _decode_counted(reader))
+
+
+def _decode_alert(reader: Reader, invoke_id: int) -> Alert:
+    if invoke_id != PUSH_INVOKE_ID:
+        raise ProtocolError(f"an ALERT has invoke id 0, not {invoke_id}")
+    device = Eui64.from_bytes(reader.take(8))
+    (code,) = reader.unpack(">H")
+    raised_at = decode_datetime(reader.take(12))
+    return Alert(device, code, raised_at, _decode_counted(reader))
+
+
+_DECODERS: Mapping[int, Callable[[Reader, int], Event]] = {
+    _GET_REQUEST: _decode_get_request,
+    _SET_REQUEST: _decode_set_request,
+    _ACTION_REQUEST: _decode_action_request,
+    _GET_RESPONSE: _decode_get_response,
+    _SET_RESPONSE: _decode_set_response,
+    _ACTION_RESPONSE: _decode_action_response,
+    _ALERT: _decode_alert,
+}
 
 
 # --------------------------------------------------------------------------- connection
 
 
 class Role(Enum):
-    CLIENT = "client"  # the S1SP adapter: sends GET-REQUEST
-    SERVER = "server"  # the head-end: sends GET-RESPONSE
+    CLIENT = "client"  # the S1SP adapter: sends requests
+    SERVER = "server"  # the head-end: sends responses and PUSHes alerts
+
+
+_REQUESTS = (GetRequest, SetRequest, ActionRequest)
+_FROM_SERVER = (GetResponse, SetResponse, ActionResponse, Alert)
+# Who may send what; each side receives what the other sends.
+_SENDS: Mapping[Role, tuple[type[Event], ...]] = {
+    Role.CLIENT: _REQUESTS,
+    Role.SERVER: _FROM_SERVER,
+}
 
 
 class Connection:
@@ -381,8 +304,8 @@ class Connection:
         self.role = role
         self._buffer = bytearray()
         self._broken = False
-        self._sends: type[Event] = GetRequest if role is Role.CLIENT else GetResponse
-        self._receives: type[Event] = GetResponse if role is Role.CLIENT else GetRequest
+        self._sends = _SENDS[role]
+        self._receives = _SENDS[Role.SERVER if role is Role.CLIENT else Role.CLIENT]
 
     def send(self, event: Event) -> bytes:
         """The bytes that carry ``event`` to the peer."""

@@ -1,0 +1,145 @@
+"""A simulated SMETS1 fleet: installations to migrate, the CPL they need, their head-end meters.
+
+Used by the demo, the tests and the migration benchmark. Everything is derived from a cohort
+profile and a sequence number, so the same arguments always give the same fleet:
+
+- ``installation(...)``: one migration-file record (a CHF, an ESME with its MPAN and, for every
+  other installation, a GSME and GPF with an MPRN);
+- ``cpl_document(...)``: a CPL (Central Products List) TOML naming each cohort's models and
+  their eligible combinations;
+- ``headend_entry(...)``: a meter line for the head-end simulator's ``--fleet`` file, with any
+  injected fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from opendcc.core.eui import Eui64
+from opendcc.s1sp.contract import CohortProfile
+
+FIRMWARE = "1.0"
+_MPAN_WEIGHTS = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
+_BASE = 0x00DB_1200_0000_0000  # simulated devices' EUI-64s start here
+KINDS = ("CHF", "ESME", "GSME", "GPF", "IHD")
+
+
+def mpan(n: int) -> str:
+    """A valid 13-digit MPAN core: 12 digits from ``n`` and the check digit."""
+    digits = f"19{n:010d}"
+    check = sum(int(d) * w for d, w in zip(digits, _MPAN_WEIGHTS, strict=True)) % 11 % 10
+    return f"{digits}{check}"
+
+
+def mprn(n: int) -> str:
+    return f"{7_000_000_000 + n:010d}"[-10:]
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    """The (manufacturer, model) of each device type in one cohort's installations."""
+
+    manufacturer: str
+    esme: str
+    chf: str
+    gsme: str
+    gpf: str
+    ihd: str
+
+    @classmethod
+    def of(cls, profile: CohortProfile) -> Models:
+        esme = profile.device_models[0] if profile.device_models else "E1"
+        return cls(profile.manufacturer, esme, "S1 CHF", "S1 GSME", "S1 GPF", "S1 IHD")
+
+    def model(self, kind: str) -> str:
+        return str(getattr(self, kind.lower()))
+
+    def key(self, kind: str) -> str:
+        return f"{self.manufacturer}/{self.model(kind)}"
+
+
+def device_id(cohort_index: int, n: int, kind: str) -> Eui64:
+    """A deterministic EUI-64 for device ``kind`` of installation ``n`` of a cohort."""
+    return Eui64(_BASE + (cohort_index << 36) + n * 8 + KINDS.index(kind))
+
+
+def installation(
+    cohort: str,
+    cohort_index: int,
+    n: int,
+    models: Models,
+    *,
+    authorisation: str = "MA-0001",
+    dual_fuel: bool | None = None,
+    scheduled_for: datetime | None = None,
+) -> dict[str, Any]:
+    """Migration record ``n`` of a cohort; dormant when ``scheduled_for`` is given."""
+    gas = (n % 2 == 1) if dual_fuel is None else dual_fuel
+    kinds = ["CHF", "ESME", "IHD"] + (["GSME", "GPF"] if gas else [])
+    devices = [
+        {
+            "device_id": str(device_id(cohort_index, n, kind)),
+            "type": kind,
+            "manufacturer": models.manufacturer,
+            "model": models.model(kind),
+            "firmware_version": FIRMWARE,
+            "serial_number": f"S{cohort_index}{kind[0]}{n:08d}",
+        }
+        for kind in kinds
+    ]
+    record: dict[str, Any] = {
+        "installation": f"INS-{cohort_index}-{n:08d}",
+        "authorisation": authorisation,
+        "mode": "dormant" if scheduled_for else "active",
+        "cohort": cohort,
+        "mpan": mpan(cohort_index * 100_000_000 + n),
+        "devices": devices,
+    }
+    if gas:
+        record["mprn"] = mprn(cohort_index * 100_000_000 + n)
+    if scheduled_for:
+        record["scheduled_for"] = scheduled_for.isoformat()
+    return record
+
+
+def meters_of(record: Mapping[str, Any]) -> Iterator[str]:
+    """The device ids device testing will read in a record."""
+    for device in record["devices"]:
+        if device["type"] in ("ESME", "GSME"):
+            yield str(device["device_id"])
+
+
+def headend_entry(meter: str, **faults: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"device_id": meter, "firmware_version": FIRMWARE}
+    entry.update({name: True for name, on in faults.items() if on})
+    return entry
+
+
+def cpl_document(cohorts: Iterable[tuple[str, Models]], added: str = "2026-01-01") -> str:
+    """A CPL TOML: every model of every cohort at ``FIRMWARE``, and their combinations."""
+    lines: list[str] = []
+    for cohort, models in cohorts:
+        for kind in KINDS:
+            lines += [
+                "[[device]]",
+                f'type = "{kind}"',
+                f'manufacturer = "{models.manufacturer}"',
+                f'model = "{models.model(kind)}"',
+                f'firmware_versions = ["{FIRMWARE}"]',
+                f"added = {added}",
+                "",
+            ]
+        for gas in (False, True):
+            lines += [
+                "[[combination]]",
+                f'cohort = "{cohort}"',
+                f'chf = "{models.key("CHF")}"',
+                f'esme = "{models.key("ESME")}"',
+            ]
+            if gas:
+                lines += [f'gsme = "{models.key("GSME")}"', f'gpf = "{models.key("GPF")}"']
+            lines += [f"added = {added}", ""]
+    return "\n".join(lines)
