@@ -35,7 +35,8 @@ class HeadEnd:
 class MigrationSettings:
     max_attempts: int = 5
     retry_delays_minutes: tuple[float, ...] = (15, 60, 240, 720)
-    concurrency: int = 256  # device tests in flight per run
+    concurrency: int = 256  # device tests in flight
+    chunk: int = 1_000  # installations tested, then committed, per round
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def _migration(raw: dict[str, Any]) -> MigrationSettings:
             float(m) for m in raw.get("retry_delays_minutes", defaults.retry_delays_minutes)
         ),
         concurrency=int(raw.get("concurrency", defaults.concurrency)),
+        chunk=int(raw.get("chunk", defaults.chunk)),
     )
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,7 +36,7 @@ from opendcc.duis.xml import parse_xml, ra, sr
 from opendcc.duis.xmldsig import SignatureInvalid
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import Registry
-from opendcc.sim import scenario
+from opendcc.sim import fleet, scenario
 from opendcc.sim.processes import HeadEndProcess, HubProcess, free_port
 from opendcc.sim.user import CallbackServer, SimulatedUser
 from opendcc.smki import SigningCredentials, TrustStore
@@ -42,6 +45,7 @@ from opendcc.smki.certificates import CertificateInfo
 READ_METERS = scenario.METERS[:3]  # SRV 4.1.1 goes to these
 CALLBACK_TIMEOUT = 15.0  # seconds to wait for the SMETS1 responses at the callback
 CLEAN_EXITS = (0, -signal.SIGTERM)
+FLEET_PER_COHORT = 50
 
 
 def reference_keys() -> Path:
@@ -84,11 +88,15 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
         return 2
     started = time.monotonic()
     try:
-        with _estate(keys) as (hub, headend, callback, where):
-            for line in where:
+        with _estate(keys) as estate:
+            hub, headend = estate.hub, estate.headend
+            for line in estate.where:
                 say(line)
+            say("")
+            migrated = _migrate(estate, say)
+            say("")
             with httpx.Client(base_url=f"{hub.url}/api/v1", timeout=30) as http:
-                rows = _exchange(http, callback, keys)
+                rows = _exchange(http, estate.callback, keys, estate.fleet.records)
             say("")
             for line in table(rows):
                 say(line)
@@ -107,7 +115,7 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
         return 1
     unexpected = [n for n, row in enumerate(rows, 1) if not row.ok]
     elapsed = time.monotonic() - started
-    if unexpected or not verified or unclean:
+    if unexpected or not verified or unclean or not migrated:
         if unexpected:
             say(f"UNEXPECTED outcome in request(s) {', '.join(map(str, unexpected))}.")
         say(f"Demo FAILED in {elapsed:.1f} s.")
@@ -119,20 +127,32 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
 # --------------------------------------------------------------------------- the estate
 
 
+@dataclass
+class Estate:
+    hub: HubProcess
+    headend: HeadEndProcess
+    callback: CallbackServer
+    config: Path
+    fleet: fleet.FleetFiles
+    where: list[str]
+
+
 @contextmanager
-def _estate(
-    keys: Path,
-) -> Iterator[tuple[HubProcess, HeadEndProcess, CallbackServer, list[str]]]:
+def _estate(keys: Path) -> Iterator[Estate]:
     """Head-end simulator and hub as processes, the supplier's callback server in this one."""
-    cohort = register_all(Registry()).profiles()[0].name
+    cohorts = register_all(Registry()).profiles()
+    cohort = cohorts[0].name
     meters = scenario.headend_meters()
-    headend = HeadEndProcess(meters)
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="opendcc-demo-") as tmp,
-            CallbackServer() as callback,
-        ):
-            directory = Path(tmp)
+    with (
+        tempfile.TemporaryDirectory(prefix="opendcc-demo-") as tmp,
+        CallbackServer() as callback,
+    ):
+        directory = Path(tmp)
+        migrating = fleet.write_fleet(
+            directory, cohorts, FLEET_PER_COHORT, str(scenario.SUPPLIER), unreachable_every=25
+        )
+        headend = HeadEndProcess(meters, fleet=migrating.headend)
+        try:
             database = directory / "hub.db"
             xsd = keys.parents[1] / "schema/v5.4/DUIS Schema V5.4.xsd"
             config = scenario.write_config(
@@ -143,6 +163,8 @@ def _estate(
                 callback_url=callback.url,
                 database_url=f"sqlite:///{database}",
                 xsd=xsd if xsd.is_file() else None,
+                cpl=migrating.cpl,
+                registrations=migrating.registrations,
             )
             log = directory / "hub.log"
             try:
@@ -152,17 +174,43 @@ def _estate(
                 raise RuntimeError("\n".join([str(exc), *tail])) from None
             try:
                 where = [
-                    f"Head-end simulator ({cohort}, {len(meters)} SMETS1 meters): "
-                    f"{headend.endpoint}",
+                    f"Head-end simulator ({cohort}, {len(meters)} SMETS1 meters"
+                    f" + {FLEET_PER_COHORT} installations to migrate): {headend.endpoint}",
                     f"Hub (SQLite at {database}): {hub.url}"
                     + ("" if xsd.is_file() else " [no DUIS XSD found: schema checks off]"),
                     f"Supplier {scenario.SUPPLIER}'s callback server: {callback.url}",
                 ]
-                yield hub, headend, callback, where
+                yield Estate(hub, headend, callback, config, migrating, where)
             finally:
                 hub.stop()
-    finally:
-        headend.stop()
+        finally:
+            headend.stop()
+
+
+def _migrate(estate: Estate, say: Callable[[str], None]) -> bool:
+    """The supplier's migration file through `opendcc migrate`, as the service desk runs it."""
+    cohorts = len({r["cohort"] for r in estate.fleet.records})
+    say(
+        f"Migrating {len(estate.fleet.records)} SMETS1 installations from {cohorts} cohort(s):"
+        f" opendcc migrate {estate.fleet.migration.name} --as {scenario.SUPPLIER}"
+    )
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "opendcc", "migrate", str(estate.fleet.migration)),
+            *("-c", str(estate.config), "--as", str(scenario.SUPPLIER)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    for line in result.stdout.splitlines():
+        if line.strip() and "work remains" not in line and "resume" not in line:
+            say("  " + line)
+    if result.returncode != 0:
+        say(result.stderr[-2000:])
+    return result.returncode == 0
 
 
 def _user(keys: Path, name: str) -> SimulatedUser:
@@ -176,7 +224,9 @@ def _post(http: httpx.Client, endpoint: str, body: bytes) -> httpx.Response:
 # --------------------------------------------------------------------------- the requests
 
 
-def _exchange(http: httpx.Client, callback: CallbackServer, keys: Path) -> list[Outcome]:
+def _exchange(
+    http: httpx.Client, callback: CallbackServer, keys: Path, migrated: list[dict[str, Any]]
+) -> list[Outcome]:
     supplier = _user(keys, scenario.SUPPLIER_KEY)
     meter = scenario.METERS[0].device_id
     rows: list[Outcome] = []
@@ -204,10 +254,12 @@ def _exchange(http: httpx.Client, callback: CallbackServer, keys: Path) -> list[
     )
     row.outcome = _inventory(answer.content) if row.code == "I0" else row.outcome
 
-    # SRV 4.1.1 to a few meters: I99 now, the SMETS1 response at the callback later.
+    # SRV 4.1.1 to a few meters, one per migrated cohort among them: I99 now, the SMETS1
+    # response at the callback later.
     pending: list[_Pending] = []
     first_read = b""
-    for target in (m.device_id for m in READ_METERS):
+    fresh = {r["cohort"]: Eui64.parse(next(fleet.meters_of(r))) for r in reversed(migrated)}
+    for target in [m.device_id for m in READ_METERS] + list(fresh.values()):
         body = supplier.request("4.1.1", target)
         first_read = first_read or body
         sent = time.monotonic()

@@ -153,6 +153,7 @@ class Hub:
             self.clock,
             policy=policy,
             concurrency=settings.concurrency,
+            chunk=settings.chunk,
         )
 
     # ------------------------------------------------------------------ running

@@ -71,7 +71,7 @@ def test_change_of_supplier_moves_e4_at_the_effective_instant(inventory: Invento
     assert code_for(access, LOSING, SWITCH) is ResponseCode.NOT_RESPONSIBLE_PARTY
     assert code_for(access, GAINING, SWITCH) is None
     holders = inventory.registrations.holders(MPAN)[UserRole.IS]
-    assert [(h.user_id, h.effective_from) for h in holders][0] == (GAINING, SWITCH)
+    assert (holders[0].user_id, holders[0].effective_from) == (GAINING, SWITCH)
 
 
 def test_responsible_many_answers_like_responsible(inventory: InventoryStore) -> None:

@@ -15,9 +15,7 @@ from opendcc.inventory.status import (
 )
 
 LEGAL = [(s, t) for s, targets in TRANSITIONS.items() for t in sorted(targets)]
-ILLEGAL = [
-    (s, t) for s, t in itertools.product(SmiStatus, SmiStatus) if t not in TRANSITIONS[s]
-]
+ILLEGAL = [(s, t) for s, t in itertools.product(SmiStatus, SmiStatus) if t not in TRANSITIONS[s]]
 
 
 def test_every_status_has_a_row() -> None:
@@ -45,7 +43,7 @@ def test_the_migration_path_and_its_ends() -> None:
     ]
     for source, target in itertools.pairwise(path):
         check(source, target)
-    assert TERMINAL == {SmiStatus.DECOMMISSIONED}
+    assert {SmiStatus.DECOMMISSIONED} == TERMINAL
 
 
 def test_duis_spelling() -> None:

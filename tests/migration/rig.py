@@ -103,9 +103,7 @@ class HeadEnd:
         self.server: HeadEndServer | None = None
 
     async def __aenter__(self) -> HeadEndServer:
-        self.server = await start_headend(
-            self.meters, meter_faults=self.faults, clock=self.clock
-        )
+        self.server = await start_headend(self.meters, meter_faults=self.faults, clock=self.clock)
         return self.server
 
     async def __aexit__(self, *exc: object) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
@@ -72,19 +72,16 @@ class InventoryStore:
 
     # ------------------------------------------------------------------ writing
 
-    def put_devices(self, items: Iterable[Device], now: datetime) -> None:
-        """Replace these devices outright (seeding from configuration), recording each one's
-        status as entering the inventory."""
+    def put_devices(self, items: Iterable[Device], now: datetime) -> int:
+        """Add the devices not yet in the inventory (seeding from configuration); a device
+        already there keeps its status and history. Returns how many were added."""
         listed = list(items)
-        if not listed:
-            return
         with self.engine.begin() as conn:
-            ids = [str(d.device_id) for d in listed]
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                conn.execute(delete(devices).where(devices.c.device_id.in_(chunk)))
-            self.add_in(conn, listed, now, "loaded from configuration")
+            present = self._statuses_in(conn, [str(d.device_id) for d in listed])
+            new = [d for d in listed if str(d.device_id) not in present]
+            self.add_in(conn, new, now, "loaded from configuration")
         self._devices.clear()
+        return len(new)
 
     def add_in(self, conn: Connection, items: Sequence[Device], at: datetime, reason: str) -> None:
         """Insert new devices with their current status and a first history row each."""

@@ -100,6 +100,7 @@ class Migration:
         *,
         policy: RetryPolicy | None = None,
         concurrency: int = 256,
+        chunk: int = RUN_CHUNK,
     ) -> None:
         self.engine = engine
         self.inventory = inventory
@@ -109,6 +110,7 @@ class Migration:
         self.clock = clock
         self.policy = policy or RetryPolicy()
         self.concurrency = concurrency
+        self.chunk = chunk
 
     # ------------------------------------------------------------------ 1. validate and load
 
@@ -210,7 +212,7 @@ class Migration:
         total = await asyncio.to_thread(self.store.due_count, self.clock.now(), batch_id)
         while True:
             now = self.clock.now()
-            due = await asyncio.to_thread(self.store.due, now, RUN_CHUNK, batch_id)
+            due = await asyncio.to_thread(self.store.due, now, self.chunk, batch_id)
             if not due:
                 return handled
             to_test = [i for i in due if i.state is not InstallationState.TESTED]

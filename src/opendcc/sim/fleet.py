@@ -13,9 +13,11 @@ profile and a sequence number, so the same arguments always give the same fleet:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from opendcc.core.eui import Eui64
@@ -86,7 +88,7 @@ def installation(
             "manufacturer": models.manufacturer,
             "model": models.model(kind),
             "firmware_version": FIRMWARE,
-            "serial_number": f"S{cohort_index}{kind[0]}{n:08d}",
+            "serial_number": f"S{cohort_index}{kind}{n:08d}",
         }
         for kind in kinds
     ]
@@ -143,3 +145,48 @@ def cpl_document(cohorts: Iterable[tuple[str, Models]], added: str = "2026-01-01
                 lines += [f'gsme = "{models.key("GSME")}"', f'gpf = "{models.key("GPF")}"']
             lines += [f"added = {added}", ""]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetFiles:
+    """A fleet written to disk: what the supplier submits and what the head-end serves."""
+
+    migration: Path  # the migration file (JSON Lines)
+    headend: Path  # the head-end simulator's --fleet file
+    cpl: Path  # the CPL TOML
+    records: list[dict[str, Any]]
+    registrations: list[tuple[str, str, str]]  # (MPxN, role, supplier)
+
+
+def write_fleet(
+    directory: Path,
+    cohorts: Iterable[CohortProfile],
+    per_cohort: int,
+    supplier: str,
+    *,
+    unreachable_every: int = 0,
+) -> FleetFiles:
+    """Write a fleet of ``per_cohort`` installations per cohort; every ``unreachable_every``-th
+    installation's meters are off the WAN (0: none)."""
+    records: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    listed = list(cohorts)
+    for index, profile in enumerate(listed):
+        models = Models.of(profile)
+        for n in range(per_cohort):
+            r = installation(profile.name, index, n, models)
+            records.append(r)
+            off = bool(unreachable_every) and n % unreachable_every == unreachable_every - 1
+            entries += [headend_entry(m, unreachable=off) for m in meters_of(r)]
+    files = FleetFiles(
+        directory / "migration.jsonl",
+        directory / "headend-fleet.jsonl",
+        directory / "cpl.toml",
+        records,
+        [(r["mpan"], "IS", supplier) for r in records]
+        + [(r["mprn"], "GS", supplier) for r in records if "mprn" in r],
+    )
+    files.migration.write_text("".join(json.dumps(r) + "\n" for r in records))
+    files.headend.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    files.cpl.write_text(cpl_document((p.name, Models.of(p)) for p in listed))
+    return files

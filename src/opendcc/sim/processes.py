@@ -55,9 +55,7 @@ class Process:
 
 
 class HeadEndProcess(Process):
-    def __init__(
-        self, meters: list[Eui64], latency_ms: int = 0, fleet: Path | None = None
-    ) -> None:
+    def __init__(self, meters: list[Eui64], latency_ms: int = 0, fleet: Path | None = None) -> None:
         args = ["-m", "opendcc.sim.headend", "--port", "0", "--latency-ms", str(latency_ms)]
         args += ["--meters", ",".join(str(m) for m in meters)]
         if fleet is not None:

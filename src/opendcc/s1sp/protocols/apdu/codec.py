@@ -8,7 +8,8 @@ Protocol Data Unit) is opendcc's own, much simplified frame format in that style
 DLMS and copies no DLMS code): a head-end client reads (GET), writes (SET) and invokes methods
 (ACTION) on OBIS objects of one meter, multiplexed over one TCP connection by invoke id, and
 the head-end answers each with a result code and typed values. The head-end also pushes the
-alerts devices raise (PUSH), unasked.
+alerts devices raise (PUSH), unasked. Devices are named by EUI-64 (64-bit Extended Unique
+Identifier); frames are checked by CRC-32 (the 32-bit cyclic redundancy check of zlib).
 
 Frame layout (all integers big-endian)::
 
@@ -36,12 +37,13 @@ Frame layout (all integers big-endian)::
                   4 READ_DENIED  5 UNKNOWN_DEVICE  6 KEYS_MISSING  7 HAN_ERROR
                   8 TYPE_UNMATCHED  9 TEMPORARY_FAILURE  250 OTHER
 
-The client (the S1SP adapter) sends the three requests; the head-end sends the three responses
-and ALERT. A response carries the invoke id of its request; responses may come in any order.
-The device EUI-64 ``00-00-00-00-00-00-00-00`` addresses the head-end itself (its clock answers
-health checks). Values travel only with result SUCCESS; a SET is all or nothing as far as the
-client may assume. A date-time carries hundredths of a second; finer precision is dropped when
-encoding. ``length`` is at most ``MAX_BODY``. ``ResultCode`` has the meaning of each result.
+The client (the S1SP, SMETS1 Service Provider, adapter) sends the three requests; the head-end
+sends the three responses and ALERT. A response carries the invoke id of its request; responses
+may come in any order. The device EUI-64 ``00-00-00-00-00-00-00-00`` addresses the head-end
+itself (its clock answers health checks). Values travel only with result SUCCESS; a SET is all
+or nothing as far as the client may assume. A date-time carries hundredths of a second; finer
+precision is dropped when encoding. ``length`` is at most ``MAX_BODY``. ``ResultCode`` has the
+meaning of each result.
 
 Like h11, a ``Connection`` holds no socket: ``receive_data`` takes bytes and returns the
 complete events they finish, ``send`` turns an event into bytes. Malformed input raises
