@@ -11,13 +11,14 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
 	@echo "make test   - set up and run lint, type checks and the whole test suite"
 	@echo "make bench  - set up and run the DUIS core benchmark"
 	@echo "make bench-front-door - set up and benchmark the running hub over HTTP"
+	@echo "make bench-migration - set up and benchmark migration and SRV 8.2 at scale"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,9 @@ bench: setup tools
 
 bench-front-door: setup
 	$(BIN)/python benchmarks/front_door.py
+
+bench-migration: setup
+	$(BIN)/python benchmarks/migration.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ EXPECTED = [
     ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),
     ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),
     ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),
+    ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),  # a migrated meter
     ("4.1.1", "200", "E19", r"no device .* in the inventory"),
     ("4.1.1", "200", "E11", r"does not apply to a CHF"),
     ("4.1.1", "200", "E4", r"is not responsible for device"),
@@ -25,7 +26,13 @@ def test_demo_runs_the_service_and_every_outcome_is_the_expected_one(reference: 
     lines: list[str] = []
     assert run(lines.append, KEYS) == 0, "\n".join(lines)
     text = "\n".join(lines)
-    assert re.search(r"Head-end simulator \(.*, \d+ SMETS1 meters\): tcp://127\.0\.0\.1:\d+", text)
+    assert re.search(
+        r"Head-end simulator \(.*, \d+ SMETS1 meters \+ \d+ installations to migrate\):"
+        r" tcp://127\.0\.0\.1:\d+",
+        text,
+    )
+    assert re.search(r"batch MB-[0-9A-F]{16}: 50 records, 50 accepted, 0 rejected", text)
+    assert re.search(r"commissioned\s+.\s+48", text)
     assert re.search(r"Hub \(SQLite at .*hub\.db\): http://127\.0\.0\.1:\d+", text)
 
     start = next(n for n, line in enumerate(lines) if line.startswith("#"))
@@ -46,10 +53,10 @@ def test_demo_runs_the_service_and_every_outcome_is_the_expected_one(reference: 
         if code == "I99>I0":
             assert re.fullmatch(r"\d+ ms", row[6]), row
     assert "UNEXPECTED" not in text
-    assert "DCC's signature on all 13 signed answers and callbacks" in text
+    assert "DCC's signature on all 15 signed answers and callbacks" in text
     assert "signed by 90-B3-D5-1F-30-00-00-02 (DSP_XML_SIGN)" in text
     assert "Both stopped cleanly." in text
-    assert lines[-1].startswith("Demo complete: 10 requests, every outcome as expected")
+    assert lines[-1].startswith("Demo complete: 11 requests, every outcome as expected")
 
 
 def test_an_unexpected_outcome_is_flagged() -> None:

@@ -52,8 +52,8 @@ class Eui64:
         return f"{self.value:016X}"
 
     def __str__(self) -> str:
-        h = self.hex
-        return "-".join(h[i : i + 2] for i in range(0, 16, 2))
+        # On every hot path (store keys, logs): bytes.hex does the grouping in C.
+        return self.value.to_bytes(8, "big").hex("-").upper()
 
     def __repr__(self) -> str:
         return f"Eui64('{self}')"

@@ -20,6 +20,7 @@ The checks, all applied so that a supplier sees every problem of a record at onc
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -112,7 +113,7 @@ def combination_of(record: InstallationRecord) -> tuple[str, str, str, str, str]
 
 def _composition(record: InstallationRecord) -> list[Rejection]:
     problems = []
-    count = {t: len(record.of_type(t)) for t in DeviceType}
+    count = Counter(d.device_type for d in record.devices)
     if count[DeviceType.CHF] != 1:
         problems.append(f"{count[DeviceType.CHF]} comms hubs (CHF), not one")
     if not record.meters:

@@ -186,7 +186,8 @@ class HeadEndServer:
         try:
             while data := await reader.read(65536):
                 for event in connection.receive_data(data):
-                    assert isinstance(event, GetRequest)  # a server only receives requests
+                    if not isinstance(event, GetRequest):
+                        continue  # SET and ACTION come with the cohorts that need them
                     task = asyncio.create_task(self._reply(event, connection, writer, lock))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)

@@ -145,7 +145,8 @@ class _ApduLink:
     def _fresh_invoke_id(self) -> int:
         while True:
             self._last_invoke = (self._last_invoke + 1) % _U32
-            if self._last_invoke not in self._pending:
+            # Invoke id 0 is the head-end's for pushed alerts.
+            if self._last_invoke and self._last_invoke not in self._pending:
                 return self._last_invoke
 
     async def _connect(self) -> tuple[asyncio.StreamWriter, bool]:
