@@ -14,12 +14,12 @@ rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
@@ -136,6 +136,8 @@ class InventoryStore:
         """Move every device to ``target``, or none (raises ``IllegalStatusTransition`` or
         ``UnknownDevice`` and the caller's transaction rolls back)."""
         ids = [str(d) for d in device_ids]
+        if not ids:
+            return
         current = self._statuses_in(conn, ids)
         for device_id in ids:
             if device_id not in current:
@@ -162,11 +164,15 @@ class InventoryStore:
         )
         self._devices.clear()
 
-    def set_firmware_in(self, conn: Connection, device_id: Eui64, version: str) -> None:
+    def set_firmware_in(self, conn: Connection, versions: Mapping[Eui64, str]) -> None:
+        """Record each device's firmware version as read from it."""
+        if not versions:
+            return
         conn.execute(
             update(devices)
-            .where(devices.c.device_id == str(device_id))
-            .values(firmware_version=version)
+            .where(devices.c.device_id == bindparam("target"))
+            .values(firmware_version=bindparam("version")),
+            [{"target": str(d), "version": v} for d, v in versions.items()],
         )
         self._devices.clear()
 

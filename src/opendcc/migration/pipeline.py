@@ -280,9 +280,15 @@ class Migration:
         return TestResult(installation, None, "", readings)
 
     def _record_tests(self, results: Sequence[TestResult]) -> list[Installation]:
-        """Commit a round of device tests; returns the installations now tested."""
+        """Commit a round of device tests in one transaction; returns those now tested.
+
+        Installations move one by one (conditionally); their devices move together, one
+        status change per target for the whole round."""
         now = self.clock.now()
         passed: list[Installation] = []
+        tested_devices: list[Eui64] = []
+        firmware: dict[Eui64, str] = {}
+        withdrawn: dict[FailureCategory, list[Eui64]] = {}
         with self.engine.begin() as conn:
             for result in results:
                 installation = result.installation
@@ -300,12 +306,10 @@ class Migration:
                         category=None,
                         reasons=notes,
                     ):
-                        self.inventory.transition_in(
-                            conn, ids, SmiStatus.INSTALLED_NOT_COMMISSIONED, now, "device tested"
-                        )
+                        tested_devices += ids
                         for device_id, data in result.readings.items():
                             if version := data.get("firmware_version"):
-                                self.inventory.set_firmware_in(conn, device_id, str(version))
+                                firmware[device_id] = str(version)
                         passed.append(_moved(installation, InstallationState.TESTED, attempts))
                     continue
                 target, category, due_at = self.policy.after_failure(result.category, attempts, now)
@@ -323,27 +327,36 @@ class Migration:
                     reasons=[{"code": category.value, "detail": detail}],
                 )
                 if moved and target is InstallationState.FAILED:
-                    self.inventory.transition_in(
-                        conn, ids, SmiStatus.WITHDRAWN, now, f"migration failed: {category}"
-                    )
+                    withdrawn.setdefault(category, []).extend(ids)
+            self.inventory.transition_in(
+                conn, tested_devices, SmiStatus.INSTALLED_NOT_COMMISSIONED, now, "device tested"
+            )
+            self.inventory.set_firmware_in(conn, firmware)
+            for category, ids in withdrawn.items():
+                self.inventory.transition_in(
+                    conn, ids, SmiStatus.WITHDRAWN, now, f"migration failed: {category}"
+                )
         return passed
 
     def _commission(self, installations: Sequence[Installation]) -> None:
         if not installations:
             return
         now = self.clock.now()
+        ids: list[Eui64] = []
         with self.engine.begin() as conn:
             for installation in installations:
                 if self.store.move_in(
                     conn, installation, InstallationState.COMMISSIONED, now, due_at=None
                 ):
-                    self.inventory.transition_in(
-                        conn,
-                        [d.device_id for d in installation.devices],
-                        SmiStatus.COMMISSIONED,
-                        now,
-                        f"commissioned by migration batch {installation.batch_id}",
-                    )
+                    ids += [d.device_id for d in installation.devices]
+            batches = sorted({i.batch_id for i in installations})
+            self.inventory.transition_in(
+                conn,
+                ids,
+                SmiStatus.COMMISSIONED,
+                now,
+                f"commissioned by migration batch {', '.join(batches)}",
+            )
 
     # ------------------------------------------------------------------ withdrawal
 
