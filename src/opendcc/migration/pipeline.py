@@ -217,23 +217,23 @@ class Migration:
                 return handled
             to_test = [i for i in due if i.state is not InstallationState.TESTED]
             tested = [i for i in due if i.state is InstallationState.TESTED]
-            results = await self._test_all(to_test)
+            results = await self._test_all(to_test, await asyncio.to_thread(self.cpl))
             passed = await asyncio.to_thread(self._record_tests, results)
             await asyncio.to_thread(self._commission, tested + passed)
             handled += len(due)
             if progress:
                 progress("migrate", handled, max(total, handled))
 
-    async def _test_all(self, installations: Sequence[Installation]) -> list[TestResult]:
+    async def _test_all(self, installations: Sequence[Installation], cpl: Cpl) -> list[TestResult]:
         limit = asyncio.Semaphore(self.concurrency)
 
         async def one(installation: Installation) -> TestResult:
             async with limit:
-                return await self._test(installation)
+                return await self._test(installation, cpl)
 
         return list(await asyncio.gather(*(one(i) for i in installations)))
 
-    async def _test(self, installation: Installation) -> TestResult:
+    async def _test(self, installation: Installation, cpl: Cpl) -> TestResult:
         adapter = self.adapters.get(installation.cohort or "")
         if adapter is None:
             return TestResult(
@@ -256,7 +256,6 @@ class Migration:
             )
         )
         readings: dict[Eui64, Mapping[str, Any]] = {}
-        cpl = self.cpl()
         for meter, outcome in zip(installation.meters, outcomes, strict=True):
             if outcome.status is not OutcomeStatus.SUCCESS:
                 category = _CATEGORY_OF_STATUS.get(outcome.status, FailureCategory.NO_RESPONSE)

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from opendcc.migration.lifecycle import InstallationState
+from opendcc.migration.lifecycle import DUE, InstallationState
 from opendcc.migration.store import Batch, Installation, MigrationStore
 
 
@@ -37,13 +37,7 @@ class Report:
     @property
     def finished(self) -> bool:
         """Whether no installation has work left (tested, waiting or scheduled)."""
-        open_states = {
-            InstallationState.VALIDATED,
-            InstallationState.SCHEDULED,
-            InstallationState.RETRY_WAIT,
-            InstallationState.TESTED,
-        }
-        return not any(i.state in open_states for i in self.installations)
+        return not any(i.state in DUE for i in self.installations)
 
     def as_json(self) -> dict[str, Any]:
         return {

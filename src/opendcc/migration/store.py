@@ -113,29 +113,29 @@ class MigrationStore:
         return batch
 
     def batch(self, batch_id: str) -> Batch | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(migration_batches).where(migration_batches.c.batch_id == batch_id)
-            ).first()
-        if row is None:
-            return None
-        return Batch(
-            row.batch_id,
-            Eui64.parse(row.submitter),
-            row.file_name,
-            row.file_digest,
-            row.submitted_at,
-            row.loaded_records,
-            bool(row.loaded),
-        )
+        found = self._batches(migration_batches.c.batch_id == batch_id)
+        return found[0] if found else None
 
     def batches(self) -> list[Batch]:
+        return self._batches(migration_batches.c.batch_id.is_not(None))
+
+    def _batches(self, condition: Any) -> list[Batch]:
+        query = (
+            select(migration_batches).where(condition).order_by(migration_batches.c.submitted_at)
+        )
         with self.engine.connect() as conn:
-            ids = conn.execute(
-                select(migration_batches.c.batch_id).order_by(migration_batches.c.submitted_at)
-            ).scalars()
-            found = list(ids)
-        return [b for b in (self.batch(i) for i in found) if b is not None]
+            return [
+                Batch(
+                    row.batch_id,
+                    Eui64.parse(row.submitter),
+                    row.file_name,
+                    row.file_digest,
+                    row.submitted_at,
+                    row.loaded_records,
+                    bool(row.loaded),
+                )
+                for row in conn.execute(query)
+            ]
 
     def store_chunk_in(
         self, conn: Connection, batch_id: str, rows: Sequence[dict[str, Any]], loaded: int

@@ -41,12 +41,16 @@ CPL_TYPES = frozenset({DeviceType.CHF, DeviceType.ESME, DeviceType.GSME, DeviceT
 _MPAN_WEIGHTS = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
 
 
+def mpan_check_digit(first12: str) -> int:
+    """The check digit of an MPAN core's first 12 digits."""
+    return sum(int(d) * w for d, w in zip(first12, _MPAN_WEIGHTS, strict=True)) % 11 % 10
+
+
 def mpan_valid(mpan: str) -> bool:
     """A 13-digit MPAN core whose last digit is its check digit."""
     if len(mpan) != 13 or not mpan.isascii() or not mpan.isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(mpan[:12], _MPAN_WEIGHTS, strict=True))
-    return total % 11 % 10 == int(mpan[12])
+    return mpan_check_digit(mpan[:12]) == int(mpan[12])
 
 
 def mprn_valid(mprn: str) -> bool:
@@ -169,8 +173,9 @@ def _cpl(record: InstallationRecord, cpl: Cpl) -> list[Rejection]:
     for device in record.devices:
         if device.device_type in CPL_TYPES:
             reasons += _device_on_cpl(device, record.mode, cpl)
-    if not reasons and cpl.eligible(combination_of(record)) is None:
-        cohort, *models = combination_of(record)
+    combination = combination_of(record)
+    if not reasons and cpl.eligible(combination) is None:
+        cohort, *models = combination
         listed = " + ".join(m for m in models if m)
         reasons.append(
             Rejection(

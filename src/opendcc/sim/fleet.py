@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from opendcc.core.eui import Eui64
+from opendcc.migration.validate import mpan_check_digit
 from opendcc.s1sp.contract import CohortProfile
 
 FIRMWARE = "1.0"
-_MPAN_WEIGHTS = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
 _BASE = 0x00DB_1200_0000_0000  # simulated devices' EUI-64s start here
 KINDS = ("CHF", "ESME", "GSME", "GPF", "IHD")
 
@@ -32,8 +32,7 @@ KINDS = ("CHF", "ESME", "GSME", "GPF", "IHD")
 def mpan(n: int) -> str:
     """A valid 13-digit MPAN core: 12 digits from ``n`` and the check digit."""
     digits = f"19{n:010d}"
-    check = sum(int(d) * w for d, w in zip(digits, _MPAN_WEIGHTS, strict=True)) % 11 % 10
-    return f"{digits}{check}"
+    return f"{digits}{mpan_check_digit(digits)}"
 
 
 def mprn(n: int) -> str:
