@@ -591,7 +591,7 @@ def run(
 
     receiver: Receiver = FastReceiver() if args.callback == "fast" else StdlibReceiver()
     stack.callback(receiver.close)
-    headend = HeadEndProcess(scenario.headend_meters(), latency_ms=args.latency_ms)
+    headend = HeadEndProcess(cohort(), meters=scenario.headend_meters(), latency_ms=args.latency_ms)
     stack.callback(headend.stop)
     database = directory / "hub.db"
     config = scenario.write_config(

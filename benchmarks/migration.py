@@ -6,8 +6,9 @@
 1. **Validation and loading**: a realistic fleet file (half the installations dual fuel:
    CHF, ESME, IHD and GSME + GPF) is validated and loaded into a fresh SQLite store, with the
    CPL and the registration data in place. Reports installations/s and devices/s.
-2. **Full pipeline**: the same through device testing and commissioning, against the cohort's
-   head-end simulator as a separate process over its wire protocol (WAN latency zero).
+2. **Full pipeline**: the same through device testing and commissioning, against each cohort's
+   head-end simulator as a separate process over its wire protocol (WAN latency zero). The
+   fleet is the first registered cohort's; ``--cohorts N`` shares it among the first N.
 3. **SRV 8.2 Read Inventory** with N devices in the inventory: p50/p99 of the DSP's inventory
    search and DSPInventory build (by Device ID and by MPxN), in process, cold cache. The rest of
    the front door's cost for any request (signature check, signed answer, audit) is measured by
@@ -23,9 +24,12 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -36,13 +40,35 @@ from opendcc.core.eui import Eui64  # noqa: E402
 from opendcc.inventory import CplStore, InventoryStore, Registration  # noqa: E402
 from opendcc.migration.pipeline import Migration  # noqa: E402
 from opendcc.s1sp.cohorts import register_all  # noqa: E402
-from opendcc.s1sp.contract import Registry  # noqa: E402
+from opendcc.s1sp.contract import (  # noqa: E402
+    AdapterOptions,
+    Instruction,
+    Registry,
+    S1spAdapter,
+    Sealed,
+)
 from opendcc.sim import fleet  # noqa: E402
 from opendcc.sim.processes import HeadEndProcess  # noqa: E402
 from opendcc.store import create_engine_for, upgrade  # noqa: E402
 
 SUPPLIER = Eui64.parse("90-B3-D5-1F-30-01-00-00")
 REGISTRY = register_all(Registry())
+
+
+class Dco:
+    """The DCO's part in migration: it seals the DCC's own device tests; adapters trust its key."""
+
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.options = AdapterOptions(dco_key=self._key.public_key())
+
+    def seal(self, instruction: Instruction) -> Sealed:
+        return Sealed(
+            instruction, self._key.sign(instruction.canonical(), ec.ECDSA(hashes.SHA256()))
+        )
+
+
+DCO = Dco()
 
 
 def say(text: str) -> None:
@@ -54,10 +80,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def prepare(directory: Path, count: int, *, headend: bool) -> tuple[Path, fleet.FleetFiles]:
-    """A fresh store with the CPL and registration data for a fleet of ``count``."""
+def prepare(
+    directory: Path, count: int, *, headend: bool, cohorts: int = 1
+) -> tuple[Path, fleet.FleetFiles]:
+    """A fresh store with the CPL and registration data for a fleet of ``count`` installations,
+    shared equally by the first ``cohorts`` registered cohorts."""
     started = time.perf_counter()
-    files = fleet.write_fleet(directory, REGISTRY.profiles()[:1], count, str(SUPPLIER))
+    profiles = REGISTRY.profiles()[:cohorts]
+    files = fleet.write_fleet(directory, profiles, count // len(profiles), str(SUPPLIER))
+    count = len(files.records)
     say(
         f"  wrote {count:,} installations ({files.migration.stat().st_size / 1e6:,.0f} MB)"
         f" in {time.perf_counter() - started:.1f} s"
@@ -72,7 +103,8 @@ def prepare(directory: Path, count: int, *, headend: bool) -> tuple[Path, fleet.
     )
     engine.dispose()
     if not headend:
-        files.headend.unlink()
+        for path in files.headends.values():
+            path.unlink()
     return database, files
 
 
@@ -95,26 +127,37 @@ def bench_validation(count: int) -> None:
         say(f"  the GB SMETS1 fleet (15 million meters) at this rate: {hours:,.1f} hours")
 
 
-def bench_pipeline(count: int) -> None:
-    say(f"\n2. Full pipeline through the head-end simulator: {count:,} installations")
+def bench_pipeline(count: int, cohorts: int) -> None:
+    say(
+        f"\n2. Full pipeline through the head-end simulators: {count:,} installations"
+        f" of {cohorts} cohort(s)"
+    )
     with tempfile.TemporaryDirectory(prefix="opendcc-bench-") as tmp:
-        database, files = prepare(Path(tmp), count, headend=True)
+        database, files = prepare(Path(tmp), count, headend=True, cohorts=cohorts)
+        count = len(files.records)
         started = time.perf_counter()
-        headend = HeadEndProcess([], fleet=files.headend)
-        say(f"  head-end simulator up with its meters in {time.perf_counter() - started:.1f} s")
+        headends: list[HeadEndProcess] = []
         try:
-            cohort = REGISTRY.profiles()[0].name
-            adapters = {cohort: REGISTRY.adapter_for(cohort, headend.endpoint)}
+            for cohort, path in files.headends.items():
+                headends.append(HeadEndProcess(cohort, fleet=path))
+            say(
+                f"  {len(headends)} head-end simulator(s) up with their meters"
+                f" in {time.perf_counter() - started:.1f} s"
+            )
+            adapters = {
+                h.cohort: REGISTRY.adapter_for(h.cohort, h.endpoint, DCO.options) for h in headends
+            }
             migration = _migration(database, adapters)
             started = time.perf_counter()
-            migration.load(files.migration, SUPPLIER, [cohort])
+            migration.load(files.migration, SUPPLIER, list(adapters))
             loaded = time.perf_counter() - started
 
             async def run() -> int:
                 try:
                     return await migration.run()
                 finally:
-                    await adapters[cohort].aclose()
+                    for adapter in adapters.values():
+                        await adapter.aclose()
 
             handled = asyncio.run(run())
             elapsed = time.perf_counter() - started
@@ -125,7 +168,8 @@ def bench_pipeline(count: int) -> None:
             )
             say(f"  end to end: {count / elapsed:,.0f} installations/s")
         finally:
-            headend.stop()
+            for headend in headends:
+                headend.stop()
 
 
 def _count(database: Path, state: str) -> int:
@@ -136,7 +180,7 @@ def _count(database: Path, state: str) -> int:
     return int(n)
 
 
-def _migration(database: Path, adapters: dict[str, object]) -> Migration:
+def _migration(database: Path, adapters: Mapping[str, S1spAdapter]) -> Migration:
     engine = create_engine_for(f"sqlite:///{database}")
     cpl = CplStore(engine)
     snapshot = cpl.snapshot()
@@ -144,8 +188,9 @@ def _migration(database: Path, adapters: dict[str, object]) -> Migration:
         engine,
         InventoryStore(engine),
         lambda: snapshot,
-        adapters,  # type: ignore[arg-type]
+        adapters,
         SystemClock(),
+        seal=DCO.seal,
         concurrency=512,
         chunk=2_000,
     )
@@ -247,6 +292,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--validate", type=int, default=100_000, help="installations")
     parser.add_argument("--pipeline", type=int, default=20_000, help="installations")
+    parser.add_argument(
+        "--cohorts", type=int, default=1, help="pipeline: over this many cohorts' head-ends"
+    )
     parser.add_argument("--inventory", type=int, default=1_000_000, help="devices")
     parser.add_argument("--lookups", type=int, default=5_000)
     args = parser.parse_args()
@@ -254,7 +302,7 @@ def main() -> None:
     if args.validate:
         bench_validation(args.validate)
     if args.pipeline:
-        bench_pipeline(args.pipeline)
+        bench_pipeline(args.pipeline, args.cohorts)
     if args.inventory:
         bench_inventory(args.inventory, args.lookups)
 

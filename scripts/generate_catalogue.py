@@ -71,11 +71,13 @@ CRITICAL_CVS = (4, 5, 6, 7)
 NON_CRITICAL_CVS = (1, 2, 3)
 NON_DEVICE_CVS = (8,)
 
-# smets1_supported is False only where the SRV drives something a SMETS1 installation lacks:
-# the sub-GHz radio of a dual-band SMETS2 Communications Hub Function (CHF), the logistics of
-# DCC-supplied SMETS2 Communications Hubs, and Auxiliary (Proportional) Controller devices.
+# smets1_supported is False where the SRV makes no sense for a SMETS1 installation: security
+# credentials (the DCC manages SMETS1 devices' credentials itself), the sub-GHz radio of a
+# dual-band SMETS2 Communications Hub Function (CHF), the logistics of DCC-supplied SMETS2
+# Communications Hubs, and auxiliary load control and Auxiliary (Proportional) Controllers.
 SMETS2_ONLY = re.compile(
-    r"CHF Sub GHz|^Communications Hub Status Update|Auxiliary Controller|\bAPC\b"
+    r"Security Credentials|CHF Sub GHz|^Communications Hub Status Update|Auxiliary Load"
+    r"|Auxiliary Controller|\bAPC\b"
 )
 
 # restricted_allowed is False for the 4.x reads that retrieve consumption data.
@@ -191,8 +193,9 @@ COLUMNS = {
     "non_device": "Non-Device Service Request, answered by the DSP without a device (CV 8).",
     "eligible_roles": "User Roles that may send it, sorted codes among ED ES GS GT IS OU RSA.",
     "smets1_supported": (
-        "Default True; False when the name names something SMETS1 lacks: 'CHF Sub GHz', "
-        "'Communications Hub Status Update', 'Auxiliary Controller' or 'APC'."
+        "Default True; False when the name names something that makes no sense for SMETS1: "
+        "'Security Credentials' (the DCC manages them), 'CHF Sub GHz', 'Communications Hub "
+        "Status Update', 'Auxiliary Load', 'Auxiliary Controller' or 'APC'."
     ),
     "restricted_allowed": (
         "May be used on a meter in restricted mode (consumer opted out, MP169). False for "

@@ -3,41 +3,74 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from opendcc.demo import Outcome, run, table
+from lxml import etree
+
+from opendcc.demo import (
+    FLEET_PER_COHORT,
+    READ_METERS,
+    UNREACHABLE_EVERY,
+    Outcome,
+    run,
+    summary,
+    table,
+)
+from opendcc.duis.xml import ra
+from opendcc.s1sp.cohorts import register_all
+from opendcc.s1sp.contract import Registry
 from tests.reference import KEYS
 
-# (SRV, HTTP status, DUIS code, what the outcome column says), in the order the demo sends.
-EXPECTED = [
-    ("8.2", "200", "I0", r"ESME, Commissioned, MPAN \d{13}"),
-    ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),
-    ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),
-    ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),
-    ("4.1.1", "200", "I99>I0", r"import register [\d,]+\.\d{3} kWh"),  # a migrated meter
-    ("4.1.1", "200", "E19", r"no device .* in the inventory"),
-    ("4.1.1", "200", "E11", r"does not apply to a CHF"),
-    ("4.1.1", "200", "E4", r"is not responsible for device"),
-    ("4.1.1", "409", "E1", r"^replay: "),
-    ("4.1.1", "401", "E1", r"^digest-mismatch"),
-    ("4.1.1", "200", "E1", r"is not a DCC User"),
+PROFILES = register_all(Registry()).profiles()
+KWH = r"^import register [\d,]+\.\d{3} kWh$"
+
+# What a freshly migrated ESME of every cohort is asked, and answers: (SRV, HTTP status, DUIS
+# code, what the outcome column says).
+PER_COHORT = [
+    ("4.1.1", "200", "I99>I0", KWH),
+    ("7.4", "200", "I99>I0", r"^supply Enabled$"),
+    ("11.2", "200", "I99>I0", r"^firmware version \S+$"),
+    ("7.2 CV 4", "200", "I0", r"^pre-command to sign \(\d+ bytes of GBCS payload\)$"),
+    ("7.2 CV 5", "200", "I99>I0", r"^supply disabled$"),
+    ("7.4", "200", "I99>I0", r"^supply Disabled$"),
 ]
+
+# (cohort, SRV, HTTP status, DUIS code, outcome), in the order of the table.
+EXPECTED = [
+    ("", "8.2", "200", "I0", r"ESME, Commissioned, MPAN \d{13}"),
+    *[(PROFILES[0].name, "4.1.1", "200", "I99>I0", KWH) for _ in READ_METERS],
+    *[(p.name, *row) for p in PROFILES for row in PER_COHORT],
+    ("", "4.1.1", "200", "E19", r"no device .* in the inventory"),
+    ("", "4.1.1", "200", "E11", r"does not apply to a CHF"),
+    ("", "4.1.1", "200", "E4", r"is not responsible for device"),
+    ("", "4.1.1", "409", "E1", r"^replay: "),
+    ("", "4.1.1", "401", "E1", r"^digest-mismatch"),
+    ("", "4.1.1", "200", "E1", r"is not a DCC User"),
+]
+CALLBACKS = sum(1 for row in EXPECTED if row[3] == "I99>I0")  # SMETS1 responses
 
 
 def test_demo_runs_the_service_and_every_outcome_is_the_expected_one(reference: Path) -> None:
     lines: list[str] = []
     assert run(lines.append, KEYS) == 0, "\n".join(lines)
     text = "\n".join(lines)
+    for n, profile in enumerate(PROFILES):
+        meters = r"\d+ SMETS1 meters \+ " if n == 0 else ""
+        assert re.search(
+            rf"Head-end simulator \({profile.name}, {profile.protocol}, {meters}"
+            rf"{FLEET_PER_COHORT} installations to migrate\): (tcp|http)://127\.0\.0\.1:\d+",
+            text,
+        ), profile.name
+    records = FLEET_PER_COHORT * len(PROFILES)
     assert re.search(
-        r"Head-end simulator \(.*, \d+ SMETS1 meters \+ \d+ installations to migrate\):"
-        r" tcp://127\.0\.0\.1:\d+",
-        text,
+        rf"batch MB-[0-9A-F]{{16}}: {records} records, {records} accepted, 0 rejected", text
     )
-    assert re.search(r"batch MB-[0-9A-F]{16}: 50 records, 50 accepted, 0 rejected", text)
-    assert re.search(r"commissioned\s+.\s+48", text)
+    unreachable = (FLEET_PER_COHORT // UNREACHABLE_EVERY) * len(PROFILES)
+    assert re.search(rf"commissioned\s+.\s+{records - unreachable}\b", text)
     assert re.search(r"Hub \(SQLite at .*hub\.db\): http://127\.0\.0\.1:\d+", text)
 
     start = next(n for n, line in enumerate(lines) if line.startswith("#"))
     assert [c.strip() for c in lines[start].split("|")] == [
         "#",
+        "cohort",
         "SRV",
         "target",
         "HTTP",
@@ -46,26 +79,59 @@ def test_demo_runs_the_service_and_every_outcome_is_the_expected_one(reference: 
         "latency",
     ]
     rows = [[c.strip() for c in line.split("|")] for line in lines[start + 2 :][: len(EXPECTED)]]
-    for n, (row, (srv, http, code, outcome)) in enumerate(zip(rows, EXPECTED, strict=True), 1):
-        assert row[:2] == [str(n), srv], row
-        assert row[3:5] == [http, code], row
-        assert re.search(outcome, row[5]), row
+    assert lines[start + 2 + len(EXPECTED)] == ""  # nothing more in the table
+    for n, (row, (cohort, srv, http, code, outcome)) in enumerate(
+        zip(rows, EXPECTED, strict=True), 1
+    ):
+        assert row[:3] == [str(n), cohort, srv], row
+        assert row[4:6] == [http, code], row
+        assert re.search(outcome, row[6]), row
         if code == "I99>I0":
-            assert re.fullmatch(r"\d+ ms", row[6]), row
+            assert re.fullmatch(r"\d+ ms", row[7]), row
     assert "UNEXPECTED" not in text
-    assert "DCC's signature on all 15 signed answers and callbacks" in text
+    signed = len(EXPECTED) + CALLBACKS  # every answer is signed, and every callback
+    assert f"DCC's signature on all {signed} signed answers and callbacks" in text
     assert "signed by 90-B3-D5-1F-30-00-00-02 (DSP_XML_SIGN)" in text
-    assert "Both stopped cleanly." in text
-    assert lines[-1].startswith("Demo complete: 11 requests, every outcome as expected")
+    assert f"the S1SP's inside the {CALLBACKS} SMETS1 responses" in text
+    assert f"All {len(PROFILES) + 1} processes stopped cleanly." in text
+    assert lines[-1].startswith(
+        f"Demo complete: {len(EXPECTED)} requests, the same ones succeeding on all"
+        f" {len(PROFILES)} cohorts, every outcome as expected"
+    )
 
 
 def test_an_unexpected_outcome_is_flagged() -> None:
     right = Outcome("4.1.1", "A", 200, "E19", http=200, code="E19", outcome="no device")
     wrong = Outcome("4.1.1", "B", 409, "E1", http=200, code="I99", outcome="accepted")
-    assert right.ok and not wrong.ok
-    lines = table([right, wrong])
+    still = Outcome("7.4", "C", 200, "I99>I0", http=200, code="I99>I0", outcome="supply Enabled")
+    still.expect_outcome = "Disabled"
+    assert right.ok and not wrong.ok and not still.ok
+    lines = table([right, wrong, still])
     assert "UNEXPECTED" not in lines[2]
     assert "UNEXPECTED (wanted HTTP 409 E1): accepted" in lines[3]
+    assert "UNEXPECTED (wanted HTTP 200 I99>I0, 'Disabled'): supply Enabled" in lines[4]
+
+
+def test_a_smets1_response_is_summarised_from_its_mmc_element() -> None:
+    def element(local: str, **leaves: str) -> etree._Element:
+        found = etree.Element(ra(local))
+        for name, text in leaves.items():
+            etree.SubElement(found, ra(name)).text = text
+        return found
+
+    registers = element("ReadInstantaneousImportRegistersRsp")
+    active = etree.SubElement(
+        etree.SubElement(registers, ra("Electricity")), ra("ActiveImportRegister")
+    )
+    etree.SubElement(active, ra("Value")).text = "1234567"
+    etree.SubElement(active, ra("ActiveEnergyUnit")).text = "Wh"
+    assert summary(registers) == "import register 1,234.567 kWh"
+    assert summary(element("ReadSupplyStatusRsp", SupplyState="Armed")) == "supply Armed"
+    assert summary(element("ReadFirmwareVersionRsp", FirmwareVersion="2.1")) == (
+        "firmware version 2.1"
+    )
+    assert summary(element("DisableSupplyRsp")) == "supply disabled"
+    assert summary(element("SomethingElseRsp", A="1", B="2")) == "SomethingElseRsp (2 elements)"
 
 
 def test_demo_explains_missing_keys(tmp_path: Path) -> None:

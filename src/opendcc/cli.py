@@ -100,7 +100,7 @@ def verify_command(
 
 @app.command("demo")
 def demo_command() -> None:
-    """Run the demo: the hub and a head-end simulator as services, used by a supplier."""
+    """Run the demo: the hub and every cohort's head-end simulator, used by a supplier."""
     from opendcc.demo import run
 
     raise typer.Exit(run(typer.echo))

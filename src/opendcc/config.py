@@ -50,6 +50,8 @@ class HubConfig:
     xsd: Path | None = None
     workers: int = 64
     headends: tuple[HeadEnd, ...] = ()
+    # Multiplies every SRV's target response time (below 1 in tests and benchmarks).
+    response_time_scale: float = 1.0
     users: tuple[User, ...] = ()
     devices: tuple[Device, ...] = ()
     registrations: tuple[Registration, ...] = ()
@@ -89,6 +91,7 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             smki_repository=optional("smki_repository"),
             xsd=optional("xsd"),
             workers=int(hub.get("workers", 64)),
+            response_time_scale=float(hub.get("response_time_scale", 1.0)),
             headends=tuple(
                 HeadEnd(str(h["cohort"]), str(h["endpoint"])) for h in raw.get("s1sp", [])
             ),

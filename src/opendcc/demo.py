@@ -1,18 +1,30 @@
 """The demo `make run` shows: opendcc running as a service, used over HTTP by a supplier.
 
-It starts the head-end simulator (one cohort's SMETS1 meters) and the hub (SQLite in a
-temporary directory) as separate processes, and plays a supplier DCC User with its own
-callback server. The supplier sends signed DUIS requests: a Read Inventory (answered at once),
-Read Instantaneous Import Registers to a few meters (acknowledged with I99, then answered at
-the callback by a DCC-signed SMETS1 response), and requests the hub rightly refuses. Every
-outcome goes into one table, every DCC signature is checked, and the demo returns non-zero
-if any outcome is not the expected one, so it doubles as a smoke test.
+It starts one head-end simulator process per registered SMETS1 cohort, each speaking its
+cohort's wire protocol and serving that cohort's installations, and the hub (SQLite in a
+temporary directory) as separate processes, and plays a supplier DCC User with its own callback
+server. The supplier migrates its SMETS1 fleet with `opendcc migrate`, then sends signed DUIS
+(DCC User Interface Specification) requests:
+
+- SRV (Service Reference Variant) 8.2 Read Inventory, answered at once;
+- SRV 4.1.1 Read Instantaneous Import Registers to a few meters, acknowledged with I99 and then
+  answered at the callback by a DCC-signed SMETS1 response;
+- the same requests on a freshly migrated ESME (electricity meter) of every cohort: 4.1.1, 7.4
+  Read Supply Status and 11.2 Read Firmware Version, then the critical 7.2 Disable Supply
+  through the transform flow (CV (Command Variant) 4 returns a pre-command; the supplier signs
+  it and sends it as CV 5), then 7.4 again, which shows the supply disabled;
+- requests the hub rightly refuses.
+
+Every outcome goes into one table (the SMETS1 responses summarised from their MMC (Market
+Message Catalogue) element), every DCC signature is checked, and the demo returns non-zero if
+any outcome is not the expected one, so it doubles as a smoke test.
 
 Keys are the ZAZ1 test PKI that DCC Boxed publishes (test use only).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -20,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from lxml import etree
 
 from opendcc.core.eui import Eui64
 from opendcc.duis.authenticate import verify_document
@@ -35,7 +48,7 @@ from opendcc.duis.response import verify_smets1_signed_response
 from opendcc.duis.xml import parse_xml, ra, sr
 from opendcc.duis.xmldsig import SignatureInvalid
 from opendcc.s1sp.cohorts import register_all
-from opendcc.s1sp.contract import Registry
+from opendcc.s1sp.contract import CohortProfile, Registry
 from opendcc.sim import fleet, scenario
 from opendcc.sim.processes import HeadEndProcess, HubProcess, free_port
 from opendcc.sim.user import CallbackServer, SimulatedUser
@@ -43,9 +56,16 @@ from opendcc.smki import SigningCredentials, TrustStore
 from opendcc.smki.certificates import CertificateInfo
 
 READ_METERS = scenario.METERS[:3]  # SRV 4.1.1 goes to these
+# The non-critical requests every cohort's freshly migrated ESME gets, with their bodies.
+READS = (
+    ("4.1.1", "<sr:ReadInstantaneousImportRegisters/>"),
+    ("7.4", "<sr:ReadSupplyStatus/>"),
+    ("11.2", "<sr:ReadFirmwareVersion/>"),
+)
 CALLBACK_TIMEOUT = 15.0  # seconds to wait for the SMETS1 responses at the callback
 CLEAN_EXITS = (0, -signal.SIGTERM)
 FLEET_PER_COHORT = 50
+UNREACHABLE_EVERY = 25  # every 25th installation's meters are off the WAN: migration retries
 
 
 def reference_keys() -> Path:
@@ -66,10 +86,16 @@ class Outcome:
     outcome: str = ""
     latency_ms: float | None = None
     signed: list[bytes] = field(default_factory=list)  # DCC-signed documents received
+    cohort: str = ""  # the cohort whose head-end serves the target, when that is the point
+    expect_outcome: str = ""  # text the outcome must contain, if any
 
     @property
     def ok(self) -> bool:
-        return self.http == self.expect_http and self.code == self.expect_code
+        return (
+            self.http == self.expect_http
+            and self.code == self.expect_code
+            and self.expect_outcome in self.outcome
+        )
 
 
 @dataclass
@@ -89,27 +115,28 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
     started = time.monotonic()
     try:
         with _estate(keys) as estate:
-            hub, headend = estate.hub, estate.headend
             for line in estate.where:
                 say(line)
             say("")
             migrated = _migrate(estate, say)
             say("")
-            with httpx.Client(base_url=f"{hub.url}/api/v1", timeout=30) as http:
+            with httpx.Client(base_url=f"{estate.hub.url}/api/v1", timeout=30) as http:
                 rows = _exchange(http, estate.callback, keys, estate.fleet.records)
             say("")
             for line in table(rows):
                 say(line)
             say("")
             verified = _verify(rows, keys, say)
-            say("Stopping the hub and the head-end simulator (SIGTERM).")
+            say(f"Stopping the hub and the {len(estate.headends)} head-end simulators (SIGTERM).")
         # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught: -15 is clean.
-        exits = {"hub": hub.popen.returncode, "head-end simulator": headend.popen.returncode}
+        exits = {"hub": estate.hub.popen.returncode} | {
+            f"{h.cohort} head-end simulator": h.popen.returncode for h in estate.headends
+        }
         unclean = {name: code for name, code in exits.items() if code not in CLEAN_EXITS}
         if unclean:
             say(f"Did not stop cleanly (exit codes): {unclean}")
         else:
-            say("Both stopped cleanly.")
+            say(f"All {len(exits)} processes stopped cleanly.")
     except (RuntimeError, OSError, httpx.HTTPError) as exc:
         say(f"Demo FAILED: {type(exc).__name__}: {exc}")
         return 1
@@ -120,7 +147,11 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
             say(f"UNEXPECTED outcome in request(s) {', '.join(map(str, unexpected))}.")
         say(f"Demo FAILED in {elapsed:.1f} s.")
         return 1
-    say(f"Demo complete: {len(rows)} requests, every outcome as expected, in {elapsed:.1f} s.")
+    cohorts = len(estate.headends)
+    say(
+        f"Demo complete: {len(rows)} requests, the same ones succeeding on all {cohorts} cohorts,"
+        f" every outcome as expected, in {elapsed:.1f} s."
+    )
     return 0
 
 
@@ -130,7 +161,7 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
 @dataclass
 class Estate:
     hub: HubProcess
-    headend: HeadEndProcess
+    headends: list[HeadEndProcess]  # one per cohort, in the registry's order
     callback: CallbackServer
     config: Path
     fleet: fleet.FleetFiles
@@ -139,52 +170,74 @@ class Estate:
 
 @contextmanager
 def _estate(keys: Path) -> Iterator[Estate]:
-    """Head-end simulator and hub as processes, the supplier's callback server in this one."""
-    cohorts = register_all(Registry()).profiles()
-    cohort = cohorts[0].name
-    meters = scenario.headend_meters()
+    """Every cohort's head-end simulator and the hub as processes, the supplier's callback
+    server in this one."""
+    profiles = register_all(Registry()).profiles()
+    meters = scenario.headend_meters()  # the first cohort's head-end serves these too
     with (
         tempfile.TemporaryDirectory(prefix="opendcc-demo-") as tmp,
         CallbackServer() as callback,
+        ExitStack() as processes,
     ):
         directory = Path(tmp)
         migrating = fleet.write_fleet(
-            directory, cohorts, FLEET_PER_COHORT, str(scenario.SUPPLIER), unreachable_every=25
+            directory,
+            profiles,
+            FLEET_PER_COHORT,
+            str(scenario.SUPPLIER),
+            unreachable_every=UNREACHABLE_EVERY,
         )
-        headend = HeadEndProcess(meters, fleet=migrating.headend)
-        try:
-            database = directory / "hub.db"
-            xsd = keys.parents[1] / "schema/v5.4/DUIS Schema V5.4.xsd"
-            config = scenario.write_config(
-                directory / "hub.toml",
-                keys=keys,
-                cohort=cohort,
-                headend=headend.endpoint,
-                callback_url=callback.url,
-                database_url=f"sqlite:///{database}",
-                xsd=xsd if xsd.is_file() else None,
-                cpl=migrating.cpl,
-                registrations=migrating.registrations,
+        headends: list[HeadEndProcess] = []
+        for n, profile in enumerate(profiles):
+            headend = HeadEndProcess(
+                profile.name,
+                meters=meters if n == 0 else (),
+                fleet=migrating.headends[profile.name],
             )
-            log = directory / "hub.log"
-            try:
-                hub = HubProcess(config, free_port(), log)
-            except RuntimeError as exc:  # the log goes with the temporary directory: show it
-                tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
-                raise RuntimeError("\n".join([str(exc), *tail])) from None
-            try:
-                where = [
-                    f"Head-end simulator ({cohort}, {len(meters)} SMETS1 meters"
-                    f" + {FLEET_PER_COHORT} installations to migrate): {headend.endpoint}",
-                    f"Hub (SQLite at {database}): {hub.url}"
-                    + ("" if xsd.is_file() else " [no DUIS XSD found: schema checks off]"),
-                    f"Supplier {scenario.SUPPLIER}'s callback server: {callback.url}",
-                ]
-                yield Estate(hub, headend, callback, config, migrating, where)
-            finally:
-                hub.stop()
-        finally:
-            headend.stop()
+            processes.callback(headend.stop)
+            headends.append(headend)
+        first, *others = headends
+        database = directory / "hub.db"
+        xsd = keys.parents[1] / "schema/v5.4/DUIS Schema V5.4.xsd"
+        config = scenario.write_config(
+            directory / "hub.toml",
+            keys=keys,
+            cohort=first.cohort,
+            headend=first.endpoint,
+            callback_url=callback.url,
+            database_url=f"sqlite:///{database}",
+            xsd=xsd if xsd.is_file() else None,
+            cpl=migrating.cpl,
+            registrations=migrating.registrations,
+            extra="".join(
+                f'\n[[s1sp]]\ncohort = "{h.cohort}"\nendpoint = "{h.endpoint}"\n' for h in others
+            ),
+        )
+        log = directory / "hub.log"
+        try:
+            hub = HubProcess(config, free_port(), log)
+        except RuntimeError as exc:  # the log goes with the temporary directory: show it
+            tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
+            raise RuntimeError("\n".join([str(exc), *tail])) from None
+        processes.callback(hub.stop)  # the hub stops first: the stack unwinds in reverse
+        where = [
+            _where(profile, headend, len(meters) if n == 0 else 0)
+            for n, (profile, headend) in enumerate(zip(profiles, headends, strict=True))
+        ]
+        where += [
+            f"Hub (SQLite at {database}): {hub.url}"
+            + ("" if xsd.is_file() else " [no DUIS XSD found: schema checks off]"),
+            f"Supplier {scenario.SUPPLIER}'s callback server: {callback.url}",
+        ]
+        yield Estate(hub, headends, callback, config, migrating, where)
+
+
+def _where(profile: CohortProfile, headend: HeadEndProcess, meters: int) -> str:
+    served = f"{meters} SMETS1 meters + " if meters else ""
+    return (
+        f"Head-end simulator ({profile.name}, {profile.protocol},"
+        f" {served}{FLEET_PER_COHORT} installations to migrate): {headend.endpoint}"
+    )
 
 
 def _migrate(estate: Estate, say: Callable[[str], None]) -> bool:
@@ -217,75 +270,126 @@ def _user(keys: Path, name: str) -> SimulatedUser:
     return SimulatedUser(SigningCredentials.from_files(keys / f"{name}.key", keys / f"{name}.pem"))
 
 
-def _post(http: httpx.Client, endpoint: str, body: bytes) -> httpx.Response:
-    return http.post(f"/{endpoint}", content=body, headers={"Content-Type": "application/xml"})
+def _esme(record: dict[str, Any]) -> Eui64:
+    return Eui64.parse(next(d["device_id"] for d in record["devices"] if d["type"] == "ESME"))
 
 
 # --------------------------------------------------------------------------- the requests
 
 
-def _exchange(
-    http: httpx.Client, callback: CallbackServer, keys: Path, migrated: list[dict[str, Any]]
-) -> list[Outcome]:
-    supplier = _user(keys, scenario.SUPPLIER_KEY)
-    meter = scenario.METERS[0].device_id
-    rows: list[Outcome] = []
+class _Supplier:
+    """The supplier at the hub's front door: sends, records each answer as a row, and keeps
+    the acknowledged requests whose SMETS1 responses are to come at the callback."""
+
+    def __init__(self, http: httpx.Client, user: SimulatedUser) -> None:
+        self.http = http
+        self.user = user
+        self.pending: list[_Pending] = []
 
     def send(
-        srv: str,
-        target: Eui64 | str,
-        body: bytes,
-        expect: tuple[int, str],
-        endpoint: str = "serviceS",
+        self, row: Outcome, body: bytes, endpoint: str = "serviceS"
     ) -> tuple[Outcome, httpx.Response]:
-        row = Outcome(srv, str(target), *expect)
-        answer = _post(http, endpoint, body)
+        sent = time.monotonic()
+        answer = self.http.post(
+            f"/{endpoint}", content=body, headers={"Content-Type": "application/xml"}
+        )
         row.http = answer.status_code
         row.code = answer.headers.get("X-DUIS-Response-Code", "")
         row.outcome = answer.headers.get("X-OpenDCC-Reason", "")
         if answer.headers.get("content-type", "").startswith("application/xml"):
             row.signed.append(answer.content)
-        rows.append(row)
+        if row.code == "I99" and row.expect_code.startswith("I99>"):
+            self.pending.append(_Pending(row, _message_key(body), sent))
         return row, answer
 
+    def read(self, srv: str, target: Eui64, body: str, cohort: str, expect: str = "") -> Outcome:
+        row = Outcome(srv, str(target), 200, "I99>I0", cohort=cohort, expect_outcome=expect)
+        return self.send(row, self.user.request(srv, target, cv=1, body=body))[0]
+
+    def critical(
+        self, srv: str, target: Eui64, body: str, cohort: str, expect: str
+    ) -> list[Outcome]:
+        """A critical SRV through the transform flow: CV 4 to serviceT answers with the
+        pre-command; the supplier signs it and sends it as CV 5."""
+        transform = Outcome(f"{srv} CV 4", str(target), 200, "I0", cohort=cohort)
+        self.send(transform, self.user.request(srv, target, cv=4, body=body), "serviceT")
+        signed = Outcome(f"{srv} CV 5", str(target), 200, "I99>I0", cohort=cohort)
+        signed.expect_outcome = expect
+        payload = _precommand(transform.signed[0]) if transform.signed else None
+        if transform.code != "I0" or payload is None:
+            transform.expect_outcome = "pre-command"  # flags a transform without one
+            signed.outcome = "not sent: the transform returned no pre-command"
+        else:
+            transform.outcome = f"pre-command to sign ({len(payload)} bytes of GBCS payload)"
+            self.send(signed, self.user.signed_precommand(srv, target, payload))
+        return [transform, signed]
+
+    def collect(self, callback: CallbackServer) -> None:
+        _collect(callback, self.pending)
+        self.pending = []
+
+
+def _exchange(
+    http: httpx.Client, callback: CallbackServer, keys: Path, migrated: list[dict[str, Any]]
+) -> list[Outcome]:
+    supplier = _Supplier(http, _user(keys, scenario.SUPPLIER_KEY))
+    user = supplier.user
+    meter = scenario.METERS[0].device_id
+    first_cohort = migrated[0]["cohort"]
+
     # SRV 8.2 Read Inventory: a non-device request (CV 8), answered synchronously.
-    row, answer = send(
-        "8.2", meter, supplier.request("8.2", meter, cv=8), (200, "I0"), endpoint="serviceD"
+    row, answer = supplier.send(
+        Outcome("8.2", str(meter), 200, "I0"), user.request("8.2", meter, cv=8), "serviceD"
     )
     row.outcome = _inventory(answer.content) if row.code == "I0" else row.outcome
+    rows = [row]
 
-    # SRV 4.1.1 to a few meters, one per migrated cohort among them: I99 now, the SMETS1
-    # response at the callback later.
-    pending: list[_Pending] = []
-    first_read = b""
-    fresh = {r["cohort"]: Eui64.parse(next(fleet.meters_of(r))) for r in reversed(migrated)}
-    for target in [m.device_id for m in READ_METERS] + list(fresh.values()):
-        body = supplier.request("4.1.1", target)
-        first_read = first_read or body
-        sent = time.monotonic()
-        row, _ = send("4.1.1", target, body, (200, "I99>I0"))
-        if row.code == "I99":
-            pending.append(_Pending(row, _message_key(body), sent))
+    # SRV 4.1.1 to a few meters: I99 now, the SMETS1 response at the callback later.
+    first_read = user.request("4.1.1", READ_METERS[0].device_id)
+    for n, target in enumerate(m.device_id for m in READ_METERS):
+        body = first_read if n == 0 else user.request("4.1.1", target)
+        rows.append(supplier.send(Outcome("4.1.1", str(target), 200, "I99>I0"), body)[0])
+        rows[-1].cohort = first_cohort
+
+    # The same requests on a freshly migrated ESME of every cohort, in three rounds so that
+    # each round's SMETS1 responses are in before the next: the reads, the critical 7.2
+    # Disable Supply, and 7.4 again, which must show the supply disabled.
+    fresh: dict[str, Eui64] = {}  # each cohort's first installation's, in the registry's order
+    for record in migrated:
+        fresh.setdefault(record["cohort"], _esme(record))
+    blocks: dict[str, list[Outcome]] = {cohort: [] for cohort in fresh}
+    for cohort, esme in fresh.items():
+        expect = {"7.4": "Enabled"}
+        blocks[cohort] += [supplier.read(s, esme, b, cohort, expect.get(s, "")) for s, b in READS]
+    supplier.collect(callback)
+    for cohort, esme in fresh.items():
+        blocks[cohort] += supplier.critical(
+            "7.2", esme, "<sr:DisableSupply/>", cohort, "supply disabled"
+        )
+    supplier.collect(callback)
+    for cohort, esme in fresh.items():
+        blocks[cohort].append(supplier.read("7.4", esme, dict(READS)["7.4"], cohort, "Disabled"))
+    supplier.collect(callback)
+    rows += [row for block in blocks.values() for row in block]
 
     # Requests the hub rightly refuses.
-    unknown = scenario.UNKNOWN_DEVICE
-    send("4.1.1", unknown, supplier.request("4.1.1", unknown), (200, "E19"))
-    hub_id = scenario.COMMS_HUB.device_id
-    send("4.1.1", hub_id, supplier.request("4.1.1", hub_id), (200, "E11"))
-    others = scenario.OTHERS_METER.device_id
-    send("4.1.1", others, supplier.request("4.1.1", others), (200, "E4"))
-    row, _ = send("4.1.1", READ_METERS[0].device_id, first_read, (409, "E1"))
-    row.target += " replayed"
-    tampered = supplier.request("4.1.1", meter).replace(
-        str(meter).encode(), str(scenario.METERS[-1].device_id).encode(), 1
-    )
-    row, _ = send("4.1.1", scenario.METERS[-1].device_id, tampered, (401, "E1"))
-    row.target += " tampered"
-    stranger = _user(keys, scenario.UNREGISTERED_KEY)
-    row, _ = send("4.1.1", meter, stranger.request("4.1.1", meter), (200, "E1"))
-    row.target += " by non-User"
+    def refused(target: Eui64, body: bytes, expect: tuple[int, str], note: str = "") -> None:
+        row = supplier.send(Outcome("4.1.1", str(target), *expect), body)[0]
+        row.target += note
+        rows.append(row)
 
-    _collect(callback, pending)
+    unknown = scenario.UNKNOWN_DEVICE
+    refused(unknown, user.request("4.1.1", unknown), (200, "E19"))
+    hub_id = scenario.COMMS_HUB.device_id
+    refused(hub_id, user.request("4.1.1", hub_id), (200, "E11"))
+    others = scenario.OTHERS_METER.device_id
+    refused(others, user.request("4.1.1", others), (200, "E4"))
+    refused(READ_METERS[0].device_id, first_read, (409, "E1"), " replayed")
+    last = scenario.METERS[-1].device_id
+    tampered = user.request("4.1.1", meter).replace(str(meter).encode(), str(last).encode(), 1)
+    refused(last, tampered, (401, "E1"), " tampered")
+    stranger = _user(keys, scenario.UNREGISTERED_KEY)
+    refused(meter, stranger.request("4.1.1", meter), (200, "E1"), " by non-User")
     return rows
 
 
@@ -303,12 +407,49 @@ def _collect(callback: CallbackServer, pending: list[_Pending]) -> None:
         document = parse_xml(delivery.body)
         code = (document.findtext(f"{sr('Header')}/{sr('ResponseCode')}") or "").strip()
         p.row.code = f"I99>{code}"
-        value = document.findtext(f".//{ra('ActiveImportRegister')}/{ra('Value')}")
-        unit = document.findtext(f".//{ra('ActiveImportRegister')}/{ra('ActiveEnergyUnit')}")
-        if value is not None and unit == "Wh":
-            p.row.outcome = f"import register {Decimal(value.strip()) / 1000:,.3f} kWh"
+        smets_data = document.find(f".//{ra('SMETSData')}")
+        if smets_data is not None and len(smets_data):
+            p.row.outcome = summary(smets_data[0])
         else:
-            p.row.outcome = "answered without an import register"
+            p.row.outcome = "answered without SMETS data"
+
+
+def _text(element: etree._Element, *path: str) -> str:
+    """The text at ``path`` (local names in the response namespace) anywhere under ``element``."""
+    return (element.findtext(".//" + "/".join(ra(local) for local in path)) or "?").strip()
+
+
+def _import_register(element: etree._Element) -> str:
+    if (value := _text(element, "ActiveImportRegister", "Value")) != "?":
+        if _text(element, "ActiveImportRegister", "ActiveEnergyUnit") == "Wh":
+            return f"import register {Decimal(value) / 1000:,.3f} kWh"
+    elif (value := _text(element, "ConsumptionRegister", "Value")) != "?":  # a gas meter's
+        return f"import register {value} {_text(element, 'ConsumptionRegister', 'Unit')}"
+    return "answered without an import register"
+
+
+# What each MMC response element says, in a few words (by local name).
+_SUMMARIES: dict[str, Callable[[etree._Element], str]] = {
+    "ReadInstantaneousImportRegistersRsp": _import_register,
+    "ReadSupplyStatusRsp": lambda e: f"supply {_text(e, 'SupplyState')}",
+    "ReadFirmwareVersionRsp": lambda e: f"firmware version {_text(e, 'FirmwareVersion')}",
+    "DisableSupplyRsp": lambda e: "supply disabled",
+    "EnableSupplyRsp": lambda e: "supply enabled",
+    "ArmSupplyRsp": lambda e: "supply armed",
+}
+
+
+def summary(element: etree._Element) -> str:
+    """A SMETS1 response's MMC element in a few words."""
+    local = etree.QName(element).localname
+    found = _SUMMARIES.get(local)
+    return found(element) if found else f"{local} ({len(element)} elements)"
+
+
+def _precommand(answer: bytes) -> bytes | None:
+    """The GBCS payload of the pre-command in a transform's synchronous answer."""
+    payload = parse_xml(answer).findtext(f".//{sr('PreCommand')}/{sr('GBCSPayload')}")
+    return base64.b64decode(payload) if payload else None
 
 
 def _message_key(request: bytes) -> str:
@@ -331,7 +472,7 @@ def _inventory(answer: bytes) -> str:
 # --------------------------------------------------------------------------- the report
 
 
-HEADINGS = ("#", "SRV", "target", "HTTP", "code", "outcome", "latency")
+HEADINGS = ("#", "cohort", "SRV", "target", "HTTP", "code", "outcome", "latency")
 
 
 def table(rows: list[Outcome]) -> list[str]:
@@ -339,13 +480,12 @@ def table(rows: list[Outcome]) -> list[str]:
     cells = [
         (
             str(n),
+            row.cohort,
             row.srv,
             row.target,
             str(row.http),
             row.code,
-            _cut(row.outcome)
-            if row.ok
-            else f"UNEXPECTED (wanted HTTP {row.expect_http} {row.expect_code}): {row.outcome}",
+            _cut(row.outcome) if row.ok else _unexpected(row),
             "" if row.latency_ms is None else f"{row.latency_ms:.0f} ms",
         )
         for n, row in enumerate(rows, 1)
@@ -358,7 +498,14 @@ def table(rows: list[Outcome]) -> list[str]:
     return [line(HEADINGS), "-+-".join("-" * w for w in widths), *(line(c) for c in cells)]
 
 
-def _cut(text: str, width: int = 76) -> str:
+def _unexpected(row: Outcome) -> str:
+    wanted = f"HTTP {row.expect_http} {row.expect_code}"
+    if row.expect_outcome:
+        wanted += f", {row.expect_outcome!r}"
+    return f"UNEXPECTED (wanted {wanted}): {row.outcome}"
+
+
+def _cut(text: str, width: int = 64) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

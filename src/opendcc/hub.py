@@ -14,15 +14,18 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete
 
 from opendcc.catalogue import default_catalogue
 from opendcc.config import HubConfig
 from opendcc.core.clock import Clock, SystemClock
-from opendcc.dco import DualControl
+from opendcc.core.errors import ResponseCode
+from opendcc.dco import DcoRejected, DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
 from opendcc.dsp.frontdoor import FrontDoor
+from opendcc.dsp.instruct import Instructions
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.route import Dispatcher
 from opendcc.duis.request import ServiceRequest
@@ -33,14 +36,23 @@ from opendcc.migration.pipeline import Migration
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.outbox import Deliverer, Outbox
 from opendcc.queue.worker import WorkerPool
-from opendcc.s1sp import mmc
+from opendcc.s1sp import services
 from opendcc.s1sp.cohorts import register_all
-from opendcc.s1sp.contract import Registry, S1spAdapter
+from opendcc.s1sp.contract import (
+    AdapterOptions,
+    DeviceAlert,
+    Instruction,
+    Outcome,
+    Registry,
+    S1spAdapter,
+)
+from opendcc.smki.credentials import SigningCredentials
 from opendcc.smki.lookup import FirstOf
 from opendcc.smki.trust import TrustStore
 from opendcc.store import create_engine_for, upgrade
-from opendcc.store.audit import AuditLog
+from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.requests import RequestStore
+from opendcc.store.s1sp_log import S1spLog
 from opendcc.store.tables import registrations
 from opendcc.store.users import UserStore
 
@@ -75,8 +87,14 @@ class Hub:
         self.catalogue = default_catalogue()
         self.access = AccessControl(self.catalogue, self.users, self.inventory)
         self.registry = register_all(Registry())
+        self.s1sp_log = S1spLog(self.engine)
+        self.instructions = Instructions(_ec_public(config.dsp_credentials))
+        self.dco = DualControl(
+            config.dsp_credentials.info, self.certificates, self._authorise, self.instructions.read
+        )
         self.adapters: dict[str, S1spAdapter] = {
-            h.cohort: self.registry.adapter_for(h.cohort, h.endpoint) for h in config.headends
+            h.cohort: self.registry.adapter_for(h.cohort, h.endpoint, self._options(h.cohort))
+            for h in config.headends
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self.deliverer = Deliverer(self.outbox, self.clock)
@@ -89,10 +107,12 @@ class Hub:
             jobs=self.jobs,
             dsp=config.dsp_credentials,
             s1sp=config.s1sp_credentials,
-            dco=DualControl(config.dsp_credentials.info, self.certificates, self._authorise),
+            dco=self.dco,
             adapters=self.adapters,
-            smets_data=mmc.response_element,
+            smets_data=lambda srv, outcome: services.response_element(srv, outcome.data),
+            instructions=self.instructions,
             on_outbox=lambda: self._wake(self.deliverer.wake),
+            on_security=self._security_alert,
         )
         self.workers = WorkerPool(
             self.jobs, self.dispatcher.process, self.clock, concurrency=config.workers
@@ -113,6 +133,7 @@ class Hub:
             audit=self.audit,
             dsp=config.dsp_credentials,
             supports=self._supports,
+            instructions=self.instructions,
             schema=load_schema(config.xsd) if config.xsd else None,
             anomaly=AnomalyDetector(),
             on_accepted=lambda: self._wake(self.workers.wake),
@@ -151,6 +172,7 @@ class Hub:
             self.cpl.snapshot,
             self.adapters,
             self.clock,
+            seal=self.dco.seal,
             policy=policy,
             concurrency=settings.concurrency,
             chunk=settings.chunk,
@@ -192,11 +214,53 @@ class Hub:
     def _supports(self, granted: Granted) -> str | None:
         device = granted.device
         assert device is not None
+        srv = granted.srv
+        if not srv.smets1_supported:
+            return f"SRV {srv.srv} ({srv.name}) makes no sense for a SMETS1 device"
         if device.cohort is None or device.cohort not in self.adapters:
             return f"no S1SP head-end is configured for device {device.device_id}"
-        if granted.srv.srv not in self.registry.profile(device.cohort).supported_srvs:
-            return f"the device's S1SP does not offer SRV {granted.srv.srv}"
+        profile = self.registry.profile(device.cohort)
+        if srv.srv not in profile.supported_srvs:
+            return f"the device's S1SP does not offer SRV {srv.srv}"
         return None
 
     def _authorise(self, request: ServiceRequest, now: datetime) -> None:
         self.access.check(request, ENDPOINT_OF_CV[request.command_variant], now)
+
+    def _options(self, cohort: str) -> AdapterOptions:
+        def late(instruction: Instruction, outcome: Outcome) -> None:
+            self.s1sp_log.late_reply(cohort, outcome, self.clock.now())
+
+        def alert(device_alert: DeviceAlert) -> None:
+            self.s1sp_log.alert(cohort, device_alert, self.clock.now())
+
+        return AdapterOptions(
+            dco_key=self.dco.public_key,
+            on_alert=alert,
+            on_late=late,
+            time_scale=self.config.response_time_scale,
+        )
+
+    def _security_alert(self, request: ServiceRequest, exc: DcoRejected) -> None:
+        """A DCO refusal: logged and kept in the audit trail as a security alert."""
+        rid = request.request_id
+        log.warning("SECURITY ALERT: the DCO refused %s: %s", rid, exc)
+        self.audit.record(
+            AuditRecord(
+                self.clock.now(),
+                "dco",
+                (exc.code or ResponseCode.NOT_RESPONSIBLE_PARTY).value,
+                f"security alert: DCO refused the instruction ({exc.reason}): {exc}"[:500],
+                digest(self.requests.document(rid)),
+                str(rid),
+                str(rid.originator),
+                request.srv,
+            )
+        )
+
+
+def _ec_public(credentials: SigningCredentials) -> ec.EllipticCurvePublicKey:
+    key = credentials.info.certificate.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("the DSP signs with an EC key")
+    return key

@@ -58,7 +58,7 @@ class Estate:
 def estate(directory: Path, *, latency_ms: int = 0, xsd: bool = True) -> Iterator[Estate]:
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "hub.db"
-    headend = HeadEndProcess(scenario.headend_meters(), latency_ms=latency_ms)
+    headend = HeadEndProcess(cohort(), meters=scenario.headend_meters(), latency_ms=latency_ms)
     try:
         with CallbackServer() as callback:
             config = scenario.write_config(

@@ -6,11 +6,13 @@ import asyncio
 import json
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from tests.s1sp.dco_key import DCO, OPTIONS
 
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.clock import FixedClock
@@ -22,11 +24,11 @@ from opendcc.migration.pipeline import LoadSummary, Migration
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import Registry
 from opendcc.sim import fleet
-from opendcc.sim.headend import Faults, HeadEndServer, start_headend
-from opendcc.sim.meter import Meter
+from opendcc.sim.headends import HeadEndServer, core_for_fleet, start_headend
+from opendcc.sim.headends.core import Faults
 
 REGISTRY = register_all(Registry())
-COHORT = REGISTRY.profiles()[0]
+COHORT = next(p for p in REGISTRY.profiles() if p.protocol == "apdu")
 MODELS = fleet.Models.of(COHORT)
 SUPPLIER = Eui64.parse("90-B3-D5-1F-30-01-00-00")
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -70,9 +72,17 @@ class Rig:
         return path
 
     def migration(self, endpoint: str | None, policy: RetryPolicy | None = None) -> Migration:
-        adapters = {COHORT.name: REGISTRY.adapter_for(COHORT.name, endpoint)} if endpoint else {}
+        adapters = (
+            {COHORT.name: REGISTRY.adapter_for(COHORT.name, endpoint, OPTIONS)} if endpoint else {}
+        )
         return Migration(
-            self.engine, self.inventory, self.cpl.snapshot, adapters, self.clock, policy=policy
+            self.engine,
+            self.inventory,
+            self.cpl.snapshot,
+            adapters,
+            self.clock,
+            seal=DCO.seal,
+            policy=policy,
         )
 
     def load(self, path: Path, submitter: Eui64 = SUPPLIER) -> LoadSummary:
@@ -89,21 +99,22 @@ class HeadEnd:
         firmware: Mapping[str, str] | None = None,
         clock: FixedClock | None = None,
     ) -> None:
+        versions = firmware or {}
         self.meters = [
-            Meter.for_device(
-                Eui64.parse(m),
-                firmware_version=(firmware or {}).get(m, fleet.FIRMWARE),
-                commissioned=datetime(2020, 1, 1, tzinfo=UTC),
-            )
+            replace(m, firmware_version=versions.get(str(m.device_id), m.firmware_version))
             for r in records
-            for m in fleet.meters_of(r)
+            for m in fleet.headend_meters(r)
         ]
         self.faults = {Eui64.parse(k): v for k, v in (faults or {}).items()}
-        self.clock = clock
+        self.clock = clock or FixedClock(T0)
         self.server: HeadEndServer | None = None
 
     async def __aenter__(self) -> HeadEndServer:
-        self.server = await start_headend(self.meters, meter_faults=self.faults, clock=self.clock)
+        core = core_for_fleet(
+            COHORT, self.meters, commissioned=datetime(2020, 1, 1, tzinfo=UTC), clock=self.clock
+        )
+        core.meter_faults.update(self.faults)
+        self.server = await start_headend(core)
         return self.server
 
     async def __aexit__(self, *exc: object) -> None:

@@ -37,15 +37,14 @@ class Desk:
         unreachable = {str(records[0]["installation"])}
         meters.write_text(
             "".join(
-                json.dumps(fleet.headend_entry(m, unreachable=r["installation"] in unreachable))
-                + "\n"
+                json.dumps(m.to_json()) + "\n"
                 for r in records
-                for m in fleet.meters_of(r)
+                for m in fleet.headend_meters(r, unreachable=r["installation"] in unreachable)
             )
         )
         cpl = directory / "cpl.toml"
         cpl.write_text(fleet.cpl_document([(COHORT.name, MODELS)]))
-        self.headend = HeadEndProcess([], latency_ms=latency_ms, fleet=meters)
+        self.headend = HeadEndProcess(COHORT.name, latency_ms=latency_ms, fleet=meters)
         self.database = directory / "hub.db"
         registrations = [(str(r["mpan"]), "IS", SUPPLIER) for r in records]
         registrations += [(str(r["mprn"]), "GS", SUPPLIER) for r in records if "mprn" in r]

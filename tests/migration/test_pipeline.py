@@ -14,7 +14,7 @@ from opendcc.core.eui import Eui64
 from opendcc.inventory import SmiStatus
 from opendcc.migration.lifecycle import FailureCategory, InstallationState
 from opendcc.sim import fleet
-from opendcc.sim.headend import Faults
+from opendcc.sim.headends.core import Faults
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_each_failure_category_and_its_retry(rig: Rig) -> None:
     # The last runs (a fresh head-end) tried only the two failing meters: no meter of a
     # finished installation was read again.
     assert headend.server is not None
-    assert not headend.server.headend.reads
+    assert not headend.server.core.executions
 
 
 def test_withdrawal_keeps_history_and_stops_operation(rig: Rig) -> None:
@@ -177,7 +177,7 @@ def test_the_same_file_resumes_the_same_batch_and_migrates_nothing_twice(rig: Ri
     assert (again.resumed_from, again.accepted) == (3, 0)
     headend = HeadEnd(records)
     run(rig, headend)
-    assert headend.server is not None and not headend.server.headend.reads
+    assert headend.server is not None and not headend.server.core.executions
     commissioned = [
         h
         for d in devices_of(records[0])
@@ -244,5 +244,5 @@ def test_a_crash_between_testing_and_commissioning_commissions_once(
     headend = HeadEnd(records)
     run(rig, headend)
     assert set(states(rig, batch).values()) == {InstallationState.COMMISSIONED}
-    assert headend.server is not None and not headend.server.headend.reads  # not re-tested
+    assert headend.server is not None and not headend.server.core.executions  # not re-tested
     assert COHORT.name and SUPPLIER

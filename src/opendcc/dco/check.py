@@ -1,23 +1,28 @@
 """Countersigned SMETS1 instructions and the DCO's dual-control check of each one.
 
-The DSP countersigns ``canonical(instruction) || SHA-256(the User's signed request)`` with its
+The DSP countersigns ``instruction.canonical() || SHA-256(the User's signed request)`` with its
 own key (ECDSA P-256, SHA-256). The DCO, holding only the DSP's certificate, the User's signed
 request and a way to ask whether the User is still authorised, then checks, in order:
 
 1. the DSP's countersignature verifies (the instruction came from the DSP, unaltered);
 2. the request digest matches the User's signed request the DCO was given;
 3. the User's own XML signature on that request verifies;
-4. the instruction matches the request: RequestID, SRV and target device;
-5. the User is still authorised for the device now (responsible party, active, eligible role).
+4. for a critical request (CV 5): the pre-command is as the DSP issued it (its DSP seal), was
+   issued to this User, and the User's signature over it verifies with the certificate that
+   signed the request (``opendcc.duis.precommand``);
+5. the instruction matches what the User asked, read independently from the signed request (or
+   pre-command): RequestID, SRV, target device and every parameter;
+6. the User is still authorised for the device now (responsible party, active, eligible role).
 
-Any failure raises ``DcoRejected`` and the instruction never reaches the S1SP. Pure: inputs and
-``now`` in, a verdict out; the authorisation lookup is injected.
+Any failure raises ``DcoRejected`` and the instruction never reaches the S1SP. Otherwise the DCO
+seals the instruction with its own key (``Sealed``): adapters carry out nothing else. The DCO's
+key pair is its own, made when it starts; adapters get only the public half. Inputs and ``now``
+in, a verdict out; the authorisation lookup is injected.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,9 +34,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.xmldsig import USER_SIGNED, CertificateLookup, SignerPolicy, verify
-from opendcc.s1sp.contract import Instruction
+from opendcc.s1sp.contract import Instruction, Sealed
 from opendcc.smki.certificates import CertificateInfo
 from opendcc.smki.credentials import SigningCredentials
+
+SHA256 = hashes.SHA256()
 
 
 class DcoRejected(DuisError):
@@ -50,21 +57,8 @@ class Countersigned:
     signature: bytes  # DER ECDSA by the DSP
 
 
-def canonical(instruction: Instruction) -> bytes:
-    return json.dumps(
-        {
-            "request_id": instruction.request_id,
-            "srv": instruction.srv,
-            "device_id": str(instruction.device_id),
-            "parameters": dict(sorted(instruction.parameters.items())),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode("utf-8")
-
-
 def _signed_bytes(instruction: Instruction, request_digest: bytes) -> bytes:
-    return canonical(instruction) + request_digest
+    return instruction.canonical() + request_digest
 
 
 def countersign(
@@ -77,11 +71,17 @@ def countersign(
 
 # Re-checks the User's authority for the request at ``now``; raises a DuisError if it is gone.
 Authorise = Callable[[ServiceRequest, datetime], None]
+# What the User asked, read from the signed request: (request, signer public key) -> instruction.
+ReadInstruction = Callable[[ServiceRequest, ec.EllipticCurvePublicKey], Instruction]
 
 
 class DualControl:
     def __init__(
-        self, dsp_certificate: CertificateInfo, users: CertificateLookup, authorise: Authorise
+        self,
+        dsp_certificate: CertificateInfo,
+        users: CertificateLookup,
+        authorise: Authorise,
+        read_instruction: ReadInstruction,
     ) -> None:
         public = dsp_certificate.certificate.public_key()
         if not isinstance(public, ec.EllipticCurvePublicKey):
@@ -89,8 +89,16 @@ class DualControl:
         self._dsp_key = public
         self._users = users
         self._authorise = authorise
+        self._read_instruction = read_instruction
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.public_key = self._key.public_key()
 
-    def check(self, countersigned: Countersigned, document: bytes, now: datetime) -> None:
+    def seal(self, instruction: Instruction) -> Sealed:
+        """The DCO's countersignature on an instruction it has checked (or the DCC's own, such
+        as a migration device test)."""
+        return Sealed(instruction, self._key.sign(instruction.canonical(), ec.ECDSA(SHA256)))
+
+    def check(self, countersigned: Countersigned, document: bytes, now: datetime) -> Sealed:
         instruction = countersigned.instruction
         try:
             self._dsp_key.verify(
@@ -106,7 +114,7 @@ class DualControl:
             raise DcoRejected("request-digest", "the instruction is for another request")
         request = parse_request(document)
         try:
-            verify(
+            signer = verify(
                 request.document.getroot(),
                 self._users,
                 SignerPolicy(USER_SIGNED, request.request_id.originator),
@@ -114,12 +122,20 @@ class DualControl:
             )
         except DuisError as exc:
             raise DcoRejected("user-signature", str(exc)) from None
+        signer_key = signer.certificate.public_key()
+        if not isinstance(signer_key, ec.EllipticCurvePublicKey):
+            raise DcoRejected("user-signature", "the User signs with an EC key")
+        try:
+            asked = self._read_instruction(request, signer_key)
+        except DuisError as exc:
+            raise DcoRejected("request", str(exc)) from None
         mismatches = [
             name
             for name, ours, theirs in (
-                ("RequestID", instruction.request_id, str(request.request_id)),
-                ("SRV", instruction.srv, request.srv),
-                ("device", instruction.device_id, request.request_id.target),
+                ("RequestID", instruction.request_id, asked.request_id),
+                ("SRV", instruction.srv, asked.srv),
+                ("device", instruction.device_id, asked.device_id),
+                ("parameters", dict(instruction.parameters), dict(asked.parameters)),
             )
             if ours != theirs
         ]
@@ -131,3 +147,4 @@ class DualControl:
             self._authorise(request, now)
         except DuisError as exc:
             raise DcoRejected("authorisation", str(exc), exc.code) from None
+        return self.seal(instruction)

@@ -40,10 +40,13 @@ from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
+from opendcc.dsp.instruct import SIGNED_PRE_COMMANDS, Instructions
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.lifecycle import RequestState
+from opendcc.duis import precommand
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
-from opendcc.duis.request import ServiceRequest, request_from_tree
+from opendcc.duis.precommand import PreCommand, PreCommandInvalid
+from opendcc.duis.request import CommandVariant, ServiceRequest, request_from_tree
 from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import parse_xml, sr
@@ -56,6 +59,8 @@ from opendcc.duis.xmldsig import (
 )
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
+from opendcc.s1sp.contract import Instruction
+from opendcc.s1sp.services import InvalidParameters
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.requests import NewRequest, Replay, RequestStore
@@ -103,6 +108,7 @@ class FrontDoor:
         audit: AuditLog,
         dsp: SigningCredentials,
         supports: SupportCheck,
+        instructions: Instructions,
         schema: DuisSchema | None = None,
         anomaly: AnomalyDetector | None = None,
         on_accepted: Callable[[], None] = lambda: None,
@@ -119,6 +125,7 @@ class FrontDoor:
         self.audit = audit
         self.dsp = dsp
         self.supports = supports
+        self.instructions = instructions
         self.schema = schema
         self.anomaly = anomaly or AnomalyDetector()
         self.on_accepted = on_accepted
@@ -146,9 +153,13 @@ class FrontDoor:
                 raise AccessDenied(ResponseCode.SRV_NOT_FOR_DEVICE_TYPE, why)
             if granted.srv.non_device:
                 return self._non_device(incoming, request, granted)
-        except AccessDenied as exc:
-            assert exc.code is not None
-            return self._refuse(incoming, request, 200, str(exc), exc.code)
+            instruction = self.instructions.read(request)
+        except (AccessDenied, InvalidParameters, PreCommandInvalid) as exc:
+            # A pre-command that does not parse is malformed input: HTTP 400 and E1.
+            code = exc.code or ResponseCode.INVALID_USER_ROLE
+            return self._refuse(incoming, request, exc.http_status, str(exc), code)
+        if request.command_variant is CommandVariant.TRANSFORM:
+            return self._transform(incoming, request, instruction)
         return self._device_request(incoming, request, granted)
 
     # ------------------------------------------------------------------ steps
@@ -159,11 +170,45 @@ class FrontDoor:
             self.schema.validate(document)
         request = request_from_tree(document)
         srv = self.catalogue.get(request.srv)
-        if srv.body_element is not None and srv.body_element != request.body_element:
-            raise DuisError(
-                f"SRV {srv.srv} carries sr:{srv.body_element}, not sr:{request.body_element}"
-            )
+        expected = srv.body_element
+        if request.command_variant in SIGNED_PRE_COMMANDS:
+            expected = "SignedPreCommand"
+        if expected is not None and expected != request.body_element:
+            raise DuisError(f"SRV {srv.srv} carries sr:{expected}, not sr:{request.body_element}")
         return request
+
+    def _transform(
+        self, incoming: Incoming, request: ServiceRequest, instruction: Instruction
+    ) -> Answer:
+        """CV 4: answer at once with the pre-command the User is to sign (CV 5 sends it)."""
+        now, rid = incoming.now, request.request_id
+        pre = PreCommand(
+            str(rid),
+            rid.originator,
+            instruction.srv,
+            instruction.device_id,
+            instruction.parameters,
+            precommand.issued_at(now),
+        )
+        payload = precommand.issue(pre, self.dsp.key)
+
+        def write(conn: Connection) -> None:
+            self.requests.accept_in(conn, _new(request, incoming.body), now)
+            self.requests.transition_in(conn, rid, RequestState.RESPONDED, now)
+            self.requests.transition_in(conn, rid, RequestState.DELIVERED, now)
+            self.audit.append(conn, _record(incoming, request, "I0", "pre-command issued"))
+
+        if (replayed := self._commit(incoming, request, write)) is not None:
+            return replayed
+        answer = response(
+            rid,
+            service_reference=request.service_reference,
+            srv=request.srv,
+            code=ResponseCode.SUCCESS,
+            now=now,
+            payload=precommand.precommand_element(payload),
+        )
+        return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I0", "pre-command issued")
 
     def _device_request(
         self, incoming: Incoming, request: ServiceRequest, granted: Granted

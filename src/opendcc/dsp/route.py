@@ -1,12 +1,16 @@
 """Routing a stored device request to its S1SP and its outcome back to the User.
 
 For each job a worker claims: the DSP (Data Service Provider) rebuilds the request from the
-signed document in the store, derives the SMETS1 instruction, countersigns it, has the DCO
-(Dual Control Organisation) check it, hands it to the device's S1SP (SMETS1 Service Provider)
-adapter, and writes the signed outcome to the outbox, in the same transaction as the request's
-RESPONDED (or FAILED) step and the job's removal. A job resumed after a crash picks up from the
-request's recorded state; the S1SP treats the RequestID as an idempotency key, so an instruction
-sent twice is carried out once.
+signed document in the store, derives the SMETS1 instruction (``Instructions``: SRV, target and
+parameters, or the signed pre-command of a critical request), countersigns it, has the DCO (Dual
+Control Organisation) check and seal it, hands the sealed instruction to the device's S1SP
+(SMETS1 Service Provider) adapter, and writes the signed outcome to the outbox, in the same
+transaction as the request's RESPONDED (or FAILED) step and the job's removal. A job resumed
+after a crash picks up from the request's recorded state; the S1SP treats the RequestID as an
+idempotency key, so an instruction sent twice is carried out once.
+
+A DCO refusal fails the request with the code of the failed check (E4 when the instruction
+does not match what the User signed) and is raised as a security alert (``on_security``).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from lxml import etree
 from sqlalchemy import Engine
 
 from opendcc.core.clock import Clock
-from opendcc.core.errors import ResponseCode
+from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
+from opendcc.dsp.instruct import Instructions
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import (
@@ -34,7 +39,7 @@ from opendcc.duis.response import (
 from opendcc.inventory import InventoryStore
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
-from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter
+from opendcc.s1sp.contract import Outcome, OutcomeStatus, S1spAdapter
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.requests import RequestStore
 from opendcc.store.users import UserStore
@@ -42,6 +47,7 @@ from opendcc.store.users import UserStore
 log = logging.getLogger(__name__)
 
 S = RequestState
+E4 = ResponseCode.NOT_RESPONSIBLE_PARTY
 BEFORE_INSTRUCTION = frozenset({S.ACCEPTED, S.DISPATCHED})
 OUTCOME_CODES = {
     OutcomeStatus.SUCCESS: ResponseCode.SUCCESS,
@@ -55,6 +61,8 @@ OUTCOME_CODES = {
 
 # Builds the MMC (Message Mapping Catalogue) response element for an SRV's successful outcome.
 SmetsData = Callable[[str, Outcome], etree._Element | None]
+# Told of each DCO refusal: the request and why.
+SecurityAlert = Callable[[ServiceRequest, DcoRejected], None]
 
 
 class Dispatcher:
@@ -72,7 +80,9 @@ class Dispatcher:
         dco: DualControl,
         adapters: Mapping[str, S1spAdapter],
         smets_data: SmetsData,
+        instructions: Instructions,
         on_outbox: Callable[[], None] = lambda: None,
+        on_security: SecurityAlert = lambda request, exc: None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -85,7 +95,9 @@ class Dispatcher:
         self.dco = dco
         self.adapters = adapters
         self.smets_data = smets_data
+        self.instructions = instructions
         self.on_outbox = on_outbox
+        self.on_security = on_security
 
     async def process(self, rid: RequestId) -> None:
         state = await asyncio.to_thread(self.requests.state, rid)
@@ -97,46 +109,38 @@ class Dispatcher:
         device = await asyncio.to_thread(self.inventory.device, rid.target)
         adapter = self.adapters.get(device.cohort or "") if device else None
         if device is None or adapter is None:
-            await asyncio.to_thread(
-                self._finish,
-                request,
-                S.FAILED,
-                ResponseCode.DEVICE_UNREACHABLE,
-                Smets1Payload(statuses=(Smets1Status(20, "no S1SP serves this device"),)),
-            )
+            unserved = ResponseCode.DEVICE_UNREACHABLE
+            await asyncio.to_thread(self._refused, request, unserved, "no S1SP serves this device")
             return
-        instruction = Instruction(str(rid), request.srv, rid.target)
+        try:
+            instruction = self.instructions.read(request)
+            sealed = self.dco.check(
+                countersign(instruction, document, self.dsp), document, self.clock.now()
+            )
+        except DcoRejected as exc:
+            log.warning("DCO rejected %s: %s", rid, exc)
+            self.on_security(request, exc)
+            await asyncio.to_thread(self._refused, request, exc.code or E4, f"DCO: {exc}")
+            return
+        except DuisError as exc:  # the front door read it; only a changed rule gets here
+            await asyncio.to_thread(self._refused, request, exc.code or E4, str(exc))
+            return
         if state in BEFORE_INSTRUCTION:
-            try:
-                self.dco.check(
-                    countersign(instruction, document, self.dsp), document, self.clock.now()
-                )
-            except DcoRejected as exc:
-                log.warning("DCO rejected %s: %s", rid, exc)
-                code = exc.code or ResponseCode.NOT_RESPONSIBLE_PARTY
-                await asyncio.to_thread(
-                    self._finish,
-                    request,
-                    S.FAILED,
-                    code,
-                    Smets1Payload(
-                        statuses=(Smets1Status(int(code.value[1:]), f"DCO: {exc}"[:250]),)
-                    ),
-                )
-                return
             await asyncio.to_thread(self._instructed, rid, state)
-        outcome = await adapter.submit(instruction)
+        outcome = await adapter.submit(sealed)
         code = OUTCOME_CODES[outcome.status]
         if code is ResponseCode.SUCCESS:
             payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
             await asyncio.to_thread(self._finish, request, S.RESPONDED, code, payload)
         else:
-            status = Smets1Status(int(code.value[1:]), (outcome.detail or outcome.status)[:250])
-            await asyncio.to_thread(
-                self._finish, request, S.FAILED, code, Smets1Payload(statuses=(status,))
-            )
+            why = outcome.detail or outcome.status
+            await asyncio.to_thread(self._refused, request, code, why)
 
     # ------------------------------------------------------------------ store steps
+
+    def _refused(self, request: ServiceRequest, code: ResponseCode, why: str) -> None:
+        status = Smets1Status(int(code.value[1:]), why[:250])
+        self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)))
 
     def _instructed(self, rid: RequestId, state: RequestState) -> None:
         with self.engine.begin() as conn:

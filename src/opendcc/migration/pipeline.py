@@ -52,7 +52,7 @@ from opendcc.migration.store import (
     installation_row,
 )
 from opendcc.migration.validate import Context, Seen, validate
-from opendcc.s1sp.contract import Instruction, OutcomeStatus, S1spAdapter
+from opendcc.s1sp.contract import Instruction, OutcomeStatus, S1spAdapter, Sealed
 
 LOAD_CHUNK = 5_000  # records validated and stored per transaction
 RUN_CHUNK = 1_000  # installations tested per round
@@ -98,6 +98,7 @@ class Migration:
         adapters: Mapping[str, S1spAdapter],
         clock: Clock,
         *,
+        seal: Callable[[Instruction], Sealed],
         policy: RetryPolicy | None = None,
         concurrency: int = 256,
         chunk: int = RUN_CHUNK,
@@ -107,6 +108,7 @@ class Migration:
         self.store = MigrationStore(engine)
         self.cpl = cpl
         self.adapters = adapters
+        self.seal = seal  # the DCO countersigns the DCC's own device tests too
         self.clock = clock
         self.policy = policy or RetryPolicy()
         self.concurrency = concurrency
@@ -246,10 +248,12 @@ class Migration:
         outcomes = await asyncio.gather(
             *(
                 adapter.submit(
-                    Instruction(
-                        f"MIG:{installation.batch_id}:{installation.record}:{attempt}:{n}",
-                        FIRMWARE_SRV,
-                        meter.device_id,
+                    self.seal(
+                        Instruction(
+                            f"MIG:{installation.batch_id}:{installation.record}:{attempt}:{n}",
+                            FIRMWARE_SRV,
+                            meter.device_id,
+                        )
                     )
                 )
                 for n, meter in enumerate(installation.meters)

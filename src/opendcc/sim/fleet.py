@@ -7,8 +7,8 @@ profile and a sequence number, so the same arguments always give the same fleet:
   other installation, a GSME and GPF with an MPRN);
 - ``cpl_document(...)``: a CPL (Central Products List) TOML naming each cohort's models and
   their eligible combinations;
-- ``headend_entry(...)``: a meter line for the head-end simulator's ``--fleet`` file, with any
-  injected fault.
+- ``headend_meters(...)``: a record's meters for its head-end simulator's ``--fleet`` file, with
+  any injected fault.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 from opendcc.core.eui import Eui64
 from opendcc.migration.validate import mpan_check_digit
 from opendcc.s1sp.contract import CohortProfile
+from opendcc.sim.headends import FleetMeter
 
 FIRMWARE = "1.0"
 _BASE = 0x00DB_1200_0000_0000  # simulated devices' EUI-64s start here
@@ -113,10 +114,14 @@ def meters_of(record: Mapping[str, Any]) -> Iterator[str]:
             yield str(device["device_id"])
 
 
-def headend_entry(meter: str, **faults: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {"device_id": meter, "firmware_version": FIRMWARE}
-    entry.update({name: True for name, on in faults.items() if on})
-    return entry
+def headend_meters(record: Mapping[str, Any], **faults: bool) -> Iterator[FleetMeter]:
+    """The head-end's meters of a record: the ESME answers for the comms hub, the GSME for the
+    gas proxy."""
+    by_type = {device["type"]: Eui64.parse(device["device_id"]) for device in record["devices"]}
+    for meter, alias in (("ESME", "CHF"), ("GSME", "GPF")):
+        if meter in by_type:
+            aliases = (by_type[alias],) if alias in by_type else ()
+            yield FleetMeter(by_type[meter], meter == "GSME", FIRMWARE, aliases, faults)
 
 
 def cpl_document(cohorts: Iterable[tuple[str, Models]], added: str = "2026-01-01") -> str:
@@ -151,7 +156,7 @@ class FleetFiles:
     """A fleet written to disk: what the supplier submits and what the head-end serves."""
 
     migration: Path  # the migration file (JSON Lines)
-    headend: Path  # the head-end simulator's --fleet file
+    headends: dict[str, Path]  # each cohort's head-end simulator --fleet file
     cpl: Path  # the CPL TOML
     records: list[dict[str, Any]]
     registrations: list[tuple[str, str, str]]  # (MPxN, role, supplier)
@@ -168,7 +173,7 @@ def write_fleet(
     """Write a fleet of ``per_cohort`` installations per cohort; every ``unreachable_every``-th
     installation's meters are off the WAN (0: none)."""
     records: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
+    entries: dict[str, list[dict[str, Any]]] = {}
     listed = list(cohorts)
     for index, profile in enumerate(listed):
         models = Models.of(profile)
@@ -176,16 +181,18 @@ def write_fleet(
             r = installation(profile.name, index, n, models)
             records.append(r)
             off = bool(unreachable_every) and n % unreachable_every == unreachable_every - 1
-            entries += [headend_entry(m, unreachable=off) for m in meters_of(r)]
+            meters = [m.to_json() for m in headend_meters(r, unreachable=off)]
+            entries.setdefault(profile.name, []).extend(meters)
     files = FleetFiles(
         directory / "migration.jsonl",
-        directory / "headend-fleet.jsonl",
+        {name: directory / f"headend-{name}.jsonl" for name in entries},
         directory / "cpl.toml",
         records,
         [(r["mpan"], "IS", supplier) for r in records]
         + [(r["mprn"], "GS", supplier) for r in records if "mprn" in r],
     )
     files.migration.write_text("".join(json.dumps(r) + "\n" for r in records))
-    files.headend.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    for name, path in files.headends.items():
+        path.write_text("".join(json.dumps(e) + "\n" for e in entries[name]))
     files.cpl.write_text(cpl_document((p.name, Models.of(p)) for p in listed))
     return files

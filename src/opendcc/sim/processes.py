@@ -12,13 +12,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
 from opendcc.core.eui import Eui64
 
-_LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
+_LISTENING = re.compile(r"listening on [\d.]+:\d+ (\S+)")
 
 
 def free_port() -> int:
@@ -55,19 +56,35 @@ class Process:
 
 
 class HeadEndProcess(Process):
-    def __init__(self, meters: list[Eui64], latency_ms: int = 0, fleet: Path | None = None) -> None:
-        args = ["-m", "opendcc.sim.headend", "--port", "0", "--latency-ms", str(latency_ms)]
-        args += ["--meters", ",".join(str(m) for m in meters)]
+    """One cohort's simulated head-end (``python -m opendcc.sim.headends``)."""
+
+    def __init__(
+        self,
+        cohort: str,
+        *,
+        meters: Sequence[Eui64] = (),
+        fleet: Path | None = None,
+        latency_ms: int = 0,
+        realistic_wan: bool = False,
+        log: Path | None = None,
+    ) -> None:
+        args = ["-m", "opendcc.sim.headends", "--cohort", cohort, "--port", "0"]
+        args += ["--latency-ms", str(latency_ms)]
+        if meters:
+            args += ["--meters", ",".join(str(m) for m in meters)]
         if fleet is not None:
             args += ["--fleet", str(fleet)]
+        if realistic_wan:
+            args.append("--realistic-wan")
         super().__init__(args)
         assert self.popen.stdout is not None
         line = self.popen.stdout.readline().decode()
         found = _LISTENING.search(line)
         if not found:
             self.stop()
-            raise RuntimeError(f"the head-end simulator did not start: {line!r}")
-        self.endpoint = f"tcp://{found.group(1)}:{found.group(2)}"
+            raise RuntimeError(f"the {cohort} head-end simulator did not start: {line!r}")
+        self.cohort = cohort
+        self.endpoint = found.group(1)
 
 
 class HubProcess(Process):

@@ -81,6 +81,7 @@ def write_config(
     cpl: Path | None = None,
     registrations: Iterable[tuple[str, str, str]] = (),  # (MPxN, role, User ID)
     extra: str = "",  # more TOML, appended
+    response_time_scale: float = 1.0,
 ) -> Path:
     """Write the hub's TOML configuration for this estate (TOML written as JSON values)."""
 
@@ -97,6 +98,7 @@ def write_config(
         f"s1sp_key = {q(keys / f'{S1SP_KEY}.key')}",
         f"s1sp_certificate = {q(keys / f'{S1SP_KEY}.pem')}",
         f"smki_repository = {q(keys)}",
+        f"response_time_scale = {response_time_scale}",
     ]
     if xsd is not None:
         lines.append(f"xsd = {q(xsd)}")

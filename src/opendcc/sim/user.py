@@ -7,6 +7,7 @@ starts from the current time in milliseconds (as DCC Boxed's signing tool does) 
 
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 import time
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from lxml import etree
 
 from opendcc.core.eui import Eui64
+from opendcc.duis import precommand
 from opendcc.duis.xml import parse_xml
 from opendcc.duis.xmldsig import sign
 from opendcc.smki.credentials import SigningCredentials
@@ -69,6 +71,16 @@ class SimulatedUser:
         document = parse_xml(text.encode("utf-8"))
         sign(document.getroot(), self.credentials)
         return etree.tostring(document, xml_declaration=True, encoding="UTF-8")
+
+    def signed_precommand(self, srv: str, target: Eui64, payload: bytes) -> bytes:
+        """CV 5: the pre-command a transform (CV 4) returned, signed by this User."""
+        signed = precommand.sign(payload, self.credentials.key)
+        body = (
+            "<sr:SignedPreCommand><sr:GBCSPayload>"
+            f"{base64.b64encode(signed).decode('ascii')}"
+            "</sr:GBCSPayload></sr:SignedPreCommand>"
+        )
+        return self.request(srv, target, cv=5, body=body)
 
 
 @dataclass(frozen=True, slots=True)

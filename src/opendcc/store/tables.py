@@ -318,3 +318,32 @@ migration_installations = Table(
     Index("ix_migration_installations_due", "state", "due_at"),
     Index("ix_migration_installations_installation_id", "installation_id"),
 )
+
+# Replies a head-end gave after the request was already answered to the User as timed out
+# (E21): recorded for the S1SP's performance reporting, never delivered a second time.
+s1sp_late_replies = Table(
+    "s1sp_late_replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", REQUEST_ID, nullable=False),
+    Column("cohort", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("detail", String(256), nullable=False),
+    Column("received_at", AWARE, nullable=False),
+    Index("ix_s1sp_late_replies_request_id", "request_id"),
+)
+
+# Alerts the cohorts' head-ends pushed (GBCS-style codes), as received; routing to Users reads
+# from here.
+device_alerts = Table(
+    "device_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", EUI, nullable=False),
+    Column("cohort", String(32), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("raised_at", AWARE, nullable=False),
+    Column("received_at", AWARE, nullable=False),
+    Column("alert_values", Text, nullable=False),  # JSON object
+    Index("ix_device_alerts_device_id", "device_id"),
+)

@@ -12,8 +12,8 @@ from opendcc.s1sp.contract import DEFAULT_REGISTRY, Registry
 
 def register_all(registry: Registry = DEFAULT_REGISTRY) -> Registry:
     """Register every cohort in ``registry`` (the process-wide one by default) and return it."""
-    from opendcc.s1sp.cohorts import secure
+    from opendcc.s1sp.cohorts import aclara, edmi, elster, itron, landis, secure
 
-    for cohort in (secure,):
+    for cohort in (aclara, elster, itron, landis, secure, edmi):
         registry.register(cohort.PROFILE, cohort.create_adapter)
     return registry

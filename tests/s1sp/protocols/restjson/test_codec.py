@@ -39,6 +39,8 @@ from opendcc.s1sp.protocols.restjson import (
     PollCommand,
     ProtocolError,
     SubmitCommand,
+    SubscribeAlerts,
+    UnsubscribeAlerts,
     decode_alert,
     decode_callback,
     decode_health_reply,
@@ -46,6 +48,7 @@ from opendcc.s1sp.protocols.restjson import (
     decode_push_reply,
     decode_request,
     decode_submit_reply,
+    decode_subscription_reply,
     encode_push,
     encode_reply,
     encode_request,
@@ -153,6 +156,8 @@ GOLDEN: list[tuple[str, object, Callable[[Any], Wire], Callable[[Any], object]]]
     ("alert", ALERT, _push_to(ALERTS), decode_alert),
     ("health_check", HealthCheck(), encode_request, decode_request),
     ("health", Health(HealthState.UP, NOON), encode_reply, decode_health_reply),
+    ("subscribe_alerts", SubscribeAlerts("sub-1", ALERTS), encode_request, decode_request),
+    ("unsubscribe_alerts", UnsubscribeAlerts("sub-1"), encode_request, decode_request),
 ]
 
 
@@ -180,6 +185,13 @@ def test_the_head_end_answers_errors_with_their_status() -> None:
         reply = encode_reply(ApiError(code, "why"))
         assert decode_poll_reply(reply) == ApiError(code, "why")
         assert 400 <= reply.status <= 599
+
+
+def test_the_head_end_acknowledges_subscriptions_with_204() -> None:
+    acknowledged = (GOLDEN_DIR / "push_acknowledged.http").read_bytes()
+    assert decode_subscription_reply(parse(acknowledged)) == Acknowledged()  # type: ignore[arg-type]
+    refusal = ApiError(ApiErrorCode.UNAVAILABLE, "in maintenance")
+    assert decode_subscription_reply(encode_reply(refusal)) == refusal
 
 
 def test_decoding_tolerates_what_http_allows() -> None:
@@ -253,6 +265,12 @@ MALFORMED_REQUESTS: list[tuple[HttpMessage, str]] = [
     (submit_with(arguments={"n": float("nan")}), "not JSON"),
     (HttpMessage("POST", SUBMIT_PATH, POST_JSON, HUGE_NUMBER), "finite"),
     (submit_with(arguments={"s": "\ud800"}), "Unicode"),
+    (HttpMessage("POST", "/v2/alert-subscriptions/s", POST_JSON, b"{}"), "not allowed"),
+    (HttpMessage("PUT", "/v2/alert-subscriptions/s", POST_JSON, b"{}"), "lacks url"),
+    (HttpMessage("PUT", "/v2/alert-subscriptions/s", POST_JSON, b'{"url":"x:"}'), "URL"),
+    (HttpMessage("PUT", "/v2/alert-subscriptions/s%20", POST_JSON, b"{}"), "lacks url"),
+    (HttpMessage("DELETE", "/v2/alert-subscriptions/s", (), b"{}"), "no body"),
+    (HttpMessage("DELETE", "/v2/alert-subscriptions/s%20"), "subscriptionId"),
 ]
 
 
@@ -402,6 +420,14 @@ def test_submissions_round_trip(
     message = encode_request(event)
     assert decode_request(message) == event
     assert encode_request(decode_request(message)) == message
+
+
+@given(ids, st.sampled_from([ALERTS, "http://127.0.0.1:8080/a?b=c"]))
+def test_subscriptions_round_trip(subscription_id: str, url: str) -> None:
+    for event in (SubscribeAlerts(subscription_id, url), UnsubscribeAlerts(subscription_id)):
+        message = encode_request(event)
+        assert decode_request(message) == event
+        assert encode_request(decode_request(message)) == message
 
 
 errors = st.builds(CommandError, st.sampled_from(FailureCode), texts)

@@ -1,6 +1,15 @@
-"""The Secure cohort: Secure Meters' SMETS1 meters, reached over the APDU protocol."""
+"""The Secure Meters cohort: its profile, over the shared apdu adapter."""
 
-from opendcc.s1sp.cohorts.secure.adapter import SecureAdapter, create_adapter
-from opendcc.s1sp.cohorts.secure.profile import PROFILE, READS
+from __future__ import annotations
 
-__all__ = ["PROFILE", "READS", "SecureAdapter", "create_adapter"]
+from opendcc.s1sp.cohorts.secure.profile import PROFILE
+from opendcc.s1sp.contract import AdapterOptions, Endpoint
+from opendcc.s1sp.transports.apdu import ApduAdapter
+
+
+def create_adapter(endpoint: Endpoint, options: AdapterOptions) -> ApduAdapter:
+    """The adapter factory the registry calls."""
+    return ApduAdapter(PROFILE, endpoint, options)
+
+
+__all__ = ["PROFILE", "create_adapter"]

@@ -1,38 +1,30 @@
-"""The Secure cohort as data: Secure Meters' SMETS1 estate and what its head-end reads.
+"""The Secure Meters cohort as data.
 
-Secure Meters' SMETS1 electricity meters sit behind a head-end that speaks the APDU protocol
-(opendcc's DLMS/COSEM-style GETs of OBIS-addressed objects). Each supported SRV (Service
-Reference Variant) is a list of OBIS (Object Identification System) attributes to read.
+Secure Meters' SMETS1 estate: GPRS comms hubs behind a head-end that speaks the binary APDU
+protocol; services are ACTIONs on service objects in OBIS group 128. Alert codes are GBCS's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from opendcc.s1sp.contract import ClockTraits, CohortProfile, FirmwareMode, WanTraits
+from opendcc.s1sp.naming import obis_commands
+from opendcc.s1sp.services import CORE_SRVS
 
-from opendcc.s1sp.contract import CohortProfile
-from opendcc.s1sp.protocols.apdu import AttributeRef, Obis
+ELECTIVE: frozenset[str] = frozenset()
+SUPPORTED = CORE_SRVS | ELECTIVE
 
 PROFILE = CohortProfile(
     name="secure",
     manufacturer="Secure Meters",
     protocol="apdu",
-    supported_srvs=frozenset({"4.1.1", "11.2"}),
+    supported_srvs=SUPPORTED,
+    elective_srvs=ELECTIVE,
     device_models=("Liberty 100",),
-    wan_latency_ms=(800, 4_000),  # a GPRS round trip through the head-end
-    failure_rate=0.02,
-    instruction_timeout_s=30.0,
+    gas_models=("Liberty 220 G",),
+    wan=WanTraits(latency_p50_ms=1_800, latency_p99_ms=9_000, failure_rate=0.02),
+    commands=obis_commands(SUPPORTED, group=128),
+    firmware_mode=FirmwareMode.TWO_STAGE,
+    utrn_algorithm="gbcs",
+    alert_codes={},
+    clock=ClockTraits(drift_ppm=12.0, sync_window_s=5),
 )
-
-TOTAL_IMPORT = Obis(1, 0, 1, 8, 0, 255)  # active energy import (+A), total, Wh
-TOU_IMPORT = tuple(Obis(1, 0, 1, 8, rate, 255) for rate in range(1, 5))  # +A, rates 1-4
-REACTIVE_IMPORT = Obis(1, 0, 3, 8, 0, 255)  # reactive energy import (+R), total, varh
-CLOCK = Obis(0, 0, 1, 0, 0, 255)
-FIRMWARE = Obis(1, 0, 0, 2, 0, 255)  # active firmware identifier
-
-# The attributes (attribute 2: the value) read for each SRV, in reply order.
-READS: Mapping[str, tuple[AttributeRef, ...]] = {
-    "4.1.1": tuple(
-        AttributeRef(obis) for obis in (TOTAL_IMPORT, *TOU_IMPORT, REACTIVE_IMPORT, CLOCK)
-    ),
-    "11.2": (AttributeRef(FIRMWARE), AttributeRef(CLOCK)),
-}

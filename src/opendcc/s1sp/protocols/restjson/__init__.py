@@ -11,6 +11,7 @@ from opendcc.s1sp.protocols.restjson.codec import (
     decode_push_reply,
     decode_request,
     decode_submit_reply,
+    decode_subscription_reply,
     encode_push,
     encode_reply,
     encode_request,
@@ -36,6 +37,8 @@ from opendcc.s1sp.protocols.restjson.messages import (
     Reply,
     Request,
     SubmitCommand,
+    SubscribeAlerts,
+    UnsubscribeAlerts,
 )
 from opendcc.s1sp.protocols.restjson.values import (
     MAX_BODY,
@@ -74,6 +77,8 @@ __all__ = [
     "Reply",
     "Request",
     "SubmitCommand",
+    "SubscribeAlerts",
+    "UnsubscribeAlerts",
     "Value",
     "decode_alert",
     "decode_callback",
@@ -82,6 +87,7 @@ __all__ = [
     "decode_push_reply",
     "decode_request",
     "decode_submit_reply",
+    "decode_subscription_reply",
     "encode_push",
     "encode_reply",
     "encode_request",

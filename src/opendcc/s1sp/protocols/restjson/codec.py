@@ -3,19 +3,19 @@
 Several SMETS1 head-end systems offer a REST (Representational State Transfer) API: the S1SP
 (SMETS1 Service Provider) client submits a command for one device and gets ``202 Accepted`` at
 once; the head-end later POSTs the outcome to the callback URL the client gave. A client that
-missed a callback polls. Alerts that devices raise are POSTed to an alert URL registered with
-the head-end out of band. This module turns events into ``HttpMessage``/``HttpReply`` values
+missed a callback polls. Alerts that devices raise are POSTed to every alert URL the client
+subscribed with the head-end. This module turns events into ``HttpMessage``/``HttpReply`` values
 and back; it opens no socket and imports no HTTP library (like h11, the transport is the
 caller's).
 
 Wire format. Paths to the head-end are relative to its base URL; ``{deviceId}`` is an EUI-64
 (64-bit Extended Unique Identifier) in canonical form (``00-DB-12-34-56-78-90-A0``: upper-case
-hex, hyphenated); ids (commandId, alertId) are 1-128 of ``A-Z a-z 0-9 . _ ~ -``. Every body is
-one JSON (JavaScript Object Notation) object in UTF-8, sent with the header
-``content-type: application/json`` and encoded with keys sorted and no insignificant
-whitespace; every member shown is required and no other is allowed. ``T`` is an RFC 3339 UTC
-date-time such as ``2024-06-01T12:00:30.25Z`` (fraction optional, at most 6 digits). Values
-(``V``) are JSON values; see ``values`` for how date-times ride in them.
+hex, hyphenated); ids (commandId, alertId, subscriptionId) are 1-128 of
+``A-Z a-z 0-9 . _ ~ -``. Every body is one JSON (JavaScript Object Notation) object in UTF-8,
+sent with the header ``content-type: application/json`` and encoded with keys sorted and no
+insignificant whitespace; every member shown is required and no other is allowed. ``T`` is an
+RFC 3339 UTC date-time such as ``2024-06-01T12:00:30.25Z`` (fraction optional, at most 6
+digits). Values (``V``) are JSON values; see ``values`` for how date-times ride in them.
 
 Client to head-end::
 
@@ -27,6 +27,11 @@ Client to head-end::
         -> 200 STATUS  |  error
     GET /v2/health                               (no body)
         -> 200 {"status":"up"|"degraded","time":T}  |  error
+    PUT /v2/alert-subscriptions/{subscriptionId}     POST every alert to URL
+        {"url":URL}
+        -> 204 (no body)  |  error
+    DELETE /v2/alert-subscriptions/{subscriptionId}  stop (no body)
+        -> 204 (no body)  |  error
 
 Head-end to client::
 
@@ -51,7 +56,8 @@ NAME (a command name) is lowerCamelCase, e.g. ``readInstantaneousImport``; RID i
 of DUIS (the DCC User Interface Specification), 1-256 printable ASCII characters; URL is an
 absolute http or https URL. Idempotency: a head-end answers a resubmitted commandId with the
 same content with 202 again, and with different content with 409 DUPLICATE_COMMAND; it runs a
-requestId at most once.
+requestId at most once. A subscription is a PUT: repeating it (say after a head-end restart)
+is harmless, and a DELETE of one that is gone is answered 204 too.
 
 Decoding is strict: a wrong method, path, content type, member, type or identifier raises
 ``ProtocolError`` (``NoRoute`` when no route matches, which a head-end answers 404 NOT_FOUND;
@@ -84,6 +90,8 @@ from opendcc.s1sp.protocols.restjson.messages import (
     Reply,
     Request,
     SubmitCommand,
+    SubscribeAlerts,
+    UnsubscribeAlerts,
     check_url,
 )
 from opendcc.s1sp.protocols.restjson.reading import Fields, canonical_eui64, invalid, member_of
@@ -99,6 +107,7 @@ HEALTH_PATH = "/v2/health"
 JSON_HEADERS = (("content-type", "application/json"),)
 _SUBMIT_PATH = re.compile(r"/v2/devices/([^/?#]+)/commands")
 _POLL_PATH = re.compile(r"/v2/commands/([^/?#]+)")
+_SUBSCRIPTION_PATH = re.compile(r"/v2/alert-subscriptions/([^/?#]+)")
 
 _Event = TypeVar("_Event")
 
@@ -128,6 +137,11 @@ def encode_request(event: Request) -> HttpMessage:
             return HttpMessage("GET", f"/v2/commands/{event.command_id}")
         case HealthCheck():
             return HttpMessage("GET", HEALTH_PATH)
+        case SubscribeAlerts():
+            path = f"/v2/alert-subscriptions/{event.subscription_id}"
+            return HttpMessage("PUT", path, JSON_HEADERS, dump({"url": event.url}))
+        case UnsubscribeAlerts():
+            return HttpMessage("DELETE", f"/v2/alert-subscriptions/{event.subscription_id}")
 
 
 def encode_reply(event: Reply) -> HttpReply:
@@ -212,6 +226,15 @@ def decode_request(message: HttpMessage) -> Request:
         _expect_method(message, "GET")
         _expect_no_body(message.body)
         return HealthCheck()
+    if match := _SUBSCRIPTION_PATH.fullmatch(path):
+        if method == "PUT":
+            fields = Fields(_json_body(message), "a subscription", "url")
+            with invalid():
+                return SubscribeAlerts(match.group(1), fields.text("url"))
+        _expect_method(message, "DELETE")
+        _expect_no_body(message.body)
+        with invalid():
+            return UnsubscribeAlerts(match.group(1))
     raise NoRoute(f"no route for {method} {path}")
 
 
@@ -255,6 +278,11 @@ def decode_health_reply(reply: HttpReply) -> Health | ApiError:
 
 def decode_push_reply(reply: HttpReply) -> Acknowledged | ApiError:
     """The client's answer to a callback or an alert."""
+    return _decode_reply(reply, 204, _decode_acknowledged)
+
+
+def decode_subscription_reply(reply: HttpReply) -> Acknowledged | ApiError:
+    """The head-end's answer to a ``SubscribeAlerts`` or an ``UnsubscribeAlerts``."""
     return _decode_reply(reply, 204, _decode_acknowledged)
 
 

@@ -1,9 +1,10 @@
 """Events of the REST/JSON head-end protocol, and the HTTP values they travel in (see ``codec``).
 
 Each event is one thing a party says: the S1SP (SMETS1 Service Provider) client submits a
-command, polls it or checks the head-end's health; the head-end accepts, reports a command's
-status (in a reply to a poll, or in a completion callback), pushes an alert, or answers with an
-API error; either side acknowledges a POST it received with 204.
+command, polls it, checks the head-end's health or (un)subscribes to alerts; the head-end
+accepts, reports a command's status (in a reply to a poll, or in a completion callback), pushes
+an alert, or answers with an API error; either side acknowledges a POST it received with 204,
+and the head-end a subscription with 204 too.
 
 Field rules are checked when an event is built (``ValueError``), so the codec only ever emits
 valid messages; the codec turns the same failures on the wire into ``ProtocolError``.
@@ -248,6 +249,28 @@ class Acknowledged:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscribeAlerts:
+    """Client to head-end: POST every alert to ``url`` from now on; repeating it is harmless."""
+
+    subscription_id: str  # the client's name for this subscription
+    url: str
+
+    def __post_init__(self) -> None:
+        check_id(self.subscription_id, "a subscriptionId")
+        check_url(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeAlerts:
+    """Client to head-end: stop the subscription (DELETE: one that is gone is no error)."""
+
+    subscription_id: str
+
+    def __post_init__(self) -> None:
+        check_id(self.subscription_id, "a subscriptionId")
+
+
+@dataclass(frozen=True, slots=True)
 class HealthCheck:
     """Client to head-end: are you up?"""
 
@@ -276,6 +299,6 @@ class ApiError:
         return ERROR_STATUS[self.code]
 
 
-Request = SubmitCommand | PollCommand | HealthCheck
+Request = SubmitCommand | PollCommand | HealthCheck | SubscribeAlerts | UnsubscribeAlerts
 Push = CommandStatus | Alert
 Reply = CommandAccepted | CommandStatus | Health | Acknowledged | ApiError

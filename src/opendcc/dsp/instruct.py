@@ -1,0 +1,53 @@
+"""The SMETS1 instruction a DUIS request asks for, read the same way by the DSP and the DCO.
+
+A non-critical request (CV 1-3) names its SRV and target in the header and its parameters in
+the body, read by the SRV's service (``opendcc.s1sp.services``). A critical request arrives in
+two steps (``opendcc.duis.precommand``): the transform (CV 4) is read like a non-critical
+request and answered with a pre-command; the signed pre-command (CV 5) carries the instruction
+itself, which must be for the SRV and target its header names, from the User it was issued to.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from opendcc.duis import precommand
+from opendcc.duis.precommand import PreCommandInvalid
+from opendcc.duis.request import CommandVariant, ServiceRequest
+from opendcc.s1sp import services
+from opendcc.s1sp.contract import Instruction
+
+SIGNED_PRE_COMMANDS = frozenset(
+    {
+        CommandVariant.SIGNED_PRE_COMMAND,
+        CommandVariant.SIGNED_PRE_COMMAND_LOCAL,
+        CommandVariant.SIGNED_PRE_COMMAND_DEVICE_AND_LOCAL,
+    }
+)
+
+
+class Instructions:
+    def __init__(self, dsp_public: ec.EllipticCurvePublicKey) -> None:
+        self._dsp_public = dsp_public
+
+    def read(
+        self, request: ServiceRequest, signer: ec.EllipticCurvePublicKey | None = None
+    ) -> Instruction:
+        """The instruction ``request`` asks for. With ``signer`` (the key that signed the
+        request), a signed pre-command's User signature is verified too."""
+        rid = request.request_id
+        if request.command_variant not in SIGNED_PRE_COMMANDS:
+            parameters = services.parameters(request.srv, request.body)
+            return Instruction(str(rid), request.srv, rid.target, parameters)
+        signed = precommand.signed_payload(request.body)
+        if signer is None:
+            payload, _ = precommand.split(signed)
+        else:
+            payload = precommand.verify_user(signed, signer)
+        pre = precommand.read(payload, self._dsp_public)
+        if (pre.srv, pre.device_id, pre.originator) != (request.srv, rid.target, rid.originator):
+            raise PreCommandInvalid(
+                f"the pre-command is for SRV {pre.srv} on {pre.device_id} by {pre.originator},"
+                f" not SRV {request.srv} on {rid.target} by {rid.originator}"
+            )
+        return Instruction(str(rid), pre.srv, rid.target, pre.parameters)

@@ -1,0 +1,162 @@
+"""What every cohort's adapter does the same way, whatever its wire protocol.
+
+``CohortAdapter.submit`` takes a sealed instruction and, in order:
+
+1. refuses it (``NotCountersigned``) unless the DCO's seal verifies with the DCO's key;
+2. refuses an SRV the cohort does not offer (``UnsupportedService``);
+3. answers a RequestID it has finished from memory, and joins one still under way (a RequestID
+   reused for another instruction is a ``ConflictingInstruction``);
+4. has the protocol carry it (``_carry``), no longer than the SRV's target response time. No
+   outcome by then is answered NO_RESPONSE (DUIS E21); the carrying goes on for a grace period,
+   and a reply that arrives late is handed to ``on_late`` (recorded, never delivered again).
+
+Final outcomes (SUCCESS, REJECTED, UNKNOWN_DEVICE) are remembered; transport failures are not,
+so a redelivered instruction is tried again, and the head-end answers a repeated RequestID from
+its own memory without acting twice. Subclasses implement ``_carry``, ``health`` and ``_close``
+and turn their transport's failures into outcomes; only the caller's mistakes raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from opendcc.s1sp.contract import (
+    AdapterOptions,
+    CohortProfile,
+    ConflictingInstruction,
+    Endpoint,
+    Instruction,
+    NotCountersigned,
+    Outcome,
+    OutcomeStatus,
+    Sealed,
+    UnsupportedService,
+)
+from opendcc.s1sp.services import DEFAULT_RESPONSE_TIME_S, SERVICES
+
+log = logging.getLogger(__name__)
+
+FINAL = frozenset({OutcomeStatus.SUCCESS, OutcomeStatus.REJECTED, OutcomeStatus.UNKNOWN_DEVICE})
+LATE_GRACE = 4.0  # a late reply is still awaited for this many times the target
+
+
+def response_time_s(srv: str, options: AdapterOptions) -> float:
+    """The target response time of ``srv``, scaled by the options."""
+    service = SERVICES.get(srv)
+    target = service.response_time_s if service is not None else DEFAULT_RESPONSE_TIME_S
+    return target * options.time_scale
+
+
+class CohortAdapter:
+    """The protocol-independent half of an ``S1spAdapter``."""
+
+    def __init__(
+        self,
+        profile: CohortProfile,
+        endpoint: Endpoint,
+        options: AdapterOptions | None = None,
+        *,
+        remembered: int = 10_000,
+    ) -> None:
+        self.profile = profile
+        self.endpoint = endpoint
+        self.options = options or AdapterOptions()
+        self._remembered = remembered
+        self._outcomes: OrderedDict[str, tuple[Instruction, Outcome]] = OrderedDict()
+        self._inflight: dict[str, tuple[Instruction, asyncio.Task[Outcome]]] = {}
+        self._carrying: set[asyncio.Task[Outcome]] = set()
+
+    async def submit(self, sealed: Sealed) -> Outcome:
+        instruction = sealed.instruction
+        self._check_seal(sealed)
+        if instruction.srv not in self.profile.supported_srvs:
+            raise UnsupportedService(f"{self.profile.name} does not offer SRV {instruction.srv}")
+        rid = instruction.request_id
+        known = self._outcomes.get(rid) or self._inflight.get(rid)
+        if known is not None and known[0] != instruction:
+            raise ConflictingInstruction(f"RequestID {rid} was used for another instruction")
+        if rid in self._outcomes:
+            return self._outcomes[rid][1]
+        if rid not in self._inflight:
+            task = asyncio.create_task(self._within_target(instruction))
+            self._inflight[rid] = (instruction, task)
+            task.add_done_callback(lambda done: self._settle(instruction, done))
+        # Shielded: a caller that gives up does not cancel the work other callers share.
+        return await asyncio.shield(self._inflight[rid][1])
+
+    async def health(self) -> bool:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        for _, task in list(self._inflight.values()):
+            task.cancel()
+        for task in list(self._carrying):
+            task.cancel()
+        await asyncio.gather(*self._carrying, return_exceptions=True)
+        await self._close()
+
+    # ------------------------------------------------------------------ for subclasses
+
+    async def _carry(self, instruction: Instruction, deadline_s: float) -> Outcome:
+        """Carry ``instruction`` over the wire; give up after ``deadline_s`` (NO_RESPONSE)."""
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        return None
+
+    def _alert_received(self, device_alert_code: int) -> int:
+        """The GBCS-style code of a code the head-end pushed."""
+        return self.profile.gbcs_alert(device_alert_code)
+
+    # ------------------------------------------------------------------ the common part
+
+    def _check_seal(self, sealed: Sealed) -> None:
+        key = self.options.dco_key
+        if key is None:
+            raise NotCountersigned("this adapter has no DCO key: it carries out nothing")
+        try:
+            key.verify(sealed.seal, sealed.instruction.canonical(), ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise NotCountersigned(
+                f"instruction {sealed.instruction.request_id} is not countersigned by the DCO"
+            ) from None
+
+    async def _within_target(self, instruction: Instruction) -> Outcome:
+        target = response_time_s(instruction.srv, self.options)
+        carrying = asyncio.create_task(self._carry(instruction, target * LATE_GRACE))
+        self._carrying.add(carrying)
+        carrying.add_done_callback(self._carrying.discard)
+        done, _ = await asyncio.wait({carrying}, timeout=target)
+        if done:
+            return carrying.result()
+        carrying.add_done_callback(lambda late: self._late(instruction, late))
+        detail = f"no answer within the target response time of {target:g} s"
+        return Outcome(instruction.request_id, OutcomeStatus.NO_RESPONSE, detail=detail)
+
+    def _late(self, instruction: Instruction, task: asyncio.Task[Outcome]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        outcome = task.result()
+        if outcome.status is OutcomeStatus.NO_RESPONSE:
+            return  # nothing came after all
+        log.info("late reply for %s: %s", instruction.request_id, outcome.status)
+        try:
+            self.options.on_late(instruction, outcome)
+        except Exception:
+            log.exception("recording the late reply for %s failed", instruction.request_id)
+
+    def _settle(self, instruction: Instruction, task: asyncio.Task[Outcome]) -> None:
+        self._inflight.pop(instruction.request_id, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        outcome = task.result()
+        if outcome.status in FINAL:
+            self._outcomes[instruction.request_id] = (instruction, outcome)
+            while len(self._outcomes) > self._remembered:
+                self._outcomes.popitem(last=False)

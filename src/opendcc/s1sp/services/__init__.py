@@ -1,0 +1,136 @@
+"""The core SMETS1 services, one table for every cohort (see ``base``).
+
+Each module holds a family of SRVs and exports ``SERVICES``; ``SERVICES`` here joins them into
+one mapping by SRV. Cohort profiles choose which of these they offer; protocols carry the
+instruction and its ``Result``; the DSP and the DCO read parameters with the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from lxml import etree
+
+from opendcc.s1sp.contract import UnsupportedService
+from opendcc.s1sp.services.base import (
+    DEFAULT_RESPONSE_TIME_S,
+    BuildResponse,
+    Datum,
+    InvalidParameters,
+    Parameters,
+    ReadParameters,
+    Result,
+    Service,
+    no_parameters,
+)
+
+
+def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
+    table: dict[str, Service] = {}
+    for family in families:
+        for service in family:
+            if service.srv in table:
+                raise ValueError(f"SRV {service.srv} is defined twice")
+            table[service.srv] = service
+    return MappingProxyType(table)
+
+
+def _families() -> list[Iterable[Service]]:
+    from opendcc.s1sp.services import config, prepayment, reads
+
+    return [prepayment.SERVICES, reads.SERVICES, config.SERVICES]
+
+
+SERVICES: Mapping[str, Service] = _table(_families())
+
+# The core SMETS1 device services every cohort offers (8.3 Decommission Device is answered by
+# the DSP itself, as a non-device request).
+CORE_SRVS = frozenset(
+    [
+        "1.1.1",
+        "1.2.1",
+        "1.5",
+        "1.6",
+        "2.1",
+        "2.3",
+        "2.5",
+        "3.1",
+        "3.2",
+        "3.4",
+        "4.1.1",
+        "4.1.2",
+        "4.3",
+        "4.4.2",
+        "4.4.3",
+        "4.6.1",
+        "4.8.1",
+        "4.10",
+        "4.11.1",
+        "4.13",
+        "4.14",
+        "4.17",
+        "4.18",
+        "6.2.1",
+        "6.2.3",
+        "6.2.4",
+        "6.2.7",
+        "6.2.8",
+        "6.2.9",
+        "6.8",
+        "6.11",
+        "6.13",
+        "6.20.1",
+        "7.1",
+        "7.2",
+        "7.3",
+        "7.4",
+        "8.7.2",
+        "8.8.2",
+        "8.9",
+        "8.11",
+        "11.2",
+    ]
+)
+
+# The GBCS-style alert codes a SMETS1 meter raises through the core services and events:
+# critical 0x8Fxx (firmware verification failed and activated, tamper, supply disabled for lack
+# of credit, supply armed, power outage and restored), non-critical 0x81xx (low credit,
+# emergency credit available, clock adjusted). Cohorts map their own codes onto these.
+GBCS_ALERTS = (0x8F1C, 0x8F1D, 0x8F20, 0x8F30, 0x8F31, 0x8F34, 0x8F35, 0x8101, 0x8102, 0x8103)
+
+
+def service(srv: str) -> Service:
+    try:
+        return SERVICES[srv]
+    except KeyError:
+        raise UnsupportedService(f"SRV {srv} is not a SMETS1 service of opendcc") from None
+
+
+def parameters(srv: str, body: etree._Element) -> dict[str, str]:
+    """The instruction parameters of ``srv`` read from its request's sr:Body child element."""
+    return service(srv).parameters(body)
+
+
+def response_element(srv: str, result: Result) -> etree._Element:
+    """The MMC response element for a successful ``result`` of ``srv``."""
+    return service(srv).response(result)
+
+
+__all__ = [
+    "CORE_SRVS",
+    "DEFAULT_RESPONSE_TIME_S",
+    "GBCS_ALERTS",
+    "SERVICES",
+    "BuildResponse",
+    "Datum",
+    "InvalidParameters",
+    "Parameters",
+    "ReadParameters",
+    "Result",
+    "Service",
+    "no_parameters",
+    "parameters",
+    "response_element",
+    "service",
+]

@@ -1,0 +1,1 @@
+"""Adapters, one per wire protocol, over the protocol-independent CohortAdapter."""

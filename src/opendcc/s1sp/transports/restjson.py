@@ -1,0 +1,546 @@
+"""The REST/JSON adapter: SMETS1 instructions as commands to an HTTP head-end, answered by callback.
+
+Who talks to whom. The S1SP (SMETS1 Service Provider) adapter holds an HTTP client to the
+head-end's base URL and serves a small HTTP listener of its own (Starlette on uvicorn, in the
+running event loop, started on first use) for what the head-end sends back::
+
+    adapter  -> head-end  POST /v2/devices/{EUI}/commands  commandId, callbackUrl -> 202 at once
+    head-end -> adapter   POST {callbackUrl}  the final status (completed or failed) -> 204
+    adapter  -> head-end  GET /v2/commands/{commandId}  once, if no readable callback came
+    adapter  -> head-end  PUT /v2/alert-subscriptions/{id}  {"url": alert URL}  (listen, health)
+    head-end -> adapter   POST {alert URL}  an alert a device raised -> on_alert
+
+The commandId is a digest of the DUIS RequestID, so a resubmission (a redelivered instruction,
+or a restarted hub) names the same command: the head-end answers 202 again without running it
+twice, and calls back again if it has finished. The adapter waits for the callback until most
+of the deadline has gone, then polls once; an unreadable callback makes it poll at once.
+
+What each failure becomes (the head-end's own ``FailureCode`` maps one to one):
+
+- no connection (refused, connect timeout) or 503 UNAVAILABLE: DEVICE_UNREACHABLE (nothing was
+  taken, so trying again is safe);
+- no or an unreadable answer to the submission, a 500, or a 202 with neither a readable
+  callback nor a final status to poll: NO_RESPONSE (the command may have acted);
+- 404 UNKNOWN_DEVICE: UNKNOWN_DEVICE; any other refusal (409, 422, 400): REJECTED.
+
+Results come back as ``Datum`` values (int, str, date-time, tuples of those; booleans as 0/1);
+a result with anything else is unreadable, hence NO_RESPONSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import socket
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from opendcc.s1sp.adapter import CohortAdapter
+from opendcc.s1sp.contract import (
+    AdapterFactory,
+    AdapterOptions,
+    CohortProfile,
+    DeviceAlert,
+    Endpoint,
+    Instruction,
+    InvalidEndpoint,
+    Outcome,
+    OutcomeStatus,
+)
+from opendcc.s1sp.protocols.restjson import (
+    Acknowledged,
+    ApiError,
+    ApiErrorCode,
+    CommandState,
+    CommandStatus,
+    FailureCode,
+    Health,
+    HealthCheck,
+    HttpMessage,
+    HttpReply,
+    PollCommand,
+    ProtocolError,
+    SubmitCommand,
+    SubscribeAlerts,
+    UnsubscribeAlerts,
+    Value,
+    decode_alert,
+    decode_callback,
+    decode_health_reply,
+    decode_poll_reply,
+    decode_submit_reply,
+    decode_subscription_reply,
+    encode_reply,
+    encode_request,
+)
+from opendcc.s1sp.services.base import Datum
+
+log = logging.getLogger(__name__)
+
+POLL_SHARE = 0.1  # of an instruction's deadline, kept for the poll when no callback came
+HEALTH_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 1.0  # for the goodbye (unsubscribe) on close
+REMEMBERED_ALERTS = 10_000  # alert ids already delivered, so a head-end's retry is not doubled
+CALLBACK_PATH = "/callbacks/commands"
+ALERT_PATH = "/callbacks/alerts"
+
+STATUS_OF_FAILURE: Mapping[FailureCode, OutcomeStatus] = {
+    FailureCode.DEVICE_UNREACHABLE: OutcomeStatus.DEVICE_UNREACHABLE,
+    FailureCode.NO_RESPONSE: OutcomeStatus.NO_RESPONSE,
+    FailureCode.KEYS_MISSING: OutcomeStatus.KEYS_MISSING,
+    FailureCode.HAN_ERROR: OutcomeStatus.HAN_ERROR,
+    FailureCode.REJECTED: OutcomeStatus.REJECTED,
+}
+# API errors on submission; any other code is a refusal (REJECTED).
+STATUS_OF_API_ERROR: Mapping[ApiErrorCode, OutcomeStatus] = {
+    ApiErrorCode.UNKNOWN_DEVICE: OutcomeStatus.UNKNOWN_DEVICE,
+    ApiErrorCode.UNAVAILABLE: OutcomeStatus.DEVICE_UNREACHABLE,
+    ApiErrorCode.INTERNAL_ERROR: OutcomeStatus.NO_RESPONSE,
+}
+
+
+def command_id_for(request_id: str) -> str:
+    """The commandId of the instruction with this DUIS RequestID: the same on every attempt."""
+    return hashlib.sha256(request_id.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves the process's signal handlers alone: it is a guest."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpListener:
+    """An ASGI app served by uvicorn in the running event loop, on a socket bound up front.
+
+    Binding first makes the port known at once (port 0 picks a free one); ``stop`` then
+    ``start`` listens again on the same port. The simulated head-end serves through it too.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen (again); ``OSError`` if the address cannot be bound."""
+        if self._task is not None:
+            return
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)  # connections queue from now on, before uvicorn accepts them
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        server = _EmbeddedServer(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        self._server, self._task = server, task
+        while not server.started and not task.done():
+            await asyncio.sleep(0.001)
+        if task.done():
+            self._server = self._task = None
+            sock.close()
+            task.result()  # its failure, if it failed
+            raise OSError(f"the listener on {self.base_url} stopped at once")
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection; new connections are refused."""
+        server, task = self._server, self._task
+        self._server = self._task = None
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        try:
+            await task
+        except Exception:
+            log.exception("the listener on %s failed while stopping", self.base_url)
+
+
+def message_of(request: Request, body: bytes) -> HttpMessage:
+    """An incoming Starlette request as the codec's ``HttpMessage``, its target as sent."""
+    raw = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
+    target = raw.decode("latin-1")
+    if query := request.scope.get("query_string", b""):
+        target += "?" + query.decode("latin-1")
+    return HttpMessage(request.method, target, tuple(request.headers.items()), body)
+
+
+def response_of(reply: HttpReply) -> Response:
+    return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
+
+
+def reply_of(response: httpx.Response) -> HttpReply:
+    headers = tuple((name.lower(), value) for name, value in response.headers.multi_items())
+    return HttpReply(response.status_code, headers, response.content)
+
+
+def safe_text(reason: object) -> str:
+    """``reason`` as text an ``ApiError`` can carry (valid UTF-8, not too long)."""
+    return str(reason)[:300].encode("utf-8", "replace").decode("utf-8")
+
+
+# --------------------------------------------------------------------------- the adapter
+
+
+class RestJsonAdapter(CohortAdapter):
+    """The ``S1spAdapter`` of a cohort whose head-end speaks REST/JSON with callbacks.
+
+    ``listen_host``/``listen_port`` is where its own listener binds (127.0.0.1, any free port);
+    ``advertised_url``, if given, is the base URL the head-end must use to reach it (behind NAT
+    or a proxy) instead of the bound address.
+    """
+
+    def __init__(
+        self,
+        profile: CohortProfile,
+        endpoint: Endpoint,
+        options: AdapterOptions | None = None,
+        *,
+        listen_host: str = "127.0.0.1",
+        listen_port: int = 0,
+        advertised_url: str | None = None,
+    ) -> None:
+        if endpoint.scheme not in ("http", "https"):
+            raise InvalidEndpoint(f"a REST/JSON head-end has an http(s) URL, not {endpoint}")
+        super().__init__(profile, endpoint, options)
+        self._client = httpx.AsyncClient(trust_env=False)
+        app = Starlette(
+            routes=[
+                Route(CALLBACK_PATH + "/{command_id}", self._on_callback, methods=["POST"]),
+                Route(ALERT_PATH, self._on_alert, methods=["POST"]),
+            ]
+        )
+        self._listener = HttpListener(app, listen_host, listen_port)
+        self._advertised_url = advertised_url.rstrip("/") if advertised_url else None
+        self._starting = asyncio.Lock()
+        self._waiters: dict[str, set[asyncio.Future[CommandStatus | None]]] = {}
+        self._delivered_alerts: OrderedDict[str, None] = OrderedDict()
+        self._subscribed = False
+        self._subscribing: asyncio.Task[bool] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where the head-end reaches this adapter (once it listens)."""
+        return self._advertised_url or self._listener.base_url
+
+    @property
+    def alert_url(self) -> str:
+        return self.base_url + ALERT_PATH
+
+    def callback_url(self, command_id: str) -> str:
+        return f"{self.base_url}{CALLBACK_PATH}/{command_id}"
+
+    async def listen(self) -> bool:
+        """Serve callbacks and alerts now, and subscribe to the head-end's alerts.
+
+        Whether the head-end took the subscription. ``health`` renews it, since a head-end
+        that restarted may have forgotten it; the first instruction also listens.
+        """
+        try:
+            await self._listening()
+        except OSError:
+            log.exception("cannot listen for callbacks on %s", self.base_url)
+            return False
+        return await self._subscribe(HEALTH_TIMEOUT_S)
+
+    async def health(self) -> bool:
+        """Whether the head-end answers; if it does, the alert subscription is renewed."""
+        try:
+            answer = decode_health_reply(
+                await self._exchange(encode_request(HealthCheck()), HEALTH_TIMEOUT_S)
+            )
+        except (httpx.HTTPError, ProtocolError) as exc:
+            log.info("head-end %s is not healthy: %s", self.endpoint, _why(exc))
+            return False
+        if not isinstance(answer, Health):
+            return False
+        await self.listen()
+        return True
+
+    async def _close(self) -> None:
+        if self._client.is_closed:
+            return
+        if self._subscribing is not None:
+            self._subscribing.cancel()
+            await asyncio.gather(self._subscribing, return_exceptions=True)
+        if self._subscribed:
+            goodbye = UnsubscribeAlerts(self._subscription_id())
+            with contextlib.suppress(httpx.HTTPError):
+                await self._exchange(encode_request(goodbye), CLOSE_TIMEOUT_S)
+            self._subscribed = False
+        await self._listener.stop()
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------ instructions
+
+    async def _carry(self, instruction: Instruction, deadline_s: float) -> Outcome:
+        rid = instruction.request_id
+        now = asyncio.get_running_loop().time
+        deadline = now() + deadline_s
+        try:
+            await self._listening()
+        except OSError as exc:
+            detail = f"cannot listen for the head-end's callback: {exc}"
+            return Outcome(rid, OutcomeStatus.DEVICE_UNREACHABLE, detail=detail)
+        if not self._subscribed and (self._subscribing is None or self._subscribing.done()):
+            self._subscribing = asyncio.create_task(self._subscribe(HEALTH_TIMEOUT_S))
+        command_id = command_id_for(rid)
+        try:
+            submit = SubmitCommand(
+                device=instruction.device_id,
+                command_id=command_id,
+                request_id=rid,
+                command=self.profile.command(instruction.srv),
+                arguments=dict(instruction.parameters),
+                callback_url=self.callback_url(command_id),
+            )
+        except ValueError as exc:
+            detail = f"the instruction cannot be put in REST/JSON: {exc}"
+            return Outcome(rid, OutcomeStatus.REJECTED, detail=detail)
+        with self._awaiting(command_id) as callback:
+            refused = await self._submit(submit, deadline - now())
+            if refused is not None:
+                return refused
+            answer = await self._callback_or_poll(
+                command_id, callback, deadline - deadline_s * POLL_SHARE, deadline
+            )
+        if isinstance(answer, str):
+            return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=answer)
+        return self._outcome(instruction, answer)
+
+    async def _submit(self, submit: SubmitCommand, timeout_s: float) -> Outcome | None:
+        """None once the head-end accepted the command; else the outcome of its refusal."""
+        rid = submit.request_id
+        try:
+            answer = decode_submit_reply(await self._exchange(encode_request(submit), timeout_s))
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            detail = f"head-end {self.endpoint} unreachable: {_why(exc)}"
+            return Outcome(rid, OutcomeStatus.DEVICE_UNREACHABLE, detail=detail)
+        except (httpx.HTTPError, ProtocolError) as exc:
+            detail = f"no readable answer to the submission: {_why(exc)}"
+            return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=detail)
+        if isinstance(answer, ApiError):
+            status = STATUS_OF_API_ERROR.get(answer.code, OutcomeStatus.REJECTED)
+            return Outcome(rid, status, detail=f"head-end {answer.code}: {answer.message}")
+        if answer.command_id != submit.command_id:
+            detail = f"the head-end accepted another command ({answer.command_id})"
+            return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=detail)
+        return None
+
+    async def _callback_or_poll(
+        self,
+        command_id: str,
+        callback: asyncio.Future[CommandStatus | None],
+        poll_at: float,
+        deadline: float,
+    ) -> CommandStatus | str:
+        """The final status by callback, or else by one poll; else why there is none."""
+        try:
+            async with asyncio.timeout_at(poll_at):
+                status = await callback
+        except TimeoutError:
+            status = None  # no callback (None too when one came unreadable: poll at once)
+        if status is not None:
+            return status
+        timeout_s = max(deadline - asyncio.get_running_loop().time(), 0.05)
+        try:
+            answer = decode_poll_reply(
+                await self._exchange(encode_request(PollCommand(command_id)), timeout_s)
+            )
+        except (httpx.HTTPError, ProtocolError) as exc:
+            return f"no readable callback, and the poll failed: {_why(exc)}"
+        if isinstance(answer, ApiError):
+            return f"no readable callback, and the poll was refused: {answer.code}"
+        if not answer.final or answer.command_id != command_id:
+            return "no callback, and the command is still under way"
+        return answer
+
+    def _outcome(self, instruction: Instruction, status: CommandStatus) -> Outcome:
+        rid = instruction.request_id
+        if status.device != instruction.device_id:
+            detail = f"the head-end answered for device {status.device}"
+            return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=detail)
+        if status.status is CommandState.COMPLETED and status.result is not None:
+            try:
+                data = {name: datum(value) for name, value in status.result.items()}
+            except ValueError as exc:
+                return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=f"unreadable result: {exc}")
+            return Outcome(rid, OutcomeStatus.SUCCESS, data)
+        if status.error is None:  # the codec forbids it: a final status is one or the other
+            return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail="a status without an outcome")
+        detail = f"head-end {status.error.code}: {status.error.message}"
+        return Outcome(rid, STATUS_OF_FAILURE[status.error.code], detail=detail)
+
+    # ------------------------------------------------------------------ what comes back
+
+    @contextlib.contextmanager
+    def _awaiting(self, command_id: str) -> Iterator[asyncio.Future[CommandStatus | None]]:
+        """A future the callback for ``command_id`` resolves (registered before submitting,
+        since the callback may overtake the 202). A redelivered instruction may wait for the
+        same command while an earlier attempt still does: both are woken."""
+        future: asyncio.Future[CommandStatus | None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(command_id, set())
+        waiters.add(future)
+        try:
+            yield future
+        finally:
+            future.cancel()
+            waiters.discard(future)
+            if not waiters and self._waiters.get(command_id) is waiters:
+                del self._waiters[command_id]
+
+    async def _on_callback(self, request: Request) -> Response:
+        command_id = request.path_params["command_id"]
+        message = message_of(request, await request.body())
+        try:
+            status = decode_callback(message)
+            if status.command_id != command_id:
+                raise ProtocolError(f"the callback for {command_id} is about {status.command_id}")
+        except ProtocolError as exc:
+            log.warning("unreadable callback for command %s: %s", command_id, exc)
+            self._wake(command_id, None)  # its waiter polls at once
+            refusal = ApiError(ApiErrorCode.MALFORMED_REQUEST, safe_text(exc))
+            return response_of(encode_reply(refusal))
+        if not self._wake(command_id, status):
+            log.info("callback for command %s came when nobody waited for it", command_id)
+        return response_of(encode_reply(Acknowledged()))
+
+    def _wake(self, command_id: str, status: CommandStatus | None) -> bool:
+        woken = False
+        for future in self._waiters.get(command_id, ()):
+            if not future.done():
+                future.set_result(status)
+                woken = True
+        return woken
+
+    async def _on_alert(self, request: Request) -> Response:
+        try:
+            alert = decode_alert(message_of(request, await request.body()))
+        except ProtocolError as exc:
+            log.warning("unreadable alert from %s: %s", self.endpoint, exc)
+            return response_of(
+                encode_reply(ApiError(ApiErrorCode.MALFORMED_REQUEST, safe_text(exc)))
+            )
+        if alert.alert_id in self._delivered_alerts:
+            return response_of(encode_reply(Acknowledged()))  # the head-end retried it
+        try:
+            values: dict[str, Datum] = {name: datum(v) for name, v in alert.values.items()}
+        except ValueError as exc:
+            log.warning("alert %s has unreadable values: %s", alert.alert_id, exc)
+            values = {}  # the alert itself still counts
+        code = self._alert_received(alert.code)
+        try:
+            self.options.on_alert(DeviceAlert(alert.device, code, alert.raised_at, values))
+        except Exception:
+            log.exception("handing on alert %s failed", alert.alert_id)
+            trouble = ApiError(ApiErrorCode.INTERNAL_ERROR, "the alert could not be taken")
+            return response_of(encode_reply(trouble))  # the head-end may try again
+        self._delivered_alerts[alert.alert_id] = None
+        while len(self._delivered_alerts) > REMEMBERED_ALERTS:
+            self._delivered_alerts.popitem(last=False)
+        return response_of(encode_reply(Acknowledged()))
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _listening(self) -> None:
+        async with self._starting:
+            await self._listener.start()
+
+    def _subscription_id(self) -> str:
+        return hashlib.sha256(self.alert_url.encode("utf-8")).hexdigest()[:32]
+
+    async def _subscribe(self, timeout_s: float) -> bool:
+        event = SubscribeAlerts(self._subscription_id(), self.alert_url)
+        try:
+            answer = decode_subscription_reply(
+                await self._exchange(encode_request(event), timeout_s)
+            )
+        except (httpx.HTTPError, ProtocolError) as exc:
+            log.info("subscribing to alerts at %s failed: %s", self.endpoint, _why(exc))
+            return False
+        if isinstance(answer, ApiError):
+            log.warning("head-end %s refused the alert subscription: %s", self.endpoint, answer)
+            return False
+        self._subscribed = True
+        return True
+
+    async def _exchange(self, message: HttpMessage, timeout_s: float) -> HttpReply:
+        """One request to the head-end; httpx's errors pass through for the caller to judge."""
+        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, self.options.connect_timeout_s))
+        response = await self._client.request(
+            message.method,
+            self.endpoint.base_url + message.path,
+            headers=list(message.headers),
+            content=message.body or None,
+            timeout=timeout,
+        )
+        return reply_of(response)
+
+
+def restjson_adapter_factory(
+    profile: CohortProfile, *, listen_host: str = "127.0.0.1", advertised_url: str | None = None
+) -> AdapterFactory:
+    """The ``AdapterFactory`` a cohort registers: ``(endpoint, options) -> RestJsonAdapter``."""
+
+    def create(endpoint: Endpoint, options: AdapterOptions) -> RestJsonAdapter:
+        return RestJsonAdapter(
+            profile, endpoint, options, listen_host=listen_host, advertised_url=advertised_url
+        )
+
+    return create
+
+
+def datum(value: Value) -> Datum:
+    """A protocol value as a ``Datum``; ``ValueError`` for what a Result cannot hold."""
+    match value:
+        case bool():
+            return int(value)  # booleans travel as 0 or 1
+        case int() | str() | datetime():
+            return value
+        case tuple():
+            return tuple(datum(item) for item in value)
+    raise ValueError(f"a {type(value).__name__} is not a result value")
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

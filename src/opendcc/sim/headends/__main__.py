@@ -1,0 +1,76 @@
+"""Run one cohort's simulated head-end as a process.
+
+    python -m opendcc.sim.headends --cohort NAME --port 0 --fleet FLEET.jsonl [--realistic-wan]
+
+It prints ``listening on HOST:PORT ENDPOINT`` once ready and serves until SIGINT or SIGTERM.
+Meters are commissioned a fixed number of days before now, so logs and profiles hold data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+from opendcc.core.clock import SystemClock
+from opendcc.core.eui import Eui64
+from opendcc.s1sp.cohorts import register_all
+from opendcc.s1sp.contract import Registry
+from opendcc.sim.headends import FleetMeter, core_for_fleet, read_fleet, start_headend
+from opendcc.sim.headends.core import Faults
+
+HISTORY = timedelta(days=35)
+
+
+def _euis(text: str) -> list[Eui64]:
+    return [Eui64.parse(part) for part in text.split(",") if part.strip()]
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m opendcc.sim.headends", description=__doc__)
+    parser.add_argument("--cohort", required=True, help="the cohort's registry name")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--fleet", type=Path, help="JSON Lines of meters (see FleetMeter)")
+    parser.add_argument("--meters", type=_euis, default=[], help="ESME EUI-64s, comma-separated")
+    parser.add_argument("--latency-ms", type=int, default=0, help="added WAN latency")
+    parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--realistic-wan", action="store_true", help="the cohort's latency, loss and wake-ups"
+    )
+    return parser.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> None:
+    profile = register_all(Registry()).profile(args.cohort)
+    fleet = [FleetMeter(device) for device in args.meters]
+    if args.fleet is not None:
+        fleet += read_fleet(args.fleet)
+    clock = SystemClock()
+    core = core_for_fleet(
+        profile,
+        fleet,
+        commissioned=clock.now() - HISTORY,
+        clock=clock,
+        faults=Faults(latency_ms=args.latency_ms, failure_rate=args.failure_rate),
+        realistic_wan=args.realistic_wan,
+    )
+    server = await start_headend(core, args.host, args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    port = server.endpoint.rsplit(":", 1)[1].split("/")[0]
+    print(f"listening on {args.host}:{port} {server.endpoint}", flush=True)
+    await stop.wait()
+    await server.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(_run(_arguments(argv)))
+
+
+if __name__ == "__main__":
+    main()

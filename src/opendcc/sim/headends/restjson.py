@@ -1,0 +1,345 @@
+"""A simulated head-end that speaks REST/JSON: commands taken at once, outcomes by callback.
+
+The S1SP (SMETS1 Service Provider) adapter talks to it over HTTP, with the very codec the
+adapter uses, from the other side (Starlette on uvicorn, in the running event loop):
+
+- ``POST /v2/devices/{EUI}/commands``: the command name maps to an SRV (Service Reference
+  Variant) through the cohort's profile; an unknown device is 404 UNKNOWN_DEVICE and an
+  unknown command 422 UNSUPPORTED_COMMAND, at once. Otherwise the answer is 202 at once and a
+  background task waits the core's WAN (wide area network) delay, has the core execute the
+  SRV and POSTs the final status to the callback URL (tried a few times if that fails). A
+  resubmitted commandId with the same content is accepted again (and called back again once
+  final); with other content it is 409 DUPLICATE_COMMAND.
+- ``GET /v2/commands/{commandId}``: the command's status now (404 UNKNOWN_COMMAND if unknown).
+- ``GET /v2/health``: up, or degraded while faults are injected for the whole head-end.
+- ``PUT``/``DELETE /v2/alert-subscriptions/{id}``: where alerts go; every alert the core
+  publishes is POSTed to every subscribed URL.
+
+A corrupt fault damages (truncates) the callback and poll bodies for that device, so the
+adapter cannot read them. ``go_down`` stops listening and drops every connection and callback
+under way (new connections are refused); ``come_up`` listens again on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+from starlette.routing import Route
+
+from opendcc.s1sp.contract import OutcomeStatus
+from opendcc.s1sp.protocols.restjson import (
+    Acknowledged,
+    Alert,
+    ApiError,
+    ApiErrorCode,
+    CommandAccepted,
+    CommandError,
+    CommandState,
+    CommandStatus,
+    FailureCode,
+    Health,
+    HealthCheck,
+    HealthState,
+    NoRoute,
+    PollCommand,
+    ProtocolError,
+    Reply,
+    Request,
+    SubmitCommand,
+    SubscribeAlerts,
+    UnsubscribeAlerts,
+    Value,
+    decode_request,
+    encode_push,
+    encode_reply,
+    format_datetime,
+)
+from opendcc.s1sp.transports.restjson import HttpListener, message_of, response_of, safe_text
+from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert
+from opendcc.sim.headends.core import Reply as CoreReply
+
+log = logging.getLogger(__name__)
+
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+FAILURE_OF_STATUS: Mapping[OutcomeStatus, FailureCode] = {
+    OutcomeStatus.DEVICE_UNREACHABLE: FailureCode.DEVICE_UNREACHABLE,
+    OutcomeStatus.NO_RESPONSE: FailureCode.NO_RESPONSE,
+    OutcomeStatus.KEYS_MISSING: FailureCode.KEYS_MISSING,
+    OutcomeStatus.HAN_ERROR: FailureCode.HAN_ERROR,
+    OutcomeStatus.REJECTED: FailureCode.REJECTED,
+    OutcomeStatus.UNKNOWN_DEVICE: FailureCode.REJECTED,  # checked on submission already
+}
+
+
+@dataclass
+class _Command:
+    """One command the head-end took, and where its outcome goes."""
+
+    submit: SubmitCommand
+    srv: str
+    parameters: dict[str, str]
+    status: CommandStatus
+    callback_url: str
+    task: asyncio.Task[None] | None = None
+
+
+class RestJsonHeadEnd:
+    """A ``HeadEndCore`` behind a REST/JSON API with completion callbacks."""
+
+    def __init__(
+        self,
+        core: HeadEndCore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        push_attempts: int = 3,
+        push_retry_s: float = 0.05,
+    ) -> None:
+        self.core = core
+        self.push_attempts = push_attempts
+        self.push_retry_s = push_retry_s  # doubled after each failed attempt
+        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=METHODS)])
+        self._listener = HttpListener(app, host, port)
+        self._client = httpx.AsyncClient(trust_env=False, timeout=5.0)
+        self._commands: dict[str, _Command] = {}
+        self._subscriptions: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._alert_ids = itertools.count(1)
+        self._incarnation = secrets.token_hex(4)  # alert ids differ from another head-end's
+        core.subscribe(self._published)
+
+    @property
+    def host(self) -> str:
+        return self._listener.host
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    @property
+    def endpoint(self) -> str:
+        return self._listener.base_url
+
+    @property
+    def subscriptions(self) -> Mapping[str, str]:
+        """Subscription id -> the URL alerts are POSTed to."""
+        return dict(self._subscriptions)
+
+    async def start(self) -> None:
+        await self._listener.start()
+
+    async def go_down(self) -> None:
+        """Stop listening and drop every connection and callback under way."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._listener.stop()
+
+    async def come_up(self) -> None:
+        """Listen again, on the same port."""
+        await self._listener.start()
+
+    async def aclose(self) -> None:
+        await self.go_down()
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------ the API
+
+    async def _handle(self, request: HttpRequest) -> Response:
+        message = message_of(request, await request.body())
+        corrupt = False
+        try:
+            event = decode_request(message)
+        except NoRoute as exc:
+            reply: Reply = ApiError(ApiErrorCode.NOT_FOUND, safe_text(exc))
+        except ProtocolError as exc:
+            reply = ApiError(ApiErrorCode.MALFORMED_REQUEST, safe_text(exc))
+        else:
+            reply, corrupt = self._answer(event)
+        wire = encode_reply(reply)
+        response = response_of(wire)
+        if corrupt:
+            response = Response(_damaged(wire.body), wire.status, headers=dict(wire.headers))
+        return response
+
+    def _answer(self, event: Request) -> tuple[Reply, bool]:
+        """The reply to ``event``, and whether the WAN damages it."""
+        match event:
+            case SubmitCommand():
+                return self._submitted(event), False
+            case PollCommand():
+                command = self._commands.get(event.command_id)
+                if command is None:
+                    unknown = ApiError(
+                        ApiErrorCode.UNKNOWN_COMMAND, f"no command {event.command_id}"
+                    )
+                    return unknown, False
+                return command.status, self.core.faults_for(command.submit.device).corrupt
+            case HealthCheck():
+                state = HealthState.UP if self.core.faults == Faults() else HealthState.DEGRADED
+                return Health(state, self.core.clock.now()), False
+            case SubscribeAlerts():
+                self._subscriptions[event.subscription_id] = event.url
+                return Acknowledged(), False
+            case UnsubscribeAlerts():
+                self._subscriptions.pop(event.subscription_id, None)
+                return Acknowledged(), False
+
+    def _submitted(self, submit: SubmitCommand) -> Reply:
+        known = self._commands.get(submit.command_id)
+        if known is not None:
+            if _content(known.submit) != _content(submit):
+                message = f"commandId {submit.command_id} was submitted with other content"
+                return ApiError(ApiErrorCode.DUPLICATE_COMMAND, message)
+            known.callback_url = submit.callback_url  # the resubmitter waits there now
+            if known.status.final:
+                self._spawn(self._call_back(known))
+            elif known.task is None or known.task.done():  # dropped when the head-end went down
+                known.task = self._spawn(self._run(known))
+            return CommandAccepted(submit.command_id)
+        if not self.core.serves(submit.device):
+            return ApiError(ApiErrorCode.UNKNOWN_DEVICE, f"no device {submit.device} here")
+        srv = self.core.profile.srv_of(submit.command)
+        if srv is None:
+            message = f"no command {submit.command} for {self.core.profile.name}"
+            return ApiError(ApiErrorCode.UNSUPPORTED_COMMAND, message)
+        try:
+            parameters = _parameters(submit.arguments)
+        except ValueError as exc:
+            return ApiError(ApiErrorCode.UNSUPPORTED_COMMAND, safe_text(exc))
+        pending = CommandStatus(
+            command_id=submit.command_id, device=submit.device, status=CommandState.ACCEPTED
+        )
+        command = _Command(submit, srv, parameters, pending, submit.callback_url)
+        self._commands[submit.command_id] = command
+        command.task = self._spawn(self._run(command))
+        return CommandAccepted(submit.command_id)
+
+    # ------------------------------------------------------------------ in the background
+
+    async def _run(self, command: _Command) -> None:
+        submit, core = command.submit, self.core
+        delay = core.delay_s(submit.request_id, submit.device)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        reply = core.execute(submit.request_id, submit.device, command.srv, command.parameters)
+        command.status = _status(submit, reply, core.clock.now())
+        await self._call_back(command)
+
+    async def _call_back(self, command: _Command) -> None:
+        wire = encode_push(command.status, url=command.callback_url)
+        body = wire.body
+        if self.core.faults_for(command.submit.device).corrupt:
+            body = _damaged(body)
+        await self._deliver(wire.path, dict(wire.headers), body)
+
+    def _published(self, pushed: PushedAlert) -> None:
+        if not self._listener.running or not self._subscriptions:
+            return  # a head-end that is down pushes nothing; nobody listens yet
+        try:
+            alert = Alert(
+                alert_id=f"{self._incarnation}-{next(self._alert_ids)}",
+                device=pushed.device,
+                code=pushed.code,
+                raised_at=pushed.raised_at,
+                values=pushed.values,
+            )
+        except ValueError:
+            log.exception("alert %#06x of %s cannot be pushed", pushed.code, pushed.device)
+            return
+        for url in self._subscriptions.values():
+            wire = encode_push(alert, url=url)
+            self._spawn(self._deliver(wire.path, dict(wire.headers), wire.body))
+
+    async def _deliver(self, url: str, headers: dict[str, str], body: bytes) -> None:
+        """POST ``body`` to ``url``; try again after a transport failure or a 5xx."""
+        for attempt in range(self.push_attempts):
+            if attempt:
+                await asyncio.sleep(self.push_retry_s * 2 ** (attempt - 1))
+            try:
+                response = await self._client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                log.info("push to %s failed: %r", url, exc)
+                continue
+            if response.status_code < 500:
+                if response.status_code >= 400:
+                    log.info("push to %s refused: %s", url, response.status_code)
+                return
+        log.warning("push to %s given up after %d attempts", url, self.push_attempts)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+async def start_restjson_headend(
+    core: HeadEndCore, host: str = "127.0.0.1", port: int = 0
+) -> RestJsonHeadEnd:
+    """Start a REST/JSON head-end over ``core`` and return it (``port`` 0 picks a free one)."""
+    server = RestJsonHeadEnd(core, host, port)
+    await server.start()
+    return server
+
+
+def _content(submit: SubmitCommand) -> tuple[object, ...]:
+    """What makes two submissions of a commandId the same command (not the callback URL)."""
+    return (submit.device, submit.request_id, submit.command, dict(submit.arguments))
+
+
+def _parameters(arguments: Mapping[str, Value]) -> dict[str, str]:
+    """Arguments back to the instruction's flat text parameters.
+
+    A text argument in date-time form arrives as a date-time; it goes back in canonical form.
+    """
+    parameters: dict[str, str] = {}
+    for name, value in arguments.items():
+        match value:
+            case str():
+                parameters[name] = value
+            case datetime():
+                parameters[name] = format_datetime(value)
+            case _:
+                raise ValueError(f"argument {name} is not text")
+    return parameters
+
+
+def _status(submit: SubmitCommand, reply: CoreReply, at: datetime) -> CommandStatus:
+    if reply.status is OutcomeStatus.SUCCESS:
+        try:
+            return CommandStatus(
+                command_id=submit.command_id,
+                device=submit.device,
+                status=CommandState.COMPLETED,
+                completed_at=at,
+                result=reply.result,
+            )
+        except ValueError as exc:
+            reply = CoreReply(OutcomeStatus.REJECTED, detail=f"result cannot be sent: {exc}")
+    error = CommandError(
+        FAILURE_OF_STATUS[reply.status], safe_text(reply.detail or reply.status.value)
+    )
+    return CommandStatus(
+        command_id=submit.command_id,
+        device=submit.device,
+        status=CommandState.FAILED,
+        completed_at=at,
+        error=error,
+    )
+
+
+def _damaged(body: bytes) -> bytes:
+    """``body`` as the WAN corrupts it: cut off half way."""
+    return body[: len(body) // 2]

@@ -1,0 +1,315 @@
+"""A simulated cohort head-end that speaks SOAP/XML: synchronous calls, alerts by polling.
+
+The S1SP (SMETS1 Service Provider) adapter POSTs SOAP 1.1 envelopes to ``SERVICE_PATH``; this
+server, a Starlette app on an in-process uvicorn, decodes them with the very codec the adapter
+uses (``opendcc.s1sp.protocols.soapxml``) and answers in the same HTTP exchange:
+
+``ExecuteCommand``
+    the command name is mapped to its SRV (Service Reference Variant) by the cohort profile
+    (unknown: a ``UNSUPPORTED_COMMAND`` Fault; a device the head-end does not serve: an
+    ``UNKNOWN_DEVICE`` Fault, at once). Otherwise the server waits the simulated WAN (wide area
+    network) delay, has ``HeadEndCore.execute`` carry it out (idempotent per RequestId) and
+    answers its ``ResultCode`` with the result values. With the ``corrupt`` fault the answer's
+    body is cut short in transit, so it is no longer well-formed XML.
+``GetHeadEndStatus``
+    ``up`` (``degraded`` while head-end-wide faults are injected) and the head-end's clock.
+``PollAlerts``
+    this head-end never pushes: every alert the core publishes is queued (the newest
+    ``keep_alerts`` kept) with a unique AlertId, and a poll answers those raised at or after
+    ``Since``, oldest first, at most ``MAX_ALERTS_PER_POLL`` at a time.
+
+A request that does not decode is a ``MALFORMED_REQUEST`` Fault; a result the wire cannot carry
+an ``INTERNAL_ERROR`` Fault. ``go_down()`` stops listening and drops every connection, answers
+under way included, so new connections are refused; ``come_up()`` listens on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response as HttpResponse
+from starlette.routing import Route
+
+from opendcc.s1sp.contract import OutcomeStatus
+from opendcc.s1sp.protocols.soapxml import (
+    CONTENT_TYPE,
+    MAX_DOCUMENT,
+    SERVICE_PATH,
+    Alert,
+    ErrorCode,
+    ExecuteCommand,
+    ExecuteCommandResponse,
+    Fault,
+    GetHeadEndStatus,
+    GetHeadEndStatusResponse,
+    HeadEndState,
+    PollAlerts,
+    PollAlertsResponse,
+    ProtocolError,
+    Request,
+    Response,
+    ResultCode,
+    Value,
+    decode_request,
+    encode_response,
+    format_datetime,
+    http_status,
+)
+from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert, Reply
+
+log = logging.getLogger(__name__)
+
+KEEP_ALERTS = 10_000
+MAX_ALERTS_PER_POLL = 500  # keeps a poll's answer well under the codec's MAX_DOCUMENT
+
+RESULT_OF_STATUS: Mapping[OutcomeStatus, ResultCode] = {
+    OutcomeStatus.SUCCESS: ResultCode.SUCCESS,
+    OutcomeStatus.DEVICE_UNREACHABLE: ResultCode.DEVICE_UNREACHABLE,
+    OutcomeStatus.NO_RESPONSE: ResultCode.NO_RESPONSE,
+    OutcomeStatus.KEYS_MISSING: ResultCode.KEYS_MISSING,
+    OutcomeStatus.HAN_ERROR: ResultCode.HAN_ERROR,
+    OutcomeStatus.REJECTED: ResultCode.REJECTED,
+}
+
+
+class _Refused(Exception):
+    """The request cannot be taken: answered with ``fault``."""
+
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(fault.message)
+        self.fault = fault
+
+
+def _parameter_text(value: Value) -> str:
+    """A typed parameter as the flat text the core's services read (lexical XSD form)."""
+    match value:
+        case str():
+            return value
+        case bool():
+            return "true" if value else "false"
+        case int():
+            return str(value)
+        case bytes():
+            return value.hex().upper()
+        case datetime():
+            return format_datetime(value)
+        case tuple():
+            raise _Refused(Fault(ErrorCode.UNSUPPORTED_COMMAND, "parameters are not lists"))
+        case _:
+            return format(value, "f")  # Decimal
+
+
+class SoapHeadEnd:
+    """A ``HeadEndCore`` behind a SOAP/XML service on an in-process uvicorn."""
+
+    def __init__(
+        self,
+        core: HeadEndCore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        keep_alerts: int = KEEP_ALERTS,
+    ) -> None:
+        self.core = core
+        self.host = host
+        self.port = port
+        self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
+        # AlertIds are unique across restarts of the simulator: clients de-duplicate by them.
+        self._boot = secrets.token_hex(4)
+        self._serial = itertools.count(1)
+        self._server: uvicorn.Server | None = None
+        self._ticking: asyncio.Task[None] | None = None
+        self._down = asyncio.Event()  # set when the listener goes: answers under way are lost
+        self._closed = False
+        self.app = Starlette(routes=[Route(SERVICE_PATH, self._endpoint, methods=["POST"])])
+        core.subscribe(self._queue_alert)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            lifespan="off",
+            ws="none",
+            log_config=None,  # leave the process's logging alone
+            log_level="warning",
+            access_log=False,
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        # Startup and ticking without ``serve()``: it would take over the process's signals.
+        server.lifespan = config.lifespan_class(config)
+        try:
+            await server.startup()
+        except SystemExit:  # uvicorn's way to say it could not bind
+            raise OSError(f"cannot listen on {self.host}:{self.port}") from None
+        self._down = asyncio.Event()
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self._server = server
+        self._ticking = asyncio.create_task(server.main_loop())
+
+    async def go_down(self) -> None:
+        """Stop listening and drop every connection: new connections are refused."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        for listener in server.servers:
+            listener.close()
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()  # answers under way are lost, as when a head-end crashes
+        # Handlers see ``_down`` and finish at once; their answers go nowhere.
+        self._down.set()
+        if self._ticking is not None:
+            self._ticking.cancel()
+            await asyncio.gather(self._ticking, return_exceptions=True)
+        tasks = list(server.server_state.tasks)
+        if tasks:
+            _, stragglers = await asyncio.wait(tasks, timeout=1.0)
+            for task in stragglers:
+                task.cancel()
+        for listener in server.servers:
+            await listener.wait_closed()
+
+    async def come_up(self) -> None:
+        """Listen again, on the same port."""
+        if not self._closed:
+            await self.start()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self.go_down()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _endpoint(self, http: HttpRequest) -> HttpResponse:
+        corrupt = False
+        try:
+            request = decode_request(
+                await self._body(http), soap_action=http.headers.get("soapaction")
+            )
+            answer: Response | Fault
+            answer, corrupt = await self._answer(request)
+        except ProtocolError as exc:
+            answer = Fault(ErrorCode.MALFORMED_REQUEST, _message(exc))
+        except _Refused as refused:
+            answer = refused.fault
+        except Exception as exc:  # the simulator's own bug: still a well-formed answer
+            log.exception("answering a SOAP request failed")
+            answer = Fault(ErrorCode.INTERNAL_ERROR, _message(exc))
+        body = encode_response(answer)
+        if corrupt:
+            body = body[: len(body) // 2]  # damaged in transit: no longer well-formed
+        return HttpResponse(body, status_code=http_status(answer), media_type=CONTENT_TYPE)
+
+    @staticmethod
+    async def _body(http: HttpRequest) -> bytes:
+        body = bytearray()
+        async for chunk in http.stream():
+            body += chunk
+            if len(body) > MAX_DOCUMENT:
+                raise ProtocolError(f"document exceeds {MAX_DOCUMENT} bytes")
+        return bytes(body)
+
+    async def _answer(self, request: Request) -> tuple[Response | Fault, bool]:
+        """The answer to ``request`` and whether to damage it in transit."""
+        match request:
+            case ExecuteCommand():
+                return await self._execute(request)
+            case GetHeadEndStatus():
+                return self._status(), False
+            case PollAlerts():
+                return self._poll(request), False
+
+    # ------------------------------------------------------------------ operations
+
+    async def _execute(self, request: ExecuteCommand) -> tuple[Response | Fault, bool]:
+        core, device = self.core, request.device
+        srv = core.profile.srv_of(request.command)
+        if srv is None:
+            message = f"{core.profile.name} has no command {request.command}"
+            return Fault(ErrorCode.UNSUPPORTED_COMMAND, message), False
+        if not core.serves(device):
+            return Fault(ErrorCode.UNKNOWN_DEVICE, f"no device {device} here"), False
+        parameters = {name: _parameter_text(value) for name, value in request.parameters.items()}
+        down = self._down
+        delay_s = core.delay_s(request.request_id, device)
+        if delay_s > 0:
+            with contextlib.suppress(TimeoutError):  # the WAN answered
+                await asyncio.wait_for(down.wait(), delay_s)
+        if down.is_set():  # the head-end went down while the command was on the WAN
+            return Fault(ErrorCode.UNAVAILABLE, "the head-end went down"), False
+        reply = core.execute(request.request_id, device, srv, parameters)
+        return self._result(reply), core.faults_for(device).corrupt
+
+    @staticmethod
+    def _result(reply: Reply) -> Response | Fault:
+        if reply.status is OutcomeStatus.UNKNOWN_DEVICE:
+            return Fault(ErrorCode.UNKNOWN_DEVICE, reply.detail)
+        code = RESULT_OF_STATUS.get(reply.status, ResultCode.REJECTED)
+        if code is not ResultCode.SUCCESS:
+            return ExecuteCommandResponse(code)
+        try:
+            return ExecuteCommandResponse(code, reply.result)
+        except ValueError as exc:
+            log.exception("a result the wire cannot carry")
+            return Fault(ErrorCode.INTERNAL_ERROR, _message(exc))
+
+    def _status(self) -> GetHeadEndStatusResponse:
+        state = HeadEndState.UP if self.core.faults == Faults() else HeadEndState.DEGRADED
+        return GetHeadEndStatusResponse(state, self.core.clock.now())
+
+    def _poll(self, request: PollAlerts) -> PollAlertsResponse:
+        due = sorted(
+            (alert for alert in self.alerts if alert.raised_at >= request.since),
+            key=lambda alert: alert.raised_at,
+        )
+        return PollAlertsResponse(tuple(due[:MAX_ALERTS_PER_POLL]))
+
+    def _queue_alert(self, pushed: PushedAlert) -> None:
+        if self._closed:
+            return
+        try:
+            alert = Alert(
+                alert_id=f"{self._boot}-{next(self._serial)}",
+                device=pushed.device,
+                code=pushed.code,
+                raised_at=pushed.raised_at,
+                values=pushed.values,
+            )
+        except ValueError:
+            log.exception("an alert the wire cannot carry: %r", pushed)
+            return
+        self.alerts.append(alert)
+
+
+def _message(exc: Exception) -> str:
+    """An exception's text as a fault string: XML-safe and short."""
+    text = "".join(char if char.isprintable() else "?" for char in str(exc))
+    return text[:500]
+
+
+async def start_soap_headend(
+    core: HeadEndCore, host: str = "127.0.0.1", port: int = 0
+) -> SoapHeadEnd:
+    """Start a SOAP/XML head-end over ``core`` and return it (``port`` 0 picks a free one)."""
+    server = SoapHeadEnd(core, host, port)
+    await server.start()
+    return server

@@ -1,0 +1,52 @@
+"""Head-end simulators carry out the core SMETS1 services on their meter model.
+
+For each SRV (Service Reference Variant) an ``Execute`` takes a simulated meter, the
+instruction's parameters (as ``opendcc.s1sp.services`` reads them from the DUIS request) and
+the instant, changes the meter if the service writes, and returns the ``Result`` the S1SP
+answers with and the alerts the meter raised. A meter that refuses raises ``MeterError``.
+Each module holds a family of SRVs and exports ``EXECUTORS``; they are joined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+
+from opendcc.s1sp.services.base import Parameters, Result
+from opendcc.sim.services.base import Execute
+from opendcc.sim.state import MeterError, MeterState, Reason
+from opendcc.sim.state.device import Alerts
+
+
+def _table(families: Iterable[Mapping[str, Execute]]) -> Mapping[str, Execute]:
+    table: dict[str, Execute] = {}
+    for family in families:
+        for srv, execute in family.items():
+            if srv in table:
+                raise ValueError(f"SRV {srv} is executed twice")
+            table[srv] = execute
+    return MappingProxyType(table)
+
+
+def _families() -> list[Mapping[str, Execute]]:
+    from opendcc.sim.services import config, prepayment, reads
+
+    return [prepayment.EXECUTORS, reads.EXECUTORS, config.EXECUTORS]
+
+
+EXECUTORS: Mapping[str, Execute] = _table(_families())
+
+
+def execute(
+    meter: MeterState, srv: str, parameters: Parameters, now: datetime
+) -> tuple[Result, Alerts]:
+    """Carry out ``srv`` on ``meter`` at ``now``: its Result and the alerts raised."""
+    try:
+        run = EXECUTORS[srv]
+    except KeyError:
+        raise MeterError(Reason.UNSUPPORTED, f"the meter does not offer SRV {srv}") from None
+    return run(meter, parameters, now)
+
+
+__all__ = ["EXECUTORS", "Execute", "execute"]
