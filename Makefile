@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench  - set up and run the DUIS core benchmark"
 	@echo "make bench-front-door - set up and benchmark the running hub over HTTP"
 	@echo "make bench-migration - set up and benchmark migration and SRV 8.2 at scale"
+	@echo "make bench-cohorts - set up and benchmark every cohort, WAN at zero and realistic"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +68,9 @@ bench-front-door: setup
 
 bench-migration: setup
 	$(BIN)/python benchmarks/migration.py
+
+bench-cohorts: setup
+	$(BIN)/python benchmarks/cohorts.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -133,3 +133,20 @@ def test_non_device_requests_skip_device_checks() -> None:
 def test_responsibility_starts_at_its_effective_time() -> None:
     since = NOW
     assert control(since=since).check(request(), Endpoint.SEND, NOW).device is not None
+
+
+def test_the_gas_supplier_operates_only_the_gas_meter() -> None:
+    """GS holds the MPRN: the GSME is its to operate; the ESME on the same hub is not (E4)."""
+    gsme_id, mprn = Eui64.parse("00-DB-12-34-56-78-90-B0"), "7000000001"
+    user = User(USER, frozenset({UserRole.GS}), UserStatus.ACTIVE, "http://127.0.0.1:9/")
+    meter = Device(METER, DeviceType.ESME, SmiStatus.COMMISSIONED, "M", "X", "c", MPAN)
+    gsme = Device(gsme_id, DeviceType.GSME, SmiStatus.COMMISSIONED, "M", "X", "c", mprn)
+    since = NOW - timedelta(days=1)
+    inventory = Inventory(
+        meter,
+        gsme,
+        registered={(mprn, UserRole.GS): (USER, since), (MPAN, UserRole.IS): (HUB, since)},
+    )
+    access = AccessControl(default_catalogue(), Users(user), inventory)
+    assert access.check(request(target=gsme_id), Endpoint.SEND, NOW).device == gsme
+    assert denied(access, request(target=METER)) is ResponseCode.NOT_RESPONSIBLE_PARTY

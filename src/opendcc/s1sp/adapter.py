@@ -14,6 +14,10 @@ Final outcomes (SUCCESS, REJECTED, UNKNOWN_DEVICE) are remembered; transport fai
 so a redelivered instruction is tried again, and the head-end answers a repeated RequestID from
 its own memory without acting twice. Subclasses implement ``_carry``, ``health`` and ``_close``
 and turn their transport's failures into outcomes; only the caller's mistakes raise.
+
+Every wire protocol names its outcome codes as ``OutcomeStatus`` does: ``statuses_by_name``
+reads a protocol's codes as outcomes, and ``codes_by_name`` (for the simulated head-ends)
+writes outcomes as a protocol's codes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -44,6 +51,26 @@ log = logging.getLogger(__name__)
 
 FINAL = frozenset({OutcomeStatus.SUCCESS, OutcomeStatus.REJECTED, OutcomeStatus.UNKNOWN_DEVICE})
 LATE_GRACE = 4.0  # a late reply is still awaited for this many times the target
+
+Code = TypeVar("Code", bound=Enum)
+
+
+def statuses_by_name(codes: Iterable[Code]) -> dict[Code, OutcomeStatus]:
+    """Each of a protocol's outcome ``codes`` as the ``OutcomeStatus`` of the same name; a code
+    with no namesake is left out."""
+    statuses = OutcomeStatus.__members__
+    return {code: statuses[code.name] for code in codes if code.name in statuses}
+
+
+def codes_by_name(
+    codes: type[Code], unlike: Mapping[OutcomeStatus, Code] | None = None
+) -> dict[OutcomeStatus, Code]:
+    """Each ``OutcomeStatus`` as the protocol's code of the same name, or as ``unlike`` says; a
+    status with neither is left out."""
+    named = {
+        status: codes[status.name] for status in OutcomeStatus if status.name in codes.__members__
+    }
+    return {**named, **(unlike or {})}
 
 
 def response_time_s(srv: str, options: AdapterOptions) -> float:

@@ -90,6 +90,11 @@ class Delivery:
     at: float  # time.monotonic() on arrival
 
 
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the hub delivers in bursts; the stdlib default (5) refuses them
+
+
 class CallbackServer:
     """The User's endpoint: records every POST; can be taken down (503) and brought back."""
 
@@ -103,6 +108,10 @@ class CallbackServer:
             def do_POST(self) -> None:  # the stdlib's name
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-POST: nothing was delivered
+                    self.send_response(400)
+                    self.end_headers()
+                    return
                 if not server.up:
                     self.send_response(503)
                     self.end_headers()
@@ -118,8 +127,7 @@ class CallbackServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._http = ThreadingHTTPServer((host, port), Handler)
-        self._http.daemon_threads = True
+        self._http = _Listener((host, port), Handler)
         self.url = f"http://{host}:{self._http.server_address[1]}/duis"
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 

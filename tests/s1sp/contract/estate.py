@@ -126,6 +126,7 @@ class Estate:
     headends: HeadEnds
     callback: CallbackServer
     supplier: SimulatedUser
+    operator: SimulatedUser  # the electricity distributor (ED)
     installs: dict[str, Installation]
     http: httpx.Client
     hub_directory: Path
@@ -149,11 +150,19 @@ class Estate:
     def database(self) -> str:
         return f"sqlite:///{self.hub_directory / 'hub.db'}"
 
-    def send(self, srv: str, target: Eui64, body: str, *, critical: bool) -> etree._Element:
-        """Send ``srv`` to ``target`` (through the transform flow when critical) and return the
-        delivered Response."""
+    def send(
+        self,
+        srv: str,
+        target: Eui64,
+        body: str,
+        *,
+        critical: bool,
+        user: SimulatedUser | None = None,
+    ) -> etree._Element:
+        """Send ``srv`` to ``target`` as ``user`` (the supplier by default; through the
+        transform flow when critical) and return the delivered Response."""
         if not critical:
-            request = self.supplier.request(srv, target, cv=1, body=body)
+            request = (user or self.supplier).request(srv, target, cv=1, body=body)
             answer = self.post("serviceS", request)
             assert answer.status_code == 200, answer.headers.get("X-OpenDCC-Reason")
             return self.response_to(request)
@@ -201,15 +210,15 @@ def estate(directory: Path, response_time_scale: float = 1.0) -> Iterator[Estate
                 database_url=f"sqlite:///{directory / 'hub.db'}",
                 xsd=XSD_V54,
                 registrations=[(i.mpan, "IS", str(scenario.SUPPLIER)) for i in installs]
-                + [(i.mprn, "GS", str(scenario.SUPPLIER)) for i in installs],
+                + [(i.mprn, "GS", str(scenario.SUPPLIER)) for i in installs]
+                + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs],
                 extra=extra + "\n" + _devices_toml(installs),
                 response_time_scale=response_time_scale,
             )
             hub = HubProcess(config, free_port(), directory / "hub.log")
-            supplier = SimulatedUser(
-                SigningCredentials.from_files(
-                    KEYS / f"{scenario.SUPPLIER_KEY}.key", KEYS / f"{scenario.SUPPLIER_KEY}.pem"
-                )
+            supplier, operator = (
+                SimulatedUser(SigningCredentials.from_files(KEYS / f"{k}.key", KEYS / f"{k}.pem"))
+                for k in (scenario.SUPPLIER_KEY, scenario.NETWORK_OPERATOR_KEY)
             )
             try:
                 with httpx.Client(timeout=60) as http:
@@ -218,6 +227,7 @@ def estate(directory: Path, response_time_scale: float = 1.0) -> Iterator[Estate
                         headends,
                         callback,
                         supplier,
+                        operator,
                         {i.profile.name: i for i in installs},
                         http,
                         directory,

@@ -209,3 +209,29 @@ def test_every_core_service_on_every_cohort(
     assert _shape(element) == _shape(services.response_element(srv, to_hundredths(result)))
     if shows is not None:
         assert shows(meter, now) != before, f"{srv} did not change the meter"
+
+
+ELECTIVE = "4.2"  # Read Instantaneous Export Registers: offered by some cohorts only
+
+
+@pytest.mark.parametrize("cohort", [profile.name for profile in PROFILES])
+def test_an_elective_service_works_only_on_the_cohorts_that_offer_it(
+    running: Estate, cohort: str
+) -> None:
+    profile = next(p for p in PROFILES if p.name == cohort)
+    target = running.installs[cohort].devices["ESME"]
+    body = "<sr:ReadInstantaneousExportRegisters/>"
+    if ELECTIVE not in profile.elective_srvs:
+        answer = running.post("serviceS", running.operator.request(ELECTIVE, target, body=body))
+        assert answer.headers.get("X-DUIS-Response-Code") == "E11"
+        assert "does not offer" in answer.headers.get("X-OpenDCC-Reason", "")
+        return
+    meter = running.headends.core(cohort).meter(target)
+    assert meter is not None
+    now = running.headends.clock.now()
+    result, _ = execute(copy.deepcopy(meter), ELECTIVE, {}, now)
+    response = running.send(ELECTIVE, target, body, critical=False, user=running.operator)
+    assert response_code(response) == "I0"
+    element = smets_data(response)
+    assert element is not None
+    assert _shape(element) == _shape(services.response_element(ELECTIVE, to_hundredths(result)))

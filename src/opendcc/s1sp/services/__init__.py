@@ -37,9 +37,9 @@ def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
 
 
 def _families() -> list[Iterable[Service]]:
-    from opendcc.s1sp.services import config, prepayment, reads
+    from opendcc.s1sp.services import config, electives, prepayment, reads
 
-    return [prepayment.SERVICES, reads.SERVICES, config.SERVICES]
+    return [prepayment.SERVICES, reads.SERVICES, config.SERVICES, electives.SERVICES]
 
 
 SERVICES: Mapping[str, Service] = _table(_families())

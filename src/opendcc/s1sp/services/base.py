@@ -9,6 +9,10 @@ instruction on their meter model (``opendcc.sim.services``) and answer with a ``
 A ``Result`` is a flat mapping of names to ``Datum`` values: integers, text, timezone-aware
 date-times and tuples of those (records are tuples, in an order the service documents). Every
 wire protocol carries that shape without loss; booleans travel as 0 or 1.
+
+The families share from here how they read a request's log period (``log_period``) and a
+Result's values (``int_of``, ``str_of``, ``tuple_of``, ``ints_of``, ``is_gas``: a value of the
+wrong type is a ``TypeError``); ``opendcc.s1sp.services.xml`` writes their MMC elements.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import TypeAlias
 from lxml import etree
 
 from opendcc.core.errors import ResponseCode
+from opendcc.duis.response import format_datetime
+from opendcc.duis.xml import sr
 from opendcc.s1sp.contract import S1spError
 
 Datum: TypeAlias = int | str | datetime | tuple["Datum", ...]
@@ -47,6 +53,65 @@ def no_parameters(body: etree._Element) -> dict[str, str]:
     """For SRVs whose request body carries nothing the meter needs."""
     del body
     return {}
+
+
+def _instant(period: etree._Element, local: str) -> str:
+    child = period.find(sr(local))
+    if child is None:
+        raise InvalidParameters(f"ReadLogPeriod has no {local}")
+    text = (child.text or "").strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameters(f"{local} is not an xs:dateTime: {text!r}") from None
+    if value.utcoffset() is None:
+        raise InvalidParameters(f"{local} has no time zone: {text!r}")
+    return format_datetime(value)
+
+
+def log_period(body: etree._Element) -> dict[str, str]:
+    """``start`` and ``end`` of the body's ``sr:ReadLogPeriod``: UTC text to the millisecond."""
+    period = body.find(sr("ReadLogPeriod"))
+    if period is None:
+        raise InvalidParameters(f"{etree.QName(body).localname} has no ReadLogPeriod")
+    return {"start": _instant(period, "StartDateTime"), "end": _instant(period, "EndDateTime")}
+
+
+# Reading a Result's values: a value of the wrong type is the head-end's fault (TypeError).
+
+
+def int_of(value: Datum) -> int:
+    """``value`` as an integer (not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def str_of(value: Datum) -> str:
+    """``value`` as text."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
+    return value
+
+
+def tuple_of(value: Datum) -> tuple[Datum, ...]:
+    """``value`` as a tuple (a record, or a sequence of records)."""
+    if not isinstance(value, tuple):
+        raise TypeError(f"expected a tuple, got {value!r}")
+    return value
+
+
+def ints_of(value: Datum) -> tuple[int, ...]:
+    """``value`` as a tuple of integers."""
+    return tuple(int_of(v) for v in tuple_of(value))
+
+
+def is_gas(result: Result) -> bool:
+    """Whether the Result's ``fuel`` is ``gas`` (else it is ``electricity``)."""
+    fuel = str_of(result["fuel"])
+    if fuel not in {"electricity", "gas"}:
+        raise ValueError(f"fuel is electricity or gas, not {fuel!r}")
+    return fuel == "gas"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from opendcc.s1sp.services.base import (
     Service,
     no_parameters,
 )
+from opendcc.s1sp.services.xml import ack, add, response_element
 
 ELECTRICITY = "electricity"
 GAS = "gas"
@@ -230,29 +231,7 @@ def _fuel_element(parent: etree._Element, result: Result) -> etree._Element:
     return etree.SubElement(parent, ra("Gas" if _gas(result) else "Electricity"))
 
 
-def _leaf(parent: etree._Element, local: str, text: str) -> etree._Element:
-    element = etree.SubElement(parent, ra(local))
-    element.text = text
-    return element
-
-
 # --------------------------------------------------------------------------- MMC responses
-
-
-def _rsp(local: str) -> etree._Element:
-    element = etree.Element(ra(local))
-    element.set("MessageSuccess", "true")
-    return element
-
-
-def _ack(local: str) -> BuildResponse:
-    """For writes the MMC answers with success alone: ``ra:<local>``; the Result is unused."""
-
-    def build(result: Result) -> etree._Element:
-        del result
-        return _rsp(local)
-
-    return build
 
 
 def _volts(decivolts: int) -> str:
@@ -265,12 +244,12 @@ def _voltage_rsp(result: Result) -> etree._Element:
     Keys: ``over_voltage_threshold_dv``, ``under_voltage_threshold_dv`` (and, which the MMC
     cannot say, ``measurement_period_s``).
     """
-    element = _rsp("ReadDeviceConfigurationVoltageRsp")
+    element = response_element("ReadDeviceConfigurationVoltageRsp")
     settings = etree.SubElement(element, ra("SinglePhaseVoltageSettings"))
     over = _volts(_int(result, "over_voltage_threshold_dv"))
-    _leaf(settings, "AverageRMSOverVoltageThreshold", over)
+    add(settings, "AverageRMSOverVoltageThreshold", over)
     under = _volts(_int(result, "under_voltage_threshold_dv"))
-    _leaf(settings, "AverageRMSUnderVoltageThreshold", under)
+    add(settings, "AverageRMSUnderVoltageThreshold", under)
     return element
 
 
@@ -281,17 +260,17 @@ def _billing_calendar_rsp(result: Result) -> etree._Element:
     implies: the ISO weekday (1 = Monday), the day of the month (at most 28, all the MMC can
     say) and, for quarterly and longer periods, the start's month.
     """
-    element = _rsp("ReadDeviceConfigurationDataBillingCalendarRsp")
+    element = response_element("ReadDeviceConfigurationDataBillingCalendarRsp")
     calendar = etree.SubElement(element, ra("BillingCalendar"))
     start = _datetime(result, "billing_period_start").astimezone(UTC)
     periodicity = _choice(result, "periodicity", PERIODICITIES)
     if _gas(result):
         gas = etree.SubElement(calendar, ra("GasBillingCalendar"))
-        _leaf(gas, "BillingPeriodStart", format_datetime(start))
-        _leaf(gas, "Periodicity", periodicity)
+        add(gas, "BillingPeriodStart", format_datetime(start))
+        add(gas, "Periodicity", periodicity)
         return element
     elec = etree.SubElement(calendar, ra("ElectricityBillingCalendar"))
-    _leaf(elec, "BillingTime", f"{start:%H:%M:%S}Z")
+    add(elec, "BillingTime", f"{start:%H:%M:%S}Z")
     rule = etree.SubElement(elec, ra(periodicity))
     day = str(min(start.day, _MAX_DAY_OF_MONTH))
     if periodicity == "Weekly":
@@ -299,26 +278,26 @@ def _billing_calendar_rsp(result: Result) -> etree._Element:
     elif periodicity == "Monthly":
         rule.text = day
     elif periodicity in _MONTH_ANCHORED:
-        _leaf(rule, "DayOfMonth", day)
-        _leaf(rule, "BillingPeriodStartMonth", str(start.month))
+        add(rule, "DayOfMonth", day)
+        add(rule, "BillingPeriodStartMonth", str(start.month))
     return element
 
 
 def _identity_rsp(result: Result) -> etree._Element:
     """6.2.4. Keys: ``device_id``, ``model`` (cut to 8 characters), ``manufacturer``."""
-    element = _rsp("ReadDeviceConfigurationIdentityExcMPxNRsp")
-    _leaf(element, "DeviceIdentifier", _str(result, "device_id"))
-    _leaf(element, "ModelType", _str(result, "model")[:_MODEL_TYPE_LIMIT])
-    _leaf(element, "ManufacturerIdentifier", _str(result, "manufacturer")[:_MANUFACTURER_LIMIT])
+    element = response_element("ReadDeviceConfigurationIdentityExcMPxNRsp")
+    add(element, "DeviceIdentifier", _str(result, "device_id"))
+    add(element, "ModelType", _str(result, "model")[:_MODEL_TYPE_LIMIT])
+    add(element, "ManufacturerIdentifier", _str(result, "manufacturer")[:_MANUFACTURER_LIMIT])
     return element
 
 
 def _mpxn_rsp(result: Result) -> etree._Element:
     """6.2.7. Keys: ``fuel`` and, once one is set, ``import_mpxn`` (MPAN or MPRN)."""
-    element = _rsp("ReadDeviceConfigurationMPxNRsp")
+    element = response_element("ReadDeviceConfigurationMPxNRsp")
     fuel = _fuel_element(element, result)
     if "import_mpxn" in result:
-        _leaf(fuel, "MPRN" if _gas(result) else "ImportMPAN", _str(result, "import_mpxn"))
+        add(fuel, "MPRN" if _gas(result) else "ImportMPAN", _str(result, "import_mpxn"))
     return element
 
 
@@ -328,32 +307,32 @@ def _scaled(value: int, exponent: int) -> str:
 
 def _gas_rsp(result: Result) -> etree._Element:
     """6.2.8. Keys: ``calorific_value_kj_m3`` (said in MJ/m3), ``conversion_factor_e5``."""
-    element = _rsp("ReadDeviceConfigurationGasRsp")
-    _leaf(element, "CalorificValue", _scaled(_int(result, "calorific_value_kj_m3"), -3))
-    _leaf(element, "ConversionFactor", _scaled(_int(result, "conversion_factor_e5"), -5))
+    element = response_element("ReadDeviceConfigurationGasRsp")
+    add(element, "CalorificValue", _scaled(_int(result, "calorific_value_kj_m3"), -3))
+    add(element, "ConversionFactor", _scaled(_int(result, "conversion_factor_e5"), -5))
     return element
 
 
 def _clock_rsp(result: Result) -> etree._Element:
     """6.11. Keys: ``fuel``, ``device_time`` (after synchronising), ``clock_status``."""
-    element = _rsp("SynchroniseClockRsp")
-    _leaf(element, "DeviceTime", format_datetime(_datetime(result, "device_time")))
+    element = response_element("SynchroniseClockRsp")
+    add(element, "DeviceTime", format_datetime(_datetime(result, "device_time")))
     status = _choice(result, "clock_status", tuple(CLOCK_STATUS_CODES))
     code = str(CLOCK_STATUS_CODES[status])
     fuel = _fuel_element(element, result)
     if _gas(result):
         gas_status = etree.SubElement(fuel, ra("GasClockTimeStatus"), ResponseCode=code)
-        _leaf(gas_status, "ASN1Status", status)
+        add(gas_status, "ASN1Status", status)
     else:
         elec_status = etree.SubElement(fuel, ra("ElecClockTimeStatus"), TimeStatusCode=code)
-        _leaf(elec_status, "TimeStatus", status)
+        add(elec_status, "TimeStatus", status)
     return element
 
 
 def _supply_status_rsp(result: Result) -> etree._Element:
     """7.4. Key: ``supply_state`` (Enabled, Disabled or Armed)."""
-    element = _rsp("ReadSupplyStatusRsp")
-    _leaf(element, "SupplyState", _choice(result, "supply_state", SUPPLY_STATES))
+    element = response_element("ReadSupplyStatusRsp")
+    add(element, "SupplyState", _choice(result, "supply_state", SUPPLY_STATES))
     return element
 
 
@@ -361,12 +340,12 @@ def _asn1_rsp(local: str, code_element: str) -> BuildResponse:
     """8.7.2 / 8.8.2: the device's response code. Key: ``response`` (``success``)."""
 
     def build(result: Result) -> etree._Element:
-        element = _rsp(local)
+        element = response_element(local)
         response = _choice(result, "response", tuple(_ASN1_CODES))
         status = etree.SubElement(
             element, ra(code_element), ResponseCode=str(_ASN1_CODES[response])
         )
-        _leaf(status, "ASN1Status", response)
+        add(status, "ASN1Status", response)
         return element
 
     return build
@@ -386,16 +365,16 @@ def _service(
 
 
 SERVICES: tuple[Service, ...] = (
-    _service("3.1", "DisplayMessage", _display_message, _ack("DisplayMessageRsp"), writes=True),
+    _service("3.1", "DisplayMessage", _display_message, ack("DisplayMessageRsp"), writes=True),
     _service(
         "3.2",
         "RestrictAccessForChangeOfTenancy",
         _restrict_access,
-        _ack("RestrictAccessForChangeOfTenancyRsp"),
+        ack("RestrictAccessForChangeOfTenancyRsp"),
         writes=True,
     ),
     _service(
-        "3.4", "UpdateSupplierName", _supplier_name, _ack("UpdateSupplierNameRsp"), writes=True
+        "3.4", "UpdateSupplierName", _supplier_name, ack("UpdateSupplierNameRsp"), writes=True
     ),
     _service("6.2.1", "ReadDeviceConfigurationVoltage", no_parameters, _voltage_rsp, writes=False),
     _service(
@@ -418,7 +397,7 @@ SERVICES: tuple[Service, ...] = (
         "6.8",
         "UpdateDeviceConfigurationBillingCalendar",
         _billing_calendar,
-        _ack("UpdateDeviceConfigurationBillingCalendarRsp"),
+        ack("UpdateDeviceConfigurationBillingCalendarRsp"),
         writes=True,
     ),
     _service("6.11", "SynchroniseClock", _synchronise_clock, _clock_rsp, writes=True),
@@ -426,12 +405,12 @@ SERVICES: tuple[Service, ...] = (
         "6.20.1",
         "SetDeviceConfigurationImportMPxN",
         _import_mpxn,
-        _ack("SetDeviceConfigurationImportMPxNRsp"),
+        ack("SetDeviceConfigurationImportMPxNRsp"),
         writes=True,
     ),
-    _service("7.1", "EnableSupply", no_parameters, _ack("EnableSupplyRsp"), writes=True),
-    _service("7.2", "DisableSupply", no_parameters, _ack("DisableSupplyRsp"), writes=True),
-    _service("7.3", "ArmSupply", no_parameters, _ack("ArmSupplyRsp"), writes=True),
+    _service("7.1", "EnableSupply", no_parameters, ack("EnableSupplyRsp"), writes=True),
+    _service("7.2", "DisableSupply", no_parameters, ack("DisableSupplyRsp"), writes=True),
+    _service("7.3", "ArmSupply", no_parameters, ack("ArmSupplyRsp"), writes=True),
     _service("7.4", "ReadSupplyStatus", no_parameters, _supply_status_rsp, writes=False),
     _service(
         "8.7.2",
@@ -448,6 +427,6 @@ SERVICES: tuple[Service, ...] = (
         writes=True,
     ),
     _service(
-        "8.11", "UpdateHANDeviceLog", _han_device_log, _ack("UpdateHANDeviceLogRsp"), writes=True
+        "8.11", "UpdateHANDeviceLog", _han_device_log, ack("UpdateHANDeviceLogRsp"), writes=True
     ),
 )

@@ -72,7 +72,7 @@ Result keys (booleans 0/1; records are tuples with fields in the order given):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from itertools import groupby
@@ -80,14 +80,21 @@ from itertools import groupby
 from lxml import etree
 
 from opendcc.duis.response import format_datetime
-from opendcc.duis.xml import ra, sr
+from opendcc.duis.xml import sr
 from opendcc.s1sp.services.base import (
     Datum,
     InvalidParameters,
     Result,
     Service,
+    int_of,
+    ints_of,
+    is_gas,
+    log_period,
     no_parameters,
+    str_of,
+    tuple_of,
 )
+from opendcc.s1sp.services.xml import ack, add, add_indexed, response_element
 
 TOU_RATES = 8
 BLOCKS = 4
@@ -519,61 +526,20 @@ def debt_parameters(body: etree._Element) -> dict[str, str]:
     }
 
 
-def log_period_parameters(body: etree._Element) -> dict[str, str]:
-    """4.14: ``start`` and ``end`` of the body's ``sr:ReadLogPeriod``, in UTC."""
-    period = _find(body, "ReadLogPeriod")
-    parameters = {}
-    for key, local in (("start", "StartDateTime"), ("end", "EndDateTime")):
-        text = _text(period, local)
-        try:
-            instant = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidParameters(f"{local} is not an xs:dateTime: {text!r}") from None
-        if instant.utcoffset() is None:
-            raise InvalidParameters(f"{local} has no time zone: {text!r}")
-        parameters[key] = format_datetime(instant)
-    return parameters
+# 4.14: ``start`` and ``end`` of the body's ``sr:ReadLogPeriod``, in UTC, as the reads read them.
+log_period_parameters = log_period
 
 
 # --------------------------------------------------------------------------- Result values
 
 
-def _int_of(value: Datum) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return value
-
-
-def _str_of(value: Datum) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {value!r}")
-    return value
-
-
-def _tuple_of(value: Datum) -> tuple[Datum, ...]:
-    if not isinstance(value, tuple):
-        raise TypeError(f"expected a tuple, got {value!r}")
-    return value
-
-
-def _ints_of(value: Datum) -> tuple[int, ...]:
-    return tuple(_int_of(v) for v in _tuple_of(value))
-
-
-def _gas(result: Result) -> bool:
-    fuel = _str_of(result["fuel"])
-    if fuel not in {"electricity", "gas"}:
-        raise ValueError(f"fuel is electricity or gas, not {fuel!r}")
-    return fuel == "gas"
-
-
 def _money(result: Result, key: str) -> str:
     """A Result's pence as the MMC's milli-pence."""
-    return str(_int_of(result[key]) * _MP_PER_PENNY)
+    return str(int_of(result[key]) * _MP_PER_PENNY)
 
 
 def _payment_mode(result: Result) -> str:
-    mode = _str_of(result["payment_mode"])
+    mode = str_of(result["payment_mode"])
     if mode not in _PAYMENT_MODES:
         raise ValueError(f"a payment mode is credit or prepayment, not {mode!r}")
     return _PAYMENT_MODES[mode]
@@ -582,41 +548,13 @@ def _payment_mode(result: Result) -> str:
 # --------------------------------------------------------------------------- elements
 
 
-def _response(local: str) -> etree._Element:
-    element = etree.Element(ra(local))
-    element.set("MessageSuccess", "true")
-    return element
-
-
-def _add(parent: etree._Element, local: str, text: object = None) -> etree._Element:
-    child = etree.SubElement(parent, ra(local))
-    if text is not None:
-        child.text = str(text)
-    return child
-
-
-def _add_indexed(parent: etree._Element, local: str, index: int, text: object) -> None:
-    _add(parent, local, text).set("index", str(index))
-
-
 def _clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}:00Z"
 
 
-def _acknowledge(local: str) -> Callable[[Result], etree._Element]:
-    """Writes answer with an empty ``ra:<Name>Rsp``: the DUIS response says it succeeded."""
-
-    def build(result: Result) -> etree._Element:
-        del result
-        return _response(local)
-
-    build.__doc__ = f"An empty ``ra:{local}``."
-    return build
-
-
 def prepay_values(result: Result) -> etree._Element:
     """4.3: credit, emergency credit and the debt registers, in milli-pence."""
-    element = _response("ReadInstantaneousPrepayValuesRsp")
+    element = response_element("ReadInstantaneousPrepayValuesRsp")
     for local, key in (
         ("EmergencyCreditBalance", "emergency_credit_p"),
         ("AccumulatedDebtRegister", "accumulated_debt_p"),
@@ -625,31 +563,31 @@ def prepay_values(result: Result) -> etree._Element:
         ("TimeDebtRegister2", "time_debt_2_p"),
         ("MeterBalance", "balance_p"),
     ):
-        _add(element, local, _money(result, key))
+        add(element, local, _money(result, key))
     return element
 
 
 def meter_balance(result: Result) -> etree._Element:
     """4.18: the meter balance (a GSME in prepayment mode states it once more for that mode)."""
-    element = _response("ReadMeterBalanceRsp")
+    element = response_element("ReadMeterBalanceRsp")
     balance = _money(result, "balance_p")
-    _add(element, "MeterBalance", balance)
-    if _gas(result) and _payment_mode(result) == "Prepayment":
-        _add(_add(element, "Gas"), "MeterBalancePrepaymentMode", balance)
+    add(element, "MeterBalance", balance)
+    if is_gas(result) and _payment_mode(result) == "Prepayment":
+        add(add(element, "Gas"), "MeterBalancePrepaymentMode", balance)
     return element
 
 
 def payment_mode(result: Result) -> etree._Element:
     """6.2.9: the payment mode."""
-    element = _response("ReadDeviceConfigurationPaymentModeRsp")
-    _add(element, "PaymentMode", _payment_mode(result))
+    element = response_element("ReadDeviceConfigurationPaymentModeRsp")
+    add(element, "PaymentMode", _payment_mode(result))
     return element
 
 
 def prepayment_daily_log(result: Result) -> etree._Element:
     """4.14: one ``LogEntry`` per midnight snapshot (see the module docstring's record)."""
-    element = _response("ReadPrepaymentDailyReadLogRsp")
-    log = _add(element, "Gas" if _gas(result) else "Electricity")
+    element = response_element("ReadPrepaymentDailyReadLogRsp")
+    log = add(element, "Gas" if is_gas(result) else "Electricity")
     names = (
         "AccumulatedDebtRegister",
         "EmergencyCreditBalance",
@@ -658,16 +596,16 @@ def prepayment_daily_log(result: Result) -> etree._Element:
         "TimeDebtRegisters1",
         "TimeDebtRegisters2",
     )
-    for record in _tuple_of(result["prepayment_log"]):
-        at, balance, emergency, accumulated, payment, debt_1, debt_2 = _tuple_of(record)
+    for record in tuple_of(result["prepayment_log"]):
+        at, balance, emergency, accumulated, payment, debt_1, debt_2 = tuple_of(record)
         if not isinstance(at, datetime):
             raise TypeError(f"a log entry is taken at a date-time, not {at!r}")
-        entry = _add(log, "LogEntry")
+        entry = add(log, "LogEntry")
         for name, value in zip(
             names, (accumulated, emergency, balance, payment, debt_1, debt_2), strict=True
         ):
-            _add(entry, name, _int_of(value) * _MP_PER_PENNY)
-        _add(entry, "Timestamp", format_datetime(at))
+            add(entry, name, int_of(value) * _MP_PER_PENNY)
+        add(entry, "Timestamp", format_datetime(at))
     return element
 
 
@@ -677,23 +615,23 @@ def prepayment_daily_log(result: Result) -> etree._Element:
 def _weekday_groups(schedule: Datum) -> dict[int, tuple[tuple[int, str], ...]]:
     """Each ISO weekday's (minute, action) switches of a non-disablement schedule."""
     days: dict[int, list[tuple[int, str]]] = {day: [] for day in range(1, 8)}
-    for record in _tuple_of(schedule):
-        weekdays, minute, action = _tuple_of(record)
-        for day in _ints_of(weekdays):
-            days[day].append((_int_of(minute), _str_of(action)))
+    for record in tuple_of(schedule):
+        weekdays, minute, action = tuple_of(record)
+        for day in ints_of(weekdays):
+            days[day].append((int_of(minute), str_of(action)))
     return {day: tuple(sorted(switches)) for day, switches in days.items()}
 
 
 def _electricity_calendar(parent: etree._Element, schedule: Datum) -> None:
-    calendar = _add(parent, "NonDisablementCalendar")
-    for record in _tuple_of(schedule):
-        weekdays, minute, action = _tuple_of(record)
-        entry = _add(calendar, "ElectricityNonDisablementSchedule")
-        _add(entry, "NonDisablementScript", _str_of(action))
-        days = _add(entry, "DaysOfWeekApplicability")
-        for day in _ints_of(weekdays):
-            _add(_add(days, "DayOfWeekApplicability"), "DayOfWeekID", _WEEKDAYS[day - 1])
-        _add(_add(entry, "ScheduleDatesAndTime"), "SwitchTime", _clock(_int_of(minute)))
+    calendar = add(parent, "NonDisablementCalendar")
+    for record in tuple_of(schedule):
+        weekdays, minute, action = tuple_of(record)
+        entry = add(calendar, "ElectricityNonDisablementSchedule")
+        add(entry, "NonDisablementScript", str_of(action))
+        days = add(entry, "DaysOfWeekApplicability")
+        for day in ints_of(weekdays):
+            add(add(days, "DayOfWeekApplicability"), "DayOfWeekID", _WEEKDAYS[day - 1])
+        add(add(entry, "ScheduleDatesAndTime"), "SwitchTime", _clock(int_of(minute)))
 
 
 def _gas_calendar(parent: etree._Element, schedule: Datum) -> None:
@@ -702,45 +640,45 @@ def _gas_calendar(parent: etree._Element, schedule: Datum) -> None:
     names: dict[tuple[tuple[int, str], ...], int] = {}
     for switches in by_day.values():
         names.setdefault(switches, len(names) + 1)
-    calendar = _add(parent, "NonDisablementCalendar")
-    profiles = _add(calendar, "DayProfiles")
+    calendar = add(parent, "NonDisablementCalendar")
+    profiles = add(calendar, "DayProfiles")
     for switches, name in names.items():
-        profile = _add(profiles, "GasNonDisablementDayProfile")
+        profile = add(profiles, "GasNonDisablementDayProfile")
         for index, (minute, action) in enumerate(switches, start=1):
-            start = _add(profile, "TimeStartAction")
+            start = add(profile, "TimeStartAction")
             start.set("index", str(index))
-            _add(start, "StartTime", _clock(minute))
-            _add(start, "NonDisablementAction", action)
-        _add(profile, "GasDayName", name)
-    week = _add(_add(calendar, "WeekProfiles"), "WeekProfile")
-    _add(week, "WeekName", 1)
+            add(start, "StartTime", _clock(minute))
+            add(start, "NonDisablementAction", action)
+        add(profile, "GasDayName", name)
+    week = add(add(calendar, "WeekProfiles"), "WeekProfile")
+    add(week, "WeekName", 1)
     for day, switches in by_day.items():
-        _add_indexed(week, "ReferencedDayName", day, names[switches])
+        add_indexed(week, "ReferencedDayName", day, names[switches])
 
 
 def prepayment_configuration(result: Result) -> etree._Element:
     """4.13: thresholds and limits (milli-pence), debt recovery and non-disablement."""
-    element = _response("ReadPrepaymentConfigurationRsp")
-    _add(element, "DebtRecoveryPerPayment", _int_of(result["debt_recovery_per_payment_bp"]))
-    _add(element, "DebtRecoveryRateCap", _money(result, "debt_recovery_cap_p"))
-    _add(element, "EmergencyCreditLimit", _money(result, "emergency_credit_limit_p"))
-    _add(element, "EmergencyCreditThreshold", _money(result, "emergency_credit_threshold_p"))
-    _add(element, "LowCreditThreshold", _money(result, "low_credit_threshold_p"))
-    gas = _gas(result)
-    fuel = _add(element, "Gas" if gas else "Electricity")
+    element = response_element("ReadPrepaymentConfigurationRsp")
+    add(element, "DebtRecoveryPerPayment", int_of(result["debt_recovery_per_payment_bp"]))
+    add(element, "DebtRecoveryRateCap", _money(result, "debt_recovery_cap_p"))
+    add(element, "EmergencyCreditLimit", _money(result, "emergency_credit_limit_p"))
+    add(element, "EmergencyCreditThreshold", _money(result, "emergency_credit_threshold_p"))
+    add(element, "LowCreditThreshold", _money(result, "low_credit_threshold_p"))
+    gas = is_gas(result)
+    fuel = add(element, "Gas" if gas else "Electricity")
     if not gas:
-        _add(fuel, "PaymentMode", _payment_mode(result))
+        add(fuel, "PaymentMode", _payment_mode(result))
     schedule = result["non_disablement_schedule"]
-    if _tuple_of(schedule):
+    if tuple_of(schedule):
         (_gas_calendar if gas else _electricity_calendar)(fuel, schedule)
-    for n, rate_p in enumerate(_ints_of(result["debt_recovery_rates_p"]), start=1):
-        recovery = _add(fuel, f"DebtRecovery{n}")
+    for n, rate_p in enumerate(ints_of(result["debt_recovery_rates_p"]), start=1):
+        recovery = add(fuel, f"DebtRecovery{n}")
         if gas:
-            _add(recovery, "DebtRecoveryRate", rate_p * _MP_PER_PENNY)
+            add(recovery, "DebtRecoveryRate", rate_p * _MP_PER_PENNY)
         else:
-            _add(recovery, "DebtRecoveryRate", rate_p)
-            _add(recovery, "DebtRecoveryRatePriceScale", -2)  # pence are 10^-2 GBP
-        _add(recovery, "DebtRecoveryRatePeriod", "DAILY")
+            add(recovery, "DebtRecoveryRate", rate_p)
+            add(recovery, "DebtRecoveryRatePriceScale", -2)  # pence are 10^-2 GBP
+        add(recovery, "DebtRecoveryRatePeriod", "DAILY")
     return element
 
 
@@ -775,10 +713,8 @@ class _Tariff:
 
     @classmethod
     def of(cls, result: Result) -> _Tariff:
-        prices = tuple(_ints_of(row) for row in _tuple_of(result["prices_mp"]))
-        return cls(
-            _ints_of(result["switching_table"]), prices, _ints_of(result["block_thresholds"])
-        )
+        prices = tuple(ints_of(row) for row in tuple_of(result["prices_mp"]))
+        return cls(ints_of(result["switching_table"]), prices, ints_of(result["block_thresholds"]))
 
     def flat(self, rate: int) -> bool:
         return len(set(self.prices[rate - 1])) == 1
@@ -798,101 +734,101 @@ def _electricity_prices_of(parent: etree._Element, tariff: _Tariff, unit: int) -
     shown = tariff.shown()
     block_rates = [r for r in shown if not tariff.flat(r)]
     if block_rates:
-        matrix = _add(parent, "TariffBlockPriceMatrix")
+        matrix = add(parent, "TariffBlockPriceMatrix")
         for rate in sorted(block_rates, key=_block_number):
-            row = _add(matrix, "TariffBlockPrices")
+            row = add(matrix, "TariffBlockPrices")
             row.set("index", str(_block_number(rate)))
             for block, price in enumerate(tariff.prices[rate - 1], start=1):
-                _add_indexed(row, "BlockPrice", block, _round_div(price, unit))
+                add_indexed(row, "BlockPrice", block, _round_div(price, unit))
     tou_rates = [r for r in shown if tariff.flat(r)]
     if tou_rates:
-        matrix = _add(parent, "TariffTOUPriceMatrix")
+        matrix = add(parent, "TariffTOUPriceMatrix")
         for rate in tou_rates:
             price = _round_div(tariff.prices[rate - 1][0], unit)
-            _add_indexed(matrix, "TariffTOUPrice", rate, price)
+            add_indexed(matrix, "TariffTOUPrice", rate, price)
 
 
 def _electricity_switching_of(parent: etree._Element, tariff: _Tariff) -> None:
-    switching = _add(parent, "TariffSwitchingTable")
-    day = _add(_add(switching, "DayProfiles"), "DayProfile")
-    _add(day, "Day", 1)
+    switching = add(parent, "TariffSwitchingTable")
+    day = add(add(switching, "DayProfiles"), "DayProfile")
+    add(day, "Day", 1)
     for rate, slots in groupby(enumerate(tariff.table), key=lambda pair: pair[1]):
-        schedule = _add(day, "ProfileSchedule")
-        _add(schedule, "StartTime", _clock(next(slots)[0] * _SLOT_MINUTES))
+        schedule = add(day, "ProfileSchedule")
+        add(schedule, "StartTime", _clock(next(slots)[0] * _SLOT_MINUTES))
         if tariff.flat(rate):
-            _add(schedule, "TOUTariffAction", rate)
+            add(schedule, "TOUTariffAction", rate)
         else:
-            _add(schedule, "BlockTariffAction", _block_number(rate))
-    week = _add(_add(switching, "WeekProfiles"), "WeekProfile")
-    _add(week, "WeekName", 1)
+            add(schedule, "BlockTariffAction", _block_number(rate))
+    week = add(add(switching, "WeekProfiles"), "WeekProfile")
+    add(week, "WeekName", 1)
     for weekday in range(1, 8):
-        _add_indexed(week, "ReferencedElecDay", weekday, 1)
+        add_indexed(week, "ReferencedElecDay", weekday, 1)
 
 
 def _electricity_tariff(element: etree._Element, result: Result) -> None:
     tariff = _Tariff.of(result)
-    electricity = _add(element, "Electricity")
+    electricity = add(element, "Electricity")
     scale, _ = _short_scale(tuple(p for r in tariff.shown() for p in tariff.prices[r - 1]))
     unit = _ten(scale + _MP_EXPONENT)
     if "active_price_mp" in result:
-        active = _round_div(_int_of(result["active_price_mp"]), unit)
-        _add(electricity, "PrimaryActiveTariffPrice", active)
-    _add(electricity, "CurrencyUnitsLabel", "GBP")
-    _add(electricity, "CurrencyUnitsName", "Millipence")
-    standing_mp = _int_of(result["standing_charge_p"]) * _MP_PER_PENNY
+        active = _round_div(int_of(result["active_price_mp"]), unit)
+        add(electricity, "PrimaryActiveTariffPrice", active)
+    add(electricity, "CurrencyUnitsLabel", "GBP")
+    add(electricity, "CurrencyUnitsName", "Millipence")
+    standing_mp = int_of(result["standing_charge_p"]) * _MP_PER_PENNY
     standing_scale, (standing,) = _short_scale((standing_mp,))
-    _add(electricity, "StandingCharge", standing)
-    _add(electricity, "StandingChargeScale", standing_scale)
-    _add(electricity, "PriceScale", scale)
+    add(electricity, "StandingCharge", standing)
+    add(electricity, "StandingChargeScale", standing_scale)
+    add(electricity, "PriceScale", scale)
     _electricity_prices_of(electricity, tariff, unit)
     _electricity_switching_of(electricity, tariff)
     if tariff.thresholds:
         # One set of thresholds serves every block tariff.
-        matrix = _add(electricity, "TariffThresholdMatrix")
+        matrix = add(electricity, "TariffThresholdMatrix")
         for number in range(1, TOU_RATES + 1):
-            row = _add(matrix, "ElecTariffThresholds")
+            row = add(matrix, "ElecTariffThresholds")
             row.set("index", str(number))
             for index, threshold in enumerate(tariff.thresholds, start=1):
-                _add_indexed(row, "BlockThreshold", index, threshold)
+                add_indexed(row, "BlockThreshold", index, threshold)
 
 
 def _gas_tariff(element: etree._Element, result: Result) -> None:
     """A GSME's switching table says one action a day: stated only if the meter's is one rate
     all day (then a rate priced by block is a block tariff); TOU prices are rates 1-4."""
     tariff = _Tariff.of(result)
-    gas = _add(element, "Gas")
+    gas = add(element, "Gas")
     if "active_price_mp" in result:
-        _add(gas, "PrimaryActiveTariffPrice", _int_of(result["active_price_mp"]))
-        _add(gas, "PrimaryActiveTariffPriceScale", -_MP_EXPONENT)
-    _add(gas, "CurrencyUnitsLabel", "GBP")
-    _add(gas, "StandingCharge", _int_of(result["standing_charge_p"]) * _MP_PER_PENNY)
+        add(gas, "PrimaryActiveTariffPrice", int_of(result["active_price_mp"]))
+        add(gas, "PrimaryActiveTariffPriceScale", -_MP_EXPONENT)
+    add(gas, "CurrencyUnitsLabel", "GBP")
+    add(gas, "StandingCharge", int_of(result["standing_charge_p"]) * _MP_PER_PENNY)
     rates = set(tariff.table)
     constant = rates.pop() if len(rates) == 1 else None
     block = constant is not None and not tariff.flat(constant)
     if constant is not None and (block or constant <= _GAS_TOU_RATES):
-        switching = _add(gas, "TariffSwitchingTable")
-        day = _add(_add(switching, "DayProfiles"), "DayProfile")
-        _add(day, "DayName", 1)
+        switching = add(gas, "TariffSwitchingTable")
+        day = add(add(switching, "DayProfiles"), "DayProfile")
+        add(day, "DayName", 1)
         if block:
-            _add(day, "BlockTariff")
+            add(day, "BlockTariff")
         else:
-            _add(day, "TOUTariffAction", constant)
-        week = _add(_add(switching, "WeekProfiles"), "WeekProfile")
-        _add(week, "WeekName", 1)
+            add(day, "TOUTariffAction", constant)
+        week = add(add(switching, "WeekProfiles"), "WeekProfile")
+        add(week, "WeekName", 1)
         for weekday in range(1, 8):
-            _add_indexed(week, "ReferencedDay", weekday, 1)
+            add_indexed(week, "ReferencedDay", weekday, 1)
     if tariff.thresholds:
-        thresholds = _add(gas, "TariffThresholds")
+        thresholds = add(gas, "TariffThresholds")
         for index, threshold in enumerate(tariff.thresholds, start=1):
-            _add_indexed(thresholds, "BlockThreshold", index, threshold)
+            add_indexed(thresholds, "BlockThreshold", index, threshold)
     if block and constant is not None:
-        prices = _add(gas, "BlockTariff")
+        prices = add(gas, "BlockTariff")
         for index, price in enumerate(tariff.prices[constant - 1], start=1):
-            _add_indexed(prices, "BlockPrice", index, price)
+            add_indexed(prices, "BlockPrice", index, price)
     else:
-        prices = _add(gas, "TOUTariff")
+        prices = add(gas, "TOUTariff")
         for rate in range(1, _GAS_TOU_RATES + 1):
-            _add_indexed(prices, "TariffTOUPrice", rate, tariff.prices[rate - 1][0])
+            add_indexed(prices, "TariffTOUPrice", rate, tariff.prices[rate - 1][0])
 
 
 def tariff(result: Result) -> etree._Element:
@@ -901,8 +837,8 @@ def tariff(result: Result) -> etree._Element:
     Electricity prices share one ``PriceScale`` (the finest at which all fit an xs:short);
     a rate with one price for every block is a TOU rate, any other a block-tariff row.
     """
-    element = _response("ReadTariffPrimaryElementRsp")
-    (_gas_tariff if _gas(result) else _electricity_tariff)(element, result)
+    element = response_element("ReadTariffPrimaryElementRsp")
+    (_gas_tariff if is_gas(result) else _electricity_tariff)(element, result)
     return element
 
 
@@ -913,43 +849,43 @@ SERVICES: tuple[Service, ...] = (
         "1.1.1",
         "updateImportTariff",
         tariff_parameters,
-        _acknowledge("UpdateImportTariffPrimaryElementRsp"),
+        ack("UpdateImportTariffPrimaryElementRsp"),
         writes=True,
     ),
     Service(
         "1.2.1",
         "updatePrice",
         price_parameters,
-        _acknowledge("UpdatePricePrimaryElementRsp"),
+        ack("UpdatePricePrimaryElementRsp"),
         writes=True,
     ),
     Service(
         "1.5",
         "updateMeterBalance",
         meter_balance_parameters,
-        _acknowledge("UpdateMeterBalanceRsp"),
+        ack("UpdateMeterBalanceRsp"),
         writes=True,
     ),
     Service(
         "1.6",
         "updatePaymentMode",
         payment_mode_parameters,
-        _acknowledge("UpdatePaymentModeRsp"),
+        ack("UpdatePaymentModeRsp"),
         writes=True,
     ),
     Service(
         "2.1",
         "updatePrepayConfiguration",
         prepay_configuration_parameters,
-        _acknowledge("UpdatePrepayConfigurationRsp"),
+        ack("UpdatePrepayConfigurationRsp"),
         writes=True,
     ),
-    Service("2.3", "updateDebt", debt_parameters, _acknowledge("UpdateDebtRsp"), writes=True),
+    Service("2.3", "updateDebt", debt_parameters, ack("UpdateDebtRsp"), writes=True),
     Service(
         "2.5",
         "activateEmergencyCredit",
         no_parameters,
-        _acknowledge("ActivateEmergencyCreditRsp"),
+        ack("ActivateEmergencyCreditRsp"),
         writes=True,
     ),
     Service("4.3", "readInstantaneousPrepayValues", no_parameters, prepay_values),

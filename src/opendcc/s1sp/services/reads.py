@@ -48,8 +48,15 @@ from opendcc.s1sp.services.base import (
     InvalidParameters,
     Result,
     Service,
+    int_of,
+    ints_of,
+    is_gas,
+    log_period,
     no_parameters,
+    str_of,
+    tuple_of,
 )
+from opendcc.s1sp.services.xml import add, add_indexed, response_element
 
 Record = tuple[Datum, ...]
 
@@ -87,25 +94,6 @@ _PREPAYMENT_FIELDS = (
 # --------------------------------------------------------------------------- parameters
 
 
-def _instant(period: etree._Element, local: str) -> str:
-    text = (period.findtext(sr(local)) or "").strip()
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidParameters(f"{local} is not an xs:dateTime: {text!r}") from None
-    if value.utcoffset() is None:
-        raise InvalidParameters(f"{local} has no time zone: {text!r}")
-    return format_datetime(value)
-
-
-def log_period(body: etree._Element) -> dict[str, str]:
-    """``start`` and ``end`` of the body's ``sr:ReadLogPeriod``."""
-    period = body.find(sr("ReadLogPeriod"))
-    if period is None:
-        raise InvalidParameters(f"{etree.QName(body).localname} has no ReadLogPeriod")
-    return {"start": _instant(period, "StartDateTime"), "end": _instant(period, "EndDateTime")}
-
-
 def event_log_parameters(body: etree._Element) -> dict[str, str]:
     """6.13: the log period and which log (``event``, ``security`` or ``power``)."""
     requested = (body.findtext(sr("LogToRead")) or "").strip()
@@ -124,43 +112,14 @@ def device_log_parameters(body: etree._Element) -> dict[str, str]:
 # --------------------------------------------------------------------------- Result values
 
 
-def _int(value: Datum) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return value
-
-
-def _text(value: Datum) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {value!r}")
-    return value
-
-
 def _time(value: Datum) -> str:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a date-time, got {value!r}")
     return format_datetime(value)
 
 
-def _tuple(value: Datum) -> tuple[Datum, ...]:
-    if not isinstance(value, tuple):
-        raise TypeError(f"expected a tuple, got {value!r}")
-    return value
-
-
-def _ints(value: Datum) -> tuple[int, ...]:
-    return tuple(_int(v) for v in _tuple(value))
-
-
 def _records(result: Result, key: str) -> tuple[Record, ...]:
-    return tuple(_tuple(record) for record in _tuple(result[key]))
-
-
-def _gas(result: Result) -> bool:
-    fuel = _text(result["fuel"])
-    if fuel not in {"electricity", "gas"}:
-        raise ValueError(f"fuel is electricity or gas, not {fuel!r}")
-    return fuel == "gas"
+    return tuple(tuple_of(record) for record in tuple_of(result[key]))
 
 
 def _scaled(value: int, places: int) -> str:
@@ -170,57 +129,45 @@ def _scaled(value: int, places: int) -> str:
 
 
 def _m3(litres: Datum) -> str:
-    return _scaled(_int(litres), 3)
+    return _scaled(int_of(litres), 3)
 
 
 # --------------------------------------------------------------------------- elements
 
 
-def _response(local: str) -> etree._Element:
-    element = etree.Element(ra(local))
-    element.set("MessageSuccess", "true")
-    return element
-
-
-def _add(parent: etree._Element, local: str, text: str) -> etree._Element:
-    child = etree.SubElement(parent, ra(local))
-    child.text = text
-    return child
-
-
 def _indexed(parent: etree._Element, local: str, values: tuple[str, ...]) -> None:
     for index, value in enumerate(values, start=1):
-        _add(parent, local, value).set("index", str(index))
+        add_indexed(parent, local, index, value)
 
 
 def _register(parent: etree._Element, local: str, value: str, unit_tag: str, unit: str) -> None:
     register = etree.SubElement(parent, ra(local))
-    _add(register, "Value", value)
-    _add(register, unit_tag, unit)
+    add(register, "Value", value)
+    add(register, unit_tag, unit)
 
 
 def _prepayment(parent: etree._Element, local: str, record: Record) -> None:
     """A ``PrepaymentOperationalDataType`` from a billing record (see the module docstring)."""
     entry = etree.SubElement(parent, ra(local))
     for name, field in _PREPAYMENT_FIELDS:
-        _add(entry, name, str(_int(record[field]) * MILLIPENCE_PER_PENNY))
-    _add(entry, "Timestamp", _time(record[0]))
+        add(entry, name, str(int_of(record[field]) * MILLIPENCE_PER_PENNY))
+    add(entry, "Timestamp", _time(record[0]))
 
 
 def _tou_blocks(parent: etree._Element, matrix: Datum) -> None:
     """``TariffTOUBlock<n>RegisterMatrixValue``: block n's register for each TOU rate."""
-    rows = [_ints(row) for row in _tuple(matrix)]
+    rows = [ints_of(row) for row in tuple_of(matrix)]
     for block in range(_BLOCKS):
         local = f"TariffTOUBlock{block + 1}RegisterMatrixValue"
         _indexed(parent, local, tuple(str(row[block]) for row in rows))
 
 
 def _strs(values: Datum) -> tuple[str, ...]:
-    return tuple(str(v) for v in _ints(values))
+    return tuple(str(v) for v in ints_of(values))
 
 
 def _volumes(values: Datum) -> tuple[str, ...]:
-    return tuple(_m3(v) for v in _ints(values))
+    return tuple(_m3(v) for v in ints_of(values))
 
 
 # --------------------------------------------------------------------------- builders
@@ -228,25 +175,25 @@ def _volumes(values: Datum) -> tuple[str, ...]:
 
 def import_registers(result: Result) -> etree._Element:
     """4.1.1: the import register (and the reactive one of an electricity meter)."""
-    element = _response("ReadInstantaneousImportRegistersRsp")
-    if _gas(result):
+    element = response_element("ReadInstantaneousImportRegistersRsp")
+    if is_gas(result):
         gas = etree.SubElement(element, ra("Gas"))
         _register(gas, "ConsumptionRegister", _m3(result["import_register"]), "Unit", "m3")
         return element
     electricity = etree.SubElement(element, ra("Electricity"))
-    active = str(_int(result["import_register"]))
+    active = str(int_of(result["import_register"]))
     _register(electricity, "ActiveImportRegister", active, "ActiveEnergyUnit", "Wh")
     if "reactive_import_varh" in result:
-        reactive = str(_int(result["reactive_import_varh"]))
+        reactive = str(int_of(result["reactive_import_varh"]))
         _register(electricity, "ReactiveImportRegister", reactive, "ReactiveEnergyUnit", "varh")
     return element
 
 
 def tou_matrices(result: Result) -> etree._Element:
     """4.1.2: one register per TOU rate."""
-    element = _response("ReadInstantaneousImportTOUMatricesRsp")
+    element = response_element("ReadInstantaneousImportTOUMatricesRsp")
     registers = result["tou_registers"]
-    if _gas(result):
+    if is_gas(result):
         matrix = etree.SubElement(
             etree.SubElement(element, ra("Gas")), ra("TariffTOURegisterMatrix")
         )
@@ -260,14 +207,14 @@ def tou_matrices(result: Result) -> etree._Element:
 
 def triggered_billing_log(result: Result) -> etree._Element:
     """4.4.2: billing data snapshotted at each change of payment mode or tariff."""
-    element = _response("RetrieveCoMOrTariffTriggeredBillingDataLogRsp")
+    element = response_element("RetrieveCoMOrTariffTriggeredBillingDataLogRsp")
     records = _records(result, "billing_log")
-    if _gas(result):
+    if is_gas(result):
         gas = etree.SubElement(element, ra("Gas"))
         for at, total, tou, blocks, *_ in records:
             entry = etree.SubElement(gas, ra("LogEntryConsumptionRegister"))
-            _add(entry, "ConsumptionRegister", _m3(total))
-            _add(entry, "Timestamp", _time(at))
+            add(entry, "ConsumptionRegister", _m3(total))
+            add(entry, "Timestamp", _time(at))
             _indexed(entry, "TariffTOURegisterMatrixValue", _volumes(tou))
             _indexed(entry, "BlockRegisterMatrixValue", _volumes(blocks))
         parent = gas
@@ -275,10 +222,10 @@ def triggered_billing_log(result: Result) -> etree._Element:
         parent = etree.SubElement(element, ra("Electricity"))
         for at, total, tou, _blocks, matrix, *_ in records:
             entry = etree.SubElement(parent, ra("LogEntryConsumptionAndTariffRegistersData"))
-            _add(entry, "ActiveImportRegisterConsumption", str(_int(total)))
+            add(entry, "ActiveImportRegisterConsumption", str(int_of(total)))
             _indexed(entry, "TariffTOURegisterMatrixValue", _strs(tou))
             _tou_blocks(entry, matrix)
-            _add(entry, "Timestamp", _time(at))
+            add(entry, "Timestamp", _time(at))
     for record in records:
         _prepayment(parent, "LogEntryPrepaymentData", record)
     return element
@@ -286,20 +233,20 @@ def triggered_billing_log(result: Result) -> etree._Element:
 
 def calendar_billing_log(result: Result) -> etree._Element:
     """4.4.3: billing data snapshotted on each billing calendar date."""
-    element = _response("RetrieveBillingCalendarTriggeredBillingDataLogRsp")
+    element = response_element("RetrieveBillingCalendarTriggeredBillingDataLogRsp")
     records = _records(result, "billing_log")
-    gas = _gas(result)
+    gas = is_gas(result)
     parent = etree.SubElement(element, ra("Gas" if gas else "Electricity"))
     meter = "GSME" if gas else "ESME"
     for at, total, tou, blocks, matrix, *_ in records:
         entry = etree.SubElement(parent, ra(f"{meter}BillingDataLogEntry"))
-        _add(entry, "Timestamp", _time(at))
+        add(entry, "Timestamp", _time(at))
         if gas:
-            _add(entry, "ActiveImportRegisterValueConsumption", _m3(total))
+            add(entry, "ActiveImportRegisterValueConsumption", _m3(total))
             _indexed(entry, "BlockRegisterMatrixValue", _volumes(blocks))
             _indexed(entry, "TariffTOURegisterMatrixValue", _volumes(tou))
         else:
-            _add(entry, "ActiveImportRegisterValueConsumption", str(_int(total)))
+            add(entry, "ActiveImportRegisterValueConsumption", str(int_of(total)))
             _indexed(entry, "TariffTOURegisterMatrixValue", _strs(tou))
             _tou_blocks(entry, matrix)
     for record in records:
@@ -309,98 +256,98 @@ def calendar_billing_log(result: Result) -> etree._Element:
 
 def daily_read_log(result: Result) -> etree._Element:
     """4.6.1: the import register and TOU registers at each midnight."""
-    element = _response("RetrieveImportDailyReadLogRsp")
-    gas = _gas(result)
+    element = response_element("RetrieveImportDailyReadLogRsp")
+    gas = is_gas(result)
     for at, total, tou in _records(result, "daily_reads"):
         entry = etree.SubElement(element, ra("LogEntry"))
-        _add(entry, "Timestamp", _time(at))
+        add(entry, "Timestamp", _time(at))
         if gas:
             values = etree.SubElement(entry, ra("Gas"))
-            _add(values, "GasActiveImportRegisterConsumption", _m3(total))
+            add(values, "GasActiveImportRegisterConsumption", _m3(total))
             _indexed(values, "TariffTOURegisterMatrix", _volumes(tou))
         else:
             values = etree.SubElement(entry, ra("Electricity"))
-            _add(values, "ElecActiveImportRegisterConsumption", str(_int(total)))
+            add(values, "ElecActiveImportRegisterConsumption", str(int_of(total)))
             _indexed(values, "TariffTOURegisterMatrixValue", _strs(tou))
     return element
 
 
 def profile_data(result: Result) -> etree._Element:
     """4.8.1: consumption in each half hour."""
-    element = _response("ReadActiveImportProfileDataRsp")
-    gas = _gas(result)
+    element = response_element("ReadActiveImportProfileDataRsp")
+    gas = is_gas(result)
     for start, amount in _records(result, "profile"):
         entry = etree.SubElement(element, ra("LogEntry"))
-        _add(entry, "Timestamp", _time(start))
+        add(entry, "Timestamp", _time(start))
         values = etree.SubElement(entry, ra("Gas" if gas else "Electricity"))
-        _add(values, "PrimaryValue", _m3(amount) if gas else str(_int(amount)))
+        add(values, "PrimaryValue", _m3(amount) if gas else str(int_of(amount)))
     return element
 
 
 def network_data(result: Result) -> etree._Element:
     """4.10: an electricity meter's RMS voltage profile, a gas meter's volume readings."""
-    element = _response("ReadNetworkDataRsp")
-    if _gas(result):
+    element = response_element("ReadNetworkDataRsp")
+    if is_gas(result):
         log = etree.SubElement(etree.SubElement(element, ra("Gas")), ra("NetworkDataLog"))
         for at, volume in _records(result, "network_log"):
             entry = etree.SubElement(log, ra("LogEntry"))
-            _add(entry, "Value", _m3(volume))
-            _add(entry, "Timestamp", _time(at))
+            add(entry, "Value", _m3(volume))
+            add(entry, "Timestamp", _time(at))
         return element
     phase = etree.SubElement(etree.SubElement(element, ra("Electricity")), ra("SinglePhaseESME"))
     for local, key in (
         ("AvgRMSOverVoltageCounter", "over_voltage_count"),
         ("AvgRMSUnderVoltageCounter", "under_voltage_count"),
     ):
-        _add(etree.SubElement(phase, ra(local)), "Value", str(_int(result[key])))
+        add(etree.SubElement(phase, ra(local)), "Value", str(int_of(result[key])))
     log = etree.SubElement(phase, ra("AvgRMSVoltageProfileDataLog"))
     for start, decivolts in _records(result, "voltage_profile"):
         entry = etree.SubElement(log, ra("LogEntry"))
-        _add(entry, "Value", _scaled(_int(decivolts), 1))
-        _add(entry, "Timestamp", _time(start))
-    _add(log, "MeasurementPeriod", str(_int(result["measurement_period_s"])))
+        add(entry, "Value", _scaled(int_of(decivolts), 1))
+        add(entry, "Timestamp", _time(start))
+    add(log, "MeasurementPeriod", str(int_of(result["measurement_period_s"])))
     return element
 
 
 def daily_consumption_log(result: Result) -> etree._Element:
     """4.17: consumption over each whole day."""
-    element = _response("RetrieveDailyConsumptionLogRsp")
-    gas = _gas(result)
+    element = response_element("RetrieveDailyConsumptionLogRsp")
+    gas = is_gas(result)
     parent = etree.SubElement(element, ra("Gas" if gas else "Electricity"))
     for day, amount in _records(result, "daily_consumption"):
         entry = etree.SubElement(parent, ra("LogEntry"))
-        _add(entry, "Value", _m3(amount) if gas else str(_int(amount)))
-        _add(entry, "Timestamp", _time(day))
+        add(entry, "Value", _m3(amount) if gas else str(int_of(amount)))
+        add(entry, "Timestamp", _time(day))
     return element
 
 
 def event_or_security_log(result: Result) -> etree._Element:
     """6.13: the entries of the event (or power event) or security log."""
-    element = _response("ReadEventOrSecurityLogRsp")
+    element = response_element("ReadEventOrSecurityLogRsp")
     log = etree.SubElement(element, ra("Log"))
     for at, code, meaning in _records(result, "log_entries"):
         entry = etree.SubElement(log, ra("LogEntry"))
-        _add(entry, "Timestamp", _time(at))
-        _add(entry, "LogCode", f"{_int(code):04X}")
-        _add(entry, "LogMeaning", _text(meaning))
+        add(entry, "Timestamp", _time(at))
+        add(entry, "LogCode", f"{int_of(code):04X}")
+        add(entry, "LogMeaning", str_of(meaning))
     return element
 
 
 def device_log(result: Result) -> etree._Element:
     """8.9: the devices joined to the meter's HAN."""
-    element = _response("ReadDeviceLogRsp")
+    element = response_element("ReadDeviceLogRsp")
     log = etree.SubElement(element, ra("DeviceLogEntries"))
     for device, device_type in _records(result, "han_devices"):
         entry = etree.SubElement(log, ra("LogEntry"))
-        _add(entry, "DeviceID", _text(device))
-        _add(entry, "DeviceType", _DEVICE_TYPES[_text(device_type)])
+        add(entry, "DeviceID", str_of(device))
+        add(entry, "DeviceType", _DEVICE_TYPES[str_of(device_type)])
     return element
 
 
 def firmware_version(result: Result) -> etree._Element:
     """11.2: the active firmware version."""
-    element = _response("ReadFirmwareVersionRsp")
-    _add(element, "FirmwareVersion", _text(result["firmware_version"]))
+    element = response_element("ReadFirmwareVersionRsp")
+    add(element, "FirmwareVersion", str_of(result["firmware_version"]))
     return element
 
 

@@ -18,7 +18,7 @@ import contextlib
 import select
 from collections.abc import Callable, Mapping
 
-from opendcc.s1sp.adapter import CohortAdapter
+from opendcc.s1sp.adapter import CohortAdapter, statuses_by_name
 from opendcc.s1sp.contract import (
     AdapterOptions,
     CohortProfile,
@@ -48,14 +48,8 @@ from opendcc.s1sp.protocols.apdu.records import from_record, to_record
 _U32 = 1 << 32
 _CATCH_UP_TURNS = 16  # event-loop turns a reused connection may wait for the read task
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
-STATUS_OF_RESULT: Mapping[ResultCode, OutcomeStatus] = {
-    ResultCode.SUCCESS: OutcomeStatus.SUCCESS,
-    ResultCode.DEVICE_UNREACHABLE: OutcomeStatus.DEVICE_UNREACHABLE,
-    ResultCode.NO_RESPONSE: OutcomeStatus.NO_RESPONSE,
-    ResultCode.KEYS_MISSING: OutcomeStatus.KEYS_MISSING,
-    ResultCode.HAN_ERROR: OutcomeStatus.HAN_ERROR,
-    ResultCode.UNKNOWN_DEVICE: OutcomeStatus.UNKNOWN_DEVICE,
-}
+# The other result codes (OBJECT_UNDEFINED, READ_DENIED ... OTHER) are refusals.
+STATUS_OF_RESULT: Mapping[ResultCode, OutcomeStatus] = statuses_by_name(ResultCode)
 
 
 class _Unreachable(Exception):

@@ -33,20 +33,17 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import socket
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
-from opendcc.s1sp.adapter import CohortAdapter
+from opendcc.s1sp.adapter import CohortAdapter, statuses_by_name
 from opendcc.s1sp.contract import (
     AdapterFactory,
     AdapterOptions,
@@ -85,6 +82,7 @@ from opendcc.s1sp.protocols.restjson import (
     encode_request,
 )
 from opendcc.s1sp.services.base import Datum
+from opendcc.s1sp.transports.http import HttpListener
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +93,7 @@ REMEMBERED_ALERTS = 10_000  # alert ids already delivered, so a head-end's retry
 CALLBACK_PATH = "/callbacks/commands"
 ALERT_PATH = "/callbacks/alerts"
 
-STATUS_OF_FAILURE: Mapping[FailureCode, OutcomeStatus] = {
-    FailureCode.DEVICE_UNREACHABLE: OutcomeStatus.DEVICE_UNREACHABLE,
-    FailureCode.NO_RESPONSE: OutcomeStatus.NO_RESPONSE,
-    FailureCode.KEYS_MISSING: OutcomeStatus.KEYS_MISSING,
-    FailureCode.HAN_ERROR: OutcomeStatus.HAN_ERROR,
-    FailureCode.REJECTED: OutcomeStatus.REJECTED,
-}
+STATUS_OF_FAILURE: Mapping[FailureCode, OutcomeStatus] = statuses_by_name(FailureCode)
 # API errors on submission; any other code is a refusal (REJECTED).
 STATUS_OF_API_ERROR: Mapping[ApiErrorCode, OutcomeStatus] = {
     ApiErrorCode.UNKNOWN_DEVICE: OutcomeStatus.UNKNOWN_DEVICE,
@@ -116,84 +108,6 @@ def command_id_for(request_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- HTTP plumbing
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves the process's signal handlers alone: it is a guest."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class HttpListener:
-    """An ASGI app served by uvicorn in the running event loop, on a socket bound up front.
-
-    Binding first makes the port known at once (port 0 picks a free one); ``stop`` then
-    ``start`` listens again on the same port. The simulated head-end serves through it too.
-    """
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = app
-        self.host = host
-        self.port = port
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None
-
-    @property
-    def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    async def start(self) -> None:
-        """Listen (again); ``OSError`` if the address cannot be bound."""
-        if self._task is not None:
-            return
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(128)  # connections queue from now on, before uvicorn accepts them
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        server = _EmbeddedServer(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        self._server, self._task = server, task
-        while not server.started and not task.done():
-            await asyncio.sleep(0.001)
-        if task.done():
-            self._server = self._task = None
-            sock.close()
-            task.result()  # its failure, if it failed
-            raise OSError(f"the listener on {self.base_url} stopped at once")
-
-    async def stop(self) -> None:
-        """Stop listening and close every connection; new connections are refused."""
-        server, task = self._server, self._task
-        self._server = self._task = None
-        if server is None or task is None:
-            return
-        server.should_exit = True
-        try:
-            await task
-        except Exception:
-            log.exception("the listener on %s failed while stopping", self.base_url)
 
 
 def message_of(request: Request, body: bytes) -> HttpMessage:

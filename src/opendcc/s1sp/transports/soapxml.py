@@ -38,7 +38,7 @@ from decimal import Decimal
 
 import httpx
 
-from opendcc.s1sp.adapter import CohortAdapter
+from opendcc.s1sp.adapter import CohortAdapter, statuses_by_name
 from opendcc.s1sp.contract import (
     AdapterFactory,
     AdapterOptions,
@@ -83,14 +83,7 @@ HEALTH_TIMEOUT_S = 5.0
 FIRST_ALERTS = datetime(1970, 1, 1, tzinfo=UTC)  # a fresh adapter takes all the head-end holds
 KEEPALIVE_EXPIRY_S = 4.0  # under the common 5 s server keep-alive, to avoid reusing a closing one
 
-STATUS_OF_RESULT: Mapping[ResultCode, OutcomeStatus] = {
-    ResultCode.SUCCESS: OutcomeStatus.SUCCESS,
-    ResultCode.DEVICE_UNREACHABLE: OutcomeStatus.DEVICE_UNREACHABLE,
-    ResultCode.NO_RESPONSE: OutcomeStatus.NO_RESPONSE,
-    ResultCode.KEYS_MISSING: OutcomeStatus.KEYS_MISSING,
-    ResultCode.HAN_ERROR: OutcomeStatus.HAN_ERROR,
-    ResultCode.REJECTED: OutcomeStatus.REJECTED,
-}
+STATUS_OF_RESULT: Mapping[ResultCode, OutcomeStatus] = statuses_by_name(ResultCode)
 # Transport errors where the head-end dropped the connection before it answered.
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 # The head-end could not be reached at all.

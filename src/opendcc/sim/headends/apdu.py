@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from opendcc.s1sp.adapter import codes_by_name
 from opendcc.s1sp.contract import OutcomeStatus
 from opendcc.s1sp.protocols.apdu import (
     HEAD_END,
@@ -44,15 +45,9 @@ from opendcc.sim.headends.core import HeadEndCore, PushedAlert
 from opendcc.sim.state import ESME_OBJECTS, GSME_OBJECTS, MeterError, MeterState
 
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
-RESULT_OF_STATUS: Mapping[OutcomeStatus, ResultCode] = {
-    OutcomeStatus.SUCCESS: ResultCode.SUCCESS,
-    OutcomeStatus.DEVICE_UNREACHABLE: ResultCode.DEVICE_UNREACHABLE,
-    OutcomeStatus.NO_RESPONSE: ResultCode.NO_RESPONSE,
-    OutcomeStatus.KEYS_MISSING: ResultCode.KEYS_MISSING,
-    OutcomeStatus.HAN_ERROR: ResultCode.HAN_ERROR,
-    OutcomeStatus.UNKNOWN_DEVICE: ResultCode.UNKNOWN_DEVICE,
-    OutcomeStatus.REJECTED: ResultCode.OTHER,
-}
+RESULT_OF_STATUS: Mapping[OutcomeStatus, ResultCode] = codes_by_name(
+    ResultCode, {OutcomeStatus.REJECTED: ResultCode.OTHER}
+)
 _Answer = GetResponse | SetResponse | ActionResponse
 
 

@@ -23,9 +23,7 @@ under way (new connections are refused); ``come_up`` listens again on the same p
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import secrets
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +35,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
+from opendcc.s1sp.adapter import codes_by_name
 from opendcc.s1sp.contract import OutcomeStatus
 from opendcc.s1sp.protocols.restjson import (
     Acknowledged,
@@ -65,21 +64,18 @@ from opendcc.s1sp.protocols.restjson import (
     encode_reply,
     format_datetime,
 )
-from opendcc.s1sp.transports.restjson import HttpListener, message_of, response_of, safe_text
+from opendcc.s1sp.transports.restjson import message_of, response_of, safe_text
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert
 from opendcc.sim.headends.core import Reply as CoreReply
+from opendcc.sim.headends.http import HttpHeadEnd
 
 log = logging.getLogger(__name__)
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-FAILURE_OF_STATUS: Mapping[OutcomeStatus, FailureCode] = {
-    OutcomeStatus.DEVICE_UNREACHABLE: FailureCode.DEVICE_UNREACHABLE,
-    OutcomeStatus.NO_RESPONSE: FailureCode.NO_RESPONSE,
-    OutcomeStatus.KEYS_MISSING: FailureCode.KEYS_MISSING,
-    OutcomeStatus.HAN_ERROR: FailureCode.HAN_ERROR,
-    OutcomeStatus.REJECTED: FailureCode.REJECTED,
-    OutcomeStatus.UNKNOWN_DEVICE: FailureCode.REJECTED,  # checked on submission already
-}
+FAILURE_OF_STATUS: Mapping[OutcomeStatus, FailureCode] = codes_by_name(
+    FailureCode,
+    {OutcomeStatus.UNKNOWN_DEVICE: FailureCode.REJECTED},  # checked on submission
+)
 
 
 @dataclass
@@ -94,7 +90,7 @@ class _Command:
     task: asyncio.Task[None] | None = None
 
 
-class RestJsonHeadEnd:
+class RestJsonHeadEnd(HttpHeadEnd):
     """A ``HeadEndCore`` behind a REST/JSON API with completion callbacks."""
 
     def __init__(
@@ -106,52 +102,30 @@ class RestJsonHeadEnd:
         push_attempts: int = 3,
         push_retry_s: float = 0.05,
     ) -> None:
-        self.core = core
+        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=METHODS)])
+        super().__init__(core, app, host, port)
         self.push_attempts = push_attempts
         self.push_retry_s = push_retry_s  # doubled after each failed attempt
-        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=METHODS)])
-        self._listener = HttpListener(app, host, port)
         self._client = httpx.AsyncClient(trust_env=False, timeout=5.0)
         self._commands: dict[str, _Command] = {}
         self._subscriptions: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._alert_ids = itertools.count(1)
-        self._incarnation = secrets.token_hex(4)  # alert ids differ from another head-end's
         core.subscribe(self._published)
-
-    @property
-    def host(self) -> str:
-        return self._listener.host
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    @property
-    def endpoint(self) -> str:
-        return self._listener.base_url
 
     @property
     def subscriptions(self) -> Mapping[str, str]:
         """Subscription id -> the URL alerts are POSTed to."""
         return dict(self._subscriptions)
 
-    async def start(self) -> None:
-        await self._listener.start()
-
     async def go_down(self) -> None:
         """Stop listening and drop every connection and callback under way."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._listener.stop()
-
-    async def come_up(self) -> None:
-        """Listen again, on the same port."""
-        await self._listener.start()
+        await super().go_down()
 
     async def aclose(self) -> None:
-        await self.go_down()
+        await super().aclose()
         await self._client.aclose()
 
     # ------------------------------------------------------------------ the API
@@ -248,13 +222,7 @@ class RestJsonHeadEnd:
         if not self._listener.running or not self._subscriptions:
             return  # a head-end that is down pushes nothing; nobody listens yet
         try:
-            alert = Alert(
-                alert_id=f"{self._incarnation}-{next(self._alert_ids)}",
-                device=pushed.device,
-                code=pushed.code,
-                raised_at=pushed.raised_at,
-                values=pushed.values,
-            )
+            alert = self._wire_alert(Alert, pushed)
         except ValueError:
             log.exception("alert %#06x of %s cannot be pushed", pushed.code, pushed.device)
             return

@@ -1,8 +1,9 @@
 """A simulated cohort head-end that speaks SOAP/XML: synchronous calls, alerts by polling.
 
 The S1SP (SMETS1 Service Provider) adapter POSTs SOAP 1.1 envelopes to ``SERVICE_PATH``; this
-server, a Starlette app on an in-process uvicorn, decodes them with the very codec the adapter
-uses (``opendcc.s1sp.protocols.soapxml``) and answers in the same HTTP exchange:
+server, a Starlette app on an in-process uvicorn (``opendcc.sim.headends.http``), decodes them
+with the very codec the adapter uses (``opendcc.s1sp.protocols.soapxml``) and answers in the
+same HTTP exchange:
 
 ``ExecuteCommand``
     the command name is mapped to its SRV (Service Reference Variant) by the cohort profile
@@ -27,19 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import secrets
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
+from opendcc.s1sp.adapter import codes_by_name
 from opendcc.s1sp.contract import OutcomeStatus
 from opendcc.s1sp.protocols.soapxml import (
     CONTENT_TYPE,
@@ -66,20 +65,15 @@ from opendcc.s1sp.protocols.soapxml import (
     http_status,
 )
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert, Reply
+from opendcc.sim.headends.http import HttpHeadEnd
 
 log = logging.getLogger(__name__)
 
 KEEP_ALERTS = 10_000
 MAX_ALERTS_PER_POLL = 500  # keeps a poll's answer well under the codec's MAX_DOCUMENT
 
-RESULT_OF_STATUS: Mapping[OutcomeStatus, ResultCode] = {
-    OutcomeStatus.SUCCESS: ResultCode.SUCCESS,
-    OutcomeStatus.DEVICE_UNREACHABLE: ResultCode.DEVICE_UNREACHABLE,
-    OutcomeStatus.NO_RESPONSE: ResultCode.NO_RESPONSE,
-    OutcomeStatus.KEYS_MISSING: ResultCode.KEYS_MISSING,
-    OutcomeStatus.HAN_ERROR: ResultCode.HAN_ERROR,
-    OutcomeStatus.REJECTED: ResultCode.REJECTED,
-}
+# UNKNOWN_DEVICE, which has no result code, is a Fault.
+RESULT_OF_STATUS: Mapping[OutcomeStatus, ResultCode] = codes_by_name(ResultCode)
 
 
 class _Refused(Exception):
@@ -109,7 +103,7 @@ def _parameter_text(value: Value) -> str:
             return format(value, "f")  # Decimal
 
 
-class SoapHeadEnd:
+class SoapHeadEnd(HttpHeadEnd):
     """A ``HeadEndCore`` behind a SOAP/XML service on an in-process uvicorn."""
 
     def __init__(
@@ -120,82 +114,34 @@ class SoapHeadEnd:
         *,
         keep_alerts: int = KEEP_ALERTS,
     ) -> None:
-        self.core = core
-        self.host = host
-        self.port = port
+        self.app = Starlette(routes=[Route(SERVICE_PATH, self._endpoint, methods=["POST"])])
+        super().__init__(core, self.app, host, port)
         self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
-        # AlertIds are unique across restarts of the simulator: clients de-duplicate by them.
-        self._boot = secrets.token_hex(4)
-        self._serial = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._ticking: asyncio.Task[None] | None = None
         self._down = asyncio.Event()  # set when the listener goes: answers under way are lost
         self._closed = False
-        self.app = Starlette(routes=[Route(SERVICE_PATH, self._endpoint, methods=["POST"])])
         core.subscribe(self._queue_alert)
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     async def start(self) -> None:
-        if self._server is not None:
-            return
-        config = uvicorn.Config(
-            self.app,
-            host=self.host,
-            port=self.port,
-            lifespan="off",
-            ws="none",
-            log_config=None,  # leave the process's logging alone
-            log_level="warning",
-            access_log=False,
-        )
-        config.load()
-        server = uvicorn.Server(config)
-        # Startup and ticking without ``serve()``: it would take over the process's signals.
-        server.lifespan = config.lifespan_class(config)
-        try:
-            await server.startup()
-        except SystemExit:  # uvicorn's way to say it could not bind
-            raise OSError(f"cannot listen on {self.host}:{self.port}") from None
-        self._down = asyncio.Event()
-        self.port = server.servers[0].sockets[0].getsockname()[1]
-        self._server = server
-        self._ticking = asyncio.create_task(server.main_loop())
+        if not self._listener.running:
+            self._down = asyncio.Event()
+        await super().start()
 
     async def go_down(self) -> None:
-        """Stop listening and drop every connection: new connections are refused."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        for listener in server.servers:
-            listener.close()
-        for connection in list(server.server_state.connections):
-            transport = getattr(connection, "transport", None)
-            if transport is not None:
-                transport.abort()  # answers under way are lost, as when a head-end crashes
-        # Handlers see ``_down`` and finish at once; their answers go nowhere.
+        """Stop listening and drop every connection, answers under way included (as when a
+        head-end crashes): new connections are refused."""
+        # Handlers waiting on the WAN see ``_down`` and finish at once, once every connection
+        # is dropped: their answers go nowhere.
         self._down.set()
-        if self._ticking is not None:
-            self._ticking.cancel()
-            await asyncio.gather(self._ticking, return_exceptions=True)
-        tasks = list(server.server_state.tasks)
-        if tasks:
-            _, stragglers = await asyncio.wait(tasks, timeout=1.0)
-            for task in stragglers:
-                task.cancel()
-        for listener in server.servers:
-            await listener.wait_closed()
+        await self._listener.stop(abort=True)
 
     async def come_up(self) -> None:
         """Listen again, on the same port."""
         if not self._closed:
-            await self.start()
+            await super().come_up()
 
     async def aclose(self) -> None:
         self._closed = True
-        await self.go_down()
+        await super().aclose()
 
     # ------------------------------------------------------------------ HTTP
 
@@ -287,13 +233,7 @@ class SoapHeadEnd:
         if self._closed:
             return
         try:
-            alert = Alert(
-                alert_id=f"{self._boot}-{next(self._serial)}",
-                device=pushed.device,
-                code=pushed.code,
-                raised_at=pushed.raised_at,
-                values=pushed.values,
-            )
+            alert = self._wire_alert(Alert, pushed)
         except ValueError:
             log.exception("an alert the wire cannot carry: %r", pushed)
             return

@@ -30,9 +30,9 @@ def _table(families: Iterable[Mapping[str, Execute]]) -> Mapping[str, Execute]:
 
 
 def _families() -> list[Mapping[str, Execute]]:
-    from opendcc.sim.services import config, prepayment, reads
+    from opendcc.sim.services import config, electives, prepayment, reads
 
-    return [prepayment.EXECUTORS, reads.EXECUTORS, config.EXECUTORS]
+    return [prepayment.EXECUTORS, reads.EXECUTORS, config.EXECUTORS, electives.EXECUTORS]
 
 
 EXECUTORS: Mapping[str, Execute] = _table(_families())

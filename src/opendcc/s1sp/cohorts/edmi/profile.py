@@ -10,7 +10,7 @@ from opendcc.s1sp.contract import ClockTraits, CohortProfile, FirmwareMode, WanT
 from opendcc.s1sp.naming import api_commands
 from opendcc.s1sp.services import CORE_SRVS
 
-ELECTIVE: frozenset[str] = frozenset()
+ELECTIVE = frozenset({"4.2"})  # Read Instantaneous Export Registers
 SUPPORTED = CORE_SRVS | ELECTIVE
 
 PROFILE = CohortProfile(

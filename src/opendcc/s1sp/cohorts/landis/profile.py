@@ -11,7 +11,7 @@ from opendcc.s1sp.contract import ClockTraits, CohortProfile, FirmwareMode, WanT
 from opendcc.s1sp.naming import obis_commands
 from opendcc.s1sp.services import CORE_SRVS, GBCS_ALERTS
 
-ELECTIVE: frozenset[str] = frozenset()
+ELECTIVE = frozenset({"4.2"})  # Read Instantaneous Export Registers
 SUPPORTED = CORE_SRVS | ELECTIVE
 
 PROFILE = CohortProfile(
