@@ -155,6 +155,11 @@ class AccessControl:
             )
         return device
 
+    def responsible_for(self, granted: Granted, device: Device, now: datetime) -> None:
+        """Raise E4 unless the User holds a role for ``device`` now (a non-device request that
+        names a device in its body, such as 8.3 Decommission Device)."""
+        self._responsible_roles(granted.user.user_id, granted.roles, device, now)
+
     def _responsible_roles(
         self, user_id: Eui64, roles: Iterable[UserRole], device: Device, now: datetime
     ) -> frozenset[UserRole]:

@@ -37,6 +37,7 @@ from opendcc.catalogue import Catalogue
 from opendcc.catalogue.srv import UnknownServiceReferenceVariant
 from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
+from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
@@ -57,6 +58,8 @@ from opendcc.duis.xmldsig import (
     SignerPolicy,
     verify,
 )
+from opendcc.inventory import SmiStatus
+from opendcc.inventory.status import TRANSITIONS as SMI_TRANSITIONS
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction
@@ -237,6 +240,8 @@ class FrontDoor:
 
     def _non_device(self, incoming: Incoming, request: ServiceRequest, granted: Granted) -> Answer:
         now = incoming.now
+        if request.srv == "8.3":
+            return self._decommission(incoming, request, granted)
         if request.srv != "8.2":
             raise AccessDenied(
                 ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
@@ -263,6 +268,47 @@ class FrontDoor:
             payload=found,
         )
         return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I0", "answered")
+
+    def _decommission(
+        self, incoming: Incoming, request: ServiceRequest, granted: Granted
+    ) -> Answer:
+        """8.3 Decommission Device: the device named in the body leaves service (SMI status
+        Decommissioned), for the User responsible for it now; answered I99 (no XML data)."""
+        now, store = incoming.now, self.inventory.inventory
+        try:
+            device_id = Eui64.parse((request.body.findtext(sr("DeviceID")) or "").strip())
+        except DuisError as exc:
+            raise AccessDenied(ResponseCode.UNKNOWN_DEVICE, f"no such device: {exc}") from None
+        device = store.device(device_id)
+        if device is None:
+            raise AccessDenied(
+                ResponseCode.UNKNOWN_DEVICE, f"no device {device_id} in the inventory"
+            )
+        self.access.responsible_for(granted, device, now)
+        if SmiStatus.DECOMMISSIONED not in SMI_TRANSITIONS[device.smi_status]:
+            raise AccessDenied(
+                ResponseCode.DEVICE_STATUS_INCOMPATIBLE,
+                f"device {device_id} is {device.smi_status}: it cannot be decommissioned",
+            )
+        reason = f"8.3 Decommission Device by {request.request_id.originator}"
+
+        def write(conn: Connection) -> None:
+            self.requests.accept_in(conn, _new(request, incoming.body), now)
+            store.transition_in(conn, [device_id], SmiStatus.DECOMMISSIONED, now, reason)
+            self.requests.transition_in(conn, request.request_id, RequestState.RESPONDED, now)
+            self.requests.transition_in(conn, request.request_id, RequestState.DELIVERED, now)
+            self.audit.append(conn, _record(incoming, request, "I99", "decommissioned"))
+
+        if (replayed := self._commit(incoming, request, write)) is not None:
+            return replayed
+        answer = response(
+            request.request_id,
+            service_reference=request.service_reference,
+            srv=request.srv,
+            code=ResponseCode.ACKNOWLEDGED,
+            now=now,
+        )
+        return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I99", "decommissioned")
 
     def _commit(
         self, incoming: Incoming, request: ServiceRequest, write: Callable[[Connection], None]

@@ -130,3 +130,18 @@ def _request_id(request: bytes) -> str:
     from opendcc.duis.xml import parse_xml, sr
 
     return parse_xml(request).getroot().findtext(f"{sr('Header')}/{sr('RequestID')}") or ""
+
+
+def test_decommissioning_a_device_takes_it_out_of_service(running: Estate) -> None:
+    """8.3 (non-device, CV 8): I99, then the device takes no more requests (E5); only the
+    responsible supplier may ask (the distributor's role is not eligible: E2)."""
+    gsme = running.installs[COHORTS[-1]].devices["GSME"]
+    body = f"<sr:DecommissionDevice><sr:DeviceID>{gsme}</sr:DeviceID></sr:DecommissionDevice>"
+    refused = running.post("serviceD", running.operator.request("8.3", gsme, cv=8, body=body))
+    assert refused.headers.get("X-DUIS-Response-Code") == "E2"
+    answer = running.post("serviceD", running.supplier.request("8.3", gsme, cv=8, body=body))
+    assert (answer.status_code, answer.headers.get("X-DUIS-Response-Code")) == (200, "I99")
+    again = running.post("serviceD", running.supplier.request("8.3", gsme, cv=8, body=body))
+    assert again.headers.get("X-DUIS-Response-Code") == "E5"
+    read = running.supplier.request("4.1.1", gsme, body=READ)
+    assert running.post("serviceS", read).headers.get("X-DUIS-Response-Code") == "E5"
