@@ -119,7 +119,7 @@ class Dispatcher:
             )
         except DcoRejected as exc:
             log.warning("DCO rejected %s: %s", rid, exc)
-            self.on_security(request, exc)
+            await asyncio.to_thread(self.on_security, request, exc)
             await asyncio.to_thread(self._refused, request, exc.code or E4, f"DCO: {exc}")
             return
         except DuisError as exc:  # the front door read it; only a changed rule gets here
