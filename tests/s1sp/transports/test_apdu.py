@@ -11,15 +11,25 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from tests.s1sp.transports.rig import (
+    GBCS_OUTAGE_CODE,
+    KEY,
+    METER,
+    NOW,
+    OWN_OUTAGE_CODE,
+    STRANGER,
+    Executions,
+    Seen,
+    read,
+    seal,
+)
 
-import opendcc.sim.headends.core as core_module
 from opendcc.core.clock import FixedClock
 from opendcc.core.eui import Eui64
 from opendcc.s1sp.adapter import response_time_s
@@ -65,14 +75,10 @@ from opendcc.s1sp.protocols.apdu.records import from_record, to_record
 from opendcc.s1sp.transports.apdu import ApduAdapter, ApduLink
 from opendcc.sim.headends.apdu import ApduHeadEnd
 from opendcc.sim.headends.core import Faults, HeadEndCore
-from opendcc.sim.state import Esme, EventCode, MeterError, MeterState, Reason
+from opendcc.sim.state import Esme, EventCode
 from opendcc.sim.state.supply import Supply
 
-METER = Eui64.parse("00-DB-12-34-56-78-90-A0")
 SLOW_METER = Eui64.parse("00-DB-12-34-56-78-90-A1")
-STRANGER = Eui64.parse("00-DB-12-34-56-78-90-FF")
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-OWN_OUTAGE_CODE, GBCS_OUTAGE_CODE = 0x1234, 0x8F34
 SRVS = frozenset({"4.1.1", "11.2"})
 PROFILE = CohortProfile(
     name="testcohort",
@@ -102,56 +108,7 @@ RESULT: Mapping[str, Any] = {
     "tou_wh": (1, 2, 3, 4),
     "log": ((1, "one", datetime(2024, 5, 31, tzinfo=UTC)), (), ("",), ((-1, "ü"),)),
 }
-KEY = ec.generate_private_key(ec.SECP256R1())
 T = TypeVar("T")
-
-
-def read(request_id: str = "R1", device: Eui64 = METER, **parameters: str) -> Instruction:
-    return Instruction(request_id, "4.1.1", device, parameters)
-
-
-def seal(instruction: Instruction, key: ec.EllipticCurvePrivateKey = KEY) -> Sealed:
-    return Sealed(instruction, key.sign(instruction.canonical(), ec.ECDSA(hashes.SHA256())))
-
-
-@dataclass
-class Executions:
-    calls: list[tuple[Eui64, str, dict[str, str]]] = field(default_factory=list)
-    result: Mapping[str, Any] = field(default_factory=lambda: RESULT)
-    refuse: bool = False
-
-    def __call__(
-        self, meter: MeterState, srv: str, parameters: Mapping[str, str], now: datetime
-    ) -> tuple[Mapping[str, Any], tuple[Any, ...]]:
-        self.calls.append((meter.device_id, srv, dict(parameters)))
-        if self.refuse:
-            raise MeterError(Reason.INVALID_VALUE, "x")
-        return self.result, ()
-
-
-@pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
-    fake = Executions()
-    monkeypatch.setattr(core_module, "execute", fake)
-    return fake
-
-
-@dataclass
-class Seen:
-    """What the adapter handed to the hub: alerts and late replies."""
-
-    alerts: list[DeviceAlert] = field(default_factory=list)
-    late: list[tuple[Instruction, Outcome]] = field(default_factory=list)
-    alerted: asyncio.Event = field(default_factory=asyncio.Event)
-    was_late: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def on_alert(self, alert: DeviceAlert) -> None:
-        self.alerts.append(alert)
-        self.alerted.set()
-
-    def on_late(self, instruction: Instruction, outcome: Outcome) -> None:
-        self.late.append((instruction, outcome))
-        self.was_late.set()
 
 
 @dataclass

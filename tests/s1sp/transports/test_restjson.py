@@ -9,18 +9,27 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from tests.s1sp.transports.rig import (
+    GBCS_OUTAGE_CODE,
+    KEY,
+    METER,
+    NOW,
+    OWN_OUTAGE_CODE,
+    STRANGER,
+    Executions,
+    Seen,
+    read,
+    seal,
+)
 
-import opendcc.sim.headends.core as core_module
 from opendcc.core.clock import FixedClock
-from opendcc.core.eui import Eui64
 from opendcc.s1sp.adapter import response_time_s
 from opendcc.s1sp.contract import (
     AdapterOptions,
@@ -52,12 +61,8 @@ from opendcc.s1sp.transports.restjson import (
 )
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert
 from opendcc.sim.headends.restjson import RestJsonHeadEnd, start_restjson_headend
-from opendcc.sim.state import Esme, MeterError, MeterState, Reason
+from opendcc.sim.state import Esme
 
-METER = Eui64.parse("00-DB-12-34-56-78-90-A0")
-STRANGER = Eui64.parse("00-DB-12-34-56-78-90-FF")
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-OWN_OUTAGE_CODE, GBCS_OUTAGE_CODE = 0x1234, 0x8F34
 PROFILE = CohortProfile(
     name="testcohort",
     manufacturer="Test Meters",
@@ -79,61 +84,10 @@ RESULT: Mapping[str, Any] = {
     "tou_wh": (1, 2, 3, 4),
     "log": ((1, "one", datetime(2024, 5, 31, tzinfo=UTC)), (), ("",)),
 }
-KEY = ec.generate_private_key(ec.SECP256R1())
 TARGET_S = 0.25  # the target response time of 4.1.1 in these tests
 SHORT_TARGET_S = 0.1  # where a test waits for the target (or its grace period) to pass
 TIME_SCALE = TARGET_S / response_time_s("4.1.1", AdapterOptions())
 T = TypeVar("T")
-
-
-def read(request_id: str = "R1", device: Eui64 = METER, **parameters: str) -> Instruction:
-    return Instruction(request_id, "4.1.1", device, parameters)
-
-
-def seal(instruction: Instruction, key: ec.EllipticCurvePrivateKey = KEY) -> Sealed:
-    return Sealed(instruction, key.sign(instruction.canonical(), ec.ECDSA(hashes.SHA256())))
-
-
-@dataclass
-class Executions:
-    """A fake ``opendcc.sim.services.execute``: what reached the meter, and what it answers."""
-
-    calls: list[tuple[Eui64, str, dict[str, str]]] = field(default_factory=list)
-    result: Mapping[str, Any] = field(default_factory=lambda: RESULT)
-    refuse: bool = False
-
-    def __call__(
-        self, meter: MeterState, srv: str, parameters: Mapping[str, str], now: datetime
-    ) -> tuple[Mapping[str, Any], tuple[Any, ...]]:
-        self.calls.append((meter.device_id, srv, dict(parameters)))
-        if self.refuse:
-            raise MeterError(Reason.INVALID_VALUE, "x")
-        return self.result, ()
-
-
-@pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
-    fake = Executions()
-    monkeypatch.setattr(core_module, "execute", fake)
-    return fake
-
-
-@dataclass
-class Seen:
-    """What the adapter handed to the hub: alerts and late replies."""
-
-    alerts: list[DeviceAlert] = field(default_factory=list)
-    late: list[tuple[Instruction, Outcome]] = field(default_factory=list)
-    alerted: asyncio.Event = field(default_factory=asyncio.Event)
-    was_late: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def on_alert(self, alert: DeviceAlert) -> None:
-        self.alerts.append(alert)
-        self.alerted.set()
-
-    def on_late(self, instruction: Instruction, outcome: Outcome) -> None:
-        self.late.append((instruction, outcome))
-        self.was_late.set()
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +33,7 @@ from opendcc.sim.services import execute
 from opendcc.sim.state import Alert, MeterError, MeterState
 
 _NORMAL = NormalDist()
+REMEMBERED = 1_000_000  # answers kept for repeated request ids
 _Z99 = _NORMAL.inv_cdf(0.99)
 
 
@@ -112,7 +113,11 @@ class HeadEndCore:
         self.aliases = dict(aliases or {})
         self.realistic_wan = realistic_wan
         self.executions: Counter[Eui64] = Counter()  # commands that reached each meter
-        self._answered: dict[str, tuple[tuple[Eui64, str, tuple[tuple[str, str], ...]], Reply]] = {}
+        # The answers already given, by request id: the newest REMEMBERED, so a long-running
+        # simulator's memory stays bounded.
+        self._answered: OrderedDict[
+            str, tuple[tuple[Eui64, str, tuple[tuple[str, str], ...]], Reply]
+        ] = OrderedDict()
         self._subscribers: list[Callable[[PushedAlert], None]] = []
         self._awake_until: dict[Eui64, datetime] = {}
 
@@ -152,6 +157,8 @@ class HeadEndCore:
             reply = Reply(OutcomeStatus.SUCCESS, to_hundredths(result))
             self.publish(alerts)
         self._answered[request_id] = (key, reply)
+        if len(self._answered) > REMEMBERED:
+            self._answered.popitem(last=False)
         return reply
 
     def _refusal(self, request_id: str, device: Eui64) -> OutcomeStatus | None:
