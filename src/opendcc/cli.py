@@ -15,6 +15,9 @@ from lxml import etree
 
 from opendcc.cli_common import ConfigOption, config_of, fail, read_input
 from opendcc.cli_inventory import register_inventory_commands
+from opendcc.cli_prepayment import prepayment_app
+from opendcc.cli_sim import sim_app
+from opendcc.cli_utrn import utrn_app
 from opendcc.core.errors import DuisError
 from opendcc.duis.authenticate import verify_document
 from opendcc.duis.request import parse_request
@@ -28,6 +31,9 @@ from opendcc.store.users import UserStore
 app = typer.Typer(help="opendcc: the SMETS1 Service.", no_args_is_help=True)
 duis_app = typer.Typer(help="Parse, sign and verify DUIS documents.", no_args_is_help=True)
 app.add_typer(duis_app, name="duis")
+app.add_typer(prepayment_app, name="prepayment")
+app.add_typer(utrn_app, name="utrn")
+app.add_typer(sim_app, name="sim")
 
 XsdOption = Annotated[
     Path | None,

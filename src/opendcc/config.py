@@ -17,6 +17,7 @@ from typing import Any
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
 from opendcc.inventory import Device, Registration, SmiStatus
+from opendcc.prepayment.keys import DEFAULT_SEED
 from opendcc.smki.credentials import SigningCredentials, load_certificate
 from opendcc.store.users import AnomalyThreshold, User, UserStatus
 
@@ -57,6 +58,11 @@ class HubConfig:
     registrations: tuple[Registration, ...] = ()
     cpl: Path | None = None  # the CPL and eligible combinations file (docs/migration.md)
     migration: MigrationSettings = field(default_factory=MigrationSettings)
+    # The secret the S1SP's UTRN keys are derived from (``prepayment.keys``); the simulated
+    # head-ends must be given the same (``--key-seed``).
+    utrn_key_seed: bytes = DEFAULT_SEED
+    # Worker slots kept free of everything but prepayment (top-ups never wait behind reads).
+    priority_workers: int = 8
     source: Path | None = field(default=None, compare=False)
 
 
@@ -100,6 +106,8 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             registrations=tuple(_registration(r) for r in raw.get("registrations", [])),
             cpl=file("cpl", raw["inventory"]) if "cpl" in raw.get("inventory", {}) else None,
             migration=_migration(raw.get("migration", {})),
+            utrn_key_seed=_seed(raw.get("prepayment", {})),
+            priority_workers=int(hub.get("priority_workers", 8)),
             source=source,
         )
     except (KeyError, ValueError, OSError) as exc:
@@ -161,3 +169,12 @@ def _registration(raw: dict[str, Any]) -> Registration:
         user_id=Eui64.parse(raw["user"]),
         effective_from=effective,
     )
+
+
+def _seed(raw: dict[str, Any]) -> bytes:
+    if "key_seed" not in raw:
+        return DEFAULT_SEED
+    try:
+        return bytes.fromhex(str(raw["key_seed"]))
+    except ValueError:
+        raise ConfigError("[prepayment] key_seed is hex") from None

@@ -33,6 +33,8 @@ from opendcc.duis.schema import load_schema
 from opendcc.inventory import CplStore, InventoryStore
 from opendcc.migration.lifecycle import RetryPolicy
 from opendcc.migration.pipeline import Migration
+from opendcc.prepayment.keys import CohortKeys
+from opendcc.prepayment.service import PRIORITY, TOP_UP, TopUps
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.outbox import Deliverer, Outbox
 from opendcc.queue.worker import WorkerPool
@@ -43,6 +45,7 @@ from opendcc.s1sp.contract import (
     DeviceAlert,
     Instruction,
     Outcome,
+    OutcomeStatus,
     Registry,
     S1spAdapter,
 )
@@ -87,10 +90,19 @@ class Hub:
         self.catalogue = default_catalogue()
         self.access = AccessControl(self.catalogue, self.users, self.inventory)
         self.registry = register_all(Registry())
+        self._cohort_keys: dict[str, CohortKeys] = {}
         self.s1sp_log = S1spLog(self.engine)
         self.instructions = Instructions(_ec_public(config.dsp_credentials))
         self.dco = DualControl(
             config.dsp_credentials.info, self.certificates, self._authorise, self.instructions.read
+        )
+        self.prepayment = TopUps(
+            engine=self.engine,
+            clock=self.clock,
+            inventory=self.inventory,
+            profiles={p.name: p for p in self.registry.profiles()},
+            keys=self._utrn_keys,
+            submit=self._submit,
         )
         self.adapters: dict[str, S1spAdapter] = {
             h.cohort: self.registry.adapter_for(h.cohort, h.endpoint, self._options(h.cohort))
@@ -113,9 +125,15 @@ class Hub:
             instructions=self.instructions,
             on_outbox=lambda: self._wake(self.deliverer.wake),
             on_security=self._security_alert,
+            settlements={TOP_UP: self.prepayment},
         )
         self.workers = WorkerPool(
-            self.jobs, self.dispatcher.process, self.clock, concurrency=config.workers
+            self.jobs,
+            self.dispatcher.process,
+            self.clock,
+            concurrency=config.workers,
+            reserved=config.priority_workers,
+            urgent=PRIORITY[TOP_UP],
         )
         self.front_door = FrontDoor(
             engine=self.engine,
@@ -138,6 +156,8 @@ class Hub:
             anomaly=AnomalyDetector(),
             on_accepted=lambda: self._wake(self.workers.wake),
             on_alert=lambda: self._wake(self.deliverer.wake),
+            vet=self.prepayment.vet,
+            priority=lambda srv: PRIORITY.get(srv, 0),
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -192,6 +212,7 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self.workers.run(), name="workers"),
             asyncio.create_task(self.deliverer.run(), name="deliverer"),
+            asyncio.create_task(self.prepayment.run(), name="one-step top-ups"),
         ]
 
     async def stop(self) -> None:
@@ -233,6 +254,7 @@ class Hub:
 
         def alert(device_alert: DeviceAlert) -> None:
             self.s1sp_log.alert(cohort, device_alert, self.clock.now())
+            self.prepayment.reconcile(device_alert)
 
         return AdapterOptions(
             dco_key=self.dco.public_key,
@@ -240,6 +262,21 @@ class Hub:
             on_late=late,
             time_scale=self.config.response_time_scale,
         )
+
+    def _utrn_keys(self, cohort: str) -> CohortKeys:
+        keys = self._cohort_keys.get(cohort)
+        if keys is None:
+            keys = self._cohort_keys[cohort] = CohortKeys(cohort, self.config.utrn_key_seed)
+        return keys
+
+    async def _submit(self, cohort: str, instruction: Instruction) -> Outcome:
+        """The DCC's own instruction (a one-step top-up): sealed, then carried by the S1SP."""
+        adapter = self.adapters.get(cohort)
+        if adapter is None:
+            return Outcome(
+                instruction.request_id, OutcomeStatus.DEVICE_UNREACHABLE, detail="no head-end"
+            )
+        return await adapter.submit(self.dco.seal(instruction))
 
     def _security_alert(self, request: ServiceRequest, exc: DcoRejected) -> None:
         """A DCO refusal: logged and kept in the audit trail as a security alert."""

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import Engine
 from tests.reference import NOW
 
+from opendcc.core.clock import FixedClock
 from opendcc.core.request_id import RequestId
 from opendcc.queue.jobs import JobQueue
+from opendcc.queue.worker import WorkerPool
 from opendcc.store.requests import NewRequest, RequestStore
 
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
@@ -58,3 +61,62 @@ def test_retry_postpones(engine: Engine) -> None:
     jobs.retry(RIDS[0], NOW + timedelta(seconds=60))
     assert jobs.claim("b", NOW + timedelta(seconds=10)) == []
     assert RIDS[0] in jobs.claim("b", NOW + timedelta(seconds=60))
+
+
+def test_urgent_jobs_are_claimed_first(engine: Engine) -> None:
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    urgent = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9")
+    with engine.begin() as conn:
+        for n, rid in enumerate([*RIDS, urgent]):
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW + timedelta(seconds=n), 10 if rid is urgent else 0)
+    later = NOW + timedelta(seconds=10)
+    assert jobs.claim("a", later, limit=1) == [urgent]  # the newest, yet first
+    assert jobs.claim("a", later, limit=5, min_priority=1) == []  # no other urgent one
+    assert jobs.claim("a", later, limit=5) == RIDS
+
+
+def test_reserved_workers_take_only_urgent_jobs(engine: Engine) -> None:
+    """Two slots, one reserved: a backlog of reads runs one at a time, and an urgent job
+    arriving behind it starts at once."""
+    asyncio.run(_reserved_slot(engine))
+
+
+async def _reserved_slot(engine: Engine) -> None:
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    reads = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
+        for n in range(10, 16)
+    ]
+    topup = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:99")
+    with engine.begin() as conn:
+        for rid in reads:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW)
+    running: list[RequestId] = []
+    release = asyncio.Event()
+
+    async def process(rid: RequestId) -> None:
+        running.append(rid)
+        if rid != topup:
+            await release.wait()
+        with engine.begin() as conn:
+            jobs.complete_in(conn, rid)
+
+    pool = WorkerPool(jobs, process, FixedClock(NOW), concurrency=2, poll=0.01, reserved=1)
+    task = asyncio.create_task(pool.run())
+    await asyncio.sleep(0.2)
+    assert len(running) == 1  # the reserved slot stays free of reads
+    with engine.begin() as conn:
+        requests.accept_in(conn, NewRequest(topup, "2.2", 1, b"<doc/>"), NOW)
+        jobs.enqueue_in(conn, topup, NOW, 10)
+    pool.wake.set()
+    await asyncio.sleep(0.2)
+    assert running[-1] == topup and len(running) == 2
+    release.set()
+    await asyncio.sleep(0.3)
+    task.cancel()
+    await pool.drain()
+    assert sorted(map(str, running)) == sorted(map(str, [*reads, topup]))

@@ -94,6 +94,9 @@ class Incoming:
 
 # Decides whether the device's S1SP offers the SRV; None when it does, else the reason.
 SupportCheck = Callable[[Granted], str | None]
+# Checks an instruction against what its room knows (a 2.2's UTRN against the ledger); raises
+# ``InvalidParameters`` to refuse it.
+Vet = Callable[[Instruction], None]
 
 
 class FrontDoor:
@@ -116,6 +119,8 @@ class FrontDoor:
         anomaly: AnomalyDetector | None = None,
         on_accepted: Callable[[], None] = lambda: None,
         on_alert: Callable[[], None] = lambda: None,
+        vet: Vet = lambda instruction: None,
+        priority: Callable[[str], int] = lambda srv: 0,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -133,6 +138,8 @@ class FrontDoor:
         self.anomaly = anomaly or AnomalyDetector()
         self.on_accepted = on_accepted
         self.on_alert = on_alert
+        self.vet = vet
+        self.priority = priority
 
     def handle(self, endpoint: Endpoint, body: bytes) -> Answer:
         now = self.clock.now()
@@ -157,6 +164,7 @@ class FrontDoor:
             if granted.srv.non_device:
                 return self._non_device(incoming, request, granted)
             instruction = self.instructions.read(request)
+            self.vet(instruction)
         except (AccessDenied, InvalidParameters, PreCommandInvalid) as exc:
             # A pre-command that does not parse is malformed input: HTTP 400 and E1.
             code = exc.code or ResponseCode.INVALID_USER_ROLE
@@ -227,7 +235,8 @@ class FrontDoor:
         def write(conn: Connection) -> None:
             self.requests.accept_in(conn, _new(request, incoming.body), now, state)
             if alert is None:
-                self.jobs.enqueue_in(conn, request.request_id, now)
+                priority = self.priority(request.srv)
+                self.jobs.enqueue_in(conn, request.request_id, now, priority)
             else:
                 Outbox.put_in(conn, alert, now)
             self.audit.append(conn, _record(incoming, request, "I99", reason))

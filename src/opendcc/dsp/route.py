@@ -11,6 +11,10 @@ idempotency key, so an instruction sent twice is carried out once.
 
 A DCO refusal fails the request with the code of the failed check (E4 when the instruction
 does not match what the User signed) and is raised as a security alert (``on_security``).
+
+An SRV whose room keeps its own record of the work (``settlements``: SRV 2.2 Top Up Device and
+the UTRN ledger) claims it in the transaction that records the instruction, and settles it
+with the outcome in the transaction that records the answer, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from lxml import etree
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
@@ -39,7 +44,7 @@ from opendcc.duis.response import (
 from opendcc.inventory import InventoryStore
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
-from opendcc.s1sp.contract import Outcome, OutcomeStatus, S1spAdapter
+from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.requests import RequestStore
 from opendcc.store.users import UserStore
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 
 S = RequestState
 E4 = ResponseCode.NOT_RESPONSIBLE_PARTY
+E11 = ResponseCode.SRV_NOT_FOR_DEVICE_TYPE  # parameters the device cannot take (as at the door)
 BEFORE_INSTRUCTION = frozenset({S.ACCEPTED, S.DISPATCHED})
 OUTCOME_CODES = {
     OutcomeStatus.SUCCESS: ResponseCode.SUCCESS,
@@ -63,6 +69,23 @@ OUTCOME_CODES = {
 SmetsData = Callable[[str, Outcome], etree._Element | None]
 # Told of each DCO refusal: the request and why.
 SecurityAlert = Callable[[ServiceRequest, DcoRejected], None]
+
+
+class Settlement(Protocol):
+    """A room's own record of an SRV's work, kept in step with the request's."""
+
+    def claim_in(self, conn: Connection, instruction: Instruction) -> str | None:
+        """Claim the work for this instruction; the reason it cannot go ahead, or None."""
+        ...
+
+    def settle_in(self, conn: Connection, instruction: Instruction, outcome: Outcome) -> None: ...
+
+
+Also = Callable[[Connection], None]
+
+
+def _nothing(conn: Connection) -> None:
+    pass
 
 
 class Dispatcher:
@@ -83,6 +106,7 @@ class Dispatcher:
         instructions: Instructions,
         on_outbox: Callable[[], None] = lambda: None,
         on_security: SecurityAlert = lambda request, exc: None,
+        settlements: Mapping[str, Settlement] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -98,6 +122,7 @@ class Dispatcher:
         self.instructions = instructions
         self.on_outbox = on_outbox
         self.on_security = on_security
+        self.settlements = dict(settlements or {})
 
     async def process(self, rid: RequestId) -> None:
         state = await asyncio.to_thread(self.requests.state, rid)
@@ -125,29 +150,46 @@ class Dispatcher:
         except DuisError as exc:  # the front door read it; only a changed rule gets here
             await asyncio.to_thread(self._refused, request, exc.code or E4, str(exc))
             return
+        settlement = self.settlements.get(instruction.srv)
         if state in BEFORE_INSTRUCTION:
-            await asyncio.to_thread(self._instructed, rid, state)
+            refusal = await asyncio.to_thread(self._instructed, rid, state, instruction)
+            if refusal is not None:
+                await asyncio.to_thread(self._refused, request, E11, refusal)
+                return
         outcome = await adapter.submit(sealed)
         code = OUTCOME_CODES[outcome.status]
+
+        def settle(conn: Connection) -> None:
+            if settlement is not None:
+                settlement.settle_in(conn, instruction, outcome)
+
         if code is ResponseCode.SUCCESS:
             payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
-            await asyncio.to_thread(self._finish, request, S.RESPONDED, code, payload)
+            await asyncio.to_thread(self._finish, request, S.RESPONDED, code, payload, settle)
         else:
             why = outcome.detail or outcome.status
-            await asyncio.to_thread(self._refused, request, code, why)
+            await asyncio.to_thread(self._refused, request, code, why, settle)
 
     # ------------------------------------------------------------------ store steps
 
-    def _refused(self, request: ServiceRequest, code: ResponseCode, why: str) -> None:
+    def _refused(
+        self, request: ServiceRequest, code: ResponseCode, why: str, also: Also = _nothing
+    ) -> None:
         status = Smets1Status(int(code.value[1:]), why[:250])
-        self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)))
+        self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)), also)
 
-    def _instructed(self, rid: RequestId, state: RequestState) -> None:
+    def _instructed(
+        self, rid: RequestId, state: RequestState, instruction: Instruction
+    ) -> str | None:
+        settlement = self.settlements.get(instruction.srv)
         with self.engine.begin() as conn:
+            if settlement is not None and (refusal := settlement.claim_in(conn, instruction)):
+                return refusal
             if state is S.ACCEPTED:
                 self.requests.transition_in(conn, rid, S.DISPATCHED, self.clock.now())
             self.requests.transition_in(conn, rid, S.INSTRUCTED, self.clock.now())
             self.requests.transition_in(conn, rid, S.SENT_TO_S1SP, self.clock.now())
+        return None
 
     def _finish(
         self,
@@ -155,6 +197,7 @@ class Dispatcher:
         target: RequestState,
         code: ResponseCode,
         payload: Smets1Payload,
+        also: Also = _nothing,
     ) -> None:
         rid = request.request_id
         now = self.clock.now()
@@ -178,6 +221,7 @@ class Dispatcher:
             self.requests.transition_in(conn, rid, target, now)
             Outbox.put_in(conn, message, now)
             self.jobs.complete_in(conn, rid)
+            also(conn)
         self.on_outbox()
 
     def _drop_job(self, rid: RequestId) -> None:

@@ -1,5 +1,7 @@
 """The embedded queue: one leased row per device request a worker owes work on.
 
+Jobs carry a priority (prepayment above everything else) and are claimed highest first.
+
 ``claim`` leases due rows to one worker with a conditional UPDATE, so two workers never hold
 the same job; a lease that runs out (its worker died) makes the job claimable again. The
 interface (``enqueue_in``, ``claim``, ``complete_in``, ``retry``) is what a broker-backed queue
@@ -25,9 +27,13 @@ class WorkQueue(Protocol):
     transactional outbox) and publishes after the commit, so the database stays the truth.
     """
 
-    def enqueue_in(self, conn: Connection, request_id: RequestId, run_after: datetime) -> None: ...
+    def enqueue_in(
+        self, conn: Connection, request_id: RequestId, run_after: datetime, priority: int = 0
+    ) -> None: ...
 
-    def claim(self, owner: str, now: datetime, limit: int = 64) -> list[RequestId]: ...
+    def claim(
+        self, owner: str, now: datetime, limit: int = 64, min_priority: int = 0
+    ) -> list[RequestId]: ...
 
     def complete_in(self, conn: Connection, request_id: RequestId) -> None: ...
 
@@ -44,21 +50,27 @@ class JobQueue:
         self.lease = lease
 
     @staticmethod
-    def enqueue_in(conn: Connection, request_id: RequestId, run_after: datetime) -> None:
+    def enqueue_in(
+        conn: Connection, request_id: RequestId, run_after: datetime, priority: int = 0
+    ) -> None:
         conn.execute(
-            insert(jobs).values(request_id=str(request_id), run_after=run_after, attempts=0)
+            insert(jobs).values(
+                request_id=str(request_id), run_after=run_after, attempts=0, priority=priority
+            )
         )
 
-    def claim(self, owner: str, now: datetime, limit: int = 64) -> list[RequestId]:
-        """Lease up to ``limit`` due jobs to ``owner``, oldest first."""
+    def claim(
+        self, owner: str, now: datetime, limit: int = 64, min_priority: int = 0
+    ) -> list[RequestId]:
+        """Lease up to ``limit`` due jobs of at least ``min_priority`` to ``owner``: the highest
+        priority first, then the oldest."""
         free = or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
         with self.engine.begin() as conn:
+            query = select(jobs.c.request_id).where(jobs.c.run_after <= now).where(free)
+            if min_priority:
+                query = query.where(jobs.c.priority >= min_priority)
             due = conn.execute(
-                select(jobs.c.request_id)
-                .where(jobs.c.run_after <= now)
-                .where(free)
-                .order_by(jobs.c.run_after)
-                .limit(limit)
+                query.order_by(jobs.c.priority.desc(), jobs.c.run_after).limit(limit)
             ).all()
             claimed = []
             for (key,) in due:

@@ -3,6 +3,9 @@
 Woken as soon as the front door commits a job, and polling otherwise, so jobs left by a killed
 process are picked up without anyone asking. A job whose processing raises is retried after a
 pause; the request's recorded state says where it resumes.
+
+``reserved`` slots are kept for jobs of at least ``urgent`` priority (prepayment top-ups), so a
+backlog of bulk reads filling every other slot never makes a top-up wait for a worker.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ class WorkerPool:
         *,
         concurrency: int = 64,
         poll: float = 0.2,
+        reserved: int = 0,
+        urgent: int = 1,
     ) -> None:
         self.jobs = jobs
         self.process = process
         self.clock = clock
         self.concurrency = concurrency
         self.poll = poll
+        self.reserved = min(reserved, concurrency - 1)
+        self.urgent = urgent
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -47,9 +54,7 @@ class WorkerPool:
             room = self.concurrency - len(self._running)
             if room > 0:
                 try:
-                    claimed = await asyncio.to_thread(
-                        self.jobs.claim, self.owner, self.clock.now(), room
-                    )
+                    claimed = await asyncio.to_thread(self._claim, room)
                 except Exception:
                     # The store is unavailable for a moment: the jobs wait in it; so do we.
                     log.exception("claiming jobs failed; trying again shortly")
@@ -64,6 +69,17 @@ class WorkerPool:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll)
+
+    def _claim(self, room: int) -> list[RequestId]:
+        """Urgent jobs into any free slot; the rest only into slots not reserved."""
+        now = self.clock.now()
+        claimed: list[RequestId] = []
+        if self.reserved:
+            claimed = self.jobs.claim(self.owner, now, room, self.urgent)
+        general = min(room - len(claimed), room - self.reserved)
+        if general > 0:
+            claimed += self.jobs.claim(self.owner, now, general)
+        return claimed
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

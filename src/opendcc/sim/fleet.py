@@ -8,14 +8,16 @@ profile and a sequence number, so the same arguments always give the same fleet:
 - ``cpl_document(...)``: a CPL (Central Products List) TOML naming each cohort's models and
   their eligible combinations;
 - ``headend_meters(...)``: a record's meters for its head-end simulator's ``--fleet`` file, with
-  any injected fault.
+  any injected fault; about one meter in eight (chosen by its EUI-64, ``prepayment``) is in
+  prepayment mode with ``PREPAYMENT_BALANCE_P`` of opening credit, the rest in credit mode.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,13 @@ from opendcc.core.eui import Eui64
 from opendcc.migration.validate import mpan_check_digit
 from opendcc.s1sp.contract import CohortProfile
 from opendcc.sim.headends import FleetMeter
+from opendcc.sim.state import PaymentMode
 
 FIRMWARE = "1.0"
+PREPAYMENT_SHARE = 8  # one meter in this many is a prepayment meter
+# Opening credit of a prepayment meter: weeks of the simulated households' use, so a meter
+# commissioned weeks before the simulator starts still has its supply on.
+PREPAYMENT_BALANCE_P = 50_000
 _BASE = 0x00DB_1200_0000_0000  # simulated devices' EUI-64s start here
 KINDS = ("CHF", "ESME", "GSME", "GPF", "IHD")
 
@@ -114,14 +121,26 @@ def meters_of(record: Mapping[str, Any]) -> Iterator[str]:
             yield str(device["device_id"])
 
 
+def prepayment(device: Eui64) -> bool:
+    """Whether a simulated meter is in prepayment mode: about one in ``PREPAYMENT_SHARE``."""
+    digest = hashlib.sha256(b"opendcc prepayment meter " + device.to_bytes()).digest()
+    return digest[0] % PREPAYMENT_SHARE == 0
+
+
 def headend_meters(record: Mapping[str, Any], **faults: bool) -> Iterator[FleetMeter]:
     """The head-end's meters of a record: the ESME answers for the comms hub, the GSME for the
     gas proxy."""
     by_type = {device["type"]: Eui64.parse(device["device_id"]) for device in record["devices"]}
     for meter, alias in (("ESME", "CHF"), ("GSME", "GPF")):
         if meter in by_type:
+            device = by_type[meter]
             aliases = (by_type[alias],) if alias in by_type else ()
-            yield FleetMeter(by_type[meter], meter == "GSME", FIRMWARE, aliases, faults)
+            entry = FleetMeter(device, meter == "GSME", FIRMWARE, aliases, faults)
+            if prepayment(device):
+                entry = replace(
+                    entry, payment_mode=PaymentMode.PREPAYMENT, balance_p=PREPAYMENT_BALANCE_P
+                )
+            yield entry
 
 
 def cpl_document(cohorts: Iterable[tuple[str, Models]], added: str = "2026-01-01") -> str:

@@ -20,6 +20,7 @@ import httpx
 from opendcc.core.eui import Eui64
 
 _LISTENING = re.compile(r"listening on [\d.]+:\d+ (\S+)")
+_CONTROL = re.compile(r"control on (\S+)")
 
 
 def free_port() -> int:
@@ -56,7 +57,12 @@ class Process:
 
 
 class HeadEndProcess(Process):
-    """One cohort's simulated head-end (``python -m opendcc.sim.headends``)."""
+    """One cohort's simulated head-end (``python -m opendcc.sim.headends``).
+
+    ``endpoint`` is where its wire protocol listens; ``control_url`` its control API
+    (``opendcc.sim.keypad``), unless started without one. Its meters take the UTRNs made with
+    ``key_seed`` (None: the simulation's default seed).
+    """
 
     def __init__(
         self,
@@ -66,6 +72,8 @@ class HeadEndProcess(Process):
         fleet: Path | None = None,
         latency_ms: int = 0,
         realistic_wan: bool = False,
+        key_seed: bytes | None = None,
+        control: bool = True,
         log: Path | None = None,
     ) -> None:
         args = ["-m", "opendcc.sim.headends", "--cohort", cohort, "--port", "0"]
@@ -76,15 +84,23 @@ class HeadEndProcess(Process):
             args += ["--fleet", str(fleet)]
         if realistic_wan:
             args.append("--realistic-wan")
+        if key_seed is not None:
+            args += ["--key-seed", key_seed.hex()]
+        if control:
+            args += ["--control-port", "0"]
         super().__init__(args)
+        self.cohort = cohort
+        self.endpoint = self._announced(_LISTENING)
+        self.control_url = self._announced(_CONTROL) if control else None
+
+    def _announced(self, pattern: re.Pattern[str]) -> str:
         assert self.popen.stdout is not None
         line = self.popen.stdout.readline().decode()
-        found = _LISTENING.search(line)
+        found = pattern.search(line)
         if not found:
             self.stop()
-            raise RuntimeError(f"the {cohort} head-end simulator did not start: {line!r}")
-        self.cohort = cohort
-        self.endpoint = found.group(1)
+            raise RuntimeError(f"the {self.cohort} head-end simulator did not start: {line!r}")
+        return found.group(1)
 
 
 class HubProcess(Process):

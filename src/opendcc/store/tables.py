@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -235,6 +236,8 @@ jobs = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", AWARE, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    # 0005: higher first; prepayment (top-ups) is never queued behind bulk reads
+    Column("priority", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_jobs_run_after", "run_after"),
 )
 
@@ -346,4 +349,77 @@ device_alerts = Table(
     Column("received_at", AWARE, nullable=False),
     Column("alert_values", Text, nullable=False),  # JSON object
     Index("ix_device_alerts_device_id", "device_id"),
+)
+
+# The UTRN ledger: every prepayment token the S1SP issued, and where it is (``prepayment.ledger``).
+utrns = Table(
+    "utrns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("utrn", String(20), nullable=False),
+    Column("device_id", EUI, nullable=False),
+    Column("cohort", String(32), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("counter", U64, nullable=False),  # the token's replay counter, u64 text
+    Column("amount_p", Integer, nullable=False),
+    Column("supplier", EUI, nullable=False),  # responsible for the device when issued
+    Column("requester", String(64), nullable=False),  # the supplier, or the PSP's id
+    Column("reference", String(64), nullable=True),  # the requester's payment reference
+    Column("route", String(8), nullable=False),  # "utrn" (to key in or send by 2.2) | "one-step"
+    Column("state", String(12), nullable=False),  # issued sent applied rejected cancelled
+    Column("channel", String(8), nullable=True),  # how it was applied: "ota" | "keypad"
+    Column("request_id", REQUEST_ID, nullable=True),  # the instruction that carried it
+    Column("detail", String(256), nullable=False, default=""),
+    Column("issued_at", AWARE, nullable=False),
+    Column("updated_at", AWARE, nullable=False),
+    UniqueConstraint("device_id", "counter", name="uq_utrns_device_counter"),
+    UniqueConstraint("requester", "reference", name="uq_utrns_requester_reference"),
+    Index("ix_utrns_utrn", "utrn"),
+    Index("ix_utrns_state", "state"),
+)
+
+# Each UTRN's changes of state, for the supplier's and the auditor's questions.
+utrn_events = Table(
+    "utrn_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("utrn_id", Integer, ForeignKey("utrns.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("at", AWARE, nullable=False),
+    Column("detail", String(256), nullable=False),
+    Index("ix_utrn_events_utrn_id", "utrn_id"),
+)
+
+# Payment Allocation Numbers: the number on a consumer's payment card, linked to a meter point.
+pans = Table(
+    "pans",
+    metadata,
+    Column("pan", String(19), primary_key=True),
+    Column("mpxn", String(13), nullable=False),
+    Column("registered_by", EUI, nullable=False),
+    Column("registered_at", AWARE, nullable=False),
+    Index("ix_pans_mpxn", "mpxn"),
+)
+
+# Payment Service Providers a supplier lets ask for UTRNs for its consumers.
+psp_nominations = Table(
+    "psp_nominations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("supplier", EUI, nullable=False),
+    Column("psp", String(64), nullable=False),
+    Column("nominated_at", AWARE, nullable=False),
+    Column("revoked_at", AWARE, nullable=True),
+    Index("ix_psp_nominations_psp", "psp"),
+)
+
+# Bearer keys of the UTRN service: only a SHA-256 of each key is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("principal", String(64), nullable=False),  # a supplier's EUI-64, or a PSP's id
+    Column("kind", String(8), nullable=False),  # "supplier" | "psp"
+    Column("created_at", AWARE, nullable=False),
+    Column("revoked_at", AWARE, nullable=True),
 )

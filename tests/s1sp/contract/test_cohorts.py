@@ -49,11 +49,15 @@ def _targets(srv: str) -> list[str]:
     return chosen
 
 
+# 2.2 needs a UTRN the ledger issued: tests/prepayment/test_topup.py
+NOT_FROM_TEMPLATES = frozenset({"2.2"})
+
 CASES = [
     (profile.name, srv, kind)
     for profile in PROFILES
     for srv in sorted(
-        CORE_SRVS & profile.supported_srvs, key=lambda s: tuple(map(int, s.split(".")))
+        (CORE_SRVS & profile.supported_srvs) - NOT_FROM_TEMPLATES,
+        key=lambda s: tuple(map(int, s.split("."))),
     )
     for kind in _targets(srv)
 ]

@@ -28,7 +28,9 @@ from opendcc.catalogue import default_catalogue
 from opendcc.duis.response import format_datetime
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import RA_NS, ra, sr
-from opendcc.s1sp.services.base import InvalidParameters, Result, Service
+from opendcc.prepayment.keys import CohortKeys
+from opendcc.prepayment.utrn import algorithm
+from opendcc.s1sp.services.base import InvalidParameters, Result, Service, int_of
 from opendcc.s1sp.services.prepayment import SERVICES
 from opendcc.sim.services.prepayment import EXECUTORS, NON_DISABLEMENT_SCHEDULE, pence
 from opendcc.sim.state import (
@@ -41,14 +43,15 @@ from opendcc.sim.state import (
     PrepayConfig,
     Reason,
     Tariff,
+    TokenReader,
 )
 from opendcc.smki import SigningCredentials
 
 SRVS = (
-    *("1.1.1", "1.2.1", "1.5", "1.6", "2.1", "2.3", "2.5"),
+    *("1.1.1", "1.2.1", "1.5", "1.6", "2.1", "2.2", "2.3", "2.5"),
     *("4.3", "4.11.1", "4.13", "4.14", "4.18", "6.2.9"),
 )
-WRITES = SRVS[:7]
+WRITES = SRVS[:8]
 SERVICE: Mapping[str, Service] = {service.srv: service for service in SERVICES}
 COMMISSIONED = NOW - timedelta(days=40)
 BALANCE_P = 50_000
@@ -215,6 +218,8 @@ TEMPLATES: tuple[tuple[str, str, dict[str, str] | str], ...] = (
     ("2.1", "GCS05_2.1_CANCELLATION_SUCCESS_REQUEST_DUIS.XML", GAS_PREPAY),
     ("2.1", "GCS05_2.1_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML", GAS_PREPAY),
     ("2.1", "GCS05_2.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML", GAS_PREPAY),
+    ("2.2", "CS01a_2.2_SUCCESS_REQUEST_DUIS.XML", {"UTRN": "73946144332040217315"}),
+    ("2.2", "CS01b_2.2_SUCCESS_REQUEST_DUIS.XML", {"UTRN": "73950067887105178605"}),
     ("2.3", "ECS07_2.3_SUCCESS_REQUEST_DUIS.XML", ELEC_DEBT),
     ("2.3", "GCS04_2.3_SUCCESS_REQUEST_DUIS.XML", GAS_DEBT),
     ("2.5", "ECS09_2.5_SUCCESS_REQUEST_DUIS.XML", {}),
@@ -832,3 +837,92 @@ def test_read_prepayment_daily_read_log(fuel: str, valid: Callable[..., None]) -
     assert isinstance(everything, tuple) and len(everything) == 31
     newest = result["prepayment_log"]
     assert isinstance(newest, tuple) and everything[0] == newest[0]
+
+
+# --------------------------------------------------------------------------- 2.2 Top Up Device
+
+# One cohort per UTRN algorithm; the meters are provisioned as their head-end provisions them.
+ALGORITHM_COHORTS = {"gbcs": "landis", "hmac-sha256": "aclara", "sts": "elster"}
+TOP_UP_P = 1_500
+
+
+def token_meter(fuel: str, name: str, mode: PaymentMode = PaymentMode.PREPAYMENT) -> MeterState:
+    device = meter(fuel, mode)
+    device.install_token_reader(TokenReader(algorithm(name), CohortKeys(ALGORITHM_COHORTS[name])))
+    return device
+
+
+def issued(device: MeterState, name: str, amount_p: int = TOP_UP_P) -> str:
+    """A UTRN for ``device``, made as the S1SP makes it (the algorithm's own ``issue``)."""
+    utrn = algorithm(name)
+    keys = CohortKeys(ALGORITHM_COHORTS[name])
+    return utrn.issue(keys, device.device_id, utrn.next_counter(None, NOW), amount_p)
+
+
+def logged(device: MeterState) -> tuple[object, ...]:
+    return (*state(device), tuple(device.event_log(NOW)))
+
+
+def test_a_top_up_utrn_is_20_decimal_digits() -> None:
+    body = body_of("2.2", "CS01a_2.2_SUCCESS_REQUEST_DUIS.XML")
+    utrn = next(body.iter(sr("UTRN")))
+    for bad in ("7394614433204021731", "7394614433204021731x", ""):
+        utrn.text = bad
+        with pytest.raises(InvalidParameters, match="20 decimal digits"):
+            SERVICE["2.2"].parameters(body)
+
+
+@pytest.mark.parametrize("name", ALGORITHM_COHORTS)
+@pytest.mark.parametrize("template", ["CS01a", "CS01b"])
+def test_a_template_utrn_is_refused_and_changes_nothing(name: str, template: str) -> None:
+    # The RTDS templates' UTRNs were made for no meter of ours: refused before any credit.
+    parameters = template_parameters("2.2", f"{template}_2.2_SUCCESS_REQUEST_DUIS.XML")
+    device = token_meter("electricity", name)
+    before = logged(device)
+    with pytest.raises(MeterError) as caught:
+        execute(device, "2.2", parameters)
+    assert caught.value.reason is Reason.INVALID_VALUE
+    why = caught.value.detail.removeprefix("UTRN ").split(":")[0]
+    assert why in {"format", "check_digit", "authentication"}
+    assert logged(device) == before
+
+
+@pytest.mark.parametrize("fuel", FUELS)
+@pytest.mark.parametrize("name", ALGORITHM_COHORTS)
+def test_top_up_device_credits_once(fuel: str, name: str, valid: Callable[..., None]) -> None:
+    device = token_meter(fuel, name)
+    body = on_one_utrn(issued(device, name))
+    parameters = SERVICE["2.2"].parameters(body)
+    balance_before = execute(device, "4.18", {})["balance_p"]
+    result = execute(device, "2.2", parameters)
+    assert result["amount_p"] == TOP_UP_P
+    assert result["counter"] == algorithm(name).next_counter(None, NOW)
+    balance_after = int_of(execute(device, "4.18", {})["balance_p"])
+    assert balance_after > int_of(balance_before)
+    # As a top-up of the same amount on an identical meter (debt and emergency credit first).
+    twin = token_meter(fuel, name)
+    twin.top_up(NOW, TOP_UP_P)
+    assert (balance_after, device.prepay_values(NOW)) == (
+        execute(twin, "4.18", {})["balance_p"],
+        twin.prepay_values(NOW),
+    )
+    element = SERVICE["2.2"].response(result)
+    assert element.tag == ra("TopUpDeviceRsp") and len(element) == 0  # credit stays unsaid
+    valid(element, "2.2")
+    # The very same token again: authentic, but its counter was used.
+    before = logged(device)
+    with pytest.raises(MeterError, match=r"invalid_value: UTRN replay: "):
+        execute(device, "2.2", parameters)
+    assert logged(device) == before
+
+
+@pytest.mark.parametrize("name", ALGORITHM_COHORTS)
+def test_a_credit_mode_meter_refuses_a_top_up(name: str) -> None:
+    device = token_meter("electricity", name, PaymentMode.CREDIT)
+    refused(device, "2.2", {"UTRN": issued(device, name)}, Reason.WRONG_PAYMENT_MODE)
+
+
+def on_one_utrn(utrn: str) -> etree._Element:
+    body = body_of("2.2", "CS01a_2.2_SUCCESS_REQUEST_DUIS.XML")
+    next(body.iter(sr("UTRN"))).text = utrn
+    return body

@@ -53,6 +53,7 @@ CORE_SRVS = frozenset(
         "1.5",
         "1.6",
         "2.1",
+        "2.2",
         "2.3",
         "2.5",
         "3.1",
@@ -93,11 +94,19 @@ CORE_SRVS = frozenset(
     ]
 )
 
+# A consumer keyed a UTRN (Unique Transaction Reference Number) in and the meter credited it;
+# its values: ``utrn``, ``amount_p``, ``counter``, ``channel`` ("keypad").
+UTRN_ACCEPTED_AT_KEYPAD = 0x8F3A
+
 # The GBCS-style alert codes a SMETS1 meter raises through the core services and events:
 # critical 0x8Fxx (firmware verification failed and activated, tamper, supply disabled for lack
 # of credit, supply armed, power outage and restored), non-critical 0x81xx (low credit,
-# emergency credit available, clock adjusted). Cohorts map their own codes onto these.
-GBCS_ALERTS = (0x8F1C, 0x8F1D, 0x8F20, 0x8F30, 0x8F31, 0x8F34, 0x8F35, 0x8101, 0x8102, 0x8103)
+# emergency credit available, clock adjusted), and the critical UTRN accepted at the keypad
+# (last: some cohorts number their codes in this order). Cohorts map their own codes onto these.
+GBCS_ALERTS = (
+    *(0x8F1C, 0x8F1D, 0x8F20, 0x8F30, 0x8F31, 0x8F34, 0x8F35, 0x8101, 0x8102, 0x8103),
+    UTRN_ACCEPTED_AT_KEYPAD,
+)
 
 
 def service(srv: str) -> Service:
@@ -122,6 +131,7 @@ __all__ = [
     "DEFAULT_RESPONSE_TIME_S",
     "GBCS_ALERTS",
     "SERVICES",
+    "UTRN_ACCEPTED_AT_KEYPAD",
     "BuildResponse",
     "Datum",
     "InvalidParameters",

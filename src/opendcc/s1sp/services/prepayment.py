@@ -3,11 +3,12 @@
 SMETS1 (Smart Metering Equipment Technical Specifications, first edition) meters carry out these
 DUIS (DCC User Interface Specification) Service Reference Variants (SRVs): 1.1.1 Update Import
 Tariff, 1.2.1 Update Price, 1.5 Update Meter Balance, 1.6 Update Payment Mode, 2.1 Update
-Prepay Configuration, 2.3 Update Debt and 2.5 Activate Emergency Credit write; 4.3 Read
-Instantaneous Prepay Values, 4.11.1 Read Tariff, 4.13 Read Prepayment Configuration, 4.14 Read
-Prepayment Daily Read Log, 4.18 Read Meter Balance and 6.2.9 Read Device Configuration (Payment
-Mode) read. Each answer is an MMC (Message Mapping Catalogue) ``ra:<Name>Rsp``. All of them
-serve an ESME (electricity meter) and a GSME (gas meter); ``fuel`` says which.
+Prepay Configuration, 2.2 Top Up Device, 2.3 Update Debt and 2.5 Activate Emergency Credit
+write; 4.3 Read Instantaneous Prepay Values, 4.11.1 Read Tariff, 4.13 Read Prepayment
+Configuration, 4.14 Read Prepayment Daily Read Log, 4.18 Read Meter Balance and 6.2.9 Read
+Device Configuration (Payment Mode) read. Each answer is an MMC (Message Mapping Catalogue)
+``ra:<Name>Rsp``. All of them serve an ESME (electricity meter) and a GSME (gas meter); ``fuel``
+says which.
 
 Units. DUIS states money in milli-pence (1/1000 penny, 10^-5 GBP; the MMC's "Millipence"):
 balances, debts, thresholds, limits and gas prices and standing charge as plain integers;
@@ -44,6 +45,8 @@ Parameters (text; lists are comma-separated):
   ``emergency_credit_threshold_mp``, ``low_credit_threshold_mp``, ``non_disablement_calendar``
   (1 if the calendar starts any non-disablement period), ``max_meter_balance_mp``,
   ``max_credit_threshold_mp``
+- 2.2: ``UTRN``: the 20 digits of the UTRN (Unique Transaction Reference Number) as given; the
+  meter authenticates them, the DSP and the DCO only compare them
 - 2.3: ``fuel``, ``time_debt_1_mp``, ``time_debt_2_mp``, ``payment_debt_mp`` (adjustments),
   ``debt_recovery_per_payment_bp``, ``recovery_rate_1_mp``, ``recovery_rate_2_mp`` (per day)
 - 4.14: ``start``, ``end`` (xs:dateTime text in UTC, to the millisecond,
@@ -53,8 +56,9 @@ Parameters (text; lists are comma-separated):
 
 Result keys (booleans 0/1; records are tuples with fields in the order given):
 
-- 1.5: ``balance_p``; 1.6: ``payment_mode``; 2.3: ``time_debt_1_p``, ``time_debt_2_p``,
-  ``payment_debt_p``; 2.5: ``emergency_credit_p``; 1.1.1, 1.2.1, 2.1: none
+- 1.5: ``balance_p``; 1.6: ``payment_mode``; 2.2: ``amount_p``, ``counter`` (what the UTRN
+  credited, for the S1SP's ledger; the MMC answer states neither); 2.3: ``time_debt_1_p``,
+  ``time_debt_2_p``, ``payment_debt_p``; 2.5: ``emergency_credit_p``; 1.1.1, 1.2.1, 2.1: none
 - 4.3: ``balance_p``, ``emergency_credit_p``, ``emergency_credit_active``,
   ``emergency_credit_available``, ``time_debt_1_p``, ``time_debt_2_p``, ``payment_debt_p``,
   ``accumulated_debt_p``
@@ -72,6 +76,7 @@ Result keys (booleans 0/1; records are tuples with fields in the order given):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -110,6 +115,7 @@ _GAS_TOU_RATES = 4  # a GSME's switching table and TOU prices name rates 1-4
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _PAYMENT_MODES: Mapping[str, str] = {"credit": "Credit", "prepayment": "Prepayment"}
 _RECOVERY_PERIODS: Mapping[str, int] = {"DAILY": 1, "HOURLY": _HOURS_PER_DAY}
+_UTRN = re.compile(r"[0-9]{20}")
 
 Action = tuple[str, int]  # ("tou", rate) or ("block", row) in a switching table
 
@@ -526,6 +532,14 @@ def debt_parameters(body: etree._Element) -> dict[str, str]:
     }
 
 
+def top_up_parameters(body: etree._Element) -> dict[str, str]:
+    """2.2: the UTRN, 20 decimal digits (``sr:TopUpDevice/sr:UTRN``)."""
+    utrn = _text(body, "UTRN")
+    if not _UTRN.fullmatch(utrn):
+        raise InvalidParameters(f"a UTRN is 20 decimal digits, not {utrn!r}")
+    return {"UTRN": utrn}
+
+
 # 4.14: ``start`` and ``end`` of the body's ``sr:ReadLogPeriod``, in UTC, as the reads read them.
 log_period_parameters = log_period
 
@@ -880,6 +894,8 @@ SERVICES: tuple[Service, ...] = (
         ack("UpdatePrepayConfigurationRsp"),
         writes=True,
     ),
+    # 2.2 answers nothing: what the UTRN credited stays in the Result, for the S1SP's ledger.
+    Service("2.2", "topUpDevice", top_up_parameters, ack("TopUpDeviceRsp"), writes=True),
     Service("2.3", "updateDebt", debt_parameters, ack("UpdateDebtRsp"), writes=True),
     Service(
         "2.5",

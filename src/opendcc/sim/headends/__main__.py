@@ -1,9 +1,14 @@
 """Run one cohort's simulated head-end as a process.
 
     python -m opendcc.sim.headends --cohort NAME --port 0 --fleet FLEET.jsonl [--realistic-wan]
+        [--key-seed HEX] [--control-port 0]
 
 It prints ``listening on HOST:PORT ENDPOINT`` once ready and serves until SIGINT or SIGTERM.
 Meters are commissioned a fixed number of days before now, so logs and profiles hold data.
+They take the UTRNs (Unique Transaction Reference Numbers) made with the cohort's keys from
+``--key-seed`` (hex; the simulation's default seed unless given), the seed the hub issues them
+with. With ``--control-port`` it also serves the control API (``opendcc.sim.keypad``: a consumer
+keying a UTRN into a meter) and prints ``control on http://HOST:PORT`` next.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from pathlib import Path
 
 from opendcc.core.clock import SystemClock
 from opendcc.core.eui import Eui64
+from opendcc.prepayment.keys import DEFAULT_SEED
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import Registry
 from opendcc.sim.headends import FleetMeter, core_for_fleet, read_fleet, start_headend
 from opendcc.sim.headends.core import Faults
+from opendcc.sim.keypad import ControlServer
 
 HISTORY = timedelta(days=35)
 
@@ -40,6 +47,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--realistic-wan", action="store_true", help="the cohort's latency, loss and wake-ups"
     )
+    parser.add_argument(
+        "--key-seed",
+        type=bytes.fromhex,
+        default=DEFAULT_SEED,
+        help="hex seed of the cohort's UTRN keys (default: the simulation's own)",
+    )
+    parser.add_argument(
+        "--control-port", type=int, help="serve the control API here too (0 picks a free port)"
+    )
     return parser.parse_args(argv)
 
 
@@ -56,15 +72,24 @@ async def _run(args: argparse.Namespace) -> None:
         clock=clock,
         faults=Faults(latency_ms=args.latency_ms, failure_rate=args.failure_rate),
         realistic_wan=args.realistic_wan,
+        key_seed=args.key_seed,
     )
     server = await start_headend(core, args.host, args.port)
+    control: ControlServer | None = None
+    if args.control_port is not None:
+        control = ControlServer(core, args.host, args.control_port)
+        await control.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     port = server.endpoint.rsplit(":", 1)[1].split("/")[0]
     print(f"listening on {args.host}:{port} {server.endpoint}", flush=True)
+    if control is not None:
+        print(f"control on {control.url}", flush=True)
     await stop.wait()
+    if control is not None:
+        await control.aclose()
     await server.aclose()
 
 

@@ -10,6 +10,10 @@ with the cohort's own alert code, to the servers that push or queue them.
 Like a real head-end it is idempotent per request id: a command it already carried out is
 answered again from memory, without acting on the meter a second time.
 
+The world acts on meters too: ``inject`` (an outage, tamper, the consumer's button) and
+``key_in`` (a consumer keys a UTRN, Unique Transaction Reference Number, into a meter's keypad);
+their alerts are published like any other.
+
 Faults are injected for the whole head-end or one meter: an unreachable device, a slow WAN,
 a corrupted reply (the server damages its frame), lost commands, missing keys, a HAN error.
 ``down`` is the server's business (it stops listening).
@@ -27,6 +31,7 @@ from statistics import NormalDist
 
 from opendcc.core.clock import Clock, SystemClock
 from opendcc.core.eui import Eui64
+from opendcc.prepayment.utrn import Credit
 from opendcc.s1sp.contract import CohortProfile, OutcomeStatus
 from opendcc.s1sp.services.base import Datum, Parameters, Result
 from opendcc.sim.services import execute
@@ -236,6 +241,17 @@ class HeadEndCore:
             "consumer_enable": meter.consumer_enable,
         }
         self.publish(happen[event](self.clock.now()))
+
+    def key_in(self, device: Eui64, utrn: str) -> Credit:
+        """A consumer keys ``utrn`` into a meter (its keypad): credited as 2.2 would credit it,
+        and the meter's ``UTRN_ACCEPTED_AT_KEYPAD`` alert pushed. A refused UTRN raises the
+        meter's ``MeterError`` (``UtrnRefused``) and pushes nothing: only its display says so."""
+        meter = self.meter(device)
+        if meter is None:
+            raise KeyError(f"no device {device} here")
+        credit, alerts = meter.take_utrn(self.clock.now(), utrn, keypad=True)
+        self.publish(alerts)
+        return credit
 
     def advance(self) -> None:
         """Let time pass on every meter; alerts it raised (low credit ...) are pushed."""

@@ -3,7 +3,14 @@
 The executors take the parameters ``opendcc.s1sp.services.prepayment`` reads from DUIS (DCC
 User Interface Specification) requests, apply them to the meter model (``opendcc.sim.state``)
 and answer with the Results that module documents. SRVs (Service Reference Variants): 1.1.1,
-1.2.1, 1.5, 1.6, 2.1, 2.3 and 2.5 write; 4.3, 4.11.1, 4.13, 4.14, 4.18 and 6.2.9 read.
+1.2.1, 1.5, 1.6, 2.1, 2.2, 2.3 and 2.5 write; 4.3, 4.11.1, 4.13, 4.14, 4.18 and 6.2.9 read.
+
+2.2 Top Up Device hands the UTRN (Unique Transaction Reference Number) to the meter's own token
+reader (``MeterState.take_utrn``, the path a UTRN keyed in at the meter takes too): the meter
+authenticates it with the algorithm and keys its head-end provisioned, refuses a counter it has
+used, and credits the amount as a top-up. A refusal is a ``MeterError`` whose detail starts
+``UTRN <rejection>: `` (``opendcc.prepayment.utrn.Rejection``), which the S1SP reads back; the
+Result carries what was credited (``amount_p``, ``counter``) for the S1SP's ledger.
 
 Where the model is coarser than DUIS, the simulator says so here rather than pretend:
 
@@ -228,6 +235,14 @@ def update_prepay_configuration(
     return {}, meter.update_prepay_configuration(now, config)
 
 
+def top_up_device(
+    meter: MeterState, parameters: Parameters, now: datetime
+) -> tuple[Result, Alerts]:
+    """2.2 Top Up Device: the meter takes the UTRN as if keyed in, but raises no keypad alert."""
+    credit, alerts = meter.take_utrn(now, _get(parameters, "UTRN"))
+    return {"amount_p": credit.amount_p, "counter": credit.counter}, alerts
+
+
 def update_debt(meter: MeterState, parameters: Parameters, now: datetime) -> tuple[Result, Alerts]:
     """2.3: adjust the three debt registers, set the time-based daily rates and the share of
     each top-up taken for payment-based debt. Everything is checked before anything changes."""
@@ -391,6 +406,7 @@ EXECUTORS: Mapping[str, Execute] = {
     "1.5": update_meter_balance,
     "1.6": update_payment_mode,
     "2.1": update_prepay_configuration,
+    "2.2": top_up_device,
     "2.3": update_debt,
     "2.5": activate_emergency_credit,
     "4.3": prepay_values,

@@ -18,7 +18,8 @@ raised. Illegal input or state raises ``MeterError`` with a machine-readable ``r
 Modules, from the bottom up: ``errors``, ``events`` (codes, alerts, logs), ``tariff``,
 ``supply`` (the supply state table), ``household`` (the seeded load), ``config`` (identity,
 firmware, HAN), ``ledger`` (what time changes), ``walk`` (time passing), ``history`` (bounded
-logs), ``core``/``reads``/``device`` (the meter), ``kinds`` (ESME, GSME) and ``obis``.
+logs), ``tokens`` (how the meter reads UTRNs, Unique Transaction Reference Numbers),
+``core``/``reads``/``device`` (the meter), ``kinds`` (ESME, GSME) and ``obis``.
 """
 
 from opendcc.sim.state.config import (
@@ -54,6 +55,7 @@ from opendcc.sim.state.tariff import (
     PrepayConfig,
     Tariff,
 )
+from opendcc.sim.state.tokens import TokenReader, UtrnRefused
 
 __all__ = [
     "BLOCKS",
@@ -91,6 +93,8 @@ __all__ = [
     "Supply",
     "SupplyEvent",
     "Tariff",
+    "TokenReader",
+    "UtrnRefused",
     "VoltageConfig",
     "hash_image",
 ]

@@ -8,7 +8,9 @@ the settling; alerts time passing raised before a refusal come back with the nex
 
 Injected events stand for the world rather than a Supplier: ``power_outage`` and
 ``power_restore``, ``tamper`` and ``consumer_enable`` (the consumer pressing the button on an
-armed meter). SMETS1: Smart Metering Equipment Technical Specifications, first edition.
+armed meter). A UTRN (Unique Transaction Reference Number) is taken over the air or at the
+keypad by ``take_utrn``, with the meter's ``TokenReader`` (``opendcc.sim.state.tokens``).
+SMETS1: Smart Metering Equipment Technical Specifications, first edition.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from opendcc.core.eui import Eui64
+from opendcc.prepayment.utrn import Credit
 from opendcc.sim.state.config import (
     MESSAGE_LIMIT,
     SUPPLIER_NAME_LIMIT,
@@ -50,6 +53,7 @@ from opendcc.sim.state.tariff import (
     PrepayConfig,
     Tariff,
 )
+from opendcc.sim.state.tokens import TokenReader
 
 Alerts = tuple[Alert, ...]
 _TIME_DEBTS = (DebtRegister.TIME_1, DebtRegister.TIME_2)
@@ -57,6 +61,8 @@ _TIME_DEBTS = (DebtRegister.TIME_1, DebtRegister.TIME_2)
 
 class MeterState(MeterReads):
     """A simulated meter: its reads (``MeterReads``) and the operations below."""
+
+    _token_reader: TokenReader | None = None  # see install_token_reader
 
     def advance(self, now: datetime) -> Alerts:
         """Let time pass to ``now``; the alerts that raised (low credit, supply disabled ...)."""
@@ -122,9 +128,44 @@ class MeterState(MeterReads):
         _positive(amount_p, "a top-up")
         self._require_prepayment()
         with self._operation(now) as op:
-            to_debt = top_up(op.ledger, self._prepay, amount_p)
-            op.happen(EventCode.CREDIT_ADDED, ("amount_p", amount_p), ("to_debt_p", to_debt))
+            self._credit(op, amount_p)
         return op.alerts
+
+    @property
+    def token_reader(self) -> TokenReader | None:
+        """How the meter reads UTRNs (None: it holds no prepayment keys)."""
+        return self._token_reader
+
+    def install_token_reader(self, reader: TokenReader) -> None:
+        """Provision the meter's UTRN algorithm, keys and counter memory (at manufacture)."""
+        self._token_reader = reader
+
+    def take_utrn(self, now: datetime, utrn: str, *, keypad: bool = False) -> tuple[Credit, Alerts]:
+        """A UTRN delivered by 2.2 Top Up Device or keyed in at the meter (``keypad``).
+
+        Authenticated with the meter's own keys, then checked against the counters it used,
+        then credited as ``top_up`` does and its counter remembered. A refused UTRN changes
+        nothing (``UtrnRefused``; in credit mode ``wrong_payment_mode``). Keyed in, the meter
+        also alerts ``UTRN_ACCEPTED_AT_KEYPAD``, so the S1SP hears of the top-up.
+        """
+        self._check_live()
+        reader = self._token_reader
+        if reader is None:
+            raise MeterError(Reason.UNSUPPORTED, "the meter holds no UTRN keys")
+        self._require_prepayment()
+        credit = reader.read(self.device_id, utrn)
+        with self._operation(now) as op:
+            self._credit(op, credit.amount_p)
+            if keypad:
+                op.happen(
+                    EventCode.UTRN_ACCEPTED_AT_KEYPAD,
+                    ("utrn", utrn),
+                    ("amount_p", credit.amount_p),
+                    ("counter", credit.counter),
+                    ("channel", "keypad"),
+                )
+        reader.remember(credit)
+        return credit, op.alerts
 
     def update_prepay_configuration(self, now: datetime, config: PrepayConfig) -> Alerts:
         """2.1 Update Prepay Configuration."""
@@ -336,6 +377,10 @@ class MeterState(MeterReads):
         return op.alerts
 
     # ------------------------------------------------------------------ helpers
+
+    def _credit(self, op: Operation, amount_p: int) -> None:
+        to_debt = top_up(op.ledger, self._prepay, amount_p)
+        op.happen(EventCode.CREDIT_ADDED, ("amount_p", amount_p), ("to_debt_p", to_debt))
 
     def _snapshot(self, op: Operation, trigger: BillingTrigger) -> None:
         op.progress.billing.append(billing_record(op.ledger, trigger))

@@ -13,7 +13,9 @@ are logged but never alerted. Two codes are GBCS's own, as the DUIS (DCC User In
 Specification) schema ties them to their alert payloads: ``0x8F1C`` firmware verification failed
 (``FirmwareVerificationDeviceAlertType``) and ``0x8F35`` supply outage restored
 (``SupplyOutageRestoreAlertType``, with interruption and restoration instants). The rest are
-opendcc's choices in the same style; a cohort's alert-code map translates them at its edge.
+opendcc's choices in the same style (among them ``0x8F3A``, a UTRN (Unique Transaction Reference
+Number) the consumer keyed in and the meter credited); a cohort's alert-code map translates them
+at its edge.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class EventCode(IntEnum):
     SUPPLY_ARMED = 0x8F31  # credit restored, or 7.3 Arm Supply
     POWER_OUTAGE = 0x8F34
     POWER_RESTORED = 0x8F35  # GBCS "supply outage restored"
+    # A consumer keyed a UTRN in and the meter credited it: the S1SP learns of a top-up it did
+    # not deliver itself (values: utrn, amount_p, counter, channel).
+    UTRN_ACCEPTED_AT_KEYPAD = 0x8F3A
     # Non-critical alerts.
     LOW_CREDIT = 0x8101
     EMERGENCY_CREDIT_AVAILABLE = 0x8102
@@ -94,6 +99,7 @@ EVENTS: Mapping[EventCode, EventSpec] = {
     EventCode.SUPPLY_ARMED: EventSpec("Supply armed", _E, True),
     EventCode.POWER_OUTAGE: EventSpec("Power outage", _E, True),
     EventCode.POWER_RESTORED: EventSpec("Power restored", _E, True),
+    EventCode.UTRN_ACCEPTED_AT_KEYPAD: EventSpec("UTRN accepted at the keypad", _E, True),
     EventCode.LOW_CREDIT: EventSpec("Credit below low credit threshold", _E, True),
     EventCode.EMERGENCY_CREDIT_AVAILABLE: EventSpec("Emergency credit available", _E, True),
     EventCode.CLOCK_ADJUSTED: EventSpec("Clock adjusted", _S, True),
