@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-front-door - set up and benchmark the running hub over HTTP"
 	@echo "make bench-migration - set up and benchmark migration and SRV 8.2 at scale"
 	@echo "make bench-cohorts - set up and benchmark every cohort, WAN at zero and realistic"
+	@echo "make bench-prepayment - set up and benchmark UTRN issuance and top-up latency"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +72,9 @@ bench-migration: setup
 
 bench-cohorts: setup
 	$(BIN)/python benchmarks/cohorts.py
+
+bench-prepayment: setup
+	$(BIN)/python benchmarks/prepayment.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache

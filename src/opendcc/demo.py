@@ -13,7 +13,11 @@ server. The supplier migrates its SMETS1 fleet with `opendcc migrate`, then send
   Read Supply Status and 11.2 Read Firmware Version, then the critical 7.2 Disable Supply
   through the transform flow (CV (Command Variant) 4 returns a pre-command; the supplier signs
   it and sends it as CV 5), then 7.4 again, which shows the supply disabled;
-- requests the hub rightly refuses.
+- requests the hub rightly refuses;
+- prepayment top-ups on a prepayment meter of every cohort, each cohort's own UTRN algorithm:
+  a one-step top-up through the UTRN service (issued and delivered over the air in one call),
+  a two-step one (a UTRN, then DUIS SRV 2.2 Top Up Device carrying it), 4.18 Read Meter Balance
+  showing both, and the same UTRN sent again, refused (E11).
 
 Every outcome goes into one table (the SMETS1 responses summarised from their MMC (Market
 Message Catalogue) element), every DCC signature is checked, and the demo returns non-zero if
@@ -122,6 +126,7 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
             say("")
             with httpx.Client(base_url=f"{estate.hub.url}/api/v1", timeout=30) as http:
                 rows = _exchange(http, estate.callback, keys, estate.fleet.records)
+                rows += _top_ups(http, estate, _user(keys, scenario.SUPPLIER_KEY), say)
             say("")
             for line in table(rows):
                 say(line)
@@ -393,6 +398,59 @@ def _exchange(
     return rows
 
 
+def _top_ups(
+    http: httpx.Client, estate: Estate, user: SimulatedUser, say: Callable[[str], None]
+) -> list[Outcome]:
+    """One-step and two-step top-ups on a prepayment ESME of every cohort, then 4.18."""
+    made = subprocess.run(
+        [
+            *(sys.executable, "-m", "opendcc", "prepayment", "key"),
+            *(str(scenario.SUPPLIER), "-c", str(estate.config)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if made.returncode != 0:
+        say(made.stderr[-2000:])
+        return [Outcome("UTRN key", str(scenario.SUPPLIER), 0, "key", outcome="not made")]
+    say(f"Prepayment: opendcc prepayment key {scenario.SUPPLIER} (a UTRN service key)")
+    service = f"{estate.hub.url}/utrn/v1/utrns"
+    bearer = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    supplier = _Supplier(http, user)
+    meters: dict[str, Eui64] = {}
+    for n, record in enumerate(estate.fleet.records):
+        esme = _esme(record)
+        if n % UNREACHABLE_EVERY != UNREACHABLE_EVERY - 1 and fleet.prepayment(esme):
+            meters.setdefault(record["cohort"], esme)
+    rows: list[Outcome] = []
+    tokens: dict[str, str] = {}
+    for cohort, esme in meters.items():
+        sent = time.monotonic()
+        body = {"device": str(esme), "amount_p": 1000, "route": "one-step"}
+        answer = http.post(service, json=body, headers=bearer)
+        token = answer.json()
+        row = Outcome("UTRN 1-step", str(esme), 201, "applied", cohort=cohort)
+        row.http, row.code = answer.status_code, str(token.get("state", token.get("error")))
+        row.latency_ms = (time.monotonic() - sent) * 1000
+        row.outcome = f"£10.00 credited over the air: UTRN {token.get('utrn', '?')}"
+        rows.append(row)
+        answer = http.post(service, json={"device": str(esme), "amount_p": 500}, headers=bearer)
+        tokens[cohort] = answer.json().get("utrn", "0" * 20)
+        utrn = f"<sr:TopUpDevice><sr:UTRN>{tokens[cohort]}</sr:UTRN></sr:TopUpDevice>"
+        rows.append(supplier.read("2.2", esme, utrn, cohort, "credit added"))
+    supplier.collect(estate.callback)
+    for cohort, esme in meters.items():
+        rows.append(supplier.read("4.18", esme, "<sr:ReadMeterBalance/>", cohort, "balance £"))
+    supplier.collect(estate.callback)
+    for cohort, esme in meters.items():
+        utrn = f"<sr:TopUpDevice><sr:UTRN>{tokens[cohort]}</sr:UTRN></sr:TopUpDevice>"
+        row = Outcome("2.2 again", str(esme), 200, "E11", cohort=cohort)
+        rows.append(supplier.send(row, user.request("2.2", esme, body=utrn))[0])
+    return rows
+
+
 def _collect(callback: CallbackServer, pending: list[_Pending]) -> None:
     """Wait for the SMETS1 responses at the callback and complete their rows."""
     callback.wait_for({p.key for p in pending}, CALLBACK_TIMEOUT)
@@ -436,6 +494,8 @@ _SUMMARIES: dict[str, Callable[[etree._Element], str]] = {
     "DisableSupplyRsp": lambda e: "supply disabled",
     "EnableSupplyRsp": lambda e: "supply enabled",
     "ArmSupplyRsp": lambda e: "supply armed",
+    "TopUpDeviceRsp": lambda e: "UTRN accepted: credit added",
+    "ReadMeterBalanceRsp": lambda e: f"balance £{Decimal(_text(e, 'MeterBalance')) / 100_000:,.2f}",
 }
 
 

@@ -52,6 +52,7 @@ class UtrnApi:
         self.hub = hub
         self.topups = hub.prepayment
         self.registers = hub.prepayment.registers
+        self._deliveries: set[asyncio.Future[Entry]] = set()
 
     def refuse(self, exc: TopUpRefused) -> Response:
         return JSONResponse({"error": exc.reason, "message": str(exc)}, exc.status)
@@ -117,6 +118,8 @@ class UtrnApi:
         if route is TopUpRoute.ONE_STEP and entry.state in (UtrnState.ISSUED, UtrnState.SENT):
             wait = min(float(data.get("wait_s", DEFAULT_WAIT_S)), MAX_WAIT_S)
             delivery = asyncio.ensure_future(self.topups.deliver(entry))
+            self._deliveries.add(delivery)  # it goes on if we stop waiting: keep it alive
+            delivery.add_done_callback(self._deliveries.discard)
             try:
                 entry = await asyncio.wait_for(asyncio.shield(delivery), wait)
             except TimeoutError:

@@ -52,10 +52,9 @@ class Channel(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One ledger row."""
+class NewEntry:
+    """A token just issued, before the ledger holds it."""
 
-    id: int
     utrn: str
     device_id: Eui64
     cohort: str
@@ -66,6 +65,13 @@ class Entry:
     requester: str
     reference: str | None
     route: Route
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(NewEntry):
+    """One ledger row: a token as issued, and where it is now."""
+
+    id: int
     state: UtrnState
     channel: Channel | None
     request_id: str | None
@@ -92,20 +98,6 @@ class Entry:
             "issued_at": self.issued_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class NewEntry:
-    utrn: str
-    device_id: Eui64
-    cohort: str
-    algorithm: str
-    counter: int
-    amount_p: int
-    supplier: Eui64
-    requester: str
-    reference: str | None
-    route: Route
 
 
 @dataclass(frozen=True, slots=True)
