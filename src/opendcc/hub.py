@@ -209,6 +209,8 @@ class Hub:
         pending = await asyncio.to_thread(self.jobs.pending)
         undelivered = await asyncio.to_thread(self.outbox.undelivered)
         log.info("resuming %d jobs (%d were leased), %d messages", pending, resumed, undelivered)
+        # Alerts flow from the start, not from each head-end's first instruction.
+        await asyncio.gather(*(a.listen() for a in self.adapters.values()), return_exceptions=True)
         self._tasks = [
             asyncio.create_task(self.workers.run(), name="workers"),
             asyncio.create_task(self.deliverer.run(), name="deliverer"),

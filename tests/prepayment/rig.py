@@ -31,7 +31,7 @@ SUPPLIER = scenario.SUPPLIER
 OPENING_BALANCE_P = 1000
 
 
-async def _on_loop(action: Any) -> Any:
+async def on_loop(action: Any) -> Any:
     return action()
 
 
@@ -56,7 +56,7 @@ class Prepay:
         """The meter's credit in pence, read from the meter model on the head-end's loop."""
         meter = self.meter(cohort, kind)
         now = self.estate.headends.clock.now()
-        values = self.estate.headends.call(_on_loop(lambda: meter.prepay_values(now)))
+        values = self.estate.headends.call(on_loop(lambda: meter.prepay_values(now)))
         return int(values.balance_p)
 
     def device(self, cohort: str, kind: str = "ESME") -> Eui64:
@@ -145,7 +145,7 @@ def prepayment_estate(directory: Path, response_time_scale: float = 1.0) -> Iter
                     meter.update_payment_mode(now, PaymentMode.PREPAYMENT)
                     meter.adjust_balance(now, OPENING_BALANCE_P)
 
-                running.headends.call(_on_loop(switch))
+                running.headends.call(on_loop(switch))
         rig = Prepay(running, {})
         try:
             yield rig

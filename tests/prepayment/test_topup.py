@@ -16,7 +16,8 @@ from opendcc.duis.xml import ra
 from opendcc.prepayment.ledger import UtrnState
 from opendcc.prepayment.registers import Kind
 from opendcc.sim.headends.core import Faults
-from tests.prepayment.rig import SUPPLIER, Prepay, prepayment_estate
+from opendcc.sim.state import MeterError
+from tests.prepayment.rig import SUPPLIER, Prepay, on_loop, prepayment_estate
 from tests.s1sp.contract.estate import PROFILES, response_code, smets_data
 from tests.s1sp.services.harness import template_body
 
@@ -214,3 +215,28 @@ def test_kill_9_during_a_top_up_credits_exactly_once(prepay: Prepay, route: str)
     assert prepay.balance_p(cohort) == before + 1234
     time.sleep(0.5)  # nothing arrives later either
     assert prepay.balance_p(cohort) == before + 1234
+
+
+@pytest.mark.parametrize("cohort", [COHORTS[0], COHORTS[1], COHORTS[3]])  # one per protocol
+def test_a_utrn_keyed_in_at_the_meter_reconciles_the_ledger(prepay: Prepay, cohort: str) -> None:
+    device = prepay.device(cohort)
+    before = prepay.balance_p(cohort)
+    kept, voided = (prepay.issue(device, 150).json() for _ in range(2))
+    assert prepay.call("POST", f"/utrns/{voided['id']}/cancel").status_code == 200
+    core = prepay.estate.headends.core(cohort)
+    for token in (kept, voided):  # the meter cannot know the second was cancelled
+        prepay.estate.headends.call(on_loop(lambda t=token: core.key_in(device, t["utrn"])))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all(
+        prepay.entry(t["id"]).state is UtrnState.APPLIED for t in (kept, voided)
+    ):
+        time.sleep(0.1)
+    applied = prepay.entry(kept["id"])
+    assert (applied.state, applied.channel) == (UtrnState.APPLIED, "keypad")
+    late = prepay.entry(voided["id"])
+    assert late.state is UtrnState.APPLIED and "after cancellation" in late.detail
+    assert prepay.balance_p(cohort) == before + 300
+    # Keyed in twice, the meter refuses it: no second credit, no second alert.
+    with pytest.raises(MeterError, match="UTRN replay"):
+        prepay.estate.headends.call(on_loop(lambda: core.key_in(device, kept["utrn"])))
+    assert prepay.balance_p(cohort) == before + 300

@@ -120,6 +120,10 @@ class CohortAdapter:
     async def health(self) -> bool:
         raise NotImplementedError
 
+    async def listen(self) -> object:
+        """Start taking alerts now (the protocols that need to do something override it)."""
+        return None
+
     async def aclose(self) -> None:
         for _, task in list(self._inflight.values()):
             task.cancel()

@@ -252,6 +252,11 @@ class S1spAdapter(Protocol):
         """Whether the head-end answers now."""
         ...
 
+    async def listen(self) -> object:
+        """Start taking the head-end's alerts now (connect, subscribe or poll), rather than on
+        the first instruction; a head-end that is down is tried again later."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the adapter may not be used afterwards."""
         ...

@@ -178,6 +178,10 @@ class SoapAdapter(CohortAdapter):
 
     # ------------------------------------------------------------------ alerts
 
+    async def listen(self) -> object:
+        self.start_polling()
+        return None
+
     def start_polling(self) -> None:
         """Poll the head-end for alerts in the background, from now on (idempotent)."""
         if self._closed:
