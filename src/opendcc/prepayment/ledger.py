@@ -27,7 +27,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from opendcc.core.eui import Eui64
 from opendcc.store.tables import utrn_events, utrns
@@ -105,14 +104,6 @@ class Event:
     state: UtrnState
     at: datetime
     detail: str
-
-
-class DuplicateReference(Exception):
-    """The requester already used this payment reference (its entry is ``existing``)."""
-
-    def __init__(self, existing: Entry) -> None:
-        super().__init__(f"payment reference {existing.reference!r} was used already")
-        self.existing = existing
 
 
 def _u64(counter: int) -> str:
@@ -221,17 +212,6 @@ class Ledger:
         entry = self.get_in(conn, entry_id)
         assert entry is not None
         return entry
-
-    def add(self, new: NewEntry, now: datetime) -> Entry:
-        try:
-            with self.engine.begin() as conn:
-                return self.add_in(conn, new, now)
-        except IntegrityError:
-            if new.reference is not None:
-                existing = self.by_reference(new.requester, new.reference)
-                if existing is not None:
-                    raise DuplicateReference(existing) from None
-            raise
 
     @staticmethod
     def move_in(
