@@ -152,7 +152,7 @@ class Dispatcher:
             return
         settlement = self.settlements.get(instruction.srv)
         if state in BEFORE_INSTRUCTION:
-            refusal = await asyncio.to_thread(self._instructed, rid, state, instruction)
+            refusal = await asyncio.to_thread(self._instructed, rid, state, instruction, settlement)
             if refusal is not None:
                 await asyncio.to_thread(self._refused, request, E11, refusal)
                 return
@@ -179,9 +179,12 @@ class Dispatcher:
         self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)), also)
 
     def _instructed(
-        self, rid: RequestId, state: RequestState, instruction: Instruction
+        self,
+        rid: RequestId,
+        state: RequestState,
+        instruction: Instruction,
+        settlement: Settlement | None,
     ) -> str | None:
-        settlement = self.settlements.get(instruction.srv)
         with self.engine.begin() as conn:
             if settlement is not None and (refusal := settlement.claim_in(conn, instruction)):
                 return refusal

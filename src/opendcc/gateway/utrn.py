@@ -31,7 +31,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from opendcc.catalogue.roles import UserRole
 from opendcc.core.eui import Eui64, InvalidIdentifier
 from opendcc.hub import Hub
 from opendcc.prepayment.ledger import Entry, UtrnState
@@ -192,11 +191,11 @@ class UtrnApi:
         number = request.path_params["pan"]
         if request.method == "GET":
             mpxn = await asyncio.to_thread(self.registers.mpxn_of, number)
-            if mpxn is None or not await asyncio.to_thread(self._responsible, mpxn, supplier):
+            if mpxn is None or not await asyncio.to_thread(self.topups.supplies, mpxn, supplier):
                 raise TopUpRefused(404, "unknown_pan", f"no PAN {number} of yours")
             return JSONResponse({"pan": number, "mpxn": mpxn})
         mpxn = str(data.get("mpxn", ""))
-        if not await asyncio.to_thread(self._responsible, mpxn, supplier):
+        if not await asyncio.to_thread(self.topups.supplies, mpxn, supplier):
             raise TopUpRefused(403, "not_responsible", f"{supplier} is not the supplier of {mpxn}")
         try:
             await asyncio.to_thread(
@@ -205,13 +204,6 @@ class UtrnApi:
         except ValueError as exc:
             raise TopUpRefused(400, "pan", str(exc)) from None
         return JSONResponse({"pan": number, "mpxn": mpxn})
-
-    def _responsible(self, mpxn: str, supplier: Eui64) -> bool:
-        now = self.hub.clock.now()
-        return any(
-            self.hub.inventory.responsible(mpxn, role, now) == supplier
-            for role in (UserRole.IS, UserRole.GS)
-        )
 
     def routes(self) -> list[Route]:
         base = "/utrn/v1"

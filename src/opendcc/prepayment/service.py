@@ -133,11 +133,7 @@ class TopUps:
             raise TopUpRefused(409, "device_status", why)
         if found.cohort is None or found.cohort not in self.profiles:
             raise TopUpRefused(409, "no_s1sp", f"no S1SP serves device {found.device_id}")
-        supplier = (
-            self.inventory.responsible(found.mpxn, METERS[found.device_type], now)
-            if found.mpxn
-            else None
-        )
+        supplier = self.supplier_of(found, now)
         if supplier is None:
             raise TopUpRefused(409, "no_supplier", f"no supplier is registered for {found.mpxn}")
         self._authorise(principal, supplier, now)
@@ -179,13 +175,20 @@ class TopUps:
         if entry.supplier == principal.supplier:
             return True
         device = self.inventory.device(entry.device_id)
-        role = METERS.get(device.device_type) if device else None
-        return bool(
-            device
-            and device.mpxn
-            and role
-            and self.inventory.responsible(device.mpxn, role, self.clock.now())
-            == principal.supplier
+        return device is not None and self.supplier_of(device) == principal.supplier
+
+    def supplier_of(self, meter: Device, at: datetime | None = None) -> Eui64 | None:
+        """The supplier responsible for ``meter`` at ``at`` (now), from registration data."""
+        role = METERS.get(meter.device_type)
+        if role is None or not meter.mpxn:
+            return None
+        return self.inventory.responsible(meter.mpxn, role, at or self.clock.now())
+
+    def supplies(self, mpxn: str, supplier: Eui64) -> bool:
+        """Whether ``supplier`` supplies metering point ``mpxn`` now (either fuel)."""
+        now = self.clock.now()
+        return any(
+            self.inventory.responsible(mpxn, role, now) == supplier for role in METERS.values()
         )
 
     # ------------------------------------------------------------------ issuing
@@ -333,7 +336,7 @@ class TopUps:
         """Send an issued token over the air now and settle the ledger with the outcome."""
         if self.submit is None:
             raise TopUpRefused(503, "no_s1sp", "over-the-air delivery is not configured")
-        instruction = Instruction(f"UTRN-{entry.id}", TOP_UP, entry.device_id, {"UTRN": entry.utrn})
+        instruction = _instruction(entry)
         now = self.clock.now()
         claimed = await asyncio.to_thread(
             self.ledger.move,
@@ -374,14 +377,8 @@ class TopUps:
         """Submit again every one-step token left "sent" (a crash, or no answer yet)."""
         pending = await asyncio.to_thread(self.ledger.in_state, S.SENT, Route.ONE_STEP)
         for entry in pending:
-            instruction = Instruction(
-                entry.request_id or f"UTRN-{entry.id}",
-                TOP_UP,
-                entry.device_id,
-                {"UTRN": entry.utrn},
-            )
             try:
-                await self._carry(entry, instruction)
+                await self._carry(entry, _instruction(entry))
             except Exception:
                 log.exception("delivering UTRN entry %d again failed; will retry", entry.id)
         return len(pending)
@@ -425,3 +422,9 @@ class TopUps:
                     detail="applied after cancellation: keyed in at the meter",
                 )
             return self.ledger.get_in(conn, entry.id)
+
+
+def _instruction(entry: Entry) -> Instruction:
+    """The one-step 2.2 instruction of a token: the same id on every delivery, so the head-end
+    answers a repeat from memory."""
+    return Instruction(f"UTRN-{entry.id}", TOP_UP, entry.device_id, {"UTRN": entry.utrn})
