@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from opendcc.alerts.throttle import StormPolicy
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
+from opendcc.dsp.restricted import DEFAULT_ALLOWED
 from opendcc.inventory import Device, Registration, SmiStatus
 from opendcc.prepayment.keys import DEFAULT_SEED
 from opendcc.smki.credentials import SigningCredentials, load_certificate
@@ -63,6 +65,12 @@ class HubConfig:
     utrn_key_seed: bytes = DEFAULT_SEED
     # Worker slots kept free of everything but prepayment (top-ups never wait behind reads).
     priority_workers: int = 8
+    # Restricted mode (MP169): the SRVs still allowed to a restricted meter (``dsp.restricted``)
+    # and how many firmware failures in a row flag a restricted device to its supplier.
+    restricted_allowed: tuple[str, ...] = DEFAULT_ALLOWED
+    firmware_watch_failures: int = 3
+    # Storm protection of device alerts (``alerts.throttle``).
+    storm: StormPolicy = field(default_factory=StormPolicy)
     source: Path | None = field(default=None, compare=False)
 
 
@@ -76,6 +84,7 @@ def load(path: Path) -> HubConfig:
 
 def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubConfig:
     hub = raw.get("hub", {})
+    restricted = raw.get("restricted", {})
 
     def file(key: str, table: dict[str, Any] = hub) -> Path:
         if key not in table:
@@ -108,6 +117,11 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             migration=_migration(raw.get("migration", {})),
             utrn_key_seed=_seed(raw.get("prepayment", {})),
             priority_workers=int(hub.get("priority_workers", 8)),
+            restricted_allowed=tuple(
+                str(p) for p in restricted.get("allowed_srvs", DEFAULT_ALLOWED)
+            ),
+            firmware_watch_failures=int(restricted.get("firmware_watch_failures", 3)),
+            storm=_storm(raw.get("alerts", {})),
             source=source,
         )
     except (KeyError, ValueError, OSError) as exc:
@@ -168,6 +182,15 @@ def _registration(raw: dict[str, Any]) -> Registration:
         role=UserRole(raw["role"]),
         user_id=Eui64.parse(raw["user"]),
         effective_from=effective,
+    )
+
+
+def _storm(raw: dict[str, Any]) -> StormPolicy:
+    default = StormPolicy()
+    return StormPolicy(
+        device_limit=int(raw.get("device_limit", default.device_limit)),
+        window_s=float(raw.get("window_seconds", default.window_s)),
+        cohort_limit=int(raw.get("cohort_limit", default.cohort_limit)),
     )
 
 

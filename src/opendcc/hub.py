@@ -17,26 +17,35 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete
 
+from opendcc.alerts.codes import DccEvent
+from opendcc.alerts.intake import AlertIntake, AlertRouter
+from opendcc.alerts.messages import AlertSigner
+from opendcc.alerts.store import AlertRecord, FirmwareWatch, Subscriptions
+from opendcc.alerts.throttle import Throttle
 from opendcc.catalogue import default_catalogue
-from opendcc.config import HubConfig
+from opendcc.config import ConfigError, HubConfig
 from opendcc.core.clock import Clock, SystemClock
 from opendcc.core.errors import ResponseCode
+from opendcc.core.eui import Eui64
 from opendcc.dco import DcoRejected, DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
 from opendcc.dsp.frontdoor import FrontDoor
 from opendcc.dsp.instruct import Instructions
 from opendcc.dsp.inventory_read import InventoryReader
+from opendcc.dsp.notices import S1spNotices
+from opendcc.dsp.restricted import PolicyError, RestrictedGate, RestrictedPolicy
 from opendcc.dsp.route import Dispatcher
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.schema import load_schema
 from opendcc.inventory import CplStore, InventoryStore
+from opendcc.inventory.restriction import Restriction, Restrictions
 from opendcc.migration.lifecycle import RetryPolicy
 from opendcc.migration.pipeline import Migration
 from opendcc.prepayment.keys import CohortKeys
 from opendcc.prepayment.service import PRIORITY, TOP_UP, TopUps
 from opendcc.queue.jobs import JobQueue
-from opendcc.queue.outbox import Deliverer, Outbox
+from opendcc.queue.outbox import Deliverer, Message, Outbox
 from opendcc.queue.worker import WorkerPool
 from opendcc.s1sp import services
 from opendcc.s1sp.cohorts import register_all
@@ -96,6 +105,28 @@ class Hub:
         self.dco = DualControl(
             config.dsp_credentials.info, self.certificates, self._authorise, self.instructions.read
         )
+        self.restrictions = Restrictions(self.engine, self.inventory, REGISTRY_CACHE_SECONDS)
+        try:
+            self.restricted_policy = RestrictedPolicy.build(
+                self.catalogue, config.restricted_allowed
+            )
+        except PolicyError as exc:
+            raise ConfigError(str(exc)) from exc
+        self.signer = AlertSigner(config.dsp_credentials, config.s1sp_credentials)
+        self.subscriptions = Subscriptions(self.engine, REGISTRY_CACHE_SECONDS)
+        self.firmware_watch = FirmwareWatch(self.engine, config.firmware_watch_failures)
+        self.alert_record = AlertRecord(self.engine)
+        self.alert_router = AlertRouter(
+            engine=self.engine,
+            clock=self.clock,
+            inventory=self.inventory,
+            callback_of=self._callback_of,
+            restricted_among=self.restrictions.restricted_among,
+            subscriptions=self.subscriptions,
+            signer=self.signer,
+            watch=self.firmware_watch,
+            throttle=Throttle(config.storm),
+        )
         self.prepayment = TopUps(
             engine=self.engine,
             clock=self.clock,
@@ -110,6 +141,12 @@ class Hub:
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self.deliverer = Deliverer(self.outbox, self.clock)
+        self.alert_intake = AlertIntake(
+            self.alert_router,
+            then=lambda item: self.prepayment.reconcile(item.alert),
+            on_queued=lambda: self._wake(self.deliverer.wake),
+        )
+        self.notices = S1spNotices(self.engine, self.clock, self._submit)
         self.dispatcher = Dispatcher(
             engine=self.engine,
             clock=self.clock,
@@ -126,6 +163,7 @@ class Hub:
             on_outbox=lambda: self._wake(self.deliverer.wake),
             on_security=self._security_alert,
             settlements={TOP_UP: self.prepayment},
+            command_alert=self._command_alert,
         )
         self.workers = WorkerPool(
             self.jobs,
@@ -146,6 +184,7 @@ class Hub:
                 self.inventory,
                 self.cpl.snapshot,
                 {p.name: p.s1sp or p.manufacturer for p in self.registry.profiles()},
+                restricted_since=self._restricted_since,
             ),
             jobs=self.jobs,
             audit=self.audit,
@@ -158,6 +197,7 @@ class Hub:
             on_alert=lambda: self._wake(self.deliverer.wake),
             vet=self.prepayment.vet,
             priority=lambda srv: PRIORITY.get(srv, 0),
+            restricted=RestrictedGate(self.restricted_policy, self.restrictions.is_restricted),
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -215,6 +255,8 @@ class Hub:
             asyncio.create_task(self.workers.run(), name="workers"),
             asyncio.create_task(self.deliverer.run(), name="deliverer"),
             asyncio.create_task(self.prepayment.run(), name="one-step top-ups"),
+            asyncio.create_task(self.alert_intake.run(), name="alert intake"),
+            asyncio.create_task(self.notices.run(), name="S1SP notices"),
         ]
 
     async def stop(self) -> None:
@@ -255,8 +297,7 @@ class Hub:
             self.s1sp_log.late_reply(cohort, outcome, self.clock.now())
 
         def alert(device_alert: DeviceAlert) -> None:
-            self.s1sp_log.alert(cohort, device_alert, self.clock.now())
-            self.prepayment.reconcile(device_alert)
+            self.alert_intake.receive(cohort, device_alert)
 
         return AdapterOptions(
             dco_key=self.dco.public_key,
@@ -264,6 +305,27 @@ class Hub:
             on_late=late,
             time_scale=self.config.response_time_scale,
         )
+
+    def restrict(
+        self, meter_id: Eui64, *, restricted: bool, by: Eui64, reason: str
+    ) -> list[Restriction]:
+        """Set or clear restricted mode on a meter as supplier ``by``; the S1SP is told."""
+        changed = self.restrictions.change(
+            meter_id, restricted=restricted, by=by, reason=reason, now=self.clock.now()
+        )
+        self._wake(self.notices.wake)
+        return changed
+
+    def _restricted_since(self, device_id: Eui64) -> datetime | None:
+        restriction = self.restrictions.of(device_id)
+        return restriction.since if restriction is not None and restriction.restricted else None
+
+    def _callback_of(self, user_id: Eui64) -> str | None:
+        user = self.users.get(user_id)
+        return user.callback_url if user is not None and user.active else None
+
+    def _command_alert(self, request: ServiceRequest, event: DccEvent, url: str) -> Message:
+        return self.signer.command_failure(event, request.request_id, url, self.clock.now())
 
     def _utrn_keys(self, cohort: str) -> CohortKeys:
         keys = self._cohort_keys.get(cohort)

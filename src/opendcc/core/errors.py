@@ -33,6 +33,10 @@ class ResponseCode(StrEnum):
     DEVICE_UNREACHABLE = "E20"
     NO_DEVICE_RESPONSE = "E21"
     FUTURE_DATED_TIMEOUT = "E30"
+    # The device is in restricted mode (MP169) and the SRV is not on the allowed list. DUIS
+    # v5.4 has no code of its own for this (MP169 asks for one); E71 is a value the v5.4
+    # ResponseCode enumeration holds that opendcc uses for nothing else. See docs/restricted.md.
+    DEVICE_RESTRICTED = "E71"
 
     @property
     def is_error(self) -> bool:

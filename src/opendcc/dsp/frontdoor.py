@@ -69,7 +69,6 @@ from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.requests import NewRequest, Replay, RequestStore
 
 XML = "application/xml"
-DCC_ID = "90-B3-D5-1F-30-00-00-02"  # the DCC's own EUI-64 in the ZAZ1 test PKI (AD1 sender)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +120,7 @@ class FrontDoor:
         on_alert: Callable[[], None] = lambda: None,
         vet: Vet = lambda instruction: None,
         priority: Callable[[str], int] = lambda srv: 0,
+        restricted: Callable[[Granted], None] = lambda granted: None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -140,6 +140,7 @@ class FrontDoor:
         self.on_alert = on_alert
         self.vet = vet
         self.priority = priority
+        self.restricted = restricted
 
     def handle(self, endpoint: Endpoint, body: bytes) -> Answer:
         now = self.clock.now()
@@ -161,6 +162,7 @@ class FrontDoor:
             granted = self.access.check(request, endpoint, now)
             if granted.device is not None and (why := self.supports(granted)) is not None:
                 raise AccessDenied(ResponseCode.SRV_NOT_FOR_DEVICE_TYPE, why)
+            self.restricted(granted)  # MP169: E71 for a disallowed SRV to a restricted meter
             if granted.srv.non_device:
                 return self._non_device(incoming, request, granted)
             instruction = self.instructions.read(request)

@@ -5,11 +5,17 @@ an ``sr:DSPInventory`` of at most 17 devices, in DUIS element order, with what t
 holds: status, model, SMETS generation, firmware version and its CPL (Central Products List)
 status, the date commissioned, the MPxN and, for SMETS1 devices, the S1SP (SMETS1 Service
 Provider) that serves them.
+
+Restricted mode (MP169) is shown on each restricted device. DUIS v5.4's ``sr:Device`` has no
+element for it (MP169 asks for one in a later schema), so opendcc marks the device with a
+processing instruction, ``<?opendcc-restricted since="..."?>``, as its first child: schema
+validators ignore processing instructions, and the DCC's signature covers it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from lxml import etree
 
@@ -21,6 +27,7 @@ from opendcc.inventory import Cpl, Device, InventoryStore
 from opendcc.inventory.cpl import FIRMWARE_VERSION_MAX
 from opendcc.store.cache import TtlCache
 
+RESTRICTED_PI = "opendcc-restricted"
 MAX_DEVICES = 17  # sr:DSPInventory/sr:Device maxOccurs
 CPL_CACHE_SECONDS = 5.0
 
@@ -34,11 +41,13 @@ class InventoryReader:
         cpl: Callable[[], Cpl],
         s1sp_names: Mapping[str, str],
         cpl_cache_seconds: float = CPL_CACHE_SECONDS,
+        restricted_since: Callable[[Eui64], datetime | None] = lambda device_id: None,
     ) -> None:
         self.inventory = inventory
         self._cpl = cpl
         self._snapshot: TtlCache[str, Cpl] = TtlCache(cpl_cache_seconds)
         self.s1sp_names = s1sp_names
+        self.restricted_since = restricted_since
 
     def read(self, request: ServiceRequest) -> etree._Element | None:
         """The DSPInventory answering ``request``, or None when no device matches."""
@@ -60,6 +69,11 @@ class InventoryReader:
 
     def _device(self, device: Device, cpl: Cpl) -> etree._Element:
         element = etree.Element(sr("Device"))
+        since = self.restricted_since(device.device_id)
+        if since is not None:
+            element.append(
+                etree.ProcessingInstruction(RESTRICTED_PI, f'since="{since.isoformat()}"')
+            )
         text_child(element, sr("DeviceID"), device.device_id)
         text_child(element, sr("DeviceType"), device.device_type.duis)
         text_child(element, sr("DeviceStatus"), device.smi_status.duis)

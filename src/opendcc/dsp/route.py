@@ -20,6 +20,7 @@ with the outcome in the transaction that records the answer, so the two never di
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -27,6 +28,7 @@ from typing import Protocol
 from lxml import etree
 from sqlalchemy import Connection, Engine
 
+from opendcc.alerts.codes import DccEvent
 from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
@@ -69,6 +71,10 @@ OUTCOME_CODES = {
 SmetsData = Callable[[str, Outcome], etree._Element | None]
 # Told of each DCO refusal: the request and why.
 SecurityAlert = Callable[[ServiceRequest, DcoRejected], None]
+# The DCC alert a failed command raises for its User (``alerts.messages``), signed.
+CommandAlert = Callable[[ServiceRequest, DccEvent, str], Message | None]
+# Outcomes that mean the command never reached the device: the User also gets a DCC alert.
+UNDELIVERED = frozenset({ResponseCode.DEVICE_UNREACHABLE, ResponseCode.NO_DEVICE_RESPONSE})
 
 
 class Settlement(Protocol):
@@ -107,6 +113,7 @@ class Dispatcher:
         on_outbox: Callable[[], None] = lambda: None,
         on_security: SecurityAlert = lambda request, exc: None,
         settlements: Mapping[str, Settlement] | None = None,
+        command_alert: CommandAlert = lambda request, event, url: None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -123,6 +130,7 @@ class Dispatcher:
         self.on_outbox = on_outbox
         self.on_security = on_security
         self.settlements = dict(settlements or {})
+        self.command_alert = command_alert
 
     async def process(self, rid: RequestId) -> None:
         state = await asyncio.to_thread(self.requests.state, rid)
@@ -145,7 +153,9 @@ class Dispatcher:
         except DcoRejected as exc:
             log.warning("DCO rejected %s: %s", rid, exc)
             await asyncio.to_thread(self.on_security, request, exc)
-            await asyncio.to_thread(self._refused, request, exc.code or E4, f"DCO: {exc}")
+            why = f"DCO: {exc}"
+            refuse = functools.partial(self._refused, event=DccEvent.DCO_REFUSED)
+            await asyncio.to_thread(refuse, request, exc.code or E4, why)
             return
         except DuisError as exc:  # the front door read it; only a changed rule gets here
             await asyncio.to_thread(self._refused, request, exc.code or E4, str(exc))
@@ -168,15 +178,23 @@ class Dispatcher:
             await asyncio.to_thread(self._finish, request, S.RESPONDED, code, payload, settle)
         else:
             why = outcome.detail or outcome.status
-            await asyncio.to_thread(self._refused, request, code, why, settle)
+            event = DccEvent.COMMAND_UNDELIVERED if code in UNDELIVERED else None
+            refuse = functools.partial(self._refused, event=event)
+            await asyncio.to_thread(refuse, request, code, why, settle)
 
     # ------------------------------------------------------------------ store steps
 
     def _refused(
-        self, request: ServiceRequest, code: ResponseCode, why: str, also: Also = _nothing
+        self,
+        request: ServiceRequest,
+        code: ResponseCode,
+        why: str,
+        also: Also = _nothing,
+        *,
+        event: DccEvent | None = None,
     ) -> None:
         status = Smets1Status(int(code.value[1:]), why[:250])
-        self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)), also)
+        self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)), also, event=event)
 
     def _instructed(
         self,
@@ -201,6 +219,8 @@ class Dispatcher:
         code: ResponseCode,
         payload: Smets1Payload,
         also: Also = _nothing,
+        *,
+        event: DccEvent | None = None,
     ) -> None:
         rid = request.request_id
         now = self.clock.now()
@@ -220,9 +240,12 @@ class Dispatcher:
         message = Message(
             f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid
         )
+        alert = self.command_alert(request, event, user.callback_url) if event else None
         with self.engine.begin() as conn:
             self.requests.transition_in(conn, rid, target, now)
             Outbox.put_in(conn, message, now)
+            if alert is not None:
+                Outbox.put_in(conn, alert, now)
             self.jobs.complete_in(conn, rid)
             also(conn)
         self.on_outbox()

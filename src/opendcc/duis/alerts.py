@@ -60,6 +60,22 @@ DCC_ALERT_CODES = frozenset({"AD1", "N999", *(f"N{n}" for n in range(1, 66) if n
 # outside the numbered N1-N65 sequence; override it where a deployment's DUIS table says so.
 S1SP_DCC_ALERT_CODE = "N999"
 
+# The DCC's own EUI-64 in the ZAZ1 test PKI: the originator of DCC Alerts' ResponseIDs.
+DCC_ID = "90-B3-D5-1F-30-00-00-02"
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """``ThrottledAlertSequenceId`` and ``ThrottledAlertCount`` of a DCC Alert: how many device
+    alerts the DCC held back, in the device's ``sequence``-th throttled window."""
+
+    sequence: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.sequence < 2**32 and 0 <= self.count < 2**32):
+            raise ValueError("throttled alert sequence and count are unsigned 32-bit")
+
 
 def _hex_code(code: str, what: str) -> str:
     if not _HEX_OCTETS.fullmatch(code):
@@ -223,6 +239,7 @@ def dcc_alert(
     *,
     response_id: RequestId | None = None,
     request_id: RequestId | None = None,
+    throttled: Throttled | None = None,
 ) -> etree._ElementTree:
     """A DCC Alert with DCCAlertCode ``code`` (``AD1``, ``N12``, ...) and one DCCAlert choice.
 
@@ -237,6 +254,9 @@ def dcc_alert(
     tree, body = new_response(Header(ResponseCode.SUCCESS, now, request_id, response_id))
     message = etree.SubElement(body, sr("DCCAlertMessage"))
     text_child(message, sr("DCCAlertCode"), code)
+    if throttled is not None:
+        text_child(message, sr("ThrottledAlertSequenceId"), throttled.sequence)
+        text_child(message, sr("ThrottledAlertCount"), throttled.count)
     etree.SubElement(message, sr("DCCAlert")).append(content)
     return tree
 
@@ -287,6 +307,7 @@ def s1sp_alert(
     dcc_alert_code: str = S1SP_DCC_ALERT_CODE,
     response_id: RequestId | None = None,
     dsp_schedule_id: int | None = None,
+    throttled: Throttled | None = None,
 ) -> etree._ElementTree:
     """A DCC Alert carrying the S1SP's signed alert (``S1SPAlertDSP/S1SPAlert``).
 
@@ -299,7 +320,12 @@ def s1sp_alert(
     if dsp_schedule_id is not None:
         text_child(wrapper, sr("DSPScheduleID"), _schedule_id(dsp_schedule_id))
     return dcc_alert(
-        dcc_alert_code, wrapper, now, response_id=response_id, request_id=alert.request_id
+        dcc_alert_code,
+        wrapper,
+        now,
+        response_id=response_id,
+        request_id=alert.request_id,
+        throttled=throttled,
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, exists, func, insert, or_, select, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
@@ -45,6 +45,8 @@ class Message:
     url: str
     body: bytes
     request_id: RequestId | None = None
+    # Messages sharing a key go out one at a time, oldest first (an alert's User and device).
+    ordering_key: str | None = None
 
 
 class Outbox:
@@ -53,28 +55,55 @@ class Outbox:
         self.requests = requests
 
     @staticmethod
-    def put_in(conn: Connection, message: Message, now: datetime) -> None:
+    def put_in(
+        conn: Connection, message: Message, now: datetime, alert_id: int | None = None
+    ) -> None:
+        Outbox.put_many_in(conn, [(message, alert_id)], now)
+
+    @staticmethod
+    def put_many_in(
+        conn: Connection, messages: list[tuple[Message, int | None]], now: datetime
+    ) -> None:
+        """Write messages (each with the alert it carries, if any) in one statement."""
+        if not messages:
+            return
         conn.execute(
-            insert(outbox).values(
-                message_key=message.key,
-                user_id=message.user_id,
-                request_id=str(message.request_id) if message.request_id else None,
-                url=message.url,
-                body=message.body,
-                created_at=now,
-                next_attempt_at=now,
-                attempts=0,
-            )
+            insert(outbox),
+            [
+                {
+                    "message_key": m.key,
+                    "user_id": m.user_id,
+                    "request_id": str(m.request_id) if m.request_id else None,
+                    "url": m.url,
+                    "body": m.body,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "attempts": 0,
+                    "ordering_key": m.ordering_key,
+                    "alert_id": alert_id,
+                }
+                for m, alert_id in messages
+            ],
         )
 
     def claim(self, now: datetime, limit: int, lease: timedelta) -> list[tuple[int, Message]]:
         free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        # An ordered message waits while an older one with its key is undelivered.
+        earlier = outbox.alias("earlier")
+        first_in_line = or_(
+            outbox.c.ordering_key.is_(None),
+            ~exists()
+            .where(earlier.c.ordering_key == outbox.c.ordering_key)
+            .where(earlier.c.delivered_at.is_(None))
+            .where(earlier.c.id < outbox.c.id),
+        )
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(outbox)
                 .where(outbox.c.delivered_at.is_(None))
                 .where(outbox.c.next_attempt_at <= now)
                 .where(free)
+                .where(first_in_line)
                 .order_by(outbox.c.id)
                 .limit(limit)
             ).all()
@@ -91,7 +120,14 @@ class Outbox:
                     claimed.append(
                         (
                             row.id,
-                            Message(row.message_key, row.user_id, row.url, row.body, request_id),
+                            Message(
+                                row.message_key,
+                                row.user_id,
+                                row.url,
+                                row.body,
+                                request_id,
+                                row.ordering_key,
+                            ),
                         )
                     )
         return claimed

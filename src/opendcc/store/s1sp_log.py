@@ -1,4 +1,5 @@
-"""What the cohorts' head-ends said outside a request's answer: late replies and pushed alerts."""
+"""What the cohorts' head-ends said outside a request's answer: late replies, and the device
+alerts they pushed as the alert room recorded them (``alerts.intake``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from opendcc.core.eui import Eui64
-from opendcc.s1sp.contract import DeviceAlert, Outcome
-from opendcc.store.tables import device_alerts, s1sp_late_replies
+from opendcc.s1sp.contract import Outcome
+from opendcc.store.tables import alerts, s1sp_late_replies
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,30 +65,16 @@ class S1spLog:
                 LateReply(r.request_id, r.cohort, r.status, r.detail, r.received_at) for r in rows
             ]
 
-    def alert(self, cohort: str, alert: DeviceAlert, now: datetime) -> None:
-        values = {name: _json(value) for name, value in alert.values.items()}
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(device_alerts).values(
-                    device_id=str(alert.device_id),
-                    cohort=cohort,
-                    code=alert.code,
-                    raised_at=alert.raised_at,
-                    received_at=now,
-                    alert_values=json.dumps(values, sort_keys=True),
-                )
-            )
-
     def alerts(self, device_id: Eui64 | None = None) -> list[ReceivedAlert]:
-        query = select(device_alerts).order_by(device_alerts.c.id)
+        query = select(alerts).where(alerts.c.kind == "device").order_by(alerts.c.id)
         if device_id is not None:
-            query = query.where(device_alerts.c.device_id == str(device_id))
+            query = query.where(alerts.c.device_id == str(device_id))
         with self.engine.connect() as conn:
             return [
                 ReceivedAlert(
                     Eui64.parse(r.device_id),
                     r.cohort,
-                    r.code,
+                    int(r.code, 16),
                     r.raised_at,
                     r.received_at,
                     json.loads(r.alert_values),

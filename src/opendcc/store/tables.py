@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -257,7 +258,13 @@ outbox = Table(
     Column("lease_until", AWARE, nullable=True),
     Column("delivered_at", AWARE, nullable=True),
     Column("last_error", String(512), nullable=True),
+    # Messages with the same key (an alert's User and device) are delivered one after another,
+    # in id order; None: no order to keep (answers to requests).
+    Column("ordering_key", String(48), nullable=True),
+    Column("alert_id", Integer, nullable=True),  # the alert this message carries, if any
     Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+    Index("ix_outbox_ordering_key", "ordering_key", "delivered_at"),
+    Index("ix_outbox_user_id", "user_id", "id"),
 )
 
 
@@ -336,21 +343,6 @@ s1sp_late_replies = Table(
     Index("ix_s1sp_late_replies_request_id", "request_id"),
 )
 
-# Alerts the cohorts' head-ends pushed (GBCS-style codes), as received; routing to Users reads
-# from here.
-device_alerts = Table(
-    "device_alerts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("device_id", EUI, nullable=False),
-    Column("cohort", String(32), nullable=False),
-    Column("code", Integer, nullable=False),
-    Column("raised_at", AWARE, nullable=False),
-    Column("received_at", AWARE, nullable=False),
-    Column("alert_values", Text, nullable=False),  # JSON object
-    Index("ix_device_alerts_device_id", "device_id"),
-)
-
 # The UTRN ledger: every prepayment token the S1SP issued, and where it is (``prepayment.ledger``).
 utrns = Table(
     "utrns",
@@ -422,4 +414,106 @@ api_keys = Table(
     Column("kind", String(8), nullable=False),  # "supplier" | "psp"
     Column("created_at", AWARE, nullable=False),
     Column("revoked_at", AWARE, nullable=True),
+)
+
+
+# ------------------------------------------------------------------- 0006: restricted, alerts
+
+# Restricted mode (MP169): meters whose consumer refused smart functionality. One row per device
+# ever restricted (a GSME's restriction also covers its GPF: ``meter_id`` names the GSME).
+restrictions = Table(
+    "restrictions",
+    metadata,
+    Column("device_id", EUI, primary_key=True),
+    Column("meter_id", EUI, nullable=False),  # the ESME or GSME the supplier named
+    Column("restricted", Boolean, nullable=False),
+    Column("since", AWARE, nullable=False),  # when it was last set or cleared
+    Column("changed_by", EUI, nullable=False),  # the supplier responsible at that moment
+    Column("reason", String(256), nullable=False),
+)
+
+# Every set and clear, never rewritten: who, when, why.
+restriction_history = Table(
+    "restriction_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", EUI, nullable=False),
+    Column("restricted", Boolean, nullable=False),
+    Column("at", AWARE, nullable=False),
+    Column("changed_by", EUI, nullable=False),
+    Column("reason", String(256), nullable=False),
+    Index("ix_restriction_history_device_id", "device_id"),
+)
+
+# Messages the DCC owes an S1SP (a restriction set or cleared), carried until the head-end
+# took them.
+s1sp_notices = Table(
+    "s1sp_notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", EUI, nullable=False),
+    Column("cohort", String(32), nullable=False),
+    Column("srv", String(10), nullable=False),
+    Column("parameters", Text, nullable=False),  # JSON object
+    Column("created_at", AWARE, nullable=False),
+    Column("next_attempt_at", AWARE, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", AWARE, nullable=True),
+    Column("last_error", String(256), nullable=True),
+    Index("ix_s1sp_notices_pending", "sent_at", "next_attempt_at"),
+)
+
+# Every alert the DCC took for delivery: device alerts from the head-ends, DCC and S1SP alerts the
+# hub raised. ``disposition`` says what became of it (``alerts.route``).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # device | dcc
+    Column("code", String(8), nullable=False),  # 4 hex digits (device) or N-code / AD1 (dcc)
+    Column("device_id", EUI, nullable=True),
+    Column("cohort", String(32), nullable=True),
+    Column("raised_at", AWARE, nullable=False),
+    Column("received_at", AWARE, nullable=False),
+    Column("alert_values", Text, nullable=False),  # JSON object
+    Column("disposition", String(16), nullable=False),  # delivered throttled no-recipient
+    Column("recipients", Integer, nullable=False, default=0),
+    Index("ix_alerts_device_id", "device_id"),
+)
+
+# Alerts from restricted devices that are not delivered (MP169): kept only for diagnostics and
+# triage, outside the alert record and the audit trail.
+alert_diagnostics = Table(
+    "alert_diagnostics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", EUI, nullable=False),
+    Column("cohort", String(32), nullable=False),
+    Column("code", String(8), nullable=False),
+    Column("raised_at", AWARE, nullable=False),
+    Column("received_at", AWARE, nullable=False),
+    Column("alert_values", Text, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Index("ix_alert_diagnostics_device_id", "device_id"),
+)
+
+# A User's choices for non-mandatory alerts: "on" (subscribed) or "off" (suppressed).
+alert_subscriptions = Table(
+    "alert_subscriptions",
+    metadata,
+    Column("user_id", EUI, primary_key=True),
+    Column("code", String(8), primary_key=True),
+    Column("choice", String(4), nullable=False),
+    Column("updated_at", AWARE, nullable=False),
+)
+
+# Firmware watch (MP169 risk R-001): restricted devices whose firmware updates keep failing.
+firmware_watch = Table(
+    "firmware_watch",
+    metadata,
+    Column("device_id", EUI, primary_key=True),
+    Column("failures", Integer, nullable=False),  # in a row, since the last success
+    Column("last_failure_at", AWARE, nullable=True),
+    Column("last_detail", String(256), nullable=False, default=""),
+    Column("flagged_at", AWARE, nullable=True),  # when the supplier was told
 )

@@ -1,0 +1,332 @@
+"""Alert intake and routing: from every cohort's head-end to each responsible User's callback.
+
+Adapters hand each pushed alert to ``AlertIntake.receive`` on the event loop, which only queues
+it. ``run`` takes the queue in batches and, in a worker thread, ``AlertRouter.route`` decides for
+each alert, in this order:
+
+1. **Restricted mode** (MP169): from a restricted device only critical, security and safety
+   alerts and firmware outcomes go on. Any other is written to the diagnostics log only: not
+   to the alert record, not to the audit trail, not to any User.
+2. **Firmware watch**: a restricted device's firmware failures are counted; at the threshold
+   the supplier gets a DCC alert (once, until an update succeeds).
+3. **Recipients by role**: the alert code's recipients (supplier, network operator, other
+   Users) resolved through registration data for the device's metering point now; each User's
+   subscriptions and suppressions apply to non-mandatory alerts.
+4. **Storm protection** (``throttle``): a flooding device or cohort has its non-critical alerts
+   held (recorded as ``throttled``); critical alerts always go; each closed window with held
+   alerts becomes one DCC alert to the device's Users.
+
+Everything a batch decides is written in one transaction: the alert record, one outbox row per
+recipient (ordered per User and device, so a device's alerts reach a User in the order they
+came), the diagnostics log and the watch. The outbox then delivers at least once, each message
+with its fixed AlertID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, insert
+
+from opendcc.alerts.codes import (
+    DCC_ALERTS,
+    ROLE_OF,
+    AlertSpec,
+    DccEvent,
+    device_alert_spec,
+)
+from opendcc.alerts.messages import AlertSigner
+from opendcc.alerts.store import FirmwareWatch, Subscriptions, values_json
+from opendcc.alerts.throttle import HeldWindow, Throttle
+from opendcc.catalogue import UserRole
+from opendcc.core.clock import Clock
+from opendcc.core.eui import Eui64
+from opendcc.duis.alerts import Throttled
+from opendcc.inventory import Device
+from opendcc.queue.outbox import Message, Outbox
+from opendcc.s1sp.contract import DeviceAlert
+from opendcc.store.tables import alert_diagnostics, alerts
+
+log = logging.getLogger(__name__)
+
+FIRMWARE_FAILED = 0x8F1C
+FIRMWARE_ACTIVATED = 0x8F1D
+BATCH = 500
+
+
+class Inventory(Protocol):
+    def device(self, device_id: Eui64) -> Device | None: ...
+
+    def responsible(self, mpxn: str, role: UserRole, at: datetime) -> Eui64 | None: ...
+
+
+class CallbackOf(Protocol):
+    def __call__(self, user_id: Eui64) -> str | None:
+        """The User's callback URL, or None for a User who may not receive alerts now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    cohort: str
+    alert: DeviceAlert
+
+
+@dataclass
+class _Plan:
+    """What one batch writes."""
+
+    alerts: list[tuple[dict[str, object], list[Message]]] = field(default_factory=list)
+    diagnostics: list[dict[str, object]] = field(default_factory=list)
+    failed_firmware: list[Received] = field(default_factory=list)
+    activated: list[Eui64] = field(default_factory=list)
+
+
+class AlertRouter:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        inventory: Inventory,
+        callback_of: CallbackOf,
+        restricted_among: Callable[[set[Eui64]], set[Eui64]],
+        subscriptions: Subscriptions,
+        signer: AlertSigner,
+        watch: FirmwareWatch,
+        throttle: Throttle | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.inventory = inventory
+        self.callback_of = callback_of
+        self.restricted_among = restricted_among
+        self.subscriptions = subscriptions
+        self.signer = signer
+        self.watch = watch
+        self.throttle = throttle or Throttle()
+
+    def route(self, batch: Sequence[Received]) -> int:
+        """Decide and write a batch; returns how many messages were queued."""
+        now = self.clock.now()
+        restricted = self.restricted_among({r.alert.device_id for r in batch}) if batch else set()
+        plan = _Plan()
+        for item in batch:
+            self._plan(item, item.alert.device_id in restricted, now, plan)
+        for window in self.throttle.closed(now):
+            self._plan_throttled(window, now, plan)
+        with self.engine.begin() as conn:
+            queued = self._write_in(conn, plan, now)
+        return queued
+
+    # ------------------------------------------------------------------ deciding
+
+    def _plan(self, item: Received, restricted: bool, now: datetime, plan: _Plan) -> None:
+        alert = item.alert
+        spec = device_alert_spec(alert.code)
+        row = {
+            "kind": "device",
+            "code": spec.hex,
+            "device_id": str(alert.device_id),
+            "cohort": item.cohort,
+            "raised_at": alert.raised_at,
+            "received_at": now,
+            "alert_values": values_json(alert.values),
+        }
+        if restricted and not spec.delivered_when_restricted:
+            plan.diagnostics.append({**row, "reason": "restricted"})
+            return
+        if restricted and alert.code == FIRMWARE_FAILED:
+            plan.failed_firmware.append(item)
+        elif alert.code == FIRMWARE_ACTIVATED:
+            plan.activated.append(alert.device_id)
+        device = self.inventory.device(alert.device_id)
+        if not self.throttle.admit(alert.device_id, item.cohort, spec.critical, now):
+            plan.alerts.append(({**row, "disposition": "throttled", "recipients": 0}, []))
+            return
+        messages = [
+            self.signer.device_alert(
+                device_id=alert.device_id,
+                spec=spec,
+                raised_at=alert.raised_at,
+                values=alert.values,
+                user=user,
+                url=url,
+                now=now,
+            )
+            for user, url in self._recipients(device, spec, now)
+        ]
+        disposition = "delivered" if messages else "no-recipient"
+        plan.alerts.append(({**row, "disposition": disposition}, messages))
+
+    def _recipients(
+        self, device: Device | None, spec: AlertSpec, now: datetime
+    ) -> list[tuple[Eui64, str]]:
+        if device is None or not device.mpxn:
+            return []
+        found: dict[Eui64, str] = {}
+        for recipient in sorted(spec.recipients):
+            role = ROLE_OF[recipient].get(device.device_type)
+            user = self.inventory.responsible(device.mpxn, role, now) if role else None
+            if user is None or user in found or not self.subscriptions.wants(user, spec.code):
+                continue
+            if (url := self.callback_of(user)) is not None:
+                found[user] = url
+        return list(found.items())
+
+    def suppliers(self, device_id: Eui64, now: datetime) -> list[tuple[Eui64, str]]:
+        """The supplier of a device with its callback (for DCC alerts about the device)."""
+        device = self.inventory.device(device_id)
+        return self._recipients(device, device_alert_spec(FIRMWARE_FAILED), now)
+
+    def _plan_throttled(self, window: HeldWindow, now: datetime, plan: _Plan) -> None:
+        device = self.inventory.device(window.device_id)
+        # Held alerts are told to every User who would have had one: the supplier and network.
+        spec = device_alert_spec(0x8F20)
+        info = (
+            f"{window.count} non-critical alerts from {window.device_id} held back between"
+            f" {window.start.isoformat()} and {window.end.isoformat()} (storm protection)"
+        )
+        messages = [
+            self.signer.s1sp_notice(
+                event=DccEvent.ALERTS_THROTTLED,
+                device_id=window.device_id,
+                information=info,
+                user=user,
+                url=url,
+                now=now,
+                throttled=Throttled(window.sequence, window.count),
+            )
+            for user, url in self._recipients(device, spec, now)
+        ]
+        row = _dcc_row(DccEvent.ALERTS_THROTTLED, window.device_id, window.cohort, now)
+        row["alert_values"] = values_json({"held": window.count, "sequence": window.sequence})
+        plan.alerts.append((row, messages))
+
+    # ------------------------------------------------------------------ writing
+
+    def _write_in(self, conn: Connection, plan: _Plan, now: datetime) -> int:
+        queued = 0
+        for row, messages in plan.alerts:
+            self._record_in(conn, row, messages)
+            queued += len(messages)
+        if plan.diagnostics:
+            conn.execute(insert(alert_diagnostics), plan.diagnostics)
+        for device_id in plan.activated:
+            self.watch.succeeded_in(conn, device_id)
+        for item in plan.failed_firmware:
+            detail = f"firmware failed: {dict(item.alert.values)}"
+            if self.watch.failed_in(conn, item.alert.device_id, detail, now):
+                queued += self._flag_in(conn, item, now)
+        return queued
+
+    def _record_in(self, conn: Connection, row: dict[str, object], messages: list[Message]) -> int:
+        row = {**row, "recipients": len(messages)}
+        key = conn.execute(insert(alerts).values(**row)).inserted_primary_key
+        assert key is not None
+        alert_id = int(key[0])
+        device = row.get("device_id")
+        ordered = [
+            (_ordered(m, f"{m.user_id}|{device}" if device else None), alert_id) for m in messages
+        ]
+        Outbox.put_many_in(conn, ordered, row["received_at"])  # type: ignore[arg-type]
+        return alert_id
+
+    def _flag_in(self, conn: Connection, item: Received, now: datetime) -> int:
+        device_id = item.alert.device_id
+        info = (
+            f"restricted device {device_id}: {self.watch.threshold} firmware updates in a row"
+            " failed; the consumer may be blocking the meter's communications (MP169 R-001)"
+        )
+        messages = [
+            self.signer.s1sp_notice(
+                event=DccEvent.FIRMWARE_WATCH,
+                device_id=device_id,
+                information=info,
+                user=user,
+                url=url,
+                now=now,
+            )
+            for user, url in self.suppliers(device_id, now)
+        ]
+        row = _dcc_row(DccEvent.FIRMWARE_WATCH, device_id, item.cohort, now)
+        self._record_in(conn, row, messages)
+        return len(messages)
+
+
+def _ordered(message: Message, key: str | None) -> Message:
+    return Message(message.key, message.user_id, message.url, message.body, message.request_id, key)
+
+
+def _dcc_row(event: DccEvent, device_id: Eui64, cohort: str, now: datetime) -> dict[str, object]:
+    return {
+        "kind": "dcc",
+        "code": DCC_ALERTS[event].code,
+        "device_id": str(device_id),
+        "cohort": cohort,
+        "raised_at": now,
+        "received_at": now,
+        "alert_values": "{}",
+        "disposition": "delivered",
+    }
+
+
+class AlertIntake:
+    """Takes pushed alerts on the event loop without blocking it; routes them in batches."""
+
+    def __init__(
+        self,
+        router: AlertRouter,
+        *,
+        then: Callable[[Received], object] = lambda item: None,
+        on_queued: Callable[[], None] = lambda: None,
+        flush_s: float = 1.0,
+    ) -> None:
+        self.router = router
+        self.then = then  # after the batch is committed (e.g. prepayment reconciliation)
+        self.on_queued = on_queued
+        self.flush_s = flush_s
+        self._pending: deque[Received] = deque()
+        self._wake = asyncio.Event()
+        self.routed = 0
+
+    def receive(self, cohort: str, alert: DeviceAlert) -> None:
+        self._pending.append(Received(cohort, alert))
+        self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def run(self) -> None:
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.flush_s)
+            await self.drain_once()
+
+    async def drain_once(self) -> None:
+        batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+        try:
+            queued = await asyncio.to_thread(self.router.route, batch)
+        except Exception:
+            log.exception("routing %d alerts failed; trying them again", len(batch))
+            self._pending.extendleft(reversed(batch))
+            await asyncio.sleep(self.flush_s)
+            return
+        self.routed += len(batch)
+        if queued:
+            self.on_queued()
+        for item in batch:
+            try:
+                await asyncio.to_thread(self.then, item)
+            except Exception:
+                log.exception("after-routing step failed for an alert from %s", item.cohort)
