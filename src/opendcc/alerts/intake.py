@@ -40,6 +40,7 @@ from opendcc.alerts.codes import (
     ROLE_OF,
     AlertSpec,
     DccEvent,
+    Recipient,
     device_alert_spec,
 )
 from opendcc.alerts.messages import AlertSigner
@@ -85,7 +86,8 @@ class _Plan:
 
     alerts: list[tuple[dict[str, object], list[Message]]] = field(default_factory=list)
     diagnostics: list[dict[str, object]] = field(default_factory=list)
-    failed_firmware: list[Received] = field(default_factory=list)
+    # A restricted device's firmware failures, with its supplier(s) should the watch flag it.
+    failed_firmware: list[tuple[Received, list[tuple[Eui64, str]]]] = field(default_factory=list)
     activated: list[Eui64] = field(default_factory=list)
 
 
@@ -144,7 +146,7 @@ class AlertRouter:
             plan.diagnostics.append({**row, "reason": "restricted"})
             return
         if restricted and alert.code == FIRMWARE_FAILED:
-            plan.failed_firmware.append(item)
+            plan.failed_firmware.append((item, self.suppliers(alert.device_id, now)))
         elif alert.code == FIRMWARE_ACTIVATED:
             plan.activated.append(alert.device_id)
         device = self.inventory.device(alert.device_id)
@@ -172,7 +174,9 @@ class AlertRouter:
         if device is None or not device.mpxn:
             return []
         found: dict[Eui64, str] = {}
-        for recipient in sorted(spec.recipients):
+        for recipient in Recipient:  # the supplier first
+            if recipient not in spec.recipients:
+                continue
             role = ROLE_OF[recipient].get(device.device_type)
             user = self.inventory.responsible(device.mpxn, role, now) if role else None
             if user is None or user in found or not self.subscriptions.wants(user, spec.code):
@@ -187,9 +191,7 @@ class AlertRouter:
         return self._recipients(device, device_alert_spec(FIRMWARE_FAILED), now)
 
     def _plan_throttled(self, window: HeldWindow, now: datetime, plan: _Plan) -> None:
-        device = self.inventory.device(window.device_id)
-        # Held alerts are told to every User who would have had one: the supplier and network.
-        spec = device_alert_spec(0x8F20)
+        # The supplier responsible for the device is told (held alerts are non-critical).
         info = (
             f"{window.count} non-critical alerts from {window.device_id} held back between"
             f" {window.start.isoformat()} and {window.end.isoformat()} (storm protection)"
@@ -204,7 +206,7 @@ class AlertRouter:
                 now=now,
                 throttled=Throttled(window.sequence, window.count),
             )
-            for user, url in self._recipients(device, spec, now)
+            for user, url in self.suppliers(window.device_id, now)
         ]
         row = _dcc_row(DccEvent.ALERTS_THROTTLED, window.device_id, window.cohort, now)
         row["alert_values"] = values_json({"held": window.count, "sequence": window.sequence})
@@ -221,10 +223,10 @@ class AlertRouter:
             conn.execute(insert(alert_diagnostics), plan.diagnostics)
         for device_id in plan.activated:
             self.watch.succeeded_in(conn, device_id)
-        for item in plan.failed_firmware:
+        for item, suppliers in plan.failed_firmware:
             detail = f"firmware failed: {dict(item.alert.values)}"
             if self.watch.failed_in(conn, item.alert.device_id, detail, now):
-                queued += self._flag_in(conn, item, now)
+                queued += self._flag_in(conn, item, suppliers, now)
         return queued
 
     def _record_in(self, conn: Connection, row: dict[str, object], messages: list[Message]) -> int:
@@ -239,7 +241,13 @@ class AlertRouter:
         Outbox.put_many_in(conn, ordered, row["received_at"])  # type: ignore[arg-type]
         return alert_id
 
-    def _flag_in(self, conn: Connection, item: Received, now: datetime) -> int:
+    def _flag_in(
+        self,
+        conn: Connection,
+        item: Received,
+        suppliers: list[tuple[Eui64, str]],
+        now: datetime,
+    ) -> int:
         device_id = item.alert.device_id
         info = (
             f"restricted device {device_id}: {self.watch.threshold} firmware updates in a row"
@@ -254,7 +262,7 @@ class AlertRouter:
                 url=url,
                 now=now,
             )
-            for user, url in self.suppliers(device_id, now)
+            for user, url in suppliers
         ]
         row = _dcc_row(DccEvent.FIRMWARE_WATCH, device_id, item.cohort, now)
         self._record_in(conn, row, messages)
