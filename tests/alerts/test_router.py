@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from lxml import etree
 from sqlalchemy import Engine, select
+from tests.inventory.test_devices import ESME, GSME, T0, installation
 
 from opendcc.alerts.intake import AlertRouter, Received
 from opendcc.alerts.messages import AlertSigner
@@ -25,7 +26,6 @@ from opendcc.s1sp.contract import DeviceAlert
 from opendcc.smki import SigningCredentials
 from opendcc.store.requests import RequestStore
 from opendcc.store.tables import outbox
-from tests.inventory.test_devices import ESME, GSME, T0, installation
 
 SUPPLIER = Eui64.parse("90-B3-D5-1F-30-01-00-00")
 NETWORK = Eui64.parse("90-B3-D5-1F-30-01-00-03")

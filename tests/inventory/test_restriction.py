@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, select
+from tests.inventory.test_devices import ESME, GPF, GSME, HUB, T0, installation
 
 from opendcc.catalogue import UserRole
 from opendcc.core.errors import ResponseCode
@@ -16,7 +17,6 @@ from opendcc.core.eui import Eui64
 from opendcc.inventory import InventoryStore, Registration, SmiStatus
 from opendcc.inventory.restriction import RestrictionRefused, Restrictions
 from opendcc.store.tables import s1sp_notices
-from tests.inventory.test_devices import ESME, GPF, GSME, HUB, T0, installation
 
 SUPPLIER = Eui64.parse("90-B3-D5-1F-30-01-00-00")
 GAS_SUPPLIER = Eui64.parse("90-B3-D5-1F-30-01-00-01")
