@@ -51,8 +51,9 @@ def exported(result: Result) -> int:
 
 
 def test_one_service_and_one_executor() -> None:
-    assert [s.srv for s in SERVICES] == [SRV]
-    assert set(EXECUTORS) == {SRV}
+    # 6.22 Configure Alert Behaviour: tests/s1sp/services/test_alert_behaviour.py
+    assert [s.srv for s in SERVICES] == [SRV, "6.22"]
+    assert set(EXECUTORS) == {SRV, "6.22"}
     body_element = default_catalogue().get(SRV).body_element
     assert body_element is not None
     assert SERVICE.command == body_element[0].lower() + body_element[1:]

@@ -3,6 +3,8 @@
 Each module holds a family of SRVs and exports ``SERVICES``; ``SERVICES`` here joins them into
 one mapping by SRV. Cohort profiles choose which of these they offer; protocols carry the
 instruction and its ``Result``; the DSP and the DCO read parameters with the same function.
+The ``notices`` family is the DCC's own management messages to an S1SP (``S1SP_NOTICES``):
+every cohort carries them, but no User can request them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from opendcc.s1sp.services.base import (
     Service,
     no_parameters,
 )
+from opendcc.s1sp.services.notices import RESTRICTION_NOTICE
 
 
 def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
@@ -37,9 +40,15 @@ def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
 
 
 def _families() -> list[Iterable[Service]]:
-    from opendcc.s1sp.services import config, electives, prepayment, reads
+    from opendcc.s1sp.services import config, electives, notices, prepayment, reads
 
-    return [prepayment.SERVICES, reads.SERVICES, config.SERVICES, electives.SERVICES]
+    return [
+        prepayment.SERVICES,
+        reads.SERVICES,
+        config.SERVICES,
+        electives.SERVICES,
+        notices.SERVICES,
+    ]
 
 
 SERVICES: Mapping[str, Service] = _table(_families())
@@ -94,6 +103,10 @@ CORE_SRVS = frozenset(
     ]
 )
 
+# The DCC's notices to an S1SP, outside the DUIS range (``notices``): 99.1 tells the head-end a
+# meter's restricted mode (MP169) was set or cleared. Offered by every cohort, never elective.
+S1SP_NOTICES = frozenset({RESTRICTION_NOTICE})
+
 # A consumer keyed a UTRN (Unique Transaction Reference Number) in and the meter credited it;
 # its values: ``utrn``, ``amount_p``, ``counter``, ``channel`` ("keypad").
 UTRN_ACCEPTED_AT_KEYPAD = 0x8F3A
@@ -130,6 +143,8 @@ __all__ = [
     "CORE_SRVS",
     "DEFAULT_RESPONSE_TIME_S",
     "GBCS_ALERTS",
+    "RESTRICTION_NOTICE",
+    "S1SP_NOTICES",
     "SERVICES",
     "UTRN_ACCEPTED_AT_KEYPAD",
     "BuildResponse",

@@ -10,9 +10,10 @@ with the cohort's own alert code, to the servers that push or queue them.
 Like a real head-end it is idempotent per request id: a command it already carried out is
 answered again from memory, without acting on the meter a second time.
 
-The world acts on meters too: ``inject`` (an outage, tamper, the consumer's button) and
-``key_in`` (a consumer keys a UTRN, Unique Transaction Reference Number, into a meter's keypad);
-their alerts are published like any other.
+The world acts on meters too: ``inject`` (an outage, tamper, the consumer's button, and two test
+hooks: a firmware image that fails verification and a low credit alert whatever the credit)
+and ``key_in`` (a consumer keys a UTRN, Unique Transaction Reference Number, into a meter's
+keypad); their alerts are published like any other.
 
 Faults are injected for the whole head-end or one meter: an unreachable device, a slow WAN,
 a corrupted reply (the server damages its frame), lost commands, missing keys, a HAN error.
@@ -40,6 +41,27 @@ from opendcc.sim.state import Alert, MeterError, MeterState
 _NORMAL = NormalDist()
 REMEMBERED = 1_000_000  # answers kept for repeated request ids
 _Z99 = _NORMAL.inv_cdf(0.99)
+# The made-up image an injected ``firmware_failed`` delivers: it never matches its hash.
+INJECTED_FIRMWARE_VERSION = "0.0.0-injected"
+_NO_HASH = b""
+
+
+def _firmware_failed(meter: MeterState, now: datetime) -> tuple[Alert, ...]:
+    image = b"opendcc injected firmware image"
+    return meter.distribute_firmware(
+        now, version=INJECTED_FIRMWARE_VERSION, image=image, image_hash=_NO_HASH
+    )
+
+
+# What happens to a meter in the world, by the name ``inject`` takes.
+EVENTS: Mapping[str, Callable[[MeterState, datetime], tuple[Alert, ...]]] = {
+    "power_outage": lambda meter, now: meter.power_outage(now),
+    "power_restore": lambda meter, now: meter.power_restore(now),
+    "tamper": lambda meter, now: meter.tamper(now),
+    "consumer_enable": lambda meter, now: meter.consumer_enable(now),
+    "firmware_failed": _firmware_failed,  # 0x8F1C FIRMWARE_VERIFICATION_FAILED
+    "low_credit": lambda meter, now: meter.flag_low_credit(now),  # 0x8101, credit low or not
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,19 +250,18 @@ class HeadEndCore:
             for callback in self._subscribers:
                 callback(pushed)
 
-    def inject(self, device: Eui64, event: str) -> None:
-        """Something happens to a meter in the world: ``power_outage``, ``power_restore``,
-        ``tamper`` or ``consumer_enable``; its alerts are pushed."""
+    def inject(self, device: Eui64, event: str) -> int:
+        """Something happens to a meter in the world (an ``EVENTS`` name); its alerts are
+        pushed. Answers how many; an unknown device or event is a ``KeyError``, and a meter
+        that refuses (a decommissioned one) raises its ``MeterError``."""
         meter = self.meter(device)
         if meter is None:
             raise KeyError(f"no device {device} here")
-        happen: Mapping[str, Callable[[datetime], tuple[Alert, ...]]] = {
-            "power_outage": meter.power_outage,
-            "power_restore": meter.power_restore,
-            "tamper": meter.tamper,
-            "consumer_enable": meter.consumer_enable,
-        }
-        self.publish(happen[event](self.clock.now()))
+        if event not in EVENTS:
+            raise KeyError(f"no event {event!r}: one of {', '.join(EVENTS)}")
+        alerts = EVENTS[event](meter, self.clock.now())
+        self.publish(alerts)
+        return len(alerts)
 
     def key_in(self, device: Eui64, utrn: str) -> Credit:
         """A consumer keys ``utrn`` into a meter (its keypad): credited as 2.2 would credit it,

@@ -4,7 +4,8 @@ For each SRV (Service Reference Variant) an ``Execute`` takes a simulated meter,
 instruction's parameters (as ``opendcc.s1sp.services`` reads them from the DUIS request) and
 the instant, changes the meter if the service writes, and returns the ``Result`` the S1SP
 answers with and the alerts the meter raised. A meter that refuses raises ``MeterError``.
-Each module holds a family of SRVs and exports ``EXECUTORS``; they are joined here.
+Each module holds a family of SRVs and exports ``EXECUTORS``; they are joined here. The
+``notices`` family takes the DCC's notices to the S1SP, recorded by the head-end on the meter.
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ def _table(families: Iterable[Mapping[str, Execute]]) -> Mapping[str, Execute]:
 
 
 def _families() -> list[Mapping[str, Execute]]:
-    from opendcc.sim.services import config, electives, prepayment, reads
+    from opendcc.sim.services import config, electives, notices, prepayment, reads
 
-    return [prepayment.EXECUTORS, reads.EXECUTORS, config.EXECUTORS, electives.EXECUTORS]
+    return [
+        prepayment.EXECUTORS,
+        reads.EXECUTORS,
+        config.EXECUTORS,
+        electives.EXECUTORS,
+        notices.EXECUTORS,
+    ]
 
 
 EXECUTORS: Mapping[str, Execute] = _table(_families())

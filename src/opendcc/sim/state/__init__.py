@@ -19,6 +19,7 @@ Modules, from the bottom up: ``errors``, ``events`` (codes, alerts, logs), ``tar
 ``supply`` (the supply state table), ``household`` (the seeded load), ``config`` (identity,
 firmware, HAN), ``ledger`` (what time changes), ``walk`` (time passing), ``history`` (bounded
 logs), ``tokens`` (how the meter reads UTRNs, Unique Transaction Reference Numbers),
+``restriction`` (the head-end's record of MP169 restricted mode),
 ``core``/``reads``/``device`` (the meter), ``kinds`` (ESME, GSME) and ``obis``.
 """
 
@@ -44,6 +45,7 @@ from opendcc.sim.state.ledger import (
     Registers,
 )
 from opendcc.sim.state.obis import ESME_OBJECTS, GSME_OBJECTS, CosemObject
+from opendcc.sim.state.restriction import Restriction
 from opendcc.sim.state.supply import Supply, SupplyEvent
 from opendcc.sim.state.tariff import (
     BLOCKS,
@@ -90,6 +92,7 @@ __all__ = [
     "ProfileEntry",
     "Reason",
     "Registers",
+    "Restriction",
     "Supply",
     "SupplyEvent",
     "Tariff",

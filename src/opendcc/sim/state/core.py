@@ -11,6 +11,9 @@ before the last settled one raises ``MeterError`` (``time_reversed``).
 
 Reads of the daily, billing and profile logs hide data from before the change-of-tenancy
 restriction instant (3.2). A decommissioned meter refuses everything but ``decommissioned``.
+An alert code the Supplier disabled (6.22) is logged but not raised. Beside the meter's own
+state sits the head-end's record of its MP169 restricted mode (``restriction``), which nothing
+the meter does reads.
 
 SMETS1: Smart Metering Equipment Technical Specifications, first edition. SRV: Service
 Reference Variant, a DUIS (DCC User Interface Specification) request type. TOU: time of use.
@@ -32,6 +35,7 @@ from opendcc.sim.state.events import EVENTS, Alert, EventCode, Happening, LogEnt
 from opendcc.sim.state.history import History, record
 from opendcc.sim.state.household import TICKS_PER_UNIT, Household
 from opendcc.sim.state.ledger import ENERGY_SCALE, BillingTrigger, Ledger, cell
+from opendcc.sim.state.restriction import Restriction
 from opendcc.sim.state.tariff import (
     BLOCKS,
     DEFAULT_TARIFF,
@@ -102,6 +106,9 @@ class MeterCore:
         self._han: tuple[HanDevice, ...] = ()
         self._decommissioned = False
         self._outage_since: datetime | None = None
+        self._disabled_alerts: frozenset[int] = frozenset()  # logged, not raised (6.22)
+        self._restriction = Restriction()  # the head-end's record (99.1)
+        self._restriction_notices = 0
         self._history = History()
         self._unreported: list[Alert] = []  # raised while an operation was refused
         self._revision = 0
@@ -223,7 +230,7 @@ class MeterCore:
                 self._history.event_log if spec.log is LogKind.EVENT else self._history.security_log
             )
             record(log, [entry])
-            if spec.alert:
+            if spec.alert and happening.code not in self._disabled_alerts:
                 alerts.append(Alert(happening.code, self.device_id, entry.at, happening.values))
         return alerts
 
@@ -323,6 +330,51 @@ class MeterCore:
         """8.9 Read Device Log: the devices joined to this meter's HAN (home area network)."""
         self._check_live()
         return self._han
+
+    @property
+    def disabled_alerts(self) -> frozenset[int]:
+        """The alert codes switched off by 6.22 Configure Alert Behaviour."""
+        self._check_live()
+        return self._disabled_alerts
+
+    # ------------------------------------------------------------------ the head-end's record
+
+    @property
+    def restriction(self) -> Restriction:
+        """The head-end's view of the meter's MP169 restricted mode (the latest 99.1)."""
+        return self._restriction
+
+    @property
+    def restricted(self) -> bool:
+        return self._restriction.restricted
+
+    @property
+    def restricted_since(self) -> datetime | None:
+        return self._restriction.since
+
+    @property
+    def restricted_by(self) -> str:
+        return self._restriction.set_by
+
+    @property
+    def restricted_reason(self) -> str:
+        return self._restriction.reason
+
+    @property
+    def restriction_notices(self) -> int:
+        """How many restriction notices the head-end carried out on this meter (repeats too)."""
+        return self._restriction_notices
+
+    def note_restriction(self, restriction: Restriction) -> bool:
+        """99.1: record a restriction notice; False when it repeats the record (idempotent).
+
+        The head-end's record, not the meter's: nothing is settled, logged or raised, and a
+        decommissioned meter's record still takes it.
+        """
+        self._restriction_notices += 1
+        changed = restriction != self._restriction
+        self._restriction = restriction
+        return changed
 
 
 def utc(instant: datetime) -> datetime:

@@ -8,14 +8,15 @@ the settling; alerts time passing raised before a refusal come back with the nex
 
 Injected events stand for the world rather than a Supplier: ``power_outage`` and
 ``power_restore``, ``tamper`` and ``consumer_enable`` (the consumer pressing the button on an
-armed meter). A UTRN (Unique Transaction Reference Number) is taken over the air or at the
-keypad by ``take_utrn``, with the meter's ``TokenReader`` (``opendcc.sim.state.tokens``).
+armed meter), and ``flag_low_credit`` (a low credit alert whatever the credit, for tests). A
+UTRN (Unique Transaction Reference Number) is taken over the air or at the keypad by
+``take_utrn``, with the meter's ``TokenReader`` (``opendcc.sim.state.tokens``).
 SMETS1: Smart Metering Equipment Technical Specifications, first edition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from opendcc.core.eui import Eui64
@@ -35,7 +36,7 @@ from opendcc.sim.state.config import (
 )
 from opendcc.sim.state.core import Operation, utc
 from opendcc.sim.state.errors import MeterError, Reason
-from opendcc.sim.state.events import Alert, EventCode
+from opendcc.sim.state.events import Alert, EventCode, configure_alerts
 from opendcc.sim.state.ledger import (
     RAW_PER_PENNY,
     BillingTrigger,
@@ -281,6 +282,15 @@ class MeterState(MeterReads):
             op.happen(EventCode.MPXN_SET, ("mpxn", checked))
         return op.alerts
 
+    def configure_alerts(self, now: datetime, settings: Mapping[int, bool]) -> Alerts:
+        """6.22 Configure Alert Behaviour: switch alert codes on (True) or off. A disabled alert
+        is still logged; switching a critical one off is refused and changes nothing."""
+        disabled = configure_alerts(self._disabled_alerts, settings)
+        with self._operation(now) as op:
+            self._disabled_alerts = disabled
+            op.happen(EventCode.DEVICE_CONFIG_UPDATED, ("item", "alerts"))
+        return op.alerts
+
     def decommission(self, now: datetime) -> Alerts:
         """8.3 Decommission Device: from now on the meter refuses everything."""
         with self._operation(now) as op:
@@ -374,6 +384,12 @@ class MeterState(MeterReads):
         checked = text(detail, what="tamper detail", limit=MESSAGE_LIMIT)
         with self._operation(now) as op:
             op.happen(EventCode.TAMPER_DETECTED, ("detail", checked))
+        return op.alerts
+
+    def flag_low_credit(self, now: datetime) -> Alerts:
+        """A low credit alert whatever the credit (injected: a test hook for alert floods)."""
+        with self._operation(now) as op:
+            op.happen(EventCode.LOW_CREDIT)
         return op.alerts
 
     # ------------------------------------------------------------------ helpers

@@ -16,6 +16,10 @@ Specification) schema ties them to their alert payloads: ``0x8F1C`` firmware ver
 opendcc's choices in the same style (among them ``0x8F3A``, a UTRN (Unique Transaction Reference
 Number) the consumer keyed in and the meter credited); a cohort's alert-code map translates them
 at its edge.
+
+A Supplier may switch non-critical alerts off (6.22 Configure Alert Behaviour): the meter still
+logs what happens but no longer raises it. Critical alerts can never be switched off
+(``configure_alerts``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from datetime import datetime
 from enum import Enum, IntEnum
 
 from opendcc.core.eui import Eui64
+from opendcc.sim.state.errors import MeterError, Reason
 
 AlertValue = int | str
 Values = tuple[tuple[str, AlertValue], ...]
@@ -74,7 +79,27 @@ class EventCode(IntEnum):
 
     @property
     def critical(self) -> bool:
-        return self & 0xFF00 == 0x8F00
+        return critical(self)
+
+
+def critical(code: int) -> bool:
+    """Whether a GBCS-style alert code is critical (``0x8Fxx``)."""
+    return code & 0xFF00 == 0x8F00
+
+
+def configure_alerts(disabled: frozenset[int], settings: Mapping[int, bool]) -> frozenset[int]:
+    """The disabled alert codes after switching each code of ``settings`` on (True) or off.
+
+    Any 16-bit code may be configured, raised by this model or not; switching a critical one
+    off is refused (``invalid_value``), and then nothing changes.
+    """
+    for code, on in settings.items():
+        if not 0 <= code <= 0xFFFF:
+            raise MeterError(Reason.INVALID_VALUE, f"an alert code is 16 bits, not {code:#x}")
+        if critical(code) and not on:
+            raise MeterError(Reason.INVALID_VALUE, f"critical alert {code:04X} cannot be disabled")
+    switched_off = {code for code, on in settings.items() if not on}
+    return disabled.difference(settings).union(switched_off)
 
 
 class LogKind(Enum):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from opendcc.s1sp.contract import ClockTraits, CohortProfile, FirmwareMode, WanTraits
 from opendcc.s1sp.naming import api_commands
-from opendcc.s1sp.services import CORE_SRVS
+from opendcc.s1sp.services import CORE_SRVS, S1SP_NOTICES
 
 ELECTIVE = frozenset({"4.2"})  # Read Instantaneous Export Registers
-SUPPORTED = CORE_SRVS | ELECTIVE
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
 
 PROFILE = CohortProfile(
     name="edmi",

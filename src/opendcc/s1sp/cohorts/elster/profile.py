@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from opendcc.s1sp.contract import ClockTraits, CohortProfile, FirmwareMode, WanTraits
 from opendcc.s1sp.naming import api_commands
-from opendcc.s1sp.services import CORE_SRVS, GBCS_ALERTS
+from opendcc.s1sp.services import CORE_SRVS, GBCS_ALERTS, S1SP_NOTICES
 
-ELECTIVE: frozenset[str] = frozenset()
-SUPPORTED = CORE_SRVS | ELECTIVE
+ELECTIVE = frozenset({"6.22"})  # Configure Alert Behaviour
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
 
 PROFILE = CohortProfile(
     name="elster",
