@@ -188,7 +188,9 @@ def smets_data(root: etree._Element) -> etree._Element | None:
 
 
 @contextmanager
-def estate(directory: Path, response_time_scale: float = 1.0) -> Iterator[Estate]:
+def estate(
+    directory: Path, response_time_scale: float = 1.0, extra_config: str = ""
+) -> Iterator[Estate]:
     directory.mkdir(parents=True, exist_ok=True)
     installs = installations()
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
@@ -212,7 +214,7 @@ def estate(directory: Path, response_time_scale: float = 1.0) -> Iterator[Estate
                 registrations=[(i.mpan, "IS", str(scenario.SUPPLIER)) for i in installs]
                 + [(i.mprn, "GS", str(scenario.SUPPLIER)) for i in installs]
                 + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs],
-                extra=extra + "\n" + _devices_toml(installs),
+                extra=extra + "\n" + _devices_toml(installs) + "\n" + extra_config,
                 response_time_scale=response_time_scale,
             )
             hub = HubProcess(config, free_port(), directory / "hub.log")
