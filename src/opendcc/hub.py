@@ -112,6 +112,9 @@ class Hub:
             )
         except PolicyError as exc:
             raise ConfigError(str(exc)) from exc
+        self.restricted_gate = RestrictedGate(
+            self.restricted_policy, self.restrictions.is_restricted
+        )
         self.signer = AlertSigner(config.dsp_credentials, config.s1sp_credentials)
         self.subscriptions = Subscriptions(self.engine, REGISTRY_CACHE_SECONDS)
         self.firmware_watch = FirmwareWatch(self.engine, config.firmware_watch_failures)
@@ -164,6 +167,9 @@ class Hub:
             on_security=self._security_alert,
             settlements={TOP_UP: self.prepayment},
             command_alert=self._command_alert,
+            restricted=lambda request: self.restricted_gate.refusal(
+                request.request_id.target, request.srv
+            ),
         )
         self.workers = WorkerPool(
             self.jobs,
@@ -197,7 +203,7 @@ class Hub:
             on_alert=lambda: self._wake(self.deliverer.wake),
             vet=self.prepayment.vet,
             priority=lambda srv: PRIORITY.get(srv, 0),
-            restricted=RestrictedGate(self.restricted_policy, self.restrictions.is_restricted),
+            restricted=self.restricted_gate,
         )
         self._tasks: list[asyncio.Task[None]] = []
 

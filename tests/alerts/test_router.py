@@ -210,5 +210,5 @@ def test_the_outbox_delivers_a_devices_alerts_to_a_user_in_order(rig: Rig, engin
     retried = box.claim(now + timedelta(seconds=5), 10, timedelta(seconds=30))
     assert [_code(m.body) for _, m in retried] == ["8F20"]
     box.delivered(retried[0][0], retried[0][1], now)
-    after = box.claim(now + timedelta(seconds=32), 10, timedelta(seconds=30))
+    after = box.claim(now + timedelta(seconds=6), 10, timedelta(seconds=30))
     assert [_code(m.body) for _, m in after] == ["8101"]

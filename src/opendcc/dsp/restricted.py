@@ -90,11 +90,15 @@ class RestrictedGate:
 
     def __call__(self, granted: Granted) -> None:
         device = granted.device
-        if device is None or self.policy.allows(granted.srv.srv):
-            return
-        if self.is_restricted(device.device_id):
-            raise AccessDenied(
-                ResponseCode.DEVICE_RESTRICTED,
-                f"device {device.device_id} is in restricted mode (the consumer refused smart"
-                f" functionality): SRV {granted.srv.srv} ({granted.srv.name}) is not allowed",
-            )
+        if device is not None and (why := self.refusal(device.device_id, granted.srv.srv)):
+            raise AccessDenied(ResponseCode.DEVICE_RESTRICTED, why)
+
+    def refusal(self, device_id: Eui64, srv: str) -> str | None:
+        """Why ``srv`` may not go to ``device_id`` now, or None (also checked at dispatch: a
+        device restricted after a request was accepted does not get it)."""
+        if self.policy.allows(srv) or not self.is_restricted(device_id):
+            return None
+        return (
+            f"device {device_id} is in restricted mode (the consumer refused smart"
+            f" functionality): SRV {srv} is not allowed"
+        )

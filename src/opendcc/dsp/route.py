@@ -114,6 +114,7 @@ class Dispatcher:
         on_security: SecurityAlert = lambda request, exc: None,
         settlements: Mapping[str, Settlement] | None = None,
         command_alert: CommandAlert = lambda request, event, url: None,
+        restricted: Callable[[ServiceRequest], str | None] = lambda request: None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -131,6 +132,7 @@ class Dispatcher:
         self.on_security = on_security
         self.settlements = dict(settlements or {})
         self.command_alert = command_alert
+        self.restricted = restricted
 
     async def process(self, rid: RequestId) -> None:
         state = await asyncio.to_thread(self.requests.state, rid)
@@ -144,6 +146,10 @@ class Dispatcher:
         if device is None or adapter is None:
             unserved = ResponseCode.DEVICE_UNREACHABLE
             await asyncio.to_thread(self._refused, request, unserved, "no S1SP serves this device")
+            return
+        if state in BEFORE_INSTRUCTION and (why := self.restricted(request)) is not None:
+            # Restricted after the request was accepted: the consumer's choice still holds.
+            await asyncio.to_thread(self._refused, request, ResponseCode.DEVICE_RESTRICTED, why)
             return
         try:
             instruction = self.instructions.read(request)
