@@ -249,3 +249,31 @@ def test_the_alert_record_and_audit_trail_hold_no_restricted_drop(engine: Engine
             assert recorded == []
         reasons = conn.execute(select(audit_log.c.reason)).scalars()
         assert not any("8101" in r for r in reasons)
+
+
+def test_the_firmware_watch_flags_a_restricted_meter_whose_updates_keep_failing(
+    hub: Estate, engine: Engine
+) -> None:
+    cohort = PROFILES[5].name
+    device = hub.installs[cohort].devices["ESME"]
+    restrictions = Restrictions(engine, InventoryStore(engine))
+    restrictions.change(
+        device, restricted=True, by=SUPPLIER, reason="refused", now=datetime.now(UTC)
+    )
+    time.sleep(REGISTRY_CACHE_SECONDS * 1.5)
+    inject(hub, cohort, device, "firmware_failed", count=3)  # the default threshold: 3
+
+    def n46() -> list[Delivery]:
+        return [
+            d
+            for d in dcc_alerts_for(hub, SUPPLIER)
+            if code_of(d) == "N46" and str(device).encode() in d.body
+        ]
+
+    wait_until(lambda: bool(n46()))
+    # The failures themselves are firmware outcomes: delivered even from a restricted meter.
+    failures = [d for d in alerts_for(hub, device, SUPPLIER) if code_of(d) == "8F1C"]
+    assert len(failures) == 3
+    inject(hub, cohort, device, "firmware_failed")
+    time.sleep(1.5)
+    assert len(n46()) == 1  # flagged once

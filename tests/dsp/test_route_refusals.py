@@ -1,0 +1,109 @@
+"""What the router refuses after the front door accepted: a meter restricted since (E71), and a
+User no longer authorised, which the DCO refuses (the User also gets DCC alert N13)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.reference import KEYS, NOW
+
+from opendcc.config import load
+from opendcc.core.clock import FixedClock
+from opendcc.core.request_id import RequestId
+from opendcc.dsp.access import Endpoint
+from opendcc.dsp.lifecycle import RequestState
+from opendcc.duis.xml import parse_xml, sr
+from opendcc.hub import Hub
+from opendcc.s1sp.cohorts import register_all
+from opendcc.s1sp.contract import Registry
+from opendcc.sim import scenario
+from opendcc.sim.user import SimulatedUser
+from opendcc.smki import SigningCredentials
+from opendcc.store.tables import outbox
+from opendcc.store.users import UserStatus
+
+METER = scenario.METERS[0].device_id
+
+
+def _hub(tmp_path: Path) -> tuple[Hub, SimulatedUser]:
+    profile = register_all(Registry()).profiles()[0]
+    scheme = "tcp" if profile.protocol == "apdu" else "http"
+    config = scenario.write_config(
+        tmp_path / "hub.toml",
+        keys=KEYS,
+        cohort=profile.name,
+        headend=f"{scheme}://127.0.0.1:9",  # never reached: the router refuses first
+        callback_url="http://127.0.0.1:9/duis",
+        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+    )
+    hub = Hub(load(config), FixedClock(NOW))
+    hub.seed()
+    key = scenario.SUPPLIER_KEY
+    credentials = SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem")
+    return hub, SimulatedUser(credentials)
+
+
+def _accepted(hub: Hub, supplier: SimulatedUser) -> RequestId:
+    body = supplier.request("4.1.1", METER)
+    assert hub.front_door.handle(Endpoint.SEND, body).code == "I99"
+    return RequestId.parse(parse_xml(body).findtext(f"{sr('Header')}/{sr('RequestID')}") or "")
+
+
+def _answers(hub: Hub, rid: RequestId) -> list[str]:
+    """The response code of the answer and the DCC alert code of any alert, for the User."""
+    with hub.engine.connect() as conn:
+        rows = conn.execute(
+            outbox.select().where(outbox.c.user_id == str(rid.originator)).order_by(outbox.c.id)
+        ).all()
+    found = []
+    for row in rows:
+        document = parse_xml(row.body)
+        alert = document.findtext(f".//{sr('DCCAlertCode')}")
+        found.append(alert or document.findtext(f"{sr('Header')}/{sr('ResponseCode')}") or "?")
+    return found
+
+
+def test_a_user_suspended_after_acceptance_is_refused_by_the_dco_and_alerted(
+    tmp_path: Path,
+) -> None:
+    hub, supplier = _hub(tmp_path)
+    rid = _accepted(hub, supplier)
+    hub.users.set_status(supplier.user_id, UserStatus.SUSPENDED)
+    hub.users._changed()
+    asyncio.run(hub.dispatcher.process(rid))
+    assert hub.requests.state(rid) is RequestState.FAILED
+    assert _answers(hub, rid) == ["E3", "N13"]
+    hub.engine.dispose()
+
+
+def test_a_read_accepted_before_the_restriction_is_refused_at_dispatch(tmp_path: Path) -> None:
+    profile = register_all(Registry()).profiles()[0]
+    scheme = "tcp" if profile.protocol == "apdu" else "http"
+    config = scenario.write_config(
+        tmp_path / "hub.toml",
+        keys=KEYS,
+        cohort=profile.name,
+        headend=f"{scheme}://127.0.0.1:9",  # never reached: the router refuses first
+        callback_url="http://127.0.0.1:9/duis",
+        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+    )
+    hub = Hub(load(config), FixedClock(NOW))
+    hub.seed()
+    key = scenario.SUPPLIER_KEY
+    supplier = SimulatedUser(
+        SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem")
+    )
+    body = supplier.request("4.1.1", METER)
+    accepted = hub.front_door.handle(Endpoint.SEND, body)
+    assert accepted.code == "I99"
+    rid = RequestId.parse(parse_xml(body).findtext(f"{sr('Header')}/{sr('RequestID')}") or "")
+
+    hub.restrict(METER, restricted=True, by=supplier.user_id, reason="consumer refused")
+    hub.restrictions._flags.clear()
+    asyncio.run(hub.dispatcher.process(rid))
+
+    assert hub.requests.state(rid) is RequestState.FAILED
+    assert _answers(hub, rid) == ["E71"]  # and no DCC alert: the consumer's choice, no fault
+    assert hub.jobs.pending() == 0
+    hub.engine.dispose()
