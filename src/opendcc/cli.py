@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from lxml import etree
 
+from opendcc.cli_admin import register_admin_commands
 from opendcc.cli_common import ConfigOption, config_of, fail, read_input
 from opendcc.cli_inventory import register_inventory_commands
 from opendcc.cli_prepayment import prepayment_app
@@ -234,6 +235,7 @@ def users_remove(config: ConfigOption, user_id: str) -> None:
 
 
 register_inventory_commands(app)
+register_admin_commands(app, users_app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -4,6 +4,7 @@ User no longer authorised, which the DCO refuses (the User also gets DCC alert N
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from tests.reference import KEYS, NOW
@@ -17,6 +18,7 @@ from opendcc.duis.xml import parse_xml, sr
 from opendcc.hub import Hub
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import Registry
+from opendcc.service import performance
 from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
 from opendcc.smki import SigningCredentials
@@ -105,5 +107,12 @@ def test_a_read_accepted_before_the_restriction_is_refused_at_dispatch(tmp_path:
 
     assert hub.requests.state(rid) is RequestState.FAILED
     assert _answers(hub, rid) == ["E71"]  # and no DCC alert: the consumer's choice, no fault
+    # MP169: performance reporting leaves it out, as it does a front-door E71.
+    report = performance.build(
+        hub.engine, hub.catalogue, NOW - timedelta(hours=1), NOW + timedelta(hours=1)
+    )
+    line = report.line("4.1.1")
+    assert (line.accepted, line.excluded_after, line.failed, line.counted) == (1, 1, 0, 0)
+    assert line.in_flight == 0
     assert hub.jobs.pending() == 0
     hub.engine.dispose()

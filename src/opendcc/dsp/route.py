@@ -249,6 +249,7 @@ class Dispatcher:
         alert = self.command_alert(request, event, user.callback_url) if event else None
         with self.engine.begin() as conn:
             self.requests.transition_in(conn, rid, target, now)
+            self.requests.answered_in(conn, rid, code)
             Outbox.put_in(conn, message, now)
             if alert is not None:
                 Outbox.put_in(conn, alert, now)

@@ -3,9 +3,9 @@
 ``POST /api/v1/serviceS`` (command variants 1, 2, 3, 5, 6, 7), ``/api/v1/serviceT`` (CV 4) and
 ``/api/v1/serviceD`` (CV 8) take ``application/xml`` and answer with a signed DUIS Response (see
 ``opendcc.dsp.frontdoor`` for which and with what HTTP status). ``GET /health`` reports the
-queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``). The front door
-does blocking database and signature work, so it runs in the thread pool, not on the event
-loop.
+queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``), ``/admin/v1/...``
+the DCC Users' admin API (``opendcc.gateway.admin``). The front door does blocking database and
+signature work, so it runs in the thread pool, not on the event loop.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from opendcc.dsp.access import Endpoint
+from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
 
@@ -54,4 +55,5 @@ def create_app(hub: Hub) -> Starlette:
     routes = [Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint]
     routes.append(Route("/health", health, methods=["GET"]))
     routes += UtrnApi(hub).routes()
+    routes += AdminApi(hub).routes()
     return Starlette(routes=routes, lifespan=lifespan)

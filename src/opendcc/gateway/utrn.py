@@ -79,6 +79,8 @@ class UtrnApi:
         principal = self.registers.authenticate(key.strip()) if scheme.lower() == "bearer" else None
         if principal is None:
             raise TopUpRefused(401, "unauthenticated", "a valid bearer key is required")
+        if principal.kind is Kind.USER:  # an admin API key is not a UTRN service key
+            raise TopUpRefused(403, "forbidden", "this key is for the admin API, not for UTRNs")
         return principal
 
     def _audit(

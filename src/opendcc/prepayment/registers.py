@@ -3,7 +3,8 @@
 - **Service keys**: the UTRN service authenticates each caller by a bearer key. Only a SHA-256
   of a key is stored; the key itself is shown once, when it is made (``opendcc prepayment
   key``). A key belongs to a *principal*: a supplier (its DCC User id, an EUI-64) or a PSP
-  (Payment Service Provider, any short id).
+  (Payment Service Provider, any short id). A *user* key (``opendcc users key``) opens the
+  admin API (``gateway.admin``) for any DCC User, by its EUI-64.
 - **PSP nominations**: a supplier nominates the PSPs that may ask for UTRNs for its consumers,
   and may revoke them. Access is always decided against the supplier responsible for the meter
   *now* (registration data), so on a change of supplier the losing supplier's PSPs lose access
@@ -33,6 +34,7 @@ PSP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 class Kind(StrEnum):
     SUPPLIER = "supplier"
     PSP = "psp"
+    USER = "user"  # any DCC User, for the admin API (``gateway.admin``); not a UTRN caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ def _hash(key: str) -> str:
 
 
 def canonical_principal(name: str, kind: Kind) -> str:
-    if kind is Kind.SUPPLIER:
+    if kind in (Kind.SUPPLIER, Kind.USER):
         return str(Eui64.parse(name))
     if not PSP_ID.fullmatch(name):
         raise ValueError(f"a PSP id is 1-64 letters, digits, '.', '_' or '-': {name!r}")

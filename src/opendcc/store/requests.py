@@ -105,6 +105,14 @@ class RequestStore:
         with self.engine.begin() as conn:
             return self.transition_in(conn, request_id, target, now)
 
+    def answered_in(self, conn: Connection, request_id: RequestId, code: str) -> None:
+        """Record the DUIS code the request was answered with (performance reporting)."""
+        conn.execute(
+            update(service_requests)
+            .where(service_requests.c.request_id == str(request_id))
+            .values(response_code=str(code))
+        )
+
     def transition_in(
         self, conn: Connection, request_id: RequestId, target: RequestState, now: datetime
     ) -> Transition:

@@ -109,6 +109,7 @@ service_requests = Table(
     Column("updated_at", AWARE, nullable=False),
     Column("execute_at", AWARE, nullable=True),
     Column("document", LargeBinary, nullable=False),  # the signed request as received
+    Column("response_code", String(8), nullable=True),  # the answer's DUIS code, once answered
     Index("ix_service_requests_state", "state"),
 )
 
@@ -204,6 +205,7 @@ registrations = Table(
     Column("user_id", EUI, nullable=False),
     Column("effective_from", AWARE, nullable=False),
     Index("ix_registrations_mpxn", "mpxn"),
+    Index("ix_registrations_user_id", "user_id"),
 )
 
 # Every request's outcome at the front door, accepted or rejected, hash-chained.
@@ -221,6 +223,7 @@ audit_log = Table(
     Column("digest", String(64), nullable=False),  # SHA-256 of the document as received
     Column("chain", String(64), nullable=False),  # SHA-256(previous chain || this record)
     Index("ix_audit_log_request_id", "request_id"),
+    Index("ix_audit_log_endpoint", "endpoint", "at"),
 )
 
 # The embedded queue: one leased row per device request a worker owes work on.

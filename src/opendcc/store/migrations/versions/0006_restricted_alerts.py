@@ -1,5 +1,6 @@
 """restricted mode and alerts: restrictions, S1SP notices, the alert record, diagnostics log,
-subscriptions, firmware watch; outbox ordering
+subscriptions, firmware watch; outbox ordering; each request's answer code; indexes for
+reports and extracts
 
 Revision ID: 0006
 Revises: 0005
@@ -18,6 +19,10 @@ EUI = sa.String(length=23)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("service_requests", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("response_code", sa.String(length=8), nullable=True))
+    op.create_index("ix_audit_log_endpoint", "audit_log", ["endpoint", "at"], unique=False)
+    op.create_index("ix_registrations_user_id", "registrations", ["user_id"], unique=False)
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ordering_key", sa.String(length=48), nullable=True))
         batch_op.add_column(sa.Column("alert_id", sa.Integer(), nullable=True))
@@ -138,6 +143,10 @@ def downgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_device_alerts")),
     )
     op.create_index("ix_device_alerts_device_id", "device_alerts", ["device_id"], unique=False)
+    op.drop_index("ix_registrations_user_id", table_name="registrations")
+    op.drop_index("ix_audit_log_endpoint", table_name="audit_log")
+    with op.batch_alter_table("service_requests", schema=None) as batch_op:
+        batch_op.drop_column("response_code")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_user_id")
         batch_op.drop_index("ix_outbox_ordering_key")
