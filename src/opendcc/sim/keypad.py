@@ -32,6 +32,13 @@ A simulated head-end process serves this small API beside its wire protocol
 ``GET /meters/{device}/alerts-config``
     200 ``{"disabled": ["8101", ...]}``: the alert codes 6.22 Configure Alert Behaviour
     switched off, four upper-case hex digits in order; 404.
+``POST /alerts`` ``{"alerts": [{"device": EUI-64, "code": "8F20", "values": {name: value}}]}``
+    a synthetic alert source (1..5000 a call): each alert is published as the head-end
+    publishes a meter's, in the cohort's own code and stamped with the head-end clock's now,
+    whether or not the head-end holds a model of the device (a real head-end forwards alerts
+    for its whole estate; the simulator holds a few meters). ``code`` is a GBCS-style code a
+    meter raises as an alert (``sim.state.EVENTS``), ``values`` (optional) text or integers.
+    200 ``{"published": n}``; 400 a body that is not that JSON.
 
 It is a simulator's test fixture, not a head-end interface: it has no authentication, so it
 listens on the loopback address unless told otherwise.
@@ -40,6 +47,7 @@ listens on the loopback address unless told otherwise.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -50,10 +58,17 @@ from starlette.routing import Route
 from opendcc.core.eui import Eui64
 from opendcc.s1sp.transports.http import HttpListener
 from opendcc.sim.headends.core import EVENTS, HeadEndCore
-from opendcc.sim.state import MeterError, MeterState, UtrnRefused
+from opendcc.sim.state import EVENTS as METER_EVENTS
+from opendcc.sim.state import Alert, EventCode, MeterError, MeterState, UtrnRefused
 
 KEYPAD_PATH = "/keypad"
+ALERTS_PATH = "/alerts"
 MAX_EVENTS = 10_000  # events one POST may make happen
+MAX_ALERTS = 5_000  # synthetic alerts one POST may publish
+# The codes a meter raises as alerts, by their four hex digits.
+ALERT_CODES: Mapping[str, EventCode] = {
+    f"{code:04X}": code for code, spec in METER_EVENTS.items() if spec.alert
+}
 
 
 def _answer(status: int, **body: Any) -> JSONResponse:
@@ -76,6 +91,33 @@ def _event_order(body: bytes) -> tuple[str, int] | None:
         return None
     valid = isinstance(event, str) and type(count) is int and 1 <= count <= MAX_EVENTS
     return (event, count) if valid else None
+
+
+def _synthetic_alert(entry: object, core: HeadEndCore) -> Alert | None:
+    """One ``POST /alerts`` entry as the meter's alert, stamped now; None if malformed."""
+    if not isinstance(entry, dict):
+        return None
+    device = _device(entry.get("device"))
+    code = ALERT_CODES.get(str(entry.get("code", "")).upper())
+    values = entry.get("values", {})
+    if device is None or code is None or not isinstance(values, dict):
+        return None
+    # Text or integers only (bool is an int to Python, not to the wires).
+    if not all(type(value) in (str, int) and name for name, value in values.items()):
+        return None
+    return Alert(code, device, core.clock.now(), tuple(values.items()))
+
+
+def _alert_order(body: bytes, core: HeadEndCore) -> list[Alert] | None:
+    """The alerts of a ``POST /alerts`` body, if every one is well formed."""
+    try:
+        entries = json.loads(body)["alerts"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ALERTS:
+        return None
+    alerts = [_synthetic_alert(entry, core) for entry in entries]
+    return [alert for alert in alerts if alert is not None] if None not in alerts else None
 
 
 def _refusal(exc: MeterError) -> JSONResponse:
@@ -165,9 +207,22 @@ def control_app(core: HeadEndCore) -> Starlette:
             return _answer(409, reason=exc.reason.value, detail=exc.detail)
         return _answer(200, disabled=[f"{code:04X}" for code in disabled])
 
+    async def synthetic_alerts(request: Request) -> JSONResponse:
+        alerts = _alert_order(await request.body(), core)
+        if alerts is None:
+            return _answer(
+                400,
+                error=f'expected {{"alerts": [{{"device": EUI-64, "code": one of'
+                f' {", ".join(ALERT_CODES)}, "values": {{name: text or integer}}}}]}},'
+                f" 1..{MAX_ALERTS} of them",
+            )
+        core.publish(alerts)
+        return _answer(200, published=len(alerts))
+
     return Starlette(
         routes=[
             Route(KEYPAD_PATH, keypad, methods=["POST"]),
+            Route(ALERTS_PATH, synthetic_alerts, methods=["POST"]),
             Route("/meters/{device}/balance", balance, methods=["GET"]),
             Route("/meters/{device}/events", events, methods=["POST"]),
             Route("/meters/{device}/restriction", restriction, methods=["GET"]),
