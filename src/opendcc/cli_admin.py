@@ -20,12 +20,10 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
-from opendcc.cli_common import ConfigOption, config_of, fail
+from opendcc.cli_common import ConfigOption, engine_of, eui_of, fail
 from opendcc.cli_inventory import inventory_app
 from opendcc.core.errors import DuisError
-from opendcc.core.eui import Eui64, InvalidIdentifier
 
 restricted_app = typer.Typer(
     help="Restricted mode (MP169): meters whose consumer refused smart functionality.",
@@ -48,21 +46,6 @@ def register_admin_commands(app: typer.Typer, users_app: typer.Typer) -> None:
     users_app.command("key")(users_key)
 
 
-def _engine(config: Path) -> Engine:
-    from opendcc.store import create_engine_for, upgrade
-
-    engine = create_engine_for(config_of(config).database_url)
-    upgrade(engine)
-    return engine
-
-
-def _eui(text: str) -> Eui64:
-    try:
-        return Eui64.parse(text)
-    except InvalidIdentifier as exc:
-        raise fail(str(exc)) from None
-
-
 def _at(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -80,11 +63,15 @@ def _change(config: Path, device: str, *, restricted: bool, user: str, reason: s
     from opendcc.inventory import InventoryStore
     from opendcc.inventory.restriction import Restrictions
 
-    engine = _engine(config)
+    engine = engine_of(config)
     restrictions = Restrictions(engine, InventoryStore(engine))
     try:
         changed = restrictions.change(
-            _eui(device), restricted=restricted, by=_eui(user), reason=reason, now=datetime.now(UTC)
+            eui_of(device),
+            restricted=restricted,
+            by=eui_of(user),
+            reason=reason,
+            now=datetime.now(UTC),
         )
     except DuisError as exc:
         code = f" ({exc.code})" if exc.code else ""
@@ -130,8 +117,8 @@ def restricted_show(
     from opendcc.inventory import InventoryStore
     from opendcc.inventory.restriction import Restrictions
 
-    engine = _engine(config)
-    device_id = _eui(device)
+    engine = engine_of(config)
+    device_id = eui_of(device)
     restrictions = Restrictions(engine, InventoryStore(engine))
     if restrictions.inventory.device(device_id) is None:
         raise fail(f"no device {device_id} in the inventory")
@@ -156,7 +143,7 @@ def restricted_list(config: ConfigOption) -> None:
     from opendcc.inventory import InventoryStore
     from opendcc.inventory.restriction import Restrictions
 
-    engine = _engine(config)
+    engine = engine_of(config)
     found = Restrictions(engine, InventoryStore(engine)).all_restricted()
     engine.dispose()
     table = Table(title=f"restricted devices: {len(found)}")
@@ -174,7 +161,7 @@ def restricted_watch(config: ConfigOption) -> None:
     """Restricted devices whose firmware updates keep failing (MP169 R-001), as flagged."""
     from opendcc.alerts.store import FirmwareWatch
 
-    engine = _engine(config)
+    engine = engine_of(config)
     flagged = FirmwareWatch(engine).flagged()
     engine.dispose()
     table = Table(title=f"firmware watch: {len(flagged)} flagged")
@@ -206,8 +193,8 @@ def inventory_extract(
     renderers = {"csv": extract.csv_text, "json": extract.json_text}
     if output not in renderers:
         raise fail("--format is csv or json")
-    engine = _engine(config)
-    pieces = renderers[output](extract.extract(engine, _eui(user), datetime.now(UTC)))
+    engine = engine_of(config)
+    pieces = renderers[output](extract.extract(engine, eui_of(user), datetime.now(UTC)))
     try:
         if out is None:
             _write(pieces, sys.stdout)
@@ -236,8 +223,8 @@ def alerts_list(
     """A User's latest alert messages, oldest first: AlertID, when, delivered, attempts."""
     from opendcc.alerts.store import AlertRecord
 
-    engine = _engine(config)
-    found = AlertRecord(engine).for_user(_eui(user), since=_at(since), limit=limit)
+    engine = engine_of(config)
+    found = AlertRecord(engine).for_user(eui_of(user), since=_at(since), limit=limit)
     engine.dispose()
     for a in found:
         delivered = f"delivered {_when(a.delivered_at)}" if a.delivered_at else "undelivered"
@@ -256,8 +243,8 @@ def alerts_show(
     """One alert message: the signed document exactly as stored."""
     from opendcc.alerts.store import AlertRecord
 
-    engine = _engine(config)
-    found = AlertRecord(engine).fetch(_eui(user), alert_id)
+    engine = engine_of(config)
+    found = AlertRecord(engine).fetch(eui_of(user), alert_id)
     engine.dispose()
     if found is None:
         raise fail(f"no alert {alert_id} for {user}")
@@ -275,9 +262,9 @@ def _choose(config: Path, code: str, user: str, choice: str | None) -> None:
         raise fail(f"not an alert code: {code!r}") from None
     if number not in DEVICE_ALERTS:
         raise fail(f"alert code {code} is not one opendcc delivers")
-    engine = _engine(config)
+    engine = engine_of(config)
     subscriptions = Subscriptions(engine, cache_seconds=0)
-    who = _eui(user)
+    who = eui_of(user)
     try:
         if choice is None:
             subscriptions.reset(who, number)
@@ -325,8 +312,8 @@ def alerts_diagnostics(
     """Alerts from restricted devices that were not delivered (operators only): JSON lines."""
     from opendcc.alerts.store import AlertRecord
 
-    engine = _engine(config)
-    found = AlertRecord(engine).diagnostics(_eui(device) if device else None, limit)
+    engine = engine_of(config)
+    found = AlertRecord(engine).diagnostics(eui_of(device) if device else None, limit)
     engine.dispose()
     for d in found:
         line = {
@@ -351,8 +338,8 @@ def users_key(
     from opendcc.prepayment.registers import Kind, Registers
     from opendcc.store.users import UserStore
 
-    engine = _engine(config)
-    user = _eui(user_id)
+    engine = engine_of(config)
+    user = eui_of(user_id)
     try:
         if UserStore(engine).get(user) is None:
             raise fail(f"{user} is not a DCC User")
@@ -380,7 +367,7 @@ def report_performance(
         raise fail("--format is table or json")
     to = _at(end) or datetime.now(UTC)
     since = _at(start) or to - timedelta(days=1)
-    engine = _engine(config)
+    engine = engine_of(config)
     try:
         report = build(engine, default_catalogue(), since, to)
     except ValueError as exc:

@@ -8,35 +8,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from opendcc.cli_common import ConfigOption, config_of, fail
-from opendcc.core.eui import Eui64, InvalidIdentifier
+from opendcc.cli_common import ConfigOption, engine_of, eui_of, fail
+from opendcc.core.eui import InvalidIdentifier
 from opendcc.prepayment.ledger import Ledger
 from opendcc.prepayment.registers import Kind, Registers
 
 prepayment_app = typer.Typer(
     help="UTRN service keys, PSP nominations, PANs and the UTRN ledger.", no_args_is_help=True
 )
-
-
-def _engine(config: Path) -> Engine:
-    from opendcc.store import create_engine_for, upgrade
-
-    engine = create_engine_for(config_of(config).database_url)
-    upgrade(engine)
-    return engine
-
-
-def _eui(text: str) -> Eui64:
-    try:
-        return Eui64.parse(text)
-    except InvalidIdentifier as exc:
-        raise fail(str(exc)) from None
 
 
 @prepayment_app.command("key")
@@ -48,7 +31,7 @@ def key_command(
     """Make a bearer key for the UTRN service (printed once; only its hash is kept)."""
     kind = Kind.PSP if psp else Kind.SUPPLIER
     try:
-        key = Registers(_engine(config)).make_key(principal, kind, datetime.now(UTC))
+        key = Registers(engine_of(config)).make_key(principal, kind, datetime.now(UTC))
     except (ValueError, InvalidIdentifier) as exc:
         raise fail(str(exc)) from None
     typer.echo(key)
@@ -58,7 +41,7 @@ def key_command(
 def nominate_command(config: ConfigOption, supplier: str, psp: str) -> None:
     """Let PSP ``psp`` ask for UTRNs for ``supplier``'s consumers."""
     try:
-        done = Registers(_engine(config)).nominate(_eui(supplier), psp, datetime.now(UTC))
+        done = Registers(engine_of(config)).nominate(eui_of(supplier), psp, datetime.now(UTC))
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"{psp} {'nominated' if done else 'was already nominated'} by {supplier}")
@@ -67,7 +50,7 @@ def nominate_command(config: ConfigOption, supplier: str, psp: str) -> None:
 @prepayment_app.command("denominate")
 def denominate_command(config: ConfigOption, supplier: str, psp: str) -> None:
     """Withdraw a PSP's nomination."""
-    if not Registers(_engine(config)).denominate(_eui(supplier), psp, datetime.now(UTC)):
+    if not Registers(engine_of(config)).denominate(eui_of(supplier), psp, datetime.now(UTC)):
         raise fail(f"{psp} is not nominated by {supplier}")
     typer.echo(f"{psp} is no longer nominated by {supplier}")
 
@@ -76,7 +59,7 @@ def denominate_command(config: ConfigOption, supplier: str, psp: str) -> None:
 def pan_command(config: ConfigOption, pan: str, mpxn: str, supplier: str) -> None:
     """Register PAN ``pan`` (a consumer's payment card number) for metering point ``mpxn``."""
     try:
-        Registers(_engine(config)).register_pan(pan, mpxn, _eui(supplier), datetime.now(UTC))
+        Registers(engine_of(config)).register_pan(pan, mpxn, eui_of(supplier), datetime.now(UTC))
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"PAN {pan} -> {mpxn}")
@@ -89,7 +72,7 @@ def utrns_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
     """The latest UTRNs of a meter and where each is (issued, sent, applied ...)."""
-    for entry in Ledger(_engine(config)).of_device(_eui(device)):
+    for entry in Ledger(engine_of(config)).of_device(eui_of(device)):
         if as_json:
             typer.echo(json.dumps(entry.as_json()))
         else:

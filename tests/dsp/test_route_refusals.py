@@ -80,26 +80,8 @@ def test_a_user_suspended_after_acceptance_is_refused_by_the_dco_and_alerted(
 
 
 def test_a_read_accepted_before_the_restriction_is_refused_at_dispatch(tmp_path: Path) -> None:
-    profile = register_all(Registry()).profiles()[0]
-    scheme = "tcp" if profile.protocol == "apdu" else "http"
-    config = scenario.write_config(
-        tmp_path / "hub.toml",
-        keys=KEYS,
-        cohort=profile.name,
-        headend=f"{scheme}://127.0.0.1:9",  # never reached: the router refuses first
-        callback_url="http://127.0.0.1:9/duis",
-        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
-    )
-    hub = Hub(load(config), FixedClock(NOW))
-    hub.seed()
-    key = scenario.SUPPLIER_KEY
-    supplier = SimulatedUser(
-        SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem")
-    )
-    body = supplier.request("4.1.1", METER)
-    accepted = hub.front_door.handle(Endpoint.SEND, body)
-    assert accepted.code == "I99"
-    rid = RequestId.parse(parse_xml(body).findtext(f"{sr('Header')}/{sr('RequestID')}") or "")
+    hub, supplier = _hub(tmp_path)
+    rid = _accepted(hub, supplier)
 
     hub.restrict(METER, restricted=True, by=supplier.user_id, reason="consumer refused")
     hub.restrictions._flags.clear()
