@@ -222,9 +222,10 @@ def estate(
                 SimulatedUser(SigningCredentials.from_files(KEYS / f"{k}.key", KEYS / f"{k}.pem"))
                 for k in (scenario.SUPPLIER_KEY, scenario.NETWORK_OPERATOR_KEY)
             )
+            running: Estate | None = None
             try:
                 with httpx.Client(timeout=60) as http:
-                    yield Estate(
+                    running = Estate(
                         hub,
                         headends,
                         callback,
@@ -234,8 +235,11 @@ def estate(
                         http,
                         directory,
                     )
+                    yield running
             finally:
                 hub.stop()
+                if running is not None:
+                    running.hub.stop()  # a restarted hub is another process
     finally:
         headends.close()
         time.sleep(0)
