@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-migration - set up and benchmark migration and SRV 8.2 at scale"
 	@echo "make bench-cohorts - set up and benchmark every cohort, WAN at zero and realistic"
 	@echo "make bench-prepayment - set up and benchmark UTRN issuance and top-up latency"
+	@echo "make bench-alerts - set up and benchmark alert throughput and latency, 1 million devices"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +76,9 @@ bench-cohorts: setup
 
 bench-prepayment: setup
 	$(BIN)/python benchmarks/prepayment.py
+
+bench-alerts: setup
+	$(BIN)/python benchmarks/alerts.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache
