@@ -126,6 +126,8 @@ def serve_command(
 
     settings = config_of(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per callback POST would drown the log (and cost CPU) at alert rates.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     hub = Hub(settings)
     hub.seed()
     uvicorn.run(

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -62,10 +62,43 @@ FIRMWARE_ACTIVATED = 0x8F1D
 BATCH = 500
 
 
+class Registrations(Protocol):
+    def responsible_many(
+        self, mpxns: Collection[str], role: UserRole, at: datetime
+    ) -> dict[str, Eui64]: ...
+
+
 class Inventory(Protocol):
+    @property
+    def registrations(self) -> Registrations: ...
+
     def device(self, device_id: Eui64) -> Device | None: ...
 
+    def devices(self, device_ids: Collection[Eui64]) -> dict[Eui64, Device]: ...
+
     def responsible(self, mpxn: str, role: UserRole, at: datetime) -> Eui64 | None: ...
+
+
+@dataclass
+class _Directory:
+    """A batch's devices and who holds each role for their metering points, read at once."""
+
+    devices: dict[Eui64, Device]
+    holders: dict[tuple[str, UserRole], Eui64]
+
+    @classmethod
+    def read(cls, inventory: Inventory, device_ids: set[Eui64], now: datetime) -> _Directory:
+        found = inventory.devices(device_ids) if device_ids else {}
+        mpxns = {d.mpxn for d in found.values() if d.mpxn}
+        roles = {role for table in ROLE_OF.values() for role in table.values()}
+        holders: dict[tuple[str, UserRole], Eui64] = {}
+        for role in sorted(roles) if mpxns else ():
+            for mpxn, user in inventory.registrations.responsible_many(mpxns, role, now).items():
+                holders[(mpxn, role)] = user
+        return cls(found, holders)
+
+    def responsible(self, mpxn: str, role: UserRole) -> Eui64 | None:
+        return self.holders.get((mpxn, role))
 
 
 class CallbackOf(Protocol):
@@ -118,19 +151,23 @@ class AlertRouter:
     def route(self, batch: Sequence[Received]) -> int:
         """Decide and write a batch; returns how many messages were queued."""
         now = self.clock.now()
-        restricted = self.restricted_among({r.alert.device_id for r in batch}) if batch else set()
+        ids = {r.alert.device_id for r in batch}
+        closed = self.throttle.closed(now)
+        restricted = self.restricted_among(ids) if batch else set()
+        directory = _Directory.read(self.inventory, ids | {w.device_id for w in closed}, now)
         plan = _Plan()
         for item in batch:
-            self._plan(item, item.alert.device_id in restricted, now, plan)
-        for window in self.throttle.closed(now):
-            self._plan_throttled(window, now, plan)
+            self._plan(item, item.alert.device_id in restricted, directory, plan)
+        for window in closed:
+            self._plan_throttled(window, directory, now, plan)
         with self.engine.begin() as conn:
             queued = self._write_in(conn, plan, now)
         return queued
 
     # ------------------------------------------------------------------ deciding
 
-    def _plan(self, item: Received, restricted: bool, now: datetime, plan: _Plan) -> None:
+    def _plan(self, item: Received, restricted: bool, directory: _Directory, plan: _Plan) -> None:
+        now = self.clock.now()
         alert = item.alert
         spec = device_alert_spec(alert.code)
         row = {
@@ -146,10 +183,10 @@ class AlertRouter:
             plan.diagnostics.append({**row, "reason": "restricted"})
             return
         if restricted and alert.code == FIRMWARE_FAILED:
-            plan.failed_firmware.append((item, self.suppliers(alert.device_id, now)))
+            plan.failed_firmware.append((item, self._suppliers(alert.device_id, directory)))
         elif alert.code == FIRMWARE_ACTIVATED:
             plan.activated.append(alert.device_id)
-        device = self.inventory.device(alert.device_id)
+        device = directory.devices.get(alert.device_id)
         if not self.throttle.admit(alert.device_id, item.cohort, spec.critical, now):
             plan.alerts.append(({**row, "disposition": "throttled", "recipients": 0}, []))
             return
@@ -163,13 +200,13 @@ class AlertRouter:
                 url=url,
                 now=now,
             )
-            for user, url in self._recipients(device, spec, now)
+            for user, url in self._recipients(device, spec, directory)
         ]
         disposition = "delivered" if messages else "no-recipient"
         plan.alerts.append(({**row, "disposition": disposition}, messages))
 
     def _recipients(
-        self, device: Device | None, spec: AlertSpec, now: datetime
+        self, device: Device | None, spec: AlertSpec, directory: _Directory
     ) -> list[tuple[Eui64, str]]:
         if device is None or not device.mpxn:
             return []
@@ -178,19 +215,21 @@ class AlertRouter:
             if recipient not in spec.recipients:
                 continue
             role = ROLE_OF[recipient].get(device.device_type)
-            user = self.inventory.responsible(device.mpxn, role, now) if role else None
+            user = directory.responsible(device.mpxn, role) if role else None
             if user is None or user in found or not self.subscriptions.wants(user, spec.code):
                 continue
             if (url := self.callback_of(user)) is not None:
                 found[user] = url
         return list(found.items())
 
-    def suppliers(self, device_id: Eui64, now: datetime) -> list[tuple[Eui64, str]]:
+    def _suppliers(self, device_id: Eui64, directory: _Directory) -> list[tuple[Eui64, str]]:
         """The supplier of a device with its callback (for DCC alerts about the device)."""
-        device = self.inventory.device(device_id)
-        return self._recipients(device, device_alert_spec(FIRMWARE_FAILED), now)
+        device = directory.devices.get(device_id)
+        return self._recipients(device, device_alert_spec(FIRMWARE_FAILED), directory)
 
-    def _plan_throttled(self, window: HeldWindow, now: datetime, plan: _Plan) -> None:
+    def _plan_throttled(
+        self, window: HeldWindow, directory: _Directory, now: datetime, plan: _Plan
+    ) -> None:
         # The supplier responsible for the device is told (held alerts are non-critical).
         info = (
             f"{window.count} non-critical alerts from {window.device_id} held back between"
@@ -206,7 +245,7 @@ class AlertRouter:
                 now=now,
                 throttled=Throttled(window.sequence, window.count),
             )
-            for user, url in self.suppliers(window.device_id, now)
+            for user, url in self._suppliers(window.device_id, directory)
         ]
         row = _dcc_row(DccEvent.ALERTS_THROTTLED, window.device_id, window.cohort, now)
         row["alert_values"] = values_json({"held": window.count, "sequence": window.sequence})

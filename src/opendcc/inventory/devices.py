@@ -186,6 +186,15 @@ class InventoryStore:
             row = conn.execute(select(devices).where(devices.c.device_id == str(device_id))).first()
         return None if row is None else _device_of(row)
 
+    def devices(self, device_ids: Collection[Eui64]) -> dict[Eui64, Device]:
+        """Many devices by Device ID in a few queries (alert routing takes them by the batch)."""
+        ids = sorted({str(d) for d in device_ids})
+        found: dict[Eui64, Device] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for device in self._where(devices.c.device_id.in_(ids[start : start + _CHUNK])):
+                found[device.device_id] = device
+        return found
+
     def by_mpxn(self, mpxn: str) -> list[Device]:
         return self._where(devices.c.mpxn == mpxn)
 

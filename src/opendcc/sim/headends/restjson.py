@@ -70,6 +70,7 @@ from opendcc.sim.headends.core import Reply as CoreReply
 from opendcc.sim.headends.http import HttpHeadEnd
 
 log = logging.getLogger(__name__)
+PUSHES_IN_FLIGHT = 64
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 FAILURE_OF_STATUS: Mapping[OutcomeStatus, FailureCode] = codes_by_name(
@@ -107,6 +108,9 @@ class RestJsonHeadEnd(HttpHeadEnd):
         self.push_attempts = push_attempts
         self.push_retry_s = push_retry_s  # doubled after each failed attempt
         self._client = httpx.AsyncClient(trust_env=False, timeout=5.0)
+        # Pushes wait their turn rather than time out in the client's pool (100 connections):
+        # a burst of alerts is carried, not lost.
+        self._pushing = asyncio.Semaphore(PUSHES_IN_FLIGHT)
         self._commands: dict[str, _Command] = {}
         self._subscriptions: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -236,7 +240,8 @@ class RestJsonHeadEnd(HttpHeadEnd):
             if attempt:
                 await asyncio.sleep(self.push_retry_s * 2 ** (attempt - 1))
             try:
-                response = await self._client.post(url, content=body, headers=headers)
+                async with self._pushing:
+                    response = await self._client.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 log.info("push to %s failed: %r", url, exc)
                 continue
