@@ -29,7 +29,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -79,6 +79,7 @@ class Inventory(Protocol):
 class _Directory:
     """A batch's devices and who holds each role for their metering points, read at once."""
 
+    now: datetime
     devices: dict[Eui64, Device]
     holders: dict[tuple[str, UserRole], Eui64]
 
@@ -91,7 +92,7 @@ class _Directory:
         for role in sorted(roles) if mpxns else ():
             for mpxn, user in inventory.registrations.responsible_many(mpxns, role, now).items():
                 holders[(mpxn, role)] = user
-        return cls(found, holders)
+        return cls(now, found, holders)
 
     def responsible(self, mpxn: str, role: UserRole) -> Eui64 | None:
         return self.holders.get((mpxn, role))
@@ -163,7 +164,7 @@ class AlertRouter:
     # ------------------------------------------------------------------ deciding
 
     def _plan(self, item: Received, restricted: bool, directory: _Directory, plan: _Plan) -> None:
-        now = self.clock.now()
+        now = directory.now
         alert = item.alert
         spec = device_alert_spec(alert.code)
         row = {
@@ -184,7 +185,7 @@ class AlertRouter:
             plan.activated.append(alert.device_id)
         device = directory.devices.get(alert.device_id)
         if not self.throttle.admit(alert.device_id, item.cohort, spec.critical, now):
-            plan.alerts.append(({**row, "disposition": "throttled", "recipients": 0}, []))
+            plan.alerts.append(({**row, "disposition": "throttled"}, []))
             return
         messages = [
             self.signer.device_alert(
@@ -252,7 +253,7 @@ class AlertRouter:
     def _write_in(self, conn: Connection, plan: _Plan, now: datetime) -> int:
         queued = 0
         for row, messages in plan.alerts:
-            self._record_in(conn, row, messages)
+            self._record_in(conn, row, messages, now)
             queued += len(messages)
         if plan.diagnostics:
             conn.execute(insert(alert_diagnostics), plan.diagnostics)
@@ -264,17 +265,20 @@ class AlertRouter:
                 queued += self._flag_in(conn, item, suppliers, now)
         return queued
 
-    def _record_in(self, conn: Connection, row: dict[str, object], messages: list[Message]) -> int:
-        row = {**row, "recipients": len(messages)}
-        key = conn.execute(insert(alerts).values(**row)).inserted_primary_key
-        assert key is not None
-        alert_id = int(key[0])
+    @staticmethod
+    def _record_in(
+        conn: Connection, row: dict[str, object], messages: list[Message], now: datetime
+    ) -> None:
+        """The alert's record, and its messages in the outbox ordered per User and device."""
+        key = conn.execute(insert(alerts).values(**row, recipients=len(messages)))
+        assert key.inserted_primary_key is not None
+        alert_id = int(key.inserted_primary_key[0])
         device = row.get("device_id")
         ordered = [
-            (_ordered(m, f"{m.user_id}|{device}" if device else None), alert_id) for m in messages
+            (replace(m, ordering_key=f"{m.user_id}|{device}" if device else None), alert_id)
+            for m in messages
         ]
-        Outbox.put_many_in(conn, ordered, row["received_at"])  # type: ignore[arg-type]
-        return alert_id
+        Outbox.put_many_in(conn, ordered, now)
 
     def _flag_in(
         self,
@@ -300,12 +304,8 @@ class AlertRouter:
             for user, url in suppliers
         ]
         row = _dcc_row(DccEvent.FIRMWARE_WATCH, device_id, item.cohort, now)
-        self._record_in(conn, row, messages)
+        self._record_in(conn, row, messages, now)
         return len(messages)
-
-
-def _ordered(message: Message, key: str | None) -> Message:
-    return Message(message.key, message.user_id, message.url, message.body, message.request_id, key)
 
 
 def _dcc_row(event: DccEvent, device_id: Eui64, cohort: str, now: datetime) -> dict[str, object]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,7 +62,7 @@ class Outbox:
 
     @staticmethod
     def put_many_in(
-        conn: Connection, messages: list[tuple[Message, int | None]], now: datetime
+        conn: Connection, messages: Sequence[tuple[Message, int | None]], now: datetime
     ) -> None:
         """Write messages (each with the alert it carries, if any) in one statement."""
         if not messages:
