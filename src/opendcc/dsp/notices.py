@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
@@ -117,18 +118,17 @@ class S1spNotices:
             )
 
 
-def _notice(r: object) -> Notice:
-    row = r  # a Row of ``s1sp_notices``
+def _notice(r: Any) -> Notice:
     instruction = Instruction(
-        f"NOTICE-{row.id}",  # type: ignore[attr-defined]
-        row.srv,  # type: ignore[attr-defined]
-        Eui64.parse(row.device_id),  # type: ignore[attr-defined]
-        json.loads(row.parameters),  # type: ignore[attr-defined]
+        f"NOTICE-{r.id}",
+        r.srv,
+        Eui64.parse(r.device_id),
+        json.loads(r.parameters),
     )
     return Notice(
-        row.id,  # type: ignore[attr-defined]
-        row.cohort,  # type: ignore[attr-defined]
+        r.id,
+        r.cohort,
         instruction,
-        row.attempts,  # type: ignore[attr-defined]
-        row.sent_at,  # type: ignore[attr-defined]
+        r.attempts,
+        r.sent_at,
     )

@@ -17,6 +17,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -244,13 +245,12 @@ def _notice_in(conn: Connection, meter: Device, change: Change) -> None:
     )
 
 
-def _restriction(row: object) -> Restriction:
-    r = row  # a Row of ``restrictions``
+def _restriction(r: Any) -> Restriction:
     return Restriction(
-        Eui64.parse(r.device_id),  # type: ignore[attr-defined]
-        Eui64.parse(r.meter_id),  # type: ignore[attr-defined]
-        bool(r.restricted),  # type: ignore[attr-defined]
-        r.since,  # type: ignore[attr-defined]
-        Eui64.parse(r.changed_by),  # type: ignore[attr-defined]
-        r.reason,  # type: ignore[attr-defined]
+        Eui64.parse(r.device_id),
+        Eui64.parse(r.meter_id),
+        bool(r.restricted),
+        r.since,
+        Eui64.parse(r.changed_by),
+        r.reason,
     )
