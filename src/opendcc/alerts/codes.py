@@ -118,6 +118,9 @@ DEVICE_ALERTS: Mapping[int, AlertSpec] = MappingProxyType(
             _spec(0x8F34, "Power outage", Category.CRITICAL, _SN, True),
             _spec(0x8F35, "Supply outage restored", Category.CRITICAL, _SN, True),
             _spec(0x8F3A, "UTRN accepted at the keypad", Category.PREPAYMENT, _S, True),
+            # Future-dated command outcomes: delivered to the User whose request it was.
+            _spec(0x8F66, "Future-dated command executed", Category.OPERATIONAL, _S, True),
+            _spec(0x8F67, "Future-dated command failed", Category.OPERATIONAL, _S, True),
             _spec(0x8101, "Low credit", Category.PREPAYMENT, _S, False),
             _spec(0x8102, "Emergency credit available", Category.PREPAYMENT, _S, False),
             _spec(0x8103, "Clock adjusted", Category.SECURITY, _SN, False, default_on=False),
@@ -144,6 +147,8 @@ class DccEvent(StrEnum):
     DCO_REFUSED = "dco-refused"  # dual control refused to countersign an instruction
     ALERTS_THROTTLED = "alerts-throttled"  # storm protection held a device's alerts back
     FIRMWARE_WATCH = "firmware-watch"  # a restricted device's firmware updates keep failing
+    SCHEDULE_REMOVED = "schedule-removed"  # a DCC schedule stopped: its User no longer responsible
+    FIRMWARE_DISTRIBUTION_FAILED = "firmware-distribution-failed"  # 11.1 could not reach devices
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +172,12 @@ DCC_ALERTS: Mapping[DccEvent, DccAlertSpec] = MappingProxyType(
         ),
         DccEvent.FIRMWARE_WATCH: DccAlertSpec(
             "N46", "S1SPAlertDSP", "firmware updates of a restricted device keep failing"
+        ),
+        DccEvent.SCHEDULE_REMOVED: DccAlertSpec(
+            "N16", "DSPScheduleRemoval", "a DCC schedule was removed (change of supplier)"
+        ),
+        DccEvent.FIRMWARE_DISTRIBUTION_FAILED: DccAlertSpec(
+            "N14", "FirmwareDistributionFailure", "firmware could not be distributed to devices"
         ),
     }
 )

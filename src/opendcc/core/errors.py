@@ -33,6 +33,9 @@ class ResponseCode(StrEnum):
     DEVICE_UNREACHABLE = "E20"
     NO_DEVICE_RESPONSE = "E21"
     FUTURE_DATED_TIMEOUT = "E30"
+    # Sequencing (PrecedingServiceRequestID): the predecessor failed, or is unknown or not the
+    # User's, so this request is not carried out. See docs/time.md.
+    SEQUENCE_BROKEN = "E31"
     # The device is in restricted mode (MP169) and the SRV is not on the allowed list. DUIS
     # v5.4 has no code of its own for this (MP169 asks for one); E71 is a value the v5.4
     # ResponseCode enumeration holds that opendcc uses for nothing else. See docs/restricted.md.

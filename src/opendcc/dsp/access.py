@@ -155,6 +155,39 @@ class AccessControl:
             )
         return device
 
+    def check_device(
+        self, user_id: Eui64, srv_name: str, device_id: Eui64, now: datetime
+    ) -> Granted:
+        """Whether ``user_id`` may have SRV ``srv_name`` carried out on ``device_id`` now, as if
+        it sent that request itself (E1 E3 E2 E19 E11 E5 E4): for work the DCC does on a User's
+        behalf (a DCC schedule's runs, a firmware update's devices)."""
+        user = self.users.get(user_id)
+        if user is None:
+            raise AccessDenied(ResponseCode.INVALID_USER_ROLE, f"{user_id} is not a DCC User")
+        if not user.active:
+            raise AccessDenied(ResponseCode.USER_STATUS_INVALID, f"User {user_id} is {user.status}")
+        srv = self.catalogue.get(srv_name)
+        roles = frozenset(role for role in user.roles if srv.is_eligible(role))
+        if not roles:
+            raise AccessDenied(ResponseCode.ROLE_NOT_ELIGIBLE, f"SRV {srv.srv} is not open to you")
+        device = self.inventory.device(device_id)
+        if device is None:
+            raise AccessDenied(
+                ResponseCode.UNKNOWN_DEVICE, f"no device {device_id} in the inventory"
+            )
+        if not srv.non_device and not srv.applies_to(device.device_type):
+            raise AccessDenied(
+                ResponseCode.SRV_NOT_FOR_DEVICE_TYPE,
+                f"SRV {srv.srv} does not apply to a {device.device_type}",
+            )
+        if device.smi_status not in OPERABLE:
+            status = device.smi_status
+            raise AccessDenied(
+                ResponseCode.DEVICE_STATUS_INCOMPATIBLE, f"device {device_id} is {status}"
+            )
+        responsible = self._responsible_roles(user_id, roles, device, now)
+        return Granted(user, srv, responsible, device)
+
     def responsible_for(self, granted: Granted, device: Device, now: datetime) -> None:
         """Raise E4 unless the User holds a role for ``device`` now (a non-device request that
         names a device in its body, such as 8.3 Decommission Device)."""

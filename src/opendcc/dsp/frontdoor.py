@@ -27,10 +27,11 @@ synchronously with their signed Response.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lxml import etree
 from sqlalchemy import Connection, Engine
 
 from opendcc.catalogue import Catalogue
@@ -91,6 +92,24 @@ class Incoming:
     now: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NonDeviceAnswer:
+    """How a room answers a non-device request (5.1 Create Schedule, 11.1 Update Firmware ...).
+
+    ``write`` runs in the transaction that stores the request and its audit record, and returns
+    the Response's payload element (an ``sr`` element of the ResponseMessage choice) or None;
+    ``then`` runs after the commit (to wake the room's runner). A handler refuses by raising
+    ``AccessDenied`` (or ``InvalidParameters``) before answering: nothing is stored.
+    """
+
+    write: Callable[[Connection], etree._Element | None]
+    code: ResponseCode = ResponseCode.SUCCESS
+    reason: str = "answered"
+    then: Callable[[], None] = lambda: None
+
+
+# Answers one non-device SRV for a User who passed access control, at ``now``.
+NonDevice = Callable[[ServiceRequest, Granted, datetime], NonDeviceAnswer]
 # Decides whether the device's S1SP offers the SRV; None when it does, else the reason.
 SupportCheck = Callable[[Granted], str | None]
 # Checks an instruction against what its room knows (a 2.2's UTRN against the ledger); raises
@@ -121,6 +140,7 @@ class FrontDoor:
         vet: Vet = lambda instruction: None,
         priority: Callable[[str], int] = lambda srv: 0,
         restricted: Callable[[Granted], None] = lambda granted: None,
+        non_device: Mapping[str, NonDevice] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -141,6 +161,7 @@ class FrontDoor:
         self.vet = vet
         self.priority = priority
         self.restricted = restricted
+        self.non_device = dict(non_device or {})
 
     def handle(self, endpoint: Endpoint, body: bytes) -> Answer:
         now = self.clock.now()
@@ -253,6 +274,8 @@ class FrontDoor:
         now = incoming.now
         if request.srv == "8.3":
             return self._decommission(incoming, request, granted)
+        if (handler := self.non_device.get(request.srv)) is not None:
+            return self._answered_by(incoming, request, handler(request, granted, now))
         if request.srv != "8.2":
             raise AccessDenied(
                 ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
@@ -279,6 +302,34 @@ class FrontDoor:
             payload=found,
         )
         return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I0", "answered")
+
+    def _answered_by(
+        self, incoming: Incoming, request: ServiceRequest, answer: NonDeviceAnswer
+    ) -> Answer:
+        now, rid = incoming.now, request.request_id
+        payload: list[etree._Element | None] = []
+
+        def write(conn: Connection) -> None:
+            self.requests.accept_in(conn, _new(request, incoming.body), now)
+            payload.append(answer.write(conn))
+            self.requests.transition_in(conn, rid, RequestState.RESPONDED, now)
+            self.requests.transition_in(conn, rid, RequestState.DELIVERED, now)
+            self.requests.answered_in(conn, rid, answer.code.value)
+            self.audit.append(conn, _record(incoming, request, answer.code.value, answer.reason))
+
+        if (replayed := self._commit(incoming, request, write)) is not None:
+            return replayed
+        answer.then()
+        document = response(
+            rid,
+            service_reference=request.service_reference,
+            srv=request.srv,
+            code=answer.code,
+            now=now,
+            payload=payload[0],
+        )
+        signed = to_bytes(sign_document(document, self.dsp))
+        return Answer(200, signed, answer.code.value, answer.reason)
 
     def _decommission(
         self, incoming: Incoming, request: ServiceRequest, granted: Granted

@@ -14,6 +14,9 @@ table and ``advance`` are pure; the store calls them.
 - DISPATCHED: handed to a worker (a worker that dies leaves it here, to be resumed).
 - INSTRUCTED: the countersigned instruction passed the DCO (Dual Control Organisation) check.
 - SENT_TO_S1SP: the cohort's head-end has the instruction.
+- HELD: a future-dated request (Device pattern) the head-end acknowledged and holds until its
+  execution time; the User has the acknowledging Response, and the outcome comes as alert
+  0x8F66 (executed) or 0x8F67 (failed), or as E30 when neither arrives in time.
 - RESPONDED / CANCELLED / EXPIRED / FAILED: the outcome is known and a signed Response (or
   alert) waits in the outbox; DELIVERED once the User's endpoint has taken it.
 - REJECTED: refused by access control and answered synchronously; nothing more to deliver.
@@ -37,6 +40,7 @@ class RequestState(StrEnum):
     DISPATCHED = "dispatched"
     INSTRUCTED = "instructed"
     SENT_TO_S1SP = "sent_to_s1sp"
+    HELD = "held"  # future-dated (Device pattern): the head-end holds it until its time
     RESPONDED = "responded"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
@@ -54,7 +58,9 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     # DISPATCHED -> DISPATCHED: a worker died and another picked the request up again.
     S.DISPATCHED: frozenset({S.DISPATCHED, S.INSTRUCTED, *_OUTCOMES}),
     S.INSTRUCTED: frozenset({S.SENT_TO_S1SP, *_OUTCOMES}),
-    S.SENT_TO_S1SP: frozenset({S.RESPONDED, S.EXPIRED, S.FAILED}),
+    S.SENT_TO_S1SP: frozenset({S.RESPONDED, S.HELD, S.EXPIRED, S.FAILED}),
+    # The execution outcome (alert 0x8F66/0x8F67), the E30 time-out, or the User's cancel.
+    S.HELD: frozenset({S.RESPONDED, S.FAILED, S.EXPIRED, S.CANCELLED}),
     S.RESPONDED: frozenset({S.DELIVERED}),
     S.CANCELLED: frozenset({S.DELIVERED}),
     S.EXPIRED: frozenset({S.DELIVERED}),

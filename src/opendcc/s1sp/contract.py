@@ -152,6 +152,9 @@ class CohortProfile:
     commands: Mapping[str, str] = field(default_factory=dict)
     elective_srvs: frozenset[str] = frozenset()
     firmware_mode: FirmwareMode = FirmwareMode.TWO_STAGE
+    # The head-end holds a future-dated instruction (its ``execute_at`` parameter) and carries it
+    # out at that time (the DUIS Device pattern); otherwise the DSP holds it until it is due.
+    device_future_dating: bool = False
     utrn_algorithm: str = "gbcs"  # the prepayment room's algorithm name
     alert_codes: Mapping[int, int] = field(default_factory=dict)
     clock: ClockTraits = ClockTraits()

@@ -110,6 +110,8 @@ service_requests = Table(
     Column("execute_at", AWARE, nullable=True),
     Column("document", LargeBinary, nullable=False),  # the signed request as received
     Column("response_code", String(8), nullable=True),  # the answer's DUIS code, once answered
+    # 0007: sequencing (DUIS PrecedingServiceRequestID): the request this one waits for
+    Column("preceding_request_id", REQUEST_ID, nullable=True),
     Index("ix_service_requests_state", "state"),
 )
 
@@ -242,7 +244,10 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     # 0005: higher first; prepayment (top-ups) is never queued behind bulk reads
     Column("priority", Integer, nullable=False, default=0, server_default="0"),
+    # 0007: a sequenced request's job is not claimed while its predecessor is unfinished
+    Column("waits_for", REQUEST_ID, nullable=True),
     Index("ix_jobs_run_after", "run_after"),
+    Index("ix_jobs_waits_for", "waits_for"),
 )
 
 # Responses and alerts on their way to a User's callback URL, delivered at least once.
@@ -519,4 +524,74 @@ firmware_watch = Table(
     Column("last_failure_at", AWARE, nullable=True),
     Column("last_detail", String(256), nullable=False, default=""),
     Column("flagged_at", AWARE, nullable=True),  # when the supplier was told
+)
+
+# DCC schedules (SRV 5.1): one recurring DSP-scheduled request per row. ``schedule_id`` is the
+# DSPScheduleID. ``next_run_at`` is the next nominal occurrence; ``due_at`` the instant the run is
+# made (the nominal one plus the schedule's spread offset). A run leases its row while it is
+# carried out; the lease's end makes an interrupted run claimable again.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("schedule_id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", EUI, nullable=False),
+    Column("device_id", EUI, nullable=False),
+    Column("srv", String(10), nullable=False),  # the DSPScheduledServiceReferenceVariant
+    Column("frequency", String(12), nullable=False),  # Daily Weekly Monthly ... Yearly
+    Column("start_date", String(10), nullable=False),  # ISO date
+    Column("end_date", String(10), nullable=True),
+    Column("execution_time", String(8), nullable=False),  # HH:MM:SS, UTC
+    Column("body", Text, nullable=False),  # the sr:DSPSchedule element as the User sent it
+    Column("created_by", REQUEST_ID, nullable=False),  # the 5.1 request
+    Column("created_at", AWARE, nullable=False),
+    Column("state", String(10), nullable=False),  # active | ended | deleted | stopped
+    Column("next_run_at", AWARE, nullable=True),
+    Column("due_at", AWARE, nullable=True),
+    Column("lease_until", AWARE, nullable=True),
+    Column("runs", Integer, nullable=False, default=0),
+    Column("last_run_at", AWARE, nullable=True),
+    Column("last_outcome", String(8), nullable=True),  # I0, E20, E21 ... or "missed"
+    Column("stopped_reason", String(256), nullable=True),
+    Index("ix_schedules_due", "state", "due_at"),
+    Index("ix_schedules_device_id", "device_id"),
+    Index("ix_schedules_user_id", "user_id"),
+)
+
+# The firmware library: images per device model, each tied to its CPL entry (manufacturer,
+# model, firmware version) and known by the SHA-256 hash of the image.
+firmware_images = Table(
+    "firmware_images",
+    metadata,
+    Column("image_hash", String(64), primary_key=True),  # SHA-256, lower-case hex
+    Column("manufacturer", String(30), nullable=False),
+    Column("model", String(30), nullable=False),
+    Column("version", String(8), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("image", LargeBinary, nullable=False),
+    Column("added_at", AWARE, nullable=False),
+    UniqueConstraint("manufacturer", "model", "version"),
+)
+
+# Firmware updates (SRV 11.1) device by device: what each device was sent and what became of it.
+# ``state``: pending (to distribute) | distributed (two-stage: waits for 11.3) | staged (one-stage:
+# the DSP holds the image until 11.3) | activated | failed.
+firmware_distributions = Table(
+    "firmware_distributions",
+    metadata,
+    Column("request_id", REQUEST_ID, primary_key=True),  # the 11.1 request
+    Column("device_id", EUI, primary_key=True),
+    Column("user_id", EUI, nullable=False),
+    Column("cohort", String(32), nullable=False),
+    Column("model", String(30), nullable=False),
+    Column("version", String(8), nullable=False),
+    Column("image_hash", String(64), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("detail", String(256), nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", AWARE, nullable=True),
+    Column("lease_until", AWARE, nullable=True),
+    Column("updated_at", AWARE, nullable=False),
+    Index("ix_firmware_distributions_state", "state", "next_attempt_at"),
+    Index("ix_firmware_distributions_device_id", "device_id"),
+    Index("ix_firmware_distributions_model", "model", "version"),
 )
