@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,9 @@ class HubConfig:
     firmware_watch_failures: int = 3
     # Storm protection of device alerts (``alerts.throttle``).
     storm: StormPolicy = field(default_factory=StormPolicy)
+    # Future-dated requests: how late an outcome may be before the User gets E30, and how late
+    # a DSP-held request may still be sent after downtime (``dsp.future``, ``dsp.route``).
+    future_dated_grace: timedelta = timedelta(hours=1)
     source: Path | None = field(default=None, compare=False)
 
 
@@ -122,6 +125,9 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             ),
             firmware_watch_failures=int(restricted.get("firmware_watch_failures", 3)),
             storm=_storm(raw.get("alerts", {})),
+            future_dated_grace=timedelta(
+                seconds=float(raw.get("future_dated", {}).get("grace_seconds", 3600))
+            ),
             source=source,
         )
     except (KeyError, ValueError, OSError) as exc:

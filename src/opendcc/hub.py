@@ -18,11 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete
 
 from opendcc.alerts.codes import DccEvent
-from opendcc.alerts.intake import AlertIntake, AlertRouter
+from opendcc.alerts.intake import AlertIntake, AlertRouter, Received
 from opendcc.alerts.messages import AlertSigner
 from opendcc.alerts.store import AlertRecord, FirmwareWatch, Subscriptions
 from opendcc.alerts.throttle import Throttle
 from opendcc.catalogue import default_catalogue
+from opendcc.catalogue.srv import FutureDatedPattern
 from opendcc.config import ConfigError, HubConfig
 from opendcc.core.clock import Clock, SystemClock
 from opendcc.core.errors import ResponseCode
@@ -31,6 +32,7 @@ from opendcc.dco import DcoRejected, DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
 from opendcc.dsp.frontdoor import FrontDoor
+from opendcc.dsp.future import FutureDated
 from opendcc.dsp.instruct import Instructions
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.notices import S1spNotices
@@ -146,8 +148,21 @@ class Hub:
         self.deliverer = Deliverer(self.outbox, self.clock)
         self.alert_intake = AlertIntake(
             self.alert_router,
-            then=lambda item: self.prepayment.reconcile(item.alert),
+            then=self._after_alert,
             on_queued=lambda: self._wake(self.deliverer.wake),
+        )
+        self.future = FutureDated(
+            engine=self.engine,
+            clock=self.clock,
+            requests=self.requests,
+            jobs=self.jobs,
+            users=self.users,
+            inventory=self.inventory,
+            dsp=config.dsp_credentials,
+            s1sp=config.s1sp_credentials,
+            submit=self._submit,
+            grace=config.future_dated_grace,
+            on_outbox=lambda: self._wake(self.deliverer.wake),
         )
         self.notices = S1spNotices(self.engine, self.clock, self._submit)
         self.dispatcher = Dispatcher(
@@ -170,6 +185,7 @@ class Hub:
             restricted=lambda request: self.restricted_gate.refusal(
                 request.request_id.target, request.srv
             ),
+            grace=config.future_dated_grace,
         )
         self.workers = WorkerPool(
             self.jobs,
@@ -204,6 +220,7 @@ class Hub:
             vet=self.prepayment.vet,
             priority=lambda srv: PRIORITY.get(srv, 0),
             restricted=self.restricted_gate,
+            device_dates=self._device_dates,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -263,6 +280,7 @@ class Hub:
             asyncio.create_task(self.prepayment.run(), name="one-step top-ups"),
             asyncio.create_task(self.alert_intake.run(), name="alert intake"),
             asyncio.create_task(self.notices.run(), name="S1SP notices"),
+            asyncio.create_task(self.future.run(), name="future-dated"),
         ]
 
     async def stop(self) -> None:
@@ -294,6 +312,21 @@ class Hub:
         if srv.srv not in profile.supported_srvs:
             return f"the device's S1SP does not offer SRV {srv.srv}"
         return None
+
+    def _device_dates(self, granted: Granted) -> bool:
+        """Whether the device's head-end holds this future-dated request until its time (the
+        SRV's pattern is Device and the cohort dates commands on the device)."""
+        device = granted.device
+        pattern = granted.srv.future_dated_pattern
+        if device is None or device.cohort is None or device.cohort not in self.registry:
+            return False
+        on_device = pattern in (FutureDatedPattern.DEVICE, FutureDatedPattern.DSP_AND_DEVICE)
+        return on_device and self.registry.profile(device.cohort).device_future_dating
+
+    def _after_alert(self, item: Received) -> None:
+        """After an alert's commit: keypad top-ups reconciled, future-dated outcomes taken."""
+        self.prepayment.reconcile(item.alert)
+        self.future.executed(item.alert)
 
     def _authorise(self, request: ServiceRequest, now: datetime) -> None:
         self.access.check(request, ENDPOINT_OF_CV[request.command_variant], now)

@@ -42,13 +42,18 @@ from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
-from opendcc.dsp.instruct import SIGNED_PRE_COMMANDS, Instructions
+from opendcc.dsp.instruct import EXECUTE_AT, SIGNED_PRE_COMMANDS, Instructions
 from opendcc.dsp.inventory_read import InventoryReader
-from opendcc.dsp.lifecycle import RequestState
+from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.duis import precommand
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
 from opendcc.duis.precommand import PreCommand, PreCommandInvalid
-from opendcc.duis.request import CommandVariant, ServiceRequest, request_from_tree
+from opendcc.duis.request import (
+    CommandVariant,
+    ServiceRequest,
+    parse_datetime,
+    request_from_tree,
+)
 from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import parse_xml, sr
@@ -141,6 +146,7 @@ class FrontDoor:
         priority: Callable[[str], int] = lambda srv: 0,
         restricted: Callable[[Granted], None] = lambda granted: None,
         non_device: Mapping[str, NonDevice] | None = None,
+        device_dates: Callable[[Granted], bool] = lambda granted: False,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -162,6 +168,7 @@ class FrontDoor:
         self.priority = priority
         self.restricted = restricted
         self.non_device = dict(non_device or {})
+        self.device_dates = device_dates
 
     def handle(self, endpoint: Endpoint, body: bytes) -> Answer:
         now = self.clock.now()
@@ -188,13 +195,14 @@ class FrontDoor:
                 return self._non_device(incoming, request, granted)
             instruction = self.instructions.read(request)
             self.vet(instruction)
+            waits_for = self._predecessor(request)
         except (AccessDenied, InvalidParameters, PreCommandInvalid) as exc:
             # A pre-command that does not parse is malformed input: HTTP 400 and E1.
             code = exc.code or ResponseCode.INVALID_USER_ROLE
             return self._refuse(incoming, request, exc.http_status, str(exc), code)
         if request.command_variant is CommandVariant.TRANSFORM:
             return self._transform(incoming, request, instruction)
-        return self._device_request(incoming, request, granted)
+        return self._device_request(incoming, request, granted, instruction, waits_for)
 
     # ------------------------------------------------------------------ steps
 
@@ -209,7 +217,35 @@ class FrontDoor:
             expected = "SignedPreCommand"
         if expected is not None and expected != request.body_element:
             raise DuisError(f"SRV {srv.srv} carries sr:{expected}, not sr:{request.body_element}")
+        if request.is_future_dated and srv.future_dated_pattern is None:
+            raise DuisError(f"SRV {srv.srv} cannot be future-dated: no ExecutionDateTime")
+        if request.preceding_request_id is not None and request.first_in_sequence:
+            raise DuisError("a request that names its predecessor is not first in its sequence")
         return request
+
+    def _predecessor(self, request: ServiceRequest) -> RequestId | None:
+        """Sequencing: the request this one must wait for, if its outcome is still unknown.
+
+        Refused with E31 when the predecessor is not one of the User's requests, or has already
+        failed (or been cancelled): this request would be cancelled anyway.
+        """
+        preceding = request.preceding_request_id
+        if preceding is None:
+            return None
+        found = self.requests.outcome(preceding)
+        if found is None or preceding.originator != request.request_id.originator:
+            raise AccessDenied(
+                ResponseCode.SEQUENCE_BROKEN, f"no request {preceding} of yours precedes this one"
+            )
+        if found.state in UNFINISHED:
+            return preceding
+        if not found.succeeded:
+            raise AccessDenied(
+                ResponseCode.SEQUENCE_BROKEN,
+                f"the preceding request {preceding} did not succeed ({found.state},"
+                f" {found.response_code or 'no code'})",
+            )
+        return None
 
     def _transform(
         self, incoming: Incoming, request: ServiceRequest, instruction: Instruction
@@ -245,9 +281,20 @@ class FrontDoor:
         return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I0", "pre-command issued")
 
     def _device_request(
-        self, incoming: Incoming, request: ServiceRequest, granted: Granted
+        self,
+        incoming: Incoming,
+        request: ServiceRequest,
+        granted: Granted,
+        instruction: Instruction,
+        waits_for: RequestId | None,
     ) -> Answer:
         now = incoming.now
+        execute_at = _execute_at(instruction)
+        # A future-dated request waits in the queue until it is due (the DSP pattern), unless the
+        # device's head-end dates it on the device: then it goes now (the Device pattern).
+        run_after = now
+        if execute_at is not None and execute_at > now and not self.device_dates(granted):
+            run_after = execute_at
         user = granted.user
         admitted = self.anomaly.admit(user.user_id, request.srv, user.thresholds, now)
         state = RequestState.ACCEPTED if admitted else RequestState.QUARANTINED
@@ -256,10 +303,12 @@ class FrontDoor:
         alert = None if admitted else self._quarantine_alert(request, user.callback_url, now)
 
         def write(conn: Connection) -> None:
-            self.requests.accept_in(conn, _new(request, incoming.body), now, state)
+            new = _new(request, incoming.body, execute_at)
+            self.requests.accept_in(conn, new, now, state)
             if alert is None:
                 priority = self.priority(request.srv)
-                self.jobs.enqueue_in(conn, request.request_id, now, priority)
+                rid = request.request_id
+                self.jobs.enqueue_in(conn, rid, run_after, priority, waits_for=waits_for)
             else:
                 Outbox.put_in(conn, alert, now)
             self.audit.append(conn, _record(incoming, request, "I99", reason))
@@ -455,14 +504,21 @@ class FrontDoor:
         return Message(f"AD1:{rid}", str(rid.originator), url, signed, None)
 
 
-def _new(request: ServiceRequest, body: bytes) -> NewRequest:
+def _new(request: ServiceRequest, body: bytes, execute_at: datetime | None = None) -> NewRequest:
     return NewRequest(
         request_id=request.request_id,
         srv=request.srv,
         command_variant=int(request.command_variant),
         document=body,
-        execute_at=request.execution_datetime,
+        execute_at=execute_at or request.execution_datetime,
+        preceding_request_id=request.preceding_request_id,
     )
+
+
+def _execute_at(instruction: Instruction) -> datetime | None:
+    """When the instruction is to be carried out (a signed pre-command carries it too)."""
+    text = instruction.parameters.get(EXECUTE_AT)
+    return parse_datetime(text) if text else None
 
 
 def _record(incoming: Incoming, request: ServiceRequest, code: str, reason: str) -> AuditRecord:

@@ -5,6 +5,10 @@ the body, read by the SRV's service (``opendcc.s1sp.services``). A critical requ
 two steps (``opendcc.duis.precommand``): the transform (CV 4) is read like a non-critical
 request and answered with a pre-command; the signed pre-command (CV 5) carries the instruction
 itself, which must be for the SRV and target its header names, from the User it was issued to.
+
+A future-dated request's ExecutionDateTime is one more parameter, ``execute_at`` (UTC, as DCC
+writes date-times): the pre-command carries it, the DCO checks it like any other, and a head-end
+that dates commands on the device holds the instruction until then (the DUIS Device pattern).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from opendcc.duis import precommand
 from opendcc.duis.precommand import PreCommandInvalid
 from opendcc.duis.request import CommandVariant, ServiceRequest
+from opendcc.duis.response import format_datetime
 from opendcc.s1sp import services
 from opendcc.s1sp.contract import Instruction
+
+EXECUTE_AT = "execute_at"
 
 SIGNED_PRE_COMMANDS = frozenset(
     {
@@ -38,6 +45,9 @@ class Instructions:
         rid = request.request_id
         if request.command_variant not in SIGNED_PRE_COMMANDS:
             parameters = services.parameters(request.srv, request.body)
+            if request.execution_datetime is not None:
+                execute_at = format_datetime(request.execution_datetime)
+                parameters = {**parameters, EXECUTE_AT: execute_at}
             return Instruction(str(rid), request.srv, rid.target, parameters)
         signed = precommand.signed_payload(request.body)
         if signer is None:

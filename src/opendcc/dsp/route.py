@@ -12,6 +12,14 @@ idempotency key, so an instruction sent twice is carried out once.
 A DCO refusal fails the request with the code of the failed check (E4 when the instruction
 does not match what the User signed) and is raised as a security alert (``on_security``).
 
+A future-dated request reaches the router when it is due (the DSP pattern) or at once when the
+device's head-end dates it on the device (the Device pattern): the head-end then answers that it
+holds it (``held_until``), the request is HELD and the User has an I0 acknowledgement; its
+outcome comes later as alert 0x8F66/0x8F67 (``opendcc.dsp.future``). A DSP-held request found
+more than ``grace`` past its execution time (the hub was down) is not carried out: it EXPIRES
+with E30. A sequenced request runs only after its predecessor succeeded, else it FAILS with E31;
+every outcome releases the requests waiting for it.
+
 An SRV whose room keeps its own record of the work (``settlements``: SRV 2.2 Top Up Device and
 the UTRN ledger) claims it in the transaction that records the instruction, and settles it
 with the outcome in the transaction that records the answer, so the two never disagree.
@@ -23,6 +31,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Protocol
 
 from lxml import etree
@@ -34,7 +43,7 @@ from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
 from opendcc.dsp.instruct import Instructions
-from opendcc.dsp.lifecycle import RequestState
+from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import (
     Smets1Payload,
@@ -115,6 +124,7 @@ class Dispatcher:
         settlements: Mapping[str, Settlement] | None = None,
         command_alert: CommandAlert = lambda request, event, url: None,
         restricted: Callable[[ServiceRequest], str | None] = lambda request: None,
+        grace: timedelta = timedelta(hours=1),
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -133,6 +143,7 @@ class Dispatcher:
         self.settlements = dict(settlements or {})
         self.command_alert = command_alert
         self.restricted = restricted
+        self.grace = grace
 
     async def process(self, rid: RequestId) -> None:
         state = await asyncio.to_thread(self.requests.state, rid)
@@ -147,9 +158,10 @@ class Dispatcher:
             unserved = ResponseCode.DEVICE_UNREACHABLE
             await asyncio.to_thread(self._refused, request, unserved, "no S1SP serves this device")
             return
-        if state in BEFORE_INSTRUCTION and (why := self.restricted(request)) is not None:
-            # Restricted after the request was accepted: the consumer's choice still holds.
-            await asyncio.to_thread(self._refused, request, ResponseCode.DEVICE_RESTRICTED, why)
+        if state in BEFORE_INSTRUCTION and (
+            stop := await asyncio.to_thread(self._stop, request, state)
+        ):
+            await asyncio.to_thread(self._finish_coded, request, *stop)
             return
         try:
             instruction = self.instructions.read(request)
@@ -179,7 +191,10 @@ class Dispatcher:
             if settlement is not None:
                 settlement.settle_in(conn, instruction, outcome)
 
-        if code is ResponseCode.SUCCESS:
+        if code is ResponseCode.SUCCESS and "held_until" in outcome.data:
+            held = str(outcome.data["held_until"])
+            await asyncio.to_thread(self._held, request, held, settle)
+        elif code is ResponseCode.SUCCESS:
             payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
             await asyncio.to_thread(self._finish, request, S.RESPONDED, code, payload, settle)
         else:
@@ -189,6 +204,77 @@ class Dispatcher:
             await asyncio.to_thread(refuse, request, code, why, settle)
 
     # ------------------------------------------------------------------ store steps
+
+    def _stop(
+        self, request: ServiceRequest, state: RequestState
+    ) -> tuple[RequestState, ResponseCode, str] | None:
+        """Why a request not yet instructed stops here, if it does: see ``_ended``; or its
+        meter was restricted after the request was accepted (the consumer's choice holds)."""
+        if state is S.ACCEPTED and (ended := self._ended(request)) is not None:
+            code, reason = ended
+            target = S.EXPIRED if code is ResponseCode.FUTURE_DATED_TIMEOUT else S.FAILED
+            return target, code, reason
+        if (why := self.restricted(request)) is not None:
+            return S.FAILED, ResponseCode.DEVICE_RESTRICTED, why
+        return None
+
+    def _ended(self, request: ServiceRequest) -> tuple[ResponseCode, str] | None:
+        """Why an accepted request will not be carried out after all: its predecessor failed
+        (E31), or its execution time passed more than ``grace`` ago (E30). None: go ahead.
+        A predecessor still unfinished (it finished while this one was being accepted, or a
+        restart) makes the job wait for it again."""
+        rid = request.request_id
+        stored = self.requests.outcome(rid)
+        if stored is None:
+            return None
+        preceding = stored.preceding_request_id
+        if preceding is not None:
+            before = self.requests.outcome(preceding)
+            if before is not None and before.state in UNFINISHED:
+                self.jobs.park(rid, preceding)
+                return ResponseCode.ACKNOWLEDGED, "waiting"
+            if before is None or not before.succeeded:
+                state = before.state if before else "unknown"
+                return ResponseCode.SEQUENCE_BROKEN, f"the preceding request {preceding} {state}"
+        due = stored.execute_at
+        if due is not None and self.clock.now() > due + self.grace:
+            return ResponseCode.FUTURE_DATED_TIMEOUT, f"not carried out by {due + self.grace}"
+        return None
+
+    def _finish_coded(
+        self, request: ServiceRequest, target: RequestState, code: ResponseCode, why: str
+    ) -> None:
+        if code is ResponseCode.ACKNOWLEDGED:  # parked again: nothing to answer yet
+            return
+        status = Smets1Status(int(code.value[1:]), why[:250])
+        self._finish(request, target, code, Smets1Payload(statuses=(status,)))
+
+    def _held(self, request: ServiceRequest, held_until: str, also: Also) -> None:
+        """The head-end holds the future-dated command until ``held_until``: the User gets an
+        I0 acknowledgement now (not tied to the request, which is not finished)."""
+        rid = request.request_id
+        now = self.clock.now()
+        user = self.users.get(rid.originator)
+        if user is None:
+            raise RuntimeError(f"User {rid.originator} left the registry with work in flight")
+        status = Smets1Status(0, f"future-dated: held by the device until {held_until}")
+        answer = smets1_response(
+            rid,
+            service_reference=request.service_reference,
+            srv=request.srv,
+            code=ResponseCode.SUCCESS,
+            now=now,
+            s1sp_credentials=self.s1sp,
+            payload=Smets1Payload(statuses=(status,)),
+        )
+        body = to_bytes(sign_document(answer, self.dsp))
+        key = f"R:{rid.response_id()}"
+        with self.engine.begin() as conn:
+            self.requests.transition_in(conn, rid, S.HELD, now)
+            Outbox.put_in(conn, Message(key, str(rid.originator), user.callback_url, body), now)
+            self.jobs.complete_in(conn, rid)
+            also(conn)
+        self.on_outbox()
 
     def _refused(
         self,
@@ -254,6 +340,7 @@ class Dispatcher:
             if alert is not None:
                 Outbox.put_in(conn, alert, now)
             self.jobs.complete_in(conn, rid)
+            self.jobs.release_waiting_in(conn, rid)
             also(conn)
         self.on_outbox()
 

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from opendcc.dsp.access import Endpoint
+from opendcc.gateway import admin_requests
 from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
@@ -55,5 +56,6 @@ def create_app(hub: Hub) -> Starlette:
     routes = [Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint]
     routes.append(Route("/health", health, methods=["GET"]))
     routes += UtrnApi(hub).routes()
-    routes += AdminApi(hub).routes()
+    admin = AdminApi(hub)
+    routes += admin.routes() + admin_requests.routes(admin)
     return Starlette(routes=routes, lifespan=lifespan)

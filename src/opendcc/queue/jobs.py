@@ -1,6 +1,8 @@
 """The embedded queue: one leased row per device request a worker owes work on.
 
-Jobs carry a priority (prepayment above everything else) and are claimed highest first.
+Jobs carry a priority (prepayment above everything else) and are claimed highest first. A
+sequenced request's job names the request it ``waits_for`` (DUIS PrecedingServiceRequestID) and
+is not claimed until that request's outcome is known (``release_waiting_in``).
 
 ``claim`` leases due rows to one worker with a conditional UPDATE, so two workers never hold
 the same job; a lease that runs out (its worker died) makes the job claimable again. The
@@ -16,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from opendcc.core.request_id import RequestId
-from opendcc.store.tables import jobs
+from opendcc.store.tables import jobs, service_requests
 
 
 class WorkQueue(Protocol):
@@ -28,8 +30,18 @@ class WorkQueue(Protocol):
     """
 
     def enqueue_in(
-        self, conn: Connection, request_id: RequestId, run_after: datetime, priority: int = 0
+        self,
+        conn: Connection,
+        request_id: RequestId,
+        run_after: datetime,
+        priority: int = 0,
+        *,
+        waits_for: RequestId | None = None,
     ) -> None: ...
+
+    def release_waiting_in(self, conn: Connection, predecessor: RequestId) -> int: ...
+
+    def park(self, request_id: RequestId, waits_for: RequestId) -> None: ...
 
     def claim(
         self, owner: str, now: datetime, limit: int = 64, min_priority: int = 0
@@ -51,13 +63,54 @@ class JobQueue:
 
     @staticmethod
     def enqueue_in(
-        conn: Connection, request_id: RequestId, run_after: datetime, priority: int = 0
+        conn: Connection,
+        request_id: RequestId,
+        run_after: datetime,
+        priority: int = 0,
+        *,
+        waits_for: RequestId | None = None,
     ) -> None:
         conn.execute(
             insert(jobs).values(
-                request_id=str(request_id), run_after=run_after, attempts=0, priority=priority
+                request_id=str(request_id),
+                run_after=run_after,
+                attempts=0,
+                priority=priority,
+                waits_for=str(waits_for) if waits_for is not None else None,
             )
         )
+
+    @staticmethod
+    def release_waiting_in(conn: Connection, predecessor: RequestId) -> int:
+        """The outcome of ``predecessor`` is known: the jobs waiting for it may be claimed."""
+        released = conn.execute(
+            update(jobs).where(jobs.c.waits_for == str(predecessor)).values(waits_for=None)
+        )
+        return released.rowcount
+
+    def park(self, request_id: RequestId, waits_for: RequestId) -> None:
+        """Make a claimed job wait for ``waits_for`` again (its lease is given up)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.request_id == str(request_id))
+                .values(waits_for=str(waits_for), lease_owner=None, lease_until=None)
+            )
+
+    def release_orphans(self, finished: frozenset[str]) -> int:
+        """Free jobs whose predecessor is in one of the ``finished`` states: a safety net for a
+        predecessor that finished while its successor was being accepted."""
+        done = select(service_requests.c.request_id).where(
+            service_requests.c.state.in_(sorted(finished))
+        )
+        with self.engine.begin() as conn:
+            released = conn.execute(
+                update(jobs)
+                .where(jobs.c.waits_for.is_not(None))
+                .where(jobs.c.waits_for.in_(done))
+                .values(waits_for=None)
+            )
+        return released.rowcount
 
     def claim(
         self, owner: str, now: datetime, limit: int = 64, min_priority: int = 0
@@ -66,7 +119,12 @@ class JobQueue:
         priority first, then the oldest."""
         free = or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
         with self.engine.begin() as conn:
-            query = select(jobs.c.request_id).where(jobs.c.run_after <= now).where(free)
+            query = (
+                select(jobs.c.request_id)
+                .where(jobs.c.run_after <= now)
+                .where(jobs.c.waits_for.is_(None))
+                .where(free)
+            )
             if min_priority:
                 query = query.where(jobs.c.priority >= min_priority)
             due = conn.execute(

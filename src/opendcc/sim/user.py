@@ -24,7 +24,7 @@ from opendcc.smki.credentials import SigningCredentials
 
 REQUEST = """<?xml version="1.0" encoding="UTF-8"?>
 <sr:Request xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway" schemaVersion="5.4">
-<sr:Header><sr:RequestID>{request_id}</sr:RequestID><sr:CommandVariant>{cv}</sr:CommandVariant>
+<sr:Header><sr:RequestID>{request_id}</sr:RequestID>{sequence}<sr:CommandVariant>{cv}</sr:CommandVariant>
 <sr:ServiceReference>{sr}</sr:ServiceReference>
 <sr:ServiceReferenceVariant>{srv}</sr:ServiceReferenceVariant></sr:Header>
 <sr:Body>{body}</sr:Body></sr:Request>"""
@@ -57,12 +57,16 @@ class SimulatedUser:
         cv: int = 1,
         body: str | None = None,
         counter: int | None = None,
+        first_in_sequence: bool | None = None,
+        preceding: str | None = None,
     ) -> bytes:
-        """A signed Service Request for ``srv`` (its body from ``BODIES`` unless given)."""
+        """A signed Service Request for ``srv`` (its body from ``BODIES`` unless given);
+        ``first_in_sequence`` and ``preceding`` (a RequestID) put it in a DUIS sequence."""
         counter = self.next_counter() if counter is None else counter
         request_id = f"{self.user_id}:{target if cv != 8 else DCC}:{counter}"
         text = REQUEST.format(
             request_id=request_id,
+            sequence=_sequence(first_in_sequence, preceding),
             cv=cv,
             sr=srv.rsplit(".", 1)[0] if srv.count(".") == 2 else srv,
             srv=srv,
@@ -81,6 +85,15 @@ class SimulatedUser:
             "</sr:GBCSPayload></sr:SignedPreCommand>"
         )
         return self.request(srv, target, cv=5, body=body)
+
+
+def _sequence(first: bool | None, preceding: str | None) -> str:
+    parts = []
+    if first is not None:
+        parts.append(f"<sr:FirstInSequence>{'true' if first else 'false'}</sr:FirstInSequence>")
+    if preceding is not None:
+        parts.append(f"<sr:PrecedingServiceRequestID>{preceding}</sr:PrecedingServiceRequestID>")
+    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,25 @@ class NewRequest:
     command_variant: int
     document: bytes
     execute_at: datetime | None = None
+    preceding_request_id: RequestId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutcome:
+    """What is known of a stored request: who sent it, where it is, how it was answered."""
+
+    request_id: RequestId
+    state: RequestState
+    response_code: str | None
+    execute_at: datetime | None
+    preceding_request_id: RequestId | None
+
+    @property
+    def succeeded(self) -> bool:
+        """Answered with success: a device request RESPONDED with I0, or a non-device request
+        the DSP answered itself (no code, or I0/I99)."""
+        answered = self.state in (RequestState.RESPONDED, RequestState.DELIVERED)
+        return answered and self.response_code in (None, "I0", "I99", "8F66")
 
 
 class RequestStore:
@@ -89,6 +108,9 @@ class RequestStore:
                 received_at=now,
                 updated_at=now,
                 execute_at=request.execute_at,
+                preceding_request_id=(
+                    str(request.preceding_request_id) if request.preceding_request_id else None
+                ),
                 document=request.document,
             )
         )
@@ -141,6 +163,38 @@ class RequestStore:
         if doc is None:
             raise UnknownRequest(f"no request {request_id}")
         return bytes(doc)
+
+    def outcome(self, request_id: RequestId) -> StoredOutcome | None:
+        with self.engine.connect() as conn:
+            return self.outcome_in(conn, request_id)
+
+    @staticmethod
+    def outcome_in(conn: Connection, request_id: RequestId) -> StoredOutcome | None:
+        c = service_requests.c
+        row = conn.execute(
+            select(c.state, c.response_code, c.execute_at, c.preceding_request_id).where(
+                c.request_id == str(request_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        preceding = RequestId.parse(row.preceding_request_id) if row.preceding_request_id else None
+        return StoredOutcome(
+            request_id, RequestState(row.state), row.response_code, row.execute_at, preceding
+        )
+
+    def held_until(self, before: datetime) -> list[RequestId]:
+        """Requests a head-end holds (future-dated, Device pattern) whose execution time is
+        before ``before``."""
+        c = service_requests.c
+        query = (
+            select(c.request_id)
+            .where(c.state == RequestState.HELD.value)
+            .where(c.execute_at < before)
+            .order_by(c.execute_at)
+        )
+        with self.engine.connect() as conn:
+            return [RequestId.parse(rid) for (rid,) in conn.execute(query)]
 
     def state(self, request_id: RequestId) -> RequestState:
         with self.engine.connect() as conn:
