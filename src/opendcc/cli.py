@@ -15,6 +15,7 @@ from lxml import etree
 
 from opendcc.cli_admin import register_admin_commands
 from opendcc.cli_common import ConfigOption, config_of, fail, read_input
+from opendcc.cli_firmware import app as firmware_app
 from opendcc.cli_inventory import register_inventory_commands
 from opendcc.cli_prepayment import prepayment_app
 from opendcc.cli_sim import sim_app
@@ -35,6 +36,7 @@ app.add_typer(duis_app, name="duis")
 app.add_typer(prepayment_app, name="prepayment")
 app.add_typer(utrn_app, name="utrn")
 app.add_typer(sim_app, name="sim")
+app.add_typer(firmware_app, name="firmware")
 
 XsdOption = Annotated[
     Path | None,

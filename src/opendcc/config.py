@@ -18,8 +18,10 @@ from opendcc.alerts.throttle import StormPolicy
 from opendcc.catalogue import DeviceType, UserRole
 from opendcc.core.eui import Eui64
 from opendcc.dsp.restricted import DEFAULT_ALLOWED
+from opendcc.firmware import FirmwareSettings
 from opendcc.inventory import Device, Registration, SmiStatus
 from opendcc.prepayment.keys import DEFAULT_SEED
+from opendcc.schedules import ScheduleSettings
 from opendcc.smki.credentials import SigningCredentials, load_certificate
 from opendcc.store.users import AnomalyThreshold, User, UserStatus
 
@@ -74,6 +76,10 @@ class HubConfig:
     # Future-dated requests: how late an outcome may be before the User gets E30, and how late
     # a DSP-held request may still be sent after downtime (``dsp.future``, ``dsp.route``).
     future_dated_grace: timedelta = timedelta(hours=1)
+    # Firmware distribution (SRV 11.1): attempts per device, backoff, concurrency.
+    firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
+    # DCC schedules (SRV 5.1): spread of a minute's runs, concurrency, missed-run window.
+    schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     source: Path | None = field(default=None, compare=False)
 
 
@@ -128,6 +134,8 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             future_dated_grace=timedelta(
                 seconds=float(raw.get("future_dated", {}).get("grace_seconds", 3600))
             ),
+            firmware=_firmware(raw.get("firmware", {})),
+            schedules=_schedules(raw.get("schedules", {})),
             source=source,
         )
     except (KeyError, ValueError, OSError) as exc:
@@ -197,6 +205,30 @@ def _storm(raw: dict[str, Any]) -> StormPolicy:
         device_limit=int(raw.get("device_limit", default.device_limit)),
         window_s=float(raw.get("window_seconds", default.window_s)),
         cohort_limit=int(raw.get("cohort_limit", default.cohort_limit)),
+    )
+
+
+def _firmware(raw: dict[str, Any]) -> FirmwareSettings:
+    default = FirmwareSettings()
+    return FirmwareSettings(
+        attempts=int(raw.get("attempts", default.attempts)),
+        backoff=timedelta(seconds=float(raw.get("backoff_seconds", default.backoff.seconds))),
+        concurrency=int(raw.get("concurrency", default.concurrency)),
+    )
+
+
+def _schedules(raw: dict[str, Any]) -> ScheduleSettings:
+    default = ScheduleSettings()
+
+    def seconds(key: str, value: timedelta) -> timedelta:
+        return timedelta(seconds=float(raw.get(key, value.total_seconds())))
+
+    return ScheduleSettings(
+        spread=seconds("spread_seconds", default.spread),
+        concurrency=int(raw.get("concurrency", default.concurrency)),
+        batch=int(raw.get("batch", default.batch)),
+        lease=seconds("lease_seconds", default.lease),
+        missed_window=seconds("missed_window_seconds", default.missed_window),
     )
 
 

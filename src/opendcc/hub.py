@@ -29,7 +29,7 @@ from opendcc.core.clock import Clock, SystemClock
 from opendcc.core.errors import ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.dco import DcoRejected, DualControl
-from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, Granted
+from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, AccessDenied, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
 from opendcc.dsp.frontdoor import FrontDoor
 from opendcc.dsp.future import FutureDated
@@ -40,7 +40,8 @@ from opendcc.dsp.restricted import PolicyError, RestrictedGate, RestrictedPolicy
 from opendcc.dsp.route import Dispatcher
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.schema import load_schema
-from opendcc.inventory import CplStore, InventoryStore
+from opendcc.firmware import Firmware, FirmwareLibrary
+from opendcc.inventory import CplStore, Device, InventoryStore
 from opendcc.inventory.restriction import Restriction, Restrictions
 from opendcc.migration.lifecycle import RetryPolicy
 from opendcc.migration.pipeline import Migration
@@ -60,6 +61,7 @@ from opendcc.s1sp.contract import (
     Registry,
     S1spAdapter,
 )
+from opendcc.schedules import Schedules
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.smki.lookup import FirstOf
 from opendcc.smki.trust import TrustStore
@@ -73,6 +75,7 @@ from opendcc.store.users import UserStore
 log = logging.getLogger(__name__)
 
 REGISTRY_CACHE_SECONDS = 1.0
+FIRMWARE_FAILED, FIRMWARE_ACTIVATED = 0x8F1C, 0x8F1D
 # Blocking work (SQLite commits, signatures) runs in threads; commits mostly wait on fsync.
 THREADS = 32
 
@@ -151,6 +154,36 @@ class Hub:
             then=self._after_alert,
             on_queued=lambda: self._wake(self.deliverer.wake),
         )
+        self.firmware_library = FirmwareLibrary(self.engine, self.cpl)
+        self.firmware = Firmware(
+            engine=self.engine,
+            clock=self.clock,
+            inventory=self.inventory,
+            cpl=self.cpl,
+            library=self.firmware_library,
+            check_device=self._check_firmware_device,
+            submit=self._submit,
+            dsp=config.dsp_credentials,
+            signer=self.signer,
+            callback_of=self._callback_of,
+            settings=config.firmware,
+            profiles={p.name: p for p in self.registry.profiles()},
+            on_outbox=lambda: self._wake(self.deliverer.wake),
+        )
+        self.schedules = Schedules(
+            engine=self.engine,
+            clock=self.clock,
+            catalogue=self.catalogue,
+            authorise=self._authorise_for,
+            submit=self._submit,
+            dsp=config.dsp_credentials,
+            s1sp=config.s1sp_credentials,
+            signer=self.signer,
+            callback_of=self._callback_of,
+            settings=config.schedules,
+            on_outbox=lambda: self._wake(self.deliverer.wake),
+            interactive_busy=lambda: self.workers.busy(),  # noqa: PLW0108 - built below
+        )
         self.future = FutureDated(
             engine=self.engine,
             clock=self.clock,
@@ -217,10 +250,11 @@ class Hub:
             anomaly=AnomalyDetector(),
             on_accepted=lambda: self._wake(self.workers.wake),
             on_alert=lambda: self._wake(self.deliverer.wake),
-            vet=self.prepayment.vet,
+            vet=self._vet,
             priority=lambda srv: PRIORITY.get(srv, 0),
             restricted=self.restricted_gate,
             device_dates=self._device_dates,
+            non_device={**self.firmware.handlers(), **self.schedules.handlers()},
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -281,6 +315,8 @@ class Hub:
             asyncio.create_task(self.alert_intake.run(), name="alert intake"),
             asyncio.create_task(self.notices.run(), name="S1SP notices"),
             asyncio.create_task(self.future.run(), name="future-dated"),
+            asyncio.create_task(self.firmware.run(), name="firmware distribution"),
+            asyncio.create_task(self.schedules.run(), name="DCC schedules"),
         ]
 
     async def stop(self) -> None:
@@ -324,9 +360,38 @@ class Hub:
         return on_device and self.registry.profile(device.cohort).device_future_dating
 
     def _after_alert(self, item: Received) -> None:
-        """After an alert's commit: keypad top-ups reconciled, future-dated outcomes taken."""
-        self.prepayment.reconcile(item.alert)
-        self.future.executed(item.alert)
+        """After an alert's commit: keypad top-ups reconciled, future-dated outcomes taken,
+        firmware activations recorded in the inventory."""
+        alert = item.alert
+        self.prepayment.reconcile(alert)
+        self.future.executed(alert)
+        if alert.code == FIRMWARE_ACTIVATED:
+            version = alert.values.get("version")
+            self.firmware.activated(
+                alert.device_id, self.clock.now(), version=str(version) if version else None
+            )
+        elif alert.code == FIRMWARE_FAILED:
+            detail = f"firmware verification failed: {dict(alert.values)}"[:250]
+            self.firmware.failed_activation(alert.device_id, self.clock.now(), detail)
+
+    def _vet(self, instruction: Instruction) -> None:
+        self.prepayment.vet(instruction)
+        self.firmware.vet(instruction)
+
+    def _check_firmware_device(self, user: Eui64, device_id: Eui64, now: datetime) -> Device:
+        """Whether ``user`` may update the firmware of ``device_id`` now (11.1, per device)."""
+        return self._authorise_for(user, "11.3", device_id, now)
+
+    def _authorise_for(self, user: Eui64, srv: str, device_id: Eui64, now: datetime) -> Device:
+        """Whether ``user`` may have ``srv`` carried out on ``device_id`` now, as if it sent the
+        request itself: access control, the S1SP offers it (E11), restricted mode (E71). For
+        work the DCC does on a User's behalf: a schedule's runs, a firmware update's devices."""
+        granted = self.access.check_device(user, srv, device_id, now)
+        assert granted.device is not None
+        if (why := self._supports(granted)) is not None:
+            raise AccessDenied(ResponseCode.SRV_NOT_FOR_DEVICE_TYPE, why)
+        self.restricted_gate(granted)
+        return granted.device
 
     def _authorise(self, request: ServiceRequest, now: datetime) -> None:
         self.access.check(request, ENDPOINT_OF_CV[request.command_variant], now)

@@ -38,6 +38,7 @@ NSMAP = {"sr": SR_NS, "ra": RA_NS, "ds": DS_NS}
 S1SP_SIGNED = SignerPolicy(frozenset({RemotePartyRole.XML_SIGN, RemotePartyRole.DSP_XML_SIGN}))
 
 _MAX_STATUS_TEXT = 250  # ra:StatusSMETS1/Error
+_SCHEDULE_ID_MAX = 10**12  # sr:scheduleID
 
 
 class MissingElement(DuisError, ValueError):
@@ -221,16 +222,46 @@ def smets1_response(
     must not contradict it: for an error code with no ``statuses``, one status is derived
     from the code (``E21`` -> ResponseCode ``21``, text ``E21``).
     """
+    ref = RequestRef(request_id, service_reference, srv)
+    responder = request_id.response_id()
+    inner_body = _smets1_body(code, payload)
+    signed = smets1_signed_response(responder, ref, inner_body, now, s1sp_credentials)
+    return smets1_message(Header(code, now, request_id, responder), ref, signed)
+
+
+def scheduled_smets1_response(
+    response_id: RequestId,
+    *,
+    dsp_schedule_id: int,
+    service_reference: str,
+    srv: str,
+    code: ResponseCode,
+    now: datetime,
+    s1sp_credentials: SigningCredentials,
+    payload: Smets1Payload | None = None,
+) -> etree._ElementTree:
+    """The Response to one run of a DSP schedule (SRV 5.1): a SMETS1 response that no User
+    request preceded, so its header has no RequestID. ``response_id`` is device:User:counter;
+    the SMETS1ResponseMessage names the schedule (``DSPScheduleID``). Statuses as in
+    ``smets1_response``."""
+    inner_body = _smets1_body(code, payload)
+    # The MMC header's identity is the ResponseID's; a RequestRef needs a RequestId, so the
+    # ResponseID stands in for it (the ref only carries the Service Reference and variant).
+    ref = RequestRef(response_id, service_reference, srv)
+    signed = smets1_signed_response(response_id, ref, inner_body, now, s1sp_credentials)
+    header = Header(code, now, None, response_id)
+    return smets1_message(header, ref, signed, dsp_schedule_id=dsp_schedule_id)
+
+
+def _smets1_body(code: ResponseCode, payload: Smets1Payload | None) -> etree._Element:
+    """The S1SP's inner ``sr:Body``; an error code with no statuses gets one derived from it."""
     payload = payload or Smets1Payload()
     if code.is_error and not payload.statuses:
         derived = Smets1Status(int(code.value[1:]), code.value)
         payload = Smets1Payload(payload.smets_data, (derived,))
-    ref = RequestRef(request_id, service_reference, srv)
-    responder = request_id.response_id()
     inner_body = etree.Element(sr("Body"), nsmap=NSMAP)
     _response_payload(etree.SubElement(inner_body, sr("ResponseMessage")), payload)
-    signed = smets1_signed_response(responder, ref, inner_body, now, s1sp_credentials)
-    return smets1_message(Header(code, now, request_id, responder), ref, signed)
+    return inner_body
 
 
 def smets1_signed_response(
@@ -261,12 +292,22 @@ def smets1_signed_response(
 
 
 def smets1_message(
-    header: Header, ref: RequestRef | None, signed: etree._Element
+    header: Header,
+    ref: RequestRef | None,
+    signed: etree._Element,
+    *,
+    dsp_schedule_id: int | None = None,
 ) -> etree._ElementTree:
-    """The outer Response around an already signed ``sr:SMETS1SignedResponse``."""
+    """The outer Response around an already signed ``sr:SMETS1SignedResponse``; a run of a
+    DSP schedule names the schedule (``dsp_schedule_id``, sr:scheduleID)."""
     tree, body = new_response(header)
     service_reference, srv = (ref.service_reference, ref.srv) if ref else (None, None)
-    _message(body, "SMETS1ResponseMessage", service_reference, srv).append(signed)
+    message = _message(body, "SMETS1ResponseMessage", service_reference, srv)
+    if dsp_schedule_id is not None:
+        if not 0 <= dsp_schedule_id <= _SCHEDULE_ID_MAX:
+            raise ValueError(f"a DSP schedule id is 0..{_SCHEDULE_ID_MAX}: {dsp_schedule_id}")
+        text_child(message, sr("DSPScheduleID"), dsp_schedule_id)
+    message.append(signed)
     return tree
 
 

@@ -70,6 +70,11 @@ class WorkerPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll)
 
+    def busy(self) -> bool:
+        """Whether interactive work holds half or more of the general slots: DCC-scheduled
+        runs, below interactive work, wait while it does."""
+        return len(self._running) >= max(1, (self.concurrency - self.reserved) // 2)
+
     def _claim(self, room: int) -> list[RequestId]:
         """Urgent jobs into any free slot; the rest only into slots not reserved."""
         now = self.clock.now()
