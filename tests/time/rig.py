@@ -162,9 +162,12 @@ class Rig:
     def response_to(self, rid: RequestId, timeout: float = 20.0) -> etree._Element:
         return self.delivered(f"R:{rid.response_id()}", timeout)
 
+    def delivered_keys(self) -> set[str]:
+        """The message keys the supplier's callback has taken."""
+        return set(self.callback.keys())
+
     def keys_for(self, rid: RequestId) -> set[str]:
-        delivered = self.callback.keys()
-        return {k for k in delivered if str(rid.response_id()) in k}
+        return {k for k in self.delivered_keys() if str(rid.response_id()) in k}
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
