@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-cohorts - set up and benchmark every cohort, WAN at zero and realistic"
 	@echo "make bench-prepayment - set up and benchmark UTRN issuance and top-up latency"
 	@echo "make bench-alerts - set up and benchmark alert throughput and latency, 1 million devices"
+	@echo "make bench-schedules - set up and benchmark 1 million DCC schedules due in one minute"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +77,9 @@ bench-cohorts: setup
 
 bench-prepayment: setup
 	$(BIN)/python benchmarks/prepayment.py
+
+bench-schedules: setup
+	$(BIN)/python benchmarks/schedules.py
 
 bench-alerts: setup
 	$(BIN)/python benchmarks/alerts.py

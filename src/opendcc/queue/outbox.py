@@ -47,6 +47,8 @@ class Message:
     request_id: RequestId | None = None
     # Messages sharing a key go out one at a time, oldest first (an alert's User and device).
     ordering_key: str | None = None
+    # Bulk messages (DCC-scheduled runs' Responses) are delivered after every interactive one.
+    bulk: bool = False
 
 
 class Outbox:
@@ -81,6 +83,7 @@ class Outbox:
                     "attempts": 0,
                     "ordering_key": m.ordering_key,
                     "alert_id": alert_id,
+                    "bulk": m.bulk,
                 }
                 for m, alert_id in messages
             ],
@@ -104,7 +107,7 @@ class Outbox:
                 .where(outbox.c.next_attempt_at <= now)
                 .where(free)
                 .where(first_in_line)
-                .order_by(outbox.c.id)
+                .order_by(outbox.c.bulk, outbox.c.id)
                 .limit(limit)
             ).all()
             claimed = []
@@ -127,6 +130,7 @@ class Outbox:
                                 row.body,
                                 request_id,
                                 row.ordering_key,
+                                bool(row.bulk),
                             ),
                         )
                     )

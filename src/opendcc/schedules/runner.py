@@ -194,7 +194,7 @@ class Runner:
             advanced = self.store.advance_in(conn, row, nominal, outcome=answer.code.value, now=now)
             if advanced and url is not None:
                 key = run_key(row.schedule_id, nominal)
-                Outbox.put_in(conn, Message(key, str(row.user_id), url, body, None), now)
+                Outbox.put_in(conn, Message(key, str(row.user_id), url, body, bulk=True), now)
         if advanced:
             self.on_outbox()
 

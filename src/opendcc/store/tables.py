@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -270,7 +271,10 @@ outbox = Table(
     # in id order; None: no order to keep (answers to requests).
     Column("ordering_key", String(48), nullable=True),
     Column("alert_id", Integer, nullable=True),  # the alert this message carries, if any
+    # 0007: bulk messages (DCC-scheduled runs' Responses) go after every interactive one
+    Column("bulk", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+    Index("ix_outbox_bulk", "delivered_at", "bulk", "id"),
     Index("ix_outbox_ordering_key", "ordering_key", "delivered_at"),
     Index("ix_outbox_user_id", "user_id", "id"),
 )

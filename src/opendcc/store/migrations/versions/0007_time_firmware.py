@@ -24,6 +24,11 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("waits_for", REQUEST_ID, nullable=True))
         batch_op.create_index("ix_jobs_waits_for", ["waits_for"])
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("bulk", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.create_index("ix_outbox_bulk", ["delivered_at", "bulk", "id"])
     op.create_table(
         "schedules",
         sa.Column("schedule_id", sa.Integer(), autoincrement=True, nullable=False),
@@ -111,6 +116,9 @@ def downgrade() -> None:
     op.drop_index("ix_schedules_device_id", table_name="schedules")
     op.drop_index("ix_schedules_due", table_name="schedules")
     op.drop_table("schedules")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_bulk")
+        batch_op.drop_column("bulk")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_waits_for")
         batch_op.drop_column("waits_for")
