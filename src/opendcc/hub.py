@@ -320,8 +320,13 @@ class Hub:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        # Cancel until every loop has ended: before Python 3.12, ``asyncio.wait_for`` can swallow
+        # a cancellation that arrives as the event it waits on is set.
+        pending = set(self._tasks)
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -396,7 +396,7 @@ def test_alerts_listed_and_fetched_as_stored(admin: Admin) -> None:
 def test_alert_subscriptions(admin: Admin) -> None:
     listed = admin.call("GET", "/alert-subscriptions").json()["alerts"]
     by_code = {a["code"]: a for a in listed}
-    assert len(listed) == 11  # the device alert table's codes
+    assert len(listed) == 13  # the device alert table's codes
     assert by_code["8101"] == {
         "code": "8101",
         "description": "Low credit",

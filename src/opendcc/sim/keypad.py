@@ -29,6 +29,9 @@ A simulated head-end process serves this small API beside its wire protocol
     200 ``{"device", "restricted", "since", "set_by", "reason", "notices"}``: what the DCC's
     restriction notices (SRV 99.1) told the head-end about MP169 restricted mode (``since`` an
     ISO 8601 date-time or null before any notice; ``notices``: how many it carried out); 404.
+``GET /meters/{device}/held``
+    200 ``[{"request_id", "srv", "execute_at"}, ...]``: the future-dated commands the head-end
+    holds for the meter, soonest first (``execute_at`` in UTC with milliseconds and ``Z``); 404.
 ``GET /meters/{device}/alerts-config``
     200 ``{"disabled": ["8101", ...]}``: the alert codes 6.22 Configure Alert Behaviour
     switched off, four upper-case hex digits in order; 404.
@@ -56,6 +59,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from opendcc.core.eui import Eui64
+from opendcc.duis.response import format_datetime
 from opendcc.s1sp.transports.http import HttpListener
 from opendcc.sim.headends.core import EVENTS, HeadEndCore
 from opendcc.sim.state import EVENTS as METER_EVENTS
@@ -123,6 +127,19 @@ def _alert_order(body: bytes, core: HeadEndCore) -> list[Alert] | None:
 def _refusal(exc: MeterError) -> JSONResponse:
     reason = exc.rejection.value if isinstance(exc, UtrnRefused) else exc.reason.value
     return _answer(422, accepted=False, reason=reason, detail=exc.detail)
+
+
+def _held(core: HeadEndCore, device_text: str) -> JSONResponse:
+    """``GET /meters/{device}/held``: the future-dated commands held for the meter."""
+    device = _device(device_text)
+    meter = None if device is None else core.meter(device)
+    if meter is None:
+        return _answer(404, error=f"no device {device_text} here")
+    commands = [
+        {"request_id": h.request_id, "srv": h.srv, "execute_at": format_datetime(h.execute_at)}
+        for h in core.held(meter.device_id)
+    ]
+    return JSONResponse(commands)
 
 
 def control_app(core: HeadEndCore) -> Starlette:
@@ -197,6 +214,9 @@ def control_app(core: HeadEndCore) -> Starlette:
             notices=meter.restriction_notices,
         )
 
+    async def held(request: Request) -> JSONResponse:
+        return _held(core, request.path_params["device"])
+
     async def alerts_config(request: Request) -> JSONResponse:
         meter = meter_of(request)
         if isinstance(meter, JSONResponse):
@@ -226,6 +246,7 @@ def control_app(core: HeadEndCore) -> Starlette:
             Route("/meters/{device}/balance", balance, methods=["GET"]),
             Route("/meters/{device}/events", events, methods=["POST"]),
             Route("/meters/{device}/restriction", restriction, methods=["GET"]),
+            Route("/meters/{device}/held", held, methods=["GET"]),
             Route("/meters/{device}/alerts-config", alerts_config, methods=["GET"]),
         ]
     )

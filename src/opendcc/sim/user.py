@@ -24,7 +24,7 @@ from opendcc.smki.credentials import SigningCredentials
 
 REQUEST = """<?xml version="1.0" encoding="UTF-8"?>
 <sr:Request xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway" schemaVersion="5.4">
-<sr:Header><sr:RequestID>{request_id}</sr:RequestID>{sequence}<sr:CommandVariant>{cv}</sr:CommandVariant>
+<sr:Header><sr:RequestID>{request_id}</sr:RequestID><sr:CommandVariant>{cv}</sr:CommandVariant>
 <sr:ServiceReference>{sr}</sr:ServiceReference>
 <sr:ServiceReferenceVariant>{srv}</sr:ServiceReferenceVariant></sr:Header>
 <sr:Body>{body}</sr:Body></sr:Request>"""
@@ -66,12 +66,13 @@ class SimulatedUser:
         request_id = f"{self.user_id}:{target if cv != 8 else DCC}:{counter}"
         text = REQUEST.format(
             request_id=request_id,
-            sequence=_sequence(first_in_sequence, preceding),
             cv=cv,
             sr=srv.rsplit(".", 1)[0] if srv.count(".") == 2 else srv,
             srv=srv,
             body=(body if body is not None else BODIES[srv]).format(target=target),
         )
+        sequence = _sequence(first_in_sequence, preceding)
+        text = text.replace("</sr:RequestID>", f"</sr:RequestID>{sequence}", 1)
         document = parse_xml(text.encode("utf-8"))
         sign(document.getroot(), self.credentials)
         return etree.tostring(document, xml_declaration=True, encoding="UTF-8")

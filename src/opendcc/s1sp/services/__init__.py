@@ -4,7 +4,10 @@ Each module holds a family of SRVs and exports ``SERVICES``; ``SERVICES`` here j
 one mapping by SRV. Cohort profiles choose which of these they offer; protocols carry the
 instruction and its ``Result``; the DSP and the DCO read parameters with the same function.
 The ``notices`` family is the DCC's own management messages to an S1SP (``S1SP_NOTICES``):
-every cohort carries them, but no User can request them.
+every cohort carries them, but no User can request them; 11.1, the per-device firmware
+distribution the hub makes of a User's non-device 11.1 request, is carried the same way
+(``firmware``). ``future`` reads the generic ``execute_at`` parameter of an instruction a
+head-end holds for later, and names the alerts it raises when it carries one out.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from opendcc.s1sp.services.base import (
     Service,
     no_parameters,
 )
-from opendcc.s1sp.services.notices import RESTRICTION_NOTICE
+from opendcc.s1sp.services.firmware import ACTIVATE_FIRMWARE, FIRMWARE_DISTRIBUTION
+from opendcc.s1sp.services.future import (
+    EXECUTE_AT,
+    FUTURE_DATED_EXECUTED,
+    FUTURE_DATED_FAILED,
+    HELD_UNTIL,
+)
+from opendcc.s1sp.services.notices import CANCEL_NOTICE, RESTRICTION_NOTICE
 
 
 def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
@@ -40,7 +50,7 @@ def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
 
 
 def _families() -> list[Iterable[Service]]:
-    from opendcc.s1sp.services import config, electives, notices, prepayment, reads
+    from opendcc.s1sp.services import config, electives, firmware, notices, prepayment, reads
 
     return [
         prepayment.SERVICES,
@@ -48,6 +58,7 @@ def _families() -> list[Iterable[Service]]:
         config.SERVICES,
         electives.SERVICES,
         notices.SERVICES,
+        firmware.SERVICES,
     ]
 
 
@@ -100,12 +111,16 @@ CORE_SRVS = frozenset(
         "8.9",
         "8.11",
         "11.2",
+        ACTIVATE_FIRMWARE,  # 11.3
     ]
 )
 
-# The DCC's notices to an S1SP, outside the DUIS range (``notices``): 99.1 tells the head-end a
-# meter's restricted mode (MP169) was set or cleared. Offered by every cohort, never elective.
-S1SP_NOTICES = frozenset({RESTRICTION_NOTICE})
+# The DCC's own instructions to an S1SP, which no User request names for a device: the notices,
+# outside the DUIS range (``notices``: 99.1 tells the head-end a meter's restricted mode, MP169,
+# was set or cleared; 99.2 cancels an instruction it holds for later), and 11.1, the firmware
+# image the DCC distributes to each device (``firmware``). Offered by every cohort, never
+# elective.
+S1SP_NOTICES = frozenset({RESTRICTION_NOTICE, CANCEL_NOTICE, FIRMWARE_DISTRIBUTION})
 
 # A consumer keyed a UTRN (Unique Transaction Reference Number) in and the meter credited it;
 # its values: ``utrn``, ``amount_p``, ``counter``, ``channel`` ("keypad").
@@ -114,11 +129,15 @@ UTRN_ACCEPTED_AT_KEYPAD = 0x8F3A
 # The GBCS-style alert codes a SMETS1 meter raises through the core services and events:
 # critical 0x8Fxx (firmware verification failed and activated, tamper, supply disabled for lack
 # of credit, supply armed, power outage and restored), non-critical 0x81xx (low credit,
-# emergency credit available, clock adjusted), and the critical UTRN accepted at the keypad
-# (last: some cohorts number their codes in this order). Cohorts map their own codes onto these.
+# emergency credit available, clock adjusted), the critical UTRN accepted at the keypad and,
+# after it, the head-end's own alerts of a future-dated instruction it held and carried out
+# or saw fail (``future``). Some cohorts number their codes in this order, so new codes go last.
+# Cohorts map their own codes onto these.
 GBCS_ALERTS = (
     *(0x8F1C, 0x8F1D, 0x8F20, 0x8F30, 0x8F31, 0x8F34, 0x8F35, 0x8101, 0x8102, 0x8103),
     UTRN_ACCEPTED_AT_KEYPAD,
+    FUTURE_DATED_EXECUTED,
+    FUTURE_DATED_FAILED,
 )
 
 
@@ -140,9 +159,16 @@ def response_element(srv: str, result: Result) -> etree._Element:
 
 
 __all__ = [
+    "ACTIVATE_FIRMWARE",
+    "CANCEL_NOTICE",
     "CORE_SRVS",
     "DEFAULT_RESPONSE_TIME_S",
+    "EXECUTE_AT",
+    "FIRMWARE_DISTRIBUTION",
+    "FUTURE_DATED_EXECUTED",
+    "FUTURE_DATED_FAILED",
     "GBCS_ALERTS",
+    "HELD_UNTIL",
     "RESTRICTION_NOTICE",
     "S1SP_NOTICES",
     "SERVICES",

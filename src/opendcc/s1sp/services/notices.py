@@ -22,6 +22,13 @@ meter; the head-end records it as its own view of the meter. Parameters, all tex
 ``RestrictionNotice`` builds these parameters (``parameters()``) and reads them back
 (``from_parameters``), so the hub that sends a notice and the head-end that takes it agree.
 
+99.2 Cancel notice: the DCC cancels an instruction the head-end holds for later (a future-dated
+instruction, see ``opendcc.s1sp.services.future``). Its one parameter, ``request_id``, is the
+held instruction's RequestID text (``CancelNotice``). A head-end that still holds it for that
+device drops it (nothing happens to the meter, no alert) and answers the Result ``cancelled``
+1; one that does not (already carried out, cancelled before, or never held) answers REJECTED
+with the detail ``not held``.
+
 No DUIS request body carries a notice, so ``Service.parameters`` refuses any body, and no DUIS
 Response ever answers one, so ``Service.response`` (which ``Service`` requires) builds a bare,
 empty ``RestrictionNoticeAck`` element in no namespace: harmless, and not an MMC (Message
@@ -43,6 +50,8 @@ from opendcc.duis.response import format_datetime
 from opendcc.s1sp.services.base import InvalidParameters, Parameters, Result, Service
 
 RESTRICTION_NOTICE = "99.1"
+CANCEL_NOTICE = "99.2"
+NOT_HELD = "not held"  # the REJECTED detail of a cancel notice for nothing held
 _FLAGS: Mapping[str, bool] = {"true": True, "false": False}
 
 
@@ -87,10 +96,30 @@ class RestrictionNotice:
         return cls(_FLAGS[flag], instant, supplier, parameters.get("reason", ""))
 
 
+@dataclass(frozen=True, slots=True)
+class CancelNotice:
+    """What 99.2 says: drop the instruction with this RequestID that the head-end holds."""
+
+    request_id: str
+
+    def __post_init__(self) -> None:
+        if not self.request_id:
+            raise InvalidParameters("a cancel notice names the held instruction's request_id")
+
+    def parameters(self) -> dict[str, str]:
+        """The instruction parameters of this notice."""
+        return {"request_id": self.request_id}
+
+    @classmethod
+    def from_parameters(cls, parameters: Parameters) -> CancelNotice:
+        """The notice an instruction's parameters carry; ``InvalidParameters`` if malformed."""
+        return cls(parameters.get("request_id", ""))
+
+
 def no_request_body(body: etree._Element) -> dict[str, str]:
-    """No DUIS request carries a notice: the DCC builds it with ``RestrictionNotice``."""
+    """No DUIS request carries a notice: the DCC builds it (``RestrictionNotice``, ...)."""
     raise InvalidParameters(
-        f"SRV {RESTRICTION_NOTICE} is the DCC's own notice, not {etree.QName(body).localname}"
+        f"a DCC notice to an S1SP is the DCC's own, not {etree.QName(body).localname}"
     )
 
 
@@ -100,6 +129,13 @@ def acknowledgement(result: Result) -> etree._Element:
     return etree.Element("RestrictionNoticeAck")
 
 
+def cancel_acknowledgement(result: Result) -> etree._Element:
+    """A bare ``CancelNoticeAck``, never part of a DUIS Response (see the module)."""
+    del result
+    return etree.Element("CancelNoticeAck")
+
+
 SERVICES: tuple[Service, ...] = (
     Service(RESTRICTION_NOTICE, "notifyRestriction", no_request_body, acknowledgement, writes=True),
+    Service(CANCEL_NOTICE, "cancelHeldInstruction", no_request_body, cancel_acknowledgement),
 )

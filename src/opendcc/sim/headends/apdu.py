@@ -10,6 +10,7 @@ It answers, with the very codec the adapter uses, from the other side:
 
 Every alert the core publishes is pushed to every open connection (invoke id 0). Each answer
 waits the core's WAN delay first; a corrupt fault damages the frame's body so its CRC fails.
+While it listens it carries out the held future-dated commands as they fall due (``Releaser``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from opendcc.s1sp.protocols.apdu import (
     SetResponse,
 )
 from opendcc.s1sp.protocols.apdu.records import from_record, to_record
-from opendcc.sim.headends.core import HeadEndCore, PushedAlert
+from opendcc.sim.headends.core import HeadEndCore, PushedAlert, Releaser
 from opendcc.sim.state import ESME_OBJECTS, GSME_OBJECTS, MeterError, MeterState
 
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
@@ -69,6 +70,7 @@ class ApduHeadEnd:
         self._server: asyncio.Server | None = None
         self._peers: dict[asyncio.StreamWriter, tuple[Connection, asyncio.Lock]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._releaser = Releaser(core)
         core.subscribe(self._push)
 
     @property
@@ -78,9 +80,11 @@ class ApduHeadEnd:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
+        self._releaser.start()
 
     async def go_down(self) -> None:
         """Stop listening and drop every connection: new connections are refused."""
+        await self._releaser.stop()
         if self._server is not None:
             self._server.close()
             self._server = None

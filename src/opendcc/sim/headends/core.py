@@ -10,6 +10,17 @@ with the cohort's own alert code, to the servers that push or queue them.
 Like a real head-end it is idempotent per request id: a command it already carried out is
 answered again from memory, without acting on the meter a second time.
 
+Future dating (``opendcc.s1sp.services.future``): a head-end whose profile has
+``device_future_dating`` holds a command whose ``execute_at`` is later than its clock's now
+(after the usual checks: the device is known and reachable) and answers ``held_until`` at once;
+``release_due`` carries out every held command whose time has come, with ``execute_at``
+stripped, exactly as it would have been carried out at once, and pushes its outcome as the
+0x8F66 (executed) or 0x8F67 (failed) alert of the meter. Servers run it every
+``RELEASE_EVERY_S`` while they serve (``Releaser``). Other head-ends ignore ``execute_at``. The
+DCC's cancel notice (99.2) drops a held command (``not held`` otherwise). Held commands live in
+memory only. Firmware (11.1, 11.3) follows the profile's ``FirmwareMode``
+(``opendcc.sim.services.firmware``): a one-stage head-end keeps distributed images itself.
+
 The world acts on meters too: ``inject`` (an outage, tamper, the consumer's button, and two test
 hooks: a firmware image that fails verification and a low credit alert whatever the credit)
 and ``key_in`` (a consumer keys a UTRN, Unique Transaction Reference Number, into a meter's
@@ -22,7 +33,11 @@ a corrupted reply (the server damages its frame), lost commands, missing keys, a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import heapq
+import logging
 import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -33,10 +48,16 @@ from statistics import NormalDist
 from opendcc.core.clock import Clock, SystemClock
 from opendcc.core.eui import Eui64
 from opendcc.prepayment.utrn import Credit
-from opendcc.s1sp.contract import CohortProfile, OutcomeStatus
-from opendcc.s1sp.services.base import Datum, Parameters, Result
-from opendcc.sim.services import execute
+from opendcc.s1sp.contract import CohortProfile, FirmwareMode, OutcomeStatus
+from opendcc.s1sp.services import future
+from opendcc.s1sp.services.base import Datum, InvalidParameters, Parameters, Result
+from opendcc.s1sp.services.notices import CANCEL_NOTICE, NOT_HELD, CancelNotice
+from opendcc.sim.services import Execute, execute
+from opendcc.sim.services.base import RefusedAfterAlerts
+from opendcc.sim.services.firmware import StagedImages
 from opendcc.sim.state import Alert, MeterError, MeterState
+
+log = logging.getLogger(__name__)
 
 _NORMAL = NormalDist()
 REMEMBERED = 1_000_000  # answers kept for repeated request ids
@@ -44,6 +65,7 @@ _Z99 = _NORMAL.inv_cdf(0.99)
 # The made-up image an injected ``firmware_failed`` delivers: it never matches its hash.
 INJECTED_FIRMWARE_VERSION = "0.0.0-injected"
 _NO_HASH = b""
+RELEASE_EVERY_S = 0.05  # how often a serving head-end carries out the held commands now due
 
 
 def _firmware_failed(meter: MeterState, now: datetime) -> tuple[Alert, ...]:
@@ -86,6 +108,17 @@ class Reply:
     status: OutcomeStatus
     result: Result = field(default_factory=dict)
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A future-dated command the head-end holds until ``execute_at``."""
+
+    request_id: str
+    device: Eui64  # the meter's own id (not a comms hub or gas proxy alias)
+    srv: str
+    parameters: Mapping[str, str]  # without ``execute_at``
+    execute_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +180,15 @@ class HeadEndCore:
         ] = OrderedDict()
         self._subscribers: list[Callable[[PushedAlert], None]] = []
         self._awake_until: dict[Eui64, datetime] = {}
+        # Future-dated commands held, by request id, and their release order (a heap whose
+        # entries of cancelled commands are skipped when they come up).
+        self._held: dict[str, Held] = {}
+        self._due: list[tuple[datetime, str]] = []
+        # A one-stage head-end keeps distributed firmware images itself.
+        self.staged_images = StagedImages()
+        self._own_services: Mapping[str, Execute] = (
+            self.staged_images.executors if profile.firmware_mode is FirmwareMode.ONE_STAGE else {}
+        )
 
     # ------------------------------------------------------------------ lookups
 
@@ -174,19 +216,97 @@ class HeadEndCore:
         refusal = self._refusal(request_id, device)
         if refusal is not None:
             return Reply(refusal, detail=f"injected fault: {refusal}")
-        now = self.clock.now()
-        self.executions[meter.device_id] += 1
-        try:
-            result, alerts = execute(meter, srv, parameters, now)
-        except MeterError as exc:
-            reply = Reply(OutcomeStatus.REJECTED, detail=f"meter refused: {exc}")
-        else:
-            reply = Reply(OutcomeStatus.SUCCESS, to_hundredths(result))
-            self.publish(alerts)
+        reply = self._take(request_id, meter, srv, parameters)
         self._answered[request_id] = (key, reply)
         if len(self._answered) > REMEMBERED:
             self._answered.popitem(last=False)
         return reply
+
+    def _take(self, request_id: str, meter: MeterState, srv: str, parameters: Parameters) -> Reply:
+        """A command for a reachable meter: cancel, hold or carry it out now."""
+        if srv == CANCEL_NOTICE:
+            return self._cancel(meter, parameters)
+        own = future.without_execute_at(parameters)
+        now = self.clock.now()
+        if self.profile.device_future_dating:
+            try:
+                execute_at = future.execute_at(parameters)
+            except InvalidParameters as exc:
+                return Reply(OutcomeStatus.REJECTED, detail=str(exc))
+            if execute_at is not None and execute_at > now:
+                self._hold(Held(request_id, meter.device_id, srv, own, execute_at))
+                return Reply(OutcomeStatus.SUCCESS, future.held_result(execute_at))
+        return self._carry_out(meter, srv, own, now)
+
+    def _carry_out(
+        self, meter: MeterState, srv: str, parameters: Parameters, now: datetime
+    ) -> Reply:
+        """Carry out ``srv`` on ``meter`` at ``now``; publish the alerts it raised."""
+        self.executions[meter.device_id] += 1
+        run = self._own_services.get(srv)
+        try:
+            if run is not None:
+                result, alerts = run(meter, parameters, now)
+            else:
+                result, alerts = execute(meter, srv, parameters, now)
+        except MeterError as exc:
+            if isinstance(exc, RefusedAfterAlerts):
+                self.publish(exc.alerts)
+            return Reply(OutcomeStatus.REJECTED, detail=f"meter refused: {exc}")
+        self.publish(alerts)
+        return Reply(OutcomeStatus.SUCCESS, to_hundredths(result))
+
+    # ------------------------------------------------------------------ future dating
+
+    def _hold(self, held: Held) -> None:
+        self._held[held.request_id] = held
+        heapq.heappush(self._due, (held.execute_at, held.request_id))
+
+    def _cancel(self, meter: MeterState, parameters: Parameters) -> Reply:
+        """99.2: drop the held command the notice names, if it is still held for ``meter``."""
+        try:
+            notice = CancelNotice.from_parameters(parameters)
+        except InvalidParameters as exc:
+            return Reply(OutcomeStatus.REJECTED, detail=str(exc))
+        held = self._held.get(notice.request_id)
+        if held is None or held.device != meter.device_id:
+            return Reply(OutcomeStatus.REJECTED, detail=NOT_HELD)
+        del self._held[notice.request_id]  # its heap entry is skipped when it comes up
+        return Reply(OutcomeStatus.SUCCESS, {"cancelled": 1})
+
+    def held(self, device: Eui64 | None = None) -> list[Held]:
+        """The commands held now (for ``device``'s meter only, if given), soonest first."""
+        meter = None if device is None else self.meter(device)
+        if device is not None and meter is None:
+            return []
+        chosen = [h for h in self._held.values() if meter is None or h.device == meter.device_id]
+        return sorted(chosen, key=lambda h: (h.execute_at, h.request_id))
+
+    def release_due(self) -> int:
+        """Carry out every held command whose time has come, soonest first, and push each one's
+        outcome alert (0x8F66 executed, 0x8F67 failed); answers how many."""
+        now = self.clock.now()
+        released = 0
+        while self._due and self._due[0][0] <= now:
+            _, request_id = heapq.heappop(self._due)
+            held = self._held.pop(request_id, None)
+            if held is None:
+                continue  # cancelled
+            released += 1
+            self._release(held, now)
+        return released
+
+    def _release(self, held: Held, now: datetime) -> None:
+        meter = self.meters[held.device]
+        reply = self._carry_out(meter, held.srv, held.parameters, now)
+        values: dict[str, Datum] = {"request_id": held.request_id, "srv": held.srv}
+        if reply.status is OutcomeStatus.SUCCESS:
+            code = future.FUTURE_DATED_EXECUTED
+            values = {**reply.result, **values, "outcome": future.OUTCOME_SUCCESS}
+        else:
+            code = future.FUTURE_DATED_FAILED
+            values.update(outcome=future.OUTCOME_FAILED, detail=reply.detail)
+        self._push(PushedAlert(held.device, self.profile.cohort_alert(code), now, values))
 
     def _refusal(self, request_id: str, device: Eui64) -> OutcomeStatus | None:
         faults = self.faults_for(device)
@@ -247,8 +367,11 @@ class HeadEndCore:
                 alert.at,
                 dict(alert.values),
             )
-            for callback in self._subscribers:
-                callback(pushed)
+            self._push(pushed)
+
+    def _push(self, pushed: PushedAlert) -> None:
+        for callback in self._subscribers:
+            callback(pushed)
 
     def inject(self, device: Eui64, event: str) -> int:
         """Something happens to a meter in the world (an ``EVENTS`` name); its alerts are
@@ -279,3 +402,32 @@ class HeadEndCore:
         now = self.clock.now()
         for meter in self.meters.values():
             self.publish(meter.advance(now))
+
+
+class Releaser:
+    """Runs ``core.release_due`` every ``every_s`` seconds of real time while a server serves:
+    ``start`` when it listens, ``stop`` when it goes down."""
+
+    def __init__(self, core: HeadEndCore, every_s: float = RELEASE_EVERY_S) -> None:
+        self.core = core
+        self.every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.core.release_due()
+            except Exception:  # the simulator's own bug: keep releasing the others
+                log.exception("releasing held commands failed")
+            await asyncio.sleep(self.every_s)

@@ -4,7 +4,8 @@
 (``opendcc.s1sp.transports.http``: uvicorn in the running event loop) serves. ``start`` listens
 (port 0 picks a free port), ``go_down`` stops listening and closes every connection (new
 connections are refused), ``come_up`` listens again on the same port and ``aclose`` goes down for
-good. It also gives the alerts the head-end sends their ids: unique across restarts of the
+good; while it listens it carries out the held future-dated commands as they fall due
+(``Releaser``). It also gives the alerts the head-end sends their ids: unique across restarts of the
 simulator (a random prefix per head-end, then a serial number), since clients de-duplicate by
 them.
 """
@@ -19,7 +20,7 @@ from typing import TypeVar
 from starlette.types import ASGIApp
 
 from opendcc.s1sp.transports.http import HttpListener
-from opendcc.sim.headends.core import HeadEndCore, PushedAlert
+from opendcc.sim.headends.core import HeadEndCore, PushedAlert, Releaser
 
 WireAlert = TypeVar("WireAlert")
 
@@ -32,6 +33,7 @@ class HttpHeadEnd:
         self._listener = HttpListener(app, host, port)
         self._alert_prefix = secrets.token_hex(4)
         self._alert_serial = itertools.count(1)
+        self._releaser = Releaser(core)
 
     @property
     def host(self) -> str:
@@ -47,9 +49,11 @@ class HttpHeadEnd:
 
     async def start(self) -> None:
         await self._listener.start()
+        self._releaser.start()
 
     async def go_down(self) -> None:
         """Stop listening and close every connection: new connections are refused."""
+        await self._releaser.stop()
         await self._listener.stop()
 
     async def come_up(self) -> None:

@@ -132,6 +132,7 @@ class SoapHeadEnd(HttpHeadEnd):
         # Handlers waiting on the WAN see ``_down`` and finish at once, once every connection
         # is dropped: their answers go nowhere.
         self._down.set()
+        await self._releaser.stop()
         await self._listener.stop(abort=True)
 
     async def come_up(self) -> None:

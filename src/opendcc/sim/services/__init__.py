@@ -6,6 +6,9 @@ the instant, changes the meter if the service writes, and returns the ``Result``
 answers with and the alerts the meter raised. A meter that refuses raises ``MeterError``.
 Each module holds a family of SRVs and exports ``EXECUTORS``; they are joined here. The
 ``notices`` family takes the DCC's notices to the S1SP, recorded by the head-end on the meter.
+``firmware`` carries out 11.1 and 11.3 the two-stage way, on the meter; a one-stage head-end
+overlays its own (``firmware.StagedImages``). The cancel notice 99.2 and future-dated
+instructions are the head-end's business (``opendcc.sim.headends.core``), not the meter's.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def _table(families: Iterable[Mapping[str, Execute]]) -> Mapping[str, Execute]:
 
 
 def _families() -> list[Mapping[str, Execute]]:
-    from opendcc.sim.services import config, electives, notices, prepayment, reads
+    from opendcc.sim.services import config, electives, firmware, notices, prepayment, reads
 
     return [
         prepayment.EXECUTORS,
@@ -39,6 +42,7 @@ def _families() -> list[Mapping[str, Execute]]:
         config.EXECUTORS,
         electives.EXECUTORS,
         notices.EXECUTORS,
+        firmware.EXECUTORS,
     ]
 
 

@@ -12,7 +12,7 @@ from opendcc.s1sp.naming import api_commands
 from opendcc.s1sp.services import CORE_SRVS, GBCS_ALERTS, S1SP_NOTICES
 
 ELECTIVE: frozenset[str] = frozenset()
-SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's own (99.1, 99.2, 11.1)
 
 PROFILE = CohortProfile(
     name="aclara",

@@ -11,7 +11,7 @@ from opendcc.s1sp.naming import api_commands
 from opendcc.s1sp.services import CORE_SRVS, S1SP_NOTICES
 
 ELECTIVE = frozenset({"4.2"})  # Read Instantaneous Export Registers
-SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's own (99.1, 99.2, 11.1)
 
 PROFILE = CohortProfile(
     name="edmi",

@@ -12,7 +12,7 @@ from opendcc.s1sp.naming import api_commands
 from opendcc.s1sp.services import CORE_SRVS, GBCS_ALERTS, S1SP_NOTICES
 
 ELECTIVE = frozenset({"6.22"})  # Configure Alert Behaviour
-SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's own (99.1, 99.2, 11.1)
 
 PROFILE = CohortProfile(
     name="elster",
@@ -25,6 +25,7 @@ PROFILE = CohortProfile(
     wan=WanTraits(latency_p50_ms=2_000, latency_p99_ms=12_000, failure_rate=0.03),
     commands=api_commands(SUPPORTED, prefix="ex"),
     firmware_mode=FirmwareMode.ONE_STAGE,
+    device_future_dating=True,  # holds future-dated instructions (the Device pattern)
     utrn_algorithm="sts",
     alert_codes={0x4000 + (code & 0xFFF): code for code in GBCS_ALERTS},
     clock=ClockTraits(drift_ppm=15.0, sync_window_s=10),

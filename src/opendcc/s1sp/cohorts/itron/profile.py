@@ -11,7 +11,7 @@ from opendcc.s1sp.naming import api_commands
 from opendcc.s1sp.services import CORE_SRVS, S1SP_NOTICES
 
 ELECTIVE = frozenset({"6.22"})  # Configure Alert Behaviour
-SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's own (99.1, 99.2, 11.1)
 
 PROFILE = CohortProfile(
     name="itron",
@@ -24,6 +24,7 @@ PROFILE = CohortProfile(
     wan=WanTraits(latency_p50_ms=1_500, latency_p99_ms=8_000, failure_rate=0.02, sms_wake_ms=3_000),
     commands=api_commands(SUPPORTED, prefix="he"),
     firmware_mode=FirmwareMode.TWO_STAGE,
+    device_future_dating=True,  # holds future-dated instructions (the Device pattern)
     utrn_algorithm="hmac-sha256",
     alert_codes={},
     clock=ClockTraits(drift_ppm=-8.0, sync_window_s=5),

@@ -12,7 +12,7 @@ from opendcc.s1sp.naming import obis_commands
 from opendcc.s1sp.services import CORE_SRVS, GBCS_ALERTS, S1SP_NOTICES
 
 ELECTIVE = frozenset({"4.2"})  # Read Instantaneous Export Registers
-SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's own (99.1, 99.2, 11.1)
 
 PROFILE = CohortProfile(
     name="landis",
@@ -27,6 +27,7 @@ PROFILE = CohortProfile(
     ),
     commands=obis_commands(SUPPORTED, group=129),
     firmware_mode=FirmwareMode.TWO_STAGE,
+    device_future_dating=True,  # holds future-dated instructions (the Device pattern)
     utrn_algorithm="gbcs",
     alert_codes={0x0C00 + (code & 0xFF): code for code in GBCS_ALERTS},
     clock=ClockTraits(drift_ppm=-20.0, sync_window_s=10),

@@ -11,7 +11,7 @@ from opendcc.s1sp.naming import obis_commands
 from opendcc.s1sp.services import CORE_SRVS, S1SP_NOTICES
 
 ELECTIVE = frozenset({"6.22"})  # Configure Alert Behaviour
-SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's notices (99.1)
+SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's own (99.1, 99.2, 11.1)
 
 PROFILE = CohortProfile(
     name="secure",
@@ -24,6 +24,7 @@ PROFILE = CohortProfile(
     wan=WanTraits(latency_p50_ms=1_800, latency_p99_ms=9_000, failure_rate=0.02),
     commands=obis_commands(SUPPORTED, group=128),
     firmware_mode=FirmwareMode.TWO_STAGE,
+    device_future_dating=True,  # holds future-dated instructions (the Device pattern)
     utrn_algorithm="gbcs",
     alert_codes={},
     clock=ClockTraits(drift_ppm=12.0, sync_window_s=5),
