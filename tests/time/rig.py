@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lxml import etree
-from tests.reference import KEYS, XSD_V54
-from tests.s1sp.contract.estate import HeadEnds, Installation, _devices_toml, installations
+from tests.reference import KEYS
+from tests.s1sp.contract.estate import HeadEnds, Installation, hub_config, installations
 
 from opendcc.config import load
 from opendcc.core.clock import FixedClock
@@ -191,24 +191,8 @@ def timed_estate(directory: Path, extra_config: str = "") -> Iterator[Rig]:
     headends = HeadEnds(installs, clock)
     try:
         with CallbackServer() as callback:
-            first = installs[0].profile.name
-            others = "".join(
-                f'\n[[s1sp]]\ncohort = "{name}"\nendpoint = "{server.endpoint}"\n'
-                for name, server in headends.servers.items()
-                if name != first
-            )
-            config = scenario.write_config(
-                directory / "hub.toml",
-                keys=KEYS,
-                cohort=first,
-                headend=headends.servers[first].endpoint,
-                callback_url=callback.url,
-                database_url=f"sqlite:///{directory / 'hub.db'}",
-                xsd=XSD_V54,
-                registrations=[(i.mpan, "IS", str(scenario.SUPPLIER)) for i in installs]
-                + [(i.mprn, "GS", str(scenario.SUPPLIER)) for i in installs]
-                + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs],
-                extra=others + "\n" + _devices_toml(installs) + "\n" + extra_config,
+            config = hub_config(
+                directory, installs, headends, callback.url, extra_config=extra_config
             )
             key = scenario.SUPPLIER_KEY
             supplier = SimulatedUser(

@@ -333,24 +333,7 @@ class FrontDoor:
         found = self.inventory.read(request)
         if found is None:
             raise AccessDenied(ResponseCode.UNKNOWN_DEVICE, "no device matches the search")
-
-        def write(conn: Connection) -> None:
-            self.requests.accept_in(conn, _new(request, incoming.body), now)
-            self.requests.transition_in(conn, request.request_id, RequestState.RESPONDED, now)
-            self.requests.transition_in(conn, request.request_id, RequestState.DELIVERED, now)
-            self.audit.append(conn, _record(incoming, request, "I0", "answered"))
-
-        if (replayed := self._commit(incoming, request, write)) is not None:
-            return replayed
-        answer = response(
-            request.request_id,
-            service_reference=request.service_reference,
-            srv=request.srv,
-            code=ResponseCode.SUCCESS,
-            now=now,
-            payload=found,
-        )
-        return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I0", "answered")
+        return self._answered_by(incoming, request, NonDeviceAnswer(write=lambda conn: found))
 
     def _answered_by(
         self, incoming: Incoming, request: ServiceRequest, answer: NonDeviceAnswer
@@ -404,22 +387,10 @@ class FrontDoor:
         reason = f"8.3 Decommission Device by {request.request_id.originator}"
 
         def write(conn: Connection) -> None:
-            self.requests.accept_in(conn, _new(request, incoming.body), now)
             store.transition_in(conn, [device_id], SmiStatus.DECOMMISSIONED, now, reason)
-            self.requests.transition_in(conn, request.request_id, RequestState.RESPONDED, now)
-            self.requests.transition_in(conn, request.request_id, RequestState.DELIVERED, now)
-            self.audit.append(conn, _record(incoming, request, "I99", "decommissioned"))
 
-        if (replayed := self._commit(incoming, request, write)) is not None:
-            return replayed
-        answer = response(
-            request.request_id,
-            service_reference=request.service_reference,
-            srv=request.srv,
-            code=ResponseCode.ACKNOWLEDGED,
-            now=now,
-        )
-        return Answer(200, to_bytes(sign_document(answer, self.dsp)), "I99", "decommissioned")
+        decommission = NonDeviceAnswer(write, ResponseCode.ACKNOWLEDGED, "decommissioned")
+        return self._answered_by(incoming, request, decommission)
 
     def _commit(
         self, incoming: Incoming, request: ServiceRequest, write: Callable[[Connection], None]

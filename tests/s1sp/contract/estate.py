@@ -187,6 +187,39 @@ def smets_data(root: etree._Element) -> etree._Element | None:
     return found[0] if found is not None and len(found) else None
 
 
+def hub_config(
+    directory: Path,
+    installs: list[Installation],
+    headends: HeadEnds,
+    callback_url: str,
+    *,
+    extra_config: str = "",
+    response_time_scale: float = 1.0,
+) -> Path:
+    """The hub's configuration for the estate: every cohort's head-end, the supplier (IS, GS)
+    and network operator (ED) registered for every installation, the devices, the XSD."""
+    first = installs[0].profile.name
+    extra = "".join(
+        f'\n[[s1sp]]\ncohort = "{name}"\nendpoint = "{server.endpoint}"\n'
+        for name, server in headends.servers.items()
+        if name != first
+    )
+    return scenario.write_config(
+        directory / "hub.toml",
+        keys=KEYS,
+        cohort=first,
+        headend=headends.servers[first].endpoint,
+        callback_url=callback_url,
+        database_url=f"sqlite:///{directory / 'hub.db'}",
+        xsd=XSD_V54,
+        registrations=[(i.mpan, "IS", str(scenario.SUPPLIER)) for i in installs]
+        + [(i.mprn, "GS", str(scenario.SUPPLIER)) for i in installs]
+        + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs],
+        extra=extra + "\n" + _devices_toml(installs) + "\n" + extra_config,
+        response_time_scale=response_time_scale,
+    )
+
+
 @contextmanager
 def estate(
     directory: Path, response_time_scale: float = 1.0, extra_config: str = ""
@@ -197,24 +230,12 @@ def estate(
     headends = HeadEnds(installs, clock)
     try:
         with CallbackServer() as callback:
-            first = installs[0].profile.name
-            extra = "".join(
-                f'\n[[s1sp]]\ncohort = "{name}"\nendpoint = "{server.endpoint}"\n'
-                for name, server in headends.servers.items()
-                if name != first
-            )
-            config = scenario.write_config(
-                directory / "hub.toml",
-                keys=KEYS,
-                cohort=first,
-                headend=headends.servers[first].endpoint,
-                callback_url=callback.url,
-                database_url=f"sqlite:///{directory / 'hub.db'}",
-                xsd=XSD_V54,
-                registrations=[(i.mpan, "IS", str(scenario.SUPPLIER)) for i in installs]
-                + [(i.mprn, "GS", str(scenario.SUPPLIER)) for i in installs]
-                + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs],
-                extra=extra + "\n" + _devices_toml(installs) + "\n" + extra_config,
+            config = hub_config(
+                directory,
+                installs,
+                headends,
+                callback.url,
+                extra_config=extra_config,
                 response_time_scale=response_time_scale,
             )
             hub = HubProcess(config, free_port(), directory / "hub.log")
