@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import Connection, Engine, exists, func, insert, or_, select, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
+from opendcc.httpclient import HttpClient, HttpError
 from opendcc.store.requests import RequestStore
 from opendcc.store.tables import outbox
 
@@ -197,16 +197,14 @@ class Deliverer:
         *,
         concurrency: int = 32,
         poll: float = 0.2,
-        client_factory: Callable[[], httpx.AsyncClient] | None = None,
+        client_factory: Callable[[], HttpClient] | None = None,
     ) -> None:
         self.box = box
         self.clock = clock
         self.concurrency = concurrency
         self.poll = poll
         self.wake = asyncio.Event()
-        self._client_factory = client_factory or (
-            lambda: httpx.AsyncClient(timeout=DELIVERY_TIMEOUT)
-        )
+        self._client_factory = client_factory or (lambda: HttpClient(timeout_s=DELIVERY_TIMEOUT))
 
     async def run(self) -> None:
         lease = timedelta(seconds=DELIVERY_TIMEOUT * 3)
@@ -235,18 +233,15 @@ class Deliverer:
                     await asyncio.wait_for(self.wake.wait(), self.poll)
 
     async def _post(
-        self, client: httpx.AsyncClient, row_id: int, message: Message
+        self, client: HttpClient, row_id: int, message: Message
     ) -> tuple[int, Message] | None:
         """POST one message; the message when the User took it, else None (retry recorded)."""
+        headers = (("Content-Type", "application/xml"), ("X-DCC-Message-ID", message.key))
         try:
-            answer = await client.post(
-                message.url,
-                content=message.body,
-                headers={"Content-Type": "application/xml", "X-DCC-Message-ID": message.key},
-            )
-            ok = 200 <= answer.status_code < 300
-            error = "" if ok else f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
+            answer = await client.post(message.url, message.body, headers=headers)
+            ok = answer.ok
+            error = "" if ok else f"HTTP {answer.status}"
+        except HttpError as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         if ok:
             return row_id, message

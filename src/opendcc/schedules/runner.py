@@ -4,13 +4,18 @@ One run of occurrence ``N`` of schedule ``S``: claim the row (lease), ask ``Auth
 the User may still have the SRV carried out on the device, build the SRV's request parameters
 for ``N``, submit ``Instruction(SCHED-S-N)`` to the device's cohort, then in one transaction
 write the signed Response to the outbox and move the row to its next occurrence.
+
+Runs finish in groups (``_Finisher``): the runs answered while one group is being written are
+written next, together, in one transaction and one hop to a worker thread. A run whose group
+was not written (the process stopped, the database failed) keeps its lease until it ends and is
+then made again with the same instruction id, which the head-end carries out once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -62,6 +67,46 @@ class Answer:
     payload: Smets1Payload
 
 
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    row: ScheduleRow
+    nominal: datetime
+    answer: Answer
+
+
+# The most runs one group commit writes.
+GROUP = 200
+
+
+class _Finisher:
+    """Group commit for answered runs (see the module docstring)."""
+
+    def __init__(self, write: Callable[[Sequence[_Answered]], list[bool]]) -> None:
+        self._write = write
+        self._pending: list[tuple[_Answered, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def finish(self, answered: _Answered) -> bool:
+        """Whether the run's Response and next occurrence were written."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((answered, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        return await done
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending[:GROUP], self._pending[GROUP:]
+            try:
+                written = await asyncio.to_thread(self._write, [item for item, _ in group])
+            except Exception:
+                log.exception("writing %d schedule runs failed; their leases will end", len(group))
+                written = [False] * len(group)
+            for (_, done), ok in zip(group, written, strict=True):
+                if not done.done():
+                    done.set_result(ok)
+
+
 def _failure(code: ResponseCode, why: str) -> Answer:
     return Answer(code, Smets1Payload(statuses=(Smets1Status(int(code.value[1:]), why[:250]),)))
 
@@ -98,12 +143,13 @@ class Runner:
         """Claim what is due now, batch after batch, and make each; what became of each row."""
         made: list[Made] = []
         slots = asyncio.Semaphore(self.settings.concurrency)
+        finisher = _Finisher(self._finish_all)
         while True:
             await self._quiet()
             now = self.clock.now()
             batch, lease = self.settings.batch, self.settings.lease
             rows = await asyncio.to_thread(self.store.claim, now, batch, lease)
-            made += await asyncio.gather(*(self._slot(slots, row) for row in rows))
+            made += await asyncio.gather(*(self._slot(slots, finisher, row) for row in rows))
             if len(rows) < batch:
                 return made
 
@@ -112,16 +158,19 @@ class Runner:
         while self.interactive_busy():
             await asyncio.sleep(self.settings.poll)
 
-    async def _slot(self, slots: asyncio.Semaphore, row: ScheduleRow) -> Made:
-        async with slots:
+    async def _slot(self, slots: asyncio.Semaphore, finisher: _Finisher, row: ScheduleRow) -> Made:
+        async with slots:  # the slot is held while the meter is asked, not while writing
             await self._quiet()
             try:
-                return await self._make(row)
+                made = await self._make(row)
             except Exception:
                 log.exception("schedule %s: run interrupted", row.schedule_id)
                 return Made.INTERRUPTED
+        if not isinstance(made, _Answered):
+            return made
+        return Made.RUN if await finisher.finish(made) else Made.INTERRUPTED
 
-    async def _make(self, row: ScheduleRow) -> Made:
+    async def _make(self, row: ScheduleRow) -> Made | _Answered:
         nominal = row.next_run_at
         if nominal is None:  # only an active row with a next run is ever claimed
             return Made.INTERRUPTED
@@ -144,8 +193,7 @@ class Runner:
             if carried is None:
                 return Made.INTERRUPTED
             answer = carried
-        await asyncio.to_thread(self._finish, row, nominal, answer)
-        return Made.RUN
+        return _Answered(row, nominal, answer)
 
     async def _carry_out(
         self, row: ScheduleRow, nominal: datetime, device: Device
@@ -176,10 +224,31 @@ class Runner:
 
     # ------------------------------------------------------------------ store steps
 
-    def _finish(self, row: ScheduleRow, nominal: datetime, answer: Answer) -> None:
-        """The Response to the outbox and the row to its next occurrence, in one commit."""
+    def _finish_all(self, group: Sequence[_Answered]) -> list[bool]:
+        """Each run's Response to the outbox and its row to its next occurrence, all in one
+        commit; for each run, whether it was written (False: another runner took it over)."""
         now = self.clock.now()
+        messages = [self._response(item, now) for item in group]
+        with self.engine.begin() as conn:
+            written = []
+            for item, message in zip(group, messages, strict=True):
+                code = item.answer.code.value
+                advanced = self.store.advance_in(
+                    conn, item.row, item.nominal, outcome=code, now=now
+                )
+                if advanced and message is not None:
+                    Outbox.put_in(conn, message, now)
+                written.append(advanced)
+        if any(written):
+            self.on_outbox()
+        return written
+
+    def _response(self, item: _Answered, now: datetime) -> Message | None:
+        """The run's signed Response, or None when the User has no callback to take it."""
+        row, answer = item.row, item.answer
         url = self.callback_of(row.user_id)
+        if url is None:
+            return None
         body = self.messages.run_response(
             schedule_id=row.schedule_id,
             device_id=row.device_id,
@@ -190,13 +259,8 @@ class Runner:
             payload=answer.payload,
             now=now,
         )
-        with self.engine.begin() as conn:
-            advanced = self.store.advance_in(conn, row, nominal, outcome=answer.code.value, now=now)
-            if advanced and url is not None:
-                key = run_key(row.schedule_id, nominal)
-                Outbox.put_in(conn, Message(key, str(row.user_id), url, body, bulk=True), now)
-        if advanced:
-            self.on_outbox()
+        key = run_key(row.schedule_id, item.nominal)
+        return Message(key, str(row.user_id), url, body, bulk=True)
 
     def _skip(self, row: ScheduleRow, nominal: datetime, now: datetime) -> None:
         """Missed-run rule: run the latest occurrence still within the window (once), else

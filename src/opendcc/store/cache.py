@@ -3,7 +3,8 @@
 Access control reads the same User, certificate and device for request after request. Each
 entry lives ``ttl`` seconds (monotonic time), so a change made by another process — a User
 suspended from the CLI — takes effect within that time; changes made through the same store
-object clear the cache at once.
+object clear the cache at once. It holds at most ``size`` entries: a schedule run touching a
+million devices once each must not keep a million lookups; past the bound the oldest go first.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ V = TypeVar("V")
 
 
 class TtlCache(Generic[K, V]):
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float, clock: Callable[[], float] = time.monotonic, size: int = 100_000
+    ) -> None:
         self.ttl = ttl
+        self.size = size
         self._clock = clock
         self._entries: dict[K, tuple[float, V]] = {}
         self._lock = threading.Lock()
@@ -34,8 +38,14 @@ class TtlCache(Generic[K, V]):
             return entry[1]
         value = load()
         with self._lock:
+            self._entries.pop(key, None)  # re-inserted last: the dict's order is the age order
             self._entries[key] = (now + self.ttl, value)
+            while len(self._entries) > self.size:
+                del self._entries[next(iter(self._entries))]
         return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def clear(self) -> None:
         with self._lock:

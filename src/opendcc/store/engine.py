@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -22,7 +24,8 @@ def create_engine_for(url: str | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
+        engine.__class__ = SqliteEngine
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -39,11 +42,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_begin_immediate(connection: Connection) -> None:
-    # A deferred transaction that reads, then writes, must upgrade its lock; when another
-    # writer is waiting SQLite refuses at once ("database is locked") instead of waiting. Taking
-    # the write lock at BEGIN makes every transaction wait its turn (busy timeout 30 s) instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+WRITES = "opendcc_writes"
+
+
+class SqliteEngine(Engine):
+    """The embedded default's engine: ``begin()`` writes, ``connect()`` only reads.
+
+    Every store writes through ``engine.begin()`` and reads through ``engine.connect()`` (never
+    committing there). A write takes SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``): a
+    deferred transaction that reads, then writes, must upgrade its lock, and when another writer
+    got there first SQLite refuses at once ("database is locked") instead of waiting; taking the
+    lock at BEGIN makes every writer wait its turn (busy timeout 30 s). A read begins deferred:
+    under WAL it reads a snapshot beside the writer and never waits for the lock, so lookups on
+    the hot path do not queue behind commits.
+    """
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.connect() as conn:
+            conn.execution_options(**{WRITES: True})
+            with conn.begin():
+                yield conn
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    writes = connection.get_execution_options().get(WRITES, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -37,12 +37,12 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from opendcc.httpclient import HttpAnswer, HttpClient, HttpError, Unreachable
 from opendcc.s1sp.adapter import CohortAdapter, statuses_by_name
 from opendcc.s1sp.contract import (
     AdapterFactory,
@@ -123,9 +123,8 @@ def response_of(reply: HttpReply) -> Response:
     return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
 
-def reply_of(response: httpx.Response) -> HttpReply:
-    headers = tuple((name.lower(), value) for name, value in response.headers.multi_items())
-    return HttpReply(response.status_code, headers, response.content)
+def reply_of(answer: HttpAnswer) -> HttpReply:
+    return HttpReply(answer.status, answer.headers, answer.body)
 
 
 def safe_text(reason: object) -> str:
@@ -157,7 +156,7 @@ class RestJsonAdapter(CohortAdapter):
         if endpoint.scheme not in ("http", "https"):
             raise InvalidEndpoint(f"a REST/JSON head-end has an http(s) URL, not {endpoint}")
         super().__init__(profile, endpoint, options)
-        self._client = httpx.AsyncClient(trust_env=False)
+        self._client = HttpClient(connect_timeout_s=self.options.connect_timeout_s)
         app = Starlette(
             routes=[
                 Route(CALLBACK_PATH + "/{command_id}", self._on_callback, methods=["POST"]),
@@ -203,7 +202,7 @@ class RestJsonAdapter(CohortAdapter):
             answer = decode_health_reply(
                 await self._exchange(encode_request(HealthCheck()), HEALTH_TIMEOUT_S)
             )
-        except (httpx.HTTPError, ProtocolError) as exc:
+        except (HttpError, ProtocolError) as exc:
             log.info("head-end %s is not healthy: %s", self.endpoint, _why(exc))
             return False
         if not isinstance(answer, Health):
@@ -212,14 +211,14 @@ class RestJsonAdapter(CohortAdapter):
         return True
 
     async def _close(self) -> None:
-        if self._client.is_closed:
+        if self._client.closed:
             return
         if self._subscribing is not None:
             self._subscribing.cancel()
             await asyncio.gather(self._subscribing, return_exceptions=True)
         if self._subscribed:
             goodbye = UnsubscribeAlerts(self._subscription_id())
-            with contextlib.suppress(httpx.HTTPError):
+            with contextlib.suppress(HttpError):
                 await self._exchange(encode_request(goodbye), CLOSE_TIMEOUT_S)
             self._subscribed = False
         await self._listener.stop()
@@ -267,10 +266,10 @@ class RestJsonAdapter(CohortAdapter):
         rid = submit.request_id
         try:
             answer = decode_submit_reply(await self._exchange(encode_request(submit), timeout_s))
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except Unreachable as exc:
             detail = f"head-end {self.endpoint} unreachable: {_why(exc)}"
             return Outcome(rid, OutcomeStatus.DEVICE_UNREACHABLE, detail=detail)
-        except (httpx.HTTPError, ProtocolError) as exc:
+        except (HttpError, ProtocolError) as exc:
             detail = f"no readable answer to the submission: {_why(exc)}"
             return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=detail)
         if isinstance(answer, ApiError):
@@ -301,7 +300,7 @@ class RestJsonAdapter(CohortAdapter):
             answer = decode_poll_reply(
                 await self._exchange(encode_request(PollCommand(command_id)), timeout_s)
             )
-        except (httpx.HTTPError, ProtocolError) as exc:
+        except (HttpError, ProtocolError) as exc:
             return f"no readable callback, and the poll failed: {_why(exc)}"
         if isinstance(answer, ApiError):
             return f"no readable callback, and the poll was refused: {answer.code}"
@@ -409,7 +408,7 @@ class RestJsonAdapter(CohortAdapter):
             answer = decode_subscription_reply(
                 await self._exchange(encode_request(event), timeout_s)
             )
-        except (httpx.HTTPError, ProtocolError) as exc:
+        except (HttpError, ProtocolError) as exc:
             log.info("subscribing to alerts at %s failed: %s", self.endpoint, _why(exc))
             return False
         if isinstance(answer, ApiError):
@@ -419,16 +418,15 @@ class RestJsonAdapter(CohortAdapter):
         return True
 
     async def _exchange(self, message: HttpMessage, timeout_s: float) -> HttpReply:
-        """One request to the head-end; httpx's errors pass through for the caller to judge."""
-        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, self.options.connect_timeout_s))
-        response = await self._client.request(
+        """One request to the head-end; ``HttpError`` passes through for the caller to judge."""
+        answer = await self._client.request(
             message.method,
             self.endpoint.base_url + message.path,
-            headers=list(message.headers),
-            content=message.body or None,
-            timeout=timeout,
+            headers=message.headers,
+            body=message.body or None,
+            timeout_s=timeout_s,
         )
-        return reply_of(response)
+        return reply_of(answer)
 
 
 def restjson_adapter_factory(

@@ -2,7 +2,7 @@
 
 The S1SP (SMETS1 Service Provider) adapter POSTs one SOAP 1.1 envelope per call to the
 head-end's ``<base URL>/HeadEndService`` (``SERVICE_PATH``, ``SOAPAction`` as the codec in
-``opendcc.s1sp.protocols.soapxml`` defines) over a pooled ``httpx.AsyncClient``, and reads the
+``opendcc.s1sp.protocols.soapxml`` defines) over the hub's pooled ``HttpClient``, and reads the
 answer from the same HTTP exchange:
 
 ``ExecuteCommand``
@@ -36,8 +36,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import httpx
-
+from opendcc.httpclient import Dropped, HttpClient, HttpError, Unreachable
 from opendcc.s1sp.adapter import CohortAdapter, statuses_by_name
 from opendcc.s1sp.contract import (
     AdapterFactory,
@@ -84,10 +83,6 @@ FIRST_ALERTS = datetime(1970, 1, 1, tzinfo=UTC)  # a fresh adapter takes all the
 KEEPALIVE_EXPIRY_S = 4.0  # under the common 5 s server keep-alive, to avoid reusing a closing one
 
 STATUS_OF_RESULT: Mapping[ResultCode, OutcomeStatus] = statuses_by_name(ResultCode)
-# Transport errors where the head-end dropped the connection before it answered.
-_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-# The head-end could not be reached at all.
-_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 class _Unreachable(Exception):
@@ -152,12 +147,11 @@ class SoapAdapter(CohortAdapter):
         super().__init__(profile, endpoint, options)
         self.poll_interval_s = poll_interval_s
         self._url = endpoint.base_url + SERVICE_PATH
-        self._client = httpx.AsyncClient(
+        self._client = HttpClient(
             # Only connecting has its own limit: the caller's deadline bounds the rest.
-            timeout=httpx.Timeout(None, connect=self.options.connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY_S
-            ),
+            connect_timeout_s=self.options.connect_timeout_s,
+            max_connections=max_connections,
+            keepalive_s=KEEPALIVE_EXPIRY_S,
         )
         self._since = FIRST_ALERTS
         self._delivered: dict[str, datetime] = {}  # AlertId -> RaisedAt, of alerts >= since
@@ -172,7 +166,7 @@ class SoapAdapter(CohortAdapter):
     async def health(self) -> bool:
         try:
             answer = await self._call(GetHeadEndStatus(), HEALTH_TIMEOUT_S)
-        except (httpx.HTTPError, ProtocolError, TimeoutError):
+        except (HttpError, ProtocolError, TimeoutError):
             return False
         return isinstance(answer, GetHeadEndStatusResponse)
 
@@ -192,7 +186,7 @@ class SoapAdapter(CohortAdapter):
     async def poll_alerts(self) -> int:
         """Poll once: hand every alert not delivered before to ``on_alert``; how many.
 
-        Transport trouble raises (``httpx.HTTPError``, ``ProtocolError``, ``TimeoutError``);
+        Transport trouble raises (``HttpError``, ``ProtocolError``, ``TimeoutError``);
         the background loop logs it and tries again.
         """
         answer = await self._call(PollAlerts(self._since), POLL_TIMEOUT_S)
@@ -211,7 +205,7 @@ class SoapAdapter(CohortAdapter):
         while True:
             try:
                 await self.poll_alerts()
-            except (httpx.HTTPError, ProtocolError, TimeoutError) as exc:
+            except (HttpError, ProtocolError, TimeoutError) as exc:
                 if not self._poll_failing:
                     log.warning("polling %s for alerts failed: %s", self.endpoint, exc)
                 self._poll_failing = True
@@ -257,23 +251,23 @@ class SoapAdapter(CohortAdapter):
             return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=f"no answer in {deadline_s:g} s")
         except ProtocolError as exc:
             return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=f"undecodable answer: {exc}")
-        except httpx.HTTPError as exc:
-            detail = f"connection lost: {type(exc).__name__}: {exc}"
+        except HttpError as exc:
+            detail = f"connection lost: {exc}"
             return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=detail)
 
     async def _execute(self, request: ExecuteCommand) -> Response | Fault:
         """The answer to ``request``; one more try if the connection drops unanswered."""
         try:
             return await self._post(request)
-        except _UNREACHABLE as exc:
+        except Unreachable as exc:
             raise _Unreachable from exc
-        except _DROPPED:
+        except Dropped:
             pass
         # The first try may have reached the head-end: whatever stops this one is NO_RESPONSE.
         try:
             return await self._post(request)
-        except _UNREACHABLE as exc:
-            raise httpx.TransportError(f"dropped, then refused: {exc}") from exc
+        except Unreachable as exc:
+            raise HttpError(f"dropped, then refused: {exc}") from exc
 
     async def _call(self, request: Request, timeout_s: float) -> Response | Fault:
         async with asyncio.timeout(timeout_s):
@@ -281,9 +275,9 @@ class SoapAdapter(CohortAdapter):
 
     async def _post(self, request: Request) -> Response | Fault:
         reply = await self._client.post(
-            self._url, content=encode_request(request), headers=dict(request_headers(request))
+            self._url, encode_request(request), headers=request_headers(request)
         )
-        return decode_response(reply.content, operation_of(request))
+        return decode_response(reply.body, operation_of(request))
 
     async def _close(self) -> None:
         self._closed = True

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
+from opendcc.httpclient import HttpClient, HttpError
 from opendcc.s1sp.adapter import codes_by_name
 from opendcc.s1sp.contract import OutcomeStatus
 from opendcc.s1sp.protocols.restjson import (
@@ -107,7 +107,7 @@ class RestJsonHeadEnd(HttpHeadEnd):
         super().__init__(core, app, host, port)
         self.push_attempts = push_attempts
         self.push_retry_s = push_retry_s  # doubled after each failed attempt
-        self._client = httpx.AsyncClient(trust_env=False, timeout=5.0)
+        self._client = HttpClient(timeout_s=5.0)
         # Pushes wait their turn rather than time out in the client's pool (100 connections):
         # a burst of alerts is carried, not lost.
         self._pushing = asyncio.Semaphore(PUSHES_IN_FLIGHT)
@@ -241,13 +241,13 @@ class RestJsonHeadEnd(HttpHeadEnd):
                 await asyncio.sleep(self.push_retry_s * 2 ** (attempt - 1))
             try:
                 async with self._pushing:
-                    response = await self._client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
+                    response = await self._client.post(url, body, headers=headers.items())
+            except HttpError as exc:
                 log.info("push to %s failed: %r", url, exc)
                 continue
-            if response.status_code < 500:
-                if response.status_code >= 400:
-                    log.info("push to %s refused: %s", url, response.status_code)
+            if response.status < 500:
+                if response.status >= 400:
+                    log.info("push to %s refused: %s", url, response.status)
                 return
         log.warning("push to %s given up after %d attempts", url, self.push_attempts)
 
