@@ -48,7 +48,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,7 +218,9 @@ class Callbacks:
     measured here.)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Callable[[str, bytes], bytes] | None = None) -> None:
+        # ``keep``: what to hold of each body (by key); a million whole bodies would be gigabytes.
+        self.keep = keep
         self.arrived: dict[str, Delivery] = {}
         self.duplicates = 0
         self._waiting: dict[str, asyncio.Future[Delivery]] = {}
@@ -263,6 +265,8 @@ class Callbacks:
                     elif name == b"x-dcc-message-id":
                         key = value.strip().decode()
                 body = await reader.readexactly(length) if length else b""
+                if self.keep is not None:
+                    body = self.keep(key, body)
                 self._arrive(key, Delivery(body, time.monotonic()))
                 writer.write(_OK)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):

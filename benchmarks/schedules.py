@@ -11,9 +11,10 @@ The estate: the hub's store (SQLite) filled directly with ``--schedules`` commis
 per head-end protocol (landis APDU, itron REST/JSON, elster SOAP/XML), and one daily 4.6.1
 Retrieve Import Daily Read Log schedule per meter, every one due at the same minute. One
 head-end simulator process per cohort serves its share of the meters (WAN latency zero); the
-hub runs as its own process (``opendcc serve``), its schedule runner with ``--concurrency``
-runs in flight and the runs of a minute spread over ``--spread`` seconds (0: all at once, the
-worst case; the hub's default is 1,800).
+hub runs as its own process (``opendcc serve``) and the runs are made by ``--runners`` runner
+processes beside it (``opendcc schedules run``, at a lower CPU priority; 0: by the hub process
+itself), each with ``--concurrency`` runs in flight, the runs of a minute spread over
+``--spread`` seconds (0: all at once, the worst case; the hub's default is 1,800).
 
 Measured: from the minute the schedules fall due until the last run's Response arrives, runs
 answered per second, and their codes; the on-demand 4.1.1 reads (``--rate`` a second, as the
@@ -22,7 +23,7 @@ the callback. With fewer schedules than a million (``--quick``: 20,000), the tim
 would take at the measured rate is printed as a projection, marked as one.
 
     .venv/bin/python benchmarks/schedules.py [--quick] [--schedules 1000000] [--rate 5]
-        [--concurrency 64] [--spread 0] [--lead 30] [--keep DIR]
+        [--runners 1] [--concurrency 16] [--spread 0] [--lead 30] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import sqlite3
 import sys
 import tempfile
@@ -45,7 +47,7 @@ from rich.table import Table
 
 from alerts import COHORTS, Hub, device_id, keep_output, prepare
 from alerts import write_config as alerts_config
-from cohorts import KEYS, Callbacks, CohortRun, Sender, console, pct, response_code, say
+from cohorts import KEYS, Callbacks, CohortRun, Sender, console, pct, say
 from opendcc.core.eui import Eui64
 from opendcc.schedules.store import ScheduleStore
 from opendcc.sim import scenario
@@ -125,6 +127,17 @@ def write_fleets(directory: Path, count: int, cohorts: Sequence[str]) -> dict[st
     return files
 
 
+RESPONSE_CODE = re.compile(rb"<(?:\w+:)?ResponseCode>([^<]*)<")
+
+
+def _code_of_runs(key: str, body: bytes) -> bytes:
+    """A scheduled run's Response is kept as its response code only (a million of them)."""
+    if not key.startswith("S:"):
+        return body
+    found = RESPONSE_CODE.search(body)
+    return found.group(1) if found else b"?"
+
+
 class Runs:
     """The scheduled runs' Responses as they arrive at the callback."""
 
@@ -154,7 +167,7 @@ async def bench(args: argparse.Namespace, directory: Path, started: list[Process
     cohorts = COHORTS
     database = prepare(directory, args.schedules, cohorts)
     fleets = write_fleets(directory, args.schedules, cohorts)
-    callbacks = Callbacks()
+    callbacks = Callbacks(keep=_code_of_runs)
     url = await callbacks.start()
     headends = {}
     for cohort in cohorts:
@@ -165,7 +178,7 @@ async def bench(args: argparse.Namespace, directory: Path, started: list[Process
     config = alerts_config(directory, database, {c: p.endpoint for c, p in headends.items()}, url)
     extra = (
         f"\n[schedules]\nspread_seconds = {args.spread}\nconcurrency = {args.concurrency}\n"
-        "batch = 1000\n"
+        f"batch = 1000\nin_hub = {'false' if args.runners else 'true'}\n"
     )
     config.write_text(config.read_text() + extra)
     # Every schedule nominally due at the same minute, a little after the hub is up.
@@ -174,6 +187,12 @@ async def bench(args: argparse.Namespace, directory: Path, started: list[Process
     seconds = add_schedules(database, args.schedules, nominal, timedelta(seconds=args.spread))
     say(f"{args.schedules:,} schedules due at {nominal:%H:%M:%S} written in {seconds:.1f} s")
     hub = Hub(config, free_port(), directory / "hub.log", started)
+    for n in range(args.runners):  # runner processes of their own, beside the hub
+        runner = Process(
+            ["-m", "opendcc", "schedules", "run", "--config", str(config)],
+            directory / f"runner-{n}.log",
+        )
+        started.append(runner)
     key = scenario.SUPPLIER_KEY
     user = SimulatedUser(SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem"))
     targets = [Eui64.parse(device_id(n)) for n in range(min(300, args.schedules))]
@@ -224,13 +243,15 @@ def report(
     baseline: CohortRun,
     during: CohortRun,
 ) -> None:
-    codes = Counter(response_code(body) for _, _, body in arrived)
+    codes = Counter(code.decode() for _, _, code in arrived)
     last = max((at for _, at, _ in arrived), default=due)
     first = min((at for _, at, _ in arrived), default=due)
     took = last - due
     rate = len(arrived) / took if took > 0 else 0.0
+    where = f"{args.runners} runner process(es)" if args.runners else "runs in the hub process"
     table = Table(
-        title=f"{args.schedules:,} schedules due in the same minute (spread {args.spread} s)"
+        title=f"{args.schedules:,} schedules due in the same minute (spread {args.spread} s,"
+        f" {where})"
     )
     for column in ("measure", "value"):
         table.add_column(column)
@@ -263,6 +284,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="20,000 schedules")
     parser.add_argument("--rate", type=float, default=5.0, help="on-demand reads a second")
     parser.add_argument("--concurrency", type=int, default=16, help="runs in flight in the hub")
+    parser.add_argument(
+        "--runners", type=int, default=1, help="runner processes beside the hub (0: in the hub)"
+    )
     parser.add_argument("--spread", type=int, default=0, help="seconds a minute's runs spread over")
     parser.add_argument("--lead", type=int, default=30, help="seconds of baseline reads, at least")
     parser.add_argument("--keep", type=Path, help="keep the run's files here")

@@ -18,6 +18,7 @@ from opendcc.cli_common import ConfigOption, config_of, fail, read_input
 from opendcc.cli_firmware import app as firmware_app
 from opendcc.cli_inventory import register_inventory_commands
 from opendcc.cli_prepayment import prepayment_app
+from opendcc.cli_schedules import app as schedules_app
 from opendcc.cli_sim import sim_app
 from opendcc.cli_utrn import utrn_app
 from opendcc.core.errors import DuisError
@@ -37,6 +38,7 @@ app.add_typer(prepayment_app, name="prepayment")
 app.add_typer(utrn_app, name="utrn")
 app.add_typer(sim_app, name="sim")
 app.add_typer(firmware_app, name="firmware")
+app.add_typer(schedules_app, name="schedules")
 
 XsdOption = Annotated[
     Path | None,

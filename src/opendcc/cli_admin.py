@@ -34,6 +34,10 @@ alerts_app = typer.Typer(
     no_args_is_help=True,
 )
 report_app = typer.Typer(help="Reports about the service.", no_args_is_help=True)
+requests_app = typer.Typer(
+    help="A User's own service requests: state and steps (cancel: the admin API).",
+    no_args_is_help=True,
+)
 
 AsUser = Annotated[str, typer.Option("--as", help="The DCC User acting (its User ID, EUI-64).")]
 
@@ -42,6 +46,7 @@ def register_admin_commands(app: typer.Typer, users_app: typer.Typer) -> None:
     app.add_typer(restricted_app, name="restricted")
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(report_app, name="report")
+    app.add_typer(requests_app, name="requests")
     inventory_app.command("extract")(inventory_extract)
     users_app.command("key")(users_key)
 
@@ -250,6 +255,39 @@ def alerts_show(
         raise fail(f"no alert {alert_id} for {user}")
     sys.stdout.buffer.write(found.body)
     sys.stdout.flush()
+
+
+@requests_app.command("show")
+def requests_show(
+    config: ConfigOption,
+    request_id: Annotated[str, typer.Argument(help="The RequestID: originator:target:counter.")],
+    user: AsUser,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One of the User's requests: its state, execution time, predecessor, code and steps."""
+    from opendcc.core.request_id import RequestId
+    from opendcc.gateway.admin_requests import describe
+    from opendcc.store.requests import RequestStore
+
+    try:
+        rid = RequestId.parse(request_id)
+    except (DuisError, ValueError):
+        raise fail(f"not a RequestID: {request_id!r}") from None
+    engine = engine_of(config)
+    described = describe(RequestStore(engine), rid) if rid.originator == eui_of(user) else None
+    engine.dispose()
+    if described is None:
+        raise fail(f"no request {request_id} of {user}")
+    if as_json:
+        typer.echo(json.dumps(described, indent=2))
+        return
+    code = described["response_code"] or "-"
+    typer.echo(f"{described['request_id']}  {described['state']}  {code}")
+    for name in ("execute_at", "preceding_request_id"):
+        if described[name]:
+            typer.echo(f"  {name.replace('_', ' ')}: {described[name]}")
+    for step in described["steps"]:
+        typer.echo(f"  {step['at']}  {step['state']}")
 
 
 def _choose(config: Path, code: str, user: str, choice: str | None) -> None:

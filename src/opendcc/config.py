@@ -229,6 +229,7 @@ def _schedules(raw: dict[str, Any]) -> ScheduleSettings:
         batch=int(raw.get("batch", default.batch)),
         lease=seconds("lease_seconds", default.lease),
         missed_window=seconds("missed_window_seconds", default.missed_window),
+        in_hub=bool(raw.get("in_hub", default.in_hub)),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -81,8 +82,13 @@ THREADS = 32
 
 
 class Hub:
-    def __init__(self, config: HubConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: HubConfig, clock: Clock | None = None, *, alerts: bool = True
+    ) -> None:
+        """``alerts``: False for a process that only makes DCC schedules' runs
+        (``start_schedules``): its adapters leave the head-ends' alerts to the hub."""
         self.config = config
+        self.takes_alerts = alerts
         self.clock = clock or SystemClock()
         self.engine = create_engine_for(config.database_url)
         upgrade(self.engine)
@@ -183,6 +189,7 @@ class Hub:
             settings=config.schedules,
             on_outbox=lambda: self._wake(self.deliverer.wake),
             interactive_busy=lambda: self.workers.busy(),  # noqa: PLW0108 - built below
+            prefetch=self._prefetch,
         )
         self.future = FutureDated(
             engine=self.engine,
@@ -316,6 +323,18 @@ class Hub:
             asyncio.create_task(self.notices.run(), name="S1SP notices"),
             asyncio.create_task(self.future.run(), name="future-dated"),
             asyncio.create_task(self.firmware.run(), name="firmware distribution"),
+        ]
+        if self.config.schedules.in_hub:
+            self._tasks.append(asyncio.create_task(self.schedules.run(), name="DCC schedules"))
+
+    async def start_schedules(self) -> None:
+        """Run only the DCC schedules' runs and the delivery of their Responses: a runner
+        process of its own (``opendcc schedules run``), beside a hub configured with
+        ``[schedules] in_hub = false``. Any number may run: each run leases its schedule."""
+        self._loop = asyncio.get_running_loop()
+        self._loop.set_default_executor(ThreadPoolExecutor(THREADS, thread_name_prefix="runner"))
+        self._tasks = [
+            asyncio.create_task(self.deliverer.run(), name="deliverer"),
             asyncio.create_task(self.schedules.run(), name="DCC schedules"),
         ]
 
@@ -387,6 +406,11 @@ class Hub:
         """Whether ``user`` may update the firmware of ``device_id`` now (11.1, per device)."""
         return self._authorise_for(user, "11.3", device_id, now)
 
+    def _prefetch(self, device_ids: Sequence[Eui64]) -> None:
+        """Load what ``_authorise_for`` looks up for these devices, in a few queries."""
+        self.inventory.prefetch(device_ids)
+        self.restrictions.prefetch(device_ids)
+
     def _authorise_for(self, user: Eui64, srv: str, device_id: Eui64, now: datetime) -> Device:
         """Whether ``user`` may have ``srv`` carried out on ``device_id`` now, as if it sent the
         request itself: access control, the S1SP offers it (E11), restricted mode (E71). For
@@ -413,6 +437,7 @@ class Hub:
             on_alert=alert,
             on_late=late,
             time_scale=self.config.response_time_scale,
+            alerts=self.takes_alerts,
         )
 
     def restrict(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from tests.reference import NOW, SUPPLIER
 
 from opendcc.catalogue import DeviceType, UserRole, default_catalogue
@@ -85,3 +85,32 @@ def test_responsible_many_answers_like_responsible(inventory: InventoryStore) ->
 def test_only_supplier_roles_change_supplier(inventory: InventoryStore) -> None:
     with pytest.raises(NotASupplierRole):
         inventory.registrations.change_supplier(MPAN, UserRole.ED, GAINING, SWITCH)
+
+
+def test_prefetched_lookups_answer_like_loaded_ones_without_a_query(
+    engine: Engine, inventory: InventoryStore
+) -> None:
+    inventory.registrations.change_supplier(MPAN, UserRole.IS, GAINING, SWITCH)
+    absent = Eui64.parse("00-DB-12-34-56-78-90-FF")
+    roles, instants = (UserRole.IS, UserRole.GS, UserRole.ED), (NOW, SWITCH)
+    expected = {
+        "device": inventory.device(METER),
+        "responsible": [inventory.responsible(MPAN, r, at) for r in roles for at in instants],
+    }
+    fresh = InventoryStore(engine, cache_seconds=60)
+    fresh.prefetch([METER, absent])
+    queries: list[object] = []
+
+    def count(*args: object) -> None:
+        queries.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert fresh.device(METER) == expected["device"]
+        assert fresh.device(absent) is None
+        responsible = [fresh.responsible(MPAN, r, at) for r in roles for at in instants]
+        assert responsible == expected["responsible"]
+        assert responsible[:2] == [LOSING, GAINING]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert queries == []  # every answer came from what prefetch loaded

@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from tests.inventory.test_devices import ESME, GPF, GSME, HUB, T0, installation
 
 from opendcc.catalogue import UserRole
@@ -16,6 +16,7 @@ from opendcc.core.errors import ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.inventory import InventoryStore, Registration, SmiStatus
 from opendcc.inventory.restriction import RestrictionRefused, Restrictions
+from opendcc.store.tables import restrictions as restrictions_table
 from opendcc.store.tables import s1sp_notices
 
 SUPPLIER = Eui64.parse("90-B3-D5-1F-30-01-00-00")
@@ -132,3 +133,15 @@ def test_the_flag_survives_a_change_of_supplier_and_moves_who_may_clear_it(
         restrictions.change(ESME, restricted=False, by=SUPPLIER, reason="old", now=after)
     restrictions.change(ESME, restricted=False, by=GAINING, reason="asked again", now=after)
     assert not restrictions.is_restricted(ESME)
+
+
+def test_prefetched_flags_answer_like_loaded_ones(
+    restrictions: Restrictions, engine: Engine
+) -> None:
+    restrictions.change(ESME, restricted=True, by=SUPPLIER, reason="refused", now=NOW)
+    cached = Restrictions(engine, InventoryStore(engine), cache_seconds=60)
+    cached.prefetch([ESME, GSME, HUB])
+    with engine.begin() as conn:  # changed behind the cache's back: prefetch's answers stay
+        conn.execute(delete(restrictions_table))
+    assert [cached.is_restricted(d) for d in (ESME, GSME, HUB)] == [True, False, False]
+    assert not restrictions.is_restricted(ESME)  # an uncached store reads the change

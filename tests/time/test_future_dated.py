@@ -8,13 +8,16 @@ predecessor and is answered E31 when the predecessor fails.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from tests.reference import XSD_V54
 from tests.time.rig import Rig, at, code_of, timed_estate, wait_until
+from typer.testing import CliRunner
 
+from opendcc.cli import app
 from opendcc.dsp.future import CancelRefused
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.schema import load_schema
@@ -74,6 +77,16 @@ def test_a_waiting_request_can_be_cancelled_and_never_runs(rig: Rig) -> None:
     rig.advance(timedelta(hours=3))
     assert not wait_until(lambda: core.executions[device] > before, timeout=1.5)
     assert hub.jobs.pending() == 0
+
+    # The User reads the same from the command line; another User finds nothing.
+    show = ["requests", "show", str(rid), "--config", str(rig.config_path), "--json"]
+    shown = CliRunner().invoke(app, [*show, "--as", str(rig.supplier.user_id)])
+    assert shown.exit_code == 0, shown.output
+    described = json.loads(shown.output)
+    assert (described["state"], described["response_code"]) == ("delivered", "cancelled")
+    assert "accepted" in [step["state"] for step in described["steps"]]
+    other = str(rig.installs[COHORT].devices["ESME"])
+    assert CliRunner().invoke(app, [*show, "--as", other]).exit_code != 0
 
 
 def test_a_request_the_hub_could_not_send_in_time_is_answered_e30(rig: Rig) -> None:

@@ -26,6 +26,7 @@ from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.future import CancelRefused
 from opendcc.gateway.admin import BASE, AdminApi, AdminRefused
+from opendcc.store.requests import RequestStore
 
 
 def _request_id(request: Request, user: Eui64) -> RequestId:
@@ -39,27 +40,33 @@ def _request_id(request: Request, user: Eui64) -> RequestId:
     return rid
 
 
+def describe(requests: RequestStore, rid: RequestId) -> dict[str, Any] | None:
+    """A request's state, execution time, predecessor, answer code and steps; None if unknown.
+    (``GET /admin/v1/requests/{id}`` and ``opendcc requests show`` answer with it.)"""
+    stored = requests.outcome(rid)
+    if stored is None:
+        return None
+    return {
+        "request_id": str(rid),
+        "state": stored.state.value,
+        "response_code": stored.response_code,
+        "execute_at": stored.execute_at.isoformat() if stored.execute_at else None,
+        "preceding_request_id": (
+            str(stored.preceding_request_id) if stored.preceding_request_id else None
+        ),
+        "steps": [{"state": s.value, "at": at.isoformat()} for s, at in requests.history(rid)],
+    }
+
+
 def routes(api: AdminApi) -> list[Route]:
     hub = api.hub
 
     async def show(request: Request, user: Eui64, _: dict[str, Any]) -> Response:
         rid = _request_id(request, user)
-        stored = await asyncio.to_thread(hub.requests.outcome, rid)
-        if stored is None:
+        described = await asyncio.to_thread(describe, hub.requests, rid)
+        if described is None:
             raise AdminRefused(404, f"no request {rid} of yours")
-        steps = await asyncio.to_thread(hub.requests.history, rid)
-        return JSONResponse(
-            {
-                "request_id": str(rid),
-                "state": stored.state.value,
-                "response_code": stored.response_code,
-                "execute_at": stored.execute_at.isoformat() if stored.execute_at else None,
-                "preceding_request_id": (
-                    str(stored.preceding_request_id) if stored.preceding_request_id else None
-                ),
-                "steps": [{"state": s.value, "at": at.isoformat()} for s, at in steps],
-            }
-        )
+        return JSONResponse(described)
 
     async def cancel(request: Request, user: Eui64, _: dict[str, Any]) -> Response:
         rid = _request_id(request, user)

@@ -195,6 +195,14 @@ class InventoryStore:
                 found[device.device_id] = device
         return found
 
+    def prefetch(self, device_ids: Collection[Eui64]) -> dict[Eui64, Device]:
+        """Load many devices, and the registrations of their metering points, into the
+        caches in a few queries, ahead of a batch of work that looks each one up."""
+        found = self.devices(device_ids)
+        self._devices.put_many((d, found.get(d)) for d in device_ids)
+        self.registrations.prefetch({d.mpxn for d in found.values() if d.mpxn})
+        return found
+
     def by_mpxn(self, mpxn: str) -> list[Device]:
         return self._where(devices.c.mpxn == mpxn)
 

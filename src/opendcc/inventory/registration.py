@@ -120,6 +120,28 @@ class RegistrationStore:
                 )
         return dict(result)
 
+    def prefetch(self, mpxns: Collection[str]) -> None:
+        """Cache every role's registrations of ``mpxns`` in a few queries (see ``responsible``)."""
+        unique = sorted(set(mpxns))
+        found: dict[tuple[str, UserRole], list[tuple[datetime, Eui64]]] = {
+            (mpxn, role): [] for mpxn in unique for role in UserRole
+        }
+        with self.engine.connect() as conn:
+            for start in range(0, len(unique), _CHUNK):
+                query = (
+                    select(
+                        registrations.c.mpxn,
+                        registrations.c.role,
+                        registrations.c.effective_from,
+                        registrations.c.user_id,
+                    )
+                    .where(registrations.c.mpxn.in_(unique[start : start + _CHUNK]))
+                    .order_by(registrations.c.effective_from.desc(), registrations.c.id.desc())
+                )
+                for mpxn, role, since, user in conn.execute(query):
+                    found[mpxn, UserRole(role)].append((since, Eui64.parse(user)))
+        self._holders.put_many(found.items())
+
     def clear_cache(self) -> None:
         self._holders.clear()
 

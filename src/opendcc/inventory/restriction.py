@@ -115,6 +115,12 @@ class Restrictions:
     def is_restricted(self, device_id: Eui64) -> bool:
         return self._flags.get(device_id, lambda: self._flag(device_id))
 
+    def prefetch(self, device_ids: Collection[Eui64]) -> None:
+        """Cache whether each of ``device_ids`` is restricted, in a few queries."""
+        with self.engine.connect() as conn:
+            flags = self._current_in(conn, list(device_ids))
+        self._flags.put_many((d, flags.get(d, False)) for d in device_ids)
+
     def restricted_among(self, device_ids: Collection[Eui64]) -> set[Eui64]:
         """Which of ``device_ids`` are restricted now (a few queries)."""
         with self.engine.connect() as conn:

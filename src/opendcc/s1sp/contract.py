@@ -240,6 +240,9 @@ class AdapterOptions:
     on_late: Callable[[Instruction, Outcome], None] = _ignore  # a reply after its deadline
     time_scale: float = 1.0  # multiplies every response-time target (tests, benchmarks)
     connect_timeout_s: float = 5.0
+    # False: this adapter only carries instructions; another process takes the head-end's
+    # alerts (no subscription, no polling; pushed alerts are let go).
+    alerts: bool = True
 
 
 class S1spAdapter(Protocol):

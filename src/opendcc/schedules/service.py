@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import Engine
 
@@ -40,6 +40,7 @@ class Schedules:
         settings: ScheduleSettings,
         on_outbox: Callable[[], None] = lambda: None,
         interactive_busy: Callable[[], bool] = lambda: False,
+        prefetch: Callable[[Sequence[Eui64]], object] = lambda _devices: None,
     ) -> None:
         self.settings = settings
         self.store = ScheduleStore(engine, settings.spread)
@@ -60,6 +61,7 @@ class Schedules:
             settings=settings,
             on_outbox=on_outbox,
             interactive_busy=interactive_busy,
+            prefetch=prefetch,
         )
 
     def handlers(self) -> Mapping[str, NonDevice]:

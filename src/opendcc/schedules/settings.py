@@ -17,7 +17,8 @@ class ScheduleSettings:
     ``concurrency``: runs in flight at once; ``batch``: rows claimed per look; ``lease``: how
     long a claimed run is held before another runner may take it over; ``missed_window``: an
     occurrence older than this is not run late, it is recorded missed; ``poll``: real seconds
-    between looks when idle (a 5.1 wakes the runner at once)."""
+    between looks when idle (a 5.1 wakes the runner at once); ``in_hub``: the hub process makes
+    the runs (True), or runner processes of their own do (``opendcc schedules run``)."""
 
     spread: timedelta = timedelta(minutes=30)
     concurrency: int = 16
@@ -25,6 +26,7 @@ class ScheduleSettings:
     lease: timedelta = timedelta(minutes=5)
     missed_window: timedelta = timedelta(days=1)
     poll: float = 0.2
+    in_hub: bool = True
 
     def __post_init__(self) -> None:
         if self.spread < timedelta(0) or self.lease <= timedelta(0):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -46,6 +46,18 @@ class TtlCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def put_many(self, items: Iterable[tuple[K, V]]) -> None:
+        """Cache values loaded in bulk (a batch of work's lookups, ahead of it)."""
+        if self.ttl <= 0:
+            return
+        expires = self._clock() + self.ttl
+        with self._lock:
+            for key, value in items:
+                self._entries.pop(key, None)
+                self._entries[key] = (expires, value)
+            while len(self._entries) > self.size:
+                del self._entries[next(iter(self._entries))]
 
     def clear(self) -> None:
         with self._lock:

@@ -268,6 +268,8 @@ class ApduAdapter(CohortAdapter):
             return Outcome(rid, OutcomeStatus.REJECTED, detail=f"unexpected reply: {exc}")
 
     def _pushed(self, alert: Alert) -> None:
+        if not self.options.alerts:
+            return  # another process takes this head-end's alerts
         try:
             values = from_record(alert.values)
         except ProtocolError:

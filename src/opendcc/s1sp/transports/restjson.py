@@ -194,6 +194,8 @@ class RestJsonAdapter(CohortAdapter):
         except OSError:
             log.exception("cannot listen for callbacks on %s", self.base_url)
             return False
+        if not self.options.alerts:
+            return True
         return await self._subscribe(HEALTH_TIMEOUT_S)
 
     async def health(self) -> bool:
@@ -235,7 +237,11 @@ class RestJsonAdapter(CohortAdapter):
         except OSError as exc:
             detail = f"cannot listen for the head-end's callback: {exc}"
             return Outcome(rid, OutcomeStatus.DEVICE_UNREACHABLE, detail=detail)
-        if not self._subscribed and (self._subscribing is None or self._subscribing.done()):
+        if (
+            self.options.alerts
+            and not self._subscribed
+            and (self._subscribing is None or self._subscribing.done())
+        ):
             self._subscribing = asyncio.create_task(self._subscribe(HEALTH_TIMEOUT_S))
         command_id = command_id_for(rid)
         try:

@@ -178,7 +178,7 @@ class SoapAdapter(CohortAdapter):
 
     def start_polling(self) -> None:
         """Poll the head-end for alerts in the background, from now on (idempotent)."""
-        if self._closed:
+        if self._closed or not self.options.alerts:
             return
         if self._polling is None or self._polling.done():
             self._polling = asyncio.create_task(self._poll_forever())
