@@ -326,6 +326,8 @@ class Hub:
         ]
         if self.config.schedules.in_hub:
             self._tasks.append(asyncio.create_task(self.schedules.run(), name="DCC schedules"))
+        else:
+            log.info("DCC schedules' runs are left to runner processes (opendcc schedules run)")
 
     async def start_schedules(self) -> None:
         """Run only the DCC schedules' runs and the delivery of their Responses: a runner

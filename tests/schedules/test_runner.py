@@ -326,3 +326,36 @@ def test_the_runner_task_wakes_on_a_new_schedule(
 
     asyncio.run(scenario())
     assert len(setup.head_end.seen) == 1
+
+
+def test_runs_answered_together_are_written_in_one_group_or_not_at_all(
+    engine: Engine,
+    credentials: tuple[SigningCredentials, SigningCredentials],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = ScheduleSettings(lease=timedelta(minutes=5), poll=0.01, concurrency=4)
+    setup = make(engine, credentials, settings=settings)
+    rows = [create(setup) for _ in range(6)]
+    at = max(due(setup, row.schedule_id) for row in rows)
+    setup.clock.set(at)
+    store = setup.schedules.store
+    real = store.advance_in
+    calls = {"n": 0}
+
+    def advance_fails_on_the_fourth(*args: Any, **kwargs: Any) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("the database went away mid-group")
+        return bool(real(*args, **kwargs))
+
+    monkeypatch.setattr(store, "advance_in", advance_fails_on_the_fourth)
+    assert run_due(setup) < 6  # a group failed: its runs are not written, not even in part
+    written = len(sent(engine))
+    moved = sum(1 for row in rows if row_of(setup, row.schedule_id).runs == 1)
+    assert written == moved  # each Response goes with its row's move, or neither does
+
+    monkeypatch.setattr(store, "advance_in", real)
+    setup.clock.set(at + timedelta(minutes=5, seconds=1))  # the failed group's leases end
+    assert run_due(setup) == 6 - moved
+    assert len(sent(engine)) == 6
+    assert all(row_of(setup, row.schedule_id).runs == 1 for row in rows)

@@ -14,8 +14,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, Select, insert, select
 
 from opendcc.catalogue import UserRole
 from opendcc.core.eui import Eui64
@@ -84,25 +85,32 @@ class RegistrationStore:
     ) -> dict[str, Eui64]:
         """``responsible`` for many metering points in a few queries (migration validation)."""
         latest: dict[str, tuple[datetime, int, Eui64]] = {}
+        query = (
+            select(
+                registrations.c.mpxn,
+                registrations.c.effective_from,
+                registrations.c.id,
+                registrations.c.user_id,
+            )
+            .where(registrations.c.role == role.value)
+            .where(registrations.c.effective_from <= at)
+        )
+        for mpxn, since, row_id, user in self._for_mpxns(query, mpxns):
+            best = latest.get(mpxn)
+            if best is None or (since, row_id) > best[:2]:
+                latest[mpxn] = (since, row_id, Eui64.parse(user))
+        return {mpxn: holder for mpxn, (_, _, holder) in latest.items()}
+
+    def _for_mpxns(self, query: Select[Any], mpxns: Collection[str]) -> list[tuple[Any, ...]]:
+        """``query``'s rows for every one of ``mpxns``, asked a chunk of them at a time."""
         unique = sorted(set(mpxns))
+        rows: list[tuple[Any, ...]] = []
         with self.engine.connect() as conn:
             for start in range(0, len(unique), _CHUNK):
-                query = (
-                    select(
-                        registrations.c.mpxn,
-                        registrations.c.effective_from,
-                        registrations.c.id,
-                        registrations.c.user_id,
-                    )
-                    .where(registrations.c.mpxn.in_(unique[start : start + _CHUNK]))
-                    .where(registrations.c.role == role.value)
-                    .where(registrations.c.effective_from <= at)
-                )
-                for mpxn, since, row_id, user in conn.execute(query):
-                    best = latest.get(mpxn)
-                    if best is None or (since, row_id) > best[:2]:
-                        latest[mpxn] = (since, row_id, Eui64.parse(user))
-        return {mpxn: holder for mpxn, (_, _, holder) in latest.items()}
+                chunk = unique[start : start + _CHUNK]
+                found = conn.execute(query.where(registrations.c.mpxn.in_(chunk)))
+                rows += [tuple(row) for row in found]
+        return rows
 
     def holders(self, mpxn: str) -> dict[UserRole, list[Registration]]:
         """Every registration of ``mpxn`` by role, latest first."""
@@ -122,24 +130,17 @@ class RegistrationStore:
 
     def prefetch(self, mpxns: Collection[str]) -> None:
         """Cache every role's registrations of ``mpxns`` in a few queries (see ``responsible``)."""
-        unique = sorted(set(mpxns))
         found: dict[tuple[str, UserRole], list[tuple[datetime, Eui64]]] = {
-            (mpxn, role): [] for mpxn in unique for role in UserRole
+            (mpxn, role): [] for mpxn in mpxns for role in UserRole
         }
-        with self.engine.connect() as conn:
-            for start in range(0, len(unique), _CHUNK):
-                query = (
-                    select(
-                        registrations.c.mpxn,
-                        registrations.c.role,
-                        registrations.c.effective_from,
-                        registrations.c.user_id,
-                    )
-                    .where(registrations.c.mpxn.in_(unique[start : start + _CHUNK]))
-                    .order_by(registrations.c.effective_from.desc(), registrations.c.id.desc())
-                )
-                for mpxn, role, since, user in conn.execute(query):
-                    found[mpxn, UserRole(role)].append((since, Eui64.parse(user)))
+        query = select(
+            registrations.c.mpxn,
+            registrations.c.role,
+            registrations.c.effective_from,
+            registrations.c.user_id,
+        ).order_by(registrations.c.effective_from.desc(), registrations.c.id.desc())
+        for mpxn, role, since, user in self._for_mpxns(query, mpxns):
+            found[mpxn, UserRole(role)].append((since, Eui64.parse(user)))
         self._holders.put_many(found.items())
 
     def clear_cache(self) -> None:
