@@ -37,11 +37,7 @@ class TtlCache(Generic[K, V]):
         if entry is not None and entry[0] > now:
             return entry[1]
         value = load()
-        with self._lock:
-            self._entries.pop(key, None)  # re-inserted last: the dict's order is the age order
-            self._entries[key] = (now + self.ttl, value)
-            while len(self._entries) > self.size:
-                del self._entries[next(iter(self._entries))]
+        self.put_many(((key, value),))
         return value
 
     def __len__(self) -> int:
@@ -54,7 +50,7 @@ class TtlCache(Generic[K, V]):
         expires = self._clock() + self.ttl
         with self._lock:
             for key, value in items:
-                self._entries.pop(key, None)
+                self._entries.pop(key, None)  # re-inserted last: the dict's order is the age
                 self._entries[key] = (expires, value)
             while len(self._entries) > self.size:
                 del self._entries[next(iter(self._entries))]
