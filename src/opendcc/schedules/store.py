@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, or_, select, update
 from sqlalchemy.engine import Row
@@ -194,57 +195,57 @@ class ScheduleStore:
         """Record the run of occurrence ``nominal`` and move to the next occurrence (the
         schedule ends after its last); False when the row has moved on (nothing written)."""
         following = row.recurrence.next_after(nominal)
-        done = conn.execute(
-            update(schedules)
-            .where(schedules.c.schedule_id == row.schedule_id)
-            .where(schedules.c.state == ACTIVE)
-            .where(schedules.c.next_run_at == nominal)
-            .values(
-                runs=schedules.c.runs + 1,
-                last_run_at=now,
-                last_outcome=outcome,
-                next_run_at=following,
-                due_at=self.due(row.schedule_id, following),
-                lease_until=None,
-                state=ACTIVE if following is not None else ENDED,
-            )
+        return self._move_in(
+            conn,
+            row,
+            nominal,
+            runs=schedules.c.runs + 1,
+            last_run_at=now,
+            last_outcome=outcome,
+            **self._onwards(row, following),
         )
-        return done.rowcount == 1
 
     def skip_in(
         self, conn: Connection, row: ScheduleRow, nominal: datetime, following: datetime | None
     ) -> bool:
         """Occurrences from ``nominal`` on were missed: record it and move to ``following``."""
-        done = conn.execute(
-            update(schedules)
-            .where(schedules.c.schedule_id == row.schedule_id)
-            .where(schedules.c.state == ACTIVE)
-            .where(schedules.c.next_run_at == nominal)
-            .values(
-                last_outcome=MISSED,
-                next_run_at=following,
-                due_at=self.due(row.schedule_id, following),
-                lease_until=None,
-                state=ACTIVE if following is not None else ENDED,
-            )
+        return self._move_in(
+            conn, row, nominal, last_outcome=MISSED, **self._onwards(row, following)
         )
-        return done.rowcount == 1
 
     def stop_in(
         self, conn: Connection, row: ScheduleRow, nominal: datetime, *, code: str, reason: str
     ) -> bool:
         """The DCC stops the schedule (its User is no longer responsible for the device)."""
+        return self._move_in(
+            conn,
+            row,
+            nominal,
+            state=STOPPED,
+            stopped_reason=reason[:256],
+            last_outcome=code,
+            due_at=None,
+            lease_until=None,
+        )
+
+    def _onwards(self, row: ScheduleRow, following: datetime | None) -> dict[str, Any]:
+        """The values that move a row on to ``following`` (None: the schedule has ended)."""
+        return {
+            "next_run_at": following,
+            "due_at": self.due(row.schedule_id, following),
+            "lease_until": None,
+            "state": ACTIVE if following is not None else ENDED,
+        }
+
+    @staticmethod
+    def _move_in(conn: Connection, row: ScheduleRow, nominal: datetime, **values: Any) -> bool:
+        """Write ``values`` to the row if it is still active at occurrence ``nominal``; False
+        when it has moved on (another runner took it over, or it was deleted)."""
         done = conn.execute(
             update(schedules)
             .where(schedules.c.schedule_id == row.schedule_id)
             .where(schedules.c.state == ACTIVE)
             .where(schedules.c.next_run_at == nominal)
-            .values(
-                state=STOPPED,
-                stopped_reason=reason[:256],
-                last_outcome=code,
-                due_at=None,
-                lease_until=None,
-            )
+            .values(**values)
         )
         return done.rowcount == 1
