@@ -226,6 +226,7 @@ class Hub:
                 request.request_id.target, request.srv
             ),
             grace=config.future_dated_grace,
+            cancel_like=self.future.cancel_like,
         )
         self.workers = WorkerPool(
             self.jobs,

@@ -4,7 +4,8 @@ meter's firmware really changes, on a two-stage and a one-stage cohort alike.
 Two-stage cohorts (itron here) put the image on the meter at 11.1 and switch to it at 11.3;
 one-stage cohorts (aclara) keep the image at the S1SP and distribute and activate in one step
 at 11.3, behind the same DUIS flow. The inventory's firmware version follows the meter's
-activation alert (0x8F1D); an image for a version not on the CPL is never taken.
+activation alert (0x8F1D); an image for a version not on the CPL is never taken. An activation
+the device holds for later is withdrawn by DUIS's cancel (ExecutionDateTime 3000-12-31).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from sqlalchemy import select
 from tests.time.rig import Rig, at, code_of, timed_estate, wait_until
 
 from opendcc.catalogue import DeviceType
+from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import Endpoint
+from opendcc.dsp.future import CANCEL_AT
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.xml import ra
 from opendcc.firmware import campaign
@@ -158,8 +161,6 @@ def test_activation_at_a_future_time_happens_then(rig: Rig) -> None:
 
     rid_text = _activate(rig, cohort, at(rig.clock.now() + timedelta(hours=2)))
     hub = rig.running
-    from opendcc.core.request_id import RequestId
-
     rid = RequestId.parse(rid_text)
     assert wait_until(lambda: hub.requests.state(rid) is RequestState.HELD)
     assert code_of(rig.response_to(rid)) == "I0"  # the device holds it
@@ -171,3 +172,28 @@ def test_activation_at_a_future_time_happens_then(rig: Rig) -> None:
     assert wait_until(lambda: hub.requests.state(rid) is RequestState.DELIVERED)
     assert hub.requests.outcome(rid).response_code == "I0"  # type: ignore[union-attr]
     assert wait_until(lambda: _inventory_version(rig, cohort) == VERSION)
+
+
+def test_duis_cancel_withdraws_an_activation_the_device_holds(rig: Rig) -> None:
+    cohort = "itron"  # its head-end dates commands on the device
+    _, meter = rig.meter_of(cohort)
+    _on_cpl(rig, cohort)
+    assert _update(rig, cohort, _image(cohort)) == "I99"
+    assert wait_until(lambda: _state(rig, cohort) == "distributed")
+    old = meter.firmware.version
+    hub = rig.running
+    held = RequestId.parse(_activate(rig, cohort, at(rig.clock.now() + timedelta(hours=2))))
+    assert wait_until(lambda: hub.requests.state(held) is RequestState.HELD)
+
+    cancel = RequestId.parse(_activate(rig, cohort, at(CANCEL_AT)))
+    root = rig.response_to(cancel)
+    assert code_of(root) == "I0"
+    entries = root.findall(f".//{ra('SMETS1Response')}")
+    assert [entry.get("ResponseCode") for entry in entries] == ["0"]
+    assert str(held) in (entries[0].findtext(ra("Error")) or "")
+    assert wait_until(lambda: hub.requests.state(held) is RequestState.DELIVERED)
+    assert hub.requests.outcome(held).response_code == "cancelled"  # type: ignore[union-attr]
+
+    rig.advance(timedelta(hours=3))  # the head-end no longer holds it: nothing happens
+    assert not wait_until(lambda: meter.firmware.version != old, timeout=1.5)
+    assert _inventory_version(rig, cohort) != VERSION

@@ -3,7 +3,8 @@
 DSP pattern: the hub holds the request until its ExecutionDateTime, then carries it out; a
 request still waiting can be cancelled; one the hub could not send in time (it was down past
 the grace) is answered E30 and never reaches the meter. Sequencing: a request waits for its
-predecessor and is answered E31 when the predecessor fails.
+predecessor and is answered E31 when the predecessor fails. DUIS's own cancel (the same SRV
+with ExecutionDateTime 3000-12-31) cancels the User's waiting requests like it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from tests.time.rig import Rig, at, code_of, timed_estate, wait_until
 from typer.testing import CliRunner
 
 from opendcc.cli import app
-from opendcc.dsp.future import CancelRefused
+from opendcc.dsp.future import CANCEL_AT, CancelRefused
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.schema import load_schema
+from opendcc.duis.xml import ra
 from opendcc.sim.headends.core import Faults
 
 S = RequestState
@@ -87,6 +89,41 @@ def test_a_waiting_request_can_be_cancelled_and_never_runs(rig: Rig) -> None:
     assert "accepted" in [step["state"] for step in described["steps"]]
     other = str(rig.installs[COHORT].devices["ESME"])
     assert CliRunner().invoke(app, [*show, "--as", other]).exit_code != 0
+
+
+def test_duis_cancel_cancels_the_users_waiting_requests_like_it(rig: Rig) -> None:
+    device, _ = rig.meter_of(COHORT)
+    core = rig.core(COHORT)
+    before = core.executions[device]
+    soon, later = (at(rig.clock.now() + timedelta(hours=h)) for h in (1, 5))
+    waiting = [rig.send("4.1.1", device, _read(when))[0] for when in (soon, later)]
+    now_read, _ = rig.send("4.1.1", device, _read())  # not future-dated: not cancelled
+    assert code_of(rig.response_to(now_read)) == "I0"
+
+    rid, answer = rig.send("4.1.1", device, _read(at(CANCEL_AT)))
+    assert answer.code == "I99"
+    root = rig.response_to(rid)
+    assert code_of(root) == "I0"
+    load_schema(XSD_V54).validate(root.getroottree())
+    entries = root.findall(f".//{ra('SMETS1Response')}")
+    assert [entry.get("ResponseCode") for entry in entries] == ["0", "0"]
+    texts = [entry.findtext(ra("Error")) or "" for entry in entries]
+    assert [str(w) in text for w, text in zip(waiting, texts, strict=True)] == [True, True]
+    hub = rig.running
+    for each in waiting:
+        assert rig.state(each) is S.DELIVERED  # before the cancel was answered
+        assert hub.requests.outcome(each).response_code == "cancelled"  # type: ignore[union-attr]
+    assert hub.requests.outcome(now_read).response_code == "I0"  # type: ignore[union-attr]
+
+    rig.advance(timedelta(hours=6))  # neither runs, nor does the cancel itself
+    assert not wait_until(lambda: core.executions[device] > before + 1, timeout=1.5)
+    assert hub.jobs.pending() == 0
+
+    # Sent again, nothing waits: answered I0 all the same, saying so.
+    again, _ = rig.send("4.1.1", device, _read(at(CANCEL_AT)))
+    answered = rig.response_to(again)
+    assert code_of(answered) == "I0"
+    assert "nothing to cancel" in (answered.findtext(f".//{ra('Error')}") or "")
 
 
 def test_a_request_the_hub_could_not_send_in_time_is_answered_e30(rig: Rig) -> None:

@@ -42,7 +42,8 @@ from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
-from opendcc.dsp.instruct import EXECUTE_AT, SIGNED_PRE_COMMANDS, Instructions
+from opendcc.dsp.future import is_cancellation
+from opendcc.dsp.instruct import SIGNED_PRE_COMMANDS, Instructions, execute_at
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.duis import precommand
@@ -51,7 +52,6 @@ from opendcc.duis.precommand import PreCommand, PreCommandInvalid
 from opendcc.duis.request import (
     CommandVariant,
     ServiceRequest,
-    parse_datetime,
     request_from_tree,
 )
 from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
@@ -289,12 +289,18 @@ class FrontDoor:
         waits_for: RequestId | None,
     ) -> Answer:
         now = incoming.now
-        execute_at = _execute_at(instruction)
+        when = execute_at(instruction)
         # A future-dated request waits in the queue until it is due (the DSP pattern), unless the
-        # device's head-end dates it on the device: then it goes now (the Device pattern).
+        # device's head-end dates it on the device: then it goes now (the Device pattern). DUIS's
+        # cancel (3000-12-31) goes now too: it cancels the waiting requests like it.
         run_after = now
-        if execute_at is not None and execute_at > now and not self.device_dates(granted):
-            run_after = execute_at
+        if (
+            when is not None
+            and when > now
+            and not is_cancellation(when)
+            and not self.device_dates(granted)
+        ):
+            run_after = when
         user = granted.user
         admitted = self.anomaly.admit(user.user_id, request.srv, user.thresholds, now)
         state = RequestState.ACCEPTED if admitted else RequestState.QUARANTINED
@@ -303,7 +309,7 @@ class FrontDoor:
         alert = None if admitted else self._quarantine_alert(request, user.callback_url, now)
 
         def write(conn: Connection) -> None:
-            new = _new(request, incoming.body, execute_at)
+            new = _new(request, incoming.body, when)
             self.requests.accept_in(conn, new, now, state)
             if alert is None:
                 priority = self.priority(request.srv)
@@ -484,12 +490,6 @@ def _new(request: ServiceRequest, body: bytes, execute_at: datetime | None = Non
         execute_at=execute_at or request.execution_datetime,
         preceding_request_id=request.preceding_request_id,
     )
-
-
-def _execute_at(instruction: Instruction) -> datetime | None:
-    """When the instruction is to be carried out (a signed pre-command carries it too)."""
-    text = instruction.parameters.get(EXECUTE_AT)
-    return parse_datetime(text) if text else None
 
 
 def _record(incoming: Incoming, request: ServiceRequest, code: str, reason: str) -> AuditRecord:

@@ -15,6 +15,10 @@ HELD request:
 - **cancelled** by its User (``cancel``): a request still waiting in the queue is taken out; a
   HELD one is withdrawn from the head-end by notice 99.2, which succeeds only while the head-end
   still holds it. Either way it ends CANCELLED, and requests sequenced after it fail (E31).
+  Users cancel the DUIS way (``cancel_like``): the same SRV to the same device with
+  ExecutionDateTime 3000-12-31T00:00:00Z (``CANCEL_AT``) cancels every future-dated request of
+  theirs for that SRV and device that still waits, and is itself answered I0 with one status per
+  request (0 cancelled, 1 not: the device has it already). The admin API's DELETE cancels one.
 
 Each outcome releases the requests sequenced after it (``WorkQueue.release_waiting_in``). The
 run loop also frees sequenced jobs whose predecessor finished while they were being accepted.
@@ -27,7 +31,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete
 
@@ -36,7 +40,7 @@ from opendcc.core.errors import ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import TERMINAL, RequestState
-from opendcc.duis.request import parse_request
+from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import (
     Smets1Payload,
     Smets1Status,
@@ -58,6 +62,8 @@ log = logging.getLogger(__name__)
 S = RequestState
 EXECUTED, NOT_EXECUTED = 0x8F66, 0x8F67
 CANCEL_NOTICE = "99.2"
+# DUIS: a request executing at this moment cancels the User's waiting ones like it.
+CANCEL_AT = datetime(3000, 12, 31, tzinfo=UTC)
 # Where a request is finished, for the sequencing safety net.
 FINISHED = frozenset(state.value for state in TERMINAL) | {
     S.RESPONDED.value,
@@ -67,6 +73,11 @@ FINISHED = frozenset(state.value for state in TERMINAL) | {
 }
 
 Submit = Callable[[str, Instruction], Awaitable[Outcome]]
+
+
+def is_cancellation(execute_at: datetime | None) -> bool:
+    """Whether a request's execution time makes it DUIS's cancel of the ones like it."""
+    return execute_at == CANCEL_AT
 
 
 class CancelRefused(Exception):
@@ -195,6 +206,24 @@ class FutureDated:
             await self._withdraw(rid)
             return Cancelled(rid, S.HELD)
         raise CancelRefused(f"request {rid} is {stored.state}: nothing waits to be cancelled")
+
+    async def cancel_like(self, request: ServiceRequest) -> tuple[Smets1Status, ...]:
+        """DUIS's cancel: every future-dated ``request.srv`` of the same User for the same device
+        that still waits is cancelled. One status per request: 0 cancelled, 1 not (and why)."""
+        rid = request.request_id
+        waiting = await asyncio.to_thread(self.requests.pending_future, rid, request.srv, CANCEL_AT)
+        statuses: list[Smets1Status] = []
+        for each in waiting:
+            try:
+                done = await self.cancel(each, rid.originator)
+            except CancelRefused as exc:
+                statuses.append(Smets1Status(1, f"not cancelled {each}: {exc}"[:250]))
+            else:
+                statuses.append(Smets1Status(0, f"cancelled {each} ({done.was.value})"))
+        if not statuses:
+            why = f"no future-dated SRV {request.srv} of yours for {rid.target} waits"
+            statuses.append(Smets1Status(0, f"nothing to cancel: {why}"))
+        return tuple(statuses)
 
     def _take_out(self, rid: RequestId) -> bool:
         now = self.clock.now()

@@ -13,11 +13,13 @@ that dates commands on the device holds the instruction until then (the DUIS Dev
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from opendcc.duis import precommand
 from opendcc.duis.precommand import PreCommandInvalid
-from opendcc.duis.request import CommandVariant, ServiceRequest
+from opendcc.duis.request import CommandVariant, ServiceRequest, parse_datetime
 from opendcc.duis.response import format_datetime
 from opendcc.s1sp import services
 from opendcc.s1sp.contract import Instruction
@@ -61,3 +63,9 @@ class Instructions:
                 f" not SRV {request.srv} on {rid.target} by {rid.originator}"
             )
         return Instruction(str(rid), pre.srv, rid.target, pre.parameters)
+
+
+def execute_at(instruction: Instruction) -> datetime | None:
+    """When the instruction is to be carried out (a signed pre-command carries it too)."""
+    text = instruction.parameters.get(EXECUTE_AT)
+    return parse_datetime(text) if text else None

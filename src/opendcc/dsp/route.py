@@ -18,7 +18,9 @@ holds it (``held_until``), the request is HELD and the User has an I0 acknowledg
 outcome comes later as alert 0x8F66/0x8F67 (``opendcc.dsp.future``). A DSP-held request found
 more than ``grace`` past its execution time (the hub was down) is not carried out: it EXPIRES
 with E30. A sequenced request runs only after its predecessor succeeded, else it FAILS with E31;
-every outcome releases the requests waiting for it.
+every outcome releases the requests waiting for it. A request executing at 3000-12-31 is DUIS's
+cancel (``cancel_like``): it goes to no device; the User's waiting requests like it are cancelled
+and it is answered I0 with one status per request.
 
 An SRV whose room keeps its own record of the work (``settlements``: SRV 2.2 Top Up Device and
 the UTRN ledger) claims it in the transaction that records the instruction, and settles it
@@ -30,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Protocol
 
@@ -42,7 +44,8 @@ from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
-from opendcc.dsp.instruct import Instructions
+from opendcc.dsp.future import is_cancellation
+from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import (
@@ -84,6 +87,8 @@ SecurityAlert = Callable[[ServiceRequest, DcoRejected], None]
 CommandAlert = Callable[[ServiceRequest, DccEvent, str], Message | None]
 # Outcomes that mean the command never reached the device: the User also gets a DCC alert.
 UNDELIVERED = frozenset({ResponseCode.DEVICE_UNREACHABLE, ResponseCode.NO_DEVICE_RESPONSE})
+# DUIS's cancel: cancels the User's waiting requests like this one, a status for each.
+CancelLike = Callable[[ServiceRequest], Awaitable[tuple[Smets1Status, ...]]]
 
 
 class Settlement(Protocol):
@@ -125,6 +130,7 @@ class Dispatcher:
         command_alert: CommandAlert = lambda request, event, url: None,
         restricted: Callable[[ServiceRequest], str | None] = lambda request: None,
         grace: timedelta = timedelta(hours=1),
+        cancel_like: CancelLike | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -144,6 +150,7 @@ class Dispatcher:
         self.command_alert = command_alert
         self.restricted = restricted
         self.grace = grace
+        self.cancel_like = cancel_like
 
     async def process(self, rid: RequestId) -> None:
         state = await asyncio.to_thread(self.requests.state, rid)
@@ -163,8 +170,17 @@ class Dispatcher:
         ):
             await asyncio.to_thread(self._finish_coded, request, *stop)
             return
+        await self._carry_out(request, document, state, adapter)
+
+    async def _carry_out(
+        self, request: ServiceRequest, document: bytes, state: RequestState, adapter: S1spAdapter
+    ) -> None:
+        rid = request.request_id
         try:
             instruction = self.instructions.read(request)
+            if state in BEFORE_INSTRUCTION and is_cancellation(execute_at(instruction)):
+                await self._cancel_like(request)
+                return
             sealed = self.dco.check(
                 countersign(instruction, document, self.dsp), document, self.clock.now()
             )
@@ -202,6 +218,16 @@ class Dispatcher:
             event = DccEvent.COMMAND_UNDELIVERED if code in UNDELIVERED else None
             refuse = functools.partial(self._refused, event=event)
             await asyncio.to_thread(refuse, request, code, why, settle)
+
+    async def _cancel_like(self, request: ServiceRequest) -> None:
+        if self.cancel_like is None:
+            why = "this hub cannot cancel future-dated requests"
+            await asyncio.to_thread(self._refused, request, E11, why)
+            return
+        statuses = await self.cancel_like(request)
+        payload = Smets1Payload(statuses=statuses)
+        success = ResponseCode.SUCCESS
+        await asyncio.to_thread(self._finish, request, S.RESPONDED, success, payload)
 
     # ------------------------------------------------------------------ store steps
 

@@ -196,6 +196,25 @@ class RequestStore:
         with self.engine.connect() as conn:
             return [RequestId.parse(rid) for (rid,) in conn.execute(query)]
 
+    def pending_future(self, like: RequestId, srv: str, before: datetime) -> list[RequestId]:
+        """The future-dated requests of ``like``'s User for ``like``'s device and this SRV that
+        still wait (in the queue or at the head-end), executing before ``before``; oldest first.
+        DUIS's own cancel (``opendcc.dsp.future``) cancels them."""
+        c = service_requests.c
+        query = (
+            select(c.request_id)
+            .where(c.state.in_([RequestState.ACCEPTED.value, RequestState.HELD.value]))
+            .where(c.originator == str(like.originator))
+            .where(c.target == str(like.target))
+            .where(c.srv == srv)
+            .where(c.execute_at.is_not(None))
+            .where(c.execute_at < before)
+            .where(c.request_id != str(like))
+            .order_by(c.received_at)
+        )
+        with self.engine.connect() as conn:
+            return [RequestId.parse(rid) for (rid,) in conn.execute(query)]
+
     def state(self, request_id: RequestId) -> RequestState:
         with self.engine.connect() as conn:
             return _state(conn, str(request_id))
