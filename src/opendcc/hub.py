@@ -308,9 +308,12 @@ class Hub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop.set_default_executor(ThreadPoolExecutor(THREADS, thread_name_prefix="hub"))
-        # Embedded mode: this process is the only worker, so every lease is a dead one.
+        # Embedded mode: this process is the only worker, so every lease is a dead one. Runner
+        # processes (``[schedules] in_hub = false``) deliver their runs' Responses themselves:
+        # the outbox's leases may be theirs, live, so they are left to run out (a few seconds).
         resumed = await asyncio.to_thread(self.jobs.release_all)
-        await asyncio.to_thread(self.outbox.release_all)
+        if self.config.schedules.in_hub:
+            await asyncio.to_thread(self.outbox.release_all)
         pending = await asyncio.to_thread(self.jobs.pending)
         undelivered = await asyncio.to_thread(self.outbox.undelivered)
         log.info("resuming %d jobs (%d were leased), %d messages", pending, resumed, undelivered)

@@ -2,7 +2,8 @@
 
 With ``[schedules] in_hub = false`` the hub makes no run; a runner (``Hub.start_schedules``,
 adapters that leave the alerts to the hub) makes them over each protocol, and the Users get
-their Responses as before. The runner takes no alert subscription of its own.
+their Responses as before. The runner takes no alert subscription of its own. A restarted hub
+leaves the outbox's leases to run out, for a runner may be delivering under one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tests.time.test_schedules_flow import FIRST, _create, _run_key
 
 from opendcc.config import load
 from opendcc.hub import Hub
+from opendcc.queue.outbox import Message, Outbox
 from opendcc.sim.headends.restjson import RestJsonHeadEnd
 
 COHORTS = ("landis", "itron", "elster")  # APDU, REST/JSON, SOAP/XML
@@ -46,3 +48,19 @@ def test_a_runner_of_their_own_makes_the_runs_the_hub_leaves(rig: Rig) -> None:
     finally:
         rig.call(runner.stop())
     assert rest.subscriptions == subscribed  # the hub's subscription only
+
+
+def test_a_restarted_hub_leaves_a_runners_delivery_lease_alone(rig: Rig) -> None:
+    hub = rig.running
+    message = Message("R:runner-delivering", str(rig.supplier.user_id), rig.callback.url, b"x")
+    now = rig.clock.now()
+    rig.stop()
+    with hub.engine.begin() as conn:
+        Outbox.put_in(conn, message, now)
+    claimed = hub.outbox.claim(now, 10, timedelta(seconds=30))  # a runner delivering it
+    assert [m.key for _, m in claimed] == [message.key]
+
+    rig.start()
+    assert not wait_until(lambda: message.key in rig.delivered_keys(), timeout=1.5)
+    rig.clock.set(now + timedelta(seconds=31))  # the runner died: its lease runs out
+    assert wait_until(lambda: message.key in rig.delivered_keys())
