@@ -253,9 +253,11 @@ class HeadEndCore:
             else:
                 result, alerts = execute(meter, srv, parameters, now)
         except MeterError as exc:
+            meter.forget_view()
             if isinstance(exc, RefusedAfterAlerts):
                 self.publish(exc.alerts)
             return Reply(OutcomeStatus.REJECTED, detail=f"meter refused: {exc}")
+        meter.forget_view()  # a fleet's worth of cached projections would fill the machine
         self.publish(alerts)
         return Reply(OutcomeStatus.SUCCESS, to_hundredths(result))
 
