@@ -9,7 +9,8 @@ adapter uses, from the other side (Starlette on uvicorn, in the running event lo
   background task waits the core's WAN (wide area network) delay, has the core execute the
   SRV and POSTs the final status to the callback URL (tried a few times if that fails). A
   resubmitted commandId with the same content is accepted again (and called back again once
-  final); with other content it is 409 DUPLICATE_COMMAND.
+  final); with other content it is 409 DUPLICATE_COMMAND. The head-end keeps its newest
+  ``REMEMBERED`` commands (and every one still under way), as the core keeps its answers.
 - ``GET /v2/commands/{commandId}``: the command's status now (404 UNKNOWN_COMMAND if unknown).
 - ``GET /v2/health``: up, or degraded while faults are injected for the whole head-end.
 - ``PUT``/``DELETE /v2/alert-subscriptions/{id}``: where alerts go; every alert the core
@@ -65,6 +66,7 @@ from opendcc.s1sp.protocols.restjson import (
     format_datetime,
 )
 from opendcc.s1sp.transports.restjson import message_of, response_of, safe_text
+from opendcc.sim.headends import core as headend_core
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert
 from opendcc.sim.headends.core import Reply as CoreReply
 from opendcc.sim.headends.http import HttpHeadEnd
@@ -200,9 +202,20 @@ class RestJsonHeadEnd(HttpHeadEnd):
             command_id=submit.command_id, device=submit.device, status=CommandState.ACCEPTED
         )
         command = _Command(submit, srv, parameters, pending, submit.callback_url)
-        self._commands[submit.command_id] = command
+        self._remember(command)
         command.task = self._spawn(self._run(command))
         return CommandAccepted(submit.command_id)
+
+    def _remember(self, command: _Command) -> None:
+        """Keep ``command``; forget the oldest once over ``REMEMBERED``, unless it is still under
+        way (then it moves to the back of the line)."""
+        self._commands[command.submit.command_id] = command
+        if len(self._commands) <= headend_core.REMEMBERED:
+            return
+        oldest_id = next(iter(self._commands))
+        oldest = self._commands.pop(oldest_id)
+        if not oldest.status.final:
+            self._commands[oldest_id] = oldest
 
     # ------------------------------------------------------------------ in the background
 
