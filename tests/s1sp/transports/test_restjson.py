@@ -59,6 +59,7 @@ from opendcc.s1sp.transports.restjson import (
     command_id_for,
     restjson_adapter_factory,
 )
+from opendcc.sim.headends import core as headend_core
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert
 from opendcc.sim.headends.restjson import RestJsonHeadEnd, start_restjson_headend
 from opendcc.sim.state import Esme
@@ -458,6 +459,33 @@ def test_the_command_is_named_by_its_request_id_and_can_be_polled(executions: Ex
     assert decode_poll_reply(unknown) == ApiError(
         ApiErrorCode.UNKNOWN_COMMAND, "no command " + command_id_for("R2")
     )
+
+
+def test_the_head_end_forgets_its_oldest_finished_commands(
+    executions: Executions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(headend_core, "REMEMBERED", 2)
+
+    async def scenario() -> list[HttpReply]:
+        async with rig() as r, httpx.AsyncClient(trust_env=False) as client:
+            for n in range(1, 4):
+                await r.submit(read(f"R{n}"))
+            replies = []
+            for n in range(1, 4):
+                poll = encode_request(PollCommand(command_id_for(f"R{n}")))
+                response = await client.get(r.server.endpoint + poll.path)
+                headers = tuple(response.headers.items())
+                replies.append(HttpReply(response.status_code, headers, response.content))
+            return replies
+
+    first, *kept = run(scenario)
+    assert decode_poll_reply(first) == ApiError(
+        ApiErrorCode.UNKNOWN_COMMAND, "no command " + command_id_for("R1")
+    )
+    for reply in kept:
+        status = decode_poll_reply(reply)
+        assert isinstance(status, CommandStatus)
+        assert status.status is CommandState.COMPLETED
 
 
 def test_the_adapter_needs_an_http_endpoint() -> None:
