@@ -151,11 +151,25 @@ class Runner:
             now = self.clock.now()
             batch, lease = self.settings.batch, self.settings.lease
             rows = await asyncio.to_thread(self.store.claim, now, batch, lease)
-            if rows:  # the batch's lookups in a few queries, not a few per run
-                await asyncio.to_thread(self._prefetch, rows)
-            made += await asyncio.gather(*(self._slot(slots, finisher, row) for row in rows))
+            made += await self._make_all(rows, slots, finisher)
             if len(rows) < batch:
                 return made
+
+    async def _make_all(
+        self, rows: Sequence[ScheduleRow], slots: asyncio.Semaphore, finisher: _Finisher
+    ) -> list[Made]:
+        """Make ``rows``, ``concurrency`` at a time. Their lookups are prefetched a slot's worth
+        at a time, just before those runs start: the lookup caches keep an entry for about a
+        second, far less than a batch takes."""
+        window = self.settings.concurrency
+        runs: list[asyncio.Task[Made]] = []
+        for start in range(0, len(rows), window):
+            ahead = rows[start : start + window]
+            await asyncio.to_thread(self._prefetch, ahead)  # a few queries, not a few per run
+            for row in ahead:
+                await slots.acquire()  # started only when a slot is free
+                runs.append(asyncio.create_task(self._slot(slots, finisher, row)))
+        return list(await asyncio.gather(*runs))
 
     async def _quiet(self) -> None:
         """Interactive requests and top-ups go first: start nothing while they are busy."""
@@ -169,13 +183,16 @@ class Runner:
             log.exception("prefetching %d schedules' devices failed", len(rows))
 
     async def _slot(self, slots: asyncio.Semaphore, finisher: _Finisher, row: ScheduleRow) -> Made:
-        async with slots:  # the slot is held while the meter is asked, not while writing
+        """One run in a slot already taken; the slot is held while the meter is asked, not
+        while writing."""
+        try:
             await self._quiet()
-            try:
-                made = await self._make(row)
-            except Exception:
-                log.exception("schedule %s: run interrupted", row.schedule_id)
-                return Made.INTERRUPTED
+            made = await self._make(row)
+        except Exception:
+            log.exception("schedule %s: run interrupted", row.schedule_id)
+            return Made.INTERRUPTED
+        finally:
+            slots.release()
         if not isinstance(made, _Answered):
             return made
         return Made.RUN if await finisher.finish(made) else Made.INTERRUPTED
