@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -145,6 +145,7 @@ def rig(
     authority: Authority | None = None,
     head_end: HeadEnd | None = None,
     busy: Callable[[], bool] = lambda: False,
+    prefetch: Callable[[Sequence[Eui64]], object] = lambda _devices: None,
 ) -> Rig:
     authority = authority or Authority()
     head_end = head_end or HeadEnd()
@@ -160,5 +161,6 @@ def rig(
         callback_of=lambda user_id: CALLBACK,
         settings=settings or ScheduleSettings(poll=0.01),
         interactive_busy=busy,
+        prefetch=prefetch,
     )
     return Rig(schedules, clock, authority, head_end)

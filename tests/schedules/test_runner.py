@@ -359,3 +359,24 @@ def test_runs_answered_together_are_written_in_one_group_or_not_at_all(
     assert run_due(setup) == 6 - moved
     assert len(sent(engine)) == 6
     assert all(row_of(setup, row.schedule_id).runs == 1 for row in rows)
+
+
+def test_lookups_are_prefetched_a_slots_worth_at_a_time_just_before_the_runs(
+    engine: Engine, credentials: tuple[SigningCredentials, SigningCredentials]
+) -> None:
+    # The lookup caches keep an entry about a second: a whole batch's prefetch would expire
+    # before most of its runs began. Each window of ``concurrency`` is fetched as it starts.
+    fetches: list[tuple[int, int]] = []  # (devices fetched, runs already asked of the meter)
+    settings = ScheduleSettings(poll=0.01, concurrency=2)
+    setup = make(
+        engine,
+        credentials,
+        settings=settings,
+        prefetch=lambda devices: fetches.append((len(devices), len(setup.head_end.seen))),
+    )
+    rows = [create(setup) for _ in range(5)]
+    setup.clock.set(max(due(setup, row.schedule_id) for row in rows))
+    assert run_due(setup) == 5
+    assert [n for n, _ in fetches] == [2, 2, 1]
+    # Each window is fetched before any of its runs is asked of the meter.
+    assert all(asked <= start for (_, asked), start in zip(fetches, (0, 2, 4), strict=True))
