@@ -104,7 +104,10 @@ class Outbox:
             rows = conn.execute(
                 select(outbox)
                 .where(outbox.c.delivered_at.is_(None))
-                .where(outbox.c.next_attempt_at <= now)
+                # Read in (bulk, id) order straight off ix_outbox_bulk: comparing the time
+                # through coalesce() keeps the planner off the (delivered_at, next_attempt_at)
+                # index, with which SQLite sorted the whole backlog for every claim.
+                .where(func.coalesce(outbox.c.next_attempt_at, outbox.c.next_attempt_at) <= now)
                 .where(free)
                 .where(first_in_line)
                 .order_by(outbox.c.bulk, outbox.c.id)
