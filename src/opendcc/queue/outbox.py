@@ -211,29 +211,40 @@ class Deliverer:
 
     async def run(self) -> None:
         lease = timedelta(seconds=DELIVERY_TIMEOUT * 3)
+        recording: asyncio.Task[None] | None = None  # the last batch's deliveries being written
         async with self._client_factory() as client:
-            while True:
-                try:
-                    batch = await asyncio.to_thread(
-                        self.box.claim, self.clock.now(), self.concurrency, lease
-                    )
-                except Exception:
-                    log.exception("claiming outbox messages failed; trying again shortly")
-                    await asyncio.sleep(self.poll)
-                    continue
-                if batch:
-                    posted = await asyncio.gather(*(self._post(client, i, m) for i, m in batch))
-                    taken = [item for item in posted if item is not None]
-                    if taken:
-                        try:
-                            await asyncio.to_thread(self.box.delivered_all, taken, self.clock.now())
-                        except Exception:
-                            # The leases run out and these go again: at least once.
-                            log.exception("recording %d deliveries failed", len(taken))
-                    continue
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.poll)
+            try:
+                while True:
+                    try:
+                        batch = await asyncio.to_thread(
+                            self.box.claim, self.clock.now(), self.concurrency, lease
+                        )
+                    except Exception:
+                        log.exception("claiming outbox messages failed; trying again shortly")
+                        await asyncio.sleep(self.poll)
+                        continue
+                    if batch:
+                        posted = await asyncio.gather(*(self._post(client, i, m) for i, m in batch))
+                        taken = [item for item in posted if item is not None]
+                        # Written while the next batch is claimed and posted (their leases
+                        # keep them from being claimed again meanwhile); one write at a time.
+                        if recording is not None:
+                            await recording
+                        recording = asyncio.create_task(self._record(taken)) if taken else None
+                        continue
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), self.poll)
+            finally:
+                if recording is not None:
+                    await asyncio.shield(recording)
+
+    async def _record(self, taken: list[tuple[int, Message]]) -> None:
+        try:
+            await asyncio.to_thread(self.box.delivered_all, taken, self.clock.now())
+        except Exception:
+            # The leases run out and these go again: at least once.
+            log.exception("recording %d deliveries failed", len(taken))
 
     async def _post(
         self, client: HttpClient, row_id: int, message: Message
