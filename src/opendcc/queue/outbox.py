@@ -198,7 +198,7 @@ class Deliverer:
         box: Outbox,
         clock: Clock,
         *,
-        concurrency: int = 32,
+        concurrency: int = 128,  # messages claimed, posted and recorded together
         poll: float = 0.2,
         client_factory: Callable[[], HttpClient] | None = None,
     ) -> None:
