@@ -30,6 +30,7 @@ from opendcc.firmware.library import NotOnCpl
 from opendcc.inventory.cpl import CplEntry
 from opendcc.s1sp.contract import FirmwareMode
 from opendcc.sim import fleet
+from opendcc.sim.state import MeterState
 from opendcc.store.tables import firmware_distributions
 
 VERSION = "2.0"
@@ -151,18 +152,23 @@ def test_an_image_for_a_version_off_the_cpl_is_never_taken(rig: Rig) -> None:
     assert meter.pending_firmware is None
 
 
-def test_activation_at_a_future_time_happens_then(rig: Rig) -> None:
-    cohort = "itron"  # its head-end dates commands on the device
+def _held_activation(rig: Rig, cohort: str) -> tuple[MeterState, str, RequestId]:
+    """An image distributed to the cohort's meter and its activation two hours ahead, held by
+    the device: the meter, its firmware version now, and the activation's RequestID."""
     _, meter = rig.meter_of(cohort)
     _on_cpl(rig, cohort)
     assert _update(rig, cohort, _image(cohort)) == "I99"
     assert wait_until(lambda: _state(rig, cohort) == "distributed")
     old = meter.firmware.version
+    rid = RequestId.parse(_activate(rig, cohort, at(rig.clock.now() + timedelta(hours=2))))
+    assert wait_until(lambda: rig.running.requests.state(rid) is RequestState.HELD)
+    return meter, old, rid
 
-    rid_text = _activate(rig, cohort, at(rig.clock.now() + timedelta(hours=2)))
+
+def test_activation_at_a_future_time_happens_then(rig: Rig) -> None:
+    cohort = "itron"  # its head-end dates commands on the device
+    meter, old, rid = _held_activation(rig, cohort)
     hub = rig.running
-    rid = RequestId.parse(rid_text)
-    assert wait_until(lambda: hub.requests.state(rid) is RequestState.HELD)
     assert code_of(rig.response_to(rid)) == "I0"  # the device holds it
     rig.advance(timedelta(hours=1))
     assert not wait_until(lambda: meter.firmware.version != old, timeout=1.5)
@@ -176,14 +182,8 @@ def test_activation_at_a_future_time_happens_then(rig: Rig) -> None:
 
 def test_duis_cancel_withdraws_an_activation_the_device_holds(rig: Rig) -> None:
     cohort = "itron"  # its head-end dates commands on the device
-    _, meter = rig.meter_of(cohort)
-    _on_cpl(rig, cohort)
-    assert _update(rig, cohort, _image(cohort)) == "I99"
-    assert wait_until(lambda: _state(rig, cohort) == "distributed")
-    old = meter.firmware.version
+    meter, old, held = _held_activation(rig, cohort)
     hub = rig.running
-    held = RequestId.parse(_activate(rig, cohort, at(rig.clock.now() + timedelta(hours=2))))
-    assert wait_until(lambda: hub.requests.state(held) is RequestState.HELD)
 
     cancel = RequestId.parse(_activate(rig, cohort, at(CANCEL_AT)))
     root = rig.response_to(cancel)
