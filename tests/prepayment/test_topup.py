@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from threading import Event
 
 import pytest
 from lxml import etree
@@ -15,7 +16,7 @@ from opendcc.core.eui import Eui64
 from opendcc.duis.xml import ra
 from opendcc.prepayment.ledger import UtrnState
 from opendcc.prepayment.registers import Kind
-from opendcc.sim.headends.core import Faults
+from opendcc.sim.headends.core import Faults, HeadEndCore
 from opendcc.sim.state import MeterError
 from tests.prepayment.rig import SUPPLIER, Prepay, on_loop, prepayment_estate
 from tests.s1sp.contract.estate import PROFILES, response_code, smets_data
@@ -182,12 +183,30 @@ def test_change_of_supplier_moves_access(prepay: Prepay) -> None:
         time.sleep(1.2)
 
 
+def _on_the_wan(core: HeadEndCore, device: Eui64, monkeypatch: pytest.MonkeyPatch) -> Event:
+    """Set when a command for ``device`` reaches the head-end, which then works on the meter
+    for the WAN latency: the kill below happens with the top-up observed in the meter's hands."""
+    arrived = Event()
+    delay_s = core.delay_s
+
+    def spy(request_id: str, to: Eui64) -> float:
+        if to == device:
+            arrived.set()
+        return delay_s(request_id, to)
+
+    monkeypatch.setattr(core, "delay_s", spy)
+    return arrived
+
+
 @pytest.mark.parametrize("route", ["one-step", "two-step"])
-def test_kill_9_during_a_top_up_credits_exactly_once(prepay: Prepay, route: str) -> None:
+def test_kill_9_during_a_top_up_credits_exactly_once(
+    prepay: Prepay, route: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cohort = COHORTS[0] if route == "one-step" else COHORTS[3]
     device = prepay.device(cohort)
     core = prepay.estate.headends.core(cohort)
     before = prepay.balance_p(cohort)
+    arrived = _on_the_wan(core, device, monkeypatch)
     core.meter_faults[device] = Faults(latency_ms=2500)  # the hub dies while the meter works
     try:
         if route == "one-step":
@@ -204,7 +223,11 @@ def test_kill_9_during_a_top_up_credits_exactly_once(prepay: Prepay, route: str)
                 body=f"<sr:TopUpDevice><sr:UTRN>{token['utrn']}</sr:UTRN></sr:TopUpDevice>",
             )
             assert prepay.estate.post("serviceS", request).status_code == 200
-            time.sleep(0.5)
+        # Killed only once the hub has recorded the token sent and the head-end holds the
+        # command, well inside the meter's 2.5 s: a fixed sleep could kill before either.
+        assert arrived.wait(10.0), "the top-up never reached the head-end"
+        assert prepay.entry(entry_id).state is UtrnState.SENT
+        assert prepay.balance_p(cohort) == before  # not credited yet: the meter is working
         prepay.restart_hub(kill=True)
     finally:
         core.meter_faults.pop(device, None)
