@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-prepayment - set up and benchmark UTRN issuance and top-up latency"
 	@echo "make bench-alerts - set up and benchmark alert throughput and latency, 1 million devices"
 	@echo "make bench-schedules - set up and benchmark 1 million DCC schedules due in one minute"
+	@echo "make bench-http - set up and benchmark the CPU of one outbound POST, beside its floor"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +84,9 @@ bench-schedules: setup
 
 bench-alerts: setup
 	$(BIN)/python benchmarks/alerts.py
+
+bench-http: setup
+	$(BIN)/python benchmarks/http_client.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache
