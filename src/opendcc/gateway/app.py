@@ -17,13 +17,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from opendcc.dsp.access import Endpoint
 from opendcc.gateway import admin_requests
 from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
+from opendcc.ssi.app import create_ssi
 
 MAX_BODY = 8 * 1024 * 1024  # as the DUIS parser's own limit
 
@@ -53,9 +54,12 @@ def create_app(hub: Hub) -> Starlette:
         finally:
             await hub.stop()
 
-    routes = [Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint]
+    routes: list[BaseRoute] = [
+        Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint
+    ]
     routes.append(Route("/health", health, methods=["GET"]))
     routes += UtrnApi(hub).routes()
     admin = AdminApi(hub)
     routes += admin.routes() + admin_requests.routes(admin)
+    routes.append(Mount("/ssi", app=create_ssi(hub)[0]))  # the Self Service Interface
     return Starlette(routes=routes, lifespan=lifespan)
