@@ -30,6 +30,8 @@ MAX_BODY = 8 * 1024 * 1024  # as the DUIS parser's own limit
 
 
 def create_app(hub: Hub) -> Starlette:
+    ssi_app, ssi = create_ssi(hub)
+
     async def duis(request: Request) -> Response:
         endpoint = Endpoint(request.url.path.rsplit("/", 1)[1])
         length = request.headers.get("content-length")
@@ -49,9 +51,12 @@ def create_app(hub: Hub) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        monitor = asyncio.create_task(ssi.monitor.run(), name="service monitor")
         try:
             yield
         finally:
+            monitor.cancel()
+            await asyncio.gather(monitor, return_exceptions=True)
             await hub.stop()
 
     routes: list[BaseRoute] = [
@@ -61,5 +66,5 @@ def create_app(hub: Hub) -> Starlette:
     routes += UtrnApi(hub).routes()
     admin = AdminApi(hub)
     routes += admin.routes() + admin_requests.routes(admin)
-    routes.append(Mount("/ssi", app=create_ssi(hub)[0]))  # the Self Service Interface
+    routes.append(Mount("/ssi", app=ssi_app))  # the Self Service Interface
     return Starlette(routes=routes, lifespan=lifespan)

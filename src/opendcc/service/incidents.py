@@ -391,7 +391,8 @@ class Incidents:
                 .values(assignee_kind=kind, assignee=assignee.strip()[:64])
             )
             self._event(conn, incident_id, now, actor, "assigned", f"to {kind} {assignee}")
-            self._responded(conn, incident, now)
+            if actor is not HUB:  # the hub's own routing is not the desk's response
+                self._responded(conn, incident, now)
 
     def add_party(self, actor: Actor, incident_id: int, now: datetime, user_id: Eui64) -> None:
         incident = self.get(actor, incident_id)

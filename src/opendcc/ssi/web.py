@@ -28,6 +28,8 @@ from opendcc.service import imp
 from opendcc.service.diagnosis import Diagnosis
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import Incidents, NotFound, Refused
+from opendcc.service.monitor import Monitor
+from opendcc.service.status import ServiceStatus
 from opendcc.ssi.auth import Credentials, Principal, Session, Sessions
 from opendcc.store.audit import AuditRecord, digest
 
@@ -83,6 +85,10 @@ class Ssi:
         self.incidents = Incidents(hub.engine)
         self.diagnosis = Diagnosis(
             hub.engine, hub.inventory, hub.restrictions, hub.cpl, hub.alert_record
+        )
+        self.status = ServiceStatus(hub.engine)
+        self.monitor = Monitor(
+            hub.engine, hub.clock, hub.adapters, lambda: _loops(hub), self.incidents, self.status
         )
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -156,6 +162,19 @@ class Ssi:
                 originator=name[:23] if who else None,
             )
         )
+
+
+# The hub's loops whose life a component's health is (task name -> component).
+_LOOP_COMPONENTS = {"workers": "workers", "one-step top-ups": "utrn"}
+
+
+def _loops(hub: Hub) -> dict[str, bool]:
+    tasks = getattr(hub, "_tasks", [])
+    return {
+        _LOOP_COMPONENTS[t.get_name()]: not t.done()
+        for t in tasks
+        if t.get_name() in _LOOP_COMPONENTS
+    }
 
 
 SECURITY_HEADERS = {
