@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from opendcc.hub import Hub
-from opendcc.ssi import views_devices, views_incidents, views_measures, views_status
+from opendcc.ssi import api, views_devices, views_incidents, views_measures, views_status
 from opendcc.ssi.auth import SESSION_LIFETIME
 from opendcc.ssi.web import COOKIE, PREFIX, Ctx, Ssi, redirect
 
@@ -85,6 +85,7 @@ def create_ssi(hub: Hub) -> tuple[Starlette, Ssi]:
         *views_incidents.routes(ssi),
         *views_status.routes(ssi),
         *views_measures.routes(ssi),
+        *api.routes(ssi),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes), ssi

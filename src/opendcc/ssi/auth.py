@@ -104,6 +104,16 @@ class Credentials:
             return None
         return Principal(row.principal, row.role)
 
+    def principal_of(self, secret: str) -> Principal | None:
+        """The principal a live credential was issued to (the JSON API's bearer key)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ssi_credentials)
+                .where(ssi_credentials.c.secret_hash == _hash(secret.strip()))
+                .where(ssi_credentials.c.revoked_at.is_(None))
+            ).first()
+        return None if row is None else Principal(row.principal, row.role)
+
 
 class Sessions:
     def __init__(self, engine: Engine) -> None:
