@@ -94,7 +94,7 @@ def snap(page: Page, name: str, tmp: Path) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-def test_the_ssi_in_a_browser(running: Estate, browser: Browser, tmp_path: Path) -> None:  # noqa: PLR0915
+def test_the_ssi_in_a_browser(running: Estate, browser: Browser, tmp_path: Path) -> None:
     hub, base = running, running.hub.url
     meter = scenario.METERS[0]
     # a request for the device page's lifecycle and for CPM1
