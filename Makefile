@@ -54,7 +54,7 @@ browser:
 		$(SUDO) apt-get install -y -qq chromium; }
 
 run: setup
-	$(BIN)/opendcc demo
+	$(BIN)/opendcc demo --stay
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts

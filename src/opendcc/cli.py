@@ -112,11 +112,17 @@ def verify_command(
 
 
 @app.command("demo")
-def demo_command() -> None:
+def demo_command(
+    stay: Annotated[
+        bool, typer.Option(help="Keep the hub running afterwards for the SSI (until Enter).")
+    ] = False,
+) -> None:
     """Run the demo: the hub and every cohort's head-end simulator, used by a supplier."""
+    import sys
+
     from opendcc.demo import run
 
-    raise typer.Exit(run(typer.echo))
+    raise typer.Exit(run(typer.echo, stay=stay and sys.stdin.isatty()))
 
 
 @app.command("serve")

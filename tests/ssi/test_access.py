@@ -99,3 +99,45 @@ def test_every_action_is_audited_with_who(ssi: Ssi) -> None:
     records = [r for r in AuditLog(ssi.hub.engine).records() if r.endpoint == "ssi"]
     assert any(str(ESME) in r.reason and r.originator == str(SUPPLIER) for r in records)
     assert AuditLog(ssi.hub.engine).verify_chain() is None
+
+
+def test_a_suspended_user_is_refused_from_then_on(ssi: Ssi) -> None:
+    from opendcc.store.users import UserStatus
+
+    supplier = ssi.browser(str(SUPPLIER))
+    assert supplier.get("/").status_code == 200
+    ssi.hub.users.set_status(SUPPLIER, UserStatus.SUSPENDED)
+    assert supplier.get("/").status_code == 403
+
+
+def test_sign_in_from_another_site_is_refused(ssi: Ssi) -> None:
+    from starlette.testclient import TestClient
+
+    from opendcc.gateway.app import create_app
+
+    client = TestClient(create_app(ssi.hub), base_url="http://hub")
+    answer = client.post(
+        "/ssi/login",
+        data={"user_id": str(SUPPLIER), "credential": ssi.credentials[str(SUPPLIER)]},
+        headers={"Origin": "http://evil.example"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403
+    assert "opendcc_ssi" not in answer.headers.get("set-cookie", "")
+
+
+def test_unknown_pages_and_bad_input_never_answer_5xx(ssi: Ssi) -> None:
+    desk = ssi.browser("desk")
+    for path, params in (
+        ("/devices/not-an-eui", {}),
+        ("/incidents/99999", {}),
+        ("/incidents/abc", {}),
+        ("/reports", {"name": "nope"}),
+        ("/audit", {"from": "yesterday"}),
+        ("/status", {"month": "2026-13"}),
+        ("/performance", {"month": "x"}),
+    ):
+        assert desk.get(path, **params).status_code in (400, 404), path
+    assert desk.post("/incidents", {"title": "t", "category": "9"}).status_code == 400
+    assert desk.post("/incidents/99999", {"do": "update", "text": "x"}).status_code == 404
+    assert desk.post("/status/maintenance", {"component": "x"}).status_code == 400

@@ -28,6 +28,10 @@ NAMES = {
 }
 
 
+class UnknownReport(LookupError):
+    """No report of that name."""
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     name: str
@@ -45,7 +49,7 @@ class Report:
 
 def build(engine: Engine, actor: Actor, name: str, now: datetime) -> Report:
     if name not in NAMES:
-        raise LookupError(f"no report {name!r}")
+        raise UnknownReport(f"no report {name[:40]!r}")
     d, s = devices, service_requests
     if name == "monthly-transactions":
         month = func.substr(cast(s.c.received_at, String(32)), 1, 7)

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from opendcc.core.eui import Eui64, InvalidIdentifier
+from opendcc.service.diagnosis import DeviceNotFound
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import NotFound, Refused
 from opendcc.ssi.auth import Principal
@@ -65,7 +66,7 @@ def routes(ssi: Ssi) -> list[Route]:  # noqa: PLR0915 - one closure per call
                 why = "served"
             except ApiRefused as exc:
                 answer, why = JSONResponse({"error": str(exc)}, exc.status), str(exc)
-            except (NotFound, LookupError) as exc:
+            except (NotFound, DeviceNotFound) as exc:
                 answer, why = JSONResponse({"error": str(exc)}, 404), str(exc)
             except Refused as exc:
                 answer, why = JSONResponse({"error": str(exc)}, 403), str(exc)

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from opendcc.hub import Hub
 from opendcc.ssi import api, views_devices, views_incidents, views_measures, views_status
 from opendcc.ssi.auth import SESSION_LIFETIME
-from opendcc.ssi.web import COOKIE, PREFIX, Ctx, Ssi, redirect
+from opendcc.ssi.web import COOKIE, PREFIX, Ctx, Ssi, redirect, same_origin
 
 STATIC = Path(__file__).parent / "static"
 
@@ -28,9 +28,14 @@ def create_ssi(hub: Hub) -> tuple[Starlette, Ssi]:
         return ssi.render(None, "login.html", next=_local(request.query_params.get("next")))
 
     async def login(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=5)
-        name, secret = str(form.get("user_id", "")), str(form.get("credential", ""))
         now = hub.clock.now()
+        try:
+            form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
+        except Exception:  # a malformed body: the form parser's own errors
+            return ssi.refusal(None, 400, "the sign-in form could not be read")
+        if not same_origin(request):  # login CSRF: no signing a victim in as someone else
+            return ssi.refusal(None, 403, "a sign-in form from another site")
+        name, secret = str(form.get("user_id", "")), str(form.get("credential", ""))
         principal = await asyncio.to_thread(ssi.credentials.verify, name, secret)
         if principal is None:
             await asyncio.to_thread(

@@ -25,10 +25,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from opendcc.hub import Hub
 from opendcc.service import imp
-from opendcc.service.diagnosis import Diagnosis
+from opendcc.service.diagnosis import DeviceNotFound, Diagnosis
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import Incidents, NotFound, Refused
 from opendcc.service.monitor import Monitor
+from opendcc.service.reports import UnknownReport
 from opendcc.service.status import ServiceStatus
 from opendcc.ssi.auth import Credentials, Principal, Session, Sessions
 from opendcc.store.audit import AuditRecord, digest
@@ -126,6 +127,7 @@ class Ssi:
             ctx = Ctx(request, session, now)
             status, why = 200, "served"
             try:
+                await asyncio.to_thread(self._still_active, session.principal)
                 if request.method == "POST":
                     ctx.form = await _form(request)
                     _check_post(request, ctx.form, session)
@@ -133,7 +135,7 @@ class Ssi:
                 status = answer.status_code
             except PageError as exc:
                 answer, status, why = self.refusal(ctx, exc.status, str(exc)), exc.status, str(exc)
-            except (NotFound, LookupError) as exc:
+            except (NotFound, DeviceNotFound, UnknownReport) as exc:
                 answer, status, why = self.refusal(ctx, 404, str(exc)), 404, str(exc)
             except Refused as exc:
                 answer, status, why = self.refusal(ctx, 403, str(exc)), 403, str(exc)
@@ -144,6 +146,15 @@ class Ssi:
             return answer
 
         return endpoint
+
+    def _still_active(self, principal: Principal) -> None:
+        """A User suspended (or removed) since signing in is refused from then on."""
+        user = principal.user_id
+        if user is None:
+            return
+        known = self.hub.users.get(user)
+        if known is None or not known.active:
+            raise PageError(403, f"{user} is not an active DCC User")
 
     def refusal(self, ctx: Ctx | None, status: int, message: str) -> Response:
         return self.render(ctx, "error.html", status, status_code=status, message=message)
@@ -200,11 +211,16 @@ def _check_post(request: Request, form: FormData, session: Session) -> None:
     token = form.get("csrf")
     if not isinstance(token, str) or not hmac.compare_digest(token, session.csrf):
         raise PageError(403, "the form's CSRF token is missing or wrong: reload the page")
+    if not same_origin(request):
+        raise PageError(403, "a form from another site")
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another site (``Origin``)."""
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        host = request.headers.get("host", "")
-        if origin.split("://", 1)[-1] != host:
-            raise PageError(403, "a form from another site")
+    if not origin:
+        return True
+    return origin != "null" and origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
 def _when(value: datetime | None) -> str:
