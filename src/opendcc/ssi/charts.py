@@ -9,8 +9,10 @@ WIDTH, BAR, GAP, LEFT = 640, 22, 8, 160
 
 
 def bars(title: str, rows: Sequence[tuple[str, float | None]], target: float | None = None) -> str:
+    if not rows:
+        rows = [("no responses", None)]
     height = 40 + len(rows) * (BAR + GAP)
-    scale = (WIDTH - LEFT - 60) / 100.0
+    scale = (WIDTH - LEFT - 100) / 100.0
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{WIDTH}" '
         f'height="{height}" viewBox="0 0 {WIDTH} {height}"><title>{escape(title)}</title>',
