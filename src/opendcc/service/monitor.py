@@ -6,7 +6,8 @@ check through its S1SP adapter, the database (a round trip), the hub's worker lo
 UTRN service's one-step loop. A head-end that goes down outside planned maintenance raises a
 category 2 incident assigned to its S1SP (one while it stays down); coming back up is added to
 the incident's history. Requests quarantined by anomaly detection since the last look raise a
-category 3 incident per User and SRV, owned by that User.
+category 3 incident per User and SRV, owned by that User. More sources of signals (``SignalSource``:
+what happened in a period, as ``Signal``s) plug in, e.g. dead-lettered deliveries.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +53,7 @@ class Monitor:
         incidents: Incidents,
         status: ServiceStatus,
         interval: float | None = None,
+        sources: Sequence[SignalSource] = (),
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -61,7 +63,8 @@ class Monitor:
         self.status = status
         self.interval = interval if interval is not None else interval_from_env()
         self.latest: dict[str, Check] = {}
-        self._quarantine_since: datetime | None = None
+        self.sources = list(sources)
+        self._signals_since: datetime | None = None
 
     def components(self) -> list[str]:
         return ["gateway", "workers", "database", "utrn", *(f"headend:{c}" for c in self.adapters)]
@@ -86,7 +89,7 @@ class Monitor:
         checks += results
         now = self.clock.now()
         await asyncio.to_thread(self._record, checks, now)
-        await asyncio.to_thread(self._quarantines, now)
+        await asyncio.to_thread(self._signals, now)
         self.latest = {c.component: c for c in checks}
         return checks
 
@@ -134,13 +137,49 @@ class Monitor:
             self.incidents.assign(HUB, incident, now, "s1sp", cohort)
             self.status.link_incident(opened, incident)
 
-    def _quarantines(self, now: datetime) -> None:
-        since = self._quarantine_since
-        self._quarantine_since = now
+    def _signals(self, now: datetime) -> None:
+        since = self._signals_since
+        self._signals_since = now
         if since is None:
             return  # the first look sets the mark: earlier ones were seen by an earlier run
+        for source in self.sources:
+            for signal in source(since, now):
+                self.incidents.raise_from_signal(
+                    signal.key,
+                    now,
+                    title=signal.title,
+                    description=signal.description,
+                    category=signal.category,
+                    evidence=signal.evidence,
+                    device_id=signal.device_id,
+                    owner=signal.owner,
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Something the hub saw that calls for an incident (one per ``key`` while it is active)."""
+
+    key: str
+    title: str
+    description: str
+    category: int
+    evidence: str  # a link within the SSI to what shows it
+    owner: Eui64 | None = None  # the User whose incident it is, if any
+    device_id: Eui64 | None = None
+
+
+# A source of signals: what happened in [since, now). Other rooms add theirs (dead-lettered
+# deliveries, say) by passing more sources to the monitor.
+SignalSource = Callable[[datetime, datetime], list[Signal]]
+
+
+def quarantines(engine: Engine) -> SignalSource:
+    """Requests anomaly detection quarantined: one incident per User and SRV, the User's."""
+
+    def look(since: datetime, now: datetime) -> list[Signal]:
         s = service_requests
-        with self.engine.connect() as conn:
+        with engine.connect() as conn:
             rows = list(
                 conn.execute(
                     select(s.c.originator, s.c.srv, func.count())
@@ -149,14 +188,17 @@ class Monitor:
                     .group_by(s.c.originator, s.c.srv)
                 )
             )
-        for originator, srv, count in rows:
-            self.incidents.raise_from_signal(
+        return [
+            Signal(
                 f"anomaly:{originator}:{srv}",
-                now,
-                title=f"Requests quarantined: SRV {srv} from {originator}",
-                description=f"Anomaly detection quarantined {count} SRV {srv} request(s) "
-                f"from {originator} (AD1 alerts sent).",
-                category=3,
-                evidence=f"/ssi/audit?user={originator}&srv={srv}",
+                f"Requests quarantined: SRV {srv} from {originator}",
+                f"Anomaly detection quarantined {count} SRV {srv} request(s) from {originator} "
+                "(AD1 alerts sent).",
+                3,
+                f"/ssi/audit?user={originator}&srv={srv}",
                 owner=Eui64.parse(originator),
             )
+            for originator, srv, count in rows
+        ]
+
+    return look

@@ -28,7 +28,7 @@ from opendcc.service import imp
 from opendcc.service.diagnosis import DeviceNotFound, Diagnosis
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import Incidents, NotFound, Refused
-from opendcc.service.monitor import Monitor
+from opendcc.service.monitor import Monitor, quarantines
 from opendcc.service.reports import UnknownReport
 from opendcc.service.status import ServiceStatus
 from opendcc.ssi.auth import Credentials, Principal, Session, Sessions
@@ -89,7 +89,13 @@ class Ssi:
         )
         self.status = ServiceStatus(hub.engine)
         self.monitor = Monitor(
-            hub.engine, hub.clock, hub.adapters, lambda: _loops(hub), self.incidents, self.status
+            hub.engine,
+            hub.clock,
+            hub.adapters,
+            lambda: _loops(hub),
+            self.incidents,
+            self.status,
+            sources=[quarantines(hub.engine)],
         )
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
