@@ -1,8 +1,10 @@
-"""The reports Users expect from the SSI, each a table with a CSV form: installation status,
+"""The reports Users expect from the SSI, each a table with a CSV form: installation status
+(the migration's installations by cohort, mode, state and failure category), device status,
 device status and firmware, device status and model, monthly transactions.
 
-A DCC User's reports cover its own devices (metering points it holds a role for now) and its
-own requests; the service desk's cover everything.
+A DCC User's reports cover its own devices (metering points it holds a role for now), the
+installations of the migration files it submitted and its own requests; the service desk's
+cover everything.
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ from sqlalchemy import Engine, String, cast, func, select
 
 from opendcc.inventory.extract import ANY_ROLE, held_mpxns
 from opendcc.service.incidents import Actor
-from opendcc.store.tables import devices, service_requests
+from opendcc.store.tables import (
+    devices,
+    migration_batches,
+    migration_installations,
+    service_requests,
+)
 
 NAMES = {
     "installation-status": "Installation status",
+    "device-status": "Device status",
     "device-firmware": "Device status and firmware",
     "device-model": "Device status and model",
     "monthly-transactions": "Monthly transactions",
@@ -57,9 +65,17 @@ def build(engine: Engine, actor: Actor, name: str, now: datetime) -> Report:
         if not actor.desk:
             query = query.where(s.c.originator == str(actor.user_id))
         columns: Sequence[str] = ("month", "srv", "state", "requests")
+    elif name == "installation-status":
+        m, b = migration_installations, migration_batches
+        keys = (m.c.cohort, m.c.mode, m.c.state, m.c.category)
+        query = select(*keys, func.count()).group_by(*keys)
+        if not actor.desk:  # the installations of the migration files the User submitted
+            mine = select(b.c.batch_id).where(b.c.submitter == str(actor.user_id))
+            query = query.where(m.c.batch_id.in_(mine))
+        columns = ("cohort", "mode", "state", "failure_category", "installations")
     else:
         keys = {
-            "installation-status": (d.c.device_type, d.c.smi_status),
+            "device-status": (d.c.device_type, d.c.smi_status),
             "device-firmware": (d.c.smi_status, d.c.manufacturer, d.c.model, d.c.firmware_version),
             "device-model": (d.c.smi_status, d.c.manufacturer, d.c.model),
         }[name]
