@@ -67,8 +67,8 @@ def build(engine: Engine, actor: Actor, name: str, now: datetime) -> Report:
         columns: Sequence[str] = ("month", "srv", "state", "requests")
     elif name == "installation-status":
         m, b = migration_installations, migration_batches
-        keys = (m.c.cohort, m.c.mode, m.c.state, m.c.category)
-        query = select(*keys, func.count()).group_by(*keys)
+        groups = (m.c.cohort, m.c.mode, m.c.state, m.c.category)
+        query = select(*groups, func.count()).group_by(*groups)
         if not actor.desk:  # the installations of the migration files the User submitted
             mine = select(b.c.batch_id).where(b.c.submitter == str(actor.user_id))
             query = query.where(m.c.batch_id.in_(mine))
