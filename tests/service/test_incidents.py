@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from opendcc.core.eui import Eui64
-from opendcc.service.imp import ClockState, ImpError, Status
+from opendcc.service.imp import DEFAULT_TARGETS, ClockState, ImpError, Status, Target
 from opendcc.service.incidents import HUB, Actor, Incidents, NotFound, Refused
 from opendcc.store import upgrade
 
@@ -85,3 +85,26 @@ def test_attachments_are_bounded(incidents: Incidents) -> None:
         incidents.attach(Actor.user(A), n, T0, "big", "x", b"x" * (1024 * 1024 + 1))
     with pytest.raises(NotFound):
         incidents.attach(Actor.user(B), n, T0, "x", "x", b"x")
+
+
+def test_target_times_are_the_desks_to_set(incidents: Incidents) -> None:
+    with pytest.raises(Refused):
+        incidents.set_target(Actor.user(A), 1, 10, 60)
+    with pytest.raises(ImpError):
+        incidents.set_target(DESK, 1, 90, 60)  # response beyond resolution
+    incidents.set_target(DESK, 1, 10, 60)
+    assert incidents.targets()[1] == Target(timedelta(minutes=10), timedelta(minutes=60))
+    assert incidents.targets()[2] == DEFAULT_TARGETS[2]
+    n = incidents.raise_incident(Actor.user(A), T0, title="x", description="", category=1)
+    response, _ = incidents.get(DESK, n).clocks(incidents.targets()[1], at(11))
+    assert response.state is ClockState.BREACHED
+
+
+def test_a_user_cannot_declare_a_major_incident_or_raise_for_another(incidents: Incidents) -> None:
+    n = incidents.raise_incident(
+        Actor.user(A), T0, title="x", description="", category=1, major=True, owner=B
+    )
+    found = incidents.get(DESK, n)
+    assert (found.major, found.owner) == (False, A)
+    with pytest.raises(Refused):
+        incidents.set_major(Actor.user(A), n, T0, True)

@@ -15,6 +15,7 @@ from opendcc.ssi.web import Ctx, PageError, Ssi
 def routes(ssi: Ssi) -> list[Route]:
     hub = ssi.hub
     supported = {p.name: p.supported_srvs for p in hub.registry.profiles()}
+    providers = {p.name: p.s1sp or p.manufacturer for p in hub.registry.profiles()}
 
     def device_id(ctx: Ctx) -> Eui64:
         try:
@@ -33,7 +34,9 @@ def routes(ssi: Ssi) -> list[Route]:
         did = device_id(ctx)
         ctx.note = f"device {did}"
         view = await asyncio.to_thread(ssi.diagnosis.view, ctx.actor, did, ctx.now)
-        return ssi.render(ctx, "device.html", v=view, d=view.device, check=None)
+        return ssi.render(
+            ctx, "device.html", v=view, d=view.device, check=None, providers=providers
+        )
 
     async def diagnose(ctx: Ctx) -> Response:
         did = device_id(ctx)
@@ -41,7 +44,9 @@ def routes(ssi: Ssi) -> list[Route]:
         check = await check_connectivity(found, hub.adapters, supported, hub.dco.seal)
         ctx.note = f"connectivity check of {did} via {check.cohort}: {check.status}"
         view = await asyncio.to_thread(ssi.diagnosis.view, ctx.actor, did, ctx.now)
-        return ssi.render(ctx, "device.html", v=view, d=view.device, check=check)
+        return ssi.render(
+            ctx, "device.html", v=view, d=view.device, check=check, providers=providers
+        )
 
     return [
         Route("/devices", ssi.page(search), methods=["GET"]),
