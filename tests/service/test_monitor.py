@@ -17,6 +17,7 @@ from opendcc.service.incidents import HUB, Actor, Incidents
 from opendcc.service.monitor import Monitor, quarantines
 from opendcc.service.status import ServiceStatus
 from opendcc.store import upgrade
+from opendcc.store.audit import AuditLog
 from opendcc.store.tables import service_requests
 
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
@@ -48,6 +49,7 @@ def parts(engine: Engine) -> tuple[Monitor, FixedClock, FakeHeadEnd, FakeHeadEnd
         ServiceStatus(engine),
         interval=0,
         sources=[quarantines(engine)],
+        audit=AuditLog(engine),
     )
     return monitor, clock, a, b
 
@@ -115,3 +117,6 @@ def test_quarantined_requests_raise_the_users_incident(parts: Any, engine: Engin
     assert [i.signal for i in mine] == [f"anomaly:{USER}:4.1.1"]
     assert "2 SRV 4.1.1" in mine[0].description
     assert mine[0].evidence == f"/ssi/audit?user={USER}&srv=4.1.1"
+    audit = monitor.audit.records()
+    assert [(r.endpoint, r.outcome, r.originator) for r in audit] == [("service", "INCIDENT", USER)]
+    assert monitor.audit.verify_chain() is None

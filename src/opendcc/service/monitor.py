@@ -26,6 +26,7 @@ from opendcc.core.eui import Eui64
 from opendcc.s1sp.contract import S1spAdapter
 from opendcc.service.incidents import HUB, Incidents
 from opendcc.service.status import ServiceStatus
+from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.tables import service_requests
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Monitor:
         status: ServiceStatus,
         interval: float | None = None,
         sources: Sequence[SignalSource] = (),
+        audit: AuditLog | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -64,6 +66,7 @@ class Monitor:
         self.interval = interval if interval is not None else interval_from_env()
         self.latest: dict[str, Check] = {}
         self.sources = list(sources)
+        self.audit = audit
         self._signals_since: datetime | None = None
 
     def components(self) -> list[str]:
@@ -119,7 +122,10 @@ class Monitor:
                     )
                 continue
             opened = self.status.went_down(check.component, now, check.detail)
-            if opened is None or not check.component.startswith("headend:"):
+            if opened is None:
+                continue
+            self._audit(now, "DOWN", f"{check.component} down: {check.detail}")
+            if not check.component.startswith("headend:"):
                 continue
             window = self.status.in_maintenance(check.component, now)
             if window is not None:
@@ -136,6 +142,7 @@ class Monitor:
             )
             self.incidents.assign(HUB, incident, now, "s1sp", cohort)
             self.status.link_incident(opened, incident)
+            self._audit(now, "INCIDENT", f"incident {incident}: {check.component} down")
 
     def _signals(self, now: datetime) -> None:
         since = self._signals_since
@@ -144,7 +151,7 @@ class Monitor:
             return  # the first look sets the mark: earlier ones were seen by an earlier run
         for source in self.sources:
             for signal in source(since, now):
-                self.incidents.raise_from_signal(
+                incident = self.incidents.raise_from_signal(
                     signal.key,
                     now,
                     title=signal.title,
@@ -154,6 +161,16 @@ class Monitor:
                     device_id=signal.device_id,
                     owner=signal.owner,
                 )
+                self._audit(now, "INCIDENT", f"incident {incident}: {signal.key}", signal.owner)
+
+    def _audit(self, now: datetime, outcome: str, reason: str, user: Eui64 | None = None) -> None:
+        """The hub's own findings go into the audit trail too (endpoint ``service``)."""
+        if self.audit is not None:
+            record = AuditRecord(
+                now, "service", outcome, reason[:500], digest(reason.encode()),
+                originator=str(user) if user else None,
+            )  # fmt: skip
+            self.audit.record(record)
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,7 @@ class Ssi:
             self.incidents,
             self.status,
             sources=[quarantines(hub.engine)],
+            audit=hub.audit,
         )
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
