@@ -113,6 +113,7 @@ class Monitor:
         return Check(name, up, "health check passed" if up else "health check failed")
 
     def _record(self, checks: list[Check], now: datetime) -> None:
+        open_now = self.status.open_outages()
         for check in checks:
             if check.up:
                 closed = self.status.came_up(check.component, now)
@@ -120,29 +121,31 @@ class Monitor:
                     self.incidents.update(
                         HUB, closed.incident_id, now, f"{check.component} is back up"
                     )
-                continue
-            opened = self.status.went_down(check.component, now, check.detail)
-            if opened is None:
-                continue
-            self._audit(now, "DOWN", f"{check.component} down: {check.detail}")
-            if not check.component.startswith("headend:"):
-                continue
-            window = self.status.in_maintenance(check.component, now)
-            if window is not None:
-                continue  # planned: no incident
-            cohort = check.component.split(":", 1)[1]
-            incident = self.incidents.raise_from_signal(
-                f"headend-down:{cohort}",
-                now,
-                title=f"Head-end of cohort {cohort} is down",
-                description=f"The hub's health check of the {cohort} head-end failed "
-                f"({check.detail}) at {now:%Y-%m-%d %H:%M:%S}Z.",
-                category=2,
-                evidence=f"/ssi/status#{check.component}",
-            )
-            self.incidents.assign(HUB, incident, now, "s1sp", cohort)
-            self.status.link_incident(opened, incident)
-            self._audit(now, "INCIDENT", f"incident {incident}: {check.component} down")
+            elif check.component not in open_now:
+                # the incident first, so the outage is never seen without it
+                incident = self._headend_incident(check, now)
+                self.status.went_down(check.component, now, check.detail, incident)
+                self._audit(now, "DOWN", f"{check.component} down: {check.detail}")
+
+    def _headend_incident(self, check: Check, now: datetime) -> int | None:
+        """A head-end down outside planned maintenance: an incident assigned to its S1SP."""
+        if not check.component.startswith("headend:"):
+            return None
+        if self.status.in_maintenance(check.component, now) is not None:
+            return None  # planned: no incident
+        cohort = check.component.split(":", 1)[1]
+        incident = self.incidents.raise_from_signal(
+            f"headend-down:{cohort}",
+            now,
+            title=f"Head-end of cohort {cohort} is down",
+            description=f"The hub's health check of the {cohort} head-end failed "
+            f"({check.detail}) at {now:%Y-%m-%d %H:%M:%S}Z.",
+            category=2,
+            evidence=f"/ssi/status#{check.component}",
+        )
+        self.incidents.assign(HUB, incident, now, "s1sp", cohort)
+        self._audit(now, "INCIDENT", f"incident {incident}: {check.component} down")
+        return incident
 
     def _signals(self, now: datetime) -> None:
         since = self._signals_since

@@ -62,7 +62,9 @@ class ServiceStatus:
             )
             return {r.component: _outage(r) for r in rows}
 
-    def went_down(self, component: str, at: datetime, detail: str) -> int | None:
+    def went_down(
+        self, component: str, at: datetime, detail: str, incident_id: int | None = None
+    ) -> int | None:
         """Open an outage unless one is open; its id when opened now."""
         if component in self.open_outages():
             return None
@@ -70,17 +72,12 @@ class ServiceStatus:
             return int(
                 conn.execute(
                     insert(component_outages).values(
-                        component=component, down_at=at, detail=detail[:256]
+                        component=component,
+                        down_at=at,
+                        detail=detail[:256],
+                        incident_id=incident_id,
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
-            )
-
-    def link_incident(self, outage_id: int, incident_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(component_outages)
-                .where(component_outages.c.id == outage_id)
-                .values(incident_id=incident_id)
             )
 
     def came_up(self, component: str, at: datetime) -> Outage | None:
