@@ -16,6 +16,7 @@ from opendcc.service.incidents import MAX_ATTACHMENT
 from opendcc.ssi.web import Ctx, PageError, Ssi, redirect
 
 ACTIONS = ("hold", "resume", "resolve", "close", "reopen")
+USER_ACTIONS = ("close", "reopen")  # of its own incidents; the desk does the rest
 
 
 def routes(ssi: Ssi) -> list[Route]:  # noqa: PLR0915 - one closure per page
@@ -82,7 +83,12 @@ def routes(ssi: Ssi) -> list[Route]:  # noqa: PLR0915 - one closure per page
             i=found,
             response=response,
             resolution=resolution,
-            actions=[a for a in ACTIONS if (found.status, a) in imp.TRANSITIONS],
+            actions=[
+                a
+                for a in ACTIONS
+                if (found.status, a) in imp.TRANSITIONS
+                and (ctx.principal.desk or a in USER_ACTIONS)
+            ],
             cohorts=cohorts,
             max_kib=MAX_ATTACHMENT // 1024,
         )
