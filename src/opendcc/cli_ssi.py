@@ -51,3 +51,28 @@ def ssi_credential(
         typer.echo(secret)
     finally:
         engine.dispose()
+
+
+@ssi_app.command("incidents")
+def ssi_incidents(
+    config: ConfigOption,
+    active: Annotated[bool, typer.Option("--active", help="Only those not resolved.")] = False,
+) -> None:
+    """The incidents, as the service desk sees them, with their SLA clocks (the SSI's service)."""
+    from opendcc.service import imp
+    from opendcc.service.incidents import Actor, Incidents
+
+    engine = engine_of(config)
+    try:
+        incidents = Incidents(engine)
+        targets, now = incidents.targets(), datetime.now(UTC)
+        for i in incidents.list(Actor.service_desk(), active_only=active):
+            response, resolution = i.clocks(targets[i.category], now)
+            typer.echo(
+                f"#{i.id}  cat {i.category}{' MAJOR' if i.major else ''}  {i.status.value:<11} "
+                f"{i.assignee_kind}:{i.assignee}  response {response.state.value} "
+                f"{imp.fmt(response.remaining)}  resolution {resolution.state.value} "
+                f"{imp.fmt(resolution.remaining)}  {i.title}"
+            )
+    finally:
+        engine.dispose()
