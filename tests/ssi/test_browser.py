@@ -24,7 +24,7 @@ from opendcc.sim import scenario
 from tests.gateway.harness import Estate, cohort, estate, response_code, user
 
 CHROMIUM = "/usr/bin/chromium"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000  # generous: the machine may be busy; nothing waits this long when it is not
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
@@ -119,7 +120,7 @@ def test_the_ssi_in_a_browser(running: Estate, browser: Browser, tmp_path: Path)
     supplier.click(f"text={meter.device_id}")
     expect(supplier.locator("#device-id")).to_have_text(str(meter.device_id))
     expect(supplier.locator("#restricted")).to_have_text("Not restricted")
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while "responded" not in supplier.locator("#requests").inner_text():
         assert time.monotonic() < deadline, "the 4.1.1 request never showed as responded"
         time.sleep(0.3)
@@ -138,7 +139,7 @@ def test_the_ssi_in_a_browser(running: Estate, browser: Browser, tmp_path: Path)
     expect(supplier.locator("#status")).to_have_text("open")
     clock = supplier.locator("#sla-response .elapsed")
     first = clock.inner_text()
-    expect(clock).not_to_have_text(first, timeout=5_000)  # it ticks
+    expect(clock).not_to_have_text(first)  # it ticks
     expect(supplier.locator("#sla-response .state")).to_have_text("running")
     supplier.set_input_files(
         "input[type=file]",
@@ -160,7 +161,7 @@ def test_the_ssi_in_a_browser(running: Estate, browser: Browser, tmp_path: Path)
     desk.goto(f"{base}/ssi/status")
     expect(desk.locator(f"[id='{component}']")).to_have_attribute("data-state", "up")
     hub.headend.kill()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while desk.locator(f"[id='{component}']").get_attribute("data-state") != "down":
         assert time.monotonic() < deadline, "the head-end outage was never seen"
         time.sleep(0.5)

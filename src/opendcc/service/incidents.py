@@ -490,21 +490,18 @@ class Incidents:
         """The desk's first action stops the response clock (and starts the work)."""
         if incident.timing.responded_at is not None:
             return
-        values: dict[str, Any] = {"responded_at": now}
-        if incident.status is Status.OPEN:
-            values["status"] = Status.IN_PROGRESS.value
-        conn.execute(
-            update(incidents)
-            .where(incidents.c.id == incident.id)
-            .where(incidents.c.responded_at.is_(None))
-            .where(incidents.c.status == Status.OPEN.value)
-            .values(**values)
-        )
         conn.execute(
             update(incidents)
             .where(incidents.c.id == incident.id)
             .where(incidents.c.responded_at.is_(None))
             .values(responded_at=now)
+        )
+        # still open (not put on hold, resolved or closed by this very action): now in progress
+        conn.execute(
+            update(incidents)
+            .where(incidents.c.id == incident.id)
+            .where(incidents.c.status == Status.OPEN.value)
+            .values(status=Status.IN_PROGRESS.value)
         )
 
     @staticmethod
