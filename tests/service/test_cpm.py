@@ -49,6 +49,7 @@ def _request(conn, n: int, srv: str, outcome: str, after_s: float, **extra: obje
 
 
 def test_cpm_from_the_store(engine: Engine) -> None:
+    """In SQL, on both databases: times from acceptance (CPM1) or the execution time (CPM2)."""
     upgrade(engine)
     with engine.begin() as conn:
         _request(conn, 1, "4.1.1", "responded", 5)  # within 30 s
@@ -58,8 +59,9 @@ def test_cpm_from_the_store(engine: Engine) -> None:
         _request(conn, 5, "4.1.1", "accepted", 0)  # in flight: not counted
         _request(conn, 6, "8.2", "responded", 0, cv=8)  # non-device: not counted
         _request(conn, 7, "7.2", "responded", 2, execute_at=T0 + timedelta(hours=2))  # CPM2
-    samples = cpm.samples(engine, T0 - timedelta(days=1), T0 + timedelta(days=1), lambda srv: 30.0)
-    figures = {(m.measure, m.group): (m.counted, m.within) for m in cpm.measures(samples)}
+    day = timedelta(days=1)
+    tallies = cpm.tallies(engine, T0 - day, T0 + day, {"4.1.1": 30.0}, 30.0)
+    figures = {(m.measure, m.group): (m.counted, m.within) for m in cpm.measures(tallies)}
     assert figures[("CPM1", "all")] == (3, 1)
     assert figures[("CPM1", "family 4")] == (3, 1)
     assert figures[("CPM1", "cohort -")] == (3, 1)
@@ -69,9 +71,9 @@ def test_cpm_from_the_store(engine: Engine) -> None:
 
 def test_measures_are_pure_and_grouped() -> None:
     s = [
-        cpm.Sample("2026-05", "4.1.1", "aclara", False, 1.0, 30.0),
-        cpm.Sample("2026-05", "2.2", "edmi", False, 40.0, 30.0),
-        cpm.Sample("2026-06", "2.2", "edmi", False, None, 30.0),
+        cpm.Tally("2026-05", "4.1.1", "aclara", False, 1, 1),
+        cpm.Tally("2026-05", "2.2", "edmi", False, 1, 0),
+        cpm.Tally("2026-06", "2.2", "edmi", False, 1, 0),
     ]
     m = {(x.month, x.group): x for x in cpm.measures(s)}
     assert m[("2026-05", "all")].percent == 50.0

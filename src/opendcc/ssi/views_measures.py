@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from opendcc.s1sp.adapter import response_time_s
 from opendcc.s1sp.contract import AdapterOptions
+from opendcc.s1sp.services import DEFAULT_RESPONSE_TIME_S, SERVICES
 from opendcc.service import audit_search, cpm, reports
 from opendcc.ssi.charts import bars
 from opendcc.ssi.views_status import month_of, parse_when
@@ -31,15 +32,15 @@ def _csv(name: str, text: str) -> Response:
 def routes(ssi: Ssi) -> list[Route]:
     hub = ssi.hub
     options = AdapterOptions(time_scale=hub.config.response_time_scale)
-
-    def target(srv: str) -> float:
-        return response_time_s(srv, options)
+    # each SRV's target response time, as the adapters hold the S1SP to it
+    targets = {srv: response_time_s(srv, options) for srv in SERVICES}
+    default = DEFAULT_RESPONSE_TIME_S * options.time_scale
 
     async def performance(ctx: Ctx) -> Response:
         year, month = month_of(ctx.query("month"), ctx.now)
         start = datetime(year, month, 1, tzinfo=UTC)
         end = (start + timedelta(days=32)).replace(day=1)
-        found = await asyncio.to_thread(cpm.samples, hub.engine, start, end, target)
+        found = await asyncio.to_thread(cpm.tallies, hub.engine, start, end, targets, default)
         figures = cpm.measures(found)
         if ctx.query("format") == "csv":
             buffer = io.StringIO()
