@@ -56,3 +56,18 @@ def test_an_incident_page_shows_its_clocks(ssi: Ssi) -> None:
     )
     page = ssi.browser(str(SUPPLIER)).get(f"/incidents/{n}").text
     assert 'id="sla-response"' in page and 'id="sla-resolution"' in page
+
+
+def test_the_audit_page_reports_a_tampered_chain(ssi: Ssi) -> None:
+    from sqlalchemy import update
+
+    from opendcc.store.tables import audit_log
+
+    desk = ssi.browser("desk")
+    assert "The hash chain verifies" in desk.get("/audit").text
+    desk.get("/devices", q="something")  # more records, verified incrementally
+    assert "The hash chain verifies" in desk.get("/audit").text
+    with ssi.hub.engine.begin() as conn:  # an old record edited after it was verified
+        conn.execute(update(audit_log).where(audit_log.c.id == 1).values(reason="edited"))
+    assert "broken at record 1" in desk.get("/audit", verify="full").text
+    assert "broken at record 1" in desk.get("/audit").text  # and it stays reported

@@ -73,11 +73,11 @@ def routes(ssi: Ssi) -> list[Route]:
             code=ctx.query("code"),
         )
         rows = await asyncio.to_thread(audit_search.search, hub.engine, ctx.actor, q)
-        broken = await asyncio.to_thread(hub.audit.verify_chain)
-        ctx.note = f"audit search {q}"[:200]
-        return ssi.render(
-            ctx, "audit.html", rows=rows, q=q, broken=broken, ran=bool(ctx.request.query_params)
+        chain = await asyncio.to_thread(
+            ssi.chain.check, ctx.now, full=ctx.query("verify") == "full"
         )
+        ctx.note = f"audit search {q}"[:200]
+        return ssi.render(ctx, "audit.html", rows=rows, q=q, chain=chain)
 
     async def report_list(ctx: Ctx) -> Response:
         name = ctx.query("name", "installation-status")

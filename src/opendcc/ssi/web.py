@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from opendcc.hub import Hub
 from opendcc.service import imp
+from opendcc.service.audit_search import ChainWatch
 from opendcc.service.diagnosis import DeviceNotFound, Diagnosis
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import Incidents, NotFound, Refused
@@ -88,6 +89,7 @@ class Ssi:
             hub.engine, hub.inventory, hub.restrictions, hub.cpl, hub.alert_record
         )
         self.status = ServiceStatus(hub.engine)
+        self.chain = ChainWatch(hub.audit)
         self.monitor = Monitor(
             hub.engine,
             hub.clock,
