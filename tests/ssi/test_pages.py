@@ -71,3 +71,14 @@ def test_the_audit_page_reports_a_tampered_chain(ssi: Ssi) -> None:
         conn.execute(update(audit_log).where(audit_log.c.id == 1).values(reason="edited"))
     assert "broken at record 1" in desk.get("/audit", verify="full").text
     assert "broken at record 1" in desk.get("/audit").text  # and it stays reported
+
+
+def test_a_major_incident_is_a_service_alert_for_every_user(ssi: Ssi) -> None:
+    desk = ssi.browser("desk")
+    raised = desk.post("/incidents", {"title": "Gateway degraded", "category": "1", "major": "on"})
+    assert raised.status_code == 303
+    other = ssi.browser(str(OTHER))
+    assert "Major incident" in other.get("/status").text
+    assert "Gateway degraded" in other.get("/status").text
+    number = raised.headers["location"].split("/")[-1].split("?")[0]
+    assert other.get(f"/incidents/{number}").status_code == 404  # the alert, not the incident

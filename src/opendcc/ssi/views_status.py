@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from starlette.responses import Response
 from starlette.routing import Route
 
-from opendcc.service.incidents import Refused
+from opendcc.service.incidents import HUB, Refused
 from opendcc.ssi.web import Ctx, PageError, Ssi, redirect
 
 
@@ -43,11 +43,9 @@ def routes(ssi: Ssi) -> list[Route]:
         windows = await asyncio.to_thread(status.windows, ctx.now - timedelta(days=1))
         recent = await asyncio.to_thread(status.outages, ctx.now - timedelta(days=31))
         figures = await asyncio.to_thread(status.availability, components, year, month, ctx.now)
-        majors = [
-            i
-            for i in await asyncio.to_thread(ssi.incidents.list, ctx.actor, active_only=True)
-            if i.major
-        ]
+        # major incidents are service alerts: every User sees that one is under way
+        active = await asyncio.to_thread(ssi.incidents.list, HUB, active_only=True)
+        majors = [i for i in active if i.major]
         rows = []
         for name in components:
             check = monitor.latest.get(name)
