@@ -116,6 +116,8 @@ class Monitor:
         open_now = self.status.open_outages()
         for check in checks:
             if check.up:
+                if check.component not in open_now:
+                    continue
                 closed = self.status.came_up(check.component, now)
                 if closed is not None and closed.incident_id is not None:
                     self.incidents.update(
