@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http clean
+.PHONY: help run test setup tools postgres browser lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -49,8 +49,13 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq postgresql; }
 
+# Debian's Chromium for the SSI's browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq chromium; }
+
 run: setup
-	$(BIN)/opendcc demo
+	$(BIN)/opendcc demo --stay
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -59,7 +64,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup tools postgres
+pytest: setup tools postgres browser
 	url=$$(scripts/test-postgres.sh) && OPENDCC_TEST_POSTGRES_URL=$$url $(BIN)/pytest
 
 test: lint typecheck pytest

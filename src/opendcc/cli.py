@@ -20,6 +20,7 @@ from opendcc.cli_inventory import register_inventory_commands
 from opendcc.cli_prepayment import prepayment_app
 from opendcc.cli_schedules import app as schedules_app
 from opendcc.cli_sim import sim_app
+from opendcc.cli_ssi import ssi_app
 from opendcc.cli_utrn import utrn_app
 from opendcc.core.errors import DuisError
 from opendcc.duis.authenticate import verify_document
@@ -39,6 +40,7 @@ app.add_typer(utrn_app, name="utrn")
 app.add_typer(sim_app, name="sim")
 app.add_typer(firmware_app, name="firmware")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(ssi_app, name="ssi")
 
 XsdOption = Annotated[
     Path | None,
@@ -110,11 +112,17 @@ def verify_command(
 
 
 @app.command("demo")
-def demo_command() -> None:
+def demo_command(
+    stay: Annotated[
+        bool, typer.Option(help="Keep the hub running afterwards for the SSI (until Enter).")
+    ] = False,
+) -> None:
     """Run the demo: the hub and every cohort's head-end simulator, used by a supplier."""
+    import sys
+
     from opendcc.demo import run
 
-    raise typer.Exit(run(typer.echo))
+    raise typer.Exit(run(typer.echo, stay=stay and sys.stdin.isatty()))
 
 
 @app.command("serve")

@@ -29,6 +29,7 @@ Keys are the ZAZ1 test PKI that DCC Boxed publishes (test use only).
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import subprocess
@@ -111,7 +112,8 @@ class _Pending:
     sent: float
 
 
-def run(say: Callable[[str], None], keys: Path | None = None) -> int:
+def run(say: Callable[[str], None], keys: Path | None = None, *, stay: bool = False) -> int:
+    """``stay``: keep the hub running after the demo (for the SSI) until Enter is pressed."""
     keys = keys or reference_keys()
     if not keys.is_dir():
         say(f"ZAZ1 test keys not found at {keys}; set OPENDCC_REFERENCE to the DUIS reference.")
@@ -132,6 +134,13 @@ def run(say: Callable[[str], None], keys: Path | None = None) -> int:
                 say(line)
             say("")
             verified = _verify(rows, keys, say)
+            if stay:
+                say("")
+                for line in estate.where[-3:]:
+                    say(line)
+                say("The hub keeps running for the SSI: press Enter (or Ctrl-C) to stop it.")
+                with contextlib.suppress(KeyboardInterrupt, EOFError):
+                    input()
             say(f"Stopping the hub and the {len(estate.headends)} head-end simulators (SIGTERM).")
         # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught: -15 is clean.
         exits = {"hub": estate.hub.popen.returncode} | {
@@ -233,8 +242,28 @@ def _estate(keys: Path) -> Iterator[Estate]:
             f"Hub (SQLite at {database}): {hub.url}"
             + ("" if xsd.is_file() else " [no DUIS XSD found: schema checks off]"),
             f"Supplier {scenario.SUPPLIER}'s callback server: {callback.url}",
+            *_ssi_sign_in(hub.url, f"sqlite:///{database}"),
         ]
         yield Estate(hub, headends, callback, config, migrating, where)
+
+
+def _ssi_sign_in(url: str, database_url: str) -> list[str]:
+    """Credentials for the Self Service Interface: the demo supplier's and the service desk's."""
+    from opendcc.ssi.auth import DESK, USER, Credentials
+    from opendcc.store import create_engine_for
+
+    engine = create_engine_for(database_url)
+    try:
+        credentials, now = Credentials(engine), datetime.now(UTC)
+        supplier = credentials.issue(str(scenario.SUPPLIER), USER, now)
+        desk = credentials.issue("desk", DESK, now)
+    finally:
+        engine.dispose()
+    return [
+        f"Self Service Interface: {url}/ssi/ (the JSON APIs: {url}/docs)",
+        f"  sign in as the supplier: User ID {scenario.SUPPLIER}, credential {supplier}",
+        f"  sign in as the DCC service desk: User ID desk, credential {desk}",
+    ]
 
 
 def _where(profile: CohortProfile, headend: HeadEndProcess, meters: int) -> str:

@@ -54,3 +54,18 @@ def test_a_rolled_back_append_leaves_the_chain_whole(engine: Engine) -> None:
     log.record(record(2))
     assert log.verify_chain() is None
     assert len(log.records()) == 2
+
+
+def test_verifying_from_a_point_checks_only_what_came_after(engine: Engine) -> None:
+    log = AuditLog(engine)
+    for n in range(3):
+        log.record(record(n))
+    last, chain, broken = log.verify_from()
+    assert (last, broken) == (3, None)
+    for n in range(3, 5):
+        log.record(record(n))
+    assert log.verify_from(last, chain)[::2] == (5, None)
+    assert log.verify_from(last, "f" * 64)[2] == 4  # a wrong predecessor: the next one breaks
+    with engine.begin() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.id == 5).values(outcome="I0"))
+    assert log.verify_from(last, chain) == (4, log.verify_from(0, limit=4)[1], 5)

@@ -28,4 +28,4 @@ def test_downgrade_to_the_previous_revision_and_back(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0007"
+        assert context.get_current_revision() == "0009"

@@ -17,18 +17,21 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from opendcc.dsp.access import Endpoint
-from opendcc.gateway import admin_requests
+from opendcc.gateway import admin_requests, openapi
 from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
+from opendcc.ssi.app import create_ssi
 
 MAX_BODY = 8 * 1024 * 1024  # as the DUIS parser's own limit
 
 
 def create_app(hub: Hub) -> Starlette:
+    ssi_app, ssi = create_ssi(hub)
+
     async def duis(request: Request) -> Response:
         endpoint = Endpoint(request.url.path.rsplit("/", 1)[1])
         length = request.headers.get("content-length")
@@ -48,14 +51,21 @@ def create_app(hub: Hub) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        monitor = asyncio.create_task(ssi.monitor.run(), name="service monitor")
         try:
             yield
         finally:
+            monitor.cancel()
+            await asyncio.gather(monitor, return_exceptions=True)
             await hub.stop()
 
-    routes = [Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint]
+    routes: list[BaseRoute] = [
+        Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint
+    ]
     routes.append(Route("/health", health, methods=["GET"]))
     routes += UtrnApi(hub).routes()
     admin = AdminApi(hub)
     routes += admin.routes() + admin_requests.routes(admin)
+    routes.append(Mount("/ssi", app=ssi_app))  # the Self Service Interface
+    routes += openapi.routes()  # /docs: the JSON APIs in OpenAPI 3
     return Starlette(routes=routes, lifespan=lifespan)

@@ -113,6 +113,24 @@ class AuditLog:
                 previous = expected
         return None
 
+    def verify_from(
+        self, after_id: int = 0, previous: str = GENESIS, limit: int | None = None
+    ) -> tuple[int, str, int | None]:
+        """Verify the records after ``after_id``, whose predecessor's chain value is
+        ``previous``: the last id and chain value verified, and the first broken id (or None).
+        Lets a reader verify only what was added since its last look."""
+        query = select(audit_log).where(audit_log.c.id > after_id).order_by(audit_log.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        last = after_id
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                expected = _link(previous, _from_row(row))
+                if row.chain != expected:
+                    return last, previous, int(row.id)
+                last, previous = int(row.id), expected
+        return last, previous, None
+
     @staticmethod
     def _load_head(conn: Connection) -> str:
         head = conn.execute(

@@ -599,3 +599,131 @@ firmware_distributions = Table(
     Index("ix_firmware_distributions_device_id", "device_id"),
     Index("ix_firmware_distributions_model", "model", "version"),
 )
+
+
+# --- h22: the Self Service Interface and service management (0009) ---
+
+# Sign-in credentials the hub issues for the SSI (``opendcc ssi credential``): only a SHA-256 of
+# each. ``principal`` is a DCC User's EUI-64, or the service desk's name; ``role`` user | desk.
+ssi_credentials = Table(
+    "ssi_credentials",
+    metadata,
+    Column("secret_hash", String(64), primary_key=True),
+    Column("principal", String(64), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("created_at", AWARE, nullable=False),
+    Column("revoked_at", AWARE, nullable=True),
+    Index("ix_ssi_credentials_principal", "principal"),
+)
+
+# Signed-in sessions: the cookie carries a random token, the store only its SHA-256.
+ssi_sessions = Table(
+    "ssi_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("principal", String(64), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", AWARE, nullable=False),
+    Column("expires_at", AWARE, nullable=False),
+)
+
+# Incidents (the Incident Management Policy): one row each, its SLA clock's inputs with it.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", Integer, nullable=False),  # 1 (most severe) .. 5
+    Column("major", Boolean, nullable=False, default=False),
+    Column("status", String(12), nullable=False),  # open in_progress on_hold resolved closed
+    Column("raised_by", String(64), nullable=False),  # a User's EUI-64, "desk" or "hub"
+    Column("raised_at", AWARE, nullable=False),
+    Column("owner", EUI, nullable=True),  # the DCC User whose incident it is (None: the DCC's)
+    Column("assignee_kind", String(8), nullable=False),  # dcc | s1sp | user
+    Column("assignee", String(64), nullable=False),  # "DCC", a cohort, a User's EUI-64
+    Column("device_id", EUI, nullable=True),
+    Column("signal", String(96), nullable=True),  # e.g. headend-down:<cohort>, for automatic ones
+    Column("evidence", String(512), nullable=True),  # a link within the SSI
+    Column("repeat_of", Integer, nullable=True),
+    Column("responded_at", AWARE, nullable=True),
+    Column("resolved_at", AWARE, nullable=True),
+    Column("closed_at", AWARE, nullable=True),
+    Column("paused_since", AWARE, nullable=True),
+    Column("paused_seconds", Integer, nullable=False, default=0),
+    Column("reopened", Integer, nullable=False, default=0),
+    Index("ix_incidents_owner", "owner"),
+    Index("ix_incidents_signal", "signal"),
+    Index("ix_incidents_device_id", "device_id"),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("at", AWARE, nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_incident_events_incident_id", "incident_id"),
+)
+
+incident_attachments = Table(
+    "incident_attachments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("at", AWARE, nullable=False),
+    Column("by", String(64), nullable=False),
+    Index("ix_incident_attachments_incident_id", "incident_id"),
+)
+
+# Interested parties: Users who see an incident that is not theirs.
+incident_parties = Table(
+    "incident_parties",
+    metadata,
+    Column("incident_id", Integer, primary_key=True),
+    Column("user_id", EUI, primary_key=True),
+)
+
+# Target response and resolution times per incident category (the IMP's, changeable by the desk).
+incident_targets = Table(
+    "incident_targets",
+    metadata,
+    Column("category", Integer, primary_key=True),
+    Column("response_minutes", Integer, nullable=False),
+    Column("resolution_minutes", Integer, nullable=False),
+)
+
+# Planned maintenance windows, scheduled in the SSI by the service desk.
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("component", String(64), nullable=False),
+    Column("starts_at", AWARE, nullable=False),
+    Column("ends_at", AWARE, nullable=False),
+    Column("description", String(512), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", AWARE, nullable=False),
+    Column("cancelled_at", AWARE, nullable=True),
+)
+
+# Each period a component was seen down by the hub's health checks (open while ``up_at`` is None).
+component_outages = Table(
+    "component_outages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("component", String(64), nullable=False),
+    Column("down_at", AWARE, nullable=False),
+    Column("up_at", AWARE, nullable=True),
+    Column("detail", String(256), nullable=False),
+    Column("incident_id", Integer, nullable=True),
+    Index("ix_component_outages_component", "component", "down_at"),
+)

@@ -1,0 +1,226 @@
+"""The hub watching itself: live health checks of every component, outages recorded, and
+incidents raised from the hub's own signals, each with a link to its evidence.
+
+Every ``interval`` seconds (``OPENDCC_SSI_MONITOR_SECONDS``, default 5): each head-end's health
+check through its S1SP adapter, the database (a round trip), the hub's worker loops and the
+UTRN service's one-step loop. A head-end that goes down outside planned maintenance raises a
+category 2 incident assigned to its S1SP (one while it stays down); coming back up is added to
+the incident's history. Requests quarantined by anomaly detection since the last look raise a
+category 3 incident per User and SRV, owned by that User. More sources of signals (``SignalSource``:
+what happened in a period, as ``Signal``s) plug in, e.g. dead-lettered deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select, text
+
+from opendcc.core.clock import Clock
+from opendcc.core.eui import Eui64
+from opendcc.s1sp.contract import S1spAdapter
+from opendcc.service.incidents import HUB, Incidents
+from opendcc.service.status import ServiceStatus
+from opendcc.store.audit import AuditLog, AuditRecord, digest
+from opendcc.store.tables import service_requests
+
+log = logging.getLogger(__name__)
+HEALTH_TIMEOUT = 3.0
+
+
+def interval_from_env() -> float:
+    return float(os.environ.get("OPENDCC_SSI_MONITOR_SECONDS", "5"))
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    component: str
+    up: bool
+    detail: str
+
+
+class Monitor:
+    def __init__(  # noqa: PLR0917
+        self,
+        engine: Engine,
+        clock: Clock,
+        adapters: Mapping[str, S1spAdapter],
+        loops: Callable[[], Mapping[str, bool]],
+        incidents: Incidents,
+        status: ServiceStatus,
+        interval: float | None = None,
+        sources: Sequence[SignalSource] = (),
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.adapters = adapters
+        self.loops = loops  # component -> its loop is alive
+        self.incidents = incidents
+        self.status = status
+        self.interval = interval if interval is not None else interval_from_env()
+        self.latest: dict[str, Check] = {}
+        self.sources = list(sources)
+        self.audit = audit
+        self._signals_since: datetime | None = None
+
+    def components(self) -> list[str]:
+        return ["gateway", "workers", "database", "utrn", *(f"headend:{c}" for c in self.adapters)]
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check_once()
+            except Exception:  # a failed look is logged and retried, never fatal
+                log.exception("service monitor: a check failed")
+            await asyncio.sleep(self.interval)
+
+    async def check_once(self) -> list[Check]:
+        checks = [Check("gateway", True, "serving")]
+        loops = self.loops()
+        checks.append(Check("workers", loops.get("workers", False), "worker loop"))
+        checks.append(Check("utrn", loops.get("utrn", False), "one-step top-up loop"))
+        checks.append(await asyncio.to_thread(self._database))
+        results = await asyncio.gather(
+            *(self._headend(c, a) for c, a in self.adapters.items()), return_exceptions=False
+        )
+        checks += results
+        now = self.clock.now()
+        await asyncio.to_thread(self._record, checks, now)
+        await asyncio.to_thread(self._signals, now)
+        self.latest = {c.component: c for c in checks}
+        return checks
+
+    def _database(self) -> Check:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return Check("database", True, "answers")
+        except Exception as exc:
+            return Check("database", False, f"{type(exc).__name__}")
+
+    async def _headend(self, cohort: str, adapter: S1spAdapter) -> Check:
+        name = f"headend:{cohort}"
+        try:
+            up = await asyncio.wait_for(adapter.health(), HEALTH_TIMEOUT)
+        except Exception as exc:
+            return Check(name, False, f"health check failed: {type(exc).__name__}")
+        return Check(name, up, "health check passed" if up else "health check failed")
+
+    def _record(self, checks: list[Check], now: datetime) -> None:
+        open_now = self.status.open_outages()
+        for check in checks:
+            if check.up:
+                if check.component not in open_now:
+                    continue
+                closed = self.status.came_up(check.component, now)
+                if closed is not None and closed.incident_id is not None:
+                    self.incidents.update(
+                        HUB, closed.incident_id, now, f"{check.component} is back up"
+                    )
+            elif check.component not in open_now:
+                # the incident first, so the outage is never seen without it
+                incident = self._headend_incident(check, now)
+                self.status.went_down(check.component, now, check.detail, incident)
+                self._audit(now, "DOWN", f"{check.component} down: {check.detail}")
+
+    def _headend_incident(self, check: Check, now: datetime) -> int | None:
+        """A head-end down outside planned maintenance: an incident assigned to its S1SP."""
+        if not check.component.startswith("headend:"):
+            return None
+        if self.status.in_maintenance(check.component, now) is not None:
+            return None  # planned: no incident
+        cohort = check.component.split(":", 1)[1]
+        incident = self.incidents.raise_from_signal(
+            f"headend-down:{cohort}",
+            now,
+            title=f"Head-end of cohort {cohort} is down",
+            description=f"The hub's health check of the {cohort} head-end failed "
+            f"({check.detail}) at {now:%Y-%m-%d %H:%M:%S}Z.",
+            category=2,
+            evidence=f"/ssi/status#{check.component}",
+        )
+        self.incidents.assign(HUB, incident, now, "s1sp", cohort)
+        self._audit(now, "INCIDENT", f"incident {incident}: {check.component} down")
+        return incident
+
+    def _signals(self, now: datetime) -> None:
+        since = self._signals_since
+        self._signals_since = now
+        if since is None:
+            return  # the first look sets the mark: earlier ones were seen by an earlier run
+        for source in self.sources:
+            for signal in source(since, now):
+                incident = self.incidents.raise_from_signal(
+                    signal.key,
+                    now,
+                    title=signal.title,
+                    description=signal.description,
+                    category=signal.category,
+                    evidence=signal.evidence,
+                    device_id=signal.device_id,
+                    owner=signal.owner,
+                )
+                self._audit(now, "INCIDENT", f"incident {incident}: {signal.key}", signal.owner)
+
+    def _audit(self, now: datetime, outcome: str, reason: str, user: Eui64 | None = None) -> None:
+        """The hub's own findings go into the audit trail too (endpoint ``service``)."""
+        if self.audit is not None:
+            record = AuditRecord(
+                now, "service", outcome, reason[:500], digest(reason.encode()),
+                originator=str(user) if user else None,
+            )  # fmt: skip
+            self.audit.record(record)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Something the hub saw that calls for an incident (one per ``key`` while it is active)."""
+
+    key: str
+    title: str
+    description: str
+    category: int
+    evidence: str  # a link within the SSI to what shows it
+    owner: Eui64 | None = None  # the User whose incident it is, if any
+    device_id: Eui64 | None = None
+
+
+# A source of signals: what happened in [since, now). Other rooms add theirs (dead-lettered
+# deliveries, say) by passing more sources to the monitor.
+SignalSource = Callable[[datetime, datetime], list[Signal]]
+
+
+def quarantines(engine: Engine) -> SignalSource:
+    """Requests anomaly detection quarantined: one incident per User and SRV, the User's."""
+
+    def look(since: datetime, now: datetime) -> list[Signal]:
+        s = service_requests
+        with engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(s.c.originator, s.c.srv, func.count())
+                    .where(s.c.state == "quarantined")
+                    .where(s.c.received_at >= since, s.c.received_at < now)
+                    .group_by(s.c.originator, s.c.srv)
+                )
+            )
+        return [
+            Signal(
+                f"anomaly:{originator}:{srv}",
+                f"Requests quarantined: SRV {srv} from {originator}",
+                f"Anomaly detection quarantined {count} SRV {srv} request(s) from {originator} "
+                "(AD1 alerts sent).",
+                3,
+                f"/ssi/audit?user={originator}&srv={srv}",
+                owner=Eui64.parse(originator),
+            )
+            for originator, srv, count in rows
+        ]
+
+    return look

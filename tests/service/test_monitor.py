@@ -1,0 +1,122 @@
+"""The service monitor on a fake clock: a head-end going down opens an outage and raises one
+incident assigned to its S1SP (none inside planned maintenance); coming back closes the outage;
+quarantined requests raise the User's own incident; availability counts the outage."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from opendcc.core.clock import FixedClock
+from opendcc.core.eui import Eui64
+from opendcc.service.incidents import HUB, Actor, Incidents
+from opendcc.service.monitor import Monitor, quarantines
+from opendcc.service.status import ServiceStatus
+from opendcc.store import upgrade
+from opendcc.store.audit import AuditLog
+from opendcc.store.tables import service_requests
+
+T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+USER = "90-B3-D5-1F-30-01-00-00"
+
+
+class FakeHeadEnd:
+    def __init__(self) -> None:
+        self.up = True
+
+    async def health(self) -> bool:
+        if not self.up:
+            raise ConnectionRefusedError
+        return True
+
+
+@pytest.fixture
+def parts(engine: Engine) -> tuple[Monitor, FixedClock, FakeHeadEnd, FakeHeadEnd]:
+    upgrade(engine)
+    clock = FixedClock(T0)
+    a, b = FakeHeadEnd(), FakeHeadEnd()
+    adapters: Any = {"alpha": a, "beta": b}
+    monitor = Monitor(
+        engine,
+        clock,
+        adapters,
+        lambda: {"workers": True, "utrn": True},
+        Incidents(engine),
+        ServiceStatus(engine),
+        interval=0,
+        sources=[quarantines(engine)],
+        audit=AuditLog(engine),
+    )
+    return monitor, clock, a, b
+
+
+def test_a_headend_outage_raises_one_incident_and_closes(parts: Any) -> None:
+    monitor, clock, alpha, _ = parts
+    asyncio.run(monitor.check_once())
+    alpha.up = False
+    for _ in range(3):
+        clock.advance(timedelta(minutes=1))
+        asyncio.run(monitor.check_once())
+    assert not monitor.latest["headend:alpha"].up and monitor.latest["headend:beta"].up
+    found = monitor.incidents.list(HUB)
+    assert len(found) == 1
+    incident = found[0]
+    assert (incident.assignee_kind, incident.assignee, incident.category) == ("s1sp", "alpha", 2)
+    assert incident.evidence == "/ssi/status#headend:alpha"
+    assert incident.timing.responded_at is None  # the hub's routing is not a response
+    clock.advance(timedelta(minutes=7))
+    alpha.up = True
+    asyncio.run(monitor.check_once())
+    assert monitor.status.open_outages() == {}
+    assert any("back up" in e.text for e in monitor.incidents.get(HUB, incident.id).events)
+    figures = monitor.status.availability(["headend:alpha"], 2026, 4, clock.now())
+    assert figures[0].unavailable == 9.0  # down at minute 1, up at minute 10
+
+
+def test_no_incident_inside_planned_maintenance(parts: Any) -> None:
+    monitor, clock, _, beta = parts
+    monitor.status.schedule("headend:beta", T0, T0 + timedelta(hours=1), "upgrade", "desk", T0)
+    beta.up = False
+    clock.advance(timedelta(minutes=5))
+    asyncio.run(monitor.check_once())
+    assert "headend:beta" in monitor.status.open_outages()
+    assert monitor.incidents.list(HUB) == []
+    clock.advance(timedelta(minutes=10))
+    beta.up = True
+    asyncio.run(monitor.check_once())
+    a = monitor.status.availability(["headend:beta"], 2026, 4, clock.now())[0]
+    assert (a.unavailable, a.planned, a.percent) == (10.0, 10.0, 100.0)
+
+
+def test_quarantined_requests_raise_the_users_incident(parts: Any, engine: Engine) -> None:
+    monitor, clock, _, _ = parts
+    asyncio.run(monitor.check_once())  # sets the mark
+    clock.advance(timedelta(seconds=30))
+    with engine.begin() as conn:
+        for n in range(2):
+            conn.execute(
+                insert(service_requests).values(
+                    request_id=f"{USER}:00-DB-12-34-56-78-90-A0:{n:020d}",
+                    originator=USER,
+                    target="00-DB-12-34-56-78-90-A0",
+                    counter=f"{n:020d}",
+                    srv="4.1.1",
+                    command_variant=1,
+                    state="quarantined",
+                    received_at=T0 + timedelta(seconds=10),
+                    updated_at=T0,
+                    document=b"x",
+                )
+            )
+    asyncio.run(monitor.check_once())
+    mine = monitor.incidents.list(Actor.user(Eui64.parse(USER)))
+    assert [i.signal for i in mine] == [f"anomaly:{USER}:4.1.1"]
+    assert "2 SRV 4.1.1" in mine[0].description
+    assert mine[0].evidence == f"/ssi/audit?user={USER}&srv=4.1.1"
+    audit = monitor.audit.records()
+    assert [(r.endpoint, r.outcome, r.originator) for r in audit] == [("service", "INCIDENT", USER)]
+    assert monitor.audit.verify_chain() is None
