@@ -435,8 +435,8 @@ class Hub:
         def late(instruction: Instruction, outcome: Outcome) -> None:
             self.s1sp_log.late_reply(cohort, outcome, self.clock.now())
 
-        def alert(device_alert: DeviceAlert) -> None:
-            self.alert_intake.receive(cohort, device_alert)
+        def alert(device_alert: DeviceAlert) -> asyncio.Future[None]:
+            return self.alert_intake.receive(cohort, device_alert)
 
         return AdapterOptions(
             dco_key=self.dco.public_key,
