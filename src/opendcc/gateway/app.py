@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from opendcc.dsp.access import Endpoint
-from opendcc.gateway import admin_requests
+from opendcc.gateway import admin_deadletters, admin_requests
 from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
@@ -58,4 +58,5 @@ def create_app(hub: Hub) -> Starlette:
     routes += UtrnApi(hub).routes()
     admin = AdminApi(hub)
     routes += admin.routes() + admin_requests.routes(admin)
+    routes += admin_deadletters.routes(admin)
     return Starlette(routes=routes, lifespan=lifespan)
