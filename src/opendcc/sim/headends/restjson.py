@@ -121,6 +121,7 @@ class RestJsonHeadEnd(HttpHeadEnd):
         self._subscriptions: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.unacked: Unacknowledged[Alert] = Unacknowledged()
+        self._in_flight: dict[str, int] = {}  # pushes under way, by alert id
         self._resending: asyncio.Task[None] | None = None
         core.subscribe(self._published)
 
@@ -188,7 +189,7 @@ class RestJsonHeadEnd(HttpHeadEnd):
                 renewed = self._subscriptions.get(event.subscription_id) != event.url
                 self._subscriptions[event.subscription_id] = event.url
                 if renewed:  # a new listener: what nobody has taken goes to it now
-                    self._offer(self.unacked.items())
+                    self._offer(self.unacked.items(), again=True)
                 return Acknowledged(), False
             case UnsubscribeAlerts():
                 self._subscriptions.pop(event.subscription_id, None)
@@ -263,11 +264,15 @@ class RestJsonHeadEnd(HttpHeadEnd):
         if self._listener.running:  # a head-end that is down pushes nothing (yet)
             self._offer([(alert.alert_id, alert)])
 
-    def _offer(self, alerts: list[tuple[str, Alert]]) -> None:
+    def _offer(self, alerts: list[tuple[str, Alert]], *, again: bool = False) -> None:
+        """Push ``alerts`` to every subscriber; one whose push is under way only if
+        ``again`` (a renewed subscription: the push under way goes to the old URL)."""
         if not self._subscriptions or not alerts:
             return  # nobody listens yet: they wait for a subscription
         now = asyncio.get_running_loop().time()
         for alert_id, alert in alerts:
+            if alert_id in self._in_flight and not again:
+                continue  # its push is still waiting for an answer (or for its turn)
             self.unacked.offered(alert_id, now)
             for url in self._subscriptions.values():
                 wire = encode_push(alert, url=url)
@@ -278,12 +283,16 @@ class RestJsonHeadEnd(HttpHeadEnd):
     ) -> None:
         """POST one alert once; 2xx acknowledges it, a 4xx refuses it for good, anything
         else leaves it to be offered again."""
+        self._in_flight[alert_id] = self._in_flight.get(alert_id, 0) + 1
         try:
             async with self._pushing:
                 response = await self._client.post(url, body, headers=headers.items())
         except HttpError as exc:
             log.info("push of alert %s to %s failed: %r", alert_id, url, exc)
             return
+        finally:
+            if (left := self._in_flight.pop(alert_id, 1) - 1) > 0:
+                self._in_flight[alert_id] = left
         if response.status < 300:
             self.unacked.acknowledge(alert_id)
         elif response.status < 500:

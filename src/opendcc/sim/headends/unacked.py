@@ -22,7 +22,7 @@ Item = TypeVar("Item")
 
 CAPACITY = 100_000  # un-acknowledged alerts one head-end keeps
 RECORD = 200_000  # acknowledged alerts remembered for inspection
-RESEND_S = 3.0  # an alert offered this long ago without an answer is offered again
+RESEND_S = 10.0  # an alert offered this long ago without an answer is offered again
 
 
 @dataclass
