@@ -316,7 +316,14 @@ class Hub:
             await asyncio.to_thread(self.outbox.release_all)
         pending = await asyncio.to_thread(self.jobs.pending)
         undelivered = await asyncio.to_thread(self.outbox.undelivered)
-        log.info("resuming %d jobs (%d were leased), %d messages", pending, resumed, undelivered)
+        unrouted = await asyncio.to_thread(self.alert_intake.store.pending)
+        log.info(
+            "resuming %d jobs (%d were leased), %d messages, %d alerts taken but not routed",
+            pending,
+            resumed,
+            undelivered,
+            unrouted,
+        )
         # Alerts flow from the start, not from each head-end's first instruction.
         await asyncio.gather(*(a.listen() for a in self.adapters.values()), return_exceptions=True)
         self._tasks = [
