@@ -375,7 +375,9 @@ class AlertIntake:
         committing = asyncio.create_task(self._commit_forever(), name="alert intake commits")
         try:
             await self._recover(boundary)
-            prune_at = 0.0
+            # Not at once: head-ends offer again what a killed hub took but never
+            # acknowledged as it comes back, and those must still be recognised.
+            prune_at = asyncio.get_running_loop().time() + PRUNE_EVERY_S
             while True:
                 if (at := asyncio.get_running_loop().time()) >= prune_at:
                     prune_at = at + PRUNE_EVERY_S

@@ -24,7 +24,7 @@ from opendcc.core.eui import Eui64
 from opendcc.s1sp.contract import DeviceAlert
 from opendcc.store.tables import alert_intake
 
-KEEP = timedelta(days=2)  # routed alerts are remembered (for de-duplication) this long
+KEEP = timedelta(days=1)  # routed alerts are remembered (for de-duplication) this long
 _IN_CHUNK = 400  # source ids per IN (...) lookup: under every driver's parameter limit
 
 
@@ -95,16 +95,19 @@ class IntakeStore:
     def _held_in(conn: Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (cohort, source id) are already in the intake."""
         found: set[tuple[str, str]] = set()
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), _IN_CHUNK):
-            chunk = ordered[start : start + _IN_CHUNK]
-            rows = conn.execute(
-                select(alert_intake.c.cohort, alert_intake.c.source_id).where(
-                    alert_intake.c.source_id.in_({source for _, source in chunk})
-                )
-            ).all()
-            found.update((row.cohort, row.source_id) for row in rows)
-        return found & keys
+        by_cohort: dict[str, list[str]] = {}
+        for cohort, source in sorted(keys):
+            by_cohort.setdefault(cohort, []).append(source)
+        for cohort, sources in by_cohort.items():
+            for start in range(0, len(sources), _IN_CHUNK):
+                # Cohort first: the lookup runs down the (cohort, source_id) unique index.
+                rows = conn.execute(
+                    select(alert_intake.c.source_id)
+                    .where(alert_intake.c.cohort == cohort)
+                    .where(alert_intake.c.source_id.in_(sources[start : start + _IN_CHUNK]))
+                ).scalars()
+                found.update((cohort, source) for source in rows)
+        return found
 
     @staticmethod
     def routed_in(conn: Connection, ids: Iterable[int], now: datetime) -> None:
