@@ -100,7 +100,7 @@ class Hub:
         self.requests = RequestStore(self.engine)
         self.audit = AuditLog(self.engine)
         self.jobs = JobQueue(self.engine)
-        self.outbox = Outbox(self.engine, self.requests)
+        self.outbox = Outbox(self.engine, self.requests, config.delivery)
         repository = (
             TrustStore.from_directory(config.smki_repository)
             if config.smki_repository

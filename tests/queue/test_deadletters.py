@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from opendcc.catalogue import UserRole
 from opendcc.cli import app as cli_app
-from opendcc.config import HubConfig
+from opendcc.config import ConfigError, HubConfig, load
 from opendcc.core.clock import FixedClock
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
@@ -270,3 +270,16 @@ def test_transient_failures_are_retried_longer_then_dead_lettered(
         rows = conn.execute(select(dead_letters.c.permanent, dead_letters.c.last_error)).all()
     assert {(bool(p), e) for p, e in rows} == {(False, "HTTP 429")}
     hub.engine.dispose()
+
+
+def test_the_policy_comes_from_the_configuration(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "hub.toml", "sqlite:///x.db")
+    assert load(path).delivery == DeliveryPolicy()
+    path.write_text(
+        path.read_text() + "\n[outbox]\nmax_attempts = 7\npermanent_attempts = 1\n",
+        encoding="utf-8",
+    )
+    assert load(path).delivery == DeliveryPolicy(max_attempts=7, permanent_attempts=1)
+    path.write_text(path.read_text().replace("= 1\n", "= 0\n"), encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load(path)
