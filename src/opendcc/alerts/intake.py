@@ -419,7 +419,11 @@ class AlertIntake:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.flush_s)
-            await self.commit_once()
+            try:
+                await self.commit_once()
+            except Exception:  # a bug must not end the intake: the head-ends offer again
+                log.exception("the alert intake's commit failed")
+                await asyncio.sleep(self.flush_s)
 
     async def commit_once(self) -> None:
         """Commit what has arrived (up to a batch) to the durable intake; resolve each future."""
