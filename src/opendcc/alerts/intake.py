@@ -435,6 +435,7 @@ class AlertIntake:
             ids = await asyncio.to_thread(
                 self.store.take, [(r.cohort, r.alert) for r, _ in batch], now
             )
+            taken_ids = list(zip(batch, ids, strict=True))
         except Exception as exc:
             # Not taken: each head-end is not acknowledged and offers its alert again.
             log.exception(
@@ -445,7 +446,7 @@ class AlertIntake:
                     taken.set_exception(exc)
             await asyncio.sleep(self.flush_s)
             return
-        for (item, taken), row_id in zip(batch, ids, strict=True):
+        for (item, taken), row_id in taken_ids:
             if row_id is None:
                 self.duplicates += 1
             else:
