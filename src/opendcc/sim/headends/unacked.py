@@ -21,7 +21,7 @@ from opendcc.sim.headends.core import PushedAlert
 Item = TypeVar("Item")
 
 CAPACITY = 100_000  # un-acknowledged alerts one head-end keeps
-RECORD = 200_000  # acknowledged alerts remembered for inspection
+RECORD = 20_000  # acknowledged alerts remembered for inspection (tests), a few MB
 RESEND_S = 10.0  # an alert offered this long ago without an answer is offered again
 
 
