@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from opendcc.cli_common import ConfigOption, engine_of, eui_of, fail
+from opendcc.cli_deadletters import deadletters_app
 from opendcc.cli_inventory import inventory_app
 from opendcc.core.errors import DuisError
 
@@ -47,6 +48,7 @@ def register_admin_commands(app: typer.Typer, users_app: typer.Typer) -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(report_app, name="report")
     app.add_typer(requests_app, name="requests")
+    app.add_typer(deadletters_app, name="deadletters")
     inventory_app.command("extract")(inventory_extract)
     users_app.command("key")(users_key)
 

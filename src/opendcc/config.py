@@ -21,6 +21,7 @@ from opendcc.dsp.restricted import DEFAULT_ALLOWED
 from opendcc.firmware import FirmwareSettings
 from opendcc.inventory import Device, Registration, SmiStatus
 from opendcc.prepayment.keys import DEFAULT_SEED
+from opendcc.queue.deadletters import DeliveryPolicy
 from opendcc.schedules import ScheduleSettings
 from opendcc.smki.credentials import SigningCredentials, load_certificate
 from opendcc.store.users import AnomalyThreshold, User, UserStatus
@@ -80,6 +81,8 @@ class HubConfig:
     firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
     # DCC schedules (SRV 5.1): spread of a minute's runs, concurrency, missed-run window.
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
+    # Callback delivery: attempts before a message is dead-lettered (``queue.deadletters``).
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     source: Path | None = field(default=None, compare=False)
 
 
@@ -136,6 +139,7 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             ),
             firmware=_firmware(raw.get("firmware", {})),
             schedules=_schedules(raw.get("schedules", {})),
+            delivery=_delivery(raw.get("outbox", {})),
             source=source,
         )
     except (KeyError, ValueError, OSError) as exc:
@@ -206,6 +210,17 @@ def _storm(raw: dict[str, Any]) -> StormPolicy:
         window_s=float(raw.get("window_seconds", default.window_s)),
         cohort_limit=int(raw.get("cohort_limit", default.cohort_limit)),
     )
+
+
+def _delivery(raw: dict[str, Any]) -> DeliveryPolicy:
+    default = DeliveryPolicy()
+    policy = DeliveryPolicy(
+        max_attempts=int(raw.get("max_attempts", default.max_attempts)),
+        permanent_attempts=int(raw.get("permanent_attempts", default.permanent_attempts)),
+    )
+    if policy.max_attempts < 1 or policy.permanent_attempts < 1:
+        raise ConfigError("[outbox] attempts are at least 1")
+    return policy
 
 
 def _firmware(raw: dict[str, Any]) -> FirmwareSettings:

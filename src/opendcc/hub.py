@@ -100,7 +100,7 @@ class Hub:
         self.requests = RequestStore(self.engine)
         self.audit = AuditLog(self.engine)
         self.jobs = JobQueue(self.engine)
-        self.outbox = Outbox(self.engine, self.requests)
+        self.outbox = Outbox(self.engine, self.requests, config.delivery)
         repository = (
             TrustStore.from_directory(config.smki_repository)
             if config.smki_repository
@@ -316,7 +316,14 @@ class Hub:
             await asyncio.to_thread(self.outbox.release_all)
         pending = await asyncio.to_thread(self.jobs.pending)
         undelivered = await asyncio.to_thread(self.outbox.undelivered)
-        log.info("resuming %d jobs (%d were leased), %d messages", pending, resumed, undelivered)
+        unrouted = await asyncio.to_thread(self.alert_intake.store.pending)
+        log.info(
+            "resuming %d jobs (%d were leased), %d messages, %d alerts taken but not routed",
+            pending,
+            resumed,
+            undelivered,
+            unrouted,
+        )
         # Alerts flow from the start, not from each head-end's first instruction.
         await asyncio.gather(*(a.listen() for a in self.adapters.values()), return_exceptions=True)
         self._tasks = [
@@ -435,8 +442,8 @@ class Hub:
         def late(instruction: Instruction, outcome: Outcome) -> None:
             self.s1sp_log.late_reply(cohort, outcome, self.clock.now())
 
-        def alert(device_alert: DeviceAlert) -> None:
-            self.alert_intake.receive(cohort, device_alert)
+        def alert(device_alert: DeviceAlert) -> asyncio.Future[None]:
+            return self.alert_intake.receive(cohort, device_alert)
 
         return AdapterOptions(
             dco_key=self.dco.public_key,

@@ -24,7 +24,7 @@ def test_downgrade_to_the_previous_revision_and_back(engine: Engine) -> None:
     from opendcc.store.engine import alembic_config
 
     upgrade(engine)
-    command.downgrade(alembic_config(engine), "0006")
+    command.downgrade(alembic_config(engine), "0007")
     upgrade(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)

@@ -1,8 +1,13 @@
 """Alert intake and routing: from every cohort's head-end to each responsible User's callback.
 
-Adapters hand each pushed alert to ``AlertIntake.receive`` on the event loop, which only queues
-it. ``run`` takes the queue in batches and, in a worker thread, ``AlertRouter.route`` decides for
-each alert, in this order:
+Adapters hand each alert to ``AlertIntake.receive`` on the event loop, which queues it and
+answers a future. ``run`` commits the queue in batches to the durable intake
+(``intake_store``: one commit per batch, however many alerts arrived meanwhile, in a worker
+thread) and only then resolves each alert's future: the adapter acknowledges the alert to its
+head-end (or polls past it) after that, so an alert a head-end saw acknowledged survives a
+kill -9. A redelivered alert (same head-end id) is recognised there and not routed again.
+The committed alerts are then routed in batches, in a worker thread; a restart first routes
+what the intake holds unrouted. ``AlertRouter.route`` decides for each alert, in this order:
 
 1. **Restricted mode** (MP169): from a restricted device only critical, security and safety
    alerts and firmware outcomes go on. Any other is written to the diagnostics log only: not
@@ -16,10 +21,10 @@ each alert, in this order:
    held (recorded as ``throttled``); critical alerts always go; each closed window with held
    alerts becomes one DCC alert to the device's Users.
 
-Everything a batch decides is written in one transaction: the alert record, one outbox row per
-recipient (ordered per User and device, so a device's alerts reach a User in the order they
-came), the diagnostics log and the watch. The outbox then delivers at least once, each message
-with its fixed AlertID.
+Everything a batch decides is written in one transaction, with the batch's intake rows marked
+routed: the alert record, one outbox row per recipient (ordered per User and device, so a
+device's alerts reach a User in the order they came), the diagnostics log and the watch. The
+outbox then delivers at least once, each message with its fixed AlertID.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from opendcc.alerts.codes import (
     Recipient,
     device_alert_spec,
 )
+from opendcc.alerts.intake_store import IntakeStore
 from opendcc.alerts.messages import AlertSigner
 from opendcc.alerts.store import FirmwareWatch, Subscriptions, values_json
 from opendcc.alerts.throttle import HeldWindow, Throttle
@@ -60,6 +66,7 @@ log = logging.getLogger(__name__)
 FIRMWARE_FAILED = 0x8F1C
 FIRMWARE_ACTIVATED = 0x8F1D
 BATCH = 500
+PRUNE_EVERY_S = 600.0  # routed intake rows past their de-duplication window are dropped
 
 
 class Registrations(Protocol):
@@ -108,6 +115,7 @@ class CallbackOf(Protocol):
 class Received:
     cohort: str
     alert: DeviceAlert
+    intake_id: int | None = None  # its row in the durable intake, once committed there
 
 
 @dataclass
@@ -157,7 +165,10 @@ class AlertRouter:
             self._plan(item, item.alert.device_id in restricted, directory, plan)
         for window in closed:
             self._plan_throttled(window, directory, now, plan)
+        taken = [r.intake_id for r in batch if r.intake_id is not None]
         with self.engine.begin() as conn:
+            if taken:
+                IntakeStore.routed_in(conn, taken, now)
             queued = self._write_in(conn, plan, now)
         return queued
 
@@ -322,7 +333,8 @@ def _dcc_row(event: DccEvent, device_id: Eui64, cohort: str, now: datetime) -> d
 
 
 class AlertIntake:
-    """Takes pushed alerts on the event loop without blocking it; routes them in batches."""
+    """Takes alerts on the event loop without blocking it: commits them durably in batches
+    (each alert's future done once committed), then routes them in batches."""
 
     def __init__(
         self,
@@ -331,32 +343,121 @@ class AlertIntake:
         then: Callable[[Received], object] = lambda item: None,
         on_queued: Callable[[], None] = lambda: None,
         flush_s: float = 1.0,
+        store: IntakeStore | None = None,
     ) -> None:
         self.router = router
+        self.store = store or IntakeStore(router.engine)
         self.then = then  # after the batch is committed (e.g. prepayment reconciliation)
         self.on_queued = on_queued
         self.flush_s = flush_s
-        self._pending: deque[Received] = deque()
+        self._arriving: deque[tuple[Received, asyncio.Future[None] | None]] = deque()
+        self._pending: deque[Received] = deque()  # committed, to route
         self._wake = asyncio.Event()
+        self._committed = asyncio.Event()
         self.routed = 0
+        self.duplicates = 0  # redelivered alerts recognised and not routed again
 
-    def receive(self, cohort: str, alert: DeviceAlert) -> None:
-        self._pending.append(Received(cohort, alert))
+    def receive(self, cohort: str, alert: DeviceAlert) -> asyncio.Future[None]:
+        """Queue ``alert``; the answer is done once it is committed (the hub holds it), or
+        failed if committing it failed (the head-end should offer it again)."""
+        taken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arriving.append((Received(cohort, alert), taken))
         self._wake.set()
+        return taken
 
     @property
     def backlog(self) -> int:
-        return len(self._pending)
+        return len(self._arriving) + len(self._pending)
 
     async def run(self) -> None:
+        # What a killed hub committed but never routed goes first (older than anything new).
+        boundary = await asyncio.to_thread(self.store.last_id)
+        committing = asyncio.create_task(self._commit_forever(), name="alert intake commits")
+        try:
+            await self._recover(boundary)
+            # Not at once: head-ends offer again what a killed hub took but never
+            # acknowledged as it comes back, and those must still be recognised.
+            prune_at = asyncio.get_running_loop().time() + PRUNE_EVERY_S
+            while True:
+                if (at := asyncio.get_running_loop().time()) >= prune_at:
+                    prune_at = at + PRUNE_EVERY_S
+                    await self._prune()
+                if not self._pending:
+                    self._committed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._committed.wait(), self.flush_s)
+                await self.drain_once()
+        finally:
+            committing.cancel()
+            await asyncio.gather(committing, return_exceptions=True)
+
+    async def _prune(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.prune, self.router.clock.now())
+        except Exception:
+            log.exception("pruning the alert intake failed")
+
+    async def _recover(self, boundary: int) -> None:
+        after = 0
+        while rows := await asyncio.to_thread(self.store.unrouted, after, boundary, BATCH):
+            if after == 0:
+                log.info("routing alerts taken before a restart but not routed")
+            self._pending.extendleft(
+                reversed([Received(cohort, alert, row_id) for row_id, cohort, alert in rows])
+            )
+            after = rows[-1][0]
+            while (
+                self._pending
+                and self._pending[0].intake_id is not None
+                and (self._pending[0].intake_id <= after)
+            ):
+                await self.drain_once()
+
+    async def _commit_forever(self) -> None:
         while True:
-            if not self._pending:
+            if not self._arriving:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.flush_s)
-            await self.drain_once()
+            try:
+                await self.commit_once()
+            except Exception:  # a bug must not end the intake: the head-ends offer again
+                log.exception("the alert intake's commit failed")
+                await asyncio.sleep(self.flush_s)
+
+    async def commit_once(self) -> None:
+        """Commit what has arrived (up to a batch) to the durable intake; resolve each future."""
+        batch = [self._arriving.popleft() for _ in range(min(BATCH, len(self._arriving)))]
+        if not batch:
+            return
+        now = self.router.clock.now()
+        try:
+            ids = await asyncio.to_thread(
+                self.store.take, [(r.cohort, r.alert) for r, _ in batch], now
+            )
+            taken_ids = list(zip(batch, ids, strict=True))
+        except Exception as exc:
+            # Not taken: each head-end is not acknowledged and offers its alert again.
+            log.exception(
+                "committing %d alerts failed; their head-ends will offer them again", len(batch)
+            )
+            for _, taken in batch:
+                if taken is not None and not taken.done():
+                    taken.set_exception(exc)
+            await asyncio.sleep(self.flush_s)
+            return
+        for (item, taken), row_id in taken_ids:
+            if row_id is None:
+                self.duplicates += 1
+            else:
+                self._pending.append(replace(item, intake_id=row_id))
+            if taken is not None and not taken.done():
+                taken.set_result(None)
+        self._committed.set()
 
     async def drain_once(self) -> None:
+        """Route what is committed (up to a batch); with none, storm windows that closed
+        still become their DCC alerts."""
         batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
         try:
             queued = await asyncio.to_thread(self.router.route, batch)

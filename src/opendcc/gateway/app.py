@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from opendcc.dsp.access import Endpoint
-from opendcc.gateway import admin_requests, openapi
+from opendcc.gateway import admin_deadletters, admin_requests, openapi
 from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
@@ -68,4 +68,5 @@ def create_app(hub: Hub) -> Starlette:
     routes += admin.routes() + admin_requests.routes(admin)
     routes.append(Mount("/ssi", app=ssi_app))  # the Self Service Interface
     routes += openapi.routes()  # /docs: the JSON APIs in OpenAPI 3
+    routes += admin_deadletters.routes(admin)
     return Starlette(routes=routes, lifespan=lifespan)

@@ -124,6 +124,35 @@ def spec() -> dict[str, Any]:
                 "Cancel a waiting request", A, ADMIN_KEY, params=(("request_id", "path"),)
             ),
         },
+        "/admin/v1/dead-letters": {
+            "get": _op(
+                "Dead letters (the User's own; the desk: every User's), oldest first",
+                A,
+                ADMIN_KEY,
+                params=(("after", "query"), ("limit", "query"), ("user", "query")),
+            )
+        },
+        "/admin/v1/dead-letters/redrive": {
+            "post": _op(
+                "Redrive several dead letters (or all the caller's)", A, ADMIN_KEY, body=True
+            )
+        },
+        "/admin/v1/dead-letters/{letter_id}": {
+            "get": _op(
+                "One dead letter with its signed document",
+                A,
+                ADMIN_KEY,
+                params=(("letter_id", "path"),),
+            )
+        },
+        "/admin/v1/dead-letters/{letter_id}/redrive": {
+            "post": _op(
+                "Redrive one dead letter to the User's callback",
+                A,
+                ADMIN_KEY,
+                params=(("letter_id", "path"),),
+            )
+        },
         "/utrn/v1/utrns": {
             "post": _op("Issue a UTRN (two-step or one-step)", U, UTRN_KEY, body=True, ok="201"),
             "get": _op("A meter's latest tokens", U, UTRN_KEY, params=(("device", "query"),)),

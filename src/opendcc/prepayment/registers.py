@@ -35,6 +35,7 @@ class Kind(StrEnum):
     SUPPLIER = "supplier"
     PSP = "psp"
     USER = "user"  # any DCC User, for the admin API (``gateway.admin``); not a UTRN caller
+    DESK = "desk"  # the DCC service desk, for its admin API calls (dead letters); no User
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,18 @@ Each message is written in the same transaction as the outcome it reports, under
 2xx: at least once, with exponential backoff while it is down. Each POST carries the key in the
 ``X-DCC-Message-ID`` header (and the ResponseID in the document), so a User de-duplicates a
 redelivery. When the message answers a request, delivery moves the request to DELIVERED.
+
+Not for ever: after ``DeliveryPolicy.max_attempts`` failures (``permanent_attempts`` when the
+endpoint refuses the message itself with a permanent 4xx such as 400, 404 or 410) the message
+is dead-lettered (``queue.deadletters``): moved out of the outbox, kept and shown, until the
+service desk or the User redrives it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +28,7 @@ from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.httpclient import HttpClient, HttpError
+from opendcc.queue.deadletters import DeliveryPolicy, bury_in, is_permanent
 from opendcc.store.requests import RequestStore
 from opendcc.store.tables import outbox
 
@@ -52,9 +59,12 @@ class Message:
 
 
 class Outbox:
-    def __init__(self, engine: Engine, requests: RequestStore) -> None:
+    def __init__(
+        self, engine: Engine, requests: RequestStore, policy: DeliveryPolicy | None = None
+    ) -> None:
         self.engine = engine
         self.requests = requests
+        self.policy = policy or DeliveryPolicy()
 
     @staticmethod
     def put_in(
@@ -159,8 +169,14 @@ class Outbox:
                         conn, message.request_id, RequestState.DELIVERED, now
                     )
 
-    def failed(self, row_id: int, attempts: int, error: str, now: datetime) -> None:
+    def failed(
+        self, row_id: int, attempts: int, error: str, now: datetime, *, permanent: bool = False
+    ) -> bool:
+        """Record a failed attempt (the ``attempts`` before it); True when that was the last
+        the policy allows and the message is now a dead letter."""
         with self.engine.begin() as conn:
+            if self.policy.gives_up(attempts + 1, permanent=permanent):
+                return bury_in(conn, row_id, attempts + 1, error, now, permanent=permanent)
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row_id)
@@ -171,6 +187,7 @@ class Outbox:
                     last_error=error[:512],
                 )
             )
+        return False
 
     def attempts(self, row_id: int) -> int:
         with self.engine.connect() as conn:
@@ -251,9 +268,10 @@ class Deliverer:
     ) -> tuple[int, Message] | None:
         """POST one message; the message when the User took it, else None (retry recorded)."""
         headers = (("Content-Type", "application/xml"), ("X-DCC-Message-ID", message.key))
+        status: int | None = None
         try:
             answer = await client.post(message.url, message.body, headers=headers)
-            ok = answer.ok
+            ok, status = answer.ok, answer.status
             error = "" if ok else f"HTTP {answer.status}"
         except HttpError as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
@@ -261,8 +279,28 @@ class Deliverer:
             return row_id, message
         try:
             attempts = await asyncio.to_thread(self.box.attempts, row_id)
-            log.info("delivery of %s to %s failed (%s); retrying", message.key, message.url, error)
-            await asyncio.to_thread(self.box.failed, row_id, attempts, error, self.clock.now())
+            dead = await asyncio.to_thread(
+                functools.partial(
+                    self.box.failed,
+                    row_id,
+                    attempts,
+                    error,
+                    self.clock.now(),
+                    permanent=is_permanent(status),
+                )
+            )
+            if dead:
+                log.warning(
+                    "delivery of %s to %s failed %d times (%s): dead-lettered",
+                    message.key,
+                    message.url,
+                    attempts + 1,
+                    error,
+                )
+            else:
+                log.info(
+                    "delivery of %s to %s failed (%s); retrying", message.key, message.url, error
+                )
         except Exception:
             # Recording the outcome failed: the lease runs out and the message goes again
             # (at least once; the User de-duplicates by its key).

@@ -37,6 +37,7 @@ from opendcc.s1sp.contract import (
     AdapterOptions,
     CohortProfile,
     ConflictingInstruction,
+    DeviceAlert,
     Endpoint,
     Instruction,
     NotCountersigned,
@@ -144,6 +145,22 @@ class CohortAdapter:
     def _alert_received(self, device_alert_code: int) -> int:
         """The GBCS-style code of a code the head-end pushed."""
         return self.profile.gbcs_alert(device_alert_code)
+
+    def _hand_over(self, alert: DeviceAlert) -> asyncio.Future[object]:
+        """Give ``alert`` to the hub: a future done once the hub holds it (committed), which
+        is when the adapter may acknowledge it; failed if the hub could not take it."""
+        try:
+            taken = self.options.on_alert(alert)
+        except Exception as exc:
+            log.exception("handing on an alert from %s failed", self.profile.name)
+            failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
+        if taken is None:  # a taker that holds it at once (tests, in-memory)
+            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return asyncio.ensure_future(taken)
 
     # ------------------------------------------------------------------ the common part
 

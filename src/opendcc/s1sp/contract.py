@@ -14,7 +14,7 @@ at their boundary; only caller mistakes raise, as an ``S1spError``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -209,6 +209,9 @@ class DeviceAlert:
     code: int
     raised_at: datetime
     values: Mapping[str, Any] = field(default_factory=dict)
+    # The head-end's own id of the alert (its AlertId, or its push sequence), the same each
+    # time it offers the alert again: the hub takes a redelivered alert once by it.
+    alert_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +239,10 @@ class AdapterOptions:
     """What the hub gives every adapter: the DCO's key and where pushes and late replies go."""
 
     dco_key: ec.EllipticCurvePublicKey | None = None  # None: every instruction is refused
-    on_alert: Callable[[DeviceAlert], None] = _ignore
+    # Takes an alert; when it answers an awaitable, the alert is the hub's (committed) once
+    # that completes, and only then does the adapter acknowledge it to the head-end or poll
+    # past it (a failed awaitable: not acknowledged, the head-end offers it again).
+    on_alert: Callable[[DeviceAlert], Awaitable[object] | None] = _ignore
     on_late: Callable[[Instruction, Outcome], None] = _ignore  # a reply after its deadline
     time_scale: float = 1.0  # multiplies every response-time target (tests, benchmarks)
     connect_timeout_s: float = 5.0

@@ -727,3 +727,51 @@ component_outages = Table(
     Column("incident_id", Integer, nullable=True),
     Index("ix_component_outages_component", "component", "down_at"),
 )
+
+
+# --- h19b: durable alert intake and dead letters ---
+
+# Every alert the hub takes from a head-end, committed (a group commit per batch) before the
+# head-end is acknowledged or polled past it. ``source_id`` is the head-end's own id of the
+# alert (AlertId, or the APDU push sequence): a redelivered alert is recognised by it and taken
+# once. ``routed_at`` is set in the router's commit (alert record + outbox rows); a restart
+# routes the rows still without it.
+alert_intake = Table(
+    "alert_intake",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cohort", String(32), nullable=False),
+    Column("source_id", String(64), nullable=True),
+    Column("device_id", EUI, nullable=False),
+    Column("code", Integer, nullable=False),  # GBCS-style
+    Column("raised_at", AWARE, nullable=False),
+    Column("alert_values", Text, nullable=False),  # tagged JSON (alerts.intake_store)
+    Column("received_at", AWARE, nullable=False),
+    Column("routed_at", AWARE, nullable=True),
+    UniqueConstraint("cohort", "source_id", name="uq_alert_intake_source"),
+    Index("ix_alert_intake_routed_at", "routed_at", "id"),
+)
+
+# Outbox messages that could not be delivered: a permanent refusal (4xx such as 400/404/410)
+# a few times, or any failure for as many attempts as the policy allows. Moved out of the
+# outbox (the row and its key go), kept here until the service desk or the User redrives it
+# (back into the outbox as a fresh message with the same key) — the SSI reads this table.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_key", String(96), nullable=False, unique=True),
+    Column("user_id", EUI, nullable=False),
+    Column("request_id", REQUEST_ID, nullable=True),
+    Column("url", String(2048), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", AWARE, nullable=False),  # when the message was first queued
+    Column("dead_at", AWARE, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(512), nullable=False),
+    Column("permanent", Boolean, nullable=False),  # the endpoint refused it for good (4xx)
+    Column("ordering_key", String(48), nullable=True),
+    Column("alert_id", Integer, nullable=True),
+    Column("bulk", Boolean, nullable=False, default=False),
+    Index("ix_dead_letters_user_id", "user_id", "id"),
+)

@@ -6,7 +6,10 @@ as (name, value) pairs (``records``) and reads the result from the return values
 
 One persistent TCP connection to the head-end, opened on first use and reopened after it is
 lost, is shared by concurrent instructions, told apart by invoke id; frames with invoke id 0
-are alerts the head-end pushes, handed to ``on_alert``. Transport failures become outcomes: a
+are alerts the head-end pushes, handed to ``on_alert``. A confirmed alert (with a sequence
+number) is acknowledged (ALERT-ACK) only once the hub holds it committed; until then the
+head-end offers it again, and its sequence number is its id for the hub's de-duplication.
+Transport failures become outcomes: a
 head-end that refuses connections is DEVICE_UNREACHABLE; a timeout, a dropped connection or a
 corrupt reply is NO_RESPONSE (the instruction may have reached the meter).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import select
 from collections.abc import Callable, Mapping
 
@@ -32,6 +36,7 @@ from opendcc.s1sp.protocols.apdu import (
     HEAD_END,
     ActionRequest,
     Alert,
+    AlertAck,
     AttributeRef,
     Connection,
     GetRequest,
@@ -67,7 +72,7 @@ class ApduLink:
         self,
         endpoint: Endpoint,
         connect_timeout_s: float,
-        on_alert: Callable[[Alert], None] = lambda alert: None,
+        on_alert: Callable[[Alert], asyncio.Future[object] | None] = lambda alert: None,
     ) -> None:
         self._endpoint = endpoint
         self._connect_timeout_s = connect_timeout_s
@@ -186,11 +191,20 @@ class ApduLink:
             while data := await reader.read(65536):
                 for event in connection.receive_data(data):
                     if isinstance(event, Alert):
-                        self._on_alert(event)
+                        taken = self._on_alert(event)
+                        if taken is not None and event.sequence is not None:
+                            acknowledge = functools.partial(
+                                _acknowledge, writer, connection, event.sequence
+                            )
+                            taken.add_done_callback(acknowledge)
                         continue
                     future = pending.pop(event.invoke_id, None)
                     # A reply to a request that already gave up is dropped.
-                    if future is not None and not future.done() and not isinstance(event, Request):
+                    if (
+                        future is not None
+                        and not future.done()
+                        and not isinstance(event, Request | AlertAck)
+                    ):
                         future.set_result(event)
         except ProtocolError as exc:
             reason = f"corrupt reply: {exc}"
@@ -204,6 +218,20 @@ class ApduLink:
                 if not future.done():
                     future.set_exception(_Lost(reason))
             pending.clear()
+
+
+def _acknowledge(
+    writer: asyncio.StreamWriter,
+    connection: Connection,
+    sequence: int,
+    taken: asyncio.Future[object],
+) -> None:
+    """ALERT-ACK once the hub holds the alert; nothing if it could not take it (the head-end
+    offers it again) or the connection it came on has gone (the head-end offers it again on
+    the next; the hub takes it once by its sequence)."""
+    if taken.cancelled() or taken.exception() is not None or writer.is_closing():
+        return
+    writer.write(connection.send(AlertAck(sequence)))
 
 
 def _readable(fd: int) -> bool:
@@ -267,13 +295,13 @@ class ApduAdapter(CohortAdapter):
         except ProtocolError as exc:
             return Outcome(rid, OutcomeStatus.REJECTED, detail=f"unexpected reply: {exc}")
 
-    def _pushed(self, alert: Alert) -> None:
+    def _pushed(self, alert: Alert) -> asyncio.Future[object] | None:
         if not self.options.alerts:
-            return  # another process takes this head-end's alerts
+            return None  # another process takes this head-end's alerts (and acknowledges)
         try:
             values = from_record(alert.values)
         except ProtocolError:
             values = {}  # the alert itself still counts; its values were unreadable
-        self.options.on_alert(
-            DeviceAlert(alert.device, self._alert_received(alert.code), alert.raised_at, values)
-        )
+        alert_id = None if alert.sequence is None else str(alert.sequence)
+        code = self._alert_received(alert.code)
+        return self._hand_over(DeviceAlert(alert.device, code, alert.raised_at, values, alert_id))

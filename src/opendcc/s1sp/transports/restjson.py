@@ -388,12 +388,15 @@ class RestJsonAdapter(CohortAdapter):
             log.warning("alert %s has unreadable values: %s", alert.alert_id, exc)
             values = {}  # the alert itself still counts
         code = self._alert_received(alert.code)
+        device_alert = DeviceAlert(alert.device, code, alert.raised_at, values, alert.alert_id)
         try:
-            self.options.on_alert(DeviceAlert(alert.device, code, alert.raised_at, values))
+            # Acknowledged (204) only once the hub has committed it: a hub killed before
+            # then never answers, and the head-end offers the alert again.
+            await self._hand_over(device_alert)
         except Exception:
             log.exception("handing on alert %s failed", alert.alert_id)
             trouble = ApiError(ApiErrorCode.INTERNAL_ERROR, "the alert could not be taken")
-            return response_of(encode_reply(trouble))  # the head-end may try again
+            return response_of(encode_reply(trouble))  # the head-end tries again
         self._delivered_alerts[alert.alert_id] = None
         while len(self._delivered_alerts) > REMEMBERED_ALERTS:
             self._delivered_alerts.popitem(last=False)
@@ -406,7 +409,11 @@ class RestJsonAdapter(CohortAdapter):
             await self._listener.start()
 
     def _subscription_id(self) -> str:
-        return hashlib.sha256(self.alert_url.encode("utf-8")).hexdigest()[:32]
+        """The same for this cohort's head-end across restarts of the hub (whose listener
+        may come back on another port): renewing it points the head-end's alerts, those not
+        yet acknowledged included, at the new URL."""
+        name = f"opendcc|{self.profile.name}|{self.endpoint}"
+        return hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
 
     async def _subscribe(self, timeout_s: float) -> bool:
         event = SubscribeAlerts(self._subscription_id(), self.alert_url)

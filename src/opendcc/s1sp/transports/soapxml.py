@@ -184,19 +184,28 @@ class SoapAdapter(CohortAdapter):
             self._polling = asyncio.create_task(self._poll_forever())
 
     async def poll_alerts(self) -> int:
-        """Poll once: hand every alert not delivered before to ``on_alert``; how many.
+        """Poll once: hand every alert not taken before to ``on_alert``; how many.
 
-        Transport trouble raises (``HttpError``, ``ProtocolError``, ``TimeoutError``);
-        the background loop logs it and tries again.
+        The cursor (``Since``) moves past an alert only once the hub holds it (committed): a
+        hub killed before then polls from the start again and the head-end, which keeps
+        every alert raised at or after the last ``Since`` it was asked for, offers it again.
+        Transport trouble raises (``HttpError``, ``ProtocolError``, ``TimeoutError``); the
+        background loop logs it and tries again.
         """
         answer = await self._call(PollAlerts(self._since), POLL_TIMEOUT_S)
         if not isinstance(answer, PollAlertsResponse):
             raise ProtocolError(f"PollAlerts answered with {answer!r}")
         fresh = [alert for alert in answer.alerts if alert.alert_id not in self._delivered]
-        for alert in fresh:
+        taken = await asyncio.gather(
+            *(self._hand_over(self._device_alert(a)) for a in fresh), return_exceptions=True
+        )
+        for alert, outcome in zip(fresh, taken, strict=True):
+            if isinstance(outcome, BaseException):
+                # Not taken: the cursor stays before it, so the next poll offers it again.
+                log.warning("alert %s was not taken: %s", alert.alert_id, outcome)
+                break
             self._delivered[alert.alert_id] = alert.raised_at
             self._since = max(self._since, alert.raised_at)
-            self._deliver(alert)
         # Only alerts raised at ``since`` or later can come again.
         self._delivered = {aid: at for aid, at in self._delivered.items() if at >= self._since}
         return len(fresh)
@@ -218,14 +227,14 @@ class SoapAdapter(CohortAdapter):
                 self._poll_failing = False
             await asyncio.sleep(self.poll_interval_s)
 
-    def _deliver(self, alert: Alert) -> None:
-        device_alert = DeviceAlert(
-            alert.device, self._alert_received(alert.code), alert.raised_at, to_data(alert.values)
+    def _device_alert(self, alert: Alert) -> DeviceAlert:
+        return DeviceAlert(
+            alert.device,
+            self._alert_received(alert.code),
+            alert.raised_at,
+            to_data(alert.values),
+            alert.alert_id,
         )
-        try:
-            self.options.on_alert(device_alert)
-        except Exception:
-            log.exception("handing on alert %s failed", alert.alert_id)
 
     # ------------------------------------------------------------------ commands
 

@@ -8,7 +8,11 @@ It answers, with the very codec the adapter uses, from the other side:
   state ...), and of the head-end's own clock (device ``HEAD_END``), which answers health checks;
 - SET of a meter's writable objects.
 
-Every alert the core publishes is pushed to every open connection (invoke id 0). Each answer
+Every alert the core publishes is pushed to every open connection (invoke id 0) as a confirmed
+alert with a sequence number, and kept (``unacked``) until a client answers ALERT-ACK: offered
+again on every new connection and every ``RESEND_S`` until then, as a real head-end keeps the
+alerts its client has not taken. Sequence numbers start at the microseconds of the wall clock
+when the simulator starts, so they do not repeat across its restarts. Each answer
 waits the core's WAN delay first; a corrupt fault damages the frame's body so its CRC fails.
 While it listens it carries out the held future-dated commands as they fall due (``Releaser``).
 """
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -28,6 +34,7 @@ from opendcc.s1sp.protocols.apdu import (
     ActionRequest,
     ActionResponse,
     Alert,
+    AlertAck,
     AttributeRef,
     Connection,
     DateTime,
@@ -43,6 +50,7 @@ from opendcc.s1sp.protocols.apdu import (
 )
 from opendcc.s1sp.protocols.apdu.records import from_record, to_record
 from opendcc.sim.headends.core import HeadEndCore, PushedAlert, Releaser
+from opendcc.sim.headends.unacked import Unacknowledged
 from opendcc.sim.state import ESME_OBJECTS, GSME_OBJECTS, MeterError, MeterState
 
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
@@ -71,6 +79,9 @@ class ApduHeadEnd:
         self._peers: dict[asyncio.StreamWriter, tuple[Connection, asyncio.Lock]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._releaser = Releaser(core)
+        self.unacked: Unacknowledged[Alert] = Unacknowledged()
+        self._sequence = itertools.count(time.time_ns() // 1000)
+        self._resending: asyncio.Task[None] | None = None
         core.subscribe(self._push)
 
     @property
@@ -81,10 +92,16 @@ class ApduHeadEnd:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._releaser.start()
+        if self._resending is None or self._resending.done():
+            self._resending = asyncio.create_task(self._resend_forever())
 
     async def go_down(self) -> None:
         """Stop listening and drop every connection: new connections are refused."""
         await self._releaser.stop()
+        if self._resending is not None:
+            self._resending.cancel()
+            await asyncio.gather(self._resending, return_exceptions=True)
+            self._resending = None
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -107,9 +124,13 @@ class ApduHeadEnd:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = Connection(Role.SERVER)
         self._peers[writer] = (connection, asyncio.Lock())
+        self._offer(self.unacked.items(), [writer])  # what the last client did not take
         try:
             while data := await reader.read(65536):
                 for event in connection.receive_data(data):
+                    if isinstance(event, AlertAck):
+                        self.unacked.acknowledge(str(event.sequence))
+                        continue
                     self._spawn(self._reply(event, writer))
         except (ProtocolError, ConnectionError):
             pass  # a peer that breaks the protocol is dropped
@@ -196,11 +217,30 @@ class ApduHeadEnd:
                 await writer.drain()
 
     def _push(self, alert: PushedAlert) -> None:
+        sequence = next(self._sequence)
         frame = Alert(
-            alert.device, alert.code, _hundredths(alert.raised_at), to_record(alert.values)
+            alert.device,
+            alert.code,
+            _hundredths(alert.raised_at),
+            to_record(alert.values),
+            sequence,
         )
-        for writer in list(self._peers):
-            self._spawn(self._send(writer, frame, corrupt=False))
+        self.unacked.keep(str(sequence), frame, alert)
+        self._offer([(str(sequence), frame)], list(self._peers))
+
+    def _offer(self, alerts: list[tuple[str, Alert]], writers: list[asyncio.StreamWriter]) -> None:
+        if not writers or not alerts:
+            return
+        now = asyncio.get_running_loop().time()
+        for alert_id, frame in alerts:
+            self.unacked.offered(alert_id, now)
+            for writer in writers:
+                self._spawn(self._send(writer, frame, corrupt=False))
+
+    async def _resend_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.unacked.resend_s / 2)
+            self._offer(self.unacked.due(asyncio.get_running_loop().time()), list(self._peers))
 
 
 def _refused(event: GetRequest | SetRequest, result: ResultCode) -> _Answer:

@@ -14,7 +14,10 @@ adapter uses, from the other side (Starlette on uvicorn, in the running event lo
 - ``GET /v2/commands/{commandId}``: the command's status now (404 UNKNOWN_COMMAND if unknown).
 - ``GET /v2/health``: up, or degraded while faults are injected for the whole head-end.
 - ``PUT``/``DELETE /v2/alert-subscriptions/{id}``: where alerts go; every alert the core
-  publishes is POSTed to every subscribed URL.
+  publishes is POSTed to every subscribed URL, and kept (``unacked``) until one answers 2xx
+  (a 4xx refuses it for good): offered again every ``RESEND_S`` and at once to a new or renewed
+  subscription, as a real head-end keeps the alerts its client has not taken. Alerts raised
+  while nobody subscribes, or while the head-end is down, wait for the next subscription.
 
 A corrupt fault damages (truncates) the callback and poll bodies for that device, so the
 adapter cannot read them. ``go_down`` stops listening and drops every connection and callback
@@ -70,6 +73,7 @@ from opendcc.sim.headends import core as headend_core
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert
 from opendcc.sim.headends.core import Reply as CoreReply
 from opendcc.sim.headends.http import HttpHeadEnd
+from opendcc.sim.headends.unacked import Unacknowledged
 
 log = logging.getLogger(__name__)
 PUSHES_IN_FLIGHT = 64
@@ -116,7 +120,15 @@ class RestJsonHeadEnd(HttpHeadEnd):
         self._commands: dict[str, _Command] = {}
         self._subscriptions: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.unacked: Unacknowledged[Alert] = Unacknowledged()
+        self._in_flight: dict[str, int] = {}  # pushes under way, by alert id
+        self._resending: asyncio.Task[None] | None = None
         core.subscribe(self._published)
+
+    async def start(self) -> None:
+        await super().start()
+        if self._resending is None or self._resending.done():
+            self._resending = asyncio.create_task(self._resend_forever())
 
     @property
     def subscriptions(self) -> Mapping[str, str]:
@@ -125,6 +137,10 @@ class RestJsonHeadEnd(HttpHeadEnd):
 
     async def go_down(self) -> None:
         """Stop listening and drop every connection and callback under way."""
+        if self._resending is not None:
+            self._resending.cancel()
+            await asyncio.gather(self._resending, return_exceptions=True)
+            self._resending = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -170,7 +186,10 @@ class RestJsonHeadEnd(HttpHeadEnd):
                 state = HealthState.UP if self.core.faults == Faults() else HealthState.DEGRADED
                 return Health(state, self.core.clock.now()), False
             case SubscribeAlerts():
+                renewed = self._subscriptions.get(event.subscription_id) != event.url
                 self._subscriptions[event.subscription_id] = event.url
+                if renewed:  # a new listener: what nobody has taken goes to it now
+                    self._offer(self.unacked.items(), again=True)
                 return Acknowledged(), False
             case UnsubscribeAlerts():
                 self._subscriptions.pop(event.subscription_id, None)
@@ -236,16 +255,54 @@ class RestJsonHeadEnd(HttpHeadEnd):
         await self._deliver(wire.path, dict(wire.headers), body)
 
     def _published(self, pushed: PushedAlert) -> None:
-        if not self._listener.running or not self._subscriptions:
-            return  # a head-end that is down pushes nothing; nobody listens yet
         try:
             alert = self._wire_alert(Alert, pushed)
         except ValueError:
             log.exception("alert %#06x of %s cannot be pushed", pushed.code, pushed.device)
             return
-        for url in self._subscriptions.values():
-            wire = encode_push(alert, url=url)
-            self._spawn(self._deliver(wire.path, dict(wire.headers), wire.body))
+        self.unacked.keep(alert.alert_id, alert, pushed)
+        if self._listener.running:  # a head-end that is down pushes nothing (yet)
+            self._offer([(alert.alert_id, alert)])
+
+    def _offer(self, alerts: list[tuple[str, Alert]], *, again: bool = False) -> None:
+        """Push ``alerts`` to every subscriber; one whose push is under way only if
+        ``again`` (a renewed subscription: the push under way goes to the old URL)."""
+        if not self._subscriptions or not alerts:
+            return  # nobody listens yet: they wait for a subscription
+        now = asyncio.get_running_loop().time()
+        for alert_id, alert in alerts:
+            if alert_id in self._in_flight and not again:
+                continue  # its push is still waiting for an answer (or for its turn)
+            self.unacked.offered(alert_id, now)
+            for url in self._subscriptions.values():
+                wire = encode_push(alert, url=url)
+                self._spawn(self._push_alert(alert_id, wire.path, dict(wire.headers), wire.body))
+
+    async def _push_alert(
+        self, alert_id: str, url: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        """POST one alert once; 2xx acknowledges it, a 4xx refuses it for good, anything
+        else leaves it to be offered again."""
+        self._in_flight[alert_id] = self._in_flight.get(alert_id, 0) + 1
+        try:
+            async with self._pushing:
+                response = await self._client.post(url, body, headers=headers.items())
+        except HttpError as exc:
+            log.info("push of alert %s to %s failed: %r", alert_id, url, exc)
+            return
+        finally:
+            if (left := self._in_flight.pop(alert_id, 1) - 1) > 0:
+                self._in_flight[alert_id] = left
+        if response.status < 300:
+            self.unacked.acknowledge(alert_id)
+        elif response.status < 500:
+            log.warning("push of alert %s to %s refused: %s", alert_id, url, response.status)
+            self.unacked.refuse(alert_id)
+
+    async def _resend_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.unacked.resend_s / 2)
+            self._offer(self.unacked.due(asyncio.get_running_loop().time()))
 
     async def _deliver(self, url: str, headers: dict[str, str], body: bytes) -> None:
         """POST ``body`` to ``url``; try again after a transport failure or a 5xx."""

@@ -15,9 +15,13 @@ same HTTP exchange:
 ``GetHeadEndStatus``
     ``up`` (``degraded`` while head-end-wide faults are injected) and the head-end's clock.
 ``PollAlerts``
-    this head-end never pushes: every alert the core publishes is queued (the newest
-    ``keep_alerts`` kept) with a unique AlertId, and a poll answers those raised at or after
-    ``Since``, oldest first, at most ``MAX_ALERTS_PER_POLL`` at a time.
+    this head-end never pushes: every alert the core publishes is queued with a unique
+    AlertId, and a poll answers those raised at or after ``Since``, oldest first, at most
+    ``MAX_ALERTS_PER_POLL`` at a time. ``Since`` is the client's acknowledgement: a poll
+    asking from ``Since`` says the client holds every alert raised before it, so those are
+    dropped (``unacked`` records them acknowledged). The rest stay, however often they were
+    polled, up to ``keep_alerts`` (past that the oldest are dropped, as a head-end's store
+    would overflow).
 
 A request that does not decode is a ``MALFORMED_REQUEST`` Fault; a result the wire cannot carry
 an ``INTERNAL_ERROR`` Fault. ``go_down()`` stops listening and drops every connection, answers
@@ -29,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -66,10 +69,11 @@ from opendcc.s1sp.protocols.soapxml import (
 )
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert, Reply
 from opendcc.sim.headends.http import HttpHeadEnd
+from opendcc.sim.headends.unacked import Unacknowledged
 
 log = logging.getLogger(__name__)
 
-KEEP_ALERTS = 10_000
+KEEP_ALERTS = 100_000  # un-acknowledged alerts held for polling
 MAX_ALERTS_PER_POLL = 500  # keeps a poll's answer well under the codec's MAX_DOCUMENT
 
 # UNKNOWN_DEVICE, which has no result code, is a Fault.
@@ -116,7 +120,7 @@ class SoapHeadEnd(HttpHeadEnd):
     ) -> None:
         self.app = Starlette(routes=[Route(SERVICE_PATH, self._endpoint, methods=["POST"])])
         super().__init__(core, self.app, host, port)
-        self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
+        self.unacked: Unacknowledged[Alert] = Unacknowledged(capacity=keep_alerts)
         self._down = asyncio.Event()  # set when the listener goes: answers under way are lost
         self._closed = False
         core.subscribe(self._queue_alert)
@@ -223,11 +227,15 @@ class SoapHeadEnd(HttpHeadEnd):
         state = HeadEndState.UP if self.core.faults == Faults() else HeadEndState.DEGRADED
         return GetHeadEndStatusResponse(state, self.core.clock.now())
 
+    @property
+    def alerts(self) -> list[Alert]:
+        """The alerts held for polling (not yet acknowledged), oldest first."""
+        return [alert for _, alert in self.unacked.items()]
+
     def _poll(self, request: PollAlerts) -> PollAlertsResponse:
-        due = sorted(
-            (alert for alert in self.alerts if alert.raised_at >= request.since),
-            key=lambda alert: alert.raised_at,
-        )
+        since = request.since
+        self.unacked.acknowledge_where(lambda alert: alert.raised_at < since)
+        due = sorted(self.alerts, key=lambda alert: alert.raised_at)
         return PollAlertsResponse(tuple(due[:MAX_ALERTS_PER_POLL]))
 
     def _queue_alert(self, pushed: PushedAlert) -> None:
@@ -238,7 +246,7 @@ class SoapHeadEnd(HttpHeadEnd):
         except ValueError:
             log.exception("an alert the wire cannot carry: %r", pushed)
             return
-        self.alerts.append(alert)
+        self.unacked.keep(alert.alert_id, alert, pushed)
 
 
 def _message(exc: Exception) -> str:

@@ -19,6 +19,7 @@ from opendcc.s1sp.protocols.apdu import (
     ActionRequest,
     ActionResponse,
     Alert,
+    AlertAck,
     Array,
     AttributeRef,
     Connection,
@@ -408,3 +409,19 @@ def test_garbage_raises_only_protocol_errors(junk: bytes, role: Role) -> None:
     for stream in (junk, frame):
         with contextlib.suppress(ProtocolError):
             Connection(role).receive_data(stream)
+
+
+def test_a_confirmed_alert_and_its_acknowledgement_round_trip() -> None:
+    alert = Alert(METER, 0x8F35, MIDNIGHT.replace(hour=12), (U32(3),), sequence=1_700_000_000_123)
+    frame = Connection(Role.SERVER).send(alert)
+    assert frame[5] == 0xC8  # CONFIRMED ALERT
+    assert frame[18:26] == (1_700_000_000_123).to_bytes(8, "big")  # after the device
+    assert Connection(Role.CLIENT).receive_data(frame) == [alert]
+    ack = AlertAck(1_700_000_000_123)
+    wire = Connection(Role.CLIENT).send(ack)
+    assert wire[5] == 0xC9 and wire[6:10] == bytes(4)  # invoke id 0
+    assert Connection(Role.SERVER).receive_data(wire) == [ack]
+    with pytest.raises(ProtocolError):  # only the client acknowledges
+        Connection(Role.SERVER).send(ack)
+    with pytest.raises(ValueError):  # sequence 0 is no confirmed alert
+        AlertAck(0)

@@ -22,6 +22,8 @@ Frame layout (all integers big-endian)::
     ALERT (PUSH)    tag 0xC2: (invoke-id = 0)  device:8  code:u16
                               raised-at:date-time content (12, no type or length)
                               count:u8  count x value
+    CONFIRMED ALERT tag 0xC8: (invoke-id = 0)  device:8  sequence:u64 (>=1)  then as ALERT
+    ALERT-ACK       tag 0xC9: (invoke-id = 0)  sequence:u64   (client to head-end)
     ACTION-REQUEST  tag 0xC3: device:8  request-id-len:u16  request-id:ASCII
                               obis:6  method:u8 (>=1)  count:u8  count x value (parameters)
     GET-RESPONSE    tag 0xC4: result:u8  count:u8  count x value (one per attribute read)
@@ -38,7 +40,11 @@ Frame layout (all integers big-endian)::
                   8 TYPE_UNMATCHED  9 TEMPORARY_FAILURE  250 OTHER
 
 The client (the S1SP, SMETS1 Service Provider, adapter) sends the three requests; the head-end
-sends the three responses and ALERT. A response carries the invoke id of its request; responses
+sends the three responses and ALERT. A head-end offers a CONFIRMED ALERT again (on the next
+connection, or after a while) until the client answers ALERT-ACK with its sequence number,
+which the client does once it holds the alert durably; the sequence is the head-end's id of
+the alert, so a client takes an alert offered twice once. A response carries the invoke id of
+its request; responses
 may come in any order. The device EUI-64 ``00-00-00-00-00-00-00-00`` addresses the head-end
 itself (its clock answers health checks). Values travel only with result SUCCESS; a SET is all
 or nothing as far as the client may assume. A date-time carries hundredths of a second; finer
@@ -64,6 +70,7 @@ from opendcc.s1sp.protocols.apdu.messages import (
     ActionRequest,
     ActionResponse,
     Alert,
+    AlertAck,
     Event,
     GetRequest,
     GetResponse,
@@ -128,6 +135,8 @@ _ACTION_REQUEST = 0xC3
 _GET_RESPONSE = 0xC4
 _SET_RESPONSE = 0xC5
 _ACTION_RESPONSE = 0xC7
+_CONFIRMED_ALERT = 0xC8
+_ALERT_ACK = 0xC9
 
 
 # --------------------------------------------------------------------------- encoding
@@ -164,10 +173,16 @@ def _encode_body(event: Event) -> bytes:
         case ActionResponse():
             parts = [_head(_ACTION_RESPONSE, event.invoke_id), bytes([event.result])]
             parts += _counted(event.values)
-        case Alert():
+        case Alert(sequence=None):
             parts = [_head(_ALERT, PUSH_INVOKE_ID), event.device.to_bytes()]
             parts += [struct.pack(">H", event.code), encode_datetime(event.raised_at)]
             parts += _counted(event.values)
+        case Alert():
+            parts = [_head(_CONFIRMED_ALERT, PUSH_INVOKE_ID), event.device.to_bytes()]
+            parts += [struct.pack(">QH", event.sequence, event.code)]
+            parts += [encode_datetime(event.raised_at), *_counted(event.values)]
+        case AlertAck():
+            parts = [_head(_ALERT_ACK, PUSH_INVOKE_ID), struct.pack(">Q", event.sequence)]
     return b"".join(parts)
 
 
@@ -271,6 +286,22 @@ def _decode_alert(reader: Reader, invoke_id: int) -> Alert:
     return Alert(device, code, raised_at, _decode_counted(reader))
 
 
+def _decode_confirmed_alert(reader: Reader, invoke_id: int) -> Alert:
+    if invoke_id != PUSH_INVOKE_ID:
+        raise ProtocolError(f"an ALERT has invoke id 0, not {invoke_id}")
+    device = Eui64.from_bytes(reader.take(8))
+    sequence, code = reader.unpack(">QH")
+    raised_at = decode_datetime(reader.take(12))
+    return Alert(device, code, raised_at, _decode_counted(reader), sequence)
+
+
+def _decode_alert_ack(reader: Reader, invoke_id: int) -> AlertAck:
+    if invoke_id != PUSH_INVOKE_ID:
+        raise ProtocolError(f"an ALERT-ACK has invoke id 0, not {invoke_id}")
+    (sequence,) = reader.unpack(">Q")
+    return AlertAck(sequence)
+
+
 _DECODERS: Mapping[int, Callable[[Reader, int], Event]] = {
     _GET_REQUEST: _decode_get_request,
     _SET_REQUEST: _decode_set_request,
@@ -279,6 +310,8 @@ _DECODERS: Mapping[int, Callable[[Reader, int], Event]] = {
     _SET_RESPONSE: _decode_set_response,
     _ACTION_RESPONSE: _decode_action_response,
     _ALERT: _decode_alert,
+    _CONFIRMED_ALERT: _decode_confirmed_alert,
+    _ALERT_ACK: _decode_alert_ack,
 }
 
 
@@ -290,7 +323,7 @@ class Role(Enum):
     SERVER = "server"  # the head-end: sends responses and PUSHes alerts
 
 
-_REQUESTS = (GetRequest, SetRequest, ActionRequest)
+_REQUESTS = (GetRequest, SetRequest, ActionRequest, AlertAck)
 _FROM_SERVER = (GetResponse, SetResponse, ActionResponse, Alert)
 # Who may send what; each side receives what the other sends.
 _SENDS: Mapping[Role, tuple[type[Event], ...]] = {

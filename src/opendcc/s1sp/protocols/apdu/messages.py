@@ -16,6 +16,7 @@ from opendcc.core.eui import Eui64
 from opendcc.s1sp.protocols.apdu.values import (
     STRING_MAX,
     U32_MAX,
+    U64_MAX,
     AttributeRef,
     MethodRef,
     Value,
@@ -157,11 +158,16 @@ class Alert:
     code: int  # the device's 16-bit alert code
     raised_at: datetime
     values: tuple[Value, ...] = ()
+    # The head-end's number for a confirmed alert (one it offers again until the client
+    # sends ``AlertAck`` with it); None for an unconfirmed PUSH.
+    sequence: int | None = None
 
     def __post_init__(self) -> None:
         check_range(self.code, 0, 0xFFFF, "alert code")
         check_datetime(self.raised_at)
         check_range(len(self.values), 0, 255, "value count")
+        if self.sequence is not None:
+            check_range(self.sequence, 1, U64_MAX, "alert sequence")
 
     @property
     def invoke_id(self) -> int:
@@ -169,6 +175,21 @@ class Alert:
         return PUSH_INVOKE_ID
 
 
+@dataclass(frozen=True, slots=True)
+class AlertAck:
+    """Client to head-end: the confirmed alert ``sequence`` is taken (held durably); the
+    head-end stops offering it."""
+
+    sequence: int
+
+    def __post_init__(self) -> None:
+        check_range(self.sequence, 1, U64_MAX, "alert sequence")
+
+    @property
+    def invoke_id(self) -> int:
+        return PUSH_INVOKE_ID
+
+
 Request = GetRequest | SetRequest | ActionRequest
 Response = GetResponse | SetResponse | ActionResponse
-Event = Request | Response | Alert
+Event = Request | Response | Alert | AlertAck

@@ -32,6 +32,7 @@ MAX_DEPTH = 8  # arrays nest at most this deep; bounds recursion on hostile inpu
 
 U32_MAX = (1 << 32) - 1
 _U64_MAX = (1 << 64) - 1
+U64_MAX = _U64_MAX
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 STRING_MAX = (1 << 16) - 1
 
