@@ -1,0 +1,159 @@
+"""Golden tests: the pre-command opendcc builds from an SRV's parameters is, byte for byte,
+DCC's RTDS pre-command for the same request (same device, originator, transaction and date).
+
+For each RTDS pre-command with a DUIS request template, the inputs come from decoding the RTDS
+message (originator, recipient, transaction counter; a GBZ command's issuer event id is the
+DSP's clock) and the parameters from the template, read as the DSP reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from opendcc.catalogue import default_catalogue
+from opendcc.core.eui import Eui64
+from opendcc.duis.request import request_from_tree
+from opendcc.duis.response import format_datetime
+from opendcc.duis.xml import parse_xml
+from opendcc.gbcs import encoding, usecases
+from opendcc.gbcs import message as gbcs
+from opendcc.gbcs.message import GbcsInvalid
+from opendcc.s1sp import services
+from opendcc.s1sp.services import CORE_SRVS
+from tests.reference import RTDS, TEMPLATES
+
+# The RTDS pre-commands opendcc reproduces exactly (use case: the templates' variants).
+EXACT = {
+    "GCS40a_1.5_SUCCESS",
+    "GCS40b_1.5_SUCCESS",
+    "GCS40c_1.5_SUCCESS",
+    "GCS40d_1.5_SUCCESS",
+    "GCS02_1.6_CANCELLATION_SUCCESS",
+    "GCS02_1.6_FUTURE_DATED_SUCCESS",
+    "GCS02_1.6_IMMEDIATE_SUCCESS",
+    "GCS03_1.6_CANCELLATION_SUCCESS",
+    "GCS03_1.6_FUTURE_DATED_SUCCESS",
+    "GCS03_1.6_IMMEDIATE_SUCCESS",
+    "CS06_11.3_CANCELLATION_SUCCESS",
+    "CS06_11.3_FUTURE_DATED_SUCCESS",
+    "CS06_11.3_IMMEDIATE_SUCCESS",
+    "ECS09_2.5_SUCCESS",
+    "GCS06_2.5_SUCCESS",
+    "ECS70_6.11_SUCCESS",
+    "GCS28_6.11_SUCCESS",
+    "ECS42_7.1_SUCCESS",
+    "ECS43_7.2_SUCCESS",
+    "GCS32_7.2_SUCCESS",
+    "ECS44_7.3_SUCCESS",
+    "GCS39_7.3_SUCCESS",
+}
+# The ESME balance update's GBCS command names no payment mode, which the SMETS1 instruction
+# expects: exact only for an instruction without one (see usecases).
+WITHOUT_MODE = {"ECS04a_1.5_SUCCESS", "ECS04b_1.5_SUCCESS"}
+
+
+def _case(name: str) -> tuple[bytes, dict[str, str], str]:
+    srv = name.split("_")[1]
+    folder = next(RTDS.glob(f"{srv}_{name.split('_', maxsplit=1)[0]}"))
+    raw = bytes.fromhex((folder / f"{name}_PRECOMMAND_GBCS.HEX").read_text().strip())
+    request = request_from_tree(parse_xml((TEMPLATES / f"{name}_REQUEST_DUIS.XML").read_bytes()))
+    parameters = services.parameters(srv, request.body)
+    if request.execution_datetime is not None:
+        parameters[usecases.EXECUTE_AT] = format_datetime(request.execution_datetime)
+    return raw, parameters, srv
+
+
+def _now(message: gbcs.GeneralSigning) -> datetime:
+    """The DSP clock a GBZ command carries (its issuer event id); any for the others."""
+    if message.content[:2] == encoding.GBZ_PROFILE:
+        frame = encoding.gbz_components(message.content)[0][1]
+        at = 7 if frame[2] in {0x06, 0x0B} else 3  # after a provider id, or first
+        found = encoding.read_zigbee_time(frame[at : at + 4])
+        if found is not None:
+            return found
+    return datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def _device_type(recipient: Eui64) -> str:
+    return {"A0": "ESME", "A1": "GSME"}[str(recipient)[-2:]]
+
+
+@pytest.mark.parametrize("name", sorted(EXACT | WITHOUT_MODE))
+def test_the_pre_command_is_the_rtds_one_byte_for_byte(name: str) -> None:
+    raw, parameters, srv = _case(name)
+    rtds = gbcs.decode(raw)
+    if name in WITHOUT_MODE:
+        parameters.pop("mode")
+    inputs = usecases.Inputs(rtds.counter, _now(rtds))
+    built = usecases.build(
+        srv, _device_type(rtds.recipient), rtds.originator, rtds.recipient, parameters, inputs
+    )
+    assert built.exact
+    assert name.startswith(built.use_case)
+    assert gbcs.encode(built.message).hex().upper() == raw.hex().upper()
+    assert usecases.read(srv, rtds) == parameters  # and the RTDS command reads back
+
+
+def test_an_esme_balance_update_expecting_a_mode_keeps_it_in_the_smets1_body() -> None:
+    raw, parameters, srv = _case("ECS04a_1.5_SUCCESS")
+    rtds = gbcs.decode(raw)
+    built = usecases.build(
+        srv,
+        "ESME",
+        rtds.originator,
+        rtds.recipient,
+        parameters,
+        usecases.Inputs(rtds.counter, _now(rtds)),
+    )
+    assert (built.use_case, built.exact) == ("ECS04a", False)
+    assert built.message.message_code == rtds.message_code
+    assert usecases.read(srv, built.message) == parameters
+
+
+def test_every_critical_core_srv_has_a_use_case_for_each_device_it_takes() -> None:
+    catalogue = default_catalogue()
+    for srv in sorted(CORE_SRVS):
+        row = catalogue.get(srv)
+        if not row.critical:
+            continue
+        for kind in ("ESME", "GSME"):
+            if (kind in {t.value for t in row.device_types} and srv != "7.1") or kind == "ESME":
+                assert usecases.use_cases(srv, kind), f"{srv} on {kind}"
+
+
+def test_a_message_of_another_srv_is_refused() -> None:
+    raw, _, _ = _case("ECS43_7.2_SUCCESS")
+    with pytest.raises(GbcsInvalid, match=r"not one of SRV 7\.1"):
+        usecases.read("7.1", gbcs.decode(raw))
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+
+
+@given(st.dictionaries(_TEXT, _TEXT, max_size=8))
+def test_the_smets1_body_carries_any_parameters_losslessly(parameters: dict[str, str]) -> None:
+    assert usecases.read_smets1_body(usecases.smets1_body(parameters)) == parameters
+
+
+@given(
+    st.sampled_from(["prepayment", "credit"]),
+    st.sampled_from(["adjust", "reset"]),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_gas_balance_updates_round_trip(mode: str, operation: str, amount: int) -> None:
+    parameters = {"mode": mode, "operation": operation}
+    if operation == "adjust":
+        parameters["amount_mp"] = str(amount)
+    built = usecases.build(
+        "1.5",
+        "GSME",
+        Eui64.parse("90-B3-D5-1F-30-01-00-00"),
+        Eui64.parse("00-DB-12-34-56-78-90-A1"),
+        parameters,
+        usecases.Inputs(5, datetime(2024, 6, 1, tzinfo=UTC)),
+    )
+    assert built.exact and built.use_case.startswith("GCS40")
+    assert usecases.read("1.5", gbcs.decode(gbcs.encode(built.message))) == parameters
