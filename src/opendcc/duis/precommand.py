@@ -100,6 +100,9 @@ def read(
     With ``signers`` (the User's GBCS signing keys), one of them must have signed it."""
     try:
         message, signature = gbcs.split(signed)
+        # The signature first: a tampered command is a signature failure, whatever it now says.
+        if signers is not None and not any(gbcs.verifies(message, signature, k) for k in signers):
+            raise GbcsInvalid("the User's GBCS signature over the pre-command does not verify")
         decoded = gbcs.decode(message)
         if decoded.cra_flag != gbcs.CRA_COMMAND:
             raise GbcsInvalid("the GBCS message is not a command (CRA flag 0x01)")
@@ -111,8 +114,6 @@ def read(
         parameters = usecases.read(srv, decoded)
     except GbcsInvalid as exc:
         raise PreCommandInvalid(str(exc)) from None
-    if signers is not None and not any(gbcs.verifies(message, signature, k) for k in signers):
-        raise PreCommandInvalid("the User's GBCS signature over the pre-command does not verify")
     names = [u.name for u in usecases.use_cases(srv) if u.message_code == decoded.message_code]
     return PreCommand(
         srv, originator, target, decoded.counter, (names or ["SMETS1"])[0], parameters
