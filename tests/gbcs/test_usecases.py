@@ -41,6 +41,10 @@ EXACT = {
     "CS06_11.3_FUTURE_DATED_SUCCESS",
     "CS06_11.3_IMMEDIATE_SUCCESS",
     "ECS09_2.5_SUCCESS",
+    "ECS30_6.8_SUCCESS",
+    "ECS30a_6.8_SUCCESS",
+    "GCS25_6.8_SUCCESS",
+    "GCS25a_6.8_SUCCESS",
     "GCS06_2.5_SUCCESS",
     "ECS70_6.11_SUCCESS",
     "GCS28_6.11_SUCCESS",
@@ -157,3 +161,49 @@ def test_gas_balance_updates_round_trip(mode: str, operation: str, amount: int) 
     )
     assert built.exact and built.use_case.startswith("GCS40")
     assert usecases.read("1.5", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+_SUPPLIER = Eui64.parse("90-B3-D5-1F-30-01-00-00")
+_NOW = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+@given(
+    st.sampled_from(["Monthly", "Quarterly", "SixMonthly", "Yearly"]),
+    st.integers(1, 28),
+    st.integers(1, 12),
+    st.times().map(lambda t: t.strftime("%H:%M:%S")),
+)
+def test_electricity_billing_calendars_round_trip(
+    periodicity: str, day: int, month: int, at: str
+) -> None:
+    parameters = {
+        "fuel": "electricity",
+        "billing_time": at,
+        "periodicity": periodicity,
+        "day_of_month": str(day),
+    }
+    if periodicity != "Monthly":
+        parameters["start_month"] = str(month)
+    esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
+    built = usecases.build("6.8", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(9, _NOW))
+    assert built.exact
+    assert built.use_case == ("ECS30" if periodicity == "Monthly" else "ECS30a")
+    assert usecases.read("6.8", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+@given(
+    st.sampled_from(["Monthly", "Quarterly", "SixMonthly", "Yearly", "Daily"]),
+    st.datetimes(datetime(2001, 1, 1), datetime(2100, 1, 1)).map(
+        lambda d: d.replace(microsecond=0, tzinfo=UTC)
+    ),
+)
+def test_gas_billing_calendars_round_trip(periodicity: str, start: datetime) -> None:
+    parameters = {
+        "fuel": "gas",
+        "billing_period_start": format_datetime(start),
+        "periodicity": periodicity,
+    }
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("6.8", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(9, _NOW))
+    assert built.exact == (periodicity != "Daily")  # a daily one keeps the SMETS1 body
+    assert usecases.read("6.8", gbcs.decode(gbcs.encode(built.message))) == parameters

@@ -199,6 +199,84 @@ def _ecs70_decode(content: bytes) -> dict[str, str]:
     return _clock_parameters(start, end)
 
 
+# ECS30 (monthly) / ECS30a (the other periodicities) Set Billing Calendar: the execution
+# times of the billing single action schedule (class 22, 0-0-15-0-0-255, attribute 4), one
+# (time, date) per billing date in a year.
+_BILLING = bytes.fromhex("010200160000" + "0f0000ff04")
+_MONTHS_APART = {"Monthly": 0, "Quarterly": 3, "SixMonthly": 6, "Yearly": 12}
+
+
+def _billing_dates(parameters: Parameters) -> list[tuple[int, int]] | None:
+    """(month or 0xFF, day) of each billing date, or None if not an electricity calendar this
+    codec writes (daily and weekly calendars keep opendcc's SMETS1 body)."""
+    periodicity = parameters.get("periodicity", "")
+    step = _MONTHS_APART.get(periodicity)
+    keys = {"fuel", "billing_time", "periodicity", "day_of_month"}
+    if step is None or parameters.get("fuel") != "electricity":
+        return None
+    day = int(parameters.get("day_of_month", "0"))
+    if step == 0:
+        return [(0xFF, day)] if set(parameters) == keys else None
+    if set(parameters) != keys | {"start_month"}:
+        return None
+    start = int(parameters["start_month"])
+    return [((start - 1 + n) % 12 + 1, day) for n in range(0, 12, step)]
+
+
+def _billing_encode(monthly: bool) -> Encode:
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        dates = _billing_dates(parameters)
+        if dates is None or (parameters["periodicity"] == "Monthly") != monthly:
+            return None
+        hour, minute, second = (int(x) for x in parameters["billing_time"].split(":"))
+        entries = b"".join(
+            b"\x02\x02\x09\x04"
+            + bytes([hour, minute, second, 0])
+            + b"\x09\x05\xff\xff"
+            + bytes([month, day, 0xFF])
+            for month, day in dates
+        )
+        return enc.access_request(inputs.counter, _BILLING, bytes([1, 1, len(dates)]) + entries)
+
+    return encode
+
+
+def _billing_decode(content: bytes) -> dict[str, str]:
+    body = enc.access_body(content)
+    if (
+        not body.startswith(_BILLING + b"\x01\x01")
+        or len(body) != len(_BILLING) + 3 + 15 * body[len(_BILLING) + 2]
+    ):
+        raise GbcsInvalid("not ECS30 Set Billing Calendar")
+    count = body[len(_BILLING) + 2]
+    entries = [body[len(_BILLING) + 3 + 15 * n :][:15] for n in range(count)]
+    if any(
+        e[:4] != b"\x02\x02\x09\x04"
+        or e[7:11] != b"\x00\x09\x05\xff"
+        or e[11] != 0xFF
+        or e[14] != 0xFF
+        for e in entries
+    ):
+        raise GbcsInvalid("not ECS30 Set Billing Calendar")
+    times = {e[4:7] for e in entries}
+    days = {e[13] for e in entries}
+    periodicity = {1: "Yearly", 2: "SixMonthly", 4: "Quarterly"}.get(count, "")
+    if count == 1 and entries[0][12] == 0xFF:
+        periodicity = "Monthly"
+    if len(times) != 1 or len(days) != 1 or not periodicity:
+        raise GbcsInvalid("an ECS30 calendar opendcc does not read")
+    hour, minute, second = entries[0][4:7]
+    parameters = {
+        "fuel": "electricity",
+        "billing_time": f"{hour:02d}:{minute:02d}:{second:02d}",
+        "periodicity": periodicity,
+        "day_of_month": str(entries[0][13]),
+    }
+    if periodicity != "Monthly":
+        parameters["start_month"] = str(entries[0][12])
+    return parameters
+
+
 # --------------------------------------------------------------------------- GSME: GBZ
 
 _METERING = 0x0702
@@ -392,6 +470,61 @@ def _gcs_payment_mode_decode(content: bytes) -> dict[str, str]:
     }
 
 
+# GCS25 Set Billing Calendar: ZCL Price PublishBillingPeriod, then PublishBlockPeriod, for the
+# same start and duration in months (duration type 0x23), as the DSP publishes them.
+_PRICE = 0x0700
+_MONTHS = {"Monthly": 1, "Quarterly": 3, "SixMonthly": 6, "Yearly": 12}
+
+
+def _gcs25(monthly: bool) -> Encode:
+    """GCS25 writes a monthly calendar, GCS25a the others (as DCC's RTDS does)."""
+
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        if (parameters.get("periodicity") == "Monthly") != monthly:
+            return None
+        return _gcs25_encode(parameters, inputs)
+
+    return encode
+
+
+def _gcs25_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    months = _MONTHS.get(parameters.get("periodicity", ""))
+    keys = {"fuel", "billing_period_start", "periodicity"}
+    if months is None or parameters.get("fuel") != "gas" or set(parameters) != keys:
+        return None
+    period = (
+        b"\x00" * 4  # provider id
+        + enc.zigbee_time(inputs.now)  # issuer event id
+        + enc.zigbee_time(_instant(parameters["billing_period_start"]))
+        + months.to_bytes(3, "little")
+    )
+    return enc.gbz(
+        (_PRICE, b"\x09\x00\x09" + period + b"\x23\x00"),
+        (_PRICE, b"\x09\x01\x01" + period + b"\x02\x23\x00\x01"),
+    )
+
+
+def _gcs25_decode(content: bytes) -> dict[str, str]:
+    components = enc.gbz_components(content)
+    if [cluster for cluster, _ in components] != [_PRICE, _PRICE]:
+        raise GbcsInvalid("not GCS25 Set Billing Calendar")
+    billing, block = (frame for _, frame in components)
+    period = billing[3:18]
+    if (
+        billing[:3] != b"\x09\x00\x09"
+        or billing[18:] != b"\x23\x00"
+        or block != b"\x09\x01\x01" + period + b"\x02\x23\x00\x01"
+        or period[:4] != b"\x00" * 4
+    ):
+        raise GbcsInvalid("not GCS25 Set Billing Calendar")
+    start = enc.read_zigbee_time(period[8:12])
+    months = int.from_bytes(period[12:15], "little")
+    periodicity = {v: k for k, v in _MONTHS.items()}.get(months)
+    if start is None or periodicity is None:
+        raise GbcsInvalid("a GCS25 calendar opendcc does not read")
+    return {"fuel": "gas", "billing_period_start": _text(start), "periodicity": periodicity}
+
+
 # --------------------------------------------------------------------------- ASN.1 use cases
 
 
@@ -480,8 +613,10 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("ECS28a", 0x0043, "6.4.1", "ESME"),
     UseCase("GCS23", 0x007C, "6.6", "GSME"),
     UseCase("GCS24", 0x007D, "6.7", "GSME"),
-    UseCase("ECS30", 0x0046, "6.8", "ESME"),
-    UseCase("GCS25", 0x007E, "6.8", "GSME"),
+    UseCase("ECS30", 0x0046, "6.8", "ESME", _billing_encode(monthly=True), _billing_decode),
+    UseCase("ECS30a", 0x00D7, "6.8", "ESME", _billing_encode(monthly=False), _billing_decode),
+    UseCase("GCS25", 0x007E, "6.8", "GSME", _gcs25(monthly=True), _gcs25_decode),
+    UseCase("GCS25a", 0x00D8, "6.8", "GSME", _gcs25(monthly=False), _gcs25_decode),
     UseCase("ECS70", 0x0062, "6.11", "ESME", _ecs70_encode, _ecs70_decode),
     UseCase("GCS28", 0x007F, "6.11", "GSME", _gcs28_encode, _gcs28_decode),
     UseCase("ECS81", 0x0068, "6.25", "ESME"),
