@@ -31,6 +31,7 @@ EXACT = {
     "GCS40b_1.5_SUCCESS",
     "GCS40c_1.5_SUCCESS",
     "GCS40d_1.5_SUCCESS",
+    "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS",
     "GCS02_1.6_CANCELLATION_SUCCESS",
     "GCS02_1.6_FUTURE_DATED_SUCCESS",
     "GCS02_1.6_IMMEDIATE_SUCCESS",
@@ -207,3 +208,17 @@ def test_gas_billing_calendars_round_trip(periodicity: str, start: datetime) -> 
     built = usecases.build("6.8", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(9, _NOW))
     assert built.exact == (periodicity != "Daily")  # a daily one keeps the SMETS1 body
     assert usecases.read("6.8", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+@pytest.mark.parametrize("variant", ["FUTURE_DATED", "CANCELLATION"])
+def test_a_dated_change_to_credit_mode_dates_it_as_the_rtds_does(variant: str) -> None:
+    """The RTDS dated ECS02 commands are for a twin-element meter; opendcc writes the single
+    element's, with the same activation date-time field."""
+    raw, parameters, srv = _case(f"ECS02_1.6_{variant}_TWIN_SUCCESS")
+    rtds = gbcs.decode(raw)
+    built = usecases.build(
+        srv, "ESME", rtds.originator, rtds.recipient, parameters, usecases.Inputs(1, _NOW)
+    )
+    assert built.exact and built.use_case == "ECS02"
+    assert built.message.content[-14:] == rtds.content[-14:]
+    assert usecases.read(srv, built.message) == parameters

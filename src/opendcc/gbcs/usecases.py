@@ -277,6 +277,51 @@ def _billing_decode(content: bytes) -> dict[str, str]:
     return parameters
 
 
+# ECS02 Set ESME to credit mode: the account (class 111, 0-1-19-0-0-255) mode and status, its
+# credit/charge configuration (a single-element meter's two charges), and when it takes effect.
+_ECS02_SPECS = b"\x03" + b"".join(
+    b"\x02\x00\x6f\x00\x01\x13\x00\x00\xff" + bytes([a]) for a in (0x02, 0x0B, 0x0D)
+)
+_NOW_DLMS = bytes(9) + b"\x80\x00\xff"  # activation "immediately"
+_NEVER_DLMS = b"\xff" * 9 + b"\x80\x00\xff"  # the cancellation of a future-dated change
+
+
+def _ecs02_data() -> bytes:
+    first, second = (
+        bytes.fromhex("020309060000130a00ff09060000131400ff0403e0"),
+        bytes.fromhex("020309060000130a00ff09060000131404ff0403e0"),
+    )
+    return b"\x03\x02\x02\x16\x01\x16\x01\x01\x02" + first + second
+
+
+def _ecs02_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    if parameters.get("mode") != "credit" or not _only(parameters, "mode", EXECUTE_AT):
+        return None
+    when = parameters.get(EXECUTE_AT)
+    if when is None:
+        activation = _NOW_DLMS
+    elif _instant(when) == CANCEL_AT:
+        activation = _NEVER_DLMS
+    else:
+        activation = enc.dlms_datetime(_instant(when))
+    return enc.access_request(
+        inputs.counter, _ECS02_SPECS, _ecs02_data() + b"\x09\x0c" + activation
+    )
+
+
+def _ecs02_decode(content: bytes) -> dict[str, str]:
+    body = enc.access_body(content)
+    head = _ECS02_SPECS + _ecs02_data() + b"\x09\x0c"
+    if len(body) != len(head) + 12 or not body.startswith(head):
+        raise GbcsInvalid("not ECS02 Set to Credit Mode (single element)")
+    activation = body[len(head) :]
+    if activation == _NOW_DLMS:
+        return {"mode": "credit"}
+    if activation == _NEVER_DLMS:
+        return {"mode": "credit", EXECUTE_AT: _text(CANCEL_AT)}
+    return {"mode": "credit", EXECUTE_AT: _text(enc.read_dlms_datetime(activation))}
+
+
 # --------------------------------------------------------------------------- GSME: GBZ
 
 _METERING = 0x0702
@@ -599,7 +644,7 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("GCS40b", 0x00B4, "1.5", "GSME", *_gcs40(0x01)),
     UseCase("GCS40c", 0x00C0, "1.5", "GSME", *_gcs40(0x03)),
     UseCase("GCS40d", 0x00C2, "1.5", "GSME", *_gcs40(0x02)),
-    UseCase("ECS02", 0x001A, "1.6", "ESME"),
+    UseCase("ECS02", 0x001A, "1.6", "ESME", _ecs02_encode, _ecs02_decode),
     UseCase("ECS03", 0x001B, "1.6", "ESME"),
     UseCase("GCS02", 0x006C, "1.6", "GSME", *_gcs_payment_mode("credit")),
     UseCase("GCS03", 0x006D, "1.6", "GSME", *_gcs_payment_mode("prepayment")),
