@@ -32,7 +32,7 @@ PER_COHORT = [
         "7.2 CV 4",
         "200",
         "I0",
-        r"^GBCS pre-command ECS43: General Signing 0xDF, message code 0x0050, \d+ bytes$",
+        r"^GBCS ECS43 0x0050 to sign \(\d+ bytes, 0xDF\.\.\.\)$",
     ),
     ("7.2 CV 5", "200", "I99>I0", r"^supply disabled$"),
     ("7.4", "200", "I99>I0", r"^supply Disabled$"),

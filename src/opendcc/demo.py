@@ -351,8 +351,8 @@ class _Supplier:
             message = gbcs.decode(payload)
             names = [u.name for u in use_cases(srv) if u.message_code == message.message_code]
             transform.outcome = (
-                f"GBCS pre-command {'/'.join(names)}: General Signing 0xDF, message code"
-                f" 0x{message.message_code:04X}, {len(payload)} bytes"
+                f"GBCS {'/'.join(names)} 0x{message.message_code:04X} to sign"
+                f" ({len(payload)} bytes, 0xDF...)"
             )
             # Signed as a User's system signs a SMETS2 command: + 0x40 and r||s.
             self.send(signed, self.user.signed_precommand(srv, target, payload))
