@@ -322,6 +322,98 @@ def _ecs02_decode(content: bytes) -> dict[str, str]:
     return {"mode": "credit", EXECUTE_AT: _text(enc.read_dlms_datetime(activation))}
 
 
+# ECS07 Update Debt: the two time-debt and the payment-debt charges (class 113,
+# 0-0-19-20-{1,2,3}-255): the time debts' daily recovery rates (a unit charge: commodity scale
+# 0, price scale, price per day), the payment debt's recovery per payment, the collection
+# periods (one day), then the adjustments of each register.
+def _charge(n: int) -> bytes:
+    return b"\x00\x71\x00\x00\x13\x14" + bytes([n, 0xFF])
+
+
+_ECS07_SPECS = bytes([10]) + b"".join(
+    bytes([kind]) + _charge(n) + bytes([attribute])
+    for kind, n, attribute in (
+        (2, 1, 6), (2, 2, 6), (2, 3, 13), (2, 1, 8), (2, 2, 8),
+        (3, 1, 2), (3, 2, 2), (3, 3, 4), (3, 1, 4), (3, 2, 4),
+    )
+)  # fmt: skip
+_DAY = b"\x06" + (86400).to_bytes(4, "big")
+_MP_PER_POUND_EXPONENT = 5  # 1 GBP = 10^5 milli-pennies
+
+
+def _unit_charge(rate_mp: int) -> bytes:
+    """A daily recovery rate as DLMS writes it: the fewest digits and the matching scale."""
+    digits, scale = rate_mp, -_MP_PER_POUND_EXPONENT
+    while digits and digits % 10 == 0:
+        digits, scale = digits // 10, scale + 1
+    return (
+        b"\x02\x03\x02\x02\x0f\x00\x0f" + scale.to_bytes(1, "big", signed=True)
+        + b"\x02\x03\x12\x00\x00\x09\x06" + bytes(6) + b"\x0f\x00"
+        + b"\x01\x01\x02\x02\x09\x00\x10" + digits.to_bytes(2, "big", signed=True)
+    )  # fmt: skip
+
+
+def _read_unit_charge(raw: bytes) -> int:
+    template = _unit_charge(0)
+    if len(raw) != len(template) or raw[:7] != template[:7] or raw[8:30] != template[8:30]:
+        raise GbcsInvalid("not an ECS07 unit charge")
+    scale = int.from_bytes(raw[7:8], "big", signed=True) + _MP_PER_POUND_EXPONENT
+    digits = int.from_bytes(raw[30:], "big", signed=True)
+    if scale < 0:
+        raise GbcsInvalid("an ECS07 rate finer than a milli-penny")
+    return int(digits * 10**scale)
+
+
+_ECS07_KEYS = (
+    "fuel", "time_debt_1_mp", "time_debt_2_mp", "payment_debt_mp",
+    "debt_recovery_per_payment_bp", "recovery_rate_1_mp", "recovery_rate_2_mp",
+)  # fmt: skip
+
+
+def _ecs07_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    if set(parameters) != set(_ECS07_KEYS) or parameters["fuel"] != "electricity":
+        return None
+    value = {k: int(parameters[k]) for k in _ECS07_KEYS[1:]}
+    data = (
+        bytes([10])
+        + _unit_charge(value["recovery_rate_1_mp"])
+        + _unit_charge(value["recovery_rate_2_mp"])
+        + b"\x12" + value["debt_recovery_per_payment_bp"].to_bytes(2, "big")
+        + _DAY + _DAY
+        + b"\x0f\x00\x0f\x00"
+        + b"".join(
+            b"\x05" + value[k].to_bytes(4, "big", signed=True)
+            for k in ("payment_debt_mp", "time_debt_1_mp", "time_debt_2_mp")
+        )
+    )  # fmt: skip
+    return enc.access_request(inputs.counter, _ECS07_SPECS, data)
+
+
+def _ecs07_decode(content: bytes) -> dict[str, str]:
+    body = enc.access_body(content)
+    at = len(_ECS07_SPECS) + 1
+    if len(body) != at + 32 * 2 + 3 + 10 + 4 + 15 or not body.startswith(_ECS07_SPECS + b"\x0a"):
+        raise GbcsInvalid("not ECS07 Update Debt")
+    rate_1 = _read_unit_charge(body[at : at + 32])
+    rate_2 = _read_unit_charge(body[at + 32 : at + 64])
+    rest = body[at + 64 :]
+    if rest[0] != 0x12 or rest[3:17] != _DAY + _DAY + b"\x0f\x00\x0f\x00":
+        raise GbcsInvalid("not ECS07 Update Debt")
+    debts = [rest[17 + 5 * n : 22 + 5 * n] for n in range(3)]
+    if any(d[0] != 0x05 for d in debts):
+        raise GbcsInvalid("not ECS07 Update Debt")
+    payment, time_1, time_2 = (int.from_bytes(d[1:], "big", signed=True) for d in debts)
+    return {
+        "fuel": "electricity",
+        "time_debt_1_mp": str(time_1),
+        "time_debt_2_mp": str(time_2),
+        "payment_debt_mp": str(payment),
+        "debt_recovery_per_payment_bp": str(int.from_bytes(rest[1:3], "big")),
+        "recovery_rate_1_mp": str(rate_1),
+        "recovery_rate_2_mp": str(rate_2),
+    }
+
+
 # --------------------------------------------------------------------------- GSME: GBZ
 
 _METERING = 0x0702
@@ -651,7 +743,7 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("ECS05", 0x001D, "1.7", "ESME"),
     UseCase("ECS08", 0x001F, "2.1", "ESME"),
     UseCase("GCS05", 0x006F, "2.1", "GSME"),
-    UseCase("ECS07", 0x001E, "2.3", "ESME"),
+    UseCase("ECS07", 0x001E, "2.3", "ESME", _ecs07_encode, _ecs07_decode),
     UseCase("GCS04", 0x006E, "2.3", "GSME"),
     UseCase("ECS09", 0x0020, "2.5", "ESME", _ecs09_encode, _ecs09_decode),
     UseCase("GCS06", 0x0070, "2.5", "GSME", _gcs06_encode, _gcs06_decode),
