@@ -42,6 +42,7 @@ EXACT = {
     "CS06_11.3_FUTURE_DATED_SUCCESS",
     "CS06_11.3_IMMEDIATE_SUCCESS",
     "ECS07_2.3_SUCCESS",
+    "GCS04_2.3_SUCCESS",
     "ECS09_2.5_SUCCESS",
     "ECS30_6.8_SUCCESS",
     "ECS30a_6.8_SUCCESS",
@@ -247,4 +248,24 @@ def test_electricity_debt_updates_round_trip(values: dict[str, int]) -> None:
     # A rate whose significant digits do not fit DLMS's long keeps the SMETS1 body; either way
     # the signed command carries exactly these parameters.
     assert built.use_case == "ECS07"
+    assert usecases.read("2.3", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "time_debt_1_mp": st.integers(0, 2**32 - 1),
+            "time_debt_2_mp": st.integers(0, 2**32 - 1),
+            "payment_debt_mp": st.integers(0, 2**32 - 1),
+            "debt_recovery_per_payment_bp": st.integers(0, 10000),
+            "recovery_rate_1_mp": st.integers(0, 2**32 - 1),
+            "recovery_rate_2_mp": st.integers(0, 2**32 - 1),
+        }
+    )
+)
+def test_gas_debt_updates_round_trip(values: dict[str, int]) -> None:
+    parameters = {"fuel": "gas", **{k: str(v) for k, v in values.items()}}
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("2.3", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert built.exact and built.use_case == "GCS04"
     assert usecases.read("2.3", gbcs.decode(gbcs.encode(built.message))) == parameters

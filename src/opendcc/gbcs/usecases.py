@@ -662,6 +662,118 @@ def _gcs25_decode(content: bytes) -> dict[str, str]:
     return {"fuel": "gas", "billing_period_start": _text(start), "periodicity": periodicity}
 
 
+# GCS04 Update Debt: three ZCL Prepayment ChangeDebt commands, incrementing debt 1 and 2 (time
+# based, a recovery amount per day, or per hour when the daily rate is a whole number of
+# milli-pennies per hour, as DUIS's hourly rates are) and debt 3 (a percentage per payment).
+_HOURLY, _DAILY = 0x00, 0x01
+
+
+def _change_debt(
+    now: datetime, amount: int, *, method: int, kind: int, rate_per_day: int | None, percent: int
+) -> bytes:
+    if rate_per_day is None:
+        frequency, rate = _DAILY, 0
+    elif rate_per_day % 24 == 0 and rate_per_day:
+        frequency, rate = _HOURLY, rate_per_day // 24
+    else:
+        frequency, rate = _DAILY, rate_per_day
+    return (
+        enc.zigbee_time(now)  # issuer event id
+        + b"\x00"  # no debt label
+        + amount.to_bytes(4, "little")
+        + bytes([method, kind])
+        + bytes(6)  # recovery starts now; collection time midnight
+        + bytes([frequency])
+        + rate.to_bytes(4, "little")
+        + percent.to_bytes(2, "little")
+    )
+
+
+def _read_change_debt(frame: bytes, seq: int, method: int, kind: int) -> tuple[int, int, int]:
+    """(amount, recovery per day, percentage) of one ChangeDebt command."""
+    payload = frame[3:]
+    if frame[:3] != bytes([0x01, seq, 0x02]) or len(payload) != 24 or payload[4] != 0:
+        raise GbcsInvalid("not a GCS04 ChangeDebt command")
+    if payload[9:11] != bytes([method, kind]) or payload[11:17] != bytes(6):
+        raise GbcsInvalid("not a GCS04 ChangeDebt command")
+    rate = int.from_bytes(payload[18:22], "little")
+    per_day = rate * 24 if payload[17] == _HOURLY else rate
+    if payload[17] not in (_HOURLY, _DAILY) or (payload[17] == _HOURLY and not rate):
+        raise GbcsInvalid("a GCS04 recovery frequency opendcc does not read")
+    amount = int.from_bytes(payload[5:9], "little")
+    return amount, per_day, int.from_bytes(payload[22:24], "little")
+
+
+def _gcs04_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    if set(parameters) != set(_ECS07_KEYS) or parameters["fuel"] != "gas":
+        return None
+    value = {k: int(parameters[k]) for k in _ECS07_KEYS[1:]}
+    now = inputs.now
+    return enc.gbz(
+        (
+            _PREPAYMENT,
+            _zcl(
+                0x02,
+                _change_debt(
+                    now,
+                    value["time_debt_1_mp"],
+                    method=0,
+                    kind=1,
+                    rate_per_day=value["recovery_rate_1_mp"],
+                    percent=0,
+                ),
+            ),
+        ),
+        (
+            _PREPAYMENT,
+            b"\x01\x01\x02"
+            + _change_debt(
+                now,
+                value["time_debt_2_mp"],
+                method=0,
+                kind=3,
+                rate_per_day=value["recovery_rate_2_mp"],
+                percent=0,
+            ),
+        ),
+        (
+            _PREPAYMENT,
+            b"\x01\x02\x02"
+            + _change_debt(
+                now,
+                value["payment_debt_mp"],
+                method=1,
+                kind=5,
+                rate_per_day=None,
+                percent=value["debt_recovery_per_payment_bp"],
+            ),
+        ),
+    )
+
+
+def _gcs04_decode(content: bytes) -> dict[str, str]:
+    components = enc.gbz_components(content)
+    if [cluster for cluster, _ in components] != [_PREPAYMENT] * 3:
+        raise GbcsInvalid("not GCS04 Update Debt")
+    (time_1, rate_1, p1), (time_2, rate_2, p2), (payment, rate_3, percent) = (
+        _read_change_debt(frame, seq, method, kind)
+        for (_, frame), seq, method, kind in zip(
+            components, (0, 1, 2), (0, 0, 1), (1, 3, 5), strict=True
+        )
+    )
+    if p1 or p2 or rate_3:
+        raise GbcsInvalid("a GCS04 debt update opendcc does not read")
+    return {
+        "fuel": "gas",
+        "time_debt_1_mp": str(time_1),
+        "time_debt_2_mp": str(time_2),
+        "payment_debt_mp": str(payment),
+        "debt_recovery_per_payment_bp": str(percent),
+        "recovery_rate_1_mp": str(rate_1),
+        "recovery_rate_2_mp": str(rate_2),
+    }
+
+
 # --------------------------------------------------------------------------- ASN.1 use cases
 
 
@@ -744,7 +856,7 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("ECS08", 0x001F, "2.1", "ESME"),
     UseCase("GCS05", 0x006F, "2.1", "GSME"),
     UseCase("ECS07", 0x001E, "2.3", "ESME", _ecs07_encode, _ecs07_decode),
-    UseCase("GCS04", 0x006E, "2.3", "GSME"),
+    UseCase("GCS04", 0x006E, "2.3", "GSME", _gcs04_encode, _gcs04_decode),
     UseCase("ECS09", 0x0020, "2.5", "ESME", _ecs09_encode, _ecs09_decode),
     UseCase("GCS06", 0x0070, "2.5", "GSME", _gcs06_encode, _gcs06_decode),
     UseCase("ECS28a", 0x0043, "6.4.1", "ESME"),
