@@ -81,11 +81,14 @@ def _precommand(srv: str = "7.2", parameters: dict[str, str] | None = None) -> b
     return precommand.issue(srv, "ESME", SUPPLIER.user_id, METER, 50, parameters or {}, NOW)
 
 
-def _cv5(signed: bytes, srv: str = "7.2", target: Eui64 = METER) -> bytes:
+def _cv5(
+    signed: bytes, srv: str = "7.2", target: Eui64 = METER, counter: int | None = None
+) -> bytes:
     return SUPPLIER.request(
         srv,
         target,
         cv=5,
+        counter=counter,
         body="<sr:SignedPreCommand><sr:GBCSPayload>"
         + base64.b64encode(signed).decode()
         + "</sr:GBCSPayload></sr:SignedPreCommand>",
@@ -126,6 +129,13 @@ def test_a_command_for_another_device_or_srv_is_refused() -> None:
         INSTRUCTIONS.read(parse_request(_cv5(signed, target=other)))
     with pytest.raises(precommand.PreCommandInvalid, match=r"not one of SRV 7\.1"):
         INSTRUCTIONS.read(parse_request(_cv5(signed, srv="7.1")))
+
+
+def test_a_command_not_from_an_earlier_transform_is_refused() -> None:
+    signed = gbcs.sign(_precommand(), SUPPLIER.credentials.key)  # transaction counter 50
+    with pytest.raises(precommand.PreCommandInvalid, match="counter 50 is not before"):
+        INSTRUCTIONS.read(parse_request(_cv5(signed, counter=50)))
+    assert INSTRUCTIONS.read(parse_request(_cv5(signed, counter=51))).srv == "7.2"
 
 
 def test_the_dco_checks_the_gbcs_command_is_the_instruction_parameters_included() -> None:

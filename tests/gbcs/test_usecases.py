@@ -269,3 +269,13 @@ def test_gas_debt_updates_round_trip(values: dict[str, int]) -> None:
     built = usecases.build("2.3", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
     assert built.exact and built.use_case == "GCS04"
     assert usecases.read("2.3", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+def test_an_srv_no_use_case_names_gets_message_code_zero_and_reads_back() -> None:
+    esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
+    parameters = {"anything": "at all"}
+    built = usecases.build("99.9", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact, built.message.message_code) == ("SMETS1", False, 0)
+    assert usecases.read("99.9", gbcs.decode(gbcs.encode(built.message))) == parameters
+    with pytest.raises(GbcsInvalid):
+        usecases.read("7.2", built.message)  # 7.2 has use cases, and 0x0000 is none of them
