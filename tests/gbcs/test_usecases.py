@@ -27,6 +27,8 @@ from tests.reference import RTDS, TEMPLATES
 
 # The RTDS pre-commands opendcc reproduces exactly (use case: the templates' variants).
 EXACT = {
+    "ECS04a_1.5_SUCCESS",
+    "ECS04b_1.5_SUCCESS",
     "GCS40a_1.5_SUCCESS",
     "GCS40b_1.5_SUCCESS",
     "GCS40c_1.5_SUCCESS",
@@ -57,9 +59,6 @@ EXACT = {
     "ECS44_7.3_SUCCESS",
     "GCS39_7.3_SUCCESS",
 }
-# The ESME balance update's GBCS command names no payment mode, which the SMETS1 instruction
-# expects: exact only for an instruction without one (see usecases).
-WITHOUT_MODE = {"ECS04a_1.5_SUCCESS", "ECS04b_1.5_SUCCESS"}
 
 
 def _case(name: str) -> tuple[bytes, dict[str, str], str]:
@@ -88,12 +87,10 @@ def _device_type(recipient: Eui64) -> str:
     return {"A0": "ESME", "A1": "GSME"}[str(recipient)[-2:]]
 
 
-@pytest.mark.parametrize("name", sorted(EXACT | WITHOUT_MODE))
+@pytest.mark.parametrize("name", sorted(EXACT))
 def test_the_pre_command_is_the_rtds_one_byte_for_byte(name: str) -> None:
     raw, parameters, srv = _case(name)
     rtds = gbcs.decode(raw)
-    if name in WITHOUT_MODE:
-        parameters.pop("mode")
     inputs = usecases.Inputs(rtds.counter, _now(rtds))
     built = usecases.build(
         srv, _device_type(rtds.recipient), rtds.originator, rtds.recipient, parameters, inputs
@@ -104,17 +101,14 @@ def test_the_pre_command_is_the_rtds_one_byte_for_byte(name: str) -> None:
     assert usecases.read(srv, rtds) == parameters  # and the RTDS command reads back
 
 
-def test_an_esme_balance_update_expecting_a_mode_keeps_it_in_the_smets1_body() -> None:
+def test_an_esme_balance_adjustment_in_credit_mode_keeps_the_smets1_body() -> None:
+    """ECS04a adjusts a prepayment balance; a SMETS1 instruction to adjust in credit mode is
+    signed in opendcc's SMETS1 body, under ECS04a's message code, mode included."""
     raw, parameters, srv = _case("ECS04a_1.5_SUCCESS")
     rtds = gbcs.decode(raw)
-    built = usecases.build(
-        srv,
-        "ESME",
-        rtds.originator,
-        rtds.recipient,
-        parameters,
-        usecases.Inputs(rtds.counter, _now(rtds)),
-    )
+    parameters["mode"] = "credit"
+    inputs = usecases.Inputs(rtds.counter, _now(rtds))
+    built = usecases.build(srv, "ESME", rtds.originator, rtds.recipient, parameters, inputs)
     assert (built.use_case, built.exact) == ("ECS04a", False)
     assert built.message.message_code == rtds.message_code
     assert usecases.read(srv, built.message) == parameters

@@ -56,8 +56,13 @@ def _ecs09_decode(content: bytes) -> dict[str, str]:
     return {}
 
 
+# The ESME's balance commands name no payment mode: ECS04a adjusts the balance of a meter in
+# prepayment mode and ECS04b resets it in credit mode (the pairs DCC's RTDS sends). A SMETS1
+# instruction for the other pairs keeps opendcc's SMETS1 body under the same message code.
 def _ecs04a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
-    if parameters.get("operation") != "adjust" or not only(parameters, "operation", "amount_mp"):
+    if parameters.get("operation") != "adjust" or not only(
+        parameters, "mode", "operation", "amount_mp"
+    ):
         return None
     amount = int(parameters["amount_mp"])
     spec = b"\x01\x03" + _ACCOUNT + b"\x01"
@@ -71,7 +76,8 @@ def _ecs04a_decode(content: bytes) -> dict[str, str]:
     head = b"\x01\x03" + _ACCOUNT + b"\x01\x01\x05"
     if len(body) != len(head) + 4 or not body.startswith(head):
         raise GbcsInvalid("not ECS04a Adjust Meter Balance")
-    return {"operation": "adjust", "amount_mp": str(int.from_bytes(body[-4:], "big", signed=True))}
+    amount = int.from_bytes(body[-4:], "big", signed=True)
+    return {"mode": "prepayment", "operation": "adjust", "amount_mp": str(amount)}
 
 
 _ECS04B = (
@@ -91,7 +97,7 @@ def _ecs04b_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
 def _ecs04b_decode(content: bytes) -> dict[str, str]:
     if enc.access_body(content) != _ECS04B:
         raise GbcsInvalid("not ECS04b Reset Meter Balance")
-    return {"operation": "reset"}
+    return {"mode": "credit", "operation": "reset"}
 
 
 # ECS70 Set Clock: preset the clock (class 8, 0-0-1-0-0-255) to the current time, valid until

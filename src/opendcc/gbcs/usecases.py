@@ -10,7 +10,7 @@ instruction's parameters and the use case's command body, byte for byte as DCC's
 parameters (so what the User signs is exactly what the S1SP will be told, and nothing is lost
 in between). Where no codec carries every parameter (a use case whose GBCS body holds what a
 SMETS1 meter does not model, such as a whole tariff, or a SMETS1 instruction holding more than
-the GBCS body, such as the payment mode an ESME balance update expects), the message still
+the GBCS body, such as an ESME balance adjustment in credit mode), the message still
 names the use case's message code and its content is opendcc's SMETS1 body: an ASN.1 private
 tag 0xE1 holding the parameters as UTF8String pairs. ``read`` inverts either.
 """
