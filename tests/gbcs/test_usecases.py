@@ -34,6 +34,7 @@ EXACT = {
     "GCS40c_1.5_SUCCESS",
     "GCS40d_1.5_SUCCESS",
     "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS",
+    "ECS03_1.6_IMMEDIATE_SINGLE_SUCCESS",
     "GCS02_1.6_CANCELLATION_SUCCESS",
     "GCS02_1.6_FUTURE_DATED_SUCCESS",
     "GCS02_1.6_IMMEDIATE_SUCCESS",
@@ -206,17 +207,38 @@ def test_gas_billing_calendars_round_trip(periodicity: str, start: datetime) -> 
     assert usecases.read("6.8", gbcs.decode(gbcs.encode(built.message))) == parameters
 
 
-@pytest.mark.parametrize("variant", ["FUTURE_DATED", "CANCELLATION"])
-def test_a_dated_change_to_credit_mode_dates_it_as_the_rtds_does(variant: str) -> None:
-    """The RTDS dated ECS02 commands are for a twin-element meter; opendcc writes the single
-    element's, with the same activation date-time field."""
-    raw, parameters, srv = _case(f"ECS02_1.6_{variant}_TWIN_SUCCESS")
+_TWIN_PAIRINGS = [
+    bytes.fromhex(f"020309060000130a{credit}ff09060000131405ff0403e0") for credit in ("00", "01")
+]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ECS02_1.6_FUTURE_DATED_TWIN_SUCCESS",
+        "ECS02_1.6_CANCELLATION_TWIN_SUCCESS",
+        "ECS03_1.6_FUTURE_DATED_TWIN_SUCCESS",
+        "ECS03_1.6_CANCELLATION_TWIN_SUCCESS",
+    ],
+)
+def test_a_payment_mode_change_is_the_rtds_twin_element_one_less_the_second_element(
+    name: str,
+) -> None:
+    """DCC's RTDS dated ESME payment mode changes are for a twin-element meter: opendcc writes
+    a single-element meter's, which is the same command less the second element's charges."""
+    raw, parameters, srv = _case(name)
     rtds = gbcs.decode(raw)
-    built = usecases.build(
-        srv, "ESME", rtds.originator, rtds.recipient, parameters, usecases.Inputs(1, _NOW)
-    )
-    assert built.exact and built.use_case == "ECS02"
-    assert built.message.content[-14:] == rtds.content[-14:]
+    inputs = usecases.Inputs(rtds.counter, _NOW)
+    built = usecases.build(srv, "ESME", rtds.originator, rtds.recipient, parameters, inputs)
+    assert built.exact and name.startswith(built.use_case)
+    single, removed = rtds.content, 0
+    for pairing in _TWIN_PAIRINGS:
+        removed += single.count(pairing)
+        single = single.replace(pairing, b"")
+    assert removed
+    first = single.index(b"\x02\x03\x09\x06\x00\x00\x13\x0a")  # the first pairing
+    single = single[: first - 1] + bytes([single[first - 1] - removed]) + single[first:]
+    assert built.message.content == single
     assert usecases.read(srv, built.message) == parameters
 
 

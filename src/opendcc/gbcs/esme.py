@@ -6,6 +6,8 @@ Language Message Specification) access-requests, as DCC's RTDS writes them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from opendcc.gbcs import encoding as enc
 from opendcc.gbcs.codec import (
     CANCEL_AT,
@@ -264,6 +266,110 @@ def _ecs02_decode(content: bytes) -> dict[str, str]:
     return {"mode": "credit", EXECUTE_AT: as_text(enc.read_dlms_datetime(activation))}
 
 
+# ECS03 Set ESME to prepayment mode: the account's mode and status, the disablement threshold
+# (class 9000, 0-0-94-44-128-22) and its activation, the credit/charge configuration of a
+# single-element meter (which charges each credit pays: time debts 1 and 2 flagged 0xC0 rather
+# than 0xE0 when debt recovery is suspended while the supply is disabled, the emergency credit's
+# pairs present when it is suspended in emergency credit, as DCC's RTDS writes them), and when.
+_THRESHOLD = b"\x23\x28\x00\x00\x5e\x2c\x80\x16"
+_ECS03_SPECS = b"\x05" + b"".join(
+    b"\x02" + target + bytes([attribute])
+    for target, attribute in (
+        (b"\x00\x6f\x00\x01\x13\x00\x00\xff", 0x02),
+        (_THRESHOLD, 0x04),
+        (b"\x00\x6f\x00\x01\x13\x00\x00\xff", 0x0B),
+        (_THRESHOLD, 0x06),
+        (b"\x00\x6f\x00\x01\x13\x00\x00\xff", 0x0D),
+    )
+)
+
+
+def _pairing(credit: int, charge: int, flags: int) -> bytes:
+    return (
+        b"\x02\x03\x09\x06\x00\x00\x13\x0a" + bytes([credit, 0xFF])
+        + b"\x09\x06\x00\x00\x13\x14" + bytes([charge, 0xFF])
+        + b"\x04\x03" + bytes([flags])
+    )  # fmt: skip
+
+
+def _ecs03_pairings(disabled: bool, emergency: bool) -> bytes:
+    x = 0xC0 if disabled else 0xE0
+    pairs = [
+        (0, 0, 0xE0), (0, 4, 0xE0), (0, 1, x), (0, 2, x), (0, 3, 0xE0),
+        (1, 3, 0xE0), (1, 0, 0xE0), (1, 4, 0xE0), (1, 1, x), (1, 2, x),
+    ]  # fmt: skip
+    if emergency:
+        pairs += [(2, 4, 0xE0), (2, 1, 0xE0), (2, 2, 0xE0)]
+    return b"\x01" + bytes([len(pairs)]) + b"".join(_pairing(*p) for p in pairs)
+
+
+def _activation(parameters: Parameters) -> bytes:
+    when = parameters.get(EXECUTE_AT)
+    if when is None:
+        return _NOW_DLMS
+    if as_instant(when) == CANCEL_AT:
+        return _NEVER_DLMS
+    return enc.dlms_datetime(as_instant(when))
+
+
+def _activation_parameters(raw: bytes) -> dict[str, str]:
+    if raw == _NOW_DLMS:
+        return {}
+    if raw == _NEVER_DLMS:
+        return {EXECUTE_AT: as_text(CANCEL_AT)}
+    return {EXECUTE_AT: as_text(enc.read_dlms_datetime(raw))}
+
+
+_ECS03_KEYS = (
+    "mode",
+    "suspend_debt_disabled",
+    "suspend_debt_emergency",
+    "disablement_threshold_mp",
+)
+
+
+def _ecs03_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    if parameters.get("mode") != "prepayment" or set(parameters) - {EXECUTE_AT} != set(_ECS03_KEYS):
+        return None
+    flags = (parameters["suspend_debt_disabled"], parameters["suspend_debt_emergency"])
+    if not set(flags) <= {"0", "1"}:
+        return None
+    when = b"\x09\x0c" + _activation(parameters)
+    data = (
+        b"\x05\x02\x02\x16\x02\x16\x01"
+        + b"\x05" + int(parameters["disablement_threshold_mp"]).to_bytes(4, "big", signed=True)
+        + _ecs03_pairings(flags[0] == "1", flags[1] == "1")
+        + when + when
+    )  # fmt: skip
+    return enc.access_request(inputs.counter, _ECS03_SPECS, data)
+
+
+def _ecs03_decode(content: bytes) -> dict[str, str]:
+    body = enc.access_body(content)
+    head = _ECS03_SPECS + b"\x05\x02\x02\x16\x02\x16\x01\x05"
+    if not body.startswith(head) or len(body) < len(head) + 4 + 28:
+        raise GbcsInvalid("not ECS03 Set to Prepayment Mode")
+    threshold = int.from_bytes(body[len(head) : len(head) + 4], "big", signed=True)
+    when = body[-12:]
+    # The flags are read by writing each of the four ways and finding the one sent.
+    for disabled in ("0", "1"):
+        for emergency in ("0", "1"):
+            parameters = {
+                "mode": "prepayment",
+                "suspend_debt_disabled": disabled,
+                "suspend_debt_emergency": emergency,
+                "disablement_threshold_mp": str(threshold),
+                **_activation_parameters(when),
+            }
+            written = _ecs03_encode(parameters, Inputs(0, _EPOCH))
+            if written is not None and written[6:] == body:
+                return parameters
+    raise GbcsInvalid("an ECS03 configuration opendcc does not read")
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 # ECS07 Update Debt: the two time-debt and the payment-debt charges (class 113,
 # 0-0-19-20-{1,2,3}-255): the time debts' daily recovery rates (a unit charge: commodity scale
 # 0, price scale, price per day), the payment debt's recovery per payment, the collection
@@ -354,6 +460,7 @@ _ENABLE, _DISABLE, _ARM = (_esme_script(s) for s in (0x33, 0x34, 0x36))
 
 CODECS: dict[str, Codec] = {
     "ECS02": (_ecs02_encode, _ecs02_decode),
+    "ECS03": (_ecs03_encode, _ecs03_decode),
     "ECS04a": (_ecs04a_encode, _ecs04a_decode),
     "ECS04b": (_ecs04b_encode, _ecs04b_decode),
     "ECS07": (_ecs07_encode, _ecs07_decode),

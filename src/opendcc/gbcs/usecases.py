@@ -106,7 +106,7 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("GCS40c", 0x00C0, "1.5", "GSME", *_codec("GCS40c")),
     UseCase("GCS40d", 0x00C2, "1.5", "GSME", *_codec("GCS40d")),
     UseCase("ECS02", 0x001A, "1.6", "ESME", *_codec("ECS02")),
-    UseCase("ECS03", 0x001B, "1.6", "ESME"),
+    UseCase("ECS03", 0x001B, "1.6", "ESME", *_codec("ECS03")),
     UseCase("GCS02", 0x006C, "1.6", "GSME", *_codec("GCS02")),
     UseCase("GCS03", 0x006D, "1.6", "GSME", *_codec("GCS03")),
     UseCase("ECS05", 0x001D, "1.7", "ESME"),
