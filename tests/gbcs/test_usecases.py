@@ -33,6 +33,10 @@ EXACT = {
     "GCS40b_1.5_SUCCESS",
     "GCS40c_1.5_SUCCESS",
     "GCS40d_1.5_SUCCESS",
+    "ECS01b_1.2.1_IMMEDIATE_TOU_SUCCESS",
+    "ECS01b_1.2.1_IMMEDIATE_BLOCK_SUCCESS",
+    "ECS01b_1.2.1_FUTURE_DATED_TOU_BLOCK_SUCCESS",
+    "ECS01b_1.2.1_CANCELLATION_TOU_BLOCK_SUCCESS",
     "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS",
     "ECS03_1.6_IMMEDIATE_SINGLE_SUCCESS",
     "GCS02_1.6_CANCELLATION_SUCCESS",
@@ -295,3 +299,25 @@ def test_an_srv_no_use_case_names_gets_message_code_zero_and_reads_back() -> Non
     assert usecases.read("99.9", gbcs.decode(gbcs.encode(built.message))) == parameters
     with pytest.raises(GbcsInvalid):
         usecases.read("7.2", built.message)  # 7.2 has use cases, and 0x0000 is none of them
+
+
+@given(
+    st.integers(0, 32767),
+    st.dictionaries(
+        st.integers(1, 8),
+        st.lists(st.integers(1, 32767), min_size=1, max_size=4).map(
+            lambda row: ",".join(map(str, row))
+        ),
+        max_size=8,
+    ),
+)
+def test_electricity_prices_round_trip(standing: int, rates: dict[int, str]) -> None:
+    parameters = {
+        "fuel": "electricity",
+        "standing_charge_mp": str(standing),
+        **{f"price.{rate}": row for rate, row in rates.items()},
+    }
+    esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
+    built = usecases.build("1.2.1", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
+    assert built.exact and built.use_case == "ECS01b"
+    assert usecases.read("1.2.1", gbcs.decode(gbcs.encode(built.message))) == parameters

@@ -370,14 +370,129 @@ def _ecs03_decode(content: bytes) -> dict[str, str]:
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-# ECS07 Update Debt: the two time-debt and the payment-debt charges (class 113,
-# 0-0-19-20-{1,2,3}-255): the time debts' daily recovery rates (a unit charge: commodity scale
-# 0, price scale, price per day), the payment debt's recovery per payment, the collection
-# periods (one day), then the adjustments of each register.
 def _charge(n: int) -> bytes:
     return b"\x00\x71\x00\x00\x13\x14" + bytes([n, 0xFF])
 
 
+# ECS01b Update Price: the standing charge (charge 0-0-19-20-4-255) and the price matrix of
+# the primary element (charge 0-0-19-20-0-255: commodity scale 3, price scale -5, i.e. milli-
+# pennies, per kWh of register 1-0-1-8-0-255): 48 TOU prices (index 1-48) and four blocks of
+# eight block-tariff prices (index 0xA1-0xD8: block, then row), then when each takes effect.
+# opendcc's instruction names the meter's rates: a TOU rate by its number, block-tariff row n
+# as rate 9 - n with its block prices.
+_ECS01B_SPECS = b"\x04" + b"".join(
+    b"\x02" + _charge(n) + bytes([attribute]) for n, attribute in ((4, 6), (0, 6), (4, 7), (0, 7))
+)
+_TOU_PRICES, _BLOCKS, _ROWS = 48, 4, 8
+_PRICE_INDICES = [*range(1, _TOU_PRICES + 1)] + [
+    0xA0 + 0x10 * block + row for block in range(_BLOCKS) for row in range(1, _ROWS + 1)
+]
+_PRICE_HEAD = (
+    bytes.fromhex("020302020f030ffb02031200030906010001" + "0800ff0f02")
+    + b"\x01"
+    + bytes([len(_PRICE_INDICES)])
+)
+
+
+def _standing(charge_mp: int) -> bytes:
+    return (
+        bytes.fromhex("020302020f000ffb020312000009060000000000000f000101020209")
+        + b"\x00\x10"
+        + charge_mp.to_bytes(2, "big", signed=True)
+    )
+
+
+def _matrix(parameters: Parameters) -> dict[int, int] | None:
+    """Price index -> milli-pennies, or None when the prices do not fit the matrix."""
+    prices: dict[int, int] = {}
+    for key, value in parameters.items():
+        if not key.startswith("price."):
+            continue
+        rate = int(key.removeprefix("price."))
+        row = [int(v) for v in value.split(",")]
+        if not 1 <= rate <= _ROWS or 0 in row:
+            return None  # a zero price reads back as no price
+        if len(row) == 1:
+            prices[rate] = row[0]
+        elif len(row) <= _BLOCKS:
+            prices.update({0xA0 + 0x10 * b + (_ROWS + 1 - rate): p for b, p in enumerate(row)})
+        else:
+            return None
+    return prices
+
+
+def _ecs01b_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    keys = {k for k in parameters if not k.startswith("price.")}
+    if parameters.get("fuel") != "electricity" or keys - {EXECUTE_AT} != {
+        "fuel",
+        "standing_charge_mp",
+    }:
+        return None
+    prices = _matrix(parameters)
+    if prices is None:
+        return None
+    when = b"\x09\x0c" + _activation(parameters)
+    matrix = b"".join(
+        b"\x02\x02\x09\x01"
+        + bytes([i])
+        + b"\x10"
+        + prices.get(i, 0).to_bytes(2, "big", signed=True)
+        for i in _PRICE_INDICES
+    )
+    data = (
+        b"\x04"
+        + _standing(int(parameters["standing_charge_mp"]))
+        + _PRICE_HEAD
+        + matrix
+        + when
+        + when
+    )
+    return enc.access_request(inputs.counter, _ECS01B_SPECS, data)
+
+
+def _ecs01b_decode(content: bytes) -> dict[str, str]:
+    body = enc.access_body(content)
+    standing = len(_standing(0))
+    head = _ECS01B_SPECS + b"\x04"
+    at = len(head) + standing
+    end = at + len(_PRICE_HEAD) + 8 * len(_PRICE_INDICES)
+    if len(body) != end + 28 or not body.startswith(head) or body[at:end].find(_PRICE_HEAD) != 0:
+        raise GbcsInvalid("not ECS01b Update Price")
+    if body[len(head) : at - 2] != _standing(0)[:-2] or body[end : end + 2] != b"\x09\x0c":
+        raise GbcsInvalid("not ECS01b Update Price")
+    if body[end + 2 : end + 14] != body[end + 16 :] or body[end + 14 : end + 16] != b"\x09\x0c":
+        raise GbcsInvalid("an ECS01b whose parts take effect at different times")
+    entries = body[at + len(_PRICE_HEAD) : end]
+    prices: dict[int, int] = {}
+    for n, index in enumerate(_PRICE_INDICES):
+        entry = entries[8 * n : 8 * n + 8]
+        if entry[:6] != b"\x02\x02\x09\x01" + bytes([index]) + b"\x10":
+            raise GbcsInvalid("not ECS01b Update Price")
+        if price := int.from_bytes(entry[6:], "big", signed=True):
+            prices[index] = price
+    parameters = {
+        "fuel": "electricity",
+        "standing_charge_mp": str(int.from_bytes(body[at - 2 : at], "big", signed=True)),
+        **_activation_parameters(body[end + 2 : end + 14]),
+    }
+    for rate in range(1, _ROWS + 1):
+        row = [prices.pop(0xA0 + 0x10 * b + (_ROWS + 1 - rate), 0) for b in range(_BLOCKS)]
+        while row and row[-1] == 0:
+            row.pop()
+        tou = prices.pop(rate, None)
+        if tou is not None and row:
+            raise GbcsInvalid(f"rate {rate} has a TOU price and block prices")
+        if tou is not None or row:
+            parameters[f"price.{rate}"] = str(tou) if tou is not None else ",".join(map(str, row))
+    if prices:
+        raise GbcsInvalid("an ECS01b price opendcc's meters do not hold")
+    return parameters
+
+
+# ECS07 Update Debt: the two time-debt and the payment-debt charges (class 113,
+# 0-0-19-20-{1,2,3}-255): the time debts' daily recovery rates (a unit charge: commodity scale
+# 0, price scale, price per day), the payment debt's recovery per payment, the collection
+# periods (one day), then the adjustments of each register.
 _ECS07_SPECS = bytes([10]) + b"".join(
     bytes([kind]) + _charge(n) + bytes([attribute])
     for kind, n, attribute in (
@@ -459,6 +574,7 @@ def _ecs07_decode(content: bytes) -> dict[str, str]:
 _ENABLE, _DISABLE, _ARM = (_esme_script(s) for s in (0x33, 0x34, 0x36))
 
 CODECS: dict[str, Codec] = {
+    "ECS01b": (_ecs01b_encode, _ecs01b_decode),
     "ECS02": (_ecs02_encode, _ecs02_decode),
     "ECS03": (_ecs03_encode, _ecs03_decode),
     "ECS04a": (_ecs04a_encode, _ecs04a_decode),
