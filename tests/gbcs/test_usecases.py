@@ -39,6 +39,8 @@ EXACT = {
     "ECS01b_1.2.1_CANCELLATION_TOU_BLOCK_SUCCESS",
     "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS",
     "ECS03_1.6_IMMEDIATE_SINGLE_SUCCESS",
+    "GCS01b_1.2.1_IMMEDIATE_TOU_SUCCESS",
+    "GCS01b_1.2.1_FUTURE_DATED_BLOCK_SUCCESS",
     "GCS02_1.6_CANCELLATION_SUCCESS",
     "GCS02_1.6_FUTURE_DATED_SUCCESS",
     "GCS02_1.6_IMMEDIATE_SUCCESS",
@@ -320,4 +322,26 @@ def test_electricity_prices_round_trip(standing: int, rates: dict[int, str]) -> 
     esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
     built = usecases.build("1.2.1", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
     assert built.exact and built.use_case == "ECS01b"
+    assert usecases.read("1.2.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.one_of(
+        st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=4).map(
+            lambda tiers: {f"price.{n}": str(p) for n, p in enumerate(tiers, start=1)}
+        ),
+        st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=4).map(
+            lambda blocks: {"price.8": ",".join(map(str, blocks))}
+        ),
+    ),
+    st.sampled_from([None, "2030-01-15T09:00:00.000Z", "3000-12-31T00:00:00.000Z"]),
+)
+def test_gas_prices_round_trip(standing: int, prices: dict[str, str], when: str | None) -> None:
+    parameters = {"fuel": "gas", "standing_charge_mp": str(standing), **prices}
+    if when is not None:
+        parameters[usecases.EXECUTE_AT] = when
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("1.2.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert built.exact and built.use_case == "GCS01b"
     assert usecases.read("1.2.1", gbcs.decode(gbcs.encode(built.message))) == parameters

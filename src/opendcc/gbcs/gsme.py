@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from opendcc.gbcs import encoding as enc
 from opendcc.gbcs.codec import (
@@ -402,7 +402,104 @@ def _gcs28_decode(content: bytes) -> dict[str, str]:
     return clock_parameters(*(enc.read_generalized_time(v) for _, v in times))
 
 
+# GCS01b Update Price: ZCL Price PublishTariffInformation (TOU or block charging scheme, GBP,
+# prices in 10^-5 GBP, i.e. milli-pennies, the standing charge) then PublishPriceMatrix (a TOU
+# price per tier, or a price per block of the one block tariff), from when they take effect.
+# opendcc's instruction names a gas meter's TOU rates by number and its block tariff as rate 8.
+_GBP = (826).to_bytes(2, "little")
+_BLOCK_RATE = 8
+
+
+def _gas_prices(parameters: Parameters) -> tuple[bool, list[int]] | None:
+    """(block tariff?, prices by tier or block), or None when not a gas price update opendcc
+    writes this way."""
+    keys = {k for k in parameters if not k.startswith("price.")}
+    if parameters.get("fuel") != "gas" or keys - {EXECUTE_AT} != {"fuel", "standing_charge_mp"}:
+        return None
+    rows = {
+        int(k.removeprefix("price.")): v.split(",")
+        for k, v in parameters.items()
+        if k.startswith("price.")
+    }
+    if list(rows) == [_BLOCK_RATE] and len(rows[_BLOCK_RATE]) > 1:
+        return True, [int(v) for v in rows[_BLOCK_RATE]]
+    if (
+        not rows
+        or any(len(v) != 1 for v in rows.values())
+        or sorted(rows) != list(range(1, len(rows) + 1))
+    ):
+        return None
+    return False, [int(rows[tier][0]) for tier in sorted(rows)]
+
+
+def _gcs01b_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    found = _gas_prices(parameters)
+    if found is None:
+        return None
+    block, prices = found
+    start = _implementation(parameters)
+    matrix_start = b"\xfe\xff\xff\xff" if start == b"\xff" * 4 else start  # as the RTDS cancels
+    now = enc.zigbee_time(inputs.now)
+    # charging scheme (TOU 0x00, block 0x10), no label, tiers in use, block thresholds in use
+    scheme, counts = (
+        (b"\x10", bytes([0, len(prices) - 1])) if block else (b"\x00", bytes([len(prices), 0]))
+    )
+    tariff = (
+        bytes(4) + now + b"\x01\x00\x00\x00" + start
+        + (scheme + b"\x00" + counts)
+        + b"\x00" + _GBP + b"\x50"
+        + int(parameters["standing_charge_mp"]).to_bytes(4, "little")
+        + b"\xff\x01\x00\x00\xe8\x03\x00"
+    )  # fmt: skip
+    entries = b"".join(
+        bytes([n if block else n + 1]) + price.to_bytes(4, "little")
+        for n, price in enumerate(prices)
+    )
+    matrix = (
+        bytes(4)
+        + now
+        + matrix_start
+        + b"\x01\x00\x00\x00\x00\x01"
+        + bytes([0 if block else 1])
+        + entries
+    )
+    return enc.gbz((_PRICE, b"\x09\x00\x04" + tariff), (_PRICE, b"\x09\x01\x05" + matrix))
+
+
+def _gcs01b_decode(content: bytes) -> dict[str, str]:
+    components = enc.gbz_components(content)
+    if [cluster for cluster, _ in components] != [_PRICE, _PRICE] or len(components[1][1]) < 22:
+        raise GbcsInvalid("not GCS01b Update Price")
+    tariff, matrix = components[0][1], components[1][1]
+    if len(tariff) != 38 or tariff[:3] != b"\x09\x00\x04" or matrix[:3] != b"\x09\x01\x05":
+        raise GbcsInvalid("not GCS01b Update Price")
+    block = matrix[21] == 0  # sub-payload control: 0 block, 1 TOU
+    entries = matrix[22:]
+    if len(entries) % 5:
+        raise GbcsInvalid("not GCS01b Update Price")
+    prices = [int.from_bytes(entries[n + 1 : n + 5], "little") for n in range(0, len(entries), 5)]
+    parameters: dict[str, str] = {
+        "fuel": "gas",
+        "standing_charge_mp": str(int.from_bytes(tariff[27:31], "little")),
+        **_implementation_parameters(tariff[15:19]),
+    }
+    if block:
+        parameters[f"price.{_BLOCK_RATE}"] = ",".join(map(str, prices))
+    else:
+        parameters.update({f"price.{n}": str(p) for n, p in enumerate(prices, start=1)})
+    # Whatever was read must be what opendcc writes for it: the rest of both commands checked.
+    if (
+        _gcs01b_encode(parameters, Inputs(0, enc.read_zigbee_time(tariff[7:11]) or _EPOCH))
+        != content
+    ):
+        raise GbcsInvalid("a GCS01b price update opendcc does not read")
+    return parameters
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
 CODECS: dict[str, Codec] = {
+    "GCS01b": (_gcs01b_encode, _gcs01b_decode),
     "GCS02": _gcs_payment_mode("credit"),
     "GCS03": _gcs_payment_mode("prepayment"),
     "GCS04": (_gcs04_encode, _gcs04_decode),

@@ -97,7 +97,7 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("GCS01a", 0x006B, "1.1.1", "GSME"),
     UseCase("ECS01c", 0x00B7, "1.1.2", "ESME"),
     UseCase("ECS01b", 0x00A2, "1.2.1", "ESME", *_codec("ECS01b")),
-    UseCase("GCS01b", 0x00A3, "1.2.1", "GSME"),
+    UseCase("GCS01b", 0x00A3, "1.2.1", "GSME", *_codec("GCS01b")),
     UseCase("ECS01d", 0x00C7, "1.2.2", "ESME"),
     UseCase("ECS04a", 0x001C, "1.5", "ESME", *_codec("ECS04a")),
     UseCase("ECS04b", 0x00B3, "1.5", "ESME", *_codec("ECS04b")),
