@@ -1,5 +1,6 @@
-"""A simulated DCC User: signs DUIS requests like DCC Boxed tooling and runs its own callback
-endpoint, where the hub POSTs responses and alerts.
+"""A simulated DCC User: signs DUIS requests like DCC Boxed tooling, signs the pre-commands of
+critical requests (GBCS General Signing messages) as a User's system does for SMETS2, and runs
+its own callback endpoint, where the hub POSTs responses and alerts.
 
 Used by the demo, the end-to-end tests and the front-door benchmark. The originator counter
 starts from the current time in milliseconds (as DCC Boxed's signing tool does) and only grows.
