@@ -3,10 +3,11 @@ meter's firmware really changes, on every cohort, two-stage and one-stage alike 
 critical: its pre-command is GBCS CS06, signed with the supplier's GBCS key).
 
 Two-stage cohorts (itron, landis, secure, edmi) put the image on the meter at 11.1 and switch
-to it at 11.3; one-stage cohorts (aclara, elster) keep the image at the S1SP and distribute and activate in one step
-at 11.3, behind the same DUIS flow. The inventory's firmware version follows the meter's
-activation alert (0x8F1D); an image for a version not on the CPL is never taken. An activation
-the device holds for later is withdrawn by DUIS's cancel (ExecutionDateTime 3000-12-31).
+to it at 11.3; one-stage cohorts (aclara, elster) keep the image at the S1SP and distribute
+and activate in one step at 11.3, behind the same DUIS flow. The inventory's firmware version
+follows the meter's activation alert (0x8F1D); an image for a version not on the CPL is never
+taken. An activation the device holds for later is withdrawn by DUIS's cancel
+(ExecutionDateTime 3000-12-31).
 """
 
 from __future__ import annotations
