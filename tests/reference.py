@@ -15,6 +15,10 @@ KEYS = REFERENCE / "keys/dccboxed-signing-tool"
 TEMPLATES = REFERENCE / "templates"
 SAMPLES = REFERENCE / "samples"
 XSD_V54 = REFERENCE / "schema/v5.4/DUIS Schema V5.4.xsd"
+# GBCS reference data: DCC's RTDS pre-commands and the RTDS key store (test keys).
+GBCS = REFERENCE.parent / "gbcs"
+GBCS_KEYSTORE = GBCS / "keystore"
+RTDS = GBCS / "rtds"
 
 
 def under_ci() -> bool:

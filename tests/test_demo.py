@@ -28,7 +28,12 @@ PER_COHORT = [
     ("4.1.1", "200", "I99>I0", KWH),
     ("7.4", "200", "I99>I0", r"^supply Enabled$"),
     ("11.2", "200", "I99>I0", r"^firmware version \S+$"),
-    ("7.2 CV 4", "200", "I0", r"^pre-command to sign \(\d+ bytes of GBCS payload\)$"),
+    (
+        "7.2 CV 4",
+        "200",
+        "I0",
+        r"^GBCS ECS43 0x0050 to sign \(\d+ bytes, 0xDF\.\.\.\)$",
+    ),
     ("7.2 CV 5", "200", "I99>I0", r"^supply disabled$"),
     ("7.4", "200", "I99>I0", r"^supply Disabled$"),
 ]

@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
 from opendcc.core.eui import Eui64
@@ -52,6 +54,8 @@ from opendcc.duis.authenticate import verify_document
 from opendcc.duis.response import verify_smets1_signed_response
 from opendcc.duis.xml import parse_xml, ra, sr
 from opendcc.duis.xmldsig import SignatureInvalid
+from opendcc.gbcs import message as gbcs
+from opendcc.gbcs.usecases import use_cases
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import CohortProfile, Registry
 from opendcc.sim import fleet, scenario
@@ -128,7 +132,7 @@ def run(say: Callable[[str], None], keys: Path | None = None, *, stay: bool = Fa
             say("")
             with httpx.Client(base_url=f"{estate.hub.url}/api/v1", timeout=30) as http:
                 rows = _exchange(http, estate.callback, keys, estate.fleet.records)
-                rows += _top_ups(http, estate, _user(keys, scenario.SUPPLIER_KEY), say)
+                rows += _top_ups(http, estate, _supplier(keys), say)
             say("")
             for line in table(rows):
                 say(line)
@@ -223,6 +227,7 @@ def _estate(keys: Path) -> Iterator[Estate]:
             xsd=xsd if xsd.is_file() else None,
             cpl=migrating.cpl,
             registrations=migrating.registrations,
+            gbcs_certificate=(pair.with_suffix(".pem") if (pair := gbcs_signing(keys)) else None),
             extra="".join(
                 f'\n[[s1sp]]\ncohort = "{h.cohort}"\nendpoint = "{h.endpoint}"\n' for h in others
             ),
@@ -304,6 +309,24 @@ def _user(keys: Path, name: str) -> SimulatedUser:
     return SimulatedUser(SigningCredentials.from_files(keys / f"{name}.key", keys / f"{name}.pem"))
 
 
+def gbcs_signing(keys: Path) -> Path | None:
+    """The supplier's GBCS digital-signing key pair in DCC's RTDS key store (next to the DUIS
+    reference), without suffix; None when the GBCS reference is not there."""
+    found = keys.parents[2] / "gbcs/keystore" / f"{scenario.SUPPLIER.to_bytes().hex()}-ds"
+    return found if found.with_suffix(".key").is_file() else None
+
+
+def _supplier(keys: Path) -> SimulatedUser:
+    """The supplier, signing GBCS commands with its RTDS key store key when there is one (its
+    certificate is registered for it: ``_estate``), else with its XML-signing key."""
+    user = _user(keys, scenario.SUPPLIER_KEY)
+    if (pair := gbcs_signing(keys)) is not None:
+        key = serialization.load_pem_private_key(pair.with_suffix(".key").read_bytes(), None)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            user.gbcs_key = key
+    return user
+
+
 def _esme(record: dict[str, Any]) -> Eui64:
     return Eui64.parse(next(d["device_id"] for d in record["devices"] if d["type"] == "ESME"))
 
@@ -354,7 +377,13 @@ class _Supplier:
             transform.expect_outcome = "pre-command"  # flags a transform without one
             signed.outcome = "not sent: the transform returned no pre-command"
         else:
-            transform.outcome = f"pre-command to sign ({len(payload)} bytes of GBCS payload)"
+            message = gbcs.decode(payload)
+            names = [u.name for u in use_cases(srv) if u.message_code == message.message_code]
+            transform.outcome = (
+                f"GBCS {'/'.join(names)} 0x{message.message_code:04X} to sign"
+                f" ({len(payload)} bytes, 0xDF...)"
+            )
+            # Signed as a User's system signs a SMETS2 command: + 0x40 and r||s.
             self.send(signed, self.user.signed_precommand(srv, target, payload))
         return [transform, signed]
 
@@ -366,7 +395,7 @@ class _Supplier:
 def _exchange(
     http: httpx.Client, callback: CallbackServer, keys: Path, migrated: list[dict[str, Any]]
 ) -> list[Outcome]:
-    supplier = _Supplier(http, _user(keys, scenario.SUPPLIER_KEY))
+    supplier = _Supplier(http, _supplier(keys))
     user = supplier.user
     meter = scenario.METERS[0].device_id
     first_cohort = migrated[0]["cohort"]

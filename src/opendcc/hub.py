@@ -63,7 +63,7 @@ from opendcc.s1sp.contract import (
     S1spAdapter,
 )
 from opendcc.schedules import Schedules
-from opendcc.smki.credentials import SigningCredentials
+from opendcc.smki.certificates import gbcs_signing_keys
 from opendcc.smki.lookup import FirstOf
 from opendcc.smki.trust import TrustStore
 from opendcc.store import create_engine_for, upgrade
@@ -112,7 +112,7 @@ class Hub:
         self.registry = register_all(Registry())
         self._cohort_keys: dict[str, CohortKeys] = {}
         self.s1sp_log = S1spLog(self.engine)
-        self.instructions = Instructions(_ec_public(config.dsp_credentials))
+        self.instructions = Instructions(self._gbcs_signers)
         self.dco = DualControl(
             config.dsp_credentials.info, self.certificates, self._authorise, self.instructions.read
         )
@@ -435,6 +435,11 @@ class Hub:
         self.restricted_gate(granted)
         return granted.device
 
+    def _gbcs_signers(self, user_id: Eui64) -> tuple[ec.EllipticCurvePublicKey, ...]:
+        """The User's GBCS signing keys: its registered SMKI Organisation certificates."""
+        user = self.users.get(user_id)
+        return gbcs_signing_keys(user.certificates) if user is not None else ()
+
     def _authorise(self, request: ServiceRequest, now: datetime) -> None:
         self.access.check(request, ENDPOINT_OF_CV[request.command_variant], now)
 
@@ -505,10 +510,3 @@ class Hub:
                 request.srv,
             )
         )
-
-
-def _ec_public(credentials: SigningCredentials) -> ec.EllipticCurvePublicKey:
-    key = credentials.info.certificate.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ValueError("the DSP signs with an EC key")
-    return key

@@ -5,9 +5,10 @@ import dataclasses
 from datetime import datetime
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from tests.reference import KEYS, NOW
+from tests.reference import GBCS_KEYSTORE, KEYS, NOW
 
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.eui import Eui64
@@ -16,9 +17,11 @@ from opendcc.dco.check import Authorise
 from opendcc.dsp.instruct import Instructions
 from opendcc.duis import precommand
 from opendcc.duis.request import ServiceRequest, parse_request
+from opendcc.gbcs import message as gbcs
 from opendcc.s1sp.contract import Instruction
 from opendcc.sim.user import SimulatedUser
 from opendcc.smki import SigningCredentials, TrustStore
+from opendcc.smki.certificates import gbcs_signing_keys
 
 METER = Eui64.parse("00-DB-12-34-56-78-90-A0")
 
@@ -30,9 +33,7 @@ def creds(name: str) -> SigningCredentials:
 DSP = creds("dsp-xml-sign-90B3D51F30000002-ds")
 SUPPLIER = SimulatedUser(creds("xml-sign-90B3D51F30010000-ds"))
 OTHER = SimulatedUser(creds("xml-sign-90B3D51F30020000-ds"), SUPPLIER.user_id)
-_DSP_PUBLIC = DSP.info.certificate.public_key()
-assert isinstance(_DSP_PUBLIC, ec.EllipticCurvePublicKey)
-INSTRUCTIONS = Instructions(_DSP_PUBLIC)
+INSTRUCTIONS = Instructions()
 
 
 def allow(_: ServiceRequest, __: datetime) -> None:
@@ -75,39 +76,102 @@ def test_parameters_other_than_the_user_asked_for_are_refused() -> None:
     assert "parameters" in str(caught.value)
 
 
-def _precommand(parameters: dict[str, str] | None = None) -> bytes:
-    rid = f"{SUPPLIER.user_id}:{METER}:50"
-    pre = precommand.PreCommand(rid, SUPPLIER.user_id, "7.2", METER, parameters or {}, "now")
-    return precommand.issue(pre, DSP.key)
+def _precommand(srv: str = "7.2", parameters: dict[str, str] | None = None) -> bytes:
+    """The GBCS pre-command the DSP issues for a CV 4 with counter 50."""
+    return precommand.issue(srv, "ESME", SUPPLIER.user_id, METER, 50, parameters or {}, NOW)
+
+
+def _cv5(
+    signed: bytes, srv: str = "7.2", target: Eui64 = METER, counter: int | None = None
+) -> bytes:
+    return SUPPLIER.request(
+        srv,
+        target,
+        cv=5,
+        counter=counter,
+        body="<sr:SignedPreCommand><sr:GBCSPayload>"
+        + base64.b64encode(signed).decode()
+        + "</sr:GBCSPayload></sr:SignedPreCommand>",
+    )
+
+
+def _refused(dco: DualControl, document: bytes) -> DcoRejected:
+    instruction = INSTRUCTIONS.read(parse_request(document))
+    with pytest.raises(DcoRejected) as caught:
+        dco.check(countersign(instruction, document, DSP), document, NOW)
+    return caught.value
 
 
 def test_a_signed_precommand_passes_only_with_the_users_own_signature() -> None:
     dco, _, _ = setup()
     payload = _precommand()
+    assert payload[0] == 0xDF  # a GBCS General Signing message
     document = SUPPLIER.signed_precommand("7.2", METER, payload)
     instruction = INSTRUCTIONS.read(parse_request(document))
     assert (instruction.srv, instruction.device_id) == ("7.2", METER)
     dco.check(countersign(instruction, document, DSP), document, NOW)
     # Another key signed the pre-command, though the request is the User's.
-    signed = precommand.sign(payload, OTHER.credentials.key)
-    forged = SUPPLIER.request(
-        "7.2",
-        METER,
-        cv=5,
-        body="<sr:SignedPreCommand><sr:GBCSPayload>"
-        + base64.b64encode(signed).decode()
-        + "</sr:GBCSPayload></sr:SignedPreCommand>",
-    )
-    instruction = INSTRUCTIONS.read(parse_request(forged))
+    forged = _cv5(gbcs.sign(payload, OTHER.credentials.key))
+    assert _refused(dco, forged).reason == "request"
+
+
+def test_a_tampered_byte_in_the_signed_command_is_refused() -> None:
+    dco, _, _ = setup()
+    signed = bytearray(gbcs.sign(_precommand("6.11", _CLOCK), SUPPLIER.credentials.key))
+    signed[-74] ^= 0x01  # the seconds of the validity window's end, in the command body
+    assert _refused(dco, _cv5(bytes(signed), "6.11")).reason == "request"
+
+
+def test_a_command_for_another_device_or_srv_is_refused() -> None:
+    signed = gbcs.sign(_precommand(), SUPPLIER.credentials.key)
+    other = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    with pytest.raises(precommand.PreCommandInvalid, match="to 00-DB-12-34-56-78-90-A0"):
+        INSTRUCTIONS.read(parse_request(_cv5(signed, target=other)))
+    with pytest.raises(precommand.PreCommandInvalid, match=r"not one of SRV 7\.1"):
+        INSTRUCTIONS.read(parse_request(_cv5(signed, srv="7.1")))
+
+
+def test_a_command_not_from_an_earlier_transform_is_refused() -> None:
+    signed = gbcs.sign(_precommand(), SUPPLIER.credentials.key)  # transaction counter 50
+    with pytest.raises(precommand.PreCommandInvalid, match="counter 50 is not before"):
+        INSTRUCTIONS.read(parse_request(_cv5(signed, counter=50)))
+    assert INSTRUCTIONS.read(parse_request(_cv5(signed, counter=51))).srv == "7.2"
+
+
+def test_the_dco_checks_the_gbcs_command_is_the_instruction_parameters_included() -> None:
+    dco, _, _ = setup()
+    document = _cv5(gbcs.sign(_precommand("6.11", _CLOCK), SUPPLIER.credentials.key), "6.11")
+    asked = INSTRUCTIONS.read(parse_request(document))
+    assert dict(asked.parameters) == _CLOCK
+    later = dataclasses.replace(asked, parameters={**_CLOCK, "tolerance_period_s": "120"})
     with pytest.raises(DcoRejected) as caught:
-        dco.check(countersign(instruction, forged, DSP), forged, NOW)
+        dco.check(countersign(later, document, DSP), document, NOW)
+    assert caught.value.reason == "mismatch"
+
+
+_CLOCK = {"current_date_time": "2024-06-01T12:00:00.000Z", "tolerance_period_s": "60"}
+_KEYSTORE_DS = GBCS_KEYSTORE / "90b3d51f30010000-ds"
+
+
+def test_round_trip_with_the_rtds_key_store() -> None:
+    """The User signs with its GBCS digital-signing key from the RTDS key store; the DCO
+    verifies with the public key of that certificate, registered for the User."""
+    certificate = x509.load_pem_x509_certificate(_KEYSTORE_DS.with_suffix(".pem").read_bytes())
+    key = serialization.load_pem_private_key(_KEYSTORE_DS.with_suffix(".key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    registered = gbcs_signing_keys([certificate, SUPPLIER.credentials.info.certificate])
+    assert len(registered) == 1  # the Organisation certificate, not the XML-signing one
+    instructions = Instructions(lambda user: registered if user == SUPPLIER.user_id else ())
+    dco = DualControl(DSP.info, TrustStore.from_directory(KEYS), allow, instructions.read)
+    user = SimulatedUser(SUPPLIER.credentials, gbcs_key=key)
+    document = user.signed_precommand("7.2", METER, _precommand())
+    instruction = instructions.read(parse_request(document))
+    dco.check(countersign(instruction, document, DSP), document, NOW)
+    # Once a GBCS key is registered, the XML-signing key no longer signs commands.
+    xml_signed = _cv5(gbcs.sign(_precommand(), SUPPLIER.credentials.key))
+    with pytest.raises(DcoRejected) as caught:
+        dco.check(countersign(instruction, xml_signed, DSP), xml_signed, NOW)
     assert caught.value.reason == "request"
-
-
-def test_a_precommand_altered_after_the_dsp_issued_it_is_refused() -> None:
-    payload = _precommand({"x": "1"}).replace(b'"x":"1"', b'"x":"2"')
-    with pytest.raises(precommand.PreCommandInvalid):
-        precommand.read(payload, _DSP_PUBLIC)
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,13 @@ class Estate:
 
 
 @contextmanager
-def estate(directory: Path, *, latency_ms: int = 0, xsd: bool = True) -> Iterator[Estate]:
+def estate(
+    directory: Path,
+    *,
+    latency_ms: int = 0,
+    xsd: bool = True,
+    gbcs_certificate: Path | None = None,
+) -> Iterator[Estate]:
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "hub.db"
     headend = HeadEndProcess(cohort(), meters=scenario.headend_meters(), latency_ms=latency_ms)
@@ -69,6 +75,7 @@ def estate(directory: Path, *, latency_ms: int = 0, xsd: bool = True) -> Iterato
                 callback_url=callback.url,
                 database_url=f"sqlite:///{database}",
                 xsd=XSD_V54 if xsd else None,
+                gbcs_certificate=gbcs_certificate,
             )
             hub = HubProcess(config, free_port(), directory / "hub.log")
             engine = create_engine_for(f"sqlite:///{database}")

@@ -24,7 +24,13 @@ from typing import Any, TypeVar
 
 from lxml import etree
 from tests.reference import KEYS
-from tests.s1sp.contract.estate import HeadEnds, Installation, hub_config, installations
+from tests.s1sp.contract.estate import (
+    HeadEnds,
+    Installation,
+    hub_config,
+    installations,
+    supplier_gbcs_key,
+)
 
 from opendcc.config import load
 from opendcc.core.clock import FixedClock
@@ -196,7 +202,8 @@ def timed_estate(directory: Path, extra_config: str = "") -> Iterator[Rig]:
             )
             key = scenario.SUPPLIER_KEY
             supplier = SimulatedUser(
-                SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem")
+                SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem"),
+                gbcs_key=supplier_gbcs_key(),
             )
             rig = Rig(
                 directory,

@@ -1,11 +1,13 @@
 """Firmware through the running hub: 11.1 distributes, 11.3 activates (now or later), and the
-meter's firmware really changes, on a two-stage and a one-stage cohort alike.
+meter's firmware really changes, on every cohort, two-stage and one-stage alike (11.3 is
+critical: its pre-command is GBCS CS06, signed with the supplier's GBCS key).
 
-Two-stage cohorts (itron here) put the image on the meter at 11.1 and switch to it at 11.3;
-one-stage cohorts (aclara) keep the image at the S1SP and distribute and activate in one step
-at 11.3, behind the same DUIS flow. The inventory's firmware version follows the meter's
-activation alert (0x8F1D); an image for a version not on the CPL is never taken. An activation
-the device holds for later is withdrawn by DUIS's cancel (ExecutionDateTime 3000-12-31).
+Two-stage cohorts (itron, landis, secure, edmi) put the image on the meter at 11.1 and switch
+to it at 11.3; one-stage cohorts (aclara, elster) keep the image at the S1SP and distribute
+and activate in one step at 11.3, behind the same DUIS flow. The inventory's firmware version
+follows the meter's activation alert (0x8F1D); an image for a version not on the CPL is never
+taken. An activation the device holds for later is withdrawn by DUIS's cancel
+(ExecutionDateTime 3000-12-31).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.s1sp.contract.estate import PROFILES
 from tests.time.rig import Rig, at, code_of, timed_estate, wait_until
 
 from opendcc.catalogue import DeviceType
@@ -102,13 +105,12 @@ def _inventory_version(rig: Rig, cohort: str) -> str | None:
     return found.firmware_version if found else None
 
 
-@pytest.mark.parametrize(("cohort", "stage"), [("itron", "distributed"), ("aclara", "staged")])
-def test_update_then_activate_changes_the_meters_firmware(
-    rig: Rig, cohort: str, stage: str
-) -> None:
+@pytest.mark.parametrize("cohort", [profile.name for profile in PROFILES])
+def test_update_then_activate_changes_the_meters_firmware(rig: Rig, cohort: str) -> None:
+    """On every cohort: 11.3 (critical) is signed the GBCS way (CS06) and activates."""
     device, meter = rig.meter_of(cohort)
     mode = rig.installs[cohort].profile.firmware_mode
-    assert (mode is FirmwareMode.TWO_STAGE) == (stage == "distributed")
+    stage = "distributed" if mode is FirmwareMode.TWO_STAGE else "staged"
     old = meter.firmware.version
     _, model = _on_cpl(rig, cohort)
 

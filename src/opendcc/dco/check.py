@@ -7,11 +7,12 @@ request and a way to ask whether the User is still authorised, then checks, in o
 1. the DSP's countersignature verifies (the instruction came from the DSP, unaltered);
 2. the request digest matches the User's signed request the DCO was given;
 3. the User's own XML signature on that request verifies;
-4. for a critical request (CV 5): the pre-command is as the DSP issued it (its DSP seal), was
-   issued to this User, and the User's signature over it verifies with the certificate that
-   signed the request (``opendcc.duis.precommand``);
+4. for a critical request (CV 5): the signed pre-command is a GBCS command from this User to
+   the target, of one of the SRV's GBCS use cases, and the User's GBCS signature over it
+   verifies with one of its registered GBCS signing keys, or with the certificate that signed
+   the request when it has none (``opendcc.duis.precommand``, ``opendcc.gbcs``);
 5. the instruction matches what the User asked, read independently from the signed request (or
-   pre-command): RequestID, SRV, target device and every parameter;
+   from the signed GBCS command): RequestID, SRV, target device and every parameter;
 6. the User is still authorised for the device now (responsible party, active, eligible role).
 
 Any failure raises ``DcoRejected`` and the instruction never reaches the S1SP. Otherwise the DCO

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 from sqlalchemy import Connection, Engine
 
@@ -48,7 +49,7 @@ from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.duis import precommand
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
-from opendcc.duis.precommand import PreCommand, PreCommandInvalid
+from opendcc.duis.precommand import PreCommandInvalid
 from opendcc.duis.request import (
     CommandVariant,
     ServiceRequest,
@@ -178,7 +179,7 @@ class FrontDoor:
         except DuisError as exc:
             return self._malformed(incoming, exc)
         try:
-            verify(
+            signer = verify(
                 request.document.getroot(),
                 self.certificates,
                 SignerPolicy(USER_SIGNED, request.request_id.originator),
@@ -193,7 +194,10 @@ class FrontDoor:
             self.restricted(granted)  # MP169: E71 for a disallowed SRV to a restricted meter
             if granted.srv.non_device:
                 return self._non_device(incoming, request, granted)
-            instruction = self.instructions.read(request)
+            signer_key = signer.certificate.public_key()
+            instruction = self.instructions.read(
+                request, signer_key if isinstance(signer_key, ec.EllipticCurvePublicKey) else None
+            )
             self.vet(instruction)
             waits_for = self._predecessor(request)
         except (AccessDenied, InvalidParameters, PreCommandInvalid) as exc:
@@ -201,7 +205,7 @@ class FrontDoor:
             code = exc.code or ResponseCode.INVALID_USER_ROLE
             return self._refuse(incoming, request, exc.http_status, str(exc), code)
         if request.command_variant is CommandVariant.TRANSFORM:
-            return self._transform(incoming, request, instruction)
+            return self._transform(incoming, request, granted, instruction)
         return self._device_request(incoming, request, granted, instruction, waits_for)
 
     # ------------------------------------------------------------------ steps
@@ -248,19 +252,25 @@ class FrontDoor:
         return None
 
     def _transform(
-        self, incoming: Incoming, request: ServiceRequest, instruction: Instruction
+        self,
+        incoming: Incoming,
+        request: ServiceRequest,
+        granted: Granted,
+        instruction: Instruction,
     ) -> Answer:
-        """CV 4: answer at once with the pre-command the User is to sign (CV 5 sends it)."""
+        """CV 4: answer at once with the pre-command the User is to sign (CV 5 sends it): the
+        GBCS General Signing message of the SRV's use case for the target's device type."""
         now, rid = incoming.now, request.request_id
-        pre = PreCommand(
-            str(rid),
-            rid.originator,
+        device_type = granted.device.device_type.value if granted.device is not None else "any"
+        payload = precommand.issue(
             instruction.srv,
+            device_type,
+            rid.originator,
             instruction.device_id,
+            rid.counter,
             instruction.parameters,
-            precommand.issued_at(now),
+            now,
         )
-        payload = precommand.issue(pre, self.dsp.key)
 
         def write(conn: Connection) -> None:
             self.requests.accept_in(conn, _new(request, incoming.body), now)

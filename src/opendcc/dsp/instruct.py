@@ -3,20 +3,24 @@
 A non-critical request (CV 1-3) names its SRV and target in the header and its parameters in
 the body, read by the SRV's service (``opendcc.s1sp.services``). A critical request arrives in
 two steps (``opendcc.duis.precommand``): the transform (CV 4) is read like a non-critical
-request and answered with a pre-command; the signed pre-command (CV 5) carries the instruction
-itself, which must be for the SRV and target its header names, from the User it was issued to.
+request and answered with a pre-command, a GBCS General Signing message; the signed pre-command
+(CV 5) carries the instruction itself, read back from the GBCS command, which must be for the
+SRV and target its header names, from the User, and signed with the User's GBCS signing key.
 
 A future-dated request's ExecutionDateTime is one more parameter, ``execute_at`` (UTC, as DCC
-writes date-times): the pre-command carries it, the DCO checks it like any other, and a head-end
-that dates commands on the device holds the instruction until then (the DUIS Device pattern).
+writes date-times): the pre-command carries it (in the GBCS command's own date field), the
+DCO checks it like any other, and a head-end that dates commands on the device holds the
+instruction until then (the DUIS Device pattern).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from opendcc.core.eui import Eui64
 from opendcc.duis import precommand
 from opendcc.duis.precommand import PreCommandInvalid
 from opendcc.duis.request import CommandVariant, ServiceRequest, parse_datetime
@@ -35,15 +39,25 @@ SIGNED_PRE_COMMANDS = frozenset(
 )
 
 
+# The GBCS digital-signing keys a User has registered (SMKI Organisation certificates with
+# digitalSignature); empty when it has none, and then its XML-signing key signs its commands.
+GbcsSigners = Callable[[Eui64], Sequence[ec.EllipticCurvePublicKey]]
+
+
+def _none(_user: Eui64) -> Sequence[ec.EllipticCurvePublicKey]:
+    return ()
+
+
 class Instructions:
-    def __init__(self, dsp_public: ec.EllipticCurvePublicKey) -> None:
-        self._dsp_public = dsp_public
+    def __init__(self, gbcs_signers: GbcsSigners = _none) -> None:
+        self._gbcs_signers = gbcs_signers
 
     def read(
         self, request: ServiceRequest, signer: ec.EllipticCurvePublicKey | None = None
     ) -> Instruction:
         """The instruction ``request`` asks for. With ``signer`` (the key that signed the
-        request), a signed pre-command's User signature is verified too."""
+        request), a signed pre-command's GBCS signature is verified too: by one of the User's
+        GBCS signing keys, or by ``signer`` when the User has registered none."""
         rid = request.request_id
         if request.command_variant not in SIGNED_PRE_COMMANDS:
             parameters = services.parameters(request.srv, request.body)
@@ -52,17 +66,17 @@ class Instructions:
                 parameters = {**parameters, EXECUTE_AT: execute_at}
             return Instruction(str(rid), request.srv, rid.target, parameters)
         signed = precommand.signed_payload(request.body)
-        if signer is None:
-            payload, _ = precommand.split(signed)
-        else:
-            payload = precommand.verify_user(signed, signer)
-        pre = precommand.read(payload, self._dsp_public)
-        if (pre.srv, pre.device_id, pre.originator) != (request.srv, rid.target, rid.originator):
+        signers: Sequence[ec.EllipticCurvePublicKey] | None = None
+        if signer is not None:
+            signers = self._gbcs_signers(rid.originator) or (signer,)
+        pre = precommand.read(signed, request.srv, rid.originator, rid.target, signers)
+        if pre.counter >= rid.counter:
+            # The pre-command came from an earlier transform (CV 4) of this User's.
             raise PreCommandInvalid(
-                f"the pre-command is for SRV {pre.srv} on {pre.device_id} by {pre.originator},"
-                f" not SRV {request.srv} on {rid.target} by {rid.originator}"
+                f"the GBCS command's transaction counter {pre.counter} is not before this"
+                f" request's {rid.counter}"
             )
-        return Instruction(str(rid), pre.srv, rid.target, pre.parameters)
+        return Instruction(str(rid), pre.srv, rid.target, dict(pre.parameters))
 
 
 def execute_at(instruction: Instruction) -> datetime | None:

@@ -67,6 +67,10 @@ def headend_meters() -> list[Eui64]:
     return [m.device_id for m in DEVICES if m.device_type == "ESME"]
 
 
+def _certificates(xml_signing: Path, gbcs: Path | None) -> list[str]:
+    return [str(xml_signing)] + ([str(gbcs)] if gbcs is not None else [])
+
+
 def write_config(
     path: Path,
     *,
@@ -82,6 +86,7 @@ def write_config(
     registrations: Iterable[tuple[str, str, str]] = (),  # (MPxN, role, User ID)
     extra: str = "",  # more TOML, appended
     response_time_scale: float = 1.0,
+    gbcs_certificate: Path | None = None,  # the supplier's GBCS digital-signing certificate
 ) -> Path:
     """Write the hub's TOML configuration for this estate (TOML written as JSON values)."""
 
@@ -103,16 +108,16 @@ def write_config(
     if xsd is not None:
         lines.append(f"xsd = {q(xsd)}")
     lines += ["", "[[s1sp]]", f"cohort = {q(cohort)}", f"endpoint = {q(headend)}", ""]
-    for user, roles, key in (
-        (SUPPLIER, ["IS", "GS"], SUPPLIER_KEY),
-        (NETWORK_OPERATOR, ["ED"], NETWORK_OPERATOR_KEY),
+    for user, roles, key, gbcs in (
+        (SUPPLIER, ["IS", "GS"], SUPPLIER_KEY, gbcs_certificate),
+        (NETWORK_OPERATOR, ["ED"], NETWORK_OPERATOR_KEY, None),
     ):
         lines += [
             "[[users]]",
             f"id = {q(user)}",
             f"roles = {json.dumps(roles)}",
             f"callback_url = {q(callback_url)}",
-            f"certificates = [{q(keys / f'{key}.pem')}]",
+            f"certificates = {json.dumps(_certificates(keys / f'{key}.pem', gbcs))}",
         ]
         if user == NETWORK_OPERATOR:
             lines += [

@@ -1,5 +1,6 @@
-"""A simulated DCC User: signs DUIS requests like DCC Boxed tooling and runs its own callback
-endpoint, where the hub POSTs responses and alerts.
+"""A simulated DCC User: signs DUIS requests like DCC Boxed tooling, signs the pre-commands of
+critical requests (GBCS General Signing messages) as a User's system does for SMETS2, and runs
+its own callback endpoint, where the hub POSTs responses and alerts.
 
 Used by the demo, the end-to-end tests and the front-door benchmark. The originator counter
 starts from the current time in milliseconds (as DCC Boxed's signing tool does) and only grows.
@@ -14,12 +15,13 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
 from opendcc.core.eui import Eui64
-from opendcc.duis import precommand
 from opendcc.duis.xml import parse_xml
 from opendcc.duis.xmldsig import sign
+from opendcc.gbcs import message as gbcs
 from opendcc.smki.credentials import SigningCredentials
 
 REQUEST = """<?xml version="1.0" encoding="UTF-8"?>
@@ -37,10 +39,18 @@ DCC = Eui64.parse("90-B3-D5-1F-30-00-00-02")  # the target of non-device request
 
 
 class SimulatedUser:
-    def __init__(self, credentials: SigningCredentials, user_id: Eui64 | None = None) -> None:
+    def __init__(
+        self,
+        credentials: SigningCredentials,
+        user_id: Eui64 | None = None,
+        gbcs_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> None:
         if user_id is None and credentials.info.eui is None:
             raise ValueError("the certificate names no User ID; pass one")
         self.credentials = credentials
+        # The key that signs GBCS commands: the private half of the User's SMKI Organisation
+        # digital-signing certificate; without one, its XML-signing key.
+        self.gbcs_key = gbcs_key or credentials.key
         self.user_id = user_id or credentials.info.eui
         self._counter = itertools.count(time.time_ns() // 1_000_000)
         self._lock = threading.Lock()
@@ -77,9 +87,17 @@ class SimulatedUser:
         sign(document.getroot(), self.credentials)
         return etree.tostring(document, xml_declaration=True, encoding="UTF-8")
 
+    def sign_precommand(self, payload: bytes) -> bytes:
+        """What a User's system does with a pre-command (a GBCS General Signing message, 0xDF
+        ...): sign the bytes after the 0xDF with its GBCS key, append 0x40 and r || s."""
+        message = gbcs.decode(payload)  # refuses anything but a General Signing message
+        if message.originator != self.user_id:
+            raise ValueError(f"the pre-command is {message.originator}'s, not this User's")
+        return gbcs.sign(payload, self.gbcs_key)
+
     def signed_precommand(self, srv: str, target: Eui64, payload: bytes) -> bytes:
         """CV 5: the pre-command a transform (CV 4) returned, signed by this User."""
-        signed = precommand.sign(payload, self.credentials.key)
+        signed = self.sign_precommand(payload)
         body = (
             "<sr:SignedPreCommand><sr:GBCSPayload>"
             f"{base64.b64encode(signed).decode('ascii')}"

@@ -6,11 +6,13 @@ subject OU (``87`` = 0x87) and the holder's EUI-64 in ``x500UniqueIdentifier`` (
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from opendcc.core.eui import Eui64, InvalidIdentifier
@@ -84,3 +86,27 @@ def _eui(subject: x509.Name) -> Eui64 | None:
             except InvalidIdentifier:
                 return None
     return None
+
+
+# Roles of the SMKI Organisation certificates a User signs GBCS commands with (not DUIS XML).
+_XML_ROLES = frozenset({RemotePartyRole.XML_SIGN, RemotePartyRole.DSP_XML_SIGN})
+
+
+def gbcs_signing_keys(
+    certificates: Iterable[x509.Certificate],
+) -> tuple[ec.EllipticCurvePublicKey, ...]:
+    """The GBCS digital-signing keys among a User's certificates: SMKI Organisation
+    certificates (a remote party role other than XML signing) for digitalSignature, on P-256."""
+    keys: list[ec.EllipticCurvePublicKey] = []
+    for certificate in certificates:
+        info = describe(certificate)
+        if info.role is None or info.role in _XML_ROLES:
+            continue
+        try:
+            usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            continue
+        key = certificate.public_key()
+        if usage.digital_signature and isinstance(key, ec.EllipticCurvePublicKey):
+            keys.append(key)
+    return tuple(keys)

@@ -23,13 +23,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
-from tests.reference import KEYS, XSD_V54
+from tests.reference import GBCS_KEYSTORE, KEYS, XSD_V54
 
 from opendcc.core.clock import FixedClock
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.duis.xml import parse_xml, ra, sr
+from opendcc.gbcs import message as gbcs
+from opendcc.gbcs.usecases import use_cases
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import CohortProfile, Registry
 from opendcc.sim import fleet, scenario
@@ -172,6 +176,10 @@ class Estate:
         root = parse_xml(answer.content).getroot()
         payload = root.findtext(f".//{sr('PreCommand')}/{sr('GBCSPayload')}")
         assert payload, f"no pre-command in {answer.content[:400]!r}"
+        message = gbcs.decode(base64.b64decode(payload))  # a GBCS General Signing message
+        codes = {u.message_code for u in use_cases(srv)}
+        assert message.message_code in codes, f"{srv}: 0x{message.message_code:04X}"
+        assert (message.originator, message.recipient) == (self.supplier.user_id, target)
         signed = self.supplier.signed_precommand(srv, target, base64.b64decode(payload))
         answer = self.post("serviceS", signed)
         assert answer.status_code == 200, answer.headers.get("X-OpenDCC-Reason")
@@ -217,7 +225,19 @@ def hub_config(
         + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs],
         extra=extra + "\n" + _devices_toml(installs) + "\n" + extra_config,
         response_time_scale=response_time_scale,
+        gbcs_certificate=SUPPLIER_GBCS.with_suffix(".pem"),
     )
+
+
+# The supplier's GBCS digital-signing key pair in DCC's RTDS key store: registered for it, and
+# what it signs critical commands with, as a User's system does for SMETS2.
+SUPPLIER_GBCS = GBCS_KEYSTORE / f"{scenario.SUPPLIER.to_bytes().hex()}-ds"
+
+
+def supplier_gbcs_key() -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(SUPPLIER_GBCS.with_suffix(".key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
 
 
 @contextmanager
@@ -243,6 +263,7 @@ def estate(
                 SimulatedUser(SigningCredentials.from_files(KEYS / f"{k}.key", KEYS / f"{k}.pem"))
                 for k in (scenario.SUPPLIER_KEY, scenario.NETWORK_OPERATOR_KEY)
             )
+            supplier.gbcs_key = supplier_gbcs_key()
             running: Estate | None = None
             try:
                 with httpx.Client(timeout=60) as http:

@@ -1,0 +1,516 @@
+"""The GSME (gas meter) GBCS use cases opendcc writes exactly: GBZ (GB ZigBee) payloads of ZCL
+(ZigBee Cluster Library) commands, and GCS28's ASN.1, as DCC's RTDS writes them.
+
+``CODECS`` maps a use case's name to its (encode, decode) pair (see ``codec``). Pure.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from opendcc.gbcs import encoding as enc
+from opendcc.gbcs.codec import (
+    CANCEL_AT,
+    DEBT_KEYS,
+    EXECUTE_AT,
+    Codec,
+    Decode,
+    Encode,
+    Inputs,
+    Parameters,
+    as_instant,
+    as_text,
+    clock_parameters,
+    clock_window,
+    only,
+)
+from opendcc.gbcs.message import GbcsInvalid
+
+_METERING = 0x0702
+_PREPAYMENT = 0x0705
+
+
+def _zcl(command: int, payload: bytes) -> bytes:
+    return bytes([0x01, 0x00, command]) + payload  # cluster-specific, sequence 0
+
+
+def _one_frame(content: bytes, cluster: int, command: int) -> bytes:
+    components = enc.gbz_components(content)
+    if len(components) != 1 or components[0][0] != cluster:
+        raise GbcsInvalid("not this GBZ command")
+    frame = components[0][1]
+    if frame[:3] != bytes([0x01, 0x00, command]):
+        raise GbcsInvalid("not this ZCL command")
+    return frame[3:]
+
+
+def _implementation(parameters: Parameters) -> bytes:
+    when = parameters.get(EXECUTE_AT)
+    if when is None:
+        return enc.zigbee_time(None)
+    instant = as_instant(when)
+    if instant == CANCEL_AT:
+        return enc.ZIGBEE_NEVER.to_bytes(4, "little")
+    return enc.zigbee_time(instant)
+
+
+def _implementation_parameters(raw: bytes) -> dict[str, str]:
+    if raw == enc.ZIGBEE_NEVER.to_bytes(4, "little"):
+        return {EXECUTE_AT: as_text(CANCEL_AT)}
+    instant = enc.read_zigbee_time(raw)
+    return {} if instant is None else {EXECUTE_AT: as_text(instant)}
+
+
+def _gsme_supply(proposed: int) -> tuple[Encode, Decode]:
+    """GCS32 / GCS39: ZCL Metering ChangeSupply, immediately."""
+
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        if parameters:
+            return None
+        payload = (
+            b"\x00" * 4  # provider id
+            + enc.zigbee_time(inputs.now)  # issuer event id
+            + b"\x00" * 8  # request date-time, implementation date-time: now
+            + bytes([proposed, 0x01])  # proposed supply status, acknowledge required
+        )
+        return enc.gbz((_METERING, _zcl(0x0B, payload)))
+
+    def decode(content: bytes) -> dict[str, str]:
+        payload = _one_frame(content, _METERING, 0x0B)
+        if len(payload) != 18 or payload[8:] != b"\x00" * 8 + bytes([proposed, 0x01]):
+            raise GbcsInvalid("not this supply command")
+        return {}
+
+    return encode, decode
+
+
+def _gcs06_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    # ZCL Prepayment SelectAvailableEmergencyCredit: issued now, by the ESI.
+    return None if parameters else enc.gbz((_PREPAYMENT, _zcl(0x00, b"\x00" * 5)))
+
+
+def _gcs06_decode(content: bytes) -> dict[str, str]:
+    if _one_frame(content, _PREPAYMENT, 0x00) != b"\x00" * 5:
+        raise GbcsInvalid("not GCS06 Activate Emergency Credit")
+    return {}
+
+
+# GCS40a-d: ZCL Prepayment CreditAdjustment, its adjustment type naming the balance (meter
+# balance in prepayment, accrued debt in credit mode) and what is done to it.
+_ADJUSTMENTS = {
+    ("prepayment", "adjust"): 0x00,
+    ("prepayment", "reset"): 0x01,
+    ("credit", "reset"): 0x02,
+    ("credit", "adjust"): 0x03,
+}
+
+
+def _gcs40(kind: int) -> tuple[Encode, Decode]:
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        content = _gcs40_encode(parameters, inputs)
+        return content if content is not None and content[-5] == kind else None
+
+    def decode(content: bytes) -> dict[str, str]:
+        parameters = _gcs40_decode(content)
+        if _ADJUSTMENTS[(parameters["mode"], parameters["operation"])] != kind:
+            raise GbcsInvalid("another GCS40 meter balance update")
+        return parameters
+
+    return encode, decode
+
+
+def _gcs40_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    key = (parameters.get("mode", ""), parameters.get("operation", ""))
+    kind = _ADJUSTMENTS.get(key)
+    if kind is None or not only(parameters, "mode", "operation", "amount_mp"):
+        return None
+    amount = int(parameters.get("amount_mp", "0")) if key[1] == "adjust" else 0
+    if (key[1] == "adjust") != ("amount_mp" in parameters):
+        return None
+    payload = (
+        enc.zigbee_time(inputs.now)  # issuer event id
+        + b"\x00" * 4  # start time: now
+        + bytes([kind])
+        + amount.to_bytes(4, "little", signed=True)
+    )
+    return enc.gbz((_PREPAYMENT, _zcl(0x05, payload)))
+
+
+def _gcs40_decode(content: bytes) -> dict[str, str]:
+    payload = _one_frame(content, _PREPAYMENT, 0x05)
+    found = {v: k for k, v in _ADJUSTMENTS.items()}.get(payload[8]) if len(payload) == 13 else None
+    if found is None or payload[4:8] != b"\x00" * 4:
+        raise GbcsInvalid("not a GCS40 meter balance update")
+    mode, operation = found
+    parameters = {"mode": mode, "operation": operation}
+    if operation == "adjust":
+        parameters["amount_mp"] = str(int.from_bytes(payload[9:], "little", signed=True))
+    return parameters
+
+
+# GCS02 / GCS03: ZCL Prepayment ChangePaymentMode; the payment control configuration bits.
+_CREDIT_CONFIG = 0x0C94
+_PREPAYMENT_CONFIG = 0x0097
+_DEBT_WHILE_EMERGENCY = 0x0800  # set unless debt recovery is suspended in emergency credit
+_SUSPEND_WHEN_DISABLED = 0x0400
+
+
+def _gcs_payment_mode(mode: str) -> tuple[Encode, Decode]:
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        return (
+            _gcs_payment_mode_encode(parameters, inputs) if parameters.get("mode") == mode else None
+        )
+
+    def decode(content: bytes) -> dict[str, str]:
+        parameters = _gcs_payment_mode_decode(content)
+        if parameters["mode"] != mode:
+            raise GbcsInvalid(f"not a change to {mode} mode")
+        return parameters
+
+    return encode, decode
+
+
+def _gcs_payment_mode_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    mode = parameters.get("mode")
+    rest = {k: v for k, v in parameters.items() if k not in ("mode", EXECUTE_AT)}
+    if mode == "credit" and not rest:
+        config, cutoff = _CREDIT_CONFIG, 0xFFFFFFFF.to_bytes(4, "little")
+    elif mode == "prepayment" and set(rest) == {
+        "suspend_debt_disabled",
+        "suspend_debt_emergency",
+        "disablement_threshold_mp",
+    }:
+        config = _PREPAYMENT_CONFIG
+        if rest["suspend_debt_emergency"] == "0":
+            config |= _DEBT_WHILE_EMERGENCY
+        if rest["suspend_debt_disabled"] == "1":
+            config |= _SUSPEND_WHEN_DISABLED
+        cutoff = int(rest["disablement_threshold_mp"]).to_bytes(4, "little", signed=True)
+    else:
+        return None
+    payload = (
+        b"\x00" * 4  # provider id
+        + enc.zigbee_time(inputs.now)  # issuer event id
+        + _implementation(parameters)
+        + config.to_bytes(2, "little")
+        + cutoff
+    )
+    return enc.gbz((_PREPAYMENT, _zcl(0x06, payload)))
+
+
+def _gcs_payment_mode_decode(content: bytes) -> dict[str, str]:
+    payload = _one_frame(content, _PREPAYMENT, 0x06)
+    if len(payload) != 18:
+        raise GbcsInvalid("not a GCS02/GCS03 payment mode change")
+    config = int.from_bytes(payload[12:14], "little")
+    parameters = _implementation_parameters(payload[8:12])
+    if config == _CREDIT_CONFIG and payload[14:] == b"\xff" * 4:
+        return {**parameters, "mode": "credit"}
+    if config & ~(_DEBT_WHILE_EMERGENCY | _SUSPEND_WHEN_DISABLED) != _PREPAYMENT_CONFIG:
+        raise GbcsInvalid("not a GCS03 payment mode change")
+    return {
+        **parameters,
+        "mode": "prepayment",
+        "suspend_debt_disabled": "1" if config & _SUSPEND_WHEN_DISABLED else "0",
+        "suspend_debt_emergency": "0" if config & _DEBT_WHILE_EMERGENCY else "1",
+        "disablement_threshold_mp": str(int.from_bytes(payload[14:], "little", signed=True)),
+    }
+
+
+# GCS25 Set Billing Calendar: ZCL Price PublishBillingPeriod, then PublishBlockPeriod, for the
+# same start and duration in months (duration type 0x23), as the DSP publishes them.
+_PRICE = 0x0700
+_MONTHS = {"Monthly": 1, "Quarterly": 3, "SixMonthly": 6, "Yearly": 12}
+
+
+def _gcs25(monthly: bool) -> Encode:
+    """GCS25 writes a monthly calendar, GCS25a the others (as DCC's RTDS does)."""
+
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        if (parameters.get("periodicity") == "Monthly") != monthly:
+            return None
+        return _gcs25_encode(parameters, inputs)
+
+    return encode
+
+
+def _gcs25_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    months = _MONTHS.get(parameters.get("periodicity", ""))
+    keys = {"fuel", "billing_period_start", "periodicity"}
+    if months is None or parameters.get("fuel") != "gas" or set(parameters) != keys:
+        return None
+    period = (
+        b"\x00" * 4  # provider id
+        + enc.zigbee_time(inputs.now)  # issuer event id
+        + enc.zigbee_time(as_instant(parameters["billing_period_start"]))
+        + months.to_bytes(3, "little")
+    )
+    return enc.gbz(
+        (_PRICE, b"\x09\x00\x09" + period + b"\x23\x00"),
+        (_PRICE, b"\x09\x01\x01" + period + b"\x02\x23\x00\x01"),
+    )
+
+
+def _gcs25_decode(content: bytes) -> dict[str, str]:
+    components = enc.gbz_components(content)
+    if [cluster for cluster, _ in components] != [_PRICE, _PRICE]:
+        raise GbcsInvalid("not GCS25 Set Billing Calendar")
+    billing, block = (frame for _, frame in components)
+    period = billing[3:18]
+    if (
+        billing[:3] != b"\x09\x00\x09"
+        or billing[18:] != b"\x23\x00"
+        or block != b"\x09\x01\x01" + period + b"\x02\x23\x00\x01"
+        or period[:4] != b"\x00" * 4
+    ):
+        raise GbcsInvalid("not GCS25 Set Billing Calendar")
+    start = enc.read_zigbee_time(period[8:12])
+    months = int.from_bytes(period[12:15], "little")
+    periodicity = {v: k for k, v in _MONTHS.items()}.get(months)
+    if start is None or periodicity is None:
+        raise GbcsInvalid("a GCS25 calendar opendcc does not read")
+    return {"fuel": "gas", "billing_period_start": as_text(start), "periodicity": periodicity}
+
+
+# GCS04 Update Debt: three ZCL Prepayment ChangeDebt commands, incrementing debt 1 and 2 (time
+# based, a recovery amount per day, or per hour when the daily rate is a whole number of
+# milli-pennies per hour, as DUIS's hourly rates are) and debt 3 (a percentage per payment).
+_HOURLY, _DAILY = 0x00, 0x01
+
+
+def _change_debt(
+    now: datetime, amount: int, *, method: int, kind: int, rate_per_day: int | None, percent: int
+) -> bytes:
+    if rate_per_day is None:
+        frequency, rate = _DAILY, 0
+    elif rate_per_day % 24 == 0 and rate_per_day:
+        frequency, rate = _HOURLY, rate_per_day // 24
+    else:
+        frequency, rate = _DAILY, rate_per_day
+    return (
+        enc.zigbee_time(now)  # issuer event id
+        + b"\x00"  # no debt label
+        + amount.to_bytes(4, "little")
+        + bytes([method, kind])
+        + bytes(6)  # recovery starts now; collection time midnight
+        + bytes([frequency])
+        + rate.to_bytes(4, "little")
+        + percent.to_bytes(2, "little")
+    )
+
+
+def _read_change_debt(frame: bytes, seq: int, method: int, kind: int) -> tuple[int, int, int]:
+    """(amount, recovery per day, percentage) of one ChangeDebt command."""
+    payload = frame[3:]
+    if frame[:3] != bytes([0x01, seq, 0x02]) or len(payload) != 24 or payload[4] != 0:
+        raise GbcsInvalid("not a GCS04 ChangeDebt command")
+    if payload[9:11] != bytes([method, kind]) or payload[11:17] != bytes(6):
+        raise GbcsInvalid("not a GCS04 ChangeDebt command")
+    rate = int.from_bytes(payload[18:22], "little")
+    per_day = rate * 24 if payload[17] == _HOURLY else rate
+    if payload[17] not in (_HOURLY, _DAILY) or (payload[17] == _HOURLY and not rate):
+        raise GbcsInvalid("a GCS04 recovery frequency opendcc does not read")
+    amount = int.from_bytes(payload[5:9], "little")
+    return amount, per_day, int.from_bytes(payload[22:24], "little")
+
+
+def _gcs04_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    if set(parameters) != set(DEBT_KEYS) or parameters["fuel"] != "gas":
+        return None
+    value = {k: int(parameters[k]) for k in DEBT_KEYS[1:]}
+    now = inputs.now
+    return enc.gbz(
+        (
+            _PREPAYMENT,
+            _zcl(
+                0x02,
+                _change_debt(
+                    now,
+                    value["time_debt_1_mp"],
+                    method=0,
+                    kind=1,
+                    rate_per_day=value["recovery_rate_1_mp"],
+                    percent=0,
+                ),
+            ),
+        ),
+        (
+            _PREPAYMENT,
+            b"\x01\x01\x02"
+            + _change_debt(
+                now,
+                value["time_debt_2_mp"],
+                method=0,
+                kind=3,
+                rate_per_day=value["recovery_rate_2_mp"],
+                percent=0,
+            ),
+        ),
+        (
+            _PREPAYMENT,
+            b"\x01\x02\x02"
+            + _change_debt(
+                now,
+                value["payment_debt_mp"],
+                method=1,
+                kind=5,
+                rate_per_day=None,
+                percent=value["debt_recovery_per_payment_bp"],
+            ),
+        ),
+    )
+
+
+def _gcs04_decode(content: bytes) -> dict[str, str]:
+    components = enc.gbz_components(content)
+    if [cluster for cluster, _ in components] != [_PREPAYMENT] * 3:
+        raise GbcsInvalid("not GCS04 Update Debt")
+    (time_1, rate_1, p1), (time_2, rate_2, p2), (payment, rate_3, percent) = (
+        _read_change_debt(frame, seq, method, kind)
+        for (_, frame), seq, method, kind in zip(
+            components, (0, 1, 2), (0, 0, 1), (1, 3, 5), strict=True
+        )
+    )
+    if p1 or p2 or rate_3:
+        raise GbcsInvalid("a GCS04 debt update opendcc does not read")
+    return {
+        "fuel": "gas",
+        "time_debt_1_mp": str(time_1),
+        "time_debt_2_mp": str(time_2),
+        "payment_debt_mp": str(payment),
+        "debt_recovery_per_payment_bp": str(percent),
+        "recovery_rate_1_mp": str(rate_1),
+        "recovery_rate_2_mp": str(rate_2),
+    }
+
+
+def _gcs28_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    """GCS28 Set Time: the validity window, as two GeneralizedTimes."""
+    window = clock_window(parameters)
+    if window is None:
+        return None
+    return enc.der(0x30, enc.generalized_time(window[0]) + enc.generalized_time(window[1]))
+
+
+def _gcs28_decode(content: bytes) -> dict[str, str]:
+    items = enc.der_items(content)
+    if len(items) != 1 or items[0][0] != 0x30:
+        raise GbcsInvalid("not GCS28 Set Time")
+    times = enc.der_items(items[0][1])
+    if [tag for tag, _ in times] != [0x18, 0x18]:
+        raise GbcsInvalid("not GCS28 Set Time")
+    return clock_parameters(*(enc.read_generalized_time(v) for _, v in times))
+
+
+# GCS01b Update Price: ZCL Price PublishTariffInformation (TOU or block charging scheme, GBP,
+# prices in 10^-5 GBP, i.e. milli-pennies, the standing charge) then PublishPriceMatrix (a TOU
+# price per tier, or a price per block of the one block tariff), from when they take effect.
+# opendcc's instruction names a gas meter's TOU rates by number and its block tariff as rate 8.
+_GBP = (826).to_bytes(2, "little")
+_BLOCK_RATE = 8
+
+
+def _gas_prices(parameters: Parameters) -> tuple[bool, list[int]] | None:
+    """(block tariff?, prices by tier or block), or None when not a gas price update opendcc
+    writes this way."""
+    keys = {k for k in parameters if not k.startswith("price.")}
+    if parameters.get("fuel") != "gas" or keys - {EXECUTE_AT} != {"fuel", "standing_charge_mp"}:
+        return None
+    rows = {
+        int(k.removeprefix("price.")): v.split(",")
+        for k, v in parameters.items()
+        if k.startswith("price.")
+    }
+    if list(rows) == [_BLOCK_RATE] and len(rows[_BLOCK_RATE]) > 1:
+        return True, [int(v) for v in rows[_BLOCK_RATE]]
+    if (
+        not rows
+        or any(len(v) != 1 for v in rows.values())
+        or sorted(rows) != list(range(1, len(rows) + 1))
+    ):
+        return None
+    return False, [int(rows[tier][0]) for tier in sorted(rows)]
+
+
+def _gcs01b_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    found = _gas_prices(parameters)
+    if found is None:
+        return None
+    block, prices = found
+    start = _implementation(parameters)
+    matrix_start = b"\xfe\xff\xff\xff" if start == b"\xff" * 4 else start  # as the RTDS cancels
+    now = enc.zigbee_time(inputs.now)
+    # charging scheme (TOU 0x00, block 0x10), no label, tiers in use, block thresholds in use
+    scheme, counts = (
+        (b"\x10", bytes([0, len(prices) - 1])) if block else (b"\x00", bytes([len(prices), 0]))
+    )
+    tariff = (
+        bytes(4) + now + b"\x01\x00\x00\x00" + start
+        + (scheme + b"\x00" + counts)
+        + b"\x00" + _GBP + b"\x50"
+        + int(parameters["standing_charge_mp"]).to_bytes(4, "little")
+        + b"\xff\x01\x00\x00\xe8\x03\x00"
+    )  # fmt: skip
+    entries = b"".join(
+        bytes([n if block else n + 1]) + price.to_bytes(4, "little")
+        for n, price in enumerate(prices)
+    )
+    matrix = (
+        bytes(4)
+        + now
+        + matrix_start
+        + b"\x01\x00\x00\x00\x00\x01"
+        + bytes([0 if block else 1])
+        + entries
+    )
+    return enc.gbz((_PRICE, b"\x09\x00\x04" + tariff), (_PRICE, b"\x09\x01\x05" + matrix))
+
+
+def _gcs01b_decode(content: bytes) -> dict[str, str]:
+    components = enc.gbz_components(content)
+    if [cluster for cluster, _ in components] != [_PRICE, _PRICE] or len(components[1][1]) < 22:
+        raise GbcsInvalid("not GCS01b Update Price")
+    tariff, matrix = components[0][1], components[1][1]
+    if len(tariff) != 38 or tariff[:3] != b"\x09\x00\x04" or matrix[:3] != b"\x09\x01\x05":
+        raise GbcsInvalid("not GCS01b Update Price")
+    block = matrix[21] == 0  # sub-payload control: 0 block, 1 TOU
+    entries = matrix[22:]
+    if len(entries) % 5:
+        raise GbcsInvalid("not GCS01b Update Price")
+    prices = [int.from_bytes(entries[n + 1 : n + 5], "little") for n in range(0, len(entries), 5)]
+    parameters: dict[str, str] = {
+        "fuel": "gas",
+        "standing_charge_mp": str(int.from_bytes(tariff[27:31], "little")),
+        **_implementation_parameters(tariff[15:19]),
+    }
+    if block:
+        parameters[f"price.{_BLOCK_RATE}"] = ",".join(map(str, prices))
+    else:
+        parameters.update({f"price.{n}": str(p) for n, p in enumerate(prices, start=1)})
+    # Whatever was read must be what opendcc writes for it: the rest of both commands checked.
+    if (
+        _gcs01b_encode(parameters, Inputs(0, enc.read_zigbee_time(tariff[7:11]) or _EPOCH))
+        != content
+    ):
+        raise GbcsInvalid("a GCS01b price update opendcc does not read")
+    return parameters
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+CODECS: dict[str, Codec] = {
+    "GCS01b": (_gcs01b_encode, _gcs01b_decode),
+    "GCS02": _gcs_payment_mode("credit"),
+    "GCS03": _gcs_payment_mode("prepayment"),
+    "GCS04": (_gcs04_encode, _gcs04_decode),
+    "GCS06": (_gcs06_encode, _gcs06_decode),
+    "GCS25": (_gcs25(monthly=True), _gcs25_decode),
+    "GCS25a": (_gcs25(monthly=False), _gcs25_decode),
+    "GCS28": (_gcs28_encode, _gcs28_decode),
+    "GCS32": _gsme_supply(0x00),
+    "GCS39": _gsme_supply(0x01),
+    "GCS40a": _gcs40(0x00),
+    "GCS40b": _gcs40(0x01),
+    "GCS40c": _gcs40(0x03),
+    "GCS40d": _gcs40(0x02),
+}
