@@ -33,7 +33,7 @@ if ! up; then
   # Loopback only; the guest user may log in (from loopback, RabbitMQ's default).
   printf 'listeners.tcp.default = 127.0.0.1:%s\n' "$PORT" >"$DIR/rabbitmq.conf"
   [ "$(id -u)" = 0 ] && chown rabbitmq "$DIR"/*
-  (cd "$DIR" && as_mq "${ENV[@]}" setsid "$BIN/rabbitmq-server" >>"$DIR/server.log" 2>&1 </dev/null) &
+  (cd "$DIR" && as_mq "${ENV[@]}" setsid "$BIN/rabbitmq-server") >>"$DIR/server.log" 2>&1 </dev/null &
   launcher=$!
   for _ in $(seq 1 900); do up && break; kill -0 $launcher 2>/dev/null || break; sleep 0.1; done
   up || { echo "RabbitMQ did not start; see $DIR/server.log" >&2; tail -20 "$DIR/server.log" >&2; exit 1; }
