@@ -112,11 +112,25 @@ def verify_command(
 
 
 @app.command("demo")
-def demo_command() -> None:
+def demo_command(
+    scale: Annotated[
+        bool,
+        typer.Option(
+            "--scale",
+            help="Scale mode: two gateways and two workers on PostgreSQL (DATABASE_URL, a fresh"
+            " database is made there) and RabbitMQ (BROKER_URL).",
+        ),
+    ] = False,
+) -> None:
     """Run the demo: the hub and every cohort's head-end simulator, used by a supplier."""
-    from opendcc.demo import run
+    from opendcc.demo import Scale, run
 
-    raise typer.Exit(run(typer.echo))
+    if not scale:
+        raise typer.Exit(run(typer.echo))
+    database, broker = os.environ.get("DATABASE_URL"), os.environ.get("BROKER_URL")
+    if not database or not database.startswith("postgresql") or not broker:
+        raise fail("--scale needs DATABASE_URL (PostgreSQL) and BROKER_URL (RabbitMQ)")
+    raise typer.Exit(run(typer.echo, scale=Scale(database, broker)))
 
 
 @app.command("serve")

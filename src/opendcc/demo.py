@@ -111,14 +111,25 @@ class _Pending:
     sent: float
 
 
-def run(say: Callable[[str], None], keys: Path | None = None) -> int:
+@dataclass(frozen=True)
+class Scale:
+    """Scale mode: the hub on PostgreSQL (a fresh database on this server) and RabbitMQ, as
+    ``gateways`` gateway and ``workers`` worker processes."""
+
+    database_url: str
+    broker_url: str
+    gateways: int = 2
+    workers: int = 2
+
+
+def run(say: Callable[[str], None], keys: Path | None = None, scale: Scale | None = None) -> int:
     keys = keys or reference_keys()
     if not keys.is_dir():
         say(f"ZAZ1 test keys not found at {keys}; set OPENDCC_REFERENCE to the DUIS reference.")
         return 2
     started = time.monotonic()
     try:
-        with _estate(keys) as estate:
+        with _estate(keys, scale) as estate:
             for line in estate.where:
                 say(line)
             say("")
@@ -174,13 +185,43 @@ class Estate:
 
 
 @contextmanager
-def _estate(keys: Path) -> Iterator[Estate]:
+def _database(directory: Path, scale: Scale | None) -> Iterator[tuple[str, str]]:
+    """The hub's database URL and how to describe it: SQLite in ``directory``, or a fresh
+    PostgreSQL database, dropped afterwards."""
+    if scale is None:
+        database = directory / "hub.db"
+        yield f"sqlite:///{database}", f"SQLite at {database}"
+        return
+    from sqlalchemy import text
+
+    from opendcc.store import create_engine_for
+
+    admin = create_engine_for(scale.database_url)
+    name = f"opendcc_demo_{os.getpid()}_{int(time.time())}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = admin.url.set(database=name)
+        yield (
+            url.render_as_string(hide_password=False),
+            f"PostgreSQL {url.render_as_string()}, RabbitMQ; {scale.gateways} gateways,"
+            f" {scale.workers} workers",
+        )
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def _estate(keys: Path, scale: Scale | None = None) -> Iterator[Estate]:
     """Every cohort's head-end simulator and the hub as processes, the supplier's callback
     server in this one."""
     profiles = register_all(Registry()).profiles()
     meters = scenario.headend_meters()  # the first cohort's head-end serves these too
     with (
         tempfile.TemporaryDirectory(prefix="opendcc-demo-") as tmp,
+        _database(Path(tmp), scale) as (database_url, described),
         CallbackServer() as callback,
         ExitStack() as processes,
     ):
@@ -202,7 +243,6 @@ def _estate(keys: Path) -> Iterator[Estate]:
             processes.callback(headend.stop)
             headends.append(headend)
         first, *others = headends
-        database = directory / "hub.db"
         xsd = keys.parents[1] / "schema/v5.4/DUIS Schema V5.4.xsd"
         config = scenario.write_config(
             directory / "hub.toml",
@@ -210,12 +250,18 @@ def _estate(keys: Path) -> Iterator[Estate]:
             cohort=first.cohort,
             headend=first.endpoint,
             callback_url=callback.url,
-            database_url=f"sqlite:///{database}",
+            database_url=database_url,
+            broker_url=scale.broker_url if scale else None,
             xsd=xsd if xsd.is_file() else None,
             cpl=migrating.cpl,
             registrations=migrating.registrations,
             extra="".join(
                 f'\n[[s1sp]]\ncohort = "{h.cohort}"\nendpoint = "{h.endpoint}"\n' for h in others
+            )
+            + (
+                f"\n[processes]\ngateways = {scale.gateways}\nworkers = {scale.workers}\n"
+                if scale
+                else ""
             ),
         )
         log = directory / "hub.log"
@@ -230,7 +276,7 @@ def _estate(keys: Path) -> Iterator[Estate]:
             for n, (profile, headend) in enumerate(zip(profiles, headends, strict=True))
         ]
         where += [
-            f"Hub (SQLite at {database}): {hub.url}"
+            f"Hub ({described}): {hub.url}"
             + ("" if xsd.is_file() else " [no DUIS XSD found: schema checks off]"),
             f"Supplier {scenario.SUPPLIER}'s callback server: {callback.url}",
         ]

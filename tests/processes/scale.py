@@ -139,6 +139,7 @@ class ScaleEstate:
     http: httpx.Client
     supplier: SimulatedUser
     acknowledged: set[str] = field(default_factory=set)  # message keys of I99 answers
+    refused: list[str] = field(default_factory=list)  # what else came back, for diagnosis
 
     def start(self, kind: str, port: int | None = None) -> Node:
         node = Node(kind, self.config, self.directory / f"{kind}-{port or 'x'}.log", port)
@@ -163,9 +164,11 @@ class ScaleEstate:
                 content=body,
                 headers={"Content-Type": "application/xml"},
             )
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self.refused.append(f"{gateway.url}: {type(exc).__name__}")
             return None  # not acknowledged: nothing promised
         if answer.status_code != 200 or response_code(answer.content) != "I99":
+            self.refused.append(f"{gateway.url}: HTTP {answer.status_code} {answer.text[:200]}")
             return None
         request_id = parse_xml(body).findtext(f"{SR}Header/{SR}RequestID")
         assert request_id is not None
@@ -174,12 +177,13 @@ class ScaleEstate:
         self.acknowledged.add(key)
         return key
 
-    def load(self, seconds: float, during: threading.Event | None = None) -> set[str]:
-        """Send through both gateways in turn for ``seconds``; the keys acknowledged."""
+    def load(self, count: int, during: threading.Event | None = None) -> set[str]:
+        """Send through both gateways in turn until ``count`` are acknowledged (``during`` is
+        set at the tenth); the keys acknowledged."""
         keys: set[str] = set()
-        deadline = time.monotonic() + seconds
         n = 0
-        while time.monotonic() < deadline:
+        while len(keys) < count:
+            assert n < count * 5, f"too few acknowledged: {self.refused[-5:]}"
             gateway = self.gateways[n % len(self.gateways)]
             n += 1
             key = self.send_one(gateway) or self.send_one(self.gateways[n % len(self.gateways)])
@@ -220,13 +224,12 @@ def scale_estate(directory: Path, *, latency_ms: int = 150) -> Iterator[ScaleEst
                     headend=headend.endpoint,
                     callback_url=callback.url,
                     database_url=database,
+                    broker_url=broker,
                     extra=(
                         "\n[processes]\nlease_seconds = 3\nredeliver_seconds = 5\n"
                         "sweep_seconds = 0.3\npoll_seconds = 0.05\n"
                     ),
                 )
-                source = config.read_text()
-                config.write_text(source.replace("[hub]\n", f'[hub]\nbroker_url = "{broker}"\n', 1))
                 prepare(load(config))
                 engine = create_engine_for(database)
                 running = ScaleEstate(

@@ -25,13 +25,13 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleEstate]:
         yield running
 
 
-def _load_and(estate: ScaleEstate, seconds: float, action: object) -> set[str]:
-    """Load for ``seconds``; ``action`` runs once ten requests are acknowledged."""
+def _load_and(estate: ScaleEstate, count: int, action: object) -> set[str]:
+    """Send ``count`` requests; ``action`` runs once ten are acknowledged."""
     started = threading.Event()
     keys: set[str] = set()
 
     def send() -> None:
-        keys.update(estate.load(seconds, during=started))
+        keys.update(estate.load(count, during=started))
 
     sender = threading.Thread(target=send)
     sender.start()
@@ -54,24 +54,29 @@ def test_requests_through_either_gateway_are_answered_at_the_callback(
 
 
 def test_a_killed_worker_loses_nothing(estate: ScaleEstate) -> None:
-    keys = _load_and(estate, 4.0, estate.workers[0].kill)
-    assert len(keys) > 20
+    in_flight: list[int] = []
+
+    def kill() -> None:
+        in_flight.append(len(estate.acknowledged - estate.callback.keys()))
+        estate.workers[0].kill()
+
+    keys = _load_and(estate, 40, kill)
+    assert in_flight[0] > 0, "the kill came too late to test anything"
     estate.check_delivered(keys)
     estate.restart_worker(0)
 
 
 def test_a_killed_gateway_loses_nothing_acknowledged(estate: ScaleEstate) -> None:
-    keys = _load_and(estate, 4.0, estate.gateways[0].kill)
-    assert len(keys) > 20
+    keys = _load_and(estate, 40, estate.gateways[0].kill)
     estate.check_delivered(keys)
     estate.restart_gateway(0)
 
 
 def test_a_killed_and_restarted_broker_loses_nothing(estate: ScaleEstate) -> None:
-    keys = _load_and(estate, 3.0, kill_rabbitmq)
+    keys = _load_and(estate, 30, kill_rabbitmq)
     # Accepts went on without the broker (the database is the truth); the work waits for it.
     start_rabbitmq()
-    keys |= estate.load(2.0)
+    keys |= estate.load(10)
     estate.check_delivered(keys, timeout=90)
 
 

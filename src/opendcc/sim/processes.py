@@ -111,7 +111,7 @@ class HubProcess(Process):
         self.url = f"http://127.0.0.1:{port}"
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
