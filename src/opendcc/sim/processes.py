@@ -104,10 +104,14 @@ class HeadEndProcess(Process):
 
 
 class HubProcess(Process):
-    def __init__(self, config: Path, port: int, log: Path | None = None) -> None:
-        super().__init__(
-            ["-m", "opendcc", "serve", "--config", str(config), "--port", str(port)], log
-        )
+    """``opendcc serve``: the embedded default's processes (a supervisor and its children),
+    or with ``single_process`` the whole hub in one process."""
+
+    def __init__(
+        self, config: Path, port: int, log: Path | None = None, *, single_process: bool = False
+    ) -> None:
+        args = ["-m", "opendcc", "serve", "--config", str(config), "--port", str(port)]
+        super().__init__([*args, "--single-process"] if single_process else args, log)
         self.url = f"http://127.0.0.1:{port}"
         self.wait_ready()
 
