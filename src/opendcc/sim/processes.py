@@ -47,11 +47,14 @@ class Process:
             self.popen.send_signal(signal.SIGKILL)
             self.popen.wait(10)
 
+    # Seconds to wait after SIGTERM before SIGKILL.
+    stop_timeout = 10.0
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
-                self.popen.wait(10)
+                self.popen.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
 
@@ -106,6 +109,9 @@ class HeadEndProcess(Process):
 class HubProcess(Process):
     """``opendcc serve``: the embedded default's processes (a supervisor and its children),
     or with ``single_process`` the whole hub in one process."""
+
+    # The supervisor stops its gateways, then the rest, each group within 10 s.
+    stop_timeout = 25.0
 
     def __init__(
         self, config: Path, port: int, log: Path | None = None, *, single_process: bool = False
