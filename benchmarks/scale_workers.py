@@ -6,6 +6,8 @@ SRV 4.1.1 requests is accepted through both gateways, then ``W`` worker processe
 time from their start until the job table is empty is measured (a job leaves the table with its
 signed response, in one commit). Once with one worker, once with two, each on a fresh backlog.
 Workers' start-up (imports, the hub) is excluded: the clock starts when the first job leaves.
+The workers' CPU per request is printed beside the rate: on a shared machine it is the figure
+that does not depend on what else runs.
 
     OPENDCC_TEST_POSTGRES_URL=$(scripts/test-postgres.sh) \\
         .venv/bin/python benchmarks/scale_workers.py [--requests 400]
@@ -14,6 +16,7 @@ Workers' start-up (imports, the hub) is excluded: the clock starts when the firs
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -41,22 +44,34 @@ def backlog(estate: ScaleEstate, count: int) -> None:
             sent += 1
 
 
-def measure(estate: ScaleEstate, workers: int, count: int) -> float:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def measure(estate: ScaleEstate, workers: int, count: int) -> tuple[float, float]:
+    """Requests completed per second, and the workers' CPU milliseconds per request."""
     backlog(estate, count)
     assert pending(estate) == count, pending(estate)
     started = [estate.start("worker") for _ in range(workers)]
     try:
         while pending(estate) == count:
             time.sleep(0.01)
-        first = time.monotonic()
+        pids = [node.popen.pid for node in started]
+        first, cpu = time.monotonic(), cpu_seconds(pids)
         left_at_first = pending(estate)
         while pending(estate) > 0:
             time.sleep(0.05)
-        elapsed = time.monotonic() - first
+        elapsed, cpu = time.monotonic() - first, cpu_seconds(pids) - cpu
     finally:
         for node in started:
             node.stop()
-    return left_at_first / elapsed
+    return left_at_first / elapsed, cpu * 1000 / left_at_first
 
 
 def main() -> None:
@@ -69,8 +84,11 @@ def main() -> None:
         estate.workers = []
         rates = {}
         for workers in (1, 2):
-            rates[workers] = measure(estate, workers, args.requests)
-            print(f"{workers} worker process(es): {rates[workers]:.0f} requests completed/s")
+            rates[workers], cpu_ms = measure(estate, workers, args.requests)
+            print(
+                f"{workers} worker process(es): {rates[workers]:.1f} requests completed/s,"
+                f" {cpu_ms:.1f} ms of worker CPU per request"
+            )
         print(f"two against one: {rates[2] / rates[1]:.2f}x (target >= 1.7x)")
 
 
