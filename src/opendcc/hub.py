@@ -355,7 +355,7 @@ class Hub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop.set_default_executor(ThreadPoolExecutor(THREADS, thread_name_prefix="hub"))
-        roles = self.roles or ALL_ROLES
+        roles = ALL_ROLES if self.roles is None else self.roles
         if self.roles is None:
             await self._resume()
         if Role.SCHEDULER in roles:
