@@ -11,10 +11,11 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres browser lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http clean
+.PHONY: help run run-scale test setup tools postgres browser rabbitmq lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
+	@echo "make run-scale - the demo in scale mode: 2 gateways, 2 workers, PostgreSQL + RabbitMQ"
 	@echo "make test   - set up and run lint, type checks and the whole test suite"
 	@echo "make bench  - set up and run the DUIS core benchmark"
 	@echo "make bench-front-door - set up and benchmark the running hub over HTTP"
@@ -53,9 +54,18 @@ postgres:
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq chromium; }
+# RabbitMQ for scale mode (Debian package; the tests and run-scale start their own node on
+# loopback with scripts/test-rabbitmq.sh, never the system service).
+rabbitmq:
+	@[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq rabbitmq-server; }
 
 run: setup
 	$(BIN)/opendcc demo --stay
+
+run-scale: setup postgres rabbitmq
+	url=$$(scripts/test-postgres.sh) && amqp=$$(scripts/test-rabbitmq.sh) && \
+		DATABASE_URL=$$url BROKER_URL=$$amqp $(BIN)/opendcc demo --scale
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -64,8 +74,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup tools postgres browser
-	url=$$(scripts/test-postgres.sh) && OPENDCC_TEST_POSTGRES_URL=$$url $(BIN)/pytest
+pytest: setup tools postgres browser rabbitmq
+	url=$$(scripts/test-postgres.sh) && amqp=$$(scripts/test-rabbitmq.sh) && \
+		OPENDCC_TEST_POSTGRES_URL=$$url OPENDCC_TEST_RABBITMQ_URL=$$amqp $(BIN)/pytest
 
 test: lint typecheck pytest
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -18,10 +17,12 @@ from opendcc.cli_common import ConfigOption, config_of, fail, read_input
 from opendcc.cli_firmware import app as firmware_app
 from opendcc.cli_inventory import register_inventory_commands
 from opendcc.cli_prepayment import prepayment_app
+from opendcc.cli_processes import app as process_app
 from opendcc.cli_schedules import app as schedules_app
 from opendcc.cli_sim import sim_app
 from opendcc.cli_ssi import ssi_app
 from opendcc.cli_utrn import utrn_app
+from opendcc.config import HubConfig
 from opendcc.core.errors import DuisError
 from opendcc.duis.authenticate import verify_document
 from opendcc.duis.request import parse_request
@@ -41,6 +42,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(firmware_app, name="firmware")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(ssi_app, name="ssi")
+app.add_typer(process_app, name="process")
 
 XsdOption = Annotated[
     Path | None,
@@ -116,30 +118,67 @@ def demo_command(
     stay: Annotated[
         bool, typer.Option(help="Keep the hub running afterwards for the SSI (until Enter).")
     ] = False,
+    scale: Annotated[
+        bool,
+        typer.Option(
+            "--scale",
+            help="Scale mode: two gateways and two workers on PostgreSQL (DATABASE_URL, a fresh"
+            " database is made there) and RabbitMQ (BROKER_URL).",
+        ),
+    ] = False,
 ) -> None:
     """Run the demo: the hub and every cohort's head-end simulator, used by a supplier."""
     import sys
 
-    from opendcc.demo import run
+    from opendcc.demo import Scale, run
 
-    raise typer.Exit(run(typer.echo, stay=stay and sys.stdin.isatty()))
+    stay = stay and sys.stdin.isatty()
+    if not scale:
+        raise typer.Exit(run(typer.echo, stay=stay))
+    database, broker = os.environ.get("DATABASE_URL"), os.environ.get("BROKER_URL")
+    if not database or not database.startswith("postgresql") or not broker:
+        raise fail("--scale needs DATABASE_URL (PostgreSQL) and BROKER_URL (RabbitMQ)")
+    raise typer.Exit(run(typer.echo, scale=Scale(database, broker), stay=stay))
 
 
 @app.command("serve")
 def serve_command(
     config: ConfigOption,
     port: Annotated[int | None, typer.Option(help="Override the configured port.")] = None,
+    single_process: Annotated[
+        bool, typer.Option("--single-process", help="Everything in this one process.")
+    ] = False,
+    gateways: Annotated[int | None, typer.Option(min=1, help="Gateway processes.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
 ) -> None:
-    """Run the hub alone: the DUIS endpoints, the workers and the outbox, on one process."""
+    """Run the hub: gateway(s), worker(s), a deliverer and a scheduler as processes, until
+    stopped (SIGTERM or Ctrl-C); or all in one process."""
+    import dataclasses
+
+    settings = config_of(config)
+    if single_process:
+        _serve_single(settings, port)
+        return
+    from opendcc.processes import supervisor
+
+    running = settings.processes
+    running = dataclasses.replace(
+        running,
+        gateways=gateways if gateways is not None else running.gateways,
+        workers=workers if workers is not None else running.workers,
+    )
+    settings = dataclasses.replace(settings, processes=running)
+    raise typer.Exit(supervisor.main(settings, port))
+
+
+def _serve_single(settings: HubConfig, port: int | None) -> None:
     import uvicorn
 
     from opendcc.gateway.app import create_app
     from opendcc.hub import Hub
+    from opendcc.processes.run import setup_logging
 
-    settings = config_of(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # One line per callback POST would drown the log (and cost CPU) at alert rates.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging()
     hub = Hub(settings)
     hub.seed()
     uvicorn.run(

@@ -8,6 +8,7 @@ suspension). See docs/configuration.md for every key.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,22 @@ class MigrationSettings:
     retry_delays_minutes: tuple[float, ...] = (15, 60, 240, 720)
     concurrency: int = 256  # device tests in flight
     chunk: int = 1_000  # installations tested, then committed, per round
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSettings:
+    """How the hub runs as processes (``opendcc serve``; ``opendcc.processes``)."""
+
+    gateways: int = 1  # HTTP front doors sharing the port (SO_REUSEPORT)
+    workers: int = 1  # processes claiming jobs and carrying them to the head-ends
+    # A worker renews its jobs' leases every third of this; a killed one's are free after it.
+    lease: timedelta = timedelta(seconds=15)
+    # How often a process looks for work another process made (no wake-up crosses processes).
+    poll_s: float = 0.1
+    # Scale mode: a published job not taken by a worker in this long is published again.
+    redeliver_after: timedelta = timedelta(seconds=30)
+    # Scale mode: how often each gateway and worker sweeps for jobs to (re)publish.
+    sweep_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,9 @@ class HubConfig:
     # Callback delivery: attempts before a message is dead-lettered (``queue.deadletters``).
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     source: Path | None = field(default=None, compare=False)
+    # Scale mode: RabbitMQ carries the jobs (``queue.broker``); None: the embedded job table.
+    broker_url: str | None = None
+    processes: ProcessSettings = field(default_factory=ProcessSettings)
 
 
 def load(path: Path) -> HubConfig:
@@ -108,7 +128,9 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
 
     try:
         return HubConfig(
-            database_url=str(hub.get("database_url", "sqlite:///opendcc.db")),
+            database_url=str(
+                hub.get("database_url") or os.environ.get("DATABASE_URL") or "sqlite:///opendcc.db"
+            ),
             host=str(hub.get("host", "127.0.0.1")),
             port=int(hub.get("port", 8079)),
             dsp_credentials=SigningCredentials.from_files(file("dsp_key"), file("dsp_certificate")),
@@ -141,6 +163,8 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             schedules=_schedules(raw.get("schedules", {})),
             delivery=_delivery(raw.get("outbox", {})),
             source=source,
+            broker_url=hub.get("broker_url") or os.environ.get("BROKER_URL") or None,
+            processes=_processes(raw.get("processes", {})),
         )
     except (KeyError, ValueError, OSError) as exc:
         if isinstance(exc, ConfigError):
@@ -255,3 +279,22 @@ def _seed(raw: dict[str, Any]) -> bytes:
         return bytes.fromhex(str(raw["key_seed"]))
     except ValueError:
         raise ConfigError("[prepayment] key_seed is hex") from None
+
+
+def _processes(raw: dict[str, Any]) -> ProcessSettings:
+    default = ProcessSettings()
+
+    def seconds(key: str, value: timedelta) -> timedelta:
+        return timedelta(seconds=float(raw.get(key, value.total_seconds())))
+
+    settings = ProcessSettings(
+        gateways=int(raw.get("gateways", default.gateways)),
+        workers=int(raw.get("workers", default.workers)),
+        lease=seconds("lease_seconds", default.lease),
+        poll_s=float(raw.get("poll_seconds", default.poll_s)),
+        redeliver_after=seconds("redeliver_seconds", default.redeliver_after),
+        sweep_s=float(raw.get("sweep_seconds", default.sweep_s)),
+    )
+    if settings.gateways < 1 or settings.workers < 1:
+        raise ConfigError("[processes] needs at least one gateway and one worker")
+    return settings

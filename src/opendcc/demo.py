@@ -116,7 +116,24 @@ class _Pending:
     sent: float
 
 
-def run(say: Callable[[str], None], keys: Path | None = None, *, stay: bool = False) -> int:
+@dataclass(frozen=True)
+class Scale:
+    """Scale mode: the hub on PostgreSQL (a fresh database on this server) and RabbitMQ, as
+    ``gateways`` gateway and ``workers`` worker processes."""
+
+    database_url: str
+    broker_url: str
+    gateways: int = 2
+    workers: int = 2
+
+
+def run(
+    say: Callable[[str], None],
+    keys: Path | None = None,
+    scale: Scale | None = None,
+    *,
+    stay: bool = False,
+) -> int:
     """``stay``: keep the hub running after the demo (for the SSI) until Enter is pressed."""
     keys = keys or reference_keys()
     if not keys.is_dir():
@@ -124,7 +141,7 @@ def run(say: Callable[[str], None], keys: Path | None = None, *, stay: bool = Fa
         return 2
     started = time.monotonic()
     try:
-        with _estate(keys) as estate:
+        with _estate(keys, scale) as estate:
             for line in estate.where:
                 say(line)
             say("")
@@ -187,13 +204,43 @@ class Estate:
 
 
 @contextmanager
-def _estate(keys: Path) -> Iterator[Estate]:
+def _database(directory: Path, scale: Scale | None) -> Iterator[tuple[str, str]]:
+    """The hub's database URL and how to describe it: SQLite in ``directory``, or a fresh
+    PostgreSQL database, dropped afterwards."""
+    if scale is None:
+        database = directory / "hub.db"
+        yield f"sqlite:///{database}", f"SQLite at {database}"
+        return
+    from sqlalchemy import text
+
+    from opendcc.store import create_engine_for
+
+    admin = create_engine_for(scale.database_url)
+    name = f"opendcc_demo_{os.getpid()}_{int(time.time())}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = admin.url.set(database=name)
+        yield (
+            url.render_as_string(hide_password=False),
+            f"PostgreSQL {url.render_as_string()}, RabbitMQ; {scale.gateways} gateways,"
+            f" {scale.workers} workers",
+        )
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def _estate(keys: Path, scale: Scale | None = None) -> Iterator[Estate]:
     """Every cohort's head-end simulator and the hub as processes, the supplier's callback
     server in this one."""
     profiles = register_all(Registry()).profiles()
     meters = scenario.headend_meters()  # the first cohort's head-end serves these too
     with (
         tempfile.TemporaryDirectory(prefix="opendcc-demo-") as tmp,
+        _database(Path(tmp), scale) as (database_url, described),
         CallbackServer() as callback,
         ExitStack() as processes,
     ):
@@ -215,7 +262,6 @@ def _estate(keys: Path) -> Iterator[Estate]:
             processes.callback(headend.stop)
             headends.append(headend)
         first, *others = headends
-        database = directory / "hub.db"
         xsd = keys.parents[1] / "schema/v5.4/DUIS Schema V5.4.xsd"
         config = scenario.write_config(
             directory / "hub.toml",
@@ -223,13 +269,19 @@ def _estate(keys: Path) -> Iterator[Estate]:
             cohort=first.cohort,
             headend=first.endpoint,
             callback_url=callback.url,
-            database_url=f"sqlite:///{database}",
+            database_url=database_url,
+            broker_url=scale.broker_url if scale else None,
             xsd=xsd if xsd.is_file() else None,
             cpl=migrating.cpl,
             registrations=migrating.registrations,
             gbcs_certificate=(pair.with_suffix(".pem") if (pair := gbcs_signing(keys)) else None),
             extra="".join(
                 f'\n[[s1sp]]\ncohort = "{h.cohort}"\nendpoint = "{h.endpoint}"\n' for h in others
+            )
+            + (
+                f"\n[processes]\ngateways = {scale.gateways}\nworkers = {scale.workers}\n"
+                if scale
+                else ""
             ),
         )
         log = directory / "hub.log"
@@ -244,10 +296,10 @@ def _estate(keys: Path) -> Iterator[Estate]:
             for n, (profile, headend) in enumerate(zip(profiles, headends, strict=True))
         ]
         where += [
-            f"Hub (SQLite at {database}): {hub.url}"
+            f"Hub ({described}): {hub.url}"
             + ("" if xsd.is_file() else " [no DUIS XSD found: schema checks off]"),
             f"Supplier {scenario.SUPPLIER}'s callback server: {callback.url}",
-            *_ssi_sign_in(hub.url, f"sqlite:///{database}"),
+            *_ssi_sign_in(hub.url, database_url),
         ]
         yield Estate(hub, headends, callback, config, migrating, where)
 

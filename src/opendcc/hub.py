@@ -1,9 +1,11 @@
-"""The embedded hub: every room wired together in one process, from one configuration.
+"""The composition root: every room wired together from one configuration.
 
 ``Hub`` builds the store, the Users registry, the inventory, access control, the front door,
-the DCO, the S1SP adapters, the worker pool and the outbox deliverer; ``start`` resumes the work
-a previous process left (every job and undelivered message) and ``stop`` winds it down. The
-gateway serves ``hub.front_door`` over HTTP (``opendcc.gateway.app``).
+the DCO, the S1SP adapters, the queue (the embedded job table, or RabbitMQ in scale mode), the
+worker pool and the outbox deliverer. ``start`` runs what the process's ``roles`` ask for (all
+of it in a single process, which first resumes the work a previous process left) and ``stop``
+winds it down. The gateway serves ``hub.front_door`` over HTTP (``opendcc.gateway.app``); the
+process kinds that run a hub are in ``opendcc.processes``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from enum import Enum
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete
@@ -48,6 +51,7 @@ from opendcc.migration.lifecycle import RetryPolicy
 from opendcc.migration.pipeline import Migration
 from opendcc.prepayment.keys import CohortKeys
 from opendcc.prepayment.service import PRIORITY, TOP_UP, TopUps
+from opendcc.queue.broker import BrokerQueue, Lane
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.outbox import Deliverer, Message, Outbox
 from opendcc.queue.worker import WorkerPool
@@ -81,14 +85,36 @@ FIRMWARE_FAILED, FIRMWARE_ACTIVATED = 0x8F1C, 0x8F1D
 THREADS = 32
 
 
+class Role(Enum):
+    """What a process of the hub does (``opendcc.processes``); a single process does all."""
+
+    GATEWAY = "gateway"  # the HTTP front door (DUIS, UTRN service, admin API)
+    WORKER = "worker"  # claims jobs and carries them through dsp.route to the head-ends
+    DELIVERER = "deliverer"  # the outbox to Users' callbacks
+    # Time- and alert-driven work: head-ends' alerts, S1SP notices, future-dated time-outs,
+    # one-step top-ups' resumption, firmware distribution, DCC schedules' runs.
+    SCHEDULER = "scheduler"
+
+
+ALL_ROLES = frozenset(Role)
+
+
 class Hub:
     def __init__(
-        self, config: HubConfig, clock: Clock | None = None, *, alerts: bool = True
+        self,
+        config: HubConfig,
+        clock: Clock | None = None,
+        *,
+        alerts: bool = True,
+        roles: frozenset[Role] | None = None,
     ) -> None:
         """``alerts``: False for a process that only makes DCC schedules' runs
-        (``start_schedules``): its adapters leave the head-ends' alerts to the hub."""
+        (``start_schedules``): its adapters leave the head-ends' alerts to the hub.
+        ``roles``: what this process does beside others (None: everything, alone); only the
+        scheduler takes the head-ends' alerts."""
         self.config = config
-        self.takes_alerts = alerts
+        self.roles = roles
+        self.takes_alerts = alerts and (roles is None or Role.SCHEDULER in roles)
         self.clock = clock or SystemClock()
         self.engine = create_engine_for(config.database_url)
         upgrade(self.engine)
@@ -99,7 +125,26 @@ class Hub:
         self.cpl = CplStore(self.engine)
         self.requests = RequestStore(self.engine)
         self.audit = AuditLog(self.engine)
-        self.jobs = JobQueue(self.engine)
+        running = config.processes
+        # Several processes: work made in one is found by polling in another.
+        poll = running.poll_s if roles is not None else 0.2
+        self.jobs: JobQueue = (
+            BrokerQueue(
+                self.engine,
+                config.broker_url,
+                lease=running.lease,
+                redeliver_after=running.redeliver_after,
+                urgent=PRIORITY[TOP_UP],
+                prefetch={
+                    Lane.TOP_UPS: max(config.priority_workers, 1),
+                    Lane.INTERACTIVE: max(config.workers, 1),
+                    Lane.BULK: max(config.workers // 4, 1),
+                },
+                sweep_s=running.sweep_s,
+            )
+            if config.broker_url
+            else JobQueue(self.engine, running.lease)
+        )
         self.outbox = Outbox(self.engine, self.requests, config.delivery)
         repository = (
             TrustStore.from_directory(config.smki_repository)
@@ -154,7 +199,7 @@ class Hub:
             for h in config.headends
         }
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.deliverer = Deliverer(self.outbox, self.clock)
+        self.deliverer = Deliverer(self.outbox, self.clock, poll=poll)
         self.alert_intake = AlertIntake(
             self.alert_router,
             then=self._after_alert,
@@ -235,6 +280,8 @@ class Hub:
             concurrency=config.workers,
             reserved=config.priority_workers,
             urgent=PRIORITY[TOP_UP],
+            poll=poll,
+            heartbeat=running.lease.total_seconds() / 3,
         )
         self.front_door = FrontDoor(
             engine=self.engine,
@@ -256,7 +303,7 @@ class Hub:
             instructions=self.instructions,
             schema=load_schema(config.xsd) if config.xsd else None,
             anomaly=AnomalyDetector(),
-            on_accepted=lambda: self._wake(self.workers.wake),
+            on_accepted=self._accepted,
             on_alert=lambda: self._wake(self.deliverer.wake),
             vet=self._vet,
             priority=lambda srv: PRIORITY.get(srv, 0),
@@ -308,12 +355,41 @@ class Hub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop.set_default_executor(ThreadPoolExecutor(THREADS, thread_name_prefix="hub"))
-        # Embedded mode: this process is the only worker, so every lease is a dead one. Runner
-        # processes (``[schedules] in_hub = false``) deliver their runs' Responses themselves:
-        # the outbox's leases may be theirs, live, so they are left to run out (a few seconds).
-        resumed = await asyncio.to_thread(self.jobs.release_all)
-        if self.config.schedules.in_hub:
-            await asyncio.to_thread(self.outbox.release_all)
+        roles = ALL_ROLES if self.roles is None else self.roles
+        if self.roles is None:
+            await self._resume()
+        if Role.SCHEDULER in roles:
+            # Alerts flow from the start, not from each head-end's first instruction.
+            await asyncio.gather(
+                *(a.listen() for a in self.adapters.values()), return_exceptions=True
+            )
+        self._tasks = []
+        if isinstance(self.jobs, BrokerQueue) and roles & {Role.GATEWAY, Role.WORKER}:
+            self._tasks.append(
+                asyncio.create_task(self._broker(self.jobs, Role.WORKER in roles), name="broker")
+            )
+        if Role.WORKER in roles:
+            self._tasks.append(asyncio.create_task(self.workers.run(), name="workers"))
+        if Role.DELIVERER in roles:
+            self._tasks.append(asyncio.create_task(self.deliverer.run(), name="deliverer"))
+        if Role.SCHEDULER in roles:
+            self._tasks += [
+                asyncio.create_task(self.prepayment.run(), name="one-step top-ups"),
+                asyncio.create_task(self.alert_intake.run(), name="alert intake"),
+                asyncio.create_task(self.notices.run(), name="S1SP notices"),
+                asyncio.create_task(self.future.run(), name="future-dated"),
+                asyncio.create_task(self.firmware.run(), name="firmware distribution"),
+            ]
+            if self.config.schedules.in_hub:
+                self._tasks.append(asyncio.create_task(self.schedules.run(), name="DCC schedules"))
+            else:
+                log.info("DCC schedules' runs are left to runner processes (opendcc schedules run)")
+
+    async def _resume(self) -> None:
+        """A single process is the only worker, so every lease is a dead one. Runner processes
+        (``[schedules] in_hub = false``) deliver their runs' Responses themselves: the outbox's
+        leases may be theirs, live, so they are left to run out (a few seconds)."""
+        resumed = await asyncio.to_thread(self.release_leases)
         pending = await asyncio.to_thread(self.jobs.pending)
         undelivered = await asyncio.to_thread(self.outbox.undelivered)
         unrouted = await asyncio.to_thread(self.alert_intake.store.pending)
@@ -324,21 +400,28 @@ class Hub:
             undelivered,
             unrouted,
         )
-        # Alerts flow from the start, not from each head-end's first instruction.
-        await asyncio.gather(*(a.listen() for a in self.adapters.values()), return_exceptions=True)
-        self._tasks = [
-            asyncio.create_task(self.workers.run(), name="workers"),
-            asyncio.create_task(self.deliverer.run(), name="deliverer"),
-            asyncio.create_task(self.prepayment.run(), name="one-step top-ups"),
-            asyncio.create_task(self.alert_intake.run(), name="alert intake"),
-            asyncio.create_task(self.notices.run(), name="S1SP notices"),
-            asyncio.create_task(self.future.run(), name="future-dated"),
-            asyncio.create_task(self.firmware.run(), name="firmware distribution"),
-        ]
+
+    def release_leases(self) -> int:
+        """Free the leases of jobs and outbox messages: only when no other process of this hub
+        runs (a single process's start; ``opendcc serve`` before it starts its children)."""
+        resumed = self.jobs.release_all()
         if self.config.schedules.in_hub:
-            self._tasks.append(asyncio.create_task(self.schedules.run(), name="DCC schedules"))
-        else:
-            log.info("DCC schedules' runs are left to runner processes (opendcc schedules run)")
+            self.outbox.release_all()
+        return resumed
+
+    async def _broker(self, queue: BrokerQueue, consume: bool) -> None:
+        """Scale mode: connect to the broker (consuming the lanes in a worker), then publish
+        due jobs and sweep for those a dead consumer left."""
+        queue.on_message = self.workers.wake.set  # called on this loop
+        await queue.start(consume=consume)
+        await queue.run_publisher(self.clock)
+
+    def _accepted(self) -> None:
+        """After a commit that made a job: the workers look now (and the publisher, in scale
+        mode, publishes it)."""
+        self._wake(self.workers.wake)
+        if isinstance(self.jobs, BrokerQueue):
+            self._wake(self.jobs.wake)
 
     async def start_schedules(self) -> None:
         """Run only the DCC schedules' runs and the delivery of their Responses: a runner
@@ -363,6 +446,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.workers.drain()
+        if isinstance(self.jobs, BrokerQueue):
+            await self.jobs.close()
         for adapter in self.adapters.values():
             await adapter.aclose()
         self.engine.dispose()

@@ -120,3 +120,11 @@ async def _reserved_slot(engine: Engine) -> None:
     task.cancel()
     await pool.drain()
     assert sorted(map(str, running)) == sorted(map(str, [*reads, topup]))
+
+
+def test_a_live_worker_renews_its_leases(engine: Engine) -> None:
+    jobs = queued(engine)
+    jobs.claim("live", NOW + timedelta(seconds=5))
+    assert jobs.renew("live", NOW + timedelta(seconds=30)) == 3
+    assert jobs.claim("b", NOW + timedelta(seconds=36)) == []
+    assert jobs.claim("b", NOW + timedelta(seconds=61)) == RIDS

@@ -53,6 +53,8 @@ class WorkQueue(Protocol):
 
     def release_all(self) -> int: ...
 
+    def renew(self, owner: str, now: datetime) -> int: ...
+
     def pending(self) -> int: ...
 
 
@@ -157,6 +159,15 @@ class JobQueue:
                 .where(jobs.c.request_id == str(request_id))
                 .values(run_after=run_after, lease_owner=None, lease_until=None)
             )
+
+    def renew(self, owner: str, now: datetime) -> int:
+        """Extend the leases ``owner`` holds: a live worker keeps its jobs however long the
+        head-end takes, a dead one's run out within one lease (its heartbeat stopped)."""
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                update(jobs).where(jobs.c.lease_owner == owner).values(lease_until=now + self.lease)
+            )
+        return renewed.rowcount
 
     def release_all(self) -> int:
         """Free every lease: the embedded hub's start, when no other worker can hold one."""

@@ -4,6 +4,10 @@ Woken as soon as the front door commits a job, and polling otherwise, so jobs le
 process are picked up without anyone asking. A job whose processing raises is retried after a
 pause; the request's recorded state says where it resumes.
 
+With ``heartbeat`` (seconds) the pool renews the leases it holds that often: a job is kept as
+long as its worker lives, however long the head-end takes, and a killed worker's jobs are free
+again within one lease (what several worker processes, and scale mode, rely on).
+
 ``reserved`` slots are kept for jobs of at least ``urgent`` priority (prepayment top-ups), so a
 backlog of bulk reads filling every other slot never makes a top-up wait for a worker.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -37,6 +42,7 @@ class WorkerPool:
         poll: float = 0.2,
         reserved: int = 0,
         urgent: int = 1,
+        heartbeat: float | None = None,
     ) -> None:
         self.jobs = jobs
         self.process = process
@@ -45,11 +51,31 @@ class WorkerPool:
         self.poll = poll
         self.reserved = min(reserved, concurrency - 1)
         self.urgent = urgent
-        self.owner = f"worker-{uuid.uuid4().hex[:12]}"
+        self.heartbeat = heartbeat
+        self.owner = f"worker-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
+        renewing = asyncio.create_task(self._renew()) if self.heartbeat else None
+        try:
+            await self._claim_and_run()
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+
+    async def _renew(self) -> None:
+        assert self.heartbeat is not None
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await asyncio.to_thread(self.jobs.renew, self.owner, self.clock.now())
+            except Exception:
+                # The next beat tries again; a lease that ran out meanwhile lets the job go again
+                # (harmless: the RequestID is the idempotency key).
+                log.exception("renewing the worker's leases failed")
+
+    async def _claim_and_run(self) -> None:
         while True:
             room = self.concurrency - len(self._running)
             if room > 0:

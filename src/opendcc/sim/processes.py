@@ -47,11 +47,14 @@ class Process:
             self.popen.send_signal(signal.SIGKILL)
             self.popen.wait(10)
 
+    # Seconds to wait after SIGTERM before SIGKILL.
+    stop_timeout = 10.0
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
-                self.popen.wait(10)
+                self.popen.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
 
@@ -104,14 +107,21 @@ class HeadEndProcess(Process):
 
 
 class HubProcess(Process):
-    def __init__(self, config: Path, port: int, log: Path | None = None) -> None:
-        super().__init__(
-            ["-m", "opendcc", "serve", "--config", str(config), "--port", str(port)], log
-        )
+    """``opendcc serve``: the embedded default's processes (a supervisor and its children),
+    or with ``single_process`` the whole hub in one process."""
+
+    # The supervisor stops its gateways, then the rest, each group within 10 s.
+    stop_timeout = 25.0
+
+    def __init__(
+        self, config: Path, port: int, log: Path | None = None, *, single_process: bool = False
+    ) -> None:
+        args = ["-m", "opendcc", "serve", "--config", str(config), "--port", str(port)]
+        super().__init__([*args, "--single-process"] if single_process else args, log)
         self.url = f"http://127.0.0.1:{port}"
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:

@@ -87,6 +87,7 @@ def write_config(
     extra: str = "",  # more TOML, appended
     response_time_scale: float = 1.0,
     gbcs_certificate: Path | None = None,  # the supplier's GBCS digital-signing certificate
+    broker_url: str | None = None,  # scale mode: RabbitMQ carries the jobs
 ) -> Path:
     """Write the hub's TOML configuration for this estate (TOML written as JSON values)."""
 
@@ -107,6 +108,8 @@ def write_config(
     ]
     if xsd is not None:
         lines.append(f"xsd = {q(xsd)}")
+    if broker_url is not None:
+        lines.append(f"broker_url = {q(broker_url)}")
     lines += ["", "[[s1sp]]", f"cohort = {q(cohort)}", f"endpoint = {q(headend)}", ""]
     for user, roles, key, gbcs in (
         (SUPPLIER, ["IS", "GS"], SUPPLIER_KEY, gbcs_certificate),

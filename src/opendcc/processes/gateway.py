@@ -1,0 +1,37 @@
+"""The gateway process: the HTTP front door (``opendcc.gateway.app``) over a hub that only
+accepts: device requests are committed with their jobs and left to the workers (in scale mode
+this process also publishes them to the broker). Stateless: any number may run, on one port
+(SO_REUSEPORT, the kernel spreads connections) or each on its own."""
+
+from __future__ import annotations
+
+import socket
+
+from opendcc.config import HubConfig
+from opendcc.hub import Hub, Role
+from opendcc.processes.run import setup_logging
+
+
+def listening(host: str, port: int) -> socket.socket:
+    """A socket other gateways may bind too (SO_REUSEPORT)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(config: HubConfig, port: int | None = None) -> None:
+    import uvicorn
+
+    from opendcc.gateway.app import create_app
+
+    setup_logging()
+    hub = Hub(config, roles=frozenset({Role.GATEWAY}))
+    sock = listening(config.host, port if port is not None else config.port)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(hub), log_level="warning", access_log=False, lifespan="on")
+    )
+    server.run(sockets=[sock])

@@ -1,0 +1,51 @@
+"""The processes' settings: ``[processes]``, ``broker_url`` and the environment's URLs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from tests.reference import KEYS
+
+from opendcc.config import ConfigError, load
+from opendcc.sim import scenario
+
+
+def config(tmp_path: Path, extra: str = "", database_url: str = "sqlite:///x.db") -> Path:
+    return scenario.write_config(
+        tmp_path / "hub.toml",
+        keys=KEYS,
+        cohort="secure",
+        headend="tcp://127.0.0.1:1",
+        callback_url="http://127.0.0.1:1/duis",
+        database_url=database_url,
+        extra=extra,
+    )
+
+
+def test_defaults_are_one_of_each_on_the_embedded_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BROKER_URL", raising=False)
+    settings = load(config(tmp_path))
+    assert settings.broker_url is None
+    assert (settings.processes.gateways, settings.processes.workers) == (1, 1)
+    assert settings.processes.lease == timedelta(seconds=15)
+
+
+def test_processes_and_broker_from_the_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = "\n[processes]\ngateways = 2\nworkers = 3\nlease_seconds = 4\nredeliver_seconds = 9\n"
+    monkeypatch.setenv("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    settings = load(config(tmp_path, extra))
+    assert settings.broker_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert (settings.processes.gateways, settings.processes.workers) == (2, 3)
+    assert settings.processes.lease == timedelta(seconds=4)
+    assert settings.processes.redeliver_after == timedelta(seconds=9)
+
+
+def test_no_process_of_a_kind_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="at least one"):
+        load(config(tmp_path, "\n[processes]\nworkers = 0\n"))
