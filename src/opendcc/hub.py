@@ -37,6 +37,8 @@ from opendcc.dsp.future import FutureDated
 from opendcc.dsp.instruct import Instructions
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.notices import S1spNotices
+from opendcc.dsp.offering import entry as offering_entry
+from opendcc.dsp.offering import not_applicable_reason
 from opendcc.dsp.restricted import PolicyError, RestrictedGate, RestrictedPolicy
 from opendcc.dsp.route import Dispatcher
 from opendcc.duis.request import ServiceRequest
@@ -371,12 +373,12 @@ class Hub:
         assert device is not None
         srv = granted.srv
         if not srv.smets1_supported:
-            return f"SRV {srv.srv} ({srv.name}) makes no sense for a SMETS1 device"
+            return f"SRV {srv.srv} ({srv.name}) is not applicable: {not_applicable_reason(srv)}"
         if device.cohort is None or device.cohort not in self.adapters:
             return f"no S1SP head-end is configured for device {device.device_id}"
-        profile = self.registry.profile(device.cohort)
-        if srv.srv not in profile.supported_srvs:
-            return f"the device's S1SP does not offer SRV {srv.srv}"
+        entry = offering_entry(srv, self.registry.profile(device.cohort))
+        if not entry.offer.offered:
+            return f"the device's S1SP does not offer SRV {srv.srv}: {entry.reason}"
         return None
 
     def _device_dates(self, granted: Granted) -> bool:

@@ -5,7 +5,8 @@
 ``opendcc.dsp.frontdoor`` for which and with what HTTP status). ``GET /health`` reports the
 queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``), ``/admin/v1/...``
 the DCC Users' admin API (``opendcc.gateway.admin``). The front door does blocking database and
-signature work, so it runs in the thread pool, not on the event loop.
+signature work, so it runs in the thread pool, not on the event loop. ``/catalogue/v1/smets1``
+is the SMETS1 service catalogue per cohort (``opendcc.gateway.catalogue``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from opendcc.dsp.access import Endpoint
 from opendcc.gateway import admin_requests
 from opendcc.gateway.admin import AdminApi
+from opendcc.gateway.catalogue import routes as catalogue_routes
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
 
@@ -56,6 +58,7 @@ def create_app(hub: Hub) -> Starlette:
     routes = [Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint]
     routes.append(Route("/health", health, methods=["GET"]))
     routes += UtrnApi(hub).routes()
+    routes += catalogue_routes(hub)
     admin = AdminApi(hub)
     routes += admin.routes() + admin_requests.routes(admin)
     return Starlette(routes=routes, lifespan=lifespan)

@@ -219,9 +219,12 @@ def collect(estate: Estate, answers: Iterable[Answer], check: Checker, timeout: 
         answer.invalid += check.problems(body)
 
 
-def sweep(estate: Estate, *, timeout: float = 60.0) -> list[Answer]:
+def sweep(
+    estate: Estate, *, timeout: float = 60.0, only: frozenset[str] | None = None
+) -> list[Answer]:
+    """Send every template (or those of the SRVs ``only`` names) to every installation."""
     check = Checker()
-    found = templates()
+    found = [t for t in templates() if only is None or t.srv in only]
     ordered = [t for t in found if t.srv not in LAST] + [t for t in found if t.srv in LAST]
     answers: list[Answer] = []
     for phase in (False, True):
@@ -260,13 +263,17 @@ def report(answers: list[Answer]) -> str:
 
 
 def main() -> None:
+    import sys
     import tempfile
 
     from tests.s1sp.contract.estate import estate
 
+    only = frozenset(sys.argv[1:]) or None
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as directory, estate(Path(directory)) as running:
-        answers = sweep(running)
+        answers = sweep(running, only=only)
+        if only:
+            print((Path(directory) / "hub.log").read_text()[-6000:])
     print(report(answers))
     print(f"{time.monotonic() - started:.0f} s; scenario supplier {scenario.SUPPLIER}")
 

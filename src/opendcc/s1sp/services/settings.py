@@ -1,0 +1,106 @@
+"""The SMETS1 configuration services: settings a meter holds, counters it resets, its logs.
+
+SMETS1 (first-edition) meters keep configuration the DUIS (DCC User Interface Specification)
+SRVs (Service Reference Variants) below write; each answers with its empty MMC (Message Mapping
+Catalogue) ``ra:<Name>Rsp``, except the critical Join and Unjoin, which carry the device's
+response code like their non-critical twins (8.7.2, 8.8.2).
+
+Settings travel as the body's leaves (``leaves``): each leaf element's path of local names
+below the body element, joined by ``.`` (a repeated element numbered ``[n]`` from 0), to its
+text; an empty element (6.18.2's register names) is present with the value ``""``. The DCO
+compares them and every wire protocol carries them as they are; the meter reads what it models
+(``opendcc.sim.services.settings``) and holds the rest as written.
+
+- 3.3 Clear Event Log, 3.5 Disable Privacy PIN, 6.27 RMS Voltage Counter Reset, 6.4.2 Load
+  Limiting Counter Reset: no parameters.
+- 6.4.1 Load Limiting General Settings, 6.5 Voltage, 6.6 Gas Conversion, 6.7 Gas Flow, 6.12
+  Instantaneous Power Threshold, 6.18.1 Maximum Demand Configurable Time Period, 6.18.2 Reset
+  Maximum Demand Registers (which registers), 6.25 Set Electricity Supply Tamper State, 6.26
+  Daily Resetting of the Tariff Block Counter Matrix, 7.12 Set Randomised Offset Limit: the
+  body's leaves.
+- 8.7.1 / 8.8.1 Join / Unjoin Service (Critical): ``other_device_id`` (and for 8.7.1 the
+  optional ``other_device_type``), as 8.7.2 / 8.8.2.
+
+Result keys: none, but ``response`` (``success``) for 8.7.1 and 8.8.1.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from opendcc.s1sp.services.base import InvalidParameters, Service, no_parameters
+from opendcc.s1sp.services.config import _asn1_rsp, _other_device
+from opendcc.s1sp.services.xml import ack
+
+MAX_LEAVES = 64  # the longest SMETS1 settings body has 16
+MAX_TEXT = 64
+
+
+def _walk(element: etree._Element, path: str, found: dict[str, str]) -> None:
+    children = [c for c in element if isinstance(c.tag, str)]
+    if not children:
+        text = (element.text or "").strip()
+        if len(text) > MAX_TEXT:
+            raise InvalidParameters(f"{path} is longer than {MAX_TEXT} characters")
+        found[path] = text
+        return
+    seen: dict[str, int] = {}
+    for child in children:
+        local = etree.QName(child).localname
+        seen[local] = seen.get(local, 0) + 1
+    counted: dict[str, int] = {}
+    for child in children:
+        local = etree.QName(child).localname
+        name = local
+        if seen[local] > 1:
+            name = f"{local}[{counted.get(local, 0)}]"
+            counted[local] = counted.get(local, 0) + 1
+        _walk(child, f"{path}.{name}" if path else name, found)
+    if len(found) > MAX_LEAVES:
+        raise InvalidParameters(f"more than {MAX_LEAVES} settings in one request")
+
+
+def leaves(body: etree._Element) -> dict[str, str]:
+    """The body's leaf elements by their path below it (see the module)."""
+    found: dict[str, str] = {}
+    if any(isinstance(child.tag, str) for child in body):
+        _walk(body, "", found)
+    return found
+
+
+def _setting(srv: str, element: str, *, parameters: bool = True) -> Service:
+    command = element[0].lower() + element[1:]
+    read = leaves if parameters else no_parameters
+    return Service(srv, command, read, ack(f"{element}Rsp"), writes=True)
+
+
+SERVICES: tuple[Service, ...] = (
+    _setting("3.3", "ClearEventLog", parameters=False),
+    _setting("3.5", "DisablePrivacyPIN", parameters=False),
+    _setting("6.4.1", "UpdateDeviceConfigurationLoadLimitingGeneralSettings"),
+    _setting("6.4.2", "UpdateDeviceConfigurationLoadLimitingCounterReset", parameters=False),
+    _setting("6.5", "UpdateDeviceConfigurationVoltage"),
+    _setting("6.6", "UpdateDeviceConfigurationGasConversion"),
+    _setting("6.7", "UpdateDeviceConfigurationGasFlow"),
+    _setting("6.12", "UpdateDeviceConfigurationInstantaneousPowerThreshold"),
+    _setting("6.18.1", "SetMaximumDemandConfigurableTimePeriod"),
+    _setting("6.18.2", "ResetMaximumDemandRegisters"),
+    _setting("6.25", "SetElectricitySupplyTamperState"),
+    _setting("6.26", "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix"),
+    _setting("6.27", "UpdateDeviceConfigurationRMSVoltageCounterReset", parameters=False),
+    _setting("7.12", "SetRandomisedOffsetLimit"),
+    Service(
+        "8.7.1",
+        "joinServiceCritical",
+        _other_device,
+        _asn1_rsp("JoinServiceCriticalRsp", "joinResponseCode"),
+        writes=True,
+    ),
+    Service(
+        "8.8.1",
+        "unjoinServiceCritical",
+        _other_device,
+        _asn1_rsp("UnjoinServiceCriticalRsp", "unjoinResponseCode"),
+        writes=True,
+    ),
+)
