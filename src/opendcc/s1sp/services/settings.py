@@ -68,8 +68,10 @@ def leaves(body: etree._Element) -> dict[str, str]:
     return found
 
 
-def _setting(srv: str, element: str, *, parameters: bool = True) -> Service:
-    command = element[0].lower() + element[1:]
+def _setting(srv: str, element: str, *, parameters: bool = True, command: str = "") -> Service:
+    # The neutral command name is the body element's in lowerCamelCase, unless it is longer
+    # than head-end APIs take (64 characters).
+    command = command or element[0].lower() + element[1:]
     read = leaves if parameters else no_parameters
     return Service(srv, command, read, ack(f"{element}Rsp"), writes=True)
 
@@ -86,7 +88,11 @@ SERVICES: tuple[Service, ...] = (
     _setting("6.18.1", "SetMaximumDemandConfigurableTimePeriod"),
     _setting("6.18.2", "ResetMaximumDemandRegisters"),
     _setting("6.25", "SetElectricitySupplyTamperState"),
-    _setting("6.26", "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix"),
+    _setting(
+        "6.26",
+        "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix",
+        command="updateDailyResettingOfTariffBlockCounterMatrix",
+    ),
     _setting("6.27", "UpdateDeviceConfigurationRMSVoltageCounterReset", parameters=False),
     _setting("7.12", "SetRandomisedOffsetLimit"),
     Service(
