@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from opendcc.catalogue import default_catalogue
 from opendcc.dsp.offering import NOT_YET, Offer, smets1_catalogue
 from opendcc.s1sp.cohorts import register_all
@@ -43,7 +41,6 @@ def test_every_refusal_says_why() -> None:
             assert entry.offer.offered == (entry.reason == ""), (name, entry)
 
 
-@pytest.mark.xfail(strict=True, reason="reasons still being written")
 def test_no_smets1_capable_srv_is_left_without_a_reason_a_user_accepts() -> None:
     vague = {(n, e.srv) for n, entries in TABLE.items() for e in entries if e.reason == NOT_YET}
     assert not vague

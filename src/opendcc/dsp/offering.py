@@ -82,15 +82,22 @@ def not_applicable_reason(row: ServiceReferenceVariant) -> str:
     )
 
 
+def non_device_entry(row: ServiceReferenceVariant) -> Entry:
+    """What every cohort offers of ``row``'s non-device SRV: the DSP answers it, or not."""
+    if not row.smets1_supported:
+        return Entry(row.srv, row.name, Offer.NOT_APPLICABLE, not_applicable_reason(row))
+    if row.srv in DSP_ANSWERED:
+        return Entry(row.srv, row.name, Offer.DSP)
+    return Entry(row.srv, row.name, Offer.NOT_OFFERED, SMETS1_LACKS.get(row.srv, NOT_YET))
+
+
 def entry(row: ServiceReferenceVariant, profile: CohortProfile) -> Entry:
     """What ``profile``'s cohort offers of ``row``'s SRV."""
     srv = row.srv
+    if row.non_device:
+        return non_device_entry(row)
     if not row.smets1_supported:
         return Entry(srv, row.name, Offer.NOT_APPLICABLE, not_applicable_reason(row))
-    if row.non_device:
-        if srv in DSP_ANSWERED:
-            return Entry(srv, row.name, Offer.DSP)
-        return Entry(srv, row.name, Offer.NOT_OFFERED, SMETS1_LACKS.get(srv, NOT_YET))
     if srv in profile.elective_srvs:
         return Entry(srv, row.name, Offer.ELECTIVE)
     if srv in profile.supported_srvs:

@@ -91,6 +91,7 @@ WRITE_SHOWS: dict[str, Observe] = {
     "8.7.2": _read("8.9"),
     "8.8.2": _read("8.9"),
     "8.11": _read("8.9"),
+    "1.7": lambda m, now: m.counter_reset_at("tariff block counter matrix"),
     "3.3": lambda m, now: m.event_log(now),
     "3.5": lambda m, now: m.privacy_pin,
     "6.4.1": lambda m, now: m.setting("load limiting"),

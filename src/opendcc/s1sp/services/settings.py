@@ -11,8 +11,8 @@ text; an empty element (6.18.2's register names) is present with the value ``""`
 compares them and every wire protocol carries them as they are; the meter reads what it models
 (``opendcc.sim.services.settings``) and holds the rest as written.
 
-- 3.3 Clear Event Log, 3.5 Disable Privacy PIN, 6.27 RMS Voltage Counter Reset, 6.4.2 Load
-  Limiting Counter Reset: no parameters.
+- 1.7 Reset Tariff Block Counter Matrix, 3.3 Clear Event Log, 3.5 Disable Privacy PIN, 6.27
+  RMS Voltage Counter Reset, 6.4.2 Load Limiting Counter Reset: no parameters.
 - 6.4.1 Load Limiting General Settings, 6.5 Voltage, 6.6 Gas Conversion, 6.7 Gas Flow, 6.12
   Instantaneous Power Threshold, 6.18.1 Maximum Demand Configurable Time Period, 6.18.2 Reset
   Maximum Demand Registers (which registers), 6.25 Set Electricity Supply Tamper State, 6.26
@@ -21,16 +21,19 @@ compares them and every wire protocol carries them as they are; the meter reads 
 - 8.7.1 / 8.8.1 Join / Unjoin Service (Critical): ``other_device_id`` (and for 8.7.1 the
   optional ``other_device_type``), as 8.7.2 / 8.8.2.
 
-Result keys: none, but ``response`` (``success``) for 8.7.1 and 8.8.1.
+4.16 Read Active Power Import, the one read here (no parameters): the meter's instantaneous
+active power import, ``ra:ActivePowerImport`` in W.
+
+Result keys: none, but ``response`` (``success``) for 8.7.1 and 8.8.1 and ``power_w`` for 4.16.
 """
 
 from __future__ import annotations
 
 from lxml import etree
 
-from opendcc.s1sp.services.base import InvalidParameters, Service, no_parameters
+from opendcc.s1sp.services.base import InvalidParameters, Result, Service, int_of, no_parameters
 from opendcc.s1sp.services.config import _asn1_rsp, _other_device
-from opendcc.s1sp.services.xml import ack
+from opendcc.s1sp.services.xml import ack, add, response_element
 
 MAX_LEAVES = 64  # the longest SMETS1 settings body has 16
 MAX_TEXT = 64
@@ -76,7 +79,17 @@ def _setting(srv: str, element: str, *, parameters: bool = True, command: str = 
     return Service(srv, command, read, ack(f"{element}Rsp"), writes=True)
 
 
+def active_power_import(result: Result) -> etree._Element:
+    """4.16: ``power_w`` as ``ra:ActivePowerImport``."""
+    element = response_element("ReadActivePowerImportRsp")
+    power = add(element, "ActivePowerImport")
+    add(power, "Value", int_of(result["power_w"]))
+    add(power, "Unit", "W")
+    return element
+
+
 SERVICES: tuple[Service, ...] = (
+    _setting("1.7", "ResetTariffBlockCounterMatrix", parameters=False),
     _setting("3.3", "ClearEventLog", parameters=False),
     _setting("3.5", "DisablePrivacyPIN", parameters=False),
     _setting("6.4.1", "UpdateDeviceConfigurationLoadLimitingGeneralSettings"),
@@ -95,6 +108,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     _setting("6.27", "UpdateDeviceConfigurationRMSVoltageCounterReset", parameters=False),
     _setting("7.12", "SetRandomisedOffsetLimit"),
+    Service("4.16", "readActivePowerImport", no_parameters, active_power_import),
     Service(
         "8.7.1",
         "joinServiceCritical",

@@ -3,12 +3,13 @@
 What the model acts on it takes (6.5's single-phase voltage thresholds into the voltage
 configuration 6.2.1 reads, 6.6's conversion factor and calorific value into the gas
 configuration 6.2.8 reads and the energy it registers from now on, 3.3's cleared event log,
-3.5's privacy PIN, the HAN device log of 8.7.1 / 8.8.1); the rest (load limiting, gas flow,
-power thresholds, maximum demand period, tamper state, the block counters' daily reset,
-randomised offset limit) the meter holds as written, readable with ``MeterState.setting``, and
-counter resets are recorded with their instant (``counter_reset_at``). Each is logged as a
-device configuration update. A setting for the other fuel's meter is refused, as is a value out
-of the meter's range. See ``opendcc.s1sp.services.settings`` for the parameters.
+3.5's privacy PIN, 4.16's instantaneous demand, the HAN device log of 8.7.1 / 8.8.1); the
+rest (load limiting, gas flow, power thresholds, maximum demand period, tamper state, the block
+counters' daily reset, randomised offset limit) the meter holds as written, readable with
+``MeterState.setting``, and counter resets are recorded with their instant
+(``counter_reset_at``). Each is logged as a device configuration update. A setting for the
+other fuel's meter is refused, as is a value out of the meter's range. See
+``opendcc.s1sp.services.settings`` for the parameters.
 """
 
 from __future__ import annotations
@@ -136,7 +137,15 @@ def _max_demand_reset(
     return {}, alerts
 
 
+def _active_power(
+    meter: MeterState, parameters: Parameters, now: datetime
+) -> tuple[Result, Alerts]:
+    """4.16 Read Active Power Import: the electricity meter's instantaneous demand, W."""
+    return {"power_w": _esme(meter, "active power").power_w(now)}, ()
+
+
 EXECUTORS: Mapping[str, Execute] = {
+    "1.7": _resets("tariff block counter matrix"),
     "3.3": _acting(lambda meter, now: meter.clear_event_log(now)),
     "3.5": _acting(lambda meter, now: meter.disable_privacy_pin(now)),
     "6.4.1": _holds("load limiting", electricity=True),
@@ -151,6 +160,7 @@ EXECUTORS: Mapping[str, Execute] = {
     "6.26": _holds("daily block counter reset", electricity=True),
     "6.27": _resets("RMS voltage counters"),
     "7.12": _holds("randomised offset limit", electricity=True),
+    "4.16": _active_power,
     "8.7.1": _join,
     "8.8.1": _unjoin,
 }
