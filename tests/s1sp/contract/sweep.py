@@ -21,20 +21,23 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
 from tests.reference import KEYS, TEMPLATES, XSD_V54
-from tests.s1sp.contract.estate import Estate, Installation
+from tests.s1sp.contract.estate import PROFILES, Estate, Installation
 
 from opendcc.catalogue import default_catalogue
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
+from opendcc.dsp.offering import smets1_catalogue
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import parse_xml, sr
 from opendcc.duis.xmldsig import DCC_SIGNED, SignatureInvalid, SignerPolicy, verify
@@ -166,14 +169,24 @@ def _code(body: bytes) -> str:
     return root.findtext(f"{sr('Header')}/{sr('ResponseCode')}") or ""
 
 
-def _post(estate: Estate, endpoint: str, body: bytes, answer: Answer, check: Checker) -> bytes:
-    response = estate.post(endpoint, body)
+# One User's counters must arrive in order (replay protection): each request is made and
+# posted under this lock; checking the answers goes on beside it.
+_IN_ORDER = threading.Lock()
+
+
+def _post(
+    estate: Estate, endpoint: str, make: Callable[[], bytes], answer: Answer, check: Checker
+) -> tuple[bytes, bytes]:
+    """Make a request and post it, in counter order; the request and the answer's body."""
+    with _IN_ORDER:
+        request = make()
+        response = estate.post(endpoint, request)
     answer.status = response.status_code
     answer.reason = response.headers.get("X-OpenDCC-Reason", "")
     answer.code = _code(response.content) or f"HTTP {response.status_code}"
     if response.content:
         answer.invalid += check.problems(response.content)
-    return response.content
+    return request, response.content
 
 
 def _endpoint(cv: int) -> str:
@@ -185,18 +198,28 @@ def send(estate: Estate, template: Template, install: Installation, check: Check
     target = DCC if template.cv == 8 else _device(install, kind)
     answer = Answer(template.path.name, template.srv, install.profile.name, kind)
     user = _sender(estate, template.srv)
-    request = user.request(
-        template.srv, target, cv=template.cv, body=_readdress(template.body, install)
+    body = _readdress(template.body, install)
+    request, content = _post(
+        estate,
+        _endpoint(template.cv),
+        lambda: user.request(template.srv, target, cv=template.cv, body=body),
+        answer,
+        check,
     )
-    content = _post(estate, _endpoint(template.cv), request, answer, check)
     if template.cv == 4 and answer.code == "I0":
         root = parse_xml(content).getroot()
         payload = root.findtext(f".//{sr('PreCommand')}/{sr('GBCSPayload')}")
         if not payload:
             answer.code = "no pre-command"
             return answer
-        request = user.signed_precommand(template.srv, target, base64.b64decode(payload))
-        _post(estate, "serviceS", request, answer, check)
+        signed = base64.b64decode(payload)
+        request, _ = _post(
+            estate,
+            "serviceS",
+            lambda: user.signed_precommand(template.srv, target, signed),
+            answer,
+            check,
+        )
     if answer.code == "I99":
         rid = RequestId.parse(
             parse_xml(request).getroot().findtext(f"{sr('Header')}/{sr('RequestID')}") or ""
@@ -228,15 +251,47 @@ def sweep(
     ordered = [t for t in found if t.srv not in LAST] + [t for t in found if t.srv in LAST]
     answers: list[Answer] = []
     for phase in (False, True):
-        batch = [
-            send(estate, template, install, check)
-            for template in ordered
-            if (template.srv in LAST) == phase
-            for install in estate.installs.values()
-        ]
+        chosen = [t for t in ordered if (t.srv in LAST) == phase]
+
+        def cohort_run(install: Installation, chosen: list[Template] = chosen) -> list[Answer]:
+            mine = Checker()  # an XSD validator is not shared between threads
+            return [send(estate, template, install, mine) for template in chosen]
+
+        # One sender per cohort, as six Users' systems would send: each in template order.
+        with ThreadPoolExecutor(len(estate.installs)) as pool:
+            batch = [a for run in pool.map(cohort_run, estate.installs.values()) for a in run]
         collect(estate, batch, check, timeout)
         answers += batch
     return answers
+
+
+# Refusals the catalogue decides (its E11 for a device, E12 for a non-device SRV), and the
+# words the hub uses for them.
+_CATALOGUE_WORDS = ("does not offer", "not applicable", "is not offered")
+
+
+def against_catalogue(answers: list[Answer]) -> list[str]:
+    """Where an answer disagrees with the published SMETS1 service catalogue: an SRV it offers
+    refused as not offered, or one it does not offer answered otherwise than refused, with its
+    reason."""
+    table = smets1_catalogue(CATALOGUE, PROFILES)
+    by_srv = {name: {e.srv: e for e in entries} for name, entries in table.items()}
+    found = []
+    for answer in answers:
+        entry = by_srv[answer.cohort][answer.srv]
+        says_not = answer.code in {"E11", "E12"} and any(
+            w in answer.reason for w in _CATALOGUE_WORDS
+        )
+        if entry.offer.offered and says_not:
+            found.append(f"{answer.template} {answer.cohort}: offered, refused {answer.reason}")
+        elif not entry.offer.offered:
+            if answer.code in {"I0", "I99", "held"}:
+                found.append(
+                    f"{answer.template} {answer.cohort}: not offered, answered {answer.code}"
+                )
+            elif answer.code in {"E11", "E12"} and entry.reason not in answer.reason:
+                found.append(f"{answer.template} {answer.cohort}: why not? {answer.reason}")
+    return found
 
 
 def tally(answers: list[Answer]) -> Counter[str]:
