@@ -16,10 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from opendcc.catalogue import default_catalogue
+from opendcc.catalogue import Catalogue, FutureDatedPattern, default_catalogue
 from opendcc.dsp.offering import Entry, Offer, smets1_catalogue
 from opendcc.s1sp.cohorts import register_all
-from opendcc.s1sp.contract import Registry
+from opendcc.s1sp.contract import CohortProfile, Registry
 
 PAGE = Path(__file__).resolve().parents[1] / "docs/catalogue-smets1.md"
 MARK = {
@@ -43,7 +43,7 @@ with DUIS E11 and the reason below.
 - **n/a** (not applicable): it makes no sense for SMETS1 at all (reason below).
 
 Which device types each SRV may target, who may send it and how it is future-dated are in
-[catalogue.md](catalogue.md); future-dated behaviour per cohort is in [cohorts.md](cohorts.md).
+[catalogue.md](catalogue.md); future-dated behaviour per cohort is at the end of this page.
 """
 
 
@@ -62,7 +62,49 @@ def render() -> str:
         lines.append(f"| {first.srv} | {first.name} | {marks} |")
     lines += ["", "## Why not", ""]
     lines += _reasons(table, names)
+    lines += ["", FUTURE_HEAD]
+    lines += _future_dated(catalogue, profiles, table)
     return "\n".join(lines) + "\n"
+
+
+FUTURE_HEAD = """## Future-dated requests, per cohort
+
+A request with `sr:ExecutionDateTime` is held until then by the DSP or by the device (DUIS's
+pattern for the SRV, in the catalogue). For the Device pattern, opendcc hands it to the head-end
+at once only where the cohort's head-end dates commands on the device
+(`device_future_dating`); elsewhere the DSP holds it. What the User receives (see
+[time.md](time.md)):
+
+- **held by the DSP**: I99 now; the normal Response (I0 or its error) when it has run at its
+  time; E30 if it could not be sent within the grace after it;
+- **held by the device**: I99 now; an I0 Response at once saying the device holds it; at its
+  time the device alert 0x8F66 (carried out) or 0x8F67 (failed); E30 if neither came within the
+  grace.
+
+Either way DUIS's cancel (3000-12-31) withdraws it while it waits.
+
+| cohort | Device-pattern SRVs it offers | held by | DSP-pattern SRVs it offers | held by |
+|---|---|---|---|---|"""
+
+
+def _future_dated(
+    catalogue: Catalogue, profiles: list[CohortProfile], table: dict[str, tuple[Entry, ...]]
+) -> list[str]:
+    """One row per cohort: which future-datable SRVs it offers, and who holds them."""
+    rows = []
+    for profile in profiles:
+        offered = {e.srv for e in table[profile.name] if e.offer.offered}
+        device, dsp = [], []
+        for row in catalogue:
+            pattern = row.future_dated_pattern
+            if pattern is None or row.srv not in offered:
+                continue
+            (dsp if pattern is FutureDatedPattern.DSP else device).append(row.srv)
+        holder = "the device (head-end)" if profile.device_future_dating else "the DSP"
+        rows.append(
+            f"| {profile.name} | {', '.join(device)} | {holder} | {', '.join(dsp)} | the DSP |"
+        )
+    return rows
 
 
 def _reasons(table: dict[str, tuple[Entry, ...]], names: list[str]) -> list[str]:
