@@ -32,6 +32,7 @@ from opendcc.core.eui import Eui64
 from opendcc.dco import DcoRejected, DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, AccessDenied, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
+from opendcc.dsp.commissioning import COMMISSION_DEVICE, Commissioning
 from opendcc.dsp.frontdoor import FrontDoor
 from opendcc.dsp.future import FutureDated
 from opendcc.dsp.instruct import Instructions
@@ -222,7 +223,10 @@ class Hub:
             instructions=self.instructions,
             on_outbox=lambda: self._wake(self.deliverer.wake),
             on_security=self._security_alert,
-            settlements={TOP_UP: self.prepayment},
+            settlements={
+                TOP_UP: self.prepayment,
+                COMMISSION_DEVICE: Commissioning(self.inventory, self.clock),
+            },
             command_alert=self._command_alert,
             restricted=lambda request: self.restricted_gate.refusal(
                 request.request_id.target, request.srv

@@ -106,6 +106,7 @@ WRITE_SHOWS: dict[str, Observe] = {
     "6.26": lambda m, now: m.setting("daily block counter reset"),
     "6.27": lambda m, now: m.counter_reset_at("RMS voltage counters"),
     "7.12": lambda m, now: m.setting("randomised offset limit"),
+    "8.1.1": lambda m, now: m.security_log(now),  # logged even when 6.11 set it just now
     "8.7.1": _read("8.9"),
     "8.8.1": _read("8.9"),
 }
@@ -188,21 +189,24 @@ def _body_for(
             refusals.append(f"{path.name}: {exc}")
             continue
         return etree.tostring(element, encoding="unicode"), parameters, expected
-    if srv == "6.11":
-        return _clock_sync(meter, now)
+    if srv in {"6.11", "8.1.1"}:
+        return _clock_sync(meter, now, srv)
     raise AssertionError(f"no RTDS body of {srv} suits the meter: {refusals}")
 
 
-def _clock_sync(meter: MeterState, now: datetime) -> tuple[str, dict[str, str], tuple[Any, Alerts]]:
-    """6.11 carries the current time: the templates' 2014 instants are long past."""
+def _clock_sync(
+    meter: MeterState, now: datetime, srv: str
+) -> tuple[str, dict[str, str], tuple[Any, Alerts]]:
+    """6.11 and 8.1.1 carry the current time: the templates' 2014 instants are long past."""
+    local = "SynchroniseClock" if srv == "6.11" else "CommissionDeviceSynchroniseClock"
     text = (
-        f'<sr:SynchroniseClock xmlns:sr="{sr("x")[1:].split("}")[0]}">'
+        f'<sr:{local} xmlns:sr="{sr("x")[1:].split("}")[0]}">'
         f"<sr:CurrentDateTime>{now.strftime('%Y-%m-%dT%H:%M:%SZ')}</sr:CurrentDateTime>"
-        "<sr:TolerancePeriod>60</sr:TolerancePeriod></sr:SynchroniseClock>"
+        f"<sr:TolerancePeriod>60</sr:TolerancePeriod></sr:{local}>"
     )
     element = etree.fromstring(text)
-    parameters = services.parameters("6.11", element)
-    expected = execute(copy.deepcopy(meter), "6.11", parameters, now)
+    parameters = services.parameters(srv, element)
+    expected = execute(copy.deepcopy(meter), srv, parameters, now)
     return text, parameters, expected
 
 

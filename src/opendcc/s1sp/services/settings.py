@@ -21,6 +21,10 @@ compares them and every wire protocol carries them as they are; the meter reads 
 - 8.7.1 / 8.8.1 Join / Unjoin Service (Critical): ``other_device_id`` (and for 8.7.1 the
   optional ``other_device_type``), as 8.7.2 / 8.8.2.
 
+8.1.1 Commission Device: the clock synchronisation of 6.11 (``current_date_time``,
+``tolerance_period_s``) and its answer, as ``ra:CommissionDeviceSynchroniseClockRsp``; the DSP
+commissions the device in the SMI when it succeeds (``opendcc.dsp.commissioning``).
+
 4.16 Read Active Power Import, the one read here (no parameters): the meter's instantaneous
 active power import, ``ra:ActivePowerImport`` in W.
 
@@ -32,7 +36,7 @@ from __future__ import annotations
 from lxml import etree
 
 from opendcc.s1sp.services.base import InvalidParameters, Result, Service, int_of, no_parameters
-from opendcc.s1sp.services.config import _asn1_rsp, _other_device
+from opendcc.s1sp.services.config import _asn1_rsp, _clock_rsp, _other_device, _synchronise_clock
 from opendcc.s1sp.services.xml import ack, add, response_element
 
 MAX_LEAVES = 64  # the longest SMETS1 settings body has 16
@@ -88,6 +92,16 @@ def active_power_import(result: Result) -> etree._Element:
     return element
 
 
+def commission_device(result: Result) -> etree._Element:
+    """8.1.1: what 6.11 answers, as ``ra:CommissionDeviceSynchroniseClockRsp`` (its MMC type
+    extends ``SynchroniseClockRsp``)."""
+    element = _clock_rsp(result)
+    element.tag = etree.QName(
+        etree.QName(element).namespace, "CommissionDeviceSynchroniseClockRsp"
+    ).text
+    return element
+
+
 SERVICES: tuple[Service, ...] = (
     _setting("1.7", "ResetTariffBlockCounterMatrix", parameters=False),
     _setting("3.3", "ClearEventLog", parameters=False),
@@ -109,6 +123,7 @@ SERVICES: tuple[Service, ...] = (
     _setting("6.27", "UpdateDeviceConfigurationRMSVoltageCounterReset", parameters=False),
     _setting("7.12", "SetRandomisedOffsetLimit"),
     Service("4.16", "readActivePowerImport", no_parameters, active_power_import),
+    Service("8.1.1", "commissionDevice", _synchronise_clock, commission_device, writes=True),
     Service(
         "8.7.1",
         "joinServiceCritical",

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from opendcc.s1sp.services.base import Parameters, Result
 from opendcc.sim.services.base import Execute
-from opendcc.sim.services.config import _join, _unjoin
+from opendcc.sim.services.config import _join, _synchronise_clock, _unjoin
 from opendcc.sim.state import Esme, Gsme, MeterError, MeterState, Reason
 from opendcc.sim.state.config import GasConfig, VoltageConfig
 from opendcc.sim.state.device import Alerts
@@ -161,6 +161,7 @@ EXECUTORS: Mapping[str, Execute] = {
     "6.27": _resets("RMS voltage counters"),
     "7.12": _holds("randomised offset limit", electricity=True),
     "4.16": _active_power,
+    "8.1.1": _synchronise_clock,  # commissioning a SMETS1 device sets its clock
     "8.7.1": _join,
     "8.8.1": _unjoin,
 }
