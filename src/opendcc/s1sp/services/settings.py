@@ -25,20 +25,33 @@ compares them and every wire protocol carries them as they are; the meter reads 
 ``tolerance_period_s``) and its answer, as ``ra:CommissionDeviceSynchroniseClockRsp``; the DSP
 commissions the device in the SMI when it succeeds (``opendcc.dsp.commissioning``).
 
-4.16 Read Active Power Import, the one read here (no parameters): the meter's instantaneous
-active power import, ``ra:ActivePowerImport`` in W.
+Reads (no parameters): 4.16 Read Active Power Import, the meter's instantaneous active power
+import, ``ra:ActivePowerImport`` in W; 6.2.5 Read Device Configuration (Instantaneous Power
+Thresholds) and 6.2.2 (Randomisation) read back what 6.12 and 7.12 wrote (an element the meter
+was never given is left out, as the MMC allows).
 
-Result keys: none, but ``response`` (``success``) for 8.7.1 and 8.8.1 and ``power_w`` for 4.16.
+Result keys: none, but ``response`` (``success``) for 8.7.1 and 8.8.1, ``power_w`` for 4.16,
+and for 6.2.5 / 6.2.2 the setting's own names (``LowMediumPowerThreshold``,
+``MediumHighPowerThreshold``; ``RandomisedOffsetLimit``), integers, where held.
 """
 
 from __future__ import annotations
 
 from lxml import etree
 
-from opendcc.s1sp.services.base import InvalidParameters, Result, Service, int_of, no_parameters
+from opendcc.s1sp.services.base import (
+    BuildResponse,
+    InvalidParameters,
+    Result,
+    Service,
+    int_of,
+    no_parameters,
+)
 from opendcc.s1sp.services.config import _asn1_rsp, _clock_rsp, _other_device, _synchronise_clock
 from opendcc.s1sp.services.xml import ack, add, response_element
 
+POWER_THRESHOLDS = ("LowMediumPowerThreshold", "MediumHighPowerThreshold")  # 6.12 / 6.2.5
+RANDOMISATION = ("RandomisedOffset", "RandomisedOffsetNumber", "RandomisedOffsetLimit")  # 6.2.2
 MAX_LEAVES = 64  # the longest SMETS1 settings body has 16
 MAX_TEXT = 64
 
@@ -92,6 +105,19 @@ def active_power_import(result: Result) -> etree._Element:
     return element
 
 
+def _read_back(local: str, names: tuple[str, ...]) -> BuildResponse:
+    """An ``ra:<local>`` holding, in the MMC order ``names``, the integers the Result has."""
+
+    def build(result: Result) -> etree._Element:
+        element = response_element(local)
+        for name in names:
+            if name in result:
+                add(element, name, int_of(result[name]))
+        return element
+
+    return build
+
+
 def commission_device(result: Result) -> etree._Element:
     """8.1.1: what 6.11 answers, as ``ra:CommissionDeviceSynchroniseClockRsp`` (its MMC type
     extends ``SynchroniseClockRsp``)."""
@@ -123,6 +149,18 @@ SERVICES: tuple[Service, ...] = (
     _setting("6.27", "UpdateDeviceConfigurationRMSVoltageCounterReset", parameters=False),
     _setting("7.12", "SetRandomisedOffsetLimit"),
     Service("4.16", "readActivePowerImport", no_parameters, active_power_import),
+    Service(
+        "6.2.2",
+        "readDeviceConfigurationRandomisation",
+        no_parameters,
+        _read_back("ReadDeviceConfigurationRandomisationRsp", RANDOMISATION),
+    ),
+    Service(
+        "6.2.5",
+        "readDeviceConfigurationInstantaneousPowerThresholds",
+        no_parameters,
+        _read_back("ReadDeviceConfigurationInstantaneousPowerThresholdsRsp", POWER_THRESHOLDS),
+    ),
     Service("8.1.1", "commissionDevice", _synchronise_clock, commission_device, writes=True),
     Service(
         "8.7.1",

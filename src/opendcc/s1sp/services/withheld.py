@@ -33,8 +33,6 @@ SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
         "4.12.1": "SMETS1 maximum demand registers show on the meter's display only",
         "4.12.2": "SMETS1 maximum demand registers show on the meter's display only",
         "4.15": "SMETS1 load limiting data shows on the meter's display only",
-        "6.2.2": _NOT_READ_BACK,
-        "6.2.5": _NOT_READ_BACK,
         "6.2.10": _NOT_READ_BACK,
         "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
         "6.21": _NO_SMKI,

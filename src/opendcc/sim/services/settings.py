@@ -6,10 +6,10 @@ configuration 6.2.8 reads and the energy it registers from now on, 3.3's cleared
 3.5's privacy PIN, 4.16's instantaneous demand, the HAN device log of 8.7.1 / 8.8.1); the
 rest (load limiting, gas flow, power thresholds, maximum demand period, tamper state, the block
 counters' daily reset, randomised offset limit) the meter holds as written, readable with
-``MeterState.setting``, and counter resets are recorded with their instant
-(``counter_reset_at``). Each is logged as a device configuration update. A setting for the
-other fuel's meter is refused, as is a value out of the meter's range. See
-``opendcc.s1sp.services.settings`` for the parameters.
+``MeterState.setting`` (and by Users with 6.2.5 and 6.2.2, for 6.12 and 7.12), and counter
+resets are recorded with their instant (``counter_reset_at``). Each is logged as a device
+configuration update. A setting for the other fuel's meter is refused, as is a value out of the
+meter's range. See ``opendcc.s1sp.services.settings`` for the parameters.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from opendcc.s1sp.services.base import Parameters, Result
+from opendcc.s1sp.services.settings import POWER_THRESHOLDS, RANDOMISATION
 from opendcc.sim.services.base import Execute
 from opendcc.sim.services.config import _join, _synchronise_clock, _unjoin
 from opendcc.sim.state import Esme, Gsme, MeterError, MeterState, Reason
@@ -144,6 +145,16 @@ def _active_power(
     return {"power_w": _esme(meter, "active power").power_w(now)}, ()
 
 
+def _reads_back(item: str, names: tuple[str, ...]) -> Execute:
+    """6.2.5 / 6.2.2: the integers ``item`` holds under ``names`` (what 6.12 / 7.12 wrote)."""
+
+    def execute(meter: MeterState, parameters: Parameters, now: datetime) -> tuple[Result, Alerts]:
+        held = _esme(meter, item).setting(item)
+        return {n: int(_number(held, n)) for n in names if held.get(n)}, ()
+
+    return execute
+
+
 EXECUTORS: Mapping[str, Execute] = {
     "1.7": _resets("tariff block counter matrix"),
     "3.3": _acting(lambda meter, now: meter.clear_event_log(now)),
@@ -161,6 +172,8 @@ EXECUTORS: Mapping[str, Execute] = {
     "6.27": _resets("RMS voltage counters"),
     "7.12": _holds("randomised offset limit", electricity=True),
     "4.16": _active_power,
+    "6.2.2": _reads_back("randomised offset limit", RANDOMISATION),
+    "6.2.5": _reads_back("instantaneous power thresholds", POWER_THRESHOLDS),
     "8.1.1": _synchronise_clock,  # commissioning a SMETS1 device sets its clock
     "8.7.1": _join,
     "8.8.1": _unjoin,
