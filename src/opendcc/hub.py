@@ -35,11 +35,14 @@ from opendcc.core.eui import Eui64
 from opendcc.dco import DcoRejected, DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, AccessDenied, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
+from opendcc.dsp.commissioning import COMMISSION_DEVICE, Commissioning
 from opendcc.dsp.frontdoor import FrontDoor
 from opendcc.dsp.future import FutureDated
 from opendcc.dsp.instruct import Instructions
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.notices import S1spNotices
+from opendcc.dsp.offering import entry as offering_entry
+from opendcc.dsp.offering import not_applicable_reason
 from opendcc.dsp.restricted import PolicyError, RestrictedGate, RestrictedPolicy
 from opendcc.dsp.route import Dispatcher
 from opendcc.duis.request import ServiceRequest
@@ -265,7 +268,10 @@ class Hub:
             instructions=self.instructions,
             on_outbox=lambda: self._wake(self.deliverer.wake),
             on_security=self._security_alert,
-            settlements={TOP_UP: self.prepayment},
+            settlements={
+                TOP_UP: self.prepayment,
+                COMMISSION_DEVICE: Commissioning(self.inventory, self.clock),
+            },
             command_alert=self._command_alert,
             restricted=lambda request: self.restricted_gate.refusal(
                 request.request_id.target, request.srv
@@ -463,12 +469,12 @@ class Hub:
         assert device is not None
         srv = granted.srv
         if not srv.smets1_supported:
-            return f"SRV {srv.srv} ({srv.name}) makes no sense for a SMETS1 device"
+            return f"SRV {srv.srv} ({srv.name}) is not applicable: {not_applicable_reason(srv)}"
         if device.cohort is None or device.cohort not in self.adapters:
             return f"no S1SP head-end is configured for device {device.device_id}"
-        profile = self.registry.profile(device.cohort)
-        if srv.srv not in profile.supported_srvs:
-            return f"the device's S1SP does not offer SRV {srv.srv}"
+        entry = offering_entry(srv, self.registry.profile(device.cohort))
+        if not entry.offer.offered:
+            return f"the device's S1SP does not offer SRV {srv.srv}: {entry.reason}"
         return None
 
     def _device_dates(self, granted: Granted) -> bool:

@@ -134,7 +134,7 @@ async def configure_through(cohort: str) -> list[Any]:
     return steps
 
 
-@pytest.mark.parametrize("cohort", ["itron", "elster", "secure"])
+@pytest.mark.parametrize("cohort", ["itron", "elster", "secure", "edmi", "landis"])
 def test_each_protocol_carries_the_configuration(cohort: str) -> None:
     profile = REGISTRY.profile(cohort)
     assert SRV in profile.elective_srvs
@@ -152,7 +152,7 @@ def test_each_protocol_carries_the_configuration(cohort: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("cohort", ["aclara", "edmi", "landis"])
+@pytest.mark.parametrize("cohort", ["aclara"])
 def test_cohorts_that_do_not_offer_it_refuse_it(cohort: str) -> None:
     profile = REGISTRY.profile(cohort)
     assert SRV not in profile.supported_srvs

@@ -64,7 +64,7 @@ def esme() -> Esme:
 
 def test_every_cohort_carries_the_notice_but_none_elects_it() -> None:
     assert RESTRICTION_NOTICE == "99.1"
-    assert sorted(S1SP_NOTICES) == ["11.1", "99.1", "99.2"]  # and 99.2 cancel, 11.1 firmware
+    assert sorted(S1SP_NOTICES) == ["11.1", "99.1", "99.2", "99.3"]  # cancel, decommission
     assert RESTRICTION_NOTICE not in CORE_SRVS
     for profile in REGISTRY.profiles():
         assert RESTRICTION_NOTICE in profile.supported_srvs, profile.name

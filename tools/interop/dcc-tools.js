@@ -5,11 +5,13 @@
 //
 //   node dcc-tools.js sign|validate OUTDIR FILE...   one JSON line per file on stdout
 //   node dcc-tools.js bench FILE SECONDS              ops/s for parse, validate and sign
+//   node dcc-tools.js parse FILE...                   @smartdcc/duis-parser's reading of each
+//                                                     file, one JSON line each
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
 const { signDuis, validateDuis } = require('@smartdcc/duis-sign-wrap')
-const { parseDuis } = require('@smartdcc/duis-parser')
+const { parseDuis, isSimplifiedDuisOutput } = require('@smartdcc/duis-parser')
 
 const CONCURRENCY = 2
 
@@ -53,11 +55,27 @@ async function bench(file, seconds) {
   process.stdout.write(JSON.stringify(result) + '\n')
 }
 
+// What @smartdcc/duis-parser makes of each document (its simplified form), or why it cannot;
+// ``modelled``: whether the result is one of the structures its types describe.
+function parse(files) {
+  for (const file of files) {
+    try {
+      const parsed = parseDuis('simplified', fs.readFileSync(file))
+      const text = JSON.stringify(parsed, (_, v) => (typeof v === 'bigint' ? v.toString() : v))
+      const modelled = isSimplifiedDuisOutput(parsed)
+      process.stdout.write(JSON.stringify({ file, ok: true, modelled, parsed: JSON.parse(text) }) + '\n')
+    } catch (e) {
+      process.stdout.write(JSON.stringify({ file, ok: false, error: String(e.message) }) + '\n')
+    }
+  }
+}
+
 async function main() {
   const [mode, ...rest] = process.argv.slice(2)
   if (mode === 'sign' || mode === 'validate') return batch(mode, rest[0], rest.slice(1))
   if (mode === 'bench') return bench(rest[0], Number(rest[1] || 3))
-  process.stderr.write('usage: dcc-tools.js sign|validate OUTDIR FILE... | bench FILE SECONDS\n')
+  if (mode === 'parse') return parse(rest)
+  process.stderr.write('usage: dcc-tools.js sign|validate OUTDIR FILE... | bench FILE SECONDS | parse FILE...\n')
   process.exit(2)
 }
 

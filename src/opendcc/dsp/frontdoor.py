@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 from sqlalchemy import Connection, Engine
 
-from opendcc.catalogue import Catalogue
+from opendcc.catalogue import Catalogue, DeviceType
 from opendcc.catalogue.srv import UnknownServiceReferenceVariant
 from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
@@ -47,6 +47,8 @@ from opendcc.dsp.future import is_cancellation
 from opendcc.dsp.instruct import SIGNED_PRE_COMMANDS, Instructions, execute_at
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
+from opendcc.dsp.notices import queue_in
+from opendcc.dsp.offering import non_device_entry
 from opendcc.duis import precommand
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
 from opendcc.duis.precommand import PreCommandInvalid
@@ -70,12 +72,16 @@ from opendcc.inventory.status import TRANSITIONS as SMI_TRANSITIONS
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction
-from opendcc.s1sp.services import InvalidParameters
+from opendcc.s1sp.services import DECOMMISSION_NOTICE, InvalidParameters
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.requests import NewRequest, Replay, RequestStore
 
 XML = "application/xml"
+
+
+# The devices an S1SP's head-end holds as meters: told when one is decommissioned.
+METERS = frozenset({DeviceType.ESME, DeviceType.GSME})
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,9 +348,10 @@ class FrontDoor:
         if (handler := self.non_device.get(request.srv)) is not None:
             return self._answered_by(incoming, request, handler(request, granted, now))
         if request.srv != "8.2":
+            why = non_device_entry(granted.srv).reason  # as the SMETS1 service catalogue says
             raise AccessDenied(
                 ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
-                f"non-device SRV {request.srv} is not offered by this opendcc yet",
+                f"non-device SRV {request.srv} is not offered: {why}",
             )
         found = self.inventory.read(request)
         if found is None:
@@ -383,7 +390,9 @@ class FrontDoor:
         self, incoming: Incoming, request: ServiceRequest, granted: Granted
     ) -> Answer:
         """8.3 Decommission Device: the device named in the body leaves service (SMI status
-        Decommissioned), for the User responsible for it now; answered I99 (no XML data)."""
+        Decommissioned), for the User responsible for it now; answered I0 (no XML data). A
+        meter's S1SP is told in the same transaction (notice 99.3, carried by ``dsp.notices``):
+        its head-end takes the meter out of service."""
         now, store = incoming.now, self.inventory.inventory
         try:
             device_id = Eui64.parse((request.body.findtext(sr("DeviceID")) or "").strip())
@@ -402,10 +411,22 @@ class FrontDoor:
             )
         reason = f"8.3 Decommission Device by {request.request_id.originator}"
 
+        meter = device.device_type in METERS and device.cohort is not None
+
         def write(conn: Connection) -> None:
             store.transition_in(conn, [device_id], SmiStatus.DECOMMISSIONED, now, reason)
+            if meter and device.cohort is not None:
+                since = {"since": now.isoformat()}
+                queue_in(
+                    conn,
+                    device_id=device_id,
+                    cohort=device.cohort,
+                    srv=DECOMMISSION_NOTICE,
+                    parameters=since,
+                    now=now,
+                )
 
-        decommission = NonDeviceAnswer(write, ResponseCode.ACKNOWLEDGED, "decommissioned")
+        decommission = NonDeviceAnswer(write, ResponseCode.SUCCESS, "decommissioned")
         return self._answered_by(incoming, request, decommission)
 
     def _commit(

@@ -1,10 +1,11 @@
 """Messages the DCC owes an S1SP, carried until its head-end has taken them.
 
-A restriction set or cleared (``inventory.restriction``) queues a notice in the same
-transaction; ``S1spNotices.run`` submits each due notice to the cohort's adapter as a
-DCO-sealed instruction (id ``NOTICE-<row id>``, so a resend after a crash is the same
-instruction, which the head-end carries out once) and records it sent when the S1SP answers
-success. A head-end that is down or refuses is tried again with backoff: notices are not lost.
+A restriction set or cleared (``inventory.restriction``) or a meter decommissioned (DUIS 8.3,
+``queue_in``) queues a notice in the same transaction; ``S1spNotices.run`` submits each due
+notice to the cohort's adapter as a DCO-sealed instruction (id ``NOTICE-<row id>``, so a
+resend after a crash is the same instruction, which the head-end carries out once) and records
+it sent when the S1SP answers success. A head-end that is down or refuses is tried again with
+backoff: notices are not lost.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.eui import Eui64
@@ -40,6 +41,29 @@ class Notice:
     instruction: Instruction
     attempts: int
     sent_at: datetime | None
+
+
+def queue_in(
+    conn: Connection,
+    *,
+    device_id: Eui64,
+    cohort: str,
+    srv: str,
+    parameters: dict[str, str],
+    now: datetime,
+) -> None:
+    """Queue a notice for ``cohort``'s S1SP in the caller's transaction (8.3's 99.3 ...)."""
+    conn.execute(
+        insert(s1sp_notices).values(
+            device_id=str(device_id),
+            cohort=cohort,
+            srv=srv,
+            parameters=json.dumps(parameters, sort_keys=True),
+            created_at=now,
+            next_attempt_at=now,
+            attempts=0,
+        )
+    )
 
 
 class S1spNotices:

@@ -5,7 +5,8 @@
 ``opendcc.dsp.frontdoor`` for which and with what HTTP status). ``GET /health`` reports the
 queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``), ``/admin/v1/...``
 the DCC Users' admin API (``opendcc.gateway.admin``). The front door does blocking database and
-signature work, so it runs in the thread pool, not on the event loop.
+signature work, so it runs in the thread pool, not on the event loop. ``/catalogue/v1/smets1``
+is the SMETS1 service catalogue per cohort (``opendcc.gateway.catalogue``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from opendcc.dsp.access import Endpoint
 from opendcc.gateway import admin_deadletters, admin_requests, openapi
 from opendcc.gateway.admin import AdminApi
+from opendcc.gateway.catalogue import routes as catalogue_routes
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
 from opendcc.ssi.app import create_ssi
@@ -64,6 +66,7 @@ def create_app(hub: Hub) -> Starlette:
     ]
     routes.append(Route("/health", health, methods=["GET"]))
     routes += UtrnApi(hub).routes()
+    routes += catalogue_routes(hub)
     admin = AdminApi(hub)
     routes += admin.routes() + admin_requests.routes(admin)
     routes.append(Mount("/ssi", app=ssi_app))  # the Self Service Interface

@@ -161,6 +161,9 @@ class CohortProfile:
     gas_models: tuple[str, ...] = ()
     instruction_timeout_s: float = 30.0  # the longest any instruction may take on this WAN
     s1sp: str = ""  # the S1SP's name, as SRV 8.2 reports it (default: the manufacturer)
+    # Why this cohort does not offer an SRV its meters' kind otherwise could (what its meters
+    # lack), for the published SMETS1 service catalogue (``opendcc.dsp.offering``).
+    withheld: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.instruction_timeout_s <= 0:
@@ -169,6 +172,8 @@ class CohortProfile:
             raise ValueError(f"a cohort name is non-empty lower case, got {self.name!r}")
         if not self.elective_srvs <= self.supported_srvs:
             raise ValueError("elective SRVs are among the supported ones")
+        if self.supported_srvs & set(self.withheld):
+            raise ValueError("an SRV is either supported or withheld, not both")
         missing = self.supported_srvs - set(self.commands)
         if self.commands and missing:
             raise ValueError(f"no command for SRVs {sorted(missing)}")

@@ -91,6 +91,24 @@ WRITE_SHOWS: dict[str, Observe] = {
     "8.7.2": _read("8.9"),
     "8.8.2": _read("8.9"),
     "8.11": _read("8.9"),
+    "1.7": lambda m, now: m.counter_reset_at("tariff block counter matrix"),
+    "3.3": lambda m, now: m.event_log(now),
+    "3.5": lambda m, now: m.privacy_pin,
+    "6.4.1": lambda m, now: m.setting("load limiting"),
+    "6.4.2": lambda m, now: m.counter_reset_at("load limit counter"),
+    "6.5": _read("6.2.1"),
+    "6.6": _read("6.2.8"),
+    "6.7": lambda m, now: m.setting("gas flow"),
+    "6.12": lambda m, now: m.setting("instantaneous power thresholds"),
+    "6.18.1": lambda m, now: m.setting("maximum demand period"),
+    "6.18.2": lambda m, now: m.counter_reset_at("MaxDemandActivePowerImportValue"),
+    "6.25": lambda m, now: m.setting("supply tamper state"),
+    "6.26": lambda m, now: m.setting("daily block counter reset"),
+    "6.27": lambda m, now: m.counter_reset_at("RMS voltage counters"),
+    "7.12": lambda m, now: m.setting("randomised offset limit"),
+    "8.1.1": lambda m, now: m.security_log(now),  # logged even when 6.11 set it just now
+    "8.7.1": _read("8.9"),
+    "8.8.1": _read("8.9"),
 }
 
 
@@ -133,6 +151,7 @@ BEFORE: dict[str, Callable[[MeterState, datetime], None]] = {
     "2.5": _low_balance,
     "7.1": _disabled,
     "8.8.2": _joined("01-02-03-04-05-06-07-08"),
+    "8.8.1": _joined("00-DB-12-34-56-78-90-99"),
     "8.11": _joined("00-DB-12-34-56-78-90-A0"),
 }
 
@@ -170,21 +189,24 @@ def _body_for(
             refusals.append(f"{path.name}: {exc}")
             continue
         return etree.tostring(element, encoding="unicode"), parameters, expected
-    if srv == "6.11":
-        return _clock_sync(meter, now)
+    if srv in {"6.11", "8.1.1"}:
+        return _clock_sync(meter, now, srv)
     raise AssertionError(f"no RTDS body of {srv} suits the meter: {refusals}")
 
 
-def _clock_sync(meter: MeterState, now: datetime) -> tuple[str, dict[str, str], tuple[Any, Alerts]]:
-    """6.11 carries the current time: the templates' 2014 instants are long past."""
+def _clock_sync(
+    meter: MeterState, now: datetime, srv: str
+) -> tuple[str, dict[str, str], tuple[Any, Alerts]]:
+    """6.11 and 8.1.1 carry the current time: the templates' 2014 instants are long past."""
+    local = "SynchroniseClock" if srv == "6.11" else "CommissionDeviceSynchroniseClock"
     text = (
-        f'<sr:SynchroniseClock xmlns:sr="{sr("x")[1:].split("}")[0]}">'
+        f'<sr:{local} xmlns:sr="{sr("x")[1:].split("}")[0]}">'
         f"<sr:CurrentDateTime>{now.strftime('%Y-%m-%dT%H:%M:%SZ')}</sr:CurrentDateTime>"
-        "<sr:TolerancePeriod>60</sr:TolerancePeriod></sr:SynchroniseClock>"
+        f"<sr:TolerancePeriod>60</sr:TolerancePeriod></sr:{local}>"
     )
     element = etree.fromstring(text)
-    parameters = services.parameters("6.11", element)
-    expected = execute(copy.deepcopy(meter), "6.11", parameters, now)
+    parameters = services.parameters(srv, element)
+    expected = execute(copy.deepcopy(meter), srv, parameters, now)
     return text, parameters, expected
 
 
@@ -207,7 +229,10 @@ def test_every_core_service_on_every_cohort(
     before = shows(meter, now) if shows else None
     executions = core.executions[meter.device_id]
 
-    response = running.send(srv, target, body, critical=CATALOGUE.get(srv).critical)
+    row = CATALOGUE.get(srv)
+    supplier = {r.value for r in row.eligible_roles} & {"IS", "GS"}
+    user = running.supplier if supplier else running.operator  # 6.5, 6.18.x, 6.27: ED only
+    response = running.send(srv, target, body, critical=row.critical, user=user)
 
     assert response_code(response) == "I0", etree.tostring(response)[:1500]
     assert core.executions[meter.device_id] == executions + 1  # once, however it travelled

@@ -21,6 +21,7 @@ from tests.s1sp.services.harness import template_body
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.sim.headends.core import Faults
+from opendcc.sim.state import MeterError, MeterState, Reason
 from opendcc.store import create_engine_for
 from opendcc.store.tables import s1sp_late_replies
 
@@ -132,15 +133,30 @@ def _request_id(request: bytes) -> str:
     return parse_xml(request).getroot().findtext(f"{sr('Header')}/{sr('RequestID')}") or ""
 
 
+def _out_of_service(meter: MeterState) -> bool:
+    try:
+        meter.privacy_pin  # noqa: B018 (a decommissioned meter refuses every read)
+    except MeterError as exc:
+        return exc.reason is Reason.DECOMMISSIONED
+    return False
+
+
 def test_decommissioning_a_device_takes_it_out_of_service(running: Estate) -> None:
-    """8.3 (non-device, CV 8): I99, then the device takes no more requests (E5); only the
+    """8.3 (non-device, CV 8): answered I0, then the device takes no more requests (E5) and
+    its head-end, told by the S1SP notice 99.3, takes the meter out of service; only the
     responsible supplier may ask (the distributor's role is not eligible: E2)."""
     gsme = running.installs[COHORTS[-1]].devices["GSME"]
     body = f"<sr:DecommissionDevice><sr:DeviceID>{gsme}</sr:DeviceID></sr:DecommissionDevice>"
     refused = running.post("serviceD", running.operator.request("8.3", gsme, cv=8, body=body))
     assert refused.headers.get("X-DUIS-Response-Code") == "E2"
     answer = running.post("serviceD", running.supplier.request("8.3", gsme, cv=8, body=body))
-    assert (answer.status_code, answer.headers.get("X-DUIS-Response-Code")) == (200, "I99")
+    assert (answer.status_code, answer.headers.get("X-DUIS-Response-Code")) == (200, "I0")
+    meter = running.headends.core(COHORTS[-1]).meter(gsme)
+    assert meter is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _out_of_service(meter):
+        time.sleep(0.2)
+    assert _out_of_service(meter), "the head-end was never told"
     again = running.post("serviceD", running.supplier.request("8.3", gsme, cv=8, body=body))
     assert again.headers.get("X-DUIS-Response-Code") == "E5"
     read = running.supplier.request("4.1.1", gsme, body=READ)

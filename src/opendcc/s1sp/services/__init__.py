@@ -36,7 +36,7 @@ from opendcc.s1sp.services.future import (
     FUTURE_DATED_FAILED,
     HELD_UNTIL,
 )
-from opendcc.s1sp.services.notices import CANCEL_NOTICE, RESTRICTION_NOTICE
+from opendcc.s1sp.services.notices import CANCEL_NOTICE, DECOMMISSION_NOTICE, RESTRICTION_NOTICE
 
 
 def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
@@ -50,12 +50,21 @@ def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
 
 
 def _families() -> list[Iterable[Service]]:
-    from opendcc.s1sp.services import config, electives, firmware, notices, prepayment, reads
+    from opendcc.s1sp.services import (
+        config,
+        electives,
+        firmware,
+        notices,
+        prepayment,
+        reads,
+        settings,
+    )
 
     return [
         prepayment.SERVICES,
         reads.SERVICES,
         config.SERVICES,
+        settings.SERVICES,
         electives.SERVICES,
         notices.SERVICES,
         firmware.SERVICES,
@@ -72,13 +81,16 @@ CORE_SRVS = frozenset(
         "1.2.1",
         "1.5",
         "1.6",
+        "1.7",
         "2.1",
         "2.2",
         "2.3",
         "2.5",
         "3.1",
         "3.2",
+        "3.3",
         "3.4",
+        "3.5",
         "4.1.1",
         "4.1.2",
         "4.3",
@@ -90,23 +102,41 @@ CORE_SRVS = frozenset(
         "4.11.1",
         "4.13",
         "4.14",
+        "4.16",
         "4.17",
         "4.18",
         "6.2.1",
+        "6.2.2",
         "6.2.3",
         "6.2.4",
+        "6.2.5",
         "6.2.7",
         "6.2.8",
         "6.2.9",
+        "6.4.1",
+        "6.4.2",
+        "6.5",
+        "6.6",
+        "6.7",
         "6.8",
         "6.11",
+        "6.12",
         "6.13",
+        "6.18.1",
+        "6.18.2",
         "6.20.1",
+        "6.25",
+        "6.26",
+        "6.27",
         "7.1",
         "7.2",
         "7.3",
         "7.4",
+        "7.12",
+        "8.1.1",
+        "8.7.1",
         "8.7.2",
+        "8.8.1",
         "8.8.2",
         "8.9",
         "8.11",
@@ -117,10 +147,13 @@ CORE_SRVS = frozenset(
 
 # The DCC's own instructions to an S1SP, which no User request names for a device: the notices,
 # outside the DUIS range (``notices``: 99.1 tells the head-end a meter's restricted mode, MP169,
-# was set or cleared; 99.2 cancels an instruction it holds for later), and 11.1, the firmware
+# was set or cleared; 99.2 cancels an instruction it holds for later; 99.3 tells it a device
+# was decommissioned, DUIS 8.3), and 11.1, the firmware
 # image the DCC distributes to each device (``firmware``). Offered by every cohort, never
 # elective.
-S1SP_NOTICES = frozenset({RESTRICTION_NOTICE, CANCEL_NOTICE, FIRMWARE_DISTRIBUTION})
+S1SP_NOTICES = frozenset(
+    {RESTRICTION_NOTICE, CANCEL_NOTICE, DECOMMISSION_NOTICE, FIRMWARE_DISTRIBUTION}
+)
 
 # A consumer keyed a UTRN (Unique Transaction Reference Number) in and the meter credited it;
 # its values: ``utrn``, ``amount_p``, ``counter``, ``channel`` ("keypad").
@@ -162,6 +195,7 @@ __all__ = [
     "ACTIVATE_FIRMWARE",
     "CANCEL_NOTICE",
     "CORE_SRVS",
+    "DECOMMISSION_NOTICE",
     "DEFAULT_RESPONSE_TIME_S",
     "EXECUTE_AT",
     "FIRMWARE_DISTRIBUTION",

@@ -29,6 +29,11 @@ device drops it (nothing happens to the meter, no alert) and answers the Result 
 1; one that does not (already carried out, cancelled before, or never held) answers REJECTED
 with the detail ``not held``.
 
+99.3 Decommission notice: a User decommissioned the device (DUIS 8.3, a non-device request the
+DSP answers); the S1SP takes it out of service, and from then on the meter refuses every
+instruction. Parameters: ``since``, the instant of the SMI (Smart Metering Inventory) change,
+written as 99.1 writes it. Result: ``decommissioned`` 1.
+
 No DUIS request body carries a notice, so ``Service.parameters`` refuses any body, and no DUIS
 Response ever answers one, so ``Service.response`` (which ``Service`` requires) builds a bare,
 empty ``RestrictionNoticeAck`` element in no namespace: harmless, and not an MMC (Message
@@ -51,6 +56,7 @@ from opendcc.s1sp.services.base import InvalidParameters, Parameters, Result, Se
 
 RESTRICTION_NOTICE = "99.1"
 CANCEL_NOTICE = "99.2"
+DECOMMISSION_NOTICE = "99.3"
 NOT_HELD = "not held"  # the REJECTED detail of a cancel notice for nothing held
 _FLAGS: Mapping[str, bool] = {"true": True, "false": False}
 
@@ -135,7 +141,20 @@ def cancel_acknowledgement(result: Result) -> etree._Element:
     return etree.Element("CancelNoticeAck")
 
 
+def decommission_acknowledgement(result: Result) -> etree._Element:
+    """A bare ``DecommissionNoticeAck``, never part of a DUIS Response (see the module)."""
+    del result
+    return etree.Element("DecommissionNoticeAck")
+
+
 SERVICES: tuple[Service, ...] = (
     Service(RESTRICTION_NOTICE, "notifyRestriction", no_request_body, acknowledgement, writes=True),
+    Service(
+        DECOMMISSION_NOTICE,
+        "notifyDecommission",
+        no_request_body,
+        decommission_acknowledgement,
+        writes=True,
+    ),
     Service(CANCEL_NOTICE, "cancelHeldInstruction", no_request_body, cancel_acknowledgement),
 )

@@ -34,12 +34,21 @@ def _table(families: Iterable[Mapping[str, Execute]]) -> Mapping[str, Execute]:
 
 
 def _families() -> list[Mapping[str, Execute]]:
-    from opendcc.sim.services import config, electives, firmware, notices, prepayment, reads
+    from opendcc.sim.services import (
+        config,
+        electives,
+        firmware,
+        notices,
+        prepayment,
+        reads,
+        settings,
+    )
 
     return [
         prepayment.EXECUTORS,
         reads.EXECUTORS,
         config.EXECUTORS,
+        settings.EXECUTORS,
         electives.EXECUTORS,
         notices.EXECUTORS,
         firmware.EXECUTORS,

@@ -107,6 +107,11 @@ class MeterCore:
         self._decommissioned = False
         self._outage_since: datetime | None = None
         self._disabled_alerts: frozenset[int] = frozenset()  # logged, not raised (6.22)
+        # Configuration held as written (6.4.1 load limiting, 6.7 gas flow ...), by item, and
+        # when each counter was last reset (6.4.2, 6.18.2, 6.27 ...); see ``settings``.
+        self._settings: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._counter_resets: dict[str, datetime] = {}
+        self._privacy_pin = True  # 3.5 Disable Privacy PIN switches it off
         self._restriction = Restriction()  # the head-end's record (99.1)
         self._restriction_notices = 0
         self._history = History()
@@ -335,6 +340,22 @@ class MeterCore:
         """8.9 Read Device Log: the devices joined to this meter's HAN (home area network)."""
         self._check_live()
         return self._han
+
+    def setting(self, item: str) -> dict[str, str]:
+        """A configuration item as last written (empty if never)."""
+        self._check_live()
+        return dict(self._settings.get(item, ()))
+
+    def counter_reset_at(self, counter: str) -> datetime | None:
+        """When ``counter`` was last reset (None: never since commissioning)."""
+        self._check_live()
+        return self._counter_resets.get(counter)
+
+    @property
+    def privacy_pin(self) -> bool:
+        """Whether the consumer's privacy PIN protects the meter's display."""
+        self._check_live()
+        return self._privacy_pin
 
     @property
     def disabled_alerts(self) -> frozenset[int]:

@@ -291,6 +291,34 @@ class MeterState(MeterReads):
             op.happen(EventCode.DEVICE_CONFIG_UPDATED, ("item", "alerts"))
         return op.alerts
 
+    def hold_setting(self, now: datetime, item: str, values: Mapping[str, str]) -> Alerts:
+        """Keep configuration ``item`` as written (what the model does not act on)."""
+        with self._operation(now) as op:
+            self._settings = {**self._settings, item: tuple(sorted(values.items()))}
+            op.happen(EventCode.DEVICE_CONFIG_UPDATED, ("item", item))
+        return op.alerts
+
+    def reset_counter(self, now: datetime, counter: str) -> Alerts:
+        """Reset ``counter`` (load limiting, maximum demand, RMS voltage ...) to zero now."""
+        with self._operation(now) as op:
+            self._counter_resets = {**self._counter_resets, counter: op.at}
+            op.happen(EventCode.DEVICE_CONFIG_UPDATED, ("item", f"reset {counter}"))
+        return op.alerts
+
+    def clear_event_log(self, now: datetime) -> Alerts:
+        """3.3 Clear Event Log: the event log empties; the clearing is its first entry."""
+        with self._operation(now) as op:
+            self._history.event_log.clear()
+            op.happen(EventCode.DEVICE_CONFIG_UPDATED, ("item", "event log cleared"))
+        return op.alerts
+
+    def disable_privacy_pin(self, now: datetime) -> Alerts:
+        """3.5 Disable Privacy PIN."""
+        with self._operation(now) as op:
+            self._privacy_pin = False
+            op.happen(EventCode.DEVICE_CONFIG_UPDATED, ("item", "privacy PIN disabled"))
+        return op.alerts
+
     def decommission(self, now: datetime) -> Alerts:
         """8.3 Decommission Device: from now on the meter refuses everything."""
         with self._operation(now) as op:

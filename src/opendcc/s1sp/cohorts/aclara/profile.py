@@ -30,4 +30,8 @@ PROFILE = CohortProfile(
     utrn_algorithm="hmac-sha256",
     alert_codes={0xA000 + n: code for n, code in enumerate(GBCS_ALERTS)},
     clock=ClockTraits(drift_ppm=5.0, sync_window_s=10),
+    withheld={
+        "4.2": "Aclara's SGM1400 S1 meters are import-only: they keep no export register",
+        "6.22": "Aclara's head-end sets alert behaviour for its whole estate, not per meter",
+    },
 )

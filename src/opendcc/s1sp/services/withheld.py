@@ -1,0 +1,53 @@
+"""Why no SMETS1 meter here carries out some device SRVs that its device kind could in SMETS2.
+
+SMETS1 (Smart Metering Equipment Technical Specifications, first edition) meters were built
+before GBCS (Great Britain Companion Specification); some SMETS2 functions have no SMETS1
+counterpart on any cohort's meters. Each reason says what the meters lack, so a DCC User can
+tell why the DCC answers E11 (the published SMETS1 service catalogue, ``opendcc.dsp.offering``,
+quotes them). A cohort whose meters lack something the others have says so in its own profile
+(``CohortProfile.withheld``) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+_SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
+_NO_SMKI = "SMETS1 devices hold no SMKI certificates to hand over: the S1SP keeps their keys"
+_NOT_READ_BACK = "SMETS1 head-ends do not read this configuration back from the meter"
+
+SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
+    {
+        # Device SRVs.
+        "1.1.2": _SINGLE_ELEMENT,
+        "1.2.2": _SINGLE_ELEMENT,
+        "4.11.2": _SINGLE_ELEMENT,
+        "4.1.3": "SMETS1 head-ends return TOU registers (4.1.2), not TOU-with-blocks matrices",
+        "4.1.4": "SMETS1 head-ends return no block counters: their meters run time-of-use tariffs",
+        "4.4.4": "SMETS1 meters log billing data on tariff, mode and calendar triggers only",
+        "4.4.5": "SMETS1 meters log billing data on tariff, mode and calendar triggers only",
+        "4.6.2": "SMETS1 meters keep one daily read log: import (4.6.1)",
+        "4.8.2": "SMETS1 meters keep one profile: active import (4.8.1)",
+        "4.8.3": "SMETS1 meters keep one profile: active import (4.8.1)",
+        "4.12.1": "SMETS1 maximum demand registers show on the meter's display only",
+        "4.12.2": "SMETS1 maximum demand registers show on the meter's display only",
+        "4.15": "SMETS1 load limiting data shows on the meter's display only",
+        "6.2.10": _NOT_READ_BACK,
+        "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
+        "6.21": _NO_SMKI,
+        "7.11": "SMETS1 meters have no boost button",
+        "8.12.1": "a SMETS1 comms hub is replaced with its installation; HAN joins redo its log",
+        "8.12.2": "SMETS1 gas meters keep their own HAN device log: there is no GPF log to restore",
+        "9.1": "SMETS1 meters have no Customer Identification Number to display",
+        "14.1": "SMETS1 gas meters record no network data",
+        # Non-device SRVs the DSP does not answer for SMETS1.
+        "8.4": "the SMETS1 SMI is kept by migration and 8.3 (docs/inventory.md)",
+        "8.5": "SMETS1 consumers opt out through restricted mode (MP169, docs/restricted.md)",
+        "8.6": "SMETS1 consumers opt back in through restricted mode (MP169, docs/restricted.md)",
+        "8.13": "SMETS1 meters take no locally delivered GBCS commands",
+        "11.4": "SMETS1 PPMIDs take firmware with their cohort's devices through the S1SP (11.1)",
+        "12.1": "the WAN coverage matrix is for SMETS2 comms hubs; SMETS1 brings its own WAN",
+        "12.2": "SMETS1 devices enter the SMI by migration, not by pre-notification",
+    }
+)
