@@ -11,7 +11,8 @@ de-duplicates it as before), to the User's callback URL now (the User may have m
 
 Who sees and redrives: the service desk, every User's (``opendcc deadletters``, and the admin
 API with a desk key); a User, its own (the admin API with its own key). ``list_dead`` and
-``count_by_user`` are what the SSI (Self Service Interface) shows.
+``count_by_user`` are what the SSI (Self Service Interface) shows (``/ssi/dead-letters``), and
+``dead_between`` is what the service monitor raises a User's incident from.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from opendcc.store.tables import dead_letters, outbox
 
@@ -155,6 +156,29 @@ class DeadLetters:
                 select(dead_letters.c.user_id, func.count()).group_by(dead_letters.c.user_id)
             ).all()
         return {str(user): int(count) for user, count in rows}
+
+    def dead_between(self, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
+        """Each User's dead letters dead in [since, until): how many, how many refused for good.
+
+        Only those still dead: one redriven at once is no longer the User's problem."""
+        d = dead_letters.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(d.user_id, func.count(), func.sum(case((d.permanent, 1), else_=0)))
+                .where(d.dead_at >= since, d.dead_at < until)
+                .group_by(d.user_id)
+            ).all()
+        return {str(user): (int(count), int(permanent or 0)) for user, count, permanent in rows}
+
+    def for_requests(self, request_ids: Sequence[str], user: str | None = None) -> int:
+        """How many dead letters carry Responses to these requests (``user``'s own only)."""
+        if not request_ids:
+            return 0
+        query = select(func.count()).where(dead_letters.c.request_id.in_(list(request_ids)))
+        if user is not None:
+            query = query.where(dead_letters.c.user_id == user)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def redrive(
         self,
