@@ -12,7 +12,7 @@ de-duplicates it as before), to the User's callback URL now (the User may have m
 Who sees and redrives: the service desk, every User's (``opendcc deadletters``, and the admin
 API with a desk key); a User, its own (the admin API with its own key). ``list_dead`` and
 ``count_by_user`` are what the SSI (Self Service Interface) shows (``/ssi/dead-letters``), and
-``dead_between`` is what the service monitor raises a User's incident from.
+``dead_since`` is what the service monitor raises a User's incident from.
 """
 
 from __future__ import annotations
@@ -157,18 +157,30 @@ class DeadLetters:
             ).all()
         return {str(user): int(count) for user, count in rows}
 
-    def dead_between(self, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
-        """Each User's dead letters dead in [since, until): how many, how many refused for good.
+    def dead_since(
+        self, after_id: int, since: datetime | None = None
+    ) -> tuple[dict[str, tuple[int, int]], int]:
+        """Each User's dead letters with an id past ``after_id`` (and dead at ``since`` or later,
+        if given): how many, how many refused for good; and the id to pass next time.
 
-        Only those still dead: one redriven at once is no longer the User's problem."""
+        By id, so a monitor looking every few seconds reads only the new rows (the primary
+        key), however many dead letters wait to be redriven; ``since`` is for its first look.
+        Only those still dead count: one redriven at once is no longer the User's problem."""
         d = dead_letters.c
         with self.engine.connect() as conn:
-            rows = conn.execute(
+            top = conn.execute(select(func.max(d.id))).scalar_one_or_none()
+            if top is None or top <= after_id:
+                return {}, max(after_id, int(top or 0))
+            query = (
                 select(d.user_id, func.count(), func.sum(case((d.permanent, 1), else_=0)))
-                .where(d.dead_at >= since, d.dead_at < until)
+                .where(d.id > after_id, d.id <= top)
                 .group_by(d.user_id)
-            ).all()
-        return {str(user): (int(count), int(permanent or 0)) for user, count, permanent in rows}
+            )
+            if since is not None:
+                query = query.where(d.dead_at >= since)
+            rows = conn.execute(query).all()
+        counts = {str(user): (int(n), int(permanent or 0)) for user, n, permanent in rows}
+        return counts, int(top)
 
     def for_requests(self, request_ids: Sequence[str], user: str | None = None) -> int:
         """How many dead letters carry Responses to these requests (``user``'s own only)."""

@@ -238,12 +238,19 @@ def dead_lettered(engine: Engine) -> SignalSource:
     The key is the User alone, so a User's incident stays the one while it is active however
     many more dead letters follow (each look adds to its history); once it is resolved, the
     next dead letter opens a new one, marked a repeat. Category 3: the User's messages are not
-    reaching it, the service itself is up. Evidence: the User's dead letters in the SSI."""
+    reaching it, the service itself is up. Evidence: the User's dead letters in the SSI.
+
+    The first look takes those dead since the monitor's mark; later ones those with a newer
+    id (a dead letter redriven and dead again is a new row), so a large backlog of dead
+    letters is not read again every few seconds."""
     letters = DeadLetters(engine)
+    mark: int | None = None  # the last dead letter's id seen: later looks read only newer rows
 
     def look(since: datetime, now: datetime) -> list[Signal]:
+        nonlocal mark
+        counts, mark = letters.dead_since(0, since) if mark is None else letters.dead_since(mark)
         found = []
-        for user, (count, permanent) in sorted(letters.dead_between(since, now).items()):
+        for user, (count, permanent) in sorted(counts.items()):
             try:
                 owner = Eui64.parse(user)
             except InvalidIdentifier:  # not a User the registry could hold: the desk's
