@@ -126,3 +126,18 @@ def test_the_device_page_links_its_dead_letters(ssi: Ssi) -> None:
     bury(ssi, 1, SUPPLIER, request_id=request_id)
     page = supplier.get(f"/devices/{ESME}").text
     assert 'id="device-dead-letters"' in page and "1 Response(s)" in page
+
+
+def test_the_desks_redrive_all_is_of_the_user_it_filtered_by(ssi: Ssi) -> None:
+    bury(ssi, 1, SUPPLIER)
+    theirs = [bury(ssi, 2, OTHER), bury(ssi, 4, OTHER)]
+    desk = ssi.browser("desk")
+    page = desk.get("/dead-letters", user=str(OTHER)).text
+    assert f"Redrive all of {OTHER}" in page
+    answer = desk.post("/dead-letters/redrive", {"user": str(OTHER)})
+    assert answer.status_code == 303 and f"user={OTHER}" in answer.headers["location"]
+    assert outboxed(ssi) == [f"response:{OTHER}:2", f"response:{OTHER}:4"]
+    assert [d.user_id for d in DeadLetters(ssi.hub.engine).list_dead()] == [str(SUPPLIER)]
+    assert all(f'id="dead-{n}"' not in desk.get("/dead-letters").text for n in theirs)
+    assert desk.post("/dead-letters/redrive", {"user": "nonsense"}).status_code == 400
+    assert dead(ssi) == 1
