@@ -1,6 +1,7 @@
 """The service monitor on a fake clock: a head-end going down opens an outage and raises one
 incident assigned to its S1SP (none inside planned maintenance); coming back closes the outage;
-quarantined requests raise the User's own incident; availability counts the outage."""
+quarantined requests raise the User's own incident; dead-lettered deliveries raise one incident
+per User and episode, assigned to it; availability counts the outage."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from sqlalchemy import Engine, insert
 from opendcc.core.clock import FixedClock
 from opendcc.core.eui import Eui64
 from opendcc.service.incidents import HUB, Actor, Incidents
-from opendcc.service.monitor import Monitor, quarantines
+from opendcc.service.monitor import Monitor, dead_lettered, quarantines
 from opendcc.service.status import ServiceStatus
 from opendcc.store import upgrade
 from opendcc.store.audit import AuditLog
-from opendcc.store.tables import service_requests
+from opendcc.store.tables import dead_letters, service_requests
 
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 USER = "90-B3-D5-1F-30-01-00-00"
@@ -48,7 +49,7 @@ def parts(engine: Engine) -> tuple[Monitor, FixedClock, FakeHeadEnd, FakeHeadEnd
         Incidents(engine),
         ServiceStatus(engine),
         interval=0,
-        sources=[quarantines(engine)],
+        sources=[quarantines(engine), dead_lettered(engine)],
         audit=AuditLog(engine),
     )
     return monitor, clock, a, b
@@ -119,4 +120,79 @@ def test_quarantined_requests_raise_the_users_incident(parts: Any, engine: Engin
     assert mine[0].evidence == f"/ssi/audit?user={USER}&srv=4.1.1"
     audit = monitor.audit.records()
     assert [(r.endpoint, r.outcome, r.originator) for r in audit] == [("service", "INCIDENT", USER)]
+    assert monitor.audit.verify_chain() is None
+
+
+def bury(engine: Engine, n: int, at: datetime, *, user: str = USER, permanent: bool = True) -> None:
+    """A dead letter as the deliverer leaves one (``queue.deadletters.bury_in``)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(dead_letters).values(
+                message_key=f"response:{user}:{n}",
+                user_id=user,
+                request_id=f"{user}:00-DB-12-34-56-78-90-A0:{n}",
+                url="http://127.0.0.1:9/callback",
+                body=b"<signed/>",
+                created_at=at - timedelta(minutes=5),
+                dead_at=at,
+                attempts=3,
+                last_error="HTTP 400",
+                permanent=permanent,
+            )
+        )
+
+
+def test_dead_letters_raise_one_incident_per_user_and_episode(parts: Any, engine: Engine) -> None:
+    monitor, clock, _, _ = parts
+    other = "90-B3-D5-1F-30-02-00-00"
+    bury(engine, 0, T0 - timedelta(days=1))  # before the monitor started: seen by an earlier run
+    asyncio.run(monitor.check_once())  # sets the mark
+    assert monitor.incidents.list(HUB) == []
+    clock.advance(timedelta(seconds=30))
+    bury(engine, 1, T0 + timedelta(seconds=10))
+    bury(engine, 2, T0 + timedelta(seconds=20), permanent=False)
+    asyncio.run(monitor.check_once())
+    mine = monitor.incidents.list(Actor.user(Eui64.parse(USER)))
+    assert [i.signal for i in mine] == [f"deadletter:{USER}"]
+    incident = mine[0]
+    assert (incident.category, incident.assignee_kind, incident.assignee) == (3, "user", USER)
+    assert incident.owner == Eui64.parse(USER)
+    assert incident.evidence == f"/ssi/dead-letters?user={USER}"
+    assert "2 message(s)" in incident.description and "1 refused for good" in incident.description
+    assert incident.timing.responded_at is None  # the hub's routing is not a response
+    assert monitor.incidents.list(Actor.user(Eui64.parse(other))) == []
+
+    # A second dead letter in the same episode: no second incident, a line in its history.
+    clock.advance(timedelta(seconds=30))
+    bury(engine, 3, T0 + timedelta(seconds=40))
+    asyncio.run(monitor.check_once())
+    clock.advance(timedelta(seconds=30))
+    asyncio.run(monitor.check_once())  # nothing new: nothing added
+    assert [i.id for i in monitor.incidents.list(HUB)] == [incident.id]
+    events = monitor.incidents.get(HUB, incident.id).events
+    assert [e.kind for e in events].count("signal") == 1
+    assert "1 message(s)" in next(e.text for e in events if e.kind == "signal")
+
+    # Another User's dead letter is its own incident.
+    clock.advance(timedelta(seconds=30))
+    bury(engine, 4, clock.now() - timedelta(seconds=1), user=other)
+    asyncio.run(monitor.check_once())
+    theirs = monitor.incidents.list(Actor.user(Eui64.parse(other)))
+    assert [(i.signal, i.assignee) for i in theirs] == [(f"deadletter:{other}", other)]
+
+    # Once resolved, the next dead letter opens a new episode, marked a repeat.
+    monitor.incidents.act(Actor.service_desk(), incident.id, clock.now(), "resolve")
+    clock.advance(timedelta(seconds=30))
+    bury(engine, 5, clock.now() - timedelta(seconds=1))
+    asyncio.run(monitor.check_once())
+    again = [i for i in monitor.incidents.list(HUB) if i.signal == f"deadletter:{USER}"]
+    assert len(again) == 2 and again[0].repeat_of == incident.id, again
+
+    audit = [(r.outcome, r.originator) for r in monitor.audit.records()]
+    assert audit == [
+        ("INCIDENT", USER),
+        ("INCIDENT", USER),
+        ("INCIDENT", other),
+        ("INCIDENT", USER),
+    ]
     assert monitor.audit.verify_chain() is None

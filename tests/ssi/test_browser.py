@@ -2,7 +2,9 @@
 head-end simulator, each its own process: a supplier signs in, finds a device, runs a
 connectivity check, raises an incident and watches its SLA clock, is refused another User's
 device; a head-end outage raises an incident and turns its component red; the desk schedules
-maintenance; the CPM charts and the audit search show.
+maintenance; the CPM charts and the audit search show; a dead-lettered delivery raises the
+supplier's own incident, whose evidence is its dead letters page, where it redrives the letter
+and the hub delivers it.
 
 Screenshots of the main pages go to ``$OPENDCC_SSI_SCREENSHOTS`` when set (``docs/ssi`` for the
 documentation), else to the test's temporary directory.
@@ -15,12 +17,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import insert
 
 from opendcc.sim import scenario
+from opendcc.store.tables import dead_letters
 from tests.gateway.harness import Estate, cohort, estate, response_code, user
 
 CHROMIUM = "/usr/bin/chromium"
@@ -214,3 +219,38 @@ def test_the_ssi_in_a_browser(running: Estate, browser: Browser, tmp_path: Path)
     desk.goto(f"{base}/ssi/incidents")
     expect(desk.locator("#incidents")).to_contain_text("Meter reads slowly")
     snap(desk, "incidents", tmp_path)
+
+    # a delivery dead-lettered (as the deliverer leaves one after its retries): the monitor
+    # raises the supplier's own incident, assigned to it; its evidence is the dead letters page,
+    # where the supplier redrives the letter and the hub delivers it to its endpoint
+    key = f"response:{scenario.SUPPLIER}:dead-1"
+    with hub.engine.begin() as conn:
+        conn.execute(
+            insert(dead_letters).values(
+                message_key=key,
+                user_id=str(scenario.SUPPLIER),
+                url=hub.callback.url,
+                body=b"<dead-lettered/>",
+                created_at=datetime.now(UTC),
+                dead_at=datetime.now(UTC),
+                attempts=3,
+                last_error="HTTP 400 from the endpoint",
+                permanent=True,
+            )
+        )
+    deadline = time.monotonic() + 30
+    supplier.goto(f"{base}/ssi/incidents")
+    while "Deliveries dead-lettered" not in supplier.locator("#incidents").inner_text():
+        assert time.monotonic() < deadline, "the dead letter never raised an incident"
+        time.sleep(0.5)
+        supplier.reload()
+    supplier.get_by_role("link", name="Deliveries dead-lettered").click()
+    expect(supplier.locator("#assignee")).to_have_text(f"user: {scenario.SUPPLIER}")
+    supplier.click("#evidence")
+    expect(supplier.locator("#dead-letters")).to_contain_text("HTTP 400 from the endpoint")
+    expect(supplier.locator("#dead-letters")).to_contain_text("refused for good")
+    snap(supplier, "dead-letters", tmp_path)
+    supplier.click("#dead-letters button[type=submit]")
+    expect(supplier.locator(".flash")).to_contain_text("redriven")
+    expect(supplier.locator("#dead-letters")).to_contain_text("No dead letters")
+    assert hub.callback.wait_for({key}, 30), "the redriven letter was never delivered"

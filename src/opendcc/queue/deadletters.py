@@ -11,7 +11,8 @@ de-duplicates it as before), to the User's callback URL now (the User may have m
 
 Who sees and redrives: the service desk, every User's (``opendcc deadletters``, and the admin
 API with a desk key); a User, its own (the admin API with its own key). ``list_dead`` and
-``count_by_user`` are what the SSI (Self Service Interface) shows.
+``count_by_user`` are what the SSI (Self Service Interface) shows (``/ssi/dead-letters``), and
+``dead_since`` is what the service monitor raises a User's incident from.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from opendcc.store.tables import dead_letters, outbox
 
@@ -155,6 +156,41 @@ class DeadLetters:
                 select(dead_letters.c.user_id, func.count()).group_by(dead_letters.c.user_id)
             ).all()
         return {str(user): int(count) for user, count in rows}
+
+    def dead_since(
+        self, after_id: int, since: datetime | None = None
+    ) -> tuple[dict[str, tuple[int, int]], int]:
+        """Each User's dead letters with an id past ``after_id`` (and dead at ``since`` or later,
+        if given): how many, how many refused for good; and the id to pass next time.
+
+        By id, so a monitor looking every few seconds reads only the new rows (the primary
+        key), however many dead letters wait to be redriven; ``since`` is for its first look.
+        Only those still dead count: one redriven at once is no longer the User's problem."""
+        d = dead_letters.c
+        with self.engine.connect() as conn:
+            top = conn.execute(select(func.max(d.id))).scalar_one_or_none()
+            if top is None or top <= after_id:
+                return {}, max(after_id, int(top or 0))
+            query = (
+                select(d.user_id, func.count(), func.sum(case((d.permanent, 1), else_=0)))
+                .where(d.id > after_id, d.id <= top)
+                .group_by(d.user_id)
+            )
+            if since is not None:
+                query = query.where(d.dead_at >= since)
+            rows = conn.execute(query).all()
+        counts = {str(user): (int(n), int(permanent or 0)) for user, n, permanent in rows}
+        return counts, int(top)
+
+    def for_requests(self, request_ids: Sequence[str], user: str | None = None) -> int:
+        """How many dead letters carry Responses to these requests (``user``'s own only)."""
+        if not request_ids:
+            return 0
+        query = select(func.count()).where(dead_letters.c.request_id.in_(list(request_ids)))
+        if user is not None:
+            query = query.where(dead_letters.c.user_id == user)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def redrive(
         self,

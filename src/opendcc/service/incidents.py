@@ -231,9 +231,11 @@ class Incidents:
         evidence: str | None = None,
         device_id: Eui64 | None = None,
         owner: Eui64 | None = None,
+        assign_to_owner: bool = False,
     ) -> int:
         """The hub's own incident for ``signal``: one while it is active (a signal seen again
-        adds to its history), a new one (marked a repeat) after it was resolved."""
+        adds to its history), a new one (marked a repeat) after it was resolved. A new one is
+        assigned to its ``owner`` (the responsible User) when ``assign_to_owner`` says so."""
         with self.engine.connect() as conn:
             active = conn.execute(
                 select(incidents.c.id)
@@ -246,7 +248,7 @@ class Incidents:
             with self.engine.begin() as conn:
                 self._event(conn, int(active), now, HUB, "signal", description[:2000])
             return int(active)
-        return self.raise_incident(
+        incident = self.raise_incident(
             HUB,
             now,
             title=title,
@@ -257,6 +259,9 @@ class Incidents:
             signal=signal,
             evidence=evidence,
         )
+        if assign_to_owner and owner is not None:
+            self.assign(HUB, incident, now, "user", str(owner))
+        return incident
 
     @staticmethod
     def _repeat_of(

@@ -6,8 +6,11 @@ check through its S1SP adapter, the database (a round trip), the hub's worker lo
 UTRN service's one-step loop. A head-end that goes down outside planned maintenance raises a
 category 2 incident assigned to its S1SP (one while it stays down); coming back up is added to
 the incident's history. Requests quarantined by anomaly detection since the last look raise a
-category 3 incident per User and SRV, owned by that User. More sources of signals (``SignalSource``:
-what happened in a period, as ``Signal``s) plug in, e.g. dead-lettered deliveries.
+category 3 incident per User and SRV, owned by that User. Callback deliveries dead-lettered
+since the last look raise a category 3 incident per User, owned by and assigned to that User
+(its endpoint will not take them), one per episode: while it is active, more dead letters are
+added to its history. More sources of signals (``SignalSource``: what happened in a period, as
+``Signal``s) plug in the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from datetime import datetime
 from sqlalchemy import Engine, func, select, text
 
 from opendcc.core.clock import Clock
-from opendcc.core.eui import Eui64
+from opendcc.core.eui import Eui64, InvalidIdentifier
+from opendcc.queue.deadletters import DeadLetters
 from opendcc.s1sp.contract import S1spAdapter
 from opendcc.service.incidents import HUB, Incidents
 from opendcc.service.status import ServiceStatus
@@ -165,6 +169,7 @@ class Monitor:
                     evidence=signal.evidence,
                     device_id=signal.device_id,
                     owner=signal.owner,
+                    assign_to_owner=signal.assign_to_owner,
                 )
                 self._audit(now, "INCIDENT", f"incident {incident}: {signal.key}", signal.owner)
 
@@ -189,10 +194,11 @@ class Signal:
     evidence: str  # a link within the SSI to what shows it
     owner: Eui64 | None = None  # the User whose incident it is, if any
     device_id: Eui64 | None = None
+    assign_to_owner: bool = False  # the fix is the User's (its endpoint, say), not the DCC's
 
 
-# A source of signals: what happened in [since, now). Other rooms add theirs (dead-lettered
-# deliveries, say) by passing more sources to the monitor.
+# A source of signals: what happened in [since, now). Other rooms add theirs by passing more
+# sources to the monitor.
 SignalSource = Callable[[datetime, datetime], list[Signal]]
 
 
@@ -222,5 +228,46 @@ def quarantines(engine: Engine) -> SignalSource:
             )
             for originator, srv, count in rows
         ]
+
+    return look
+
+
+def dead_lettered(engine: Engine) -> SignalSource:
+    """Callback deliveries dead-lettered: one incident per User, the User's and assigned to it.
+
+    The key is the User alone, so a User's incident stays the one while it is active however
+    many more dead letters follow (each look adds to its history); once it is resolved, the
+    next dead letter opens a new one, marked a repeat. Category 3: the User's messages are not
+    reaching it, the service itself is up. Evidence: the User's dead letters in the SSI.
+
+    The first look takes those dead since the monitor's mark; later ones those with a newer
+    id (a dead letter redriven and dead again is a new row), so a large backlog of dead
+    letters is not read again every few seconds."""
+    letters = DeadLetters(engine)
+    mark: int | None = None  # the last dead letter's id seen: later looks read only newer rows
+
+    def look(since: datetime, now: datetime) -> list[Signal]:
+        nonlocal mark
+        counts, mark = letters.dead_since(0, since) if mark is None else letters.dead_since(mark)
+        found = []
+        for user, (count, permanent) in sorted(counts.items()):
+            try:
+                owner = Eui64.parse(user)
+            except InvalidIdentifier:  # not a User the registry could hold: the desk's
+                owner = None
+            why = f"{permanent} refused for good (HTTP 4xx)" if permanent else "none for good"
+            found.append(
+                Signal(
+                    f"deadletter:{user}",
+                    f"Deliveries dead-lettered: callbacks to {user}",
+                    f"{count} message(s) to {user}'s callback URL were dead-lettered after their "
+                    f"retries ({why}). Mend the endpoint, then redrive them from the SSI.",
+                    3,
+                    f"/ssi/dead-letters?user={user}",
+                    owner=owner,
+                    assign_to_owner=owner is not None,
+                )
+            )
+        return found
 
     return look

@@ -14,7 +14,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from opendcc.hub import Hub
-from opendcc.ssi import api, views_devices, views_incidents, views_measures, views_status
+from opendcc.ssi import (
+    api,
+    views_deadletters,
+    views_devices,
+    views_incidents,
+    views_measures,
+    views_status,
+)
 from opendcc.ssi.auth import SESSION_LIFETIME
 from opendcc.ssi.web import COOKIE, PREFIX, Ctx, Ssi, redirect, same_origin
 
@@ -88,6 +95,7 @@ def create_ssi(hub: Hub) -> tuple[Starlette, Ssi]:
         Route("/", ssi.page(home), methods=["GET"]),
         *views_devices.routes(ssi),
         *views_incidents.routes(ssi),
+        *views_deadletters.routes(ssi),
         *views_status.routes(ssi),
         *views_measures.routes(ssi),
         *api.routes(ssi),

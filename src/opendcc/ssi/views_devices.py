@@ -8,7 +8,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from opendcc.core.eui import Eui64, InvalidIdentifier
-from opendcc.service.diagnosis import check_connectivity
+from opendcc.queue.deadletters import DeadLetters
+from opendcc.service.diagnosis import DeviceView, check_connectivity
 from opendcc.ssi.web import Ctx, PageError, Ssi
 
 
@@ -16,6 +17,14 @@ def routes(ssi: Ssi) -> list[Route]:
     hub = ssi.hub
     supported = {p.name: p.supported_srvs for p in hub.registry.profiles()}
     providers = {p.name: p.s1sp or p.manufacturer for p in hub.registry.profiles()}
+    letters = DeadLetters(hub.engine)
+
+    def dead(ctx: Ctx, view: DeviceView) -> int:
+        """Dead letters carrying Responses to the requests the page shows: one look at a table
+        that holds only what could not be delivered (a User's by its index), so it stays cheap."""
+        user = ctx.principal.user_id
+        ids = [r.request_id for r in view.requests]
+        return letters.for_requests(ids, None if user is None else str(user))
 
     def device_id(ctx: Ctx) -> Eui64:
         try:
@@ -34,8 +43,15 @@ def routes(ssi: Ssi) -> list[Route]:
         did = device_id(ctx)
         ctx.note = f"device {did}"
         view = await asyncio.to_thread(ssi.diagnosis.view, ctx.actor, did, ctx.now)
+        stuck = await asyncio.to_thread(dead, ctx, view)
         return ssi.render(
-            ctx, "device.html", v=view, d=view.device, check=None, providers=providers
+            ctx,
+            "device.html",
+            v=view,
+            d=view.device,
+            check=None,
+            providers=providers,
+            dead=stuck,
         )
 
     async def diagnose(ctx: Ctx) -> Response:
@@ -44,8 +60,15 @@ def routes(ssi: Ssi) -> list[Route]:
         check = await check_connectivity(found, hub.adapters, supported, hub.dco.seal)
         ctx.note = f"connectivity check of {did} via {check.cohort}: {check.status}"
         view = await asyncio.to_thread(ssi.diagnosis.view, ctx.actor, did, ctx.now)
+        stuck = await asyncio.to_thread(dead, ctx, view)
         return ssi.render(
-            ctx, "device.html", v=view, d=view.device, check=check, providers=providers
+            ctx,
+            "device.html",
+            v=view,
+            d=view.device,
+            check=check,
+            providers=providers,
+            dead=stuck,
         )
 
     return [

@@ -29,7 +29,7 @@ from opendcc.service.audit_search import ChainWatch
 from opendcc.service.diagnosis import DeviceNotFound, Diagnosis
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import Incidents, NotFound, Refused
-from opendcc.service.monitor import Monitor, quarantines
+from opendcc.service.monitor import Monitor, dead_lettered, quarantines
 from opendcc.service.reports import UnknownReport
 from opendcc.service.status import ServiceStatus
 from opendcc.ssi.auth import Credentials, Principal, Session, Sessions
@@ -97,7 +97,7 @@ class Ssi:
             lambda: _loops(hub),
             self.incidents,
             self.status,
-            sources=[quarantines(hub.engine)],
+            sources=[quarantines(hub.engine), dead_lettered(hub.engine)],
             audit=hub.audit,
         )
         self.env = jinja2.Environment(
