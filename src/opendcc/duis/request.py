@@ -20,6 +20,8 @@ from opendcc.core.request_id import RequestId
 from opendcc.duis.schema import DuisSchema, SchemaInvalid
 from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, ds, parse_xml, sr
 
+MIN_YEAR, MAX_YEAR = 2, 9998
+
 
 class CommandVariant(IntEnum):
     """How a request is processed (DUIS CommandVariant), named for what each value means."""
@@ -155,12 +157,16 @@ def parse_datetime(text: str) -> datetime:
         raise SchemaInvalid(f"not an xs:dateTime: {text!r}") from exc
     if value.tzinfo is None:
         raise SchemaInvalid(f"date-time without a time zone: {text!r}")
+    # The calendar's first and last years are schema-valid, but an instant there cannot be
+    # compared, moved or written in UTC; no DUIS request means them (its "cancel" is 3000).
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise SchemaInvalid(f"date-time out of range {MIN_YEAR}..{MAX_YEAR}: {text!r}")
     return value
 
 
 def _command_variant(text: str) -> CommandVariant:
     try:
-        return CommandVariant(int(text))
+        return CommandVariant(int(text) if len(text) < 4 else 0)
     except ValueError:
         raise NotAServiceRequest(f"CommandVariant must be 1..8, not {text!r}") from None
 
