@@ -52,6 +52,7 @@ from opendcc.duis.precommand import PreCommand, PreCommandInvalid
 from opendcc.duis.request import (
     CommandVariant,
     ServiceRequest,
+    read_header,
     request_from_tree,
 )
 from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
@@ -545,21 +546,16 @@ def _reason(reason: str) -> dict[str, str]:
 
 
 def _readable_header(body: bytes, catalogue: Catalogue) -> tuple[RequestId | None, str, str] | None:
-    """RequestID, ServiceReference and SRV of a failed document, if they can be read safely."""
-    try:
-        root = parse_xml(body).getroot()
-    except (DuisError, *CONVERSION_ERRORS):
-        return None
-    header = root.find(sr("Header"))
+    """RequestID, ServiceReference and SRV of a failed document, if they can be read safely
+    (read only as far as the Header: a bomb in the Body is not parsed a second time)."""
+    header = read_header(body)
     if header is None:
         return None
-    srv = (header.findtext(sr("ServiceReferenceVariant")) or "").strip()
+    srv = header.get("ServiceReferenceVariant", "")
     if srv not in catalogue:
         return None
     try:
-        request_id: RequestId | None = RequestId.parse(
-            (header.findtext(sr("RequestID")) or "").strip()
-        )
+        request_id: RequestId | None = RequestId.parse(header.get("RequestID", ""))
     except (DuisError, *CONVERSION_ERRORS):
         request_id = None
     return request_id, catalogue.get(srv).service_reference, srv

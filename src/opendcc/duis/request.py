@@ -178,3 +178,40 @@ def _boolean(text: str) -> bool:
     if value in {"false", "0"}:
         return False
     raise NotAServiceRequest(f"not an xs:boolean: {text!r}")
+
+
+HEADER_CHUNK = 16 * 1024
+
+
+def read_header(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, str] | None:
+    """The Header fields (local name to text) of a document that failed, read only as far as
+    the end of its Header, so a refusal can still be addressed; None when they cannot be read
+    safely (not XML, a DTD, no ``sr:Request``/``sr:Header`` first)."""
+    if len(data) > limits.max_bytes or b"<!DOCTYPE" in data:
+        return None
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    depth = 0
+    try:
+        for offset in range(0, len(data), HEADER_CHUNK):
+            parser.feed(data[offset : offset + HEADER_CHUNK])
+            for event, element in parser.read_events():
+                depth += 1 if event == "start" else -1
+                if event == "start" and depth == 1 and element.tag != sr("Request"):
+                    return None
+                if event == "start" and depth == 2 and element.tag != sr("Header"):
+                    return None
+                if event == "end" and depth == 1 and element.tag == sr("Header"):
+                    return {
+                        etree.QName(child).localname: (child.text or "").strip()[:200]
+                        for child in element
+                        if isinstance(child.tag, str)
+                    }
+    except etree.XMLSyntaxError:
+        return None
+    return None

@@ -42,6 +42,9 @@ class ParseLimits:
 
     max_bytes: int = 8 * 1024 * 1024
     max_depth: int = 64
+    # DUIS uses a handful of attributes (schemaVersion, the signature's Algorithm and URI);
+    # thousands would each cost the XSD validator an error record.
+    max_attributes: int = 1000
 
 
 DEFAULT_LIMITS = ParseLimits()
@@ -79,6 +82,8 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise MalformedDocument("DTDs and entity declarations are not allowed in DUIS")
     _check_depth(root, limits.max_depth)
+    if _attributes(root) > limits.max_attributes:
+        raise MalformedDocument(f"more than {limits.max_attributes} attributes")
     return tree
 
 
@@ -87,6 +92,9 @@ def _deeper_than(max_depth: int) -> etree.XPath:
     # True when any element sits below ``max_depth`` levels; evaluated in C, without building
     # a Python proxy per element.
     return etree.XPath("boolean(/" + "*/" * max_depth + "*)")
+
+
+_attributes = etree.XPath("count(//@*)")  # in C, without a Python proxy per attribute
 
 
 def _check_depth(root: etree._Element, max_depth: int) -> None:
