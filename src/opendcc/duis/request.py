@@ -200,7 +200,10 @@ def read_header(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, 
     try:
         for offset in range(0, len(data), HEADER_CHUNK):
             parser.feed(data[offset : offset + HEADER_CHUNK])
-            for event, element in parser.read_events():
+            for event, found in parser.read_events():
+                if not isinstance(found, etree._Element):
+                    continue
+                element: etree._Element = found
                 depth += 1 if event == "start" else -1
                 if event == "start" and depth == 1 and element.tag != sr("Request"):
                     return None
@@ -209,7 +212,7 @@ def read_header(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, 
                 if event == "end" and depth == 1 and element.tag == sr("Header"):
                     return {
                         etree.QName(child).localname: (child.text or "").strip()[:200]
-                        for child in element
+                        for child in element.iterchildren()
                         if isinstance(child.tag, str)
                     }
     except etree.XMLSyntaxError:
