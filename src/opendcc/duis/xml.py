@@ -45,6 +45,10 @@ class ParseLimits:
     # DUIS uses a handful of attributes (schemaVersion, the signature's Algorithm and URI);
     # thousands would each cost the XSD validator an error record.
     max_attributes: int = 1000
+    # Markup ("<") counted before parsing, in C: a DUIS request has hundreds of tags, a
+    # firmware image is one base64 text; a million empty elements would cost the parser and
+    # the validator seconds.
+    max_tags: int = 100_000
 
 
 DEFAULT_LIMITS = ParseLimits()
@@ -73,6 +77,8 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     """Parse untrusted bytes into a tree, or raise ``MalformedDocument``."""
     if len(data) > limits.max_bytes:
         raise MalformedDocument(f"document is {len(data)} bytes; the limit is {limits.max_bytes}")
+    if data.count(b"<") > limits.max_tags:
+        raise MalformedDocument(f"more than {limits.max_tags} tags")
     try:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
