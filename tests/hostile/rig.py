@@ -32,10 +32,15 @@ from tests.reference import KEYS, NOW, XSD_V54
 METER = scenario.METERS[0].device_id
 
 
+_REFLECTED: dict[str, MetaData] = {}
+
+
 def table_counts(engine: Engine) -> dict[str, int]:
     """The number of rows in every table of the database (whatever migrations made it)."""
-    meta = MetaData()
-    meta.reflect(engine)
+    key = engine.url.render_as_string(hide_password=False)
+    if (meta := _REFLECTED.get(key)) is None:
+        meta = _REFLECTED[key] = MetaData()
+        meta.reflect(engine)
     with engine.connect() as conn:
         return {
             name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())

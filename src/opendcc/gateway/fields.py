@@ -31,12 +31,21 @@ def _refuse_constant(name: str) -> Any:
     raise FieldInvalid("json", f"{name} is not a JSON number opendcc takes")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to infinity
+        raise FieldInvalid("json", f"{text[:20]} is not a finite number")
+    return value
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object (an empty body is an empty object)."""
     if not body:
         return {}
     try:
-        data = json.loads(body, parse_constant=_refuse_constant)
+        data = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+    except FieldInvalid:
+        raise
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise FieldInvalid("json", "the body is not JSON") from None
     if not isinstance(data, dict):
