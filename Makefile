@@ -84,5 +84,9 @@ bench-schedules: setup
 bench-alerts: setup
 	$(BIN)/python benchmarks/alerts.py
 
+# A million hostile inputs over the DUIS parser and the JSON APIs (see scripts/fuzz.py).
+fuzz: setup tools
+	$(BIN)/python scripts/fuzz.py
+
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache
