@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules clean
+.PHONY: help run test setup tools postgres lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules fuzz clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"

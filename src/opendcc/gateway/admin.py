@@ -5,7 +5,9 @@ supplier's UTRN service key, either naming a DCC User by its EUI-64; the User mu
 registry and active. Every call, served or refused, leaves an audit record (endpoint ``admin``,
 outcome ``HTTP<status>``). A refusal is ``{"error": <why>, "code": <DUIS code or null>}``:
 401 no or bad key, 403 not responsible (E4), 404 unknown device (E19), 409 a mandatory alert
-turned off, 422 not a meter (E11), 400 a malformed call.
+turned off, 422 not a meter (E11), 400 a malformed call (every field is read by
+``gateway.fields``; a failure nobody foresaw is a 400 too, logged in one line, never a 5xx), 413
+a body over 16 KiB (refused by ``gateway.boundary`` while it streams).
 
 Under ``/admin/v1``:
 

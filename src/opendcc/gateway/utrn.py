@@ -3,7 +3,8 @@
 Every call carries ``Authorization: Bearer <key>`` (keys are made with ``opendcc prepayment
 key``). Bodies and answers are JSON; a refusal is ``{"error": <reason>, "message": ...}`` with
 its HTTP status, and every request, served or refused, leaves an audit record (endpoint
-``utrn``) whose outcome is the HTTP status.
+``utrn``) whose outcome is the HTTP status. Every field is read by ``gateway.fields`` and checked
+before anything is issued; no input gets a 5xx; bodies are at most 16 KiB (``gateway.boundary``).
 
 - ``POST /utrn/v1/utrns`` ``{"device" | "mpxn" | "pan": ..., "amount_p": int,
   "route": "utrn" | "one-step", "reference": str?, "wait_s": float?}``: issue a UTRN (201).
