@@ -18,7 +18,7 @@ from lxml import etree
 from opendcc.core.errors import DuisError
 from opendcc.core.request_id import RequestId
 from opendcc.duis.schema import DuisSchema, SchemaInvalid
-from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, ds, parse_xml, sr
+from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, ds, parse_xml, precheck, sr
 
 MIN_YEAR, MAX_YEAR = 2, 9998
 
@@ -183,11 +183,19 @@ def _boolean(text: str) -> bool:
 HEADER_CHUNK = 16 * 1024
 
 
+def _may_read(data: bytes, limits: ParseLimits) -> bool:
+    try:
+        precheck(data, limits)
+    except DuisError:
+        return False
+    return b"<!DOCTYPE" not in data
+
+
 def read_header(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, str] | None:
     """The Header fields (local name to text) of a document that failed, read only as far as
     the end of its Header, so a refusal can still be addressed; None when they cannot be read
     safely (not XML, a DTD, no ``sr:Request``/``sr:Header`` first)."""
-    if len(data) > limits.max_bytes or b"<!DOCTYPE" in data:
+    if not _may_read(data, limits):
         return None
     parser = etree.XMLPullParser(
         events=("start", "end"),

@@ -49,6 +49,9 @@ class ParseLimits:
     # firmware image is one base64 text; a million empty elements would cost the parser and
     # the validator seconds.
     max_tags: int = 100_000
+    # Each attribute needs an "=", and DUIS text has almost none: counted in C before parsing,
+    # so a flood of attributes costs no parse (the exact count above is checked after it).
+    max_equals: int = 20_000
 
 
 DEFAULT_LIMITS = ParseLimits()
@@ -73,12 +76,19 @@ def _new_parser() -> etree.XMLParser:
 _PARSER = _new_parser()
 
 
-def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._ElementTree:
-    """Parse untrusted bytes into a tree, or raise ``MalformedDocument``."""
+def precheck(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> None:
+    """What can be refused before parsing, by counting bytes in C."""
     if len(data) > limits.max_bytes:
         raise MalformedDocument(f"document is {len(data)} bytes; the limit is {limits.max_bytes}")
     if data.count(b"<") > limits.max_tags:
         raise MalformedDocument(f"more than {limits.max_tags} tags")
+    if data.count(b"=") > limits.max_equals:
+        raise MalformedDocument(f"more than {limits.max_equals} attributes or '=' signs")
+
+
+def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._ElementTree:
+    """Parse untrusted bytes into a tree, or raise ``MalformedDocument``."""
+    precheck(data, limits)
     try:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
