@@ -116,3 +116,26 @@ def test_a_counter_at_the_top_is_accepted_once_and_past_it_refused(rig: Rig) -> 
     refused = rig.duis(past)
     assert (refused.status_code, response_code(refused.content)) == (400, "E1")
     assert changed(before, rig.counts()) == {}
+
+
+def test_a_stalled_upload_is_answered_408_when_it_stops_sending() -> None:
+    async def never(_: Request) -> Response:
+        raise AssertionError("the route must not be reached")
+
+    app = Boundary(Starlette(routes=[Route("/utrn/v1/utrns", never, methods=["POST"])]), 0.2)
+    sent: list[dict[str, object]] = []
+    chunks = [{"type": "http.request", "body": b"{", "more_body": True}]
+
+    async def receive() -> dict[str, object]:
+        if chunks:
+            return chunks.pop()
+        await asyncio.sleep(3600)  # the client stalls
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/utrn/v1/utrns", "headers": []}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]  # type: ignore[operator]

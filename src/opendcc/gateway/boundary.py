@@ -7,7 +7,8 @@ at a time with a running count, before any route sees it, whether the client sen
 Content-Length or not (chunked): a declared length over the limit is refused before a byte is
 read, a body that grows past it is refused as soon as it does (HTTP 413, and the connection is
 closed rather than drained), so the hub's memory never grows with what a client sends. A client
-that goes away mid-body costs one log line.
+that goes away mid-body costs one log line; one that stops sending for ``BODY_IDLE_S`` is answered
+408 and its connection closed, so stalled uploads do not hold connections for ever.
 
 Behind that, a route that raises instead of answering (a bug, or input nobody foresaw) is
 answered HTTP 400 with a reason and one log line, never a 500 and never a traceback: every
@@ -16,6 +17,7 @@ input-caused failure is a refusal, and an unexpected one must not leak internals
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 KIB = 1024
 MIB = 1024 * KIB
+BODY_IDLE_S = 30.0  # the longest a client may pause mid-body
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +70,21 @@ class ClientGone(Exception):
     """The client disconnected before its body was complete."""
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The request's body, read a chunk at a time; ``Refused`` (413) once it passes ``limit``."""
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, idle_s: float = BODY_IDLE_S
+) -> bytes:
+    """The request's body, read a chunk at a time; ``Refused`` (413) once it passes ``limit``,
+    (408) when no chunk comes for ``idle_s``."""
     declared = _content_length(scope)
     if declared is not None and declared > limit:
         raise Refused(413, "too_large", f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     total = 0
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), idle_s)
+        except TimeoutError:
+            raise Refused(408, "timeout", f"no body for {idle_s:g} s after {total} bytes") from None
         if message["type"] == "http.disconnect":
             raise ClientGone(f"after {total} bytes")
         chunk = message.get("body", b"")
@@ -102,8 +111,9 @@ def _content_length(scope: Scope) -> int | None:
 class Boundary:
     """ASGI middleware: body limits, aborted uploads, and the last-resort refusal."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, idle_s: float = BODY_IDLE_S) -> None:
         self.app = app
+        self.idle_s = idle_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,7 +122,7 @@ class Boundary:
         surface = surface_of(scope.get("path", ""))
         where = f"{scope.get('method', '?')} {scope.get('path', '?')}"
         try:
-            body = await read_body(scope, receive, surface.max_body)
+            body = await read_body(scope, receive, surface.max_body, self.idle_s)
         except Refused as exc:
             log.info("%s refused: %s", where, exc)
             await _refuse(send, surface, exc, close=True)
