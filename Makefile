@@ -84,9 +84,10 @@ bench-schedules: setup
 bench-alerts: setup
 	$(BIN)/python benchmarks/alerts.py
 
-# A million hostile inputs over the DUIS parser and the JSON APIs (see scripts/fuzz.py).
+# A million hostile inputs over the DUIS parser and the JSON APIs (see scripts/fuzz.py);
+# e.g. FUZZ_ARGS="--minutes 10" to stop early on a busy machine (it still prints its figures).
 fuzz: setup tools
-	$(BIN)/python scripts/fuzz.py
+	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -142,7 +143,14 @@ class Run:
         deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
         started = time.monotonic()
         done = 0
-        while done < args.inputs and (deadline is None or time.monotonic() < deadline):
+        stop = asyncio.Event()  # SIGTERM or SIGINT: stop, and still print the figures
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        while (
+            done < args.inputs
+            and not stop.is_set()
+            and (deadline is None or time.monotonic() < deadline)
+        ):
             await self.one(master.getrandbits(64), master.random())
             done += 1
             await self.sample(done, started)
@@ -168,7 +176,7 @@ class Run:
         for failure in self.failures[:20]:
             print(f"  {failure}")
         if done < self.args.inputs:
-            print(f"stopped by --minutes after {done:,} of {self.args.inputs:,} inputs")
+            print(f"stopped early after {done:,} of {self.args.inputs:,} inputs")
 
 
 def main() -> None:
