@@ -177,6 +177,12 @@ CASES = [
     Case("200,000 attributes", _many_attributes, 400, None, bomb=True),
     Case("5,000 attributes", _some_attributes, 400, "E1", bomb=True),
     Case("not XML", lambda who: b"\x00\xff" * 1000, 400, None),
+    Case(  # found by make fuzz: the header reader once raised on the undeclared prefix
+        "an undeclared prefix in the Header",
+        lambda who: _read(who).replace(b"sr:RequestID>", b"ds:X>"),
+        400,
+        "E1",
+    ),
     Case("empty", lambda who: b"", 400, None),
     # Signatures.
     Case("unsigned", _unsigned, 401, "E1"),

@@ -548,7 +548,10 @@ def _reason(reason: str) -> dict[str, str]:
 def _readable_header(body: bytes, catalogue: Catalogue) -> tuple[RequestId | None, str, str] | None:
     """RequestID, ServiceReference and SRV of a failed document, if they can be read safely
     (read only as far as the Header: a bomb in the Body is not parsed a second time)."""
-    header = read_header(body)
+    try:
+        header = read_header(body)
+    except (DuisError, *CONVERSION_ERRORS):  # whatever the bytes: a refusal must be answered
+        return None
     if header is None:
         return None
     srv = header.get("ServiceReferenceVariant", "")

@@ -218,10 +218,13 @@ def read_header(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, 
                 if event == "start" and depth == 2 and element.tag != sr("Header"):
                     return None
                 if event == "end" and depth == 1 and element.tag == sr("Header"):
+                    # Only sr: children, by their Clark name: the pull parser passes on a tag
+                    # whose prefix is undeclared ("ds:X"), which QName() would refuse.
+                    prefix = sr("")
                     return {
-                        etree.QName(child).localname: (child.text or "").strip()[:200]
+                        child.tag[len(prefix) :]: (child.text or "").strip()[:200]
                         for child in element.iterchildren()
-                        if isinstance(child.tag, str)
+                        if isinstance(child.tag, str) and child.tag.startswith(prefix)
                     }
     except etree.XMLSyntaxError:
         return None
