@@ -47,8 +47,10 @@ from tests.hostile.rig import make_rig
 from tests.hostile.wire import MIB, rss_bytes
 
 from opendcc.gateway import fields
+from opendcc.gateway.threads import RecycledPool
 
 IN_FLIGHT = 8
+PARSE_SIZE = 8 * 1024  # what a mutated request counts towards recycling the parsing thread
 WARM_UP = 5000
 SAMPLE_EVERY = 10_000
 
@@ -95,6 +97,7 @@ class Run:
         self.failures: list[str] = []
         self.pending: set[asyncio.Task[None]] = set()
         self.baseline = self.peak = 0
+        self.threads = RecycledPool(workers=1)
 
     def failed(self, kind: str, seed: int, exc: BaseException) -> None:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -120,7 +123,10 @@ class Run:
         kind = "json" if pick < self.args.http_share + self.args.json_share else "parser"
         self.counts[kind] += 1
         try:
-            _json_body(rng) if kind == "json" else self.fuzzer.parser(rng)
+            if kind == "json":
+                _json_body(rng)
+            else:  # in recycled threads, as the hub parses (see opendcc.gateway.threads)
+                await self.threads.run(PARSE_SIZE, lambda: self.fuzzer.parser(rng))
         except Exception as exc:
             self.failed(kind, seed, exc)
 

@@ -106,3 +106,23 @@ def test_stalled_and_aborted_uploads_cost_one_line_each(hub: Estate) -> None:
     assert "ClientDisconnect" not in written
     assert written.count("went away mid-body") == len(sockets)
     assert len(written.splitlines()) == len(sockets), written[-2000:]
+
+
+def _invented_names(round_: int, size: int) -> bytes:
+    """A well-formed document of ``size`` bytes whose every element name is new."""
+    names = (f"<n{round_:05d}x{i:08d}{'q' * 39}/>" for i in range(size // 64))
+    return b"<r>" + "".join(names).encode() + b"</r>"
+
+
+def test_invented_names_do_not_pile_up(hub: Estate) -> None:
+    # lxml keeps every name it parses for the life of the parsing thread: without recycling the
+    # front door's threads, 125 MiB of invented names would stay in the hub for ever (measured:
+    # +160 MiB without, +65 MiB with, on the same run).
+    pid = hub.hub.popen.pid
+    before = rss_bytes(pid)
+    for round_ in range(2000):
+        answer = hub.post("serviceS", _invented_names(round_, 64 * 1024))
+        assert answer.status_code == 400
+    grown = rss_bytes(pid) - before
+    print(f"125 MiB of invented names: RSS +{grown / MIB:.1f} MiB")
+    assert grown < 96 * MIB, f"the hub grew by {grown / MIB:.1f} MiB"

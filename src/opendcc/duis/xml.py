@@ -73,9 +73,6 @@ def _new_parser() -> etree.XMLParser:
     )
 
 
-_PARSER = _new_parser()
-
-
 def precheck(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> None:
     """What can be refused before parsing, by counting bytes in C."""
     if len(data) > limits.max_bytes:
@@ -90,7 +87,10 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     """Parse untrusted bytes into a tree, or raise ``MalformedDocument``."""
     precheck(data, limits)
     try:
-        root = etree.fromstring(data, _PARSER)
+        # A parser per document: lxml (6.0 on) keeps the names it has seen in a dictionary of
+        # the parser's own, which a shared parser would grow for ever with every new tag and
+        # attribute name a client invents (a memory leak an attacker could drive).
+        root = etree.fromstring(data, _new_parser())
     except etree.XMLSyntaxError as exc:
         raise MalformedDocument(f"not well-formed XML: {exc}") from exc
     tree = root.getroottree()

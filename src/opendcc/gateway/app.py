@@ -31,6 +31,7 @@ from opendcc.dsp.frontdoor import Answer
 from opendcc.gateway import admin_requests
 from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.boundary import Boundary
+from opendcc.gateway.threads import RecycledPool
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 
 def create_app(hub: Hub) -> Starlette:
+    parsing = RecycledPool()  # lxml's per-thread name dictionary: see gateway.threads
+
     def answer_for(endpoint: Endpoint, body: bytes) -> Answer:
         try:
             return hub.front_door.handle(endpoint, body)
@@ -48,7 +51,7 @@ def create_app(hub: Hub) -> Starlette:
     async def duis(request: Request) -> Response:
         endpoint = Endpoint(request.url.path.rsplit("/", 1)[1])
         body = await request.body()  # read and bounded by the boundary
-        answer = await asyncio.to_thread(answer_for, endpoint, body)
+        answer = await parsing.run(len(body), lambda: answer_for(endpoint, body))
         headers = {"X-DUIS-Response-Code": answer.code, **answer.headers}
         return Response(answer.body, answer.status, headers, answer.content_type)
 
@@ -65,6 +68,7 @@ def create_app(hub: Hub) -> Starlette:
             yield
         finally:
             await hub.stop()
+            parsing.shutdown()
 
     routes = [Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint]
     routes.append(Route("/health", health, methods=["GET"]))
