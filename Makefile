@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run run-scale test setup tools postgres browser rabbitmq lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http clean
+.PHONY: help run run-scale test setup tools postgres browser rabbitmq lint typecheck pytest bench bench-front-door bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http fuzz clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -103,6 +103,11 @@ bench-alerts: setup
 
 bench-http: setup
 	$(BIN)/python benchmarks/http_client.py
+
+# A million hostile inputs over the DUIS parser and the JSON APIs (see scripts/fuzz.py);
+# e.g. FUZZ_ARGS="--minutes 10" to stop early on a busy machine (it still prints its figures).
+fuzz: setup tools
+	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -34,7 +34,8 @@ class RequestId:
         originator, target, counter = parts
         # DUIS forbids leading zeros, signs and spaces in the counter.
         if (
-            not counter.isascii()
+            len(counter) > 20  # 2^64 - 1 has 20 digits; int() of thousands is itself refused
+            or not counter.isascii()
             or not counter.isdigit()
             or (len(counter) > 1 and counter[0] == "0")
         ):

@@ -55,11 +55,12 @@ from opendcc.duis.precommand import PreCommandInvalid
 from opendcc.duis.request import (
     CommandVariant,
     ServiceRequest,
+    read_header,
     request_from_tree,
 )
 from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
 from opendcc.duis.schema import DuisSchema
-from opendcc.duis.xml import parse_xml, sr
+from opendcc.duis.xml import MalformedDocument, parse_xml, sr
 from opendcc.duis.xmldsig import (
     USER_SIGNED,
     CertificateLookup,
@@ -78,6 +79,13 @@ from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.requests import NewRequest, Replay, RequestStore
 
 XML = "application/xml"
+# What converting hostile text can raise besides a DuisError: answered as malformed input.
+CONVERSION_ERRORS = (ValueError, ArithmeticError, RecursionError, UnicodeError)
+
+
+class HeaderMismatch(DuisError):
+    """The Header's ServiceReference, its ServiceReferenceVariant and the Body's element do not
+    agree (E1, HTTP 400: see docs/access-control.md)."""
 
 
 # The devices an S1SP's head-end holds as meters: told when one is decommissioned.
@@ -217,16 +225,35 @@ class FrontDoor:
     # ------------------------------------------------------------------ steps
 
     def _parse(self, body: bytes) -> ServiceRequest:
+        try:
+            return self._read(body)
+        except DuisError:
+            raise
+        except CONVERSION_ERRORS as exc:
+            # Text the schema allows but Python cannot hold (a 5,000-digit number, the year 1
+            # moved by a time zone, ...) is malformed input like any other.
+            raise MalformedDocument(f"{type(exc).__name__}: {exc}"[:300]) from None
+
+    def _read(self, body: bytes) -> ServiceRequest:
         document = parse_xml(body)
         if self.schema is not None:
             self.schema.validate(document)
         request = request_from_tree(document)
         srv = self.catalogue.get(request.srv)
+        # Header and Body say the same thing: the ServiceReference is the SRV's, and the Body
+        # is the SRV's element (the endpoint is held against the Command Variant: E13).
+        if request.service_reference != srv.service_reference:
+            raise HeaderMismatch(
+                f"ServiceReference {request.service_reference} does not name SRV {srv.srv}"
+                f" (its ServiceReference is {srv.service_reference})"
+            )
         expected = srv.body_element
         if request.command_variant in SIGNED_PRE_COMMANDS:
             expected = "SignedPreCommand"
         if expected is not None and expected != request.body_element:
-            raise DuisError(f"SRV {srv.srv} carries sr:{expected}, not sr:{request.body_element}")
+            raise HeaderMismatch(
+                f"SRV {srv.srv} carries sr:{expected}, not sr:{request.body_element}"
+            )
         if request.is_future_dated and srv.future_dated_pattern is None:
             raise DuisError(f"SRV {srv.srv} cannot be future-dated: no ExecutionDateTime")
         if request.preceding_request_id is not None and request.first_in_sequence:
@@ -465,6 +492,13 @@ class FrontDoor:
         body = to_bytes(sign_document(answer, self.dsp))
         return Answer(status, body, code.value, reason, headers=_reason(reason))
 
+    def unreadable(self, endpoint: Endpoint, body: bytes, exc: Exception) -> Answer:
+        """The answer to a document whose handling failed in a way no step foresaw: as a
+        malformed one (E1 signed when its header can be read, else plain text; HTTP 400)."""
+        now = self.clock.now()
+        failure = MalformedDocument(f"unprocessable: {type(exc).__name__}: {exc}"[:300])
+        return self._malformed(Incoming(endpoint, body, digest(body), now), failure)
+
     def _malformed(self, incoming: Incoming, exc: DuisError) -> Answer:
         endpoint, body, received, now = (
             incoming.endpoint,
@@ -543,21 +577,19 @@ def _reason(reason: str) -> dict[str, str]:
 
 
 def _readable_header(body: bytes, catalogue: Catalogue) -> tuple[RequestId | None, str, str] | None:
-    """RequestID, ServiceReference and SRV of a failed document, if they can be read safely."""
+    """RequestID, ServiceReference and SRV of a failed document, if they can be read safely
+    (read only as far as the Header: a bomb in the Body is not parsed a second time)."""
     try:
-        root = parse_xml(body).getroot()
-    except DuisError:
+        header = read_header(body)
+    except (DuisError, *CONVERSION_ERRORS):  # whatever the bytes: a refusal must be answered
         return None
-    header = root.find(sr("Header"))
     if header is None:
         return None
-    srv = (header.findtext(sr("ServiceReferenceVariant")) or "").strip()
+    srv = header.get("ServiceReferenceVariant", "")
     if srv not in catalogue:
         return None
     try:
-        request_id: RequestId | None = RequestId.parse(
-            (header.findtext(sr("RequestID")) or "").strip()
-        )
-    except DuisError:
+        request_id: RequestId | None = RequestId.parse(header.get("RequestID", ""))
+    except (DuisError, *CONVERSION_ERRORS):
         request_id = None
     return request_id, catalogue.get(srv).service_reference, srv

@@ -18,7 +18,9 @@ from lxml import etree
 from opendcc.core.errors import DuisError
 from opendcc.core.request_id import RequestId
 from opendcc.duis.schema import DuisSchema, SchemaInvalid
-from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, ds, parse_xml, sr
+from opendcc.duis.xml import DEFAULT_LIMITS, SR_NS, ParseLimits, ds, parse_xml, precheck, sr
+
+MIN_YEAR, MAX_YEAR = 2, 9998
 
 
 class CommandVariant(IntEnum):
@@ -155,12 +157,16 @@ def parse_datetime(text: str) -> datetime:
         raise SchemaInvalid(f"not an xs:dateTime: {text!r}") from exc
     if value.tzinfo is None:
         raise SchemaInvalid(f"date-time without a time zone: {text!r}")
+    # The calendar's first and last years are schema-valid, but an instant there cannot be
+    # compared, moved or written in UTC; no DUIS request means them (its "cancel" is 3000).
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise SchemaInvalid(f"date-time out of range {MIN_YEAR}..{MAX_YEAR}: {text!r}")
     return value
 
 
 def _command_variant(text: str) -> CommandVariant:
     try:
-        return CommandVariant(int(text))
+        return CommandVariant(int(text) if len(text) < 4 else 0)
     except ValueError:
         raise NotAServiceRequest(f"CommandVariant must be 1..8, not {text!r}") from None
 
@@ -172,3 +178,54 @@ def _boolean(text: str) -> bool:
     if value in {"false", "0"}:
         return False
     raise NotAServiceRequest(f"not an xs:boolean: {text!r}")
+
+
+HEADER_CHUNK = 16 * 1024
+
+
+def _may_read(data: bytes, limits: ParseLimits) -> bool:
+    try:
+        precheck(data, limits)
+    except DuisError:
+        return False
+    return b"<!DOCTYPE" not in data
+
+
+def read_header(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, str] | None:
+    """The Header fields (local name to text) of a document that failed, read only as far as
+    the end of its Header, so a refusal can still be addressed; None when they cannot be read
+    safely (not XML, a DTD, no ``sr:Request``/``sr:Header`` first)."""
+    if not _may_read(data, limits):
+        return None
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    depth = 0
+    try:
+        for offset in range(0, len(data), HEADER_CHUNK):
+            parser.feed(data[offset : offset + HEADER_CHUNK])
+            for event, found in parser.read_events():
+                if not isinstance(found, etree._Element):
+                    continue
+                element: etree._Element = found
+                depth += 1 if event == "start" else -1
+                if event == "start" and depth == 1 and element.tag != sr("Request"):
+                    return None
+                if event == "start" and depth == 2 and element.tag != sr("Header"):
+                    return None
+                if event == "end" and depth == 1 and element.tag == sr("Header"):
+                    # Only sr: children, by their Clark name: the pull parser passes on a tag
+                    # whose prefix is undeclared ("ds:X"), which QName() would refuse.
+                    prefix = sr("")
+                    return {
+                        child.tag[len(prefix) :]: (child.text or "").strip()[:200]
+                        for child in element.iterchildren()
+                        if isinstance(child.tag, str) and child.tag.startswith(prefix)
+                    }
+    except etree.XMLSyntaxError:
+        return None
+    return None

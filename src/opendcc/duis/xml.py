@@ -42,6 +42,16 @@ class ParseLimits:
 
     max_bytes: int = 8 * 1024 * 1024
     max_depth: int = 64
+    # DUIS uses a handful of attributes (schemaVersion, the signature's Algorithm and URI);
+    # thousands would each cost the XSD validator an error record.
+    max_attributes: int = 1000
+    # Markup ("<") counted before parsing, in C: a DUIS request has hundreds of tags, a
+    # firmware image is one base64 text; a million empty elements would cost the parser and
+    # the validator seconds.
+    max_tags: int = 100_000
+    # Each attribute needs an "=", and DUIS text has almost none: counted in C before parsing,
+    # so a flood of attributes costs no parse (the exact count above is checked after it).
+    max_equals: int = 20_000
 
 
 DEFAULT_LIMITS = ParseLimits()
@@ -63,15 +73,24 @@ def _new_parser() -> etree.XMLParser:
     )
 
 
-_PARSER = _new_parser()
+def precheck(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> None:
+    """What can be refused before parsing, by counting bytes in C."""
+    if len(data) > limits.max_bytes:
+        raise MalformedDocument(f"document is {len(data)} bytes; the limit is {limits.max_bytes}")
+    if data.count(b"<") > limits.max_tags:
+        raise MalformedDocument(f"more than {limits.max_tags} tags")
+    if data.count(b"=") > limits.max_equals:
+        raise MalformedDocument(f"more than {limits.max_equals} attributes or '=' signs")
 
 
 def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._ElementTree:
     """Parse untrusted bytes into a tree, or raise ``MalformedDocument``."""
-    if len(data) > limits.max_bytes:
-        raise MalformedDocument(f"document is {len(data)} bytes; the limit is {limits.max_bytes}")
+    precheck(data, limits)
     try:
-        root = etree.fromstring(data, _PARSER)
+        # A parser per document: lxml (6.0 on) keeps the names it has seen in a dictionary of
+        # the parser's own, which a shared parser would grow for ever with every new tag and
+        # attribute name a client invents (a memory leak an attacker could drive).
+        root = etree.fromstring(data, _new_parser())
     except etree.XMLSyntaxError as exc:
         raise MalformedDocument(f"not well-formed XML: {exc}") from exc
     tree = root.getroottree()
@@ -79,6 +98,8 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise MalformedDocument("DTDs and entity declarations are not allowed in DUIS")
     _check_depth(root, limits.max_depth)
+    if float(_attributes(root)) > limits.max_attributes:  # type: ignore[arg-type]
+        raise MalformedDocument(f"more than {limits.max_attributes} attributes")
     return tree
 
 
@@ -87,6 +108,9 @@ def _deeper_than(max_depth: int) -> etree.XPath:
     # True when any element sits below ``max_depth`` levels; evaluated in C, without building
     # a Python proxy per element.
     return etree.XPath("boolean(/" + "*/" * max_depth + "*)")
+
+
+_attributes = etree.XPath("count(//@*)")  # in C, without a Python proxy per attribute
 
 
 def _check_depth(root: etree._Element, max_depth: int) -> None:

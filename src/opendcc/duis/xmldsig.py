@@ -264,8 +264,9 @@ def _parse_signature(element: etree._Element) -> _ParsedSignature:
     issuer_serial = one(one(one(signature, "KeyInfo"), "X509Data"), "X509IssuerSerial")
     issuer = (one(issuer_serial, "X509IssuerName").text or "").strip()
     serial_text = (one(issuer_serial, "X509SerialNumber").text or "").strip()
-    if not serial_text.isdigit():
-        raise SignatureInvalid(SignatureFailure.MALFORMED, f"X509SerialNumber {serial_text!r}")
+    # RFC 5280: a serial is at most 20 octets, so at most 49 decimal digits.
+    if not (serial_text.isascii() and serial_text.isdigit()) or len(serial_text) > 49:
+        raise SignatureInvalid(SignatureFailure.MALFORMED, f"X509SerialNumber {serial_text[:60]!r}")
     return _ParsedSignature(signed_info, digest, raw_signature, issuer, int(serial_text))
 
 

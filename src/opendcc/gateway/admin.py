@@ -5,7 +5,9 @@ supplier's UTRN service key, either naming a DCC User by its EUI-64; the User mu
 registry and active. Every call, served or refused, leaves an audit record (endpoint ``admin``,
 outcome ``HTTP<status>``). A refusal is ``{"error": <why>, "code": <DUIS code or null>}``:
 401 no or bad key, 403 not responsible (E4), 404 unknown device (E19), 409 a mandatory alert
-turned off, 422 not a meter (E11), 400 a malformed call.
+turned off, 422 not a meter (E11), 400 a malformed call (every field is read by
+``gateway.fields``; a failure nobody foresaw is a 400 too, logged in one line, never a 5xx), 413
+a body over 16 KiB (refused by ``gateway.boundary`` while it streams).
 
 Under ``/admin/v1``:
 
@@ -30,9 +32,9 @@ Under ``/admin/v1``:
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -44,6 +46,8 @@ from opendcc.alerts.store import Choice, UserAlert
 from opendcc.catalogue import DeviceType
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.eui import Eui64, InvalidIdentifier
+from opendcc.gateway import fields
+from opendcc.gateway.fields import FieldInvalid
 from opendcc.hub import Hub
 from opendcc.inventory import extract as estate
 from opendcc.inventory.restriction import Change, Restriction
@@ -51,8 +55,10 @@ from opendcc.prepayment.registers import Kind
 from opendcc.service import performance
 from opendcc.store.audit import AuditRecord, digest
 
+log = logging.getLogger(__name__)
+
 BASE = "/admin/v1"
-MAX_BODY = 16 * 1024
+MAX_REASON = 256  # as the restrictions table keeps it
 DEFAULT_PAGE = 100
 DEFAULT_PERIOD = timedelta(days=1)
 ADMIN_KINDS = frozenset({Kind.USER, Kind.SUPPLIER})
@@ -78,20 +84,27 @@ class AdminApi:
     # ------------------------------------------------------------------ every call
 
     def guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Every call: authenticated, its body a JSON object, every failure a refusal (never a
+        5xx), audited. The body's size was bounded by ``gateway.boundary`` before it got here."""
+
         async def endpoint(request: Request) -> Response:
             body = await request.body()
             user: Eui64 | None = None
             try:
-                if len(body) > MAX_BODY:
-                    raise AdminRefused(413, "an admin API body is at most 16 KiB")
                 user = await asyncio.to_thread(self._authenticate, request)
-                answer = await handler(request, user, _json(body) if body else {})
+                answer = await handler(request, user, fields.json_object(body))
                 why = "served"
+            except FieldInvalid as exc:
+                answer, why = _refusal(AdminRefused(400, str(exc))), str(exc)
             except AdminRefused as exc:
                 answer, why = _refusal(exc), str(exc)
             except DuisError as exc:  # the rooms' refusals carry their DUIS meaning
                 refused = AdminRefused(exc.http_status, str(exc), exc.code)
                 answer, why = _refusal(refused), str(exc)
+            except Exception as exc:  # the last word on this surface: a refusal, one log line
+                log.warning("%s %s failed: %r", request.method, request.url.path, exc)
+                why = f"the request could not be processed ({type(exc).__name__})"
+                answer = _refusal(AdminRefused(400, why))
             await asyncio.to_thread(self._audit, request, user, body, answer.status_code, why)
             return answer
 
@@ -136,9 +149,7 @@ class AdminApi:
         restricted = data.get("restricted")
         if not isinstance(restricted, bool):
             raise AdminRefused(400, "restricted is true or false")
-        reason = data.get("reason", "")
-        if not isinstance(reason, str):
-            raise AdminRefused(400, "reason is a string")
+        reason = fields.text(data.get("reason", ""), "reason", MAX_REASON)
         if restricted and not reason.strip():
             raise AdminRefused(400, "a reason is required to restrict a meter")
         changed = await asyncio.to_thread(
@@ -314,16 +325,6 @@ def _refusal(exc: AdminRefused) -> Response:
     return JSONResponse({"error": str(exc), "code": code}, exc.status)
 
 
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise AdminRefused(400, "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise AdminRefused(400, "the body is a JSON object")
-    return data
-
-
 def _eui(text: str) -> Eui64:
     try:
         return Eui64.parse(text)
@@ -350,24 +351,24 @@ def _device_type(text: str | None) -> DeviceType | None:
 def _limit(text: str | None, default: int) -> int:
     if text is None:
         return default
-    if not text.isdigit() or not 0 < int(text) <= estate.MAX_PAGE:
+    try:
+        limit = fields.digits(text, "limit", estate.MAX_PAGE)
+    except FieldInvalid:
+        limit = 0
+    if limit == 0:
         raise AdminRefused(400, f"limit is 1 to {estate.MAX_PAGE}")
-    return int(text)
+    return limit
 
 
 def _instant(text: str | None, name: str) -> datetime | None:
     if not text:
         return None
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise AdminRefused(400, f"{name} is an ISO 8601 instant") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return fields.instant(text, name)
 
 
 def _alert_code(text: str) -> int:
     try:
-        code = int(text.removeprefix("0x"), 16)
+        code = int(text.removeprefix("0x"), 16) if len(text) <= 8 else -1
     except ValueError:
         raise AdminRefused(400, f"not an alert code: {text!r}") from None
     if code not in DEVICE_ALERTS:

@@ -7,40 +7,56 @@ queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``), `
 the DCC Users' admin API (``opendcc.gateway.admin``). The front door does blocking database and
 signature work, so it runs in the thread pool, not on the event loop. ``/catalogue/v1/smets1``
 is the SMETS1 service catalogue per cohort (``opendcc.gateway.catalogue``).
+
+
+Every request passes ``gateway.boundary`` first: its body is read there under its surface's
+limit (8 MiB here), and nothing a route raises becomes a 500. On this surface a failure the
+front door did not foresee is still answered as DUIS answers a malformed request: a signed E1
+Response when the header can be read, else HTTP 400 in plain text, with one log line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from opendcc.dsp.access import Endpoint
+from opendcc.dsp.frontdoor import Answer
 from opendcc.gateway import admin_deadletters, admin_requests, openapi
 from opendcc.gateway.admin import AdminApi
+from opendcc.gateway.boundary import Boundary
 from opendcc.gateway.catalogue import routes as catalogue_routes
+from opendcc.gateway.threads import RecycledPool
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
 from opendcc.ssi.app import create_ssi
 
-MAX_BODY = 8 * 1024 * 1024  # as the DUIS parser's own limit
+log = logging.getLogger(__name__)
 
 
 def create_app(hub: Hub) -> Starlette:
     ssi_app, ssi = create_ssi(hub)
+    parsing = RecycledPool()  # lxml's per-thread name dictionary: see gateway.threads
+
+    def answer_for(endpoint: Endpoint, body: bytes) -> Answer:
+        try:
+            return hub.front_door.handle(endpoint, body)
+        except Exception as exc:  # the front door's own refusals did not cover it
+            log.warning("%s: answered as malformed: %r", endpoint.value, exc)
+            return hub.front_door.unreadable(endpoint, body, exc)
 
     async def duis(request: Request) -> Response:
         endpoint = Endpoint(request.url.path.rsplit("/", 1)[1])
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            return PlainTextResponse("request body over 8 MiB\n", status_code=413)
-        body = await request.body()
-        answer = await asyncio.to_thread(hub.front_door.handle, endpoint, body)
+        body = await request.body()  # read and bounded by the boundary
+        answer = await parsing.run(len(body), lambda: answer_for(endpoint, body))
         headers = {"X-DUIS-Response-Code": answer.code, **answer.headers}
         return Response(answer.body, answer.status, headers, answer.content_type)
 
@@ -60,6 +76,7 @@ def create_app(hub: Hub) -> Starlette:
             monitor.cancel()
             await asyncio.gather(monitor, return_exceptions=True)
             await hub.stop()
+            parsing.shutdown()
 
     routes: list[BaseRoute] = [
         Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint
@@ -72,4 +89,4 @@ def create_app(hub: Hub) -> Starlette:
     routes.append(Mount("/ssi", app=ssi_app))  # the Self Service Interface
     routes += openapi.routes()  # /docs: the JSON APIs in OpenAPI 3
     routes += admin_deadletters.routes(admin)
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Boundary)])

@@ -3,7 +3,8 @@
 Every call carries ``Authorization: Bearer <key>`` (keys are made with ``opendcc prepayment
 key``). Bodies and answers are JSON; a refusal is ``{"error": <reason>, "message": ...}`` with
 its HTTP status, and every request, served or refused, leaves an audit record (endpoint
-``utrn``) whose outcome is the HTTP status.
+``utrn``) whose outcome is the HTTP status. Every field is read by ``gateway.fields`` and checked
+before anything is issued; no input gets a 5xx; bodies are at most 16 KiB (``gateway.boundary``).
 
 - ``POST /utrn/v1/utrns`` ``{"device" | "mpxn" | "pan": ..., "amount_p": int,
   "route": "utrn" | "one-step", "reference": str?, "wait_s": float?}``: issue a UTRN (201).
@@ -23,7 +24,7 @@ its HTTP status, and every request, served or refused, leaves an audit record (e
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,16 +33,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from opendcc.core.eui import Eui64, InvalidIdentifier
+from opendcc.gateway import fields
+from opendcc.gateway.fields import FieldInvalid
 from opendcc.hub import Hub
 from opendcc.prepayment.ledger import Entry, UtrnState
 from opendcc.prepayment.ledger import Route as TopUpRoute
 from opendcc.prepayment.registers import Kind, Principal
-from opendcc.prepayment.service import TopUpRefused
+from opendcc.prepayment.service import MAX_AMOUNT_P, TopUpRefused
 from opendcc.store.audit import AuditRecord, digest
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_S = 30.0
 MAX_WAIT_S = 120.0
-MAX_BODY = 16 * 1024
+MAX_REFERENCE = 64
+MAX_NAME = 64  # a device id, MPxN or PAN naming the meter
+MAX_ID_DIGITS = 18  # a ledger id fits the database's 64-bit integer
 
 Handler = Callable[[Request, Principal, dict[str, Any]], Awaitable[Response]]
 
@@ -57,18 +64,25 @@ class UtrnApi:
         return JSONResponse({"error": exc.reason, "message": str(exc)}, exc.status)
 
     def guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Every call: authenticated, its body a JSON object, every failure a refusal (never a
+        5xx), audited. The body's size was bounded by ``gateway.boundary`` before it got here."""
+
         async def endpoint(request: Request) -> Response:
             body = await request.body()
             principal: Principal | None = None
             try:
-                if len(body) > MAX_BODY:
-                    raise TopUpRefused(413, "too_large", "a UTRN service body is at most 16 KiB")
                 principal = await asyncio.to_thread(self._authenticate, request)
-                data = _json(body) if body else {}
-                answer = await handler(request, principal, data)
+                answer = await handler(request, principal, _json(body))
                 why = "served"
             except TopUpRefused as exc:
                 answer, why = self.refuse(exc), f"{exc.reason}: {exc}"
+            except FieldInvalid as exc:
+                refused = TopUpRefused(400, exc.field, str(exc))
+                answer, why = self.refuse(refused), f"{exc.field}: {exc}"
+            except Exception as exc:  # the last word on this surface: a refusal, one log line
+                log.warning("%s %s failed: %r", request.method, request.url.path, exc)
+                why = f"the request could not be processed ({type(exc).__name__})"
+                answer = self.refuse(TopUpRefused(400, "unprocessable", why))
             await asyncio.to_thread(self._audit, request, principal, body, answer.status_code, why)
             return answer
 
@@ -102,22 +116,24 @@ class UtrnApi:
     # ------------------------------------------------------------------ tokens
 
     async def issue(self, request: Request, principal: Principal, data: dict[str, Any]) -> Response:
+        # Every field is read and checked before anything is issued: a call refused on its last
+        # field must not have paid (a caller who retries without a reference would pay twice).
         route = _route(data.get("route", "utrn"))
-        amount = data.get("amount_p")
-        if not isinstance(amount, int) or isinstance(amount, bool):
-            raise TopUpRefused(400, "amount", "amount_p is a whole number of pence")
+        amount = fields.whole(data.get("amount_p"), "amount", 1, MAX_AMOUNT_P)
         reference = data.get("reference")
-        if reference is not None and (
-            not isinstance(reference, str) or not 0 < len(reference) <= 64
-        ):
-            raise TopUpRefused(400, "reference", "reference is a string of 1-64 characters")
-        names = {k: str(data[k]) for k in ("device", "mpxn", "pan") if data.get(k) is not None}
+        if reference is not None:
+            reference = fields.text(reference, "reference", MAX_REFERENCE, min_length=1)
+        names = {
+            k: fields.text(data[k], "target", MAX_NAME, min_length=1)
+            for k in ("device", "mpxn", "pan")
+            if data.get(k) is not None
+        }
+        wait = min(fields.number(data.get("wait_s", DEFAULT_WAIT_S), "wait_s", 0, 3600), MAX_WAIT_S)
         target = await asyncio.to_thread(lambda: self.topups.target(principal, **names))
         entry = await asyncio.to_thread(
             lambda: self.topups.issue(principal, target, amount, route=route, reference=reference)
         )
         if route is TopUpRoute.ONE_STEP and entry.state in (UtrnState.ISSUED, UtrnState.SENT):
-            wait = min(float(data.get("wait_s", DEFAULT_WAIT_S)), MAX_WAIT_S)
             delivery = asyncio.ensure_future(self.topups.deliver(entry))
             self._deliveries.add(delivery)  # it goes on if we stop waiting: keep it alive
             delivery.add_done_callback(self._deliveries.discard)
@@ -148,17 +164,17 @@ class UtrnApi:
     async def cancel(
         self, request: Request, principal: Principal, data: dict[str, Any]
     ) -> Response:
+        why = fields.text(data.get("reason", ""), "reason", 16 * 1024)[:200]
         entry = await asyncio.to_thread(self._entry, request, principal)
-        why = str(data.get("reason", ""))[:200]
         cancelled = await asyncio.to_thread(self.topups.cancel, principal, entry, why)
         return JSONResponse(cancelled.as_json())
 
     def _entry(self, request: Request, principal: Principal) -> Entry:
         ref = request.path_params["ref"]
         found: Entry | None = None
-        if len(ref) == 20 and ref.isdigit():
+        if len(ref) == 20 and ref.isascii() and ref.isdigit():  # a UTRN itself
             found = self.topups.ledger.find(ref)
-        elif ref.isdigit():
+        elif ref.isascii() and ref.isdigit() and len(ref) <= MAX_ID_DIGITS:  # the ledger's id
             found = self.topups.ledger.get(int(ref))
         if found is None or not self.topups.may_see(principal, found):
             raise TopUpRefused(404, "unknown_utrn", f"no UTRN {ref} of yours")
@@ -196,7 +212,7 @@ class UtrnApi:
             if mpxn is None or not await asyncio.to_thread(self.topups.supplies, mpxn, supplier):
                 raise TopUpRefused(404, "unknown_pan", f"no PAN {number} of yours")
             return JSONResponse({"pan": number, "mpxn": mpxn})
-        mpxn = str(data.get("mpxn", ""))
+        mpxn = fields.text(data.get("mpxn"), "mpxn", MAX_NAME, min_length=1)
         if not await asyncio.to_thread(self.topups.supplies, mpxn, supplier):
             raise TopUpRefused(403, "not_responsible", f"{supplier} is not the supplier of {mpxn}")
         try:
@@ -221,13 +237,7 @@ class UtrnApi:
 
 
 def _json(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise TopUpRefused(400, "json", "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise TopUpRefused(400, "json", "the body is a JSON object")
-    return data
+    return fields.json_object(body)
 
 
 def _route(text: object) -> TopUpRoute:

@@ -204,10 +204,15 @@ class TopUps:
     ) -> Entry:
         """A new UTRN for the target meter, recorded in the ledger (or the one already issued
         for this requester's ``reference``)."""
-        if reference is not None and (done := self.ledger.by_reference(principal.name, reference)):
-            return self._same_request(done, target, amount_p)
+        # Every argument is checked before anything is looked up or issued.
+        if isinstance(amount_p, bool) or not isinstance(amount_p, int):
+            raise TopUpRefused(400, "amount", "amount_p is a whole number of pence")
         if not 0 < amount_p <= MAX_AMOUNT_P:
             raise TopUpRefused(400, "amount", f"an amount is 1p to {MAX_AMOUNT_P}p")
+        if reference is not None and not (isinstance(reference, str) and 0 < len(reference) <= 64):
+            raise TopUpRefused(400, "reference", "reference is a string of 1-64 characters")
+        if reference is not None and (done := self.ledger.by_reference(principal.name, reference)):
+            return self._same_request(done, target, amount_p)
         device = target.device
         assert device.cohort is not None
         profile = self.profiles[device.cohort]
