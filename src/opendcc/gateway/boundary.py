@@ -45,6 +45,7 @@ SURFACES = (
     Surface("DUIS", "/api/v1/", 8 * MIB, json=False),  # as the DUIS parser's own limit
     Surface("UTRN service", "/utrn/v1/", 16 * KIB, json=True),
     Surface("admin API", "/admin/v1/", 16 * KIB, json=True),
+    Surface("SSI", "/ssi/", 2 * MIB, json=False),  # an incident's attachment (1 MiB) and its form
 )
 # Anything else (``/health``, unknown paths) takes no body worth reading.
 OTHER = Surface("other", "/", 1 * KIB, json=True)
