@@ -46,7 +46,7 @@ class Tally:
 class Measure:
     measure: str  # CPM1 | CPM2
     month: str
-    group: str  # "family 4", "cohort aclara", "all"
+    group: str  # "family 4", "cohort <name>", "all"
     counted: int
     within: int
 
