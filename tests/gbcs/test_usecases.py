@@ -53,6 +53,9 @@ EXACT = {
     "ECS07_2.3_SUCCESS",
     "GCS04_2.3_SUCCESS",
     "ECS09_2.5_SUCCESS",
+    "ECS08_2.1_IMMEDIATE_SUCCESS",
+    "ECS08_2.1_FUTURE_DATED_SUCCESS",
+    "ECS08_2.1_CANCELLATION_SUCCESS",
     "ECS30_6.8_SUCCESS",
     "ECS30a_6.8_SUCCESS",
     "GCS25_6.8_SUCCESS",
@@ -345,3 +348,60 @@ def test_gas_prices_round_trip(standing: int, prices: dict[str, str], when: str 
     built = usecases.build("1.2.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
     assert built.exact and built.use_case == "GCS01b"
     assert usecases.read("1.2.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+@pytest.mark.parametrize("variant", ["IMMEDIATE", "FUTURE_DATED", "CANCELLATION"])
+def test_an_ecs08a_prepay_configuration_reads_back_and_differs_only_where_gbcs_says(
+    variant: str,
+) -> None:
+    """ECS08a is ECS08 setting the maximum meter balance's attribute 4 rather than 2; the
+    DUIS request is the same, so opendcc writes ECS08 and reads either."""
+    raw, parameters, srv = _case(f"ECS08a_2.1_{variant}_SUCCESS")
+    rtds = gbcs.decode(raw)
+    assert usecases.read(srv, rtds) == parameters
+    inputs = usecases.Inputs(rtds.counter, _NOW)
+    built = usecases.build(srv, "ESME", rtds.originator, rtds.recipient, parameters, inputs)
+    assert (built.use_case, built.exact) == ("ECS08", True)
+    balance = bytes.fromhex("232800005E2C0214")
+    at = rtds.content.index(balance) + len(balance)
+    assert rtds.content[at] == 4 and built.message.content[at] == 2
+    assert built.message.content[:at] + b"\x04" + built.message.content[at + 1 :] == rtds.content
+
+
+def test_a_prepay_configuration_whose_switch_disagrees_with_its_schedule_keeps_smets1() -> None:
+    raw, parameters, srv = _case("ECS08_2.1_IMMEDIATE_SUCCESS")
+    rtds = gbcs.decode(raw)
+    parameters["non_disablement_calendar"] = "0"
+    inputs = usecases.Inputs(rtds.counter, _NOW)
+    built = usecases.build(srv, "ESME", rtds.originator, rtds.recipient, parameters, inputs)
+    assert (built.use_case, built.exact) == ("ECS08", False)
+    assert usecases.read(srv, built.message) == parameters
+
+
+@given(
+    st.lists(st.integers(1, 7), max_size=7).map(lambda d: "".join(map(str, sorted(set(d))))),
+    st.lists(st.integers(1, 3), max_size=3).map(lambda d: ".".join(map(str, sorted(set(d))))),
+    st.times().map(lambda t: t.strftime("%H:%M:%S.") + f"{t.microsecond // 10000:02d}"),
+    st.integers(0, 65535),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_electricity_prepay_configurations_round_trip(
+    weekdays: str, special: str, at: str, cap: int, amount: int
+) -> None:
+    parameters = {
+        "fuel": "electricity",
+        "debt_recovery_cap_mp": str(cap),
+        "emergency_credit_limit_mp": str(amount),
+        "emergency_credit_threshold_mp": "100000",
+        "low_credit_threshold_mp": str(-amount - 1),
+        "non_disablement_calendar": "1",
+        "max_meter_balance_mp": "5000000",
+        "max_credit_threshold_mp": "1000000",
+        "special_days": "1=FFFF071DFF,2=07E8FEFF05,3=FFFFFFFD01",
+        "non_disablement_schedule": f"START/{weekdays}/{special}/{at}/07DE0A1BFF/FFFF0A1AFF;"
+        + "STOP/67//09:30:00.00/FFFFFFFFFF/FFFFFFFFFF",
+    }
+    esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
+    built = usecases.build("2.1", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("ECS08", True)
+    assert usecases.read("2.1", gbcs.decode(gbcs.encode(built.message))) == parameters

@@ -571,6 +571,217 @@ def _ecs07_decode(content: bytes) -> dict[str, str]:
     }
 
 
+# ECS08 / ECS08a Update Prepayment Configuration: the special days table (class 11,
+# 0-1-11-0-2-255), the maximum meter balance and credit threshold (class 9000,
+# 0-0-94-44-2-20 and -2-10; ECS08a sets the first one's attribute 4 rather than 2), the
+# non-disablement schedule (class 10, 0-1-12-0-1-255: entries running the supply control
+# script 0x20 START or 0x21 STOP), the debt recovery rate cap (per 604800 s, a week), the low
+# credit, emergency credit limit and threshold, and when each of the eight takes effect.
+def _ecs08_specs(balance_attribute: int) -> bytes:
+    items = ["000B00010B0002FF02", f"232800005E2C02140{balance_attribute}", "232800005E2C020A04"]
+    items += ["000A00010C0001FF02"]
+    items += [f"232800005E2C80{i}04" for i in ("0C", "0D", "09", "02")]
+    items += ["232800005E2C801F06", "232800005E2C800304", "232800005E2C021406"]
+    items += [f"232800005E2C{i}06" for i in ("020A", "800C", "800D", "8009", "8002", "8003")]
+    items += ["232800005E2C801C06"]
+    return bytes([len(items)]) + b"".join(b"\x02" + bytes.fromhex(i) for i in items)
+
+
+_ECS08_KEYS = {
+    "fuel",
+    "debt_recovery_cap_mp",
+    "emergency_credit_limit_mp",
+    "emergency_credit_threshold_mp",
+    "low_credit_threshold_mp",
+    "non_disablement_calendar",
+    "max_meter_balance_mp",
+    "max_credit_threshold_mp",
+    "special_days",
+    "non_disablement_schedule",
+}
+_CAP_PERIOD = 604800  # seconds: the debt recovery rate cap is per week
+_VALIDITY = b"\x12\xff\xff"  # a schedule entry's validity window: not limited
+_SCRIPT_TABLE = b"\x09\x06" + bytes.fromhex("00000a006aff")
+_SELECTORS = {"START": 0x20, "STOP": 0x21}
+_WEEKDAY_BITS, _DATE_BYTES = 7, 5
+
+
+def _i32(value: str) -> bytes:
+    return b"\x05" + int(value).to_bytes(4, "big", signed=True)
+
+
+def _bits(members: set[int], size: int) -> bytes:
+    """A DLMS bit-string of ``size`` bits, bit n (from 1, most significant first) set for n
+    in ``members``."""
+    if not members <= set(range(1, size + 1)):
+        raise ValueError("a member outside the bit-string")
+    value = sum(1 << (8 * ((size + 7) // 8) - n) for n in members)
+    return b"\x04" + bytes([size]) + value.to_bytes((size + 7) // 8, "big")
+
+
+def _dlms_date(text: str) -> bytes:
+    raw = bytes.fromhex(text)
+    if len(raw) != _DATE_BYTES or raw.hex().upper() != text:
+        raise ValueError("not a DLMS date")
+    return b"\x09\x05" + raw
+
+
+def _special_days(text: str) -> tuple[bytes, int]:
+    entries = [e.split("=") for e in text.split(",")] if text else []
+    body = b"".join(
+        b"\x02\x03\x12" + int(index).to_bytes(2, "big") + _dlms_date(date)
+        + b"\x11" + int(index).to_bytes(1, "big")
+        for index, date in entries
+    )  # fmt: skip
+    if any(str(int(index)) != index for index, _ in entries):
+        raise ValueError("a special day index not written plainly")
+    return b"\x01" + bytes([len(entries)]) + body, len(entries)
+
+
+def _schedule(text: str, special_days: int) -> bytes:
+    entries = [e.split("/") for e in text.split(";")] if text else []
+    parts = []
+    for n, (script, weekdays, special, at, start, end) in enumerate(entries, start=1):
+        days = {int(d) for d in weekdays}
+        ids = {int(i) for i in special.split(".")} if special else set()
+        if (
+            "".join(map(str, sorted(days))) != weekdays
+            or ".".join(map(str, sorted(ids))) != special
+        ):
+            raise ValueError("a schedule entry not written canonically")
+        clock, hundredths = at.split(".")
+        hour, minute, second = (int(x) for x in clock.split(":"))
+        if f"{hour:02d}:{minute:02d}:{second:02d}.{int(hundredths):02d}" != at:
+            raise ValueError("a switch time not written canonically")
+        parts.append(
+            b"\x02\x0a\x12" + n.to_bytes(2, "big") + b"\x03\xff" + _SCRIPT_TABLE
+            + b"\x12" + _SELECTORS[script].to_bytes(2, "big")
+            + b"\x09\x04" + bytes([hour, minute, second, int(hundredths)])
+            + _VALIDITY + _bits(days, _WEEKDAY_BITS) + _bits(ids, special_days)
+            + _dlms_date(start) + _dlms_date(end)
+        )  # fmt: skip
+    return b"\x01" + bytes([len(parts)]) + b"".join(parts)
+
+
+def _ecs08_encode(balance_attribute: int) -> Encode:
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        if parameters.get("fuel") != "electricity" or set(parameters) - {EXECUTE_AT} != _ECS08_KEYS:
+            return None
+        days, count = _special_days(parameters["special_days"])
+        schedule = _schedule(parameters["non_disablement_schedule"], count)
+        starts = _schedule_starts(parameters["non_disablement_schedule"])
+        if parameters["non_disablement_calendar"] != ("1" if starts else "0"):
+            return None  # the switch says what the schedule does
+        cap = int(parameters["debt_recovery_cap_mp"])
+        when = b"\x09\x0c" + _activation(parameters)
+        data = (
+            b"\x12" + days
+            + _i32(parameters["max_meter_balance_mp"])
+            + _i32(parameters["max_credit_threshold_mp"])
+            + schedule
+            + b"\x12" + cap.to_bytes(2, "big")
+            + b"\x05" + _CAP_PERIOD.to_bytes(4, "big")
+            + _i32(parameters["low_credit_threshold_mp"])
+            + _i32(parameters["emergency_credit_limit_mp"])
+            + when
+            + _i32(parameters["emergency_credit_threshold_mp"])
+            + when * 8
+        )  # fmt: skip
+        return enc.access_request(inputs.counter, _ecs08_specs(balance_attribute), data)
+
+    return encode
+
+
+def _schedule_starts(text: str) -> bool:
+    return any(entry.split("/")[0] == "START" for entry in text.split(";") if entry)
+
+
+def _date_text(raw: object) -> str:
+    if not isinstance(raw, bytes) or len(raw) != _DATE_BYTES:
+        raise GbcsInvalid("not a DLMS date")
+    return raw.hex().upper()
+
+
+def _members(raw: object, size: int) -> list[str]:
+    if not isinstance(raw, bytes):
+        raise GbcsInvalid("not a bit-string")
+    value = int.from_bytes(raw, "big")
+    width = 8 * len(raw)
+    return [str(n) for n in range(1, size + 1) if value >> (width - n) & 1]
+
+
+def _ecs08_read(body: bytes, balance_attribute: int) -> dict[str, str]:
+    specs = _ecs08_specs(balance_attribute)
+    if not body.startswith(specs + b"\x12"):
+        raise GbcsInvalid("not ECS08 Update Prepayment Configuration")
+    at, values = len(specs) + 1, []
+    for _ in range(specs[0]):
+        value, at = enc.read_axdr(body, at)
+        values.append(value)
+    days, balance, credit, schedule, cap, _, low, limit, when, threshold = values[:10]
+    if (
+        not isinstance(days, tuple)
+        or not isinstance(schedule, tuple)
+        or not isinstance(when, bytes)
+    ):
+        raise GbcsInvalid("not ECS08 Update Prepayment Configuration")
+    special = ",".join(
+        f"{d[0]}={_date_text(d[1])}" for d in days if isinstance(d, tuple) and isinstance(d[0], int)
+    )
+    entries = []
+    for entry in schedule:
+        if not isinstance(entry, tuple) or len(entry) != 10 or not isinstance(entry[4], bytes):
+            raise GbcsInvalid("not an ECS08 schedule entry")
+        script = {v: k for k, v in _SELECTORS.items()}.get(
+            entry[3] if isinstance(entry[3], int) else -1
+        )
+        hour, minute, second, hundredths = entry[4]
+        entries.append(
+            "/".join(
+                (
+                    script or "?",
+                    "".join(_members(entry[6], _WEEKDAY_BITS)),
+                    ".".join(_members(entry[7], len(days))),
+                    f"{hour:02d}:{minute:02d}:{second:02d}.{hundredths:02d}",
+                    _date_text(entry[8]),
+                    _date_text(entry[9]),
+                )
+            )
+        )
+    text = ";".join(entries)
+    return {
+        "fuel": "electricity",
+        "debt_recovery_cap_mp": str(cap),
+        "emergency_credit_limit_mp": str(limit),
+        "emergency_credit_threshold_mp": str(threshold),
+        "low_credit_threshold_mp": str(low),
+        "non_disablement_calendar": "1" if _schedule_starts(text) else "0",
+        "max_meter_balance_mp": str(balance),
+        "max_credit_threshold_mp": str(credit),
+        "special_days": special,
+        "non_disablement_schedule": text,
+        **_activation_parameters(when),
+    }
+
+
+def _ecs08_decode(balance_attribute: int) -> Decode:
+    def decode(content: bytes) -> dict[str, str]:
+        body = enc.access_body(content)
+        try:
+            parameters = _ecs08_read(body, balance_attribute)
+            written = _ecs08_encode(balance_attribute)(parameters, Inputs(0, _EPOCH))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise GbcsInvalid(f"an ECS08 configuration opendcc does not read: {exc}") from None
+        # What is read is what is written: the rest of the body (the script table, the
+        # validity windows, the cap period, the eight activation times) must be as opendcc
+        # writes it.
+        if written is None or written[6:] != body:
+            raise GbcsInvalid("an ECS08 configuration opendcc does not read")
+        return parameters
+
+    return decode
+
+
 _ENABLE, _DISABLE, _ARM = (_esme_script(s) for s in (0x33, 0x34, 0x36))
 
 CODECS: dict[str, Codec] = {
@@ -580,6 +791,8 @@ CODECS: dict[str, Codec] = {
     "ECS04a": (_ecs04a_encode, _ecs04a_decode),
     "ECS04b": (_ecs04b_encode, _ecs04b_decode),
     "ECS07": (_ecs07_encode, _ecs07_decode),
+    "ECS08": (_ecs08_encode(2), _ecs08_decode(2)),
+    "ECS08a": (_ecs08_encode(4), _ecs08_decode(4)),
     "ECS09": (_ecs09_encode, _ecs09_decode),
     "ECS30": (_billing_encode(monthly=True), _billing_decode),
     "ECS30a": (_billing_encode(monthly=False), _billing_decode),

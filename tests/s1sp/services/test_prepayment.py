@@ -101,6 +101,27 @@ ELEC_PREPAY = {
     "non_disablement_calendar": "1",
     "max_meter_balance_mp": "5000000",
     "max_credit_threshold_mp": "1000000",
+    # The whole calendar, for the GBCS pre-command (DLMS dates in hex)
+    "special_days": "1=FFFF071DFF,2=FFFF0819FF,3=FFFF0906FF,4=FFFF0A05FF,5=FFFF080FFF",
+    "non_disablement_schedule": ";".join(
+        [
+            *(
+                f"{s}/{days}//{at}/{start}/{end}"
+                for start, end in (("07DE0A1BFF", "07DF031CFF"), ("FFFF041DFF", "FFFF0719FF"))
+                for days, times in (
+                    ("67", ("00:00", "09:30", "22:00")),
+                    ("12345", ("00:00", "07:30", "20:00")),
+                )
+                for s, at in zip(
+                    ("START", "STOP", "START"), (f"{t}:00.00" for t in times), strict=True
+                )
+            ),
+            "START//1.2.5/00:00:00.00/FFFF071AFF/FFFF081FFF",
+            "STOP//1.2.5/19:00:00.00/FFFF071AFF/FFFF081FFF",
+            "START//3.4/01:15:00.00/FFFF0901FF/FFFF0A1AFF",
+            "STOP//3.4/18:45:00.00/FFFF0901FF/FFFF0A1AFF",
+        ]
+    ),
 }
 GAS_PREPAY = {
     "fuel": "gas",

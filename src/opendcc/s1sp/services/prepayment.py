@@ -44,7 +44,8 @@ Parameters (text; lists are comma-separated):
 - 2.1: ``fuel``, ``debt_recovery_cap_mp``, ``emergency_credit_limit_mp``,
   ``emergency_credit_threshold_mp``, ``low_credit_threshold_mp``, ``non_disablement_calendar``
   (1 if the calendar starts any non-disablement period), ``max_meter_balance_mp``,
-  ``max_credit_threshold_mp``
+  ``max_credit_threshold_mp``; for electricity also the whole calendar, ``special_days`` and
+  ``non_disablement_schedule`` (see ``nondisablement``; the meter uses only the switch)
 - 2.2: ``UTRN``: the 20 digits of the UTRN (Unique Transaction Reference Number) as given; the
   meter authenticates them, the DSP and the DCO only compare them
 - 2.3: ``fuel``, ``time_debt_1_mp``, ``time_debt_2_mp``, ``payment_debt_mp`` (adjustments),
@@ -99,6 +100,7 @@ from opendcc.s1sp.services.base import (
     str_of,
     tuple_of,
 )
+from opendcc.s1sp.services.nondisablement import calendar_parameters
 from opendcc.s1sp.services.xml import ack, add, add_indexed, response_element
 
 TOU_RATES = 8
@@ -491,7 +493,10 @@ def prepay_configuration_parameters(body: etree._Element) -> dict[str, str]:
     fuel = _fuel(body, "UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas")
     config = _choice(body, "UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas")
     calendar = _choice(config, "ElectricityNonDisablementCalendar", "GasNonDisablementCalendar")
+    # The whole electricity calendar rides along for the GBCS pre-command (ECS08).
+    whole = calendar_parameters(calendar) if fuel == "electricity" else {}
     return {
+        **whole,
         "fuel": fuel,
         "debt_recovery_cap_mp": str(_int(config, "DebtRecoveryRateCap")),
         "emergency_credit_limit_mp": str(_int(config, "EmergencyCreditLimit")),
