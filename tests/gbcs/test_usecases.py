@@ -56,6 +56,9 @@ EXACT = {
     "ECS08_2.1_IMMEDIATE_SUCCESS",
     "ECS08_2.1_FUTURE_DATED_SUCCESS",
     "ECS08_2.1_CANCELLATION_SUCCESS",
+    "GCS05_2.1_IMMEDIATE_SUCCESS",
+    "GCS05_2.1_FUTURE_DATED_SUCCESS",
+    "GCS05_2.1_CANCELLATION_SUCCESS",
     "ECS30_6.8_SUCCESS",
     "ECS30a_6.8_SUCCESS",
     "GCS25_6.8_SUCCESS",
@@ -405,3 +408,65 @@ def test_electricity_prepay_configurations_round_trip(
     built = usecases.build("2.1", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
     assert (built.use_case, built.exact) == ("ECS08", True)
     assert usecases.read("2.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+_ZIGBEE_DATE = st.tuples(
+    st.sampled_from([0xFF, 114, 130]),
+    st.sampled_from([0xFF, 1, 12]),
+    st.sampled_from([0xFF, 1, 31]),
+    st.sampled_from([0xFF, 1, 7]),
+).map(lambda d: bytes(d).hex().upper())
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 23), st.integers(0, 59), st.sampled_from(["START", "STOP"])),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.lists(_ZIGBEE_DATE, max_size=3),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([None, "2030-01-15T09:00:00.000Z", "3000-12-31T00:00:00.000Z"]),
+)
+def test_gas_prepay_configurations_round_trip(
+    days: list[list[tuple[int, int, str]]], dates: list[str], amount: int, when: str | None
+) -> None:
+    profiles = ";".join(
+        f"{n}=" + ",".join(f"{h:02d}:{m:02d}:00/{a}" for h, m, a in switches)
+        for n, switches in enumerate(days, start=1)
+    )
+    starts = any(a == "START" for switches in days for _, _, a in switches)
+    parameters = {
+        "fuel": "gas",
+        "debt_recovery_cap_mp": str(amount),
+        "emergency_credit_limit_mp": "10000000",
+        "emergency_credit_threshold_mp": str(amount // 2),
+        "low_credit_threshold_mp": "5000000",
+        "non_disablement_calendar": "1" if starts else "0",
+        "max_meter_balance_mp": "25000000",
+        "max_credit_threshold_mp": str(amount),
+        "day_profiles": profiles,
+        "week_profiles": f"1={'.'.join(['1'] * 7)};2={'.'.join([str(len(days))] * 7)}",
+        "seasons": ",".join(f"{d}={n % 2 + 1}" for n, d in enumerate(dates)),
+        "special_days": ",".join(f"{d}=1" for d in dates),
+    }
+    if when is not None:
+        parameters[usecases.EXECUTE_AT] = when
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("2.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("GCS05", True)
+    assert usecases.read("2.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+def test_a_gas_calendar_switching_off_the_minute_keeps_the_smets1_body() -> None:
+    raw, parameters, srv = _case("GCS05_2.1_IMMEDIATE_SUCCESS")
+    rtds = gbcs.decode(raw)
+    parameters["day_profiles"] = parameters["day_profiles"].replace("08:00:00", "08:00:30")
+    inputs = usecases.Inputs(rtds.counter, _now(rtds))
+    built = usecases.build(srv, "GSME", rtds.originator, rtds.recipient, parameters, inputs)
+    assert (built.use_case, built.exact) == ("GCS05", False)
+    assert usecases.read(srv, built.message) == parameters

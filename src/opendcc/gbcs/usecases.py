@@ -112,7 +112,7 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("ECS05", 0x001D, "1.7", "ESME"),
     UseCase("ECS08", 0x001F, "2.1", "ESME", *_codec("ECS08")),
     UseCase("ECS08a", 0x00DE, "2.1", "ESME", *_codec("ECS08a")),
-    UseCase("GCS05", 0x006F, "2.1", "GSME"),
+    UseCase("GCS05", 0x006F, "2.1", "GSME", *_codec("GCS05")),
     UseCase("ECS07", 0x001E, "2.3", "ESME", *_codec("ECS07")),
     UseCase("GCS04", 0x006E, "2.3", "GSME", *_codec("GCS04")),
     UseCase("ECS09", 0x0020, "2.5", "ESME", *_codec("ECS09")),

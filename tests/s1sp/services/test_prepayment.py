@@ -132,6 +132,12 @@ GAS_PREPAY = {
     "non_disablement_calendar": "1",
     "max_meter_balance_mp": "25000000",
     "max_credit_threshold_mp": "25000000",
+    # The whole calendar, for the GBCS pre-command (ZigBee dates in hex)
+    "day_profiles": "1=00:00:00/START,08:00:00/STOP,18:00:00/START;"
+    "2=00:00:00/START,07:00:00/STOP,17:00:00/START;3=00:00:00/START",
+    "week_profiles": "1=1.1.1.1.1.3.3;2=2.2.2.2.2.3.3",
+    "seasons": "720A1BFF=1,73031DFF=2",
+    "special_days": "730405FF=1,73081FFF=2,FF0101FF=3,FF0C19FF=1",
 }
 ELEC_DEBT = {
     "fuel": "electricity",

@@ -14,6 +14,16 @@ A date is the 5-byte DLMS (COSEM) date as hex, which says everything a DUIS ``Da
 ``xs:date`` can: year (FFFF unspecified, as DUIS's year 65535), month (FF unspecified), day
 (FE last, FD second last of the month, FF unspecified), day of week (1 Monday..7, FF
 unspecified).
+
+The gas calendar (``GasNonDisablementCalendar``, for GCS05) rides as four parameters:
+
+- ``day_profiles``: ``<day id>=<HH:MM:SS>/<START|STOP>,...`` per day profile, ``;``-separated;
+- ``week_profiles``: ``<week id>=<day id Monday>.<...>.<day id Sunday>``, ``;``-separated;
+- ``seasons``: ``<date>=<week id>``, comma-separated;
+- ``special_days``: ``<date>=<day id>``, comma-separated;
+
+all in the given order, a date being the 4-byte ZigBee date as hex: year - 1900, month,
+day, day of week (FF unspecified each).
 """
 
 from __future__ import annotations
@@ -155,4 +165,77 @@ def calendar_parameters(calendar: etree._Element) -> dict[str, str]:
     return {
         "special_days": _special_days(calendar),
         "non_disablement_schedule": ";".join(_schedule_entry(s) for s in schedules),
+    }
+
+
+# --------------------------------------------------------------------------- gas
+
+
+def _wild(parent: etree._Element, local: str, low: int, high: int, unspecified: str) -> int:
+    chosen = _child(parent, local)
+    for element in chosen:
+        name = etree.QName(element).localname
+        if name.startswith("Specified"):
+            return _number(element, low, high)
+        if name == unspecified:
+            return _UNSPECIFIED
+    raise InvalidParameters(f"{local} holds none of the choices DUIS allows")
+
+
+def zigbee_date(date: etree._Element) -> str:
+    """A DUIS gas date with wildcards as a ZigBee date (year - 1900, FF unspecified) in hex."""
+    year = _wild(date, "GasYearWithWildcards", 1900, 2154, "NonSpecifiedYear")
+    month = _wild(date, "GasMonthWithWildcards", 1, 12, "NonSpecifiedMonth")
+    day = _wild(date, "GasDayOfMonthWithWildcards", 1, 31, "GasNonSpecifiedDayOfMonth")
+    weekday = _wild(date, "GasDayOfWeekWithWildcards", 1, 7, "NonSpecifiedDayOfWeek")
+    zig_year = _UNSPECIFIED if year == _UNSPECIFIED else year - 1900
+    return bytes([zig_year, month, day, weekday]).hex().upper()
+
+
+def _whole_time(text: str) -> str:
+    found = _XS_TIME.fullmatch(text.strip())
+    if found is None:
+        raise InvalidParameters(f"not a UTC xs:time: {text!r}")
+    return xs_time(text)[:8] if not found.group(4) or int(found.group(4)) == 0 else xs_time(text)
+
+
+def _name(parent: etree._Element, local: str) -> str:
+    return str(_number(_child(parent, local), 0, 255))
+
+
+def gas_calendar_parameters(calendar: etree._Element) -> dict[str, str]:
+    """The whole ``GasNonDisablementCalendar`` as the four parameters above."""
+    days = []
+    for profile in _child(calendar, "DayProfiles").findall(sr("GasNonDisablementDayProfile")):
+        actions = []
+        for action in profile.findall(sr("TimeStartAction")):
+            what = (_child(action, "NonDisablementAction").text or "").strip()
+            if what not in _SCRIPTS:
+                raise InvalidParameters(f"a non-disablement action is START or STOP: {what!r}")
+            actions.append(f"{_whole_time(_child(action, 'StartTime').text or '')}/{what}")
+        days.append(f"{_name(profile, 'GasDayName')}={','.join(actions)}")
+    weeks = []
+    for week in _child(calendar, "WeekProfiles").findall(sr("WeekProfile")):
+        by_day: dict[int, str] = {}
+        for ref in week.findall(sr("ReferencedDayName")):
+            index = ref.get("index", "").strip()
+            if not index.isdigit() or not 1 <= int(index) <= len(_WEEKDAYS) or int(index) in by_day:
+                raise InvalidParameters(f"a week profile's day index is not 1-7 once: {index!r}")
+            by_day[int(index)] = str(_number(ref, 0, 255))
+        if len(by_day) != len(_WEEKDAYS):
+            raise InvalidParameters("a week profile names a day profile for each of 7 days")
+        weeks.append(f"{_name(week, 'WeekName')}={'.'.join(by_day[d] for d in range(1, 8))}")
+    seasons = [
+        f"{zigbee_date(_child(season, 'SeasonStartDate'))}={_name(season, 'ReferencedWeekName')}"
+        for season in _child(calendar, "SeasonProfiles").findall(sr("Season"))
+    ]
+    special = [
+        f"{zigbee_date(_child(day, 'Date'))}={_name(day, 'ReferencedDayName')}"
+        for day in _child(calendar, "SpecialDays").findall(sr("SpecialDay"))
+    ]
+    return {
+        "day_profiles": ";".join(days),
+        "week_profiles": ";".join(weeks),
+        "seasons": ",".join(seasons),
+        "special_days": ",".join(special),
     }

@@ -44,8 +44,9 @@ Parameters (text; lists are comma-separated):
 - 2.1: ``fuel``, ``debt_recovery_cap_mp``, ``emergency_credit_limit_mp``,
   ``emergency_credit_threshold_mp``, ``low_credit_threshold_mp``, ``non_disablement_calendar``
   (1 if the calendar starts any non-disablement period), ``max_meter_balance_mp``,
-  ``max_credit_threshold_mp``; for electricity also the whole calendar, ``special_days`` and
-  ``non_disablement_schedule`` (see ``nondisablement``; the meter uses only the switch)
+  ``max_credit_threshold_mp``; and the whole calendar: for electricity ``special_days`` and
+  ``non_disablement_schedule``, for gas ``day_profiles``, ``week_profiles``, ``seasons`` and
+  ``special_days`` (see ``nondisablement``; the meter uses only the switch)
 - 2.2: ``UTRN``: the 20 digits of the UTRN (Unique Transaction Reference Number) as given; the
   meter authenticates them, the DSP and the DCO only compare them
 - 2.3: ``fuel``, ``time_debt_1_mp``, ``time_debt_2_mp``, ``payment_debt_mp`` (adjustments),
@@ -100,7 +101,7 @@ from opendcc.s1sp.services.base import (
     str_of,
     tuple_of,
 )
-from opendcc.s1sp.services.nondisablement import calendar_parameters
+from opendcc.s1sp.services.nondisablement import calendar_parameters, gas_calendar_parameters
 from opendcc.s1sp.services.xml import ack, add, add_indexed, response_element
 
 TOU_RATES = 8
@@ -493,8 +494,8 @@ def prepay_configuration_parameters(body: etree._Element) -> dict[str, str]:
     fuel = _fuel(body, "UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas")
     config = _choice(body, "UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas")
     calendar = _choice(config, "ElectricityNonDisablementCalendar", "GasNonDisablementCalendar")
-    # The whole electricity calendar rides along for the GBCS pre-command (ECS08).
-    whole = calendar_parameters(calendar) if fuel == "electricity" else {}
+    # The whole calendar rides along for the GBCS pre-command (ECS08, GCS05).
+    whole = (calendar_parameters if fuel == "electricity" else gas_calendar_parameters)(calendar)
     return {
         **whole,
         "fuel": fuel,
