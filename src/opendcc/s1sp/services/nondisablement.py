@@ -1,9 +1,9 @@
-"""2.1 Update Prepay Configuration's electricity non-disablement calendar, carried whole.
+"""2.1 Update Prepay Configuration's non-disablement calendar, carried whole.
 
 A SMETS1 meter here models the calendar as one switch (``non_disablement_calendar``: does it
 ever start a period), but the User signs the whole calendar, and the GBCS pre-command (ECS08)
-holds it whole. So the instruction carries it too, as two text parameters the DSP
-countersigns and the DCO compares like any other:
+holds it whole. So the instruction carries it too, as text parameters the DSP countersigns
+and the DCO compares like any other. The electricity calendar (for ECS08) as two:
 
 - ``special_days``: ``<index>=<date>`` per special day, comma-separated, in the given order;
 - ``non_disablement_schedule``: one entry per ``ElectricityNonDisablementSchedule``, in the
@@ -17,7 +17,8 @@ unspecified).
 
 The gas calendar (``GasNonDisablementCalendar``, for GCS05) rides as four parameters:
 
-- ``day_profiles``: ``<day id>=<HH:MM:SS>/<START|STOP>,...`` per day profile, ``;``-separated;
+- ``day_profiles``: ``<day id>=<HH:MM:SS>/<START|STOP>,...`` per day profile (``HH:MM:SS.hh``
+  when not on the second), ``;``-separated;
 - ``week_profiles``: ``<week id>=<day id Monday>.<...>.<day id Sunday>``, ``;``-separated;
 - ``seasons``: ``<date>=<week id>``, comma-separated;
 - ``special_days``: ``<date>=<day id>``, comma-separated;
@@ -131,9 +132,8 @@ def _schedule_entry(schedule: etree._Element) -> str:
         raise InvalidParameters(f"a non-disablement script is START or STOP, not {script!r}")
     weekdays = sorted(
         {
-            _WEEKDAYS.index(name) + 1
+            _weekday(element)
             for element in _child(schedule, "DaysOfWeekApplicability").iter(sr("DayOfWeekID"))
-            if (name := (element.text or "").strip()) in _WEEKDAYS or _bad_weekday(name)
         }
     )
     special = sorted(
@@ -155,8 +155,12 @@ def _schedule_entry(schedule: etree._Element) -> str:
     )
 
 
-def _bad_weekday(name: str) -> bool:
-    raise InvalidParameters(f"not a day of the week: {name!r}")
+def _weekday(element: etree._Element) -> int:
+    """The ISO number of a ``DayOfWeekID`` (1 is Monday)."""
+    name = (element.text or "").strip()
+    if name not in _WEEKDAYS:
+        raise InvalidParameters(f"not a day of the week: {name!r}")
+    return _WEEKDAYS.index(name) + 1
 
 
 def calendar_parameters(calendar: etree._Element) -> dict[str, str]:
