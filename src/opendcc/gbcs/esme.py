@@ -782,9 +782,246 @@ def _ecs08_decode(balance_attribute: int) -> Decode:
     return decode
 
 
+# ECS01a Update Import Tariff: the activity calendar's passive season, week and day profiles
+# (class 20, 0-0-13-0-0-255, attributes 7-9), the special days table, the eight rows of block
+# thresholds (register monitors 0-0-16-1-11..18-255), the block mode (true), the standing
+# charge and price matrix as ECS01b writes them, then when each part takes effect. The
+# SMETS1 parameters (the one-day switching table, the block thresholds it uses) are read
+# from the whole tariff the way the S1SP reads them from DUIS.
+_ECS01A_SPECS = bytes.fromhex(
+    "15"
+    "02001400000D0000FF07" "02001400000D0000FF08" "02001400000D0000FF09"
+    "02000B00010B0000FF02"
+    + "".join(f"02001500001001{n:02X}FF02" for n in range(0x0B, 0x13))
+    + "02232800005E2C020004" "0200710000131404FF06" "0200710000131400FF06"
+    "02001400000D0000FF0A" "02232800005E2C801D06" "02232800005E2C020006"
+    "0200710000131404FF07" "0200710000131400FF07" "02232800003F0101FF06"
+)  # fmt: skip
+_ECS01A_KEYS = {
+    "fuel",
+    "standing_charge_mp",
+    "switching_table",
+    "block_thresholds",
+    "seasons",
+    "week_profiles",
+    "day_profiles",
+    "special_days",
+    "threshold_matrix",
+}
+_TARIFF_SCRIPTS = b"\x09\x06" + bytes.fromhex("00000a0064ff")  # 0-0-10-0-100-255
+_BLOCK_SCRIPT = 100  # block tariff n runs script 100 + n; TOU rate n script n
+_THRESHOLD_ROWS = 8
+_NO_THRESHOLD = 0xFFFFFFFF
+_BLOCK_MODE = b"\x03\xff"
+_ACTIVATIONS = 6
+_SLOTS, _SLOT_MINUTES = 48, 30  # a SMETS1 switching table: the rate of each UTC half hour
+
+
+def _octets(raw: bytes) -> bytes:
+    return b"\x09" + bytes([len(raw)]) + raw
+
+
+def _list(items: list[bytes]) -> bytes:
+    return b"\x01" + bytes([len(items)]) + b"".join(items)
+
+
+def _text_pairs(text: str, separator: str) -> list[list[str]]:
+    return [entry.split("=") for entry in text.split(separator)] if text else []
+
+
+def _ecs01a_calendar(parameters: Parameters) -> bytes:
+    seasons = _list(
+        [
+            b"\x02\x03" + _octets(bytes.fromhex(name))
+            + b"\x09\x0c" + bytes.fromhex(date) + bytes(4) + b"\x80\x00\xff"
+            + _octets(bytes([int(week)]))
+            for name, date, week in _text_pairs(parameters["seasons"], ";")
+        ]
+    )  # fmt: skip
+    weeks = _list(
+        [
+            b"\x02\x08" + _octets(bytes([int(week)]))
+            + b"".join(b"\x11" + bytes([int(d)]) for d in days.split("."))
+            for week, days in _text_pairs(parameters["week_profiles"], ";")
+        ]
+    )  # fmt: skip
+    profiles = []
+    for day, switches in _text_pairs(parameters["day_profiles"], ";"):
+        actions = []
+        for switch in switches.split(","):
+            at, _, script = switch.partition("/")
+            clock, hundredths = at.split(".")
+            hour, minute, second = (int(x) for x in clock.split(":"))
+            actions.append(
+                b"\x02\x03\x09\x04" + bytes([hour, minute, second, int(hundredths)])
+                + _TARIFF_SCRIPTS + b"\x12" + int(script).to_bytes(2, "big")
+            )  # fmt: skip
+        profiles.append(b"\x02\x02\x11" + bytes([int(day)]) + _list(actions))
+    special = _list(
+        [
+            b"\x02\x03\x12" + n.to_bytes(2, "big") + _dlms_date(date) + b"\x11" + bytes([int(day)])
+            for n, (date, day) in enumerate(_text_pairs(parameters["special_days"], ","), start=1)
+        ]
+    )
+    rows = parameters["threshold_matrix"].split(";")
+    if len(rows) != _THRESHOLD_ROWS:
+        raise ValueError("eight rows of block thresholds")
+    thresholds = b"".join(
+        _list([b"\x06" + int(v).to_bytes(4, "big") for v in row.split(",") if row]) for row in rows
+    )
+    return seasons + weeks + _list(profiles) + special + thresholds
+
+
+def _ecs01a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    keys = {k for k in parameters if not k.startswith("price.")}
+    if parameters.get("fuel") != "electricity" or keys - {EXECUTE_AT} != _ECS01A_KEYS:
+        return None
+    priced = {
+        k: v
+        for k, v in parameters.items()
+        if k not in _ECS01A_KEYS - {"fuel", "standing_charge_mp"}
+    }
+    update = _ecs01b_encode(priced, inputs)
+    if update is None:
+        return None
+    prices = enc.access_body(update)[len(_ECS01B_SPECS) + 1 : -28]  # standing charge, matrix
+    when = b"\x09\x0c" + _activation(parameters)
+    data = (
+        _ECS01A_SPECS[:1] + _ecs01a_calendar(parameters) + _BLOCK_MODE + prices
+        + when * _ACTIVATIONS
+    )  # fmt: skip
+    return enc.access_request(inputs.counter, _ECS01A_SPECS, data)
+
+
+def _one_day_table(parameters: dict[str, str]) -> tuple[str, str]:
+    """The SMETS1 switching table and block thresholds of a whole tariff (as the S1SP reads
+    DUIS: the one table every referenced day follows, rate n for TOU rate n and 9 - n for
+    block tariff n, the thresholds of the block tariffs it uses)."""
+    weeks = dict(_text_pairs(parameters["week_profiles"], ";"))
+    referenced = {
+        d for _, _, w in _text_pairs(parameters["seasons"], ";") for d in weeks[w].split(".")
+    }
+    referenced |= {d for _, d in _text_pairs(parameters["special_days"], ",")}
+    tables = set()
+    for day, switches in _text_pairs(parameters["day_profiles"], ";"):
+        if day not in referenced:
+            continue
+        schedule = []
+        for switch in switches.split(","):
+            at, _, script = switch.partition("/")
+            hour, minute, rest = at.split(":")
+            if rest != "00.00" or int(minute) % _SLOT_MINUTES:
+                raise GbcsInvalid("a SMETS1 meter switches on the half hour")
+            number = int(script)
+            rate = number if number <= _BLOCK_SCRIPT else _ROWS + 1 - (number - _BLOCK_SCRIPT)
+            if not 1 <= rate <= _ROWS:
+                raise GbcsInvalid("a tariff script outside a SMETS1 meter's rates")
+            schedule.append((int(hour) * 60 + int(minute), rate, number > _BLOCK_SCRIPT))
+        schedule.sort()
+        if len({start for start, _, _ in schedule}) != len(schedule):
+            raise GbcsInvalid("a day profile switches twice at the same time")
+        slots = []
+        for slot in range(_SLOTS):
+            current = schedule[-1][1:]  # before the first switch, the day's last one holds
+            for start, rate, block in schedule:
+                if start <= slot * _SLOT_MINUTES:
+                    current = (rate, block)
+            slots.append(current)
+        tables.add(tuple(slots))
+    if len(tables) != 1:
+        raise GbcsInvalid("a tariff switching differently on different days")
+    table = tables.pop()
+    rows = parameters["threshold_matrix"].split(";")
+    used = {
+        tuple(int(v) for v in rows[_ROWS - rate].split(",") if v and int(v) < _NO_THRESHOLD)
+        for rate, block in set(table)
+        if block
+    }
+    if len(used) > 1:
+        raise GbcsInvalid("block tariffs with different thresholds")
+    thresholds = used.pop() if used else ()
+    return ",".join(str(rate) for rate, _ in table), ",".join(map(str, thresholds))
+
+
+def _seq(value: enc.AxdrValue) -> tuple[enc.AxdrValue, ...]:
+    if not isinstance(value, tuple):
+        raise GbcsInvalid("an A-XDR array or structure is expected")
+    return value
+
+
+def _raw(value: enc.AxdrValue) -> bytes:
+    if not isinstance(value, bytes):
+        raise GbcsInvalid("an A-XDR octet string is expected")
+    return value
+
+
+def _num(value: enc.AxdrValue) -> int:
+    if not isinstance(value, int):
+        raise GbcsInvalid("an A-XDR integer is expected")
+    return value
+
+
+def _ecs01a_read(body: bytes) -> dict[str, str]:
+    at = len(_ECS01A_SPECS)
+    values: list[enc.AxdrValue] = []
+    raws: list[bytes] = []
+    if not body.startswith(_ECS01A_SPECS + _ECS01A_SPECS[:1]):
+        raise GbcsInvalid("not ECS01a Update Import Tariff")
+    at += 1
+    for _ in range(_ECS01A_SPECS[0]):
+        start = at
+        value, at = enc.read_axdr(body, at)
+        values.append(value)
+        raws.append(body[start:at])
+    when = raws[15]
+    update = _ecs01b_decode(
+        enc.access_request(0, _ECS01B_SPECS, b"\x04" + raws[13] + raws[14] + when + when)
+    )
+    seasons, weeks, days, special = (_seq(v) for v in values[:4])
+    whole = {
+        "seasons": ";".join(
+            f"{_raw(x[0]).hex().upper()}={_raw(x[1])[:5].hex().upper()}={_raw(x[2])[0]}"
+            for x in map(_seq, seasons)
+        ),
+        "week_profiles": ";".join(
+            f"{_raw(w[0])[0]}={'.'.join(str(_num(d)) for d in w[1:])}" for w in map(_seq, weeks)
+        ),
+        "day_profiles": ";".join(
+            f"{_num(d[0])}="
+            + ",".join(
+                "{:02d}:{:02d}:{:02d}.{:02d}/{}".format(*_raw(a[0]), _num(a[2]))
+                for a in map(_seq, _seq(d[1]))
+            )
+            for d in map(_seq, days)
+        ),
+        "special_days": ",".join(
+            f"{_raw(x[1]).hex().upper()}={_num(x[2])}" for x in map(_seq, special)
+        ),
+        "threshold_matrix": ";".join(
+            ",".join(str(_num(v)) for v in _seq(row)) for row in values[4:12]
+        ),
+    }
+    switching, thresholds = _one_day_table(whole)
+    return {**update, "switching_table": switching, "block_thresholds": thresholds, **whole}
+
+
+def _ecs01a_decode(content: bytes) -> dict[str, str]:
+    body = enc.access_body(content)
+    try:
+        parameters = _ecs01a_read(body)
+        written = _ecs01a_encode(parameters, Inputs(0, _EPOCH))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise GbcsInvalid(f"an ECS01a tariff opendcc does not read: {exc}") from None
+    # What is read is what is written: every other byte must be as opendcc writes it.
+    if written is None or written[6:] != body:
+        raise GbcsInvalid("an ECS01a tariff opendcc does not read")
+    return parameters
+
+
 _ENABLE, _DISABLE, _ARM = (_esme_script(s) for s in (0x33, 0x34, 0x36))
 
 CODECS: dict[str, Codec] = {
+    "ECS01a": (_ecs01a_encode, _ecs01a_decode),
     "ECS01b": (_ecs01b_encode, _ecs01b_decode),
     "ECS02": (_ecs02_encode, _ecs02_decode),
     "ECS03": (_ecs03_encode, _ecs03_decode),

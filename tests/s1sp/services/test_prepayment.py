@@ -72,6 +72,12 @@ ELEC_BLOCK_TARIFF = {
     "price.8": "1361,2289,5566",
     "switching_table": all_day(8),
     "block_thresholds": "10000,20000",
+    # The whole tariff, for the GBCS pre-command (season name in hex, DLMS dates)
+    "seasons": "616C6C=07DF0101FF=1",
+    "week_profiles": "1=1.1.1.1.1.1.1",
+    "day_profiles": "1=00:00:00.00/101",
+    "special_days": "",
+    "threshold_matrix": ";".join(["10000,20000,4294967295"] + ["4294967295"] * 7),
 }
 GAS_BLOCK_TARIFF = {
     "fuel": "gas",
