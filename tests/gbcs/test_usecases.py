@@ -471,3 +471,50 @@ def test_a_gas_calendar_switching_off_the_minute_keeps_the_smets1_body() -> None
     built = usecases.build(srv, "GSME", rtds.originator, rtds.recipient, parameters, inputs)
     assert (built.use_case, built.exact) == ("GCS05", False)
     assert usecases.read(srv, built.message) == parameters
+
+
+_BLOCK_DAY = "1=00:00:00.00/101"
+_TOU_DAY = "1=00:00:00.00/2,07:00:00.00/3,23:30:00.00/2"
+
+
+@given(
+    st.sampled_from([(_BLOCK_DAY, "8"), (_TOU_DAY, "2,3")]),
+    st.lists(st.integers(1, 2**32 - 2), min_size=1, max_size=3).map(sorted),
+    st.integers(0, 32767),
+    st.sampled_from([None, "2030-01-15T09:00:00.000Z", "3000-12-31T00:00:00.000Z"]),
+)
+def test_electricity_tariffs_round_trip(
+    day: tuple[str, str], thresholds: list[int], standing: int, when: str | None
+) -> None:
+    profile, rates = day
+    block = profile == _BLOCK_DAY
+    slots = [2] * 14 + [3] * 33 + [2] if not block else [8] * 48
+    parameters = {
+        "fuel": "electricity",
+        "standing_charge_mp": str(standing),
+        **{f"price.{rate}": "1361,2289" if block else "3121" for rate in rates.split(",")},
+        "switching_table": ",".join(map(str, slots)),
+        "block_thresholds": ",".join(map(str, thresholds)) if block else "",
+        "seasons": "616C6C=07DF0101FF=1;77696E746572=FFFF0A1BFF=1",
+        "week_profiles": "1=1.1.1.1.1.1.1",
+        "day_profiles": profile,
+        "special_days": "FFFF0C19FF=1",
+        "threshold_matrix": ";".join(
+            [",".join(map(str, [*thresholds, 4294967295]))] + ["4294967295"] * 7
+        ),
+    }
+    if when is not None:
+        parameters[usecases.EXECUTE_AT] = when
+    esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
+    built = usecases.build("1.1.1", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("ECS01a", True)
+    assert usecases.read("1.1.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+def test_an_rtds_tariff_switching_differently_on_different_days_is_not_read() -> None:
+    """DCC's RTDS TOU tariffs switch differently on weekdays, weekends and seasons, which a
+    SMETS1 meter here refuses (the DUIS request is refused), so no SMETS1 instruction is one."""
+    folder = next(RTDS.glob("1.1.1_ECS01a"))
+    raw = (folder / "ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_PRECOMMAND_GBCS.HEX").read_text()
+    with pytest.raises(GbcsInvalid, match="different days"):
+        usecases.read("1.1.1", gbcs.decode(bytes.fromhex(raw.strip())))
