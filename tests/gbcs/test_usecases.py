@@ -54,6 +54,8 @@ EXACT = {
     "GCS04_2.3_SUCCESS",
     "ECS09_2.5_SUCCESS",
     "ECS01a_1.1.1_IMMEDIATE_BLOCK_SUCCESS",
+    "GCS01a_1.1.1_FUTURE_DATED_BLOCK_SUCCESS",
+    "GCS01a_1.1.1_CANCELLATION_BLOCK_SUCCESS",
     "ECS08_2.1_IMMEDIATE_SUCCESS",
     "ECS08_2.1_FUTURE_DATED_SUCCESS",
     "ECS08_2.1_CANCELLATION_SUCCESS",
@@ -75,11 +77,23 @@ EXACT = {
 }
 
 
+# DCC's RTDS gas block tariff publishes the three thresholds of its matrix (between its four
+# block prices) where its DUIS request says NumberOfThresholds 2: the request as the command.
+_REQUEST_FIXES = {
+    "GCS01a_1.1.1_": (b"<sr:NumberOfThresholds>2<", b"<sr:NumberOfThresholds>3<"),
+}
+
+
 def _case(name: str) -> tuple[bytes, dict[str, str], str]:
     srv = name.split("_")[1]
     folder = next(RTDS.glob(f"{srv}_{name.split('_', maxsplit=1)[0]}"))
     raw = bytes.fromhex((folder / f"{name}_PRECOMMAND_GBCS.HEX").read_text().strip())
-    request = request_from_tree(parse_xml((TEMPLATES / f"{name}_REQUEST_DUIS.XML").read_bytes()))
+    xml = (TEMPLATES / f"{name}_REQUEST_DUIS.XML").read_bytes()
+    for prefix, (old, new) in _REQUEST_FIXES.items():
+        if name.startswith(prefix):
+            assert old in xml
+            xml = xml.replace(old, new)
+    request = request_from_tree(parse_xml(xml))
     parameters = services.parameters(srv, request.body)
     if request.execution_datetime is not None:
         parameters[usecases.EXECUTE_AT] = format_datetime(request.execution_datetime)
@@ -518,3 +532,51 @@ def test_an_rtds_tariff_switching_differently_on_different_days_is_not_read() ->
     raw = (folder / "ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_PRECOMMAND_GBCS.HEX").read_text()
     with pytest.raises(GbcsInvalid, match="different days"):
         usecases.read("1.1.1", gbcs.decode(bytes.fromhex(raw.strip())))
+
+
+def test_a_gas_block_tariff_using_fewer_thresholds_than_it_gives_keeps_the_smets1_body() -> None:
+    """DCC's RTDS request as it is (NumberOfThresholds 2 of 3): GCS01a would publish all three,
+    so the instruction (whose meter uses two) is signed in opendcc's SMETS1 body."""
+    name = "GCS01a_1.1.1_FUTURE_DATED_BLOCK_SUCCESS"
+    xml = (TEMPLATES / f"{name}_REQUEST_DUIS.XML").read_bytes()
+    parameters = services.parameters("1.1.1", request_from_tree(parse_xml(xml)).body)
+    assert parameters["block_thresholds"] == "1000000,2000000"
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("1.1.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact, built.message.message_code) == ("GCS01a", False, 0x006B)
+    assert usecases.read("1.1.1", built.message) == parameters
+
+
+@given(
+    st.one_of(
+        st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=4).map(
+            lambda p: ({"price.8": ",".join(map(str, p))}, "0", len(p) - 1)
+        ),
+        st.integers(1, 4).map(lambda t: ({f"price.{n}": "9600" for n in range(1, t + 1)}, "1", 0)),
+    ),
+    st.lists(_ZIGBEE_DATE, min_size=1, max_size=3),
+    st.sampled_from([None, "2030-01-15T09:00:00.000Z", "3000-12-31T00:00:00.000Z"]),
+)
+def test_gas_tariffs_round_trip(
+    tariff: tuple[dict[str, str], str, int], dates: list[str], when: str | None
+) -> None:
+    prices, tier, count = tariff
+    thresholds = ",".join(str(1000000 * (n + 1)) for n in range(count))
+    parameters = {
+        "fuel": "gas",
+        "standing_charge_mp": "54794",
+        **prices,
+        "switching_table": ",".join([("8" if tier == "0" else tier)] * 48),
+        "block_thresholds": thresholds,
+        "seasons": ",".join(f"{d}=1" for d in dates),
+        "week_profiles": "1=1.1.1.1.1.1.1",
+        "day_profiles": f"1={tier}",
+        "special_days": ",".join(f"{d}=1" for d in dates),
+        "threshold_matrix": thresholds,
+    }
+    if when is not None:
+        parameters[usecases.EXECUTE_AT] = when
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("1.1.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("GCS01a", True)
+    assert usecases.read("1.1.1", gbcs.decode(gbcs.encode(built.message))) == parameters

@@ -697,9 +697,183 @@ def _gcs05_decode(content: bytes) -> dict[str, str]:
     return parameters
 
 
+# GCS01a Update Import Tariff: the tariff's calendar as the calendar cluster publishes it
+# (calendar type 0, delivered: the calendar, each day profile with its one price tier from
+# midnight, 0 for the block tariff, each week profile, the seasons and the special days),
+# then GCS01b's tariff information and price matrix with, for a block tariff, the block
+# thresholds between them. The SMETS1 parameters (the one-day switching table, the block
+# thresholds it uses) are read from the whole tariff as the S1SP reads them from DUIS.
+_GCS01A_KEYS = {
+    "fuel",
+    "standing_charge_mp",
+    "switching_table",
+    "block_thresholds",
+    "seasons",
+    "week_profiles",
+    "day_profiles",
+    "special_days",
+    "threshold_matrix",
+}
+_DELIVERED = 0x00
+_SLOTS = 48
+
+
+def _gcs01a_components(parameters: Parameters, inputs: Inputs) -> list[tuple[int, int, bytes]]:
+    """(cluster, command, payload after the ZCL header) of each component, in order."""
+    priced = {
+        k: v
+        for k, v in parameters.items()
+        if k not in _GCS01A_KEYS - {"fuel", "standing_charge_mp"}
+    }
+    update = _gcs01b_encode(priced, inputs)
+    found = _gas_prices(priced)
+    if update is None or found is None:
+        raise ValueError("not gas prices opendcc writes")
+    block, prices = found
+    matrix = (
+        [int(v) for v in parameters["threshold_matrix"].split(",")]
+        if parameters["threshold_matrix"]
+        else []
+    )
+    if block != bool(matrix) or (block and len(matrix) != len(prices) - 1):
+        raise ValueError("the thresholds GBCS publishes are those between the block prices")
+    start = _implementation(parameters)
+    calendar_start = _CALENDAR_NEVER if start == enc.ZIGBEE_NEVER.to_bytes(4, "little") else start
+    now = enc.zigbee_time(inputs.now)
+    ids = bytes(4) + now + now
+    days = _pairs(parameters["day_profiles"], ";")
+    weeks = _pairs(parameters["week_profiles"], ";")
+    seasons = _pairs(parameters["seasons"], ",")
+    special = _pairs(parameters["special_days"], ",")
+    parts: list[tuple[int, int, bytes]] = [
+        (
+            _CALENDAR,
+            0x00,
+            ids + calendar_start + bytes([_DELIVERED, 0, 0, len(seasons), len(weeks), len(days)]),
+        )
+    ]
+    parts += [
+        (_CALENDAR, 0x01, ids + _u8(day) + bytes([1, 0, 1, _DELIVERED]) + b"\x00\x00" + _u8(tier))
+        for day, tier in days
+    ]
+    for week, refs in weeks:
+        if len(refs.split(".")) != _WEEK:
+            raise ValueError("a week profile names seven days")
+        parts.append((_CALENDAR, 0x02, ids + _u8(week) + b"".join(_u8(d) for d in refs.split("."))))
+    parts.append(
+        (
+            _CALENDAR,
+            0x03,
+            ids + b"\x00\x01" + b"".join(_zigbee_date(d) + _u8(w) for d, w in seasons),
+        )
+    )
+    parts.append(
+        (_CALENDAR, 0x04, ids + calendar_start + bytes([_DELIVERED, len(special), 0, 1])
+         + b"".join(_zigbee_date(d) + _u8(day) for d, day in special))
+    )  # fmt: skip
+    (_, tariff), (_, price_matrix) = enc.gbz_components(update)
+    parts.append((_PRICE, 0x04, tariff[3:]))
+    if block:
+        matrix_start = price_matrix[11:15]
+        parts.append(
+            (_PRICE, 0x06, bytes(4) + now + matrix_start + b"\x01\x00\x00\x00\x00\x01\x01"
+             + bytes([len(matrix)]) + b"".join(t.to_bytes(6, "little") for t in matrix))
+        )  # fmt: skip
+    parts.append((_PRICE, 0x05, price_matrix[3:]))
+    return parts
+
+
+def _gcs01a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    keys = {k for k in parameters if not k.startswith("price.")}
+    if parameters.get("fuel") != "gas" or keys - {EXECUTE_AT} != _GCS01A_KEYS:
+        return None
+    parts = _gcs01a_components(parameters, inputs)
+    return enc.gbz(
+        *(
+            (cluster, bytes([0x09, n, command]) + payload)
+            for n, (cluster, command, payload) in enumerate(parts)
+        )
+    )
+
+
+def _gas_one_day(whole: dict[str, str]) -> tuple[str, str]:
+    """The SMETS1 switching table and block thresholds of a whole gas tariff: the one rate
+    every referenced day holds (TOU rate n, or 8 for the block tariff)."""
+    weeks = dict(_pairs(whole["week_profiles"], ";"))
+    referenced = {d for _, w in _pairs(whole["seasons"], ",") for d in weeks[w].split(".")}
+    referenced |= {d for _, d in _pairs(whole["special_days"], ",")}
+    tiers = {tier for day, tier in _pairs(whole["day_profiles"], ";") if day in referenced}
+    if len(tiers) != 1:
+        raise GbcsInvalid("a tariff switching differently on different days")
+    tier = int(tiers.pop())
+    rate = tier or _BLOCK_RATE
+    return ",".join([str(rate)] * _SLOTS), whole["threshold_matrix"] if not tier else ""
+
+
+def _gcs01a_read(content: bytes) -> tuple[dict[str, str], datetime]:
+    components = enc.gbz_components(content)
+    frames = [frame for _, frame in components]
+    publish = frames[0]
+    if components[0][0] != _CALENDAR or publish[2] != 0x00:
+        raise GbcsInvalid("not GCS01a Update Import Tariff")
+    _, n_weeks, n_days = publish[22:25]  # seasons, week and day profiles
+    ids = 15
+    days = frames[1 : 1 + n_days]
+    weeks = frames[1 + n_days : 1 + n_days + n_weeks]
+    seasons = frames[1 + n_days + n_weeks][ids + 2 :]
+    special = frames[2 + n_days + n_weeks][ids + 8 :]
+    prices = frames[3 + n_days + n_weeks :]
+    tariff, matrix = prices[0], prices[-1]
+    # block thresholds: header, provider, issuer event, start, issuer tariff id, command
+    # index and count, sub-payload control, the tier and count, then 6 bytes each
+    thresholds = prices[1][23:] if len(prices) == 3 else b""
+    update = _gcs01b_decode(
+        enc.gbz((_PRICE, b"\x09\x00" + tariff[2:]), (_PRICE, b"\x09\x01" + matrix[2:]))
+    )
+    whole = {
+        "seasons": ",".join(
+            f"{seasons[at : at + 4].hex().upper()}={seasons[at + 4]}"
+            for at in range(0, len(seasons), 5)
+        ),
+        "week_profiles": ";".join(
+            f"{f[ids]}={'.'.join(str(d) for d in f[ids + 1 :])}" for f in weeks
+        ),
+        "day_profiles": ";".join(f"{f[ids]}={f[-1]}" for f in days),
+        "special_days": ",".join(
+            f"{special[at : at + 4].hex().upper()}={special[at + 4]}"
+            for at in range(0, len(special), 5)
+        ),
+        "threshold_matrix": ",".join(
+            str(int.from_bytes(thresholds[at : at + 6], "little"))
+            for at in range(0, len(thresholds), 6)
+        ),
+    }
+    switching, used = _gas_one_day(whole)
+    now = enc.read_zigbee_time(publish[7:11])
+    return {
+        **update,
+        "switching_table": switching,
+        "block_thresholds": used,
+        **whole,
+    }, now or _EPOCH
+
+
+def _gcs01a_decode(content: bytes) -> dict[str, str]:
+    try:
+        parameters, now = _gcs01a_read(content)
+        written = _gcs01a_encode(parameters, Inputs(0, now))
+    except (ValueError, KeyError, IndexError) as exc:
+        raise GbcsInvalid(f"a GCS01a tariff opendcc does not read: {exc}") from None
+    # What is read is what is written: every other byte must be as opendcc writes it.
+    if written != content:
+        raise GbcsInvalid("a GCS01a tariff opendcc does not read")
+    return parameters
+
+
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 CODECS: dict[str, Codec] = {
+    "GCS01a": (_gcs01a_encode, _gcs01a_decode),
     "GCS01b": (_gcs01b_encode, _gcs01b_decode),
     "GCS02": _gcs_payment_mode("credit"),
     "GCS03": _gcs_payment_mode("prepayment"),

@@ -94,7 +94,7 @@ def _codec(name: str) -> Codec:
 
 USE_CASES: tuple[UseCase, ...] = (
     UseCase("ECS01a", 0x0019, "1.1.1", "ESME", *_codec("ECS01a")),
-    UseCase("GCS01a", 0x006B, "1.1.1", "GSME"),
+    UseCase("GCS01a", 0x006B, "1.1.1", "GSME", *_codec("GCS01a")),
     UseCase("ECS01c", 0x00B7, "1.1.2", "ESME"),
     UseCase("ECS01b", 0x00A2, "1.2.1", "ESME", *_codec("ECS01b")),
     UseCase("GCS01b", 0x00A3, "1.2.1", "GSME", *_codec("GCS01b")),

@@ -85,6 +85,12 @@ GAS_BLOCK_TARIFF = {
     "price.8": "9600,10200,10750,11000",
     "switching_table": all_day(8),
     "block_thresholds": "1000000,2000000",
+    # The whole tariff, for the GBCS pre-command (ZigBee dates in hex)
+    "seasons": "FF0314FF=1",
+    "week_profiles": "1=1.1.1.1.1.1.1",
+    "day_profiles": "1=0",
+    "special_days": "",
+    "threshold_matrix": "1000000,2000000,3000000",
 }
 ELEC_HYBRID_PRICES = {
     "fuel": "electricity",

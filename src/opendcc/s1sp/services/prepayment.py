@@ -36,8 +36,8 @@ Parameters (text; lists are comma-separated):
 
 - 1.1.1: ``fuel``, ``switching_table`` (48 rates), ``block_thresholds`` (ascending, maybe
   empty), ``standing_charge_mp`` (per day), ``price.<rate>`` (1 price, or 1-4 block prices);
-  for electricity also the whole tariff, ``seasons``, ``week_profiles``, ``day_profiles``,
-  ``special_days`` and ``threshold_matrix`` (see ``wholetariff``; the meter uses the above)
+  and the whole tariff, ``seasons``, ``week_profiles``, ``day_profiles``, ``special_days``
+  and ``threshold_matrix`` (see ``wholetariff``; the meter uses the above)
 - 1.2.1: ``fuel``, ``standing_charge_mp``, ``price.<rate>``
 - 1.5: ``mode`` (``prepayment`` or ``credit``: the mode the meter must be in), ``operation``
   (``adjust`` or ``reset``), ``amount_mp`` (adjust only; negative takes credit away)
@@ -104,7 +104,10 @@ from opendcc.s1sp.services.base import (
     tuple_of,
 )
 from opendcc.s1sp.services.nondisablement import calendar_parameters, gas_calendar_parameters
-from opendcc.s1sp.services.wholetariff import electricity_tariff_parameters
+from opendcc.s1sp.services.wholetariff import (
+    electricity_tariff_parameters,
+    gas_tariff_parameters,
+)
 from opendcc.s1sp.services.xml import ack, add, add_indexed, response_element
 
 TOU_RATES = 8
@@ -450,9 +453,9 @@ def tariff_parameters(body: etree._Element) -> dict[str, str]:
     else:
         thresholds = _electricity_thresholds(elements, block_rows)
     parameters = _price_parameters(prices)
-    # The whole electricity tariff rides along for the GBCS pre-command (ECS01a); read once
+    # The whole tariff rides along for the GBCS pre-command (ECS01a, GCS01a); read once
     # the checks above have found its numbers and indices well formed.
-    whole = {} if gas else electricity_tariff_parameters(elements)
+    whole = (gas_tariff_parameters if gas else electricity_tariff_parameters)(elements)
     return {
         **parameters,
         "switching_table": _joined([_rate(action) for action in day]),

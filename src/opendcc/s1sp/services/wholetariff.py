@@ -23,7 +23,7 @@ from lxml import etree
 
 from opendcc.duis.xml import sr
 from opendcc.s1sp.services.base import InvalidParameters
-from opendcc.s1sp.services.nondisablement import duis_date, xs_time
+from opendcc.s1sp.services.nondisablement import duis_date, xs_time, zigbee_date
 
 _BLOCK_SCRIPTS = 100  # block tariff n runs tariff script 100 + n
 _WEEK = 7
@@ -106,4 +106,40 @@ def electricity_tariff_parameters(elements: etree._Element) -> dict[str, str]:
         "day_profiles": ";".join(days),
         "special_days": ",".join(special),
         "threshold_matrix": ";".join(rows),
+    }
+
+
+# --------------------------------------------------------------------------- gas
+
+
+def gas_tariff_parameters(elements: etree._Element) -> dict[str, str]:
+    """The whole ``GasTariffElements``: ``seasons`` (``<date>=<week name>``), ``week_profiles``
+    (as for electricity), ``day_profiles`` (``<day name>=<TOU rate, or 0 for the block
+    tariff>``), ``special_days`` (``<date>=<day name>``), a date being the 4-byte ZigBee date
+    in hex (``nondisablement``), and ``threshold_matrix`` (every threshold given)."""
+    table = _child(elements, "SwitchingTable")
+    seasons = [
+        f"{zigbee_date(_child(s, 'SeasonStartDate'))}={_whole(s, 'ReferencedWeekName')}"
+        for s in _child(table, "Seasons").findall(sr("Season"))
+    ]
+    weeks = [_week(w) for w in _child(table, "WeekProfiles").findall(sr("WeekProfile"))]
+    days = [
+        f"{_whole(p, 'DayName')}="
+        + (str(_whole(p, "TOUTariffAction")) if p.find(sr("TOUTariffAction")) is not None else "0")
+        for p in _child(table, "DayProfiles").findall(sr("DayProfile"))
+    ]
+    special = [
+        f"{zigbee_date(_child(d, 'Date'))}={_whole(d, 'ReferencedDayName')}"
+        for d in _child(elements, "SpecialDays").findall(sr("SpecialDay"))
+    ]
+    thresholds = sorted(
+        _child(elements, "ThresholdMatrix").findall(sr("BlockThreshold")),
+        key=lambda v: int(v.get("index", "0") or 0),
+    )
+    return {
+        "seasons": ",".join(seasons),
+        "week_profiles": ";".join(weeks),
+        "day_profiles": ";".join(days),
+        "special_days": ",".join(special),
+        "threshold_matrix": ",".join((v.text or "").strip() for v in thresholds),
     }
