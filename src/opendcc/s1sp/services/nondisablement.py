@@ -40,8 +40,9 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 _UNSPECIFIED_YEAR = 0xFFFF
 _UNSPECIFIED = 0xFF
 _LAST_DAY, _SECOND_LAST_DAY = 0xFE, 0xFD
-_XS_DATE = re.compile(r"(\d{4,5})-(\d{2})-(\d{2})(Z|[+-]00:00)?")
-_XS_TIME = re.compile(r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,2})\d*)?(Z|[+-]00:00)?")
+_XS_DATE = re.compile(r"(\d{4,5})-(\d{2})-(\d{2})(Z|[+-]\d{2}:\d{2})?")
+_XS_TIME = re.compile(r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,2})\d*)?(?:Z|([+-])(\d{2}):(\d{2}))?")
+_MINUTES_PER_DAY = 1440
 _SCRIPTS = ("START", "STOP")
 
 
@@ -91,10 +92,11 @@ def duis_date(date: etree._Element) -> str:
 
 
 def xs_date(text: str) -> str:
-    """An ``xs:date`` in UTC (year 65535: any year) as a DLMS date in hex."""
+    """An ``xs:date`` (year 65535: any year; the date as written, whatever its zone) as a
+    DLMS date in hex."""
     found = _XS_DATE.fullmatch(text.strip())
     if found is None:
-        raise InvalidParameters(f"not a UTC xs:date: {text!r}")
+        raise InvalidParameters(f"not an xs:date: {text!r}")
     year, month, day = (int(found.group(n)) for n in (1, 2, 3))
     if not (year <= _UNSPECIFIED_YEAR and 1 <= month <= 12 and 1 <= day <= 31):
         raise InvalidParameters(f"not a date: {text!r}")
@@ -102,14 +104,21 @@ def xs_date(text: str) -> str:
 
 
 def xs_time(text: str) -> str:
-    """An ``xs:time`` in UTC as ``HH:MM:SS.hh``."""
+    """An ``xs:time`` as ``HH:MM:SS.hh`` in UTC (a time with an offset is moved to UTC; one
+    without is taken as UTC)."""
     found = _XS_TIME.fullmatch(text.strip())
     if found is None:
-        raise InvalidParameters(f"not a UTC xs:time: {text!r}")
+        raise InvalidParameters(f"not an xs:time: {text!r}")
     hour, minute, second = (int(found.group(n)) for n in (1, 2, 3))
     if hour > 23 or minute > 59 or second > 59:
         raise InvalidParameters(f"not a time of day: {text!r}")
     hundredths = int((found.group(4) or "0").ljust(2, "0"))
+    if found.group(5):
+        offset = int(found.group(6)) * 60 + int(found.group(7))
+        utc = (hour * 60 + minute - (offset if found.group(5) == "+" else -offset)) % (
+            _MINUTES_PER_DAY
+        )
+        hour, minute = divmod(utc, 60)
     return f"{hour:02d}:{minute:02d}:{second:02d}.{hundredths:02d}"
 
 
@@ -199,7 +208,7 @@ def zigbee_date(date: etree._Element) -> str:
 def _whole_time(text: str) -> str:
     found = _XS_TIME.fullmatch(text.strip())
     if found is None:
-        raise InvalidParameters(f"not a UTC xs:time: {text!r}")
+        raise InvalidParameters(f"not an xs:time: {text!r}")
     return xs_time(text)[:8] if not found.group(4) or int(found.group(4)) == 0 else xs_time(text)
 
 
