@@ -53,6 +53,15 @@ EXACT = {
     "ECS07_2.3_SUCCESS",
     "GCS04_2.3_SUCCESS",
     "ECS09_2.5_SUCCESS",
+    "ECS01a_1.1.1_IMMEDIATE_BLOCK_SUCCESS",
+    "GCS01a_1.1.1_FUTURE_DATED_BLOCK_SUCCESS",
+    "GCS01a_1.1.1_CANCELLATION_BLOCK_SUCCESS",
+    "ECS08_2.1_IMMEDIATE_SUCCESS",
+    "ECS08_2.1_FUTURE_DATED_SUCCESS",
+    "ECS08_2.1_CANCELLATION_SUCCESS",
+    "GCS05_2.1_IMMEDIATE_SUCCESS",
+    "GCS05_2.1_FUTURE_DATED_SUCCESS",
+    "GCS05_2.1_CANCELLATION_SUCCESS",
     "ECS30_6.8_SUCCESS",
     "ECS30a_6.8_SUCCESS",
     "GCS25_6.8_SUCCESS",
@@ -68,11 +77,23 @@ EXACT = {
 }
 
 
+# DCC's RTDS gas block tariff publishes the three thresholds of its matrix (between its four
+# block prices) where its DUIS request says NumberOfThresholds 2: the request as the command.
+_REQUEST_FIXES = {
+    "GCS01a_1.1.1_": (b"<sr:NumberOfThresholds>2<", b"<sr:NumberOfThresholds>3<"),
+}
+
+
 def _case(name: str) -> tuple[bytes, dict[str, str], str]:
     srv = name.split("_")[1]
     folder = next(RTDS.glob(f"{srv}_{name.split('_', maxsplit=1)[0]}"))
     raw = bytes.fromhex((folder / f"{name}_PRECOMMAND_GBCS.HEX").read_text().strip())
-    request = request_from_tree(parse_xml((TEMPLATES / f"{name}_REQUEST_DUIS.XML").read_bytes()))
+    xml = (TEMPLATES / f"{name}_REQUEST_DUIS.XML").read_bytes()
+    for prefix, (old, new) in _REQUEST_FIXES.items():
+        if name.startswith(prefix):
+            assert old in xml
+            xml = xml.replace(old, new)
+    request = request_from_tree(parse_xml(xml))
     parameters = services.parameters(srv, request.body)
     if request.execution_datetime is not None:
         parameters[usecases.EXECUTE_AT] = format_datetime(request.execution_datetime)
@@ -345,3 +366,217 @@ def test_gas_prices_round_trip(standing: int, prices: dict[str, str], when: str 
     built = usecases.build("1.2.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
     assert built.exact and built.use_case == "GCS01b"
     assert usecases.read("1.2.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+@pytest.mark.parametrize("variant", ["IMMEDIATE", "FUTURE_DATED", "CANCELLATION"])
+def test_an_ecs08a_prepay_configuration_reads_back_and_differs_only_where_gbcs_says(
+    variant: str,
+) -> None:
+    """ECS08a is ECS08 setting the maximum meter balance's attribute 4 rather than 2; the
+    DUIS request is the same, so opendcc writes ECS08 and reads either."""
+    raw, parameters, srv = _case(f"ECS08a_2.1_{variant}_SUCCESS")
+    rtds = gbcs.decode(raw)
+    assert usecases.read(srv, rtds) == parameters
+    inputs = usecases.Inputs(rtds.counter, _NOW)
+    built = usecases.build(srv, "ESME", rtds.originator, rtds.recipient, parameters, inputs)
+    assert (built.use_case, built.exact) == ("ECS08", True)
+    balance = bytes.fromhex("232800005E2C0214")
+    at = rtds.content.index(balance) + len(balance)
+    assert rtds.content[at] == 4 and built.message.content[at] == 2
+    assert built.message.content[:at] + b"\x04" + built.message.content[at + 1 :] == rtds.content
+
+
+def test_a_prepay_configuration_whose_switch_disagrees_with_its_schedule_keeps_smets1() -> None:
+    raw, parameters, srv = _case("ECS08_2.1_IMMEDIATE_SUCCESS")
+    rtds = gbcs.decode(raw)
+    parameters["non_disablement_calendar"] = "0"
+    inputs = usecases.Inputs(rtds.counter, _NOW)
+    built = usecases.build(srv, "ESME", rtds.originator, rtds.recipient, parameters, inputs)
+    assert (built.use_case, built.exact) == ("ECS08", False)
+    assert usecases.read(srv, built.message) == parameters
+
+
+@given(
+    st.lists(st.integers(1, 7), max_size=7).map(lambda d: "".join(map(str, sorted(set(d))))),
+    st.lists(st.integers(1, 3), max_size=3).map(lambda d: ".".join(map(str, sorted(set(d))))),
+    st.times().map(lambda t: t.strftime("%H:%M:%S.") + f"{t.microsecond // 10000:02d}"),
+    st.integers(0, 65535),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_electricity_prepay_configurations_round_trip(
+    weekdays: str, special: str, at: str, cap: int, amount: int
+) -> None:
+    parameters = {
+        "fuel": "electricity",
+        "debt_recovery_cap_mp": str(cap),
+        "emergency_credit_limit_mp": str(amount),
+        "emergency_credit_threshold_mp": "100000",
+        "low_credit_threshold_mp": str(-amount - 1),
+        "non_disablement_calendar": "1",
+        "max_meter_balance_mp": "5000000",
+        "max_credit_threshold_mp": "1000000",
+        "special_days": "1=FFFF071DFF,2=07E8FEFF05,3=FFFFFFFD01",
+        "non_disablement_schedule": f"START/{weekdays}/{special}/{at}/07DE0A1BFF/FFFF0A1AFF;"
+        + "STOP/67//09:30:00.00/FFFFFFFFFF/FFFFFFFFFF",
+    }
+    esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
+    built = usecases.build("2.1", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("ECS08", True)
+    assert usecases.read("2.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+_ZIGBEE_DATE = st.tuples(
+    st.sampled_from([0xFF, 114, 130]),
+    st.sampled_from([0xFF, 1, 12]),
+    st.sampled_from([0xFF, 1, 31]),
+    st.sampled_from([0xFF, 1, 7]),
+).map(lambda d: bytes(d).hex().upper())
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 23), st.integers(0, 59), st.sampled_from(["START", "STOP"])),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.lists(_ZIGBEE_DATE, max_size=3),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([None, "2030-01-15T09:00:00.000Z", "3000-12-31T00:00:00.000Z"]),
+)
+def test_gas_prepay_configurations_round_trip(
+    days: list[list[tuple[int, int, str]]], dates: list[str], amount: int, when: str | None
+) -> None:
+    profiles = ";".join(
+        f"{n}=" + ",".join(f"{h:02d}:{m:02d}:00/{a}" for h, m, a in switches)
+        for n, switches in enumerate(days, start=1)
+    )
+    starts = any(a == "START" for switches in days for _, _, a in switches)
+    parameters = {
+        "fuel": "gas",
+        "debt_recovery_cap_mp": str(amount),
+        "emergency_credit_limit_mp": "10000000",
+        "emergency_credit_threshold_mp": str(amount // 2),
+        "low_credit_threshold_mp": "5000000",
+        "non_disablement_calendar": "1" if starts else "0",
+        "max_meter_balance_mp": "25000000",
+        "max_credit_threshold_mp": str(amount),
+        "day_profiles": profiles,
+        "week_profiles": f"1={'.'.join(['1'] * 7)};2={'.'.join([str(len(days))] * 7)}",
+        "seasons": ",".join(f"{d}={n % 2 + 1}" for n, d in enumerate(dates)),
+        "special_days": ",".join(f"{d}=1" for d in dates),
+    }
+    if when is not None:
+        parameters[usecases.EXECUTE_AT] = when
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("2.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("GCS05", True)
+    assert usecases.read("2.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+def test_a_gas_calendar_switching_off_the_minute_keeps_the_smets1_body() -> None:
+    raw, parameters, srv = _case("GCS05_2.1_IMMEDIATE_SUCCESS")
+    rtds = gbcs.decode(raw)
+    parameters["day_profiles"] = parameters["day_profiles"].replace("08:00:00", "08:00:30")
+    inputs = usecases.Inputs(rtds.counter, _now(rtds))
+    built = usecases.build(srv, "GSME", rtds.originator, rtds.recipient, parameters, inputs)
+    assert (built.use_case, built.exact) == ("GCS05", False)
+    assert usecases.read(srv, built.message) == parameters
+
+
+_BLOCK_DAY = "1=00:00:00.00/101"
+_TOU_DAY = "1=00:00:00.00/2,07:00:00.00/3,23:30:00.00/2"
+
+
+@given(
+    st.sampled_from([(_BLOCK_DAY, "8"), (_TOU_DAY, "2,3")]),
+    st.lists(st.integers(1, 2**32 - 2), min_size=1, max_size=3).map(sorted),
+    st.integers(0, 32767),
+    st.sampled_from([None, "2030-01-15T09:00:00.000Z", "3000-12-31T00:00:00.000Z"]),
+)
+def test_electricity_tariffs_round_trip(
+    day: tuple[str, str], thresholds: list[int], standing: int, when: str | None
+) -> None:
+    profile, rates = day
+    block = profile == _BLOCK_DAY
+    slots = [2] * 14 + [3] * 33 + [2] if not block else [8] * 48
+    parameters = {
+        "fuel": "electricity",
+        "standing_charge_mp": str(standing),
+        **{f"price.{rate}": "1361,2289" if block else "3121" for rate in rates.split(",")},
+        "switching_table": ",".join(map(str, slots)),
+        "block_thresholds": ",".join(map(str, thresholds)) if block else "",
+        "seasons": "616C6C=07DF0101FF=1;77696E746572=FFFF0A1BFF=1",
+        "week_profiles": "1=1.1.1.1.1.1.1",
+        "day_profiles": profile,
+        "special_days": "FFFF0C19FF=1",
+        "threshold_matrix": ";".join(
+            [",".join(map(str, [*thresholds, 4294967295]))] + ["4294967295"] * 7
+        ),
+    }
+    if when is not None:
+        parameters[usecases.EXECUTE_AT] = when
+    esme = Eui64.parse("00-DB-12-34-56-78-90-A0")
+    built = usecases.build("1.1.1", "ESME", _SUPPLIER, esme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("ECS01a", True)
+    assert usecases.read("1.1.1", gbcs.decode(gbcs.encode(built.message))) == parameters
+
+
+def test_an_rtds_tariff_switching_differently_on_different_days_is_not_read() -> None:
+    """DCC's RTDS TOU tariffs switch differently on weekdays, weekends and seasons, which a
+    SMETS1 meter here refuses (the DUIS request is refused), so no SMETS1 instruction is one."""
+    folder = next(RTDS.glob("1.1.1_ECS01a"))
+    raw = (folder / "ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_PRECOMMAND_GBCS.HEX").read_text()
+    with pytest.raises(GbcsInvalid, match="different days"):
+        usecases.read("1.1.1", gbcs.decode(bytes.fromhex(raw.strip())))
+
+
+def test_a_gas_block_tariff_using_fewer_thresholds_than_it_gives_keeps_the_smets1_body() -> None:
+    """DCC's RTDS request as it is (NumberOfThresholds 2 of 3): GCS01a would publish all three,
+    so the instruction (whose meter uses two) is signed in opendcc's SMETS1 body."""
+    name = "GCS01a_1.1.1_FUTURE_DATED_BLOCK_SUCCESS"
+    xml = (TEMPLATES / f"{name}_REQUEST_DUIS.XML").read_bytes()
+    parameters = services.parameters("1.1.1", request_from_tree(parse_xml(xml)).body)
+    assert parameters["block_thresholds"] == "1000000,2000000"
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("1.1.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact, built.message.message_code) == ("GCS01a", False, 0x006B)
+    assert usecases.read("1.1.1", built.message) == parameters
+
+
+@given(
+    st.one_of(
+        st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=4).map(
+            lambda p: ({"price.8": ",".join(map(str, p))}, "0", len(p) - 1)
+        ),
+        st.integers(1, 4).map(lambda t: ({f"price.{n}": "9600" for n in range(1, t + 1)}, "1", 0)),
+    ),
+    st.lists(_ZIGBEE_DATE, min_size=1, max_size=3),
+    st.sampled_from([None, "2030-01-15T09:00:00.000Z", "3000-12-31T00:00:00.000Z"]),
+)
+def test_gas_tariffs_round_trip(
+    tariff: tuple[dict[str, str], str, int], dates: list[str], when: str | None
+) -> None:
+    prices, tier, count = tariff
+    thresholds = ",".join(str(1000000 * (n + 1)) for n in range(count))
+    parameters = {
+        "fuel": "gas",
+        "standing_charge_mp": "54794",
+        **prices,
+        "switching_table": ",".join([("8" if tier == "0" else tier)] * 48),
+        "block_thresholds": thresholds,
+        "seasons": ",".join(f"{d}=1" for d in dates),
+        "week_profiles": "1=1.1.1.1.1.1.1",
+        "day_profiles": f"1={tier}",
+        "special_days": ",".join(f"{d}=1" for d in dates),
+        "threshold_matrix": thresholds,
+    }
+    if when is not None:
+        parameters[usecases.EXECUTE_AT] = when
+    gsme = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    built = usecases.build("1.1.1", "GSME", _SUPPLIER, gsme, parameters, usecases.Inputs(3, _NOW))
+    assert (built.use_case, built.exact) == ("GCS01a", True)
+    assert usecases.read("1.1.1", gbcs.decode(gbcs.encode(built.message))) == parameters

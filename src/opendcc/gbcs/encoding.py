@@ -64,6 +64,44 @@ def read_dlms_datetime(raw: bytes) -> datetime:
         raise GbcsInvalid(f"not a date-time: {exc}") from None
 
 
+# A-XDR data types by tag: fixed sizes; arrays (0x01), structures (0x02), bit strings (0x04)
+# and octet strings (0x09) carry a count.
+_AXDR_FIXED = {0x03: 1, 0x05: 4, 0x06: 4, 0x0F: 1, 0x10: 2, 0x11: 1, 0x12: 2, 0x16: 1}
+AxdrValue = int | bytes | tuple["AxdrValue", ...]
+_COUNT_LIMIT = 0x80  # A-XDR counts of 128 or more take a length prefix GBCS here never needs
+
+
+def read_axdr(data: bytes, at: int = 0) -> tuple[AxdrValue, int]:
+    """One A-XDR value at ``at`` and where it ends: integers as int (a boolean or enum too),
+    octet and bit strings as bytes, arrays and structures as tuples."""
+    if at >= len(data):
+        raise GbcsInvalid("an A-XDR value is cut short")
+    tag = data[at]
+    if tag in _AXDR_FIXED:
+        end = at + 1 + _AXDR_FIXED[tag]
+        if end > len(data):
+            raise GbcsInvalid("an A-XDR value is cut short")
+        signed = tag in {0x05, 0x0F, 0x10}
+        return int.from_bytes(data[at + 1 : end], "big", signed=signed), end
+    if at + 1 >= len(data) or data[at + 1] >= _COUNT_LIMIT:
+        raise GbcsInvalid("an A-XDR count opendcc does not read")
+    count = data[at + 1]
+    if tag in {0x01, 0x02}:
+        items: list[AxdrValue] = []
+        at += 2
+        for _ in range(count):
+            item, at = read_axdr(data, at)
+            items.append(item)
+        return tuple(items), at
+    if tag in {0x04, 0x09}:
+        size = (count + 7) // 8 if tag == 0x04 else count
+        end = at + 2 + size
+        if end > len(data):
+            raise GbcsInvalid("an A-XDR string is cut short")
+        return data[at + 2 : end], end
+    raise GbcsInvalid(f"an A-XDR type opendcc does not read: 0x{tag:02X}")
+
+
 # --------------------------------------------------------------------------- GBZ
 
 

@@ -571,15 +571,465 @@ def _ecs07_decode(content: bytes) -> dict[str, str]:
     }
 
 
+# ECS08 / ECS08a Update Prepayment Configuration: the special days table (class 11,
+# 0-1-11-0-2-255), the maximum meter balance and credit threshold (class 9000,
+# 0-0-94-44-2-20 and -2-10; ECS08a sets the first one's attribute 4 rather than 2), the
+# non-disablement schedule (class 10, 0-1-12-0-1-255: entries running the supply control
+# script 0x20 START or 0x21 STOP), the debt recovery rate cap (per 604800 s, a week), the low
+# credit, emergency credit limit and threshold, and when each of the eight takes effect.
+def _ecs08_specs(balance_attribute: int) -> bytes:
+    items = ["000B00010B0002FF02", f"232800005E2C02140{balance_attribute}", "232800005E2C020A04"]
+    items += ["000A00010C0001FF02"]
+    items += [f"232800005E2C80{i}04" for i in ("0C", "0D", "09", "02")]
+    items += ["232800005E2C801F06", "232800005E2C800304", "232800005E2C021406"]
+    items += [f"232800005E2C{i}06" for i in ("020A", "800C", "800D", "8009", "8002", "8003")]
+    items += ["232800005E2C801C06"]
+    return bytes([len(items)]) + b"".join(b"\x02" + bytes.fromhex(i) for i in items)
+
+
+_ECS08_KEYS = {
+    "fuel",
+    "debt_recovery_cap_mp",
+    "emergency_credit_limit_mp",
+    "emergency_credit_threshold_mp",
+    "low_credit_threshold_mp",
+    "non_disablement_calendar",
+    "max_meter_balance_mp",
+    "max_credit_threshold_mp",
+    "special_days",
+    "non_disablement_schedule",
+}
+_CAP_PERIOD = 604800  # seconds: the debt recovery rate cap is per week
+_VALIDITY = b"\x12\xff\xff"  # a schedule entry's validity window: not limited
+_SCRIPT_TABLE = b"\x09\x06" + bytes.fromhex("00000a006aff")
+_SELECTORS = {"START": 0x20, "STOP": 0x21}
+_WEEKDAY_BITS, _DATE_BYTES = 7, 5
+
+
+def _i32(value: str) -> bytes:
+    return b"\x05" + int(value).to_bytes(4, "big", signed=True)
+
+
+def _bits(members: set[int], size: int) -> bytes:
+    """A DLMS bit-string of ``size`` bits, bit n (from 1, most significant first) set for n
+    in ``members``."""
+    if not members <= set(range(1, size + 1)):
+        raise ValueError("a member outside the bit-string")
+    value = sum(1 << (8 * ((size + 7) // 8) - n) for n in members)
+    return b"\x04" + bytes([size]) + value.to_bytes((size + 7) // 8, "big")
+
+
+def _dlms_date(text: str) -> bytes:
+    raw = bytes.fromhex(text)
+    if len(raw) != _DATE_BYTES or raw.hex().upper() != text:
+        raise ValueError("not a DLMS date")
+    return b"\x09\x05" + raw
+
+
+def _special_days(text: str) -> tuple[bytes, int]:
+    entries = [e.split("=") for e in text.split(",")] if text else []
+    body = b"".join(
+        b"\x02\x03\x12" + int(index).to_bytes(2, "big") + _dlms_date(date)
+        + b"\x11" + int(index).to_bytes(1, "big")
+        for index, date in entries
+    )  # fmt: skip
+    if any(str(int(index)) != index for index, _ in entries):
+        raise ValueError("a special day index not written plainly")
+    return b"\x01" + bytes([len(entries)]) + body, len(entries)
+
+
+def _schedule(text: str, special_days: int) -> bytes:
+    entries = [e.split("/") for e in text.split(";")] if text else []
+    parts = []
+    for n, (script, weekdays, special, at, start, end) in enumerate(entries, start=1):
+        days = {int(d) for d in weekdays}
+        ids = {int(i) for i in special.split(".")} if special else set()
+        if (
+            "".join(map(str, sorted(days))) != weekdays
+            or ".".join(map(str, sorted(ids))) != special
+        ):
+            raise ValueError("a schedule entry not written canonically")
+        clock, hundredths = at.split(".")
+        hour, minute, second = (int(x) for x in clock.split(":"))
+        if f"{hour:02d}:{minute:02d}:{second:02d}.{int(hundredths):02d}" != at:
+            raise ValueError("a switch time not written canonically")
+        parts.append(
+            b"\x02\x0a\x12" + n.to_bytes(2, "big") + b"\x03\xff" + _SCRIPT_TABLE
+            + b"\x12" + _SELECTORS[script].to_bytes(2, "big")
+            + b"\x09\x04" + bytes([hour, minute, second, int(hundredths)])
+            + _VALIDITY + _bits(days, _WEEKDAY_BITS) + _bits(ids, special_days)
+            + _dlms_date(start) + _dlms_date(end)
+        )  # fmt: skip
+    return b"\x01" + bytes([len(parts)]) + b"".join(parts)
+
+
+def _ecs08_encode(balance_attribute: int) -> Encode:
+    def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+        if parameters.get("fuel") != "electricity" or set(parameters) - {EXECUTE_AT} != _ECS08_KEYS:
+            return None
+        days, count = _special_days(parameters["special_days"])
+        schedule = _schedule(parameters["non_disablement_schedule"], count)
+        starts = _schedule_starts(parameters["non_disablement_schedule"])
+        if parameters["non_disablement_calendar"] != ("1" if starts else "0"):
+            return None  # the switch says what the schedule does
+        cap = int(parameters["debt_recovery_cap_mp"])
+        when = b"\x09\x0c" + _activation(parameters)
+        data = (
+            b"\x12" + days
+            + _i32(parameters["max_meter_balance_mp"])
+            + _i32(parameters["max_credit_threshold_mp"])
+            + schedule
+            + b"\x12" + cap.to_bytes(2, "big")
+            + b"\x05" + _CAP_PERIOD.to_bytes(4, "big")
+            + _i32(parameters["low_credit_threshold_mp"])
+            + _i32(parameters["emergency_credit_limit_mp"])
+            + when
+            + _i32(parameters["emergency_credit_threshold_mp"])
+            + when * 8
+        )  # fmt: skip
+        return enc.access_request(inputs.counter, _ecs08_specs(balance_attribute), data)
+
+    return encode
+
+
+def _schedule_starts(text: str) -> bool:
+    return any(entry.split("/")[0] == "START" for entry in text.split(";") if entry)
+
+
+def _date_text(raw: object) -> str:
+    if not isinstance(raw, bytes) or len(raw) != _DATE_BYTES:
+        raise GbcsInvalid("not a DLMS date")
+    return raw.hex().upper()
+
+
+def _members(raw: object, size: int) -> list[str]:
+    if not isinstance(raw, bytes):
+        raise GbcsInvalid("not a bit-string")
+    value = int.from_bytes(raw, "big")
+    width = 8 * len(raw)
+    return [str(n) for n in range(1, size + 1) if value >> (width - n) & 1]
+
+
+def _ecs08_read(body: bytes, balance_attribute: int) -> dict[str, str]:
+    specs = _ecs08_specs(balance_attribute)
+    if not body.startswith(specs + b"\x12"):
+        raise GbcsInvalid("not ECS08 Update Prepayment Configuration")
+    at, values = len(specs) + 1, []
+    for _ in range(specs[0]):
+        value, at = enc.read_axdr(body, at)
+        values.append(value)
+    days, balance, credit, schedule, cap, _, low, limit, when, threshold = values[:10]
+    if (
+        not isinstance(days, tuple)
+        or not isinstance(schedule, tuple)
+        or not isinstance(when, bytes)
+    ):
+        raise GbcsInvalid("not ECS08 Update Prepayment Configuration")
+    special = ",".join(
+        f"{d[0]}={_date_text(d[1])}" for d in days if isinstance(d, tuple) and isinstance(d[0], int)
+    )
+    entries = []
+    for entry in schedule:
+        if not isinstance(entry, tuple) or len(entry) != 10 or not isinstance(entry[4], bytes):
+            raise GbcsInvalid("not an ECS08 schedule entry")
+        script = {v: k for k, v in _SELECTORS.items()}.get(
+            entry[3] if isinstance(entry[3], int) else -1
+        )
+        hour, minute, second, hundredths = entry[4]
+        entries.append(
+            "/".join(
+                (
+                    script or "?",
+                    "".join(_members(entry[6], _WEEKDAY_BITS)),
+                    ".".join(_members(entry[7], len(days))),
+                    f"{hour:02d}:{minute:02d}:{second:02d}.{hundredths:02d}",
+                    _date_text(entry[8]),
+                    _date_text(entry[9]),
+                )
+            )
+        )
+    text = ";".join(entries)
+    return {
+        "fuel": "electricity",
+        "debt_recovery_cap_mp": str(cap),
+        "emergency_credit_limit_mp": str(limit),
+        "emergency_credit_threshold_mp": str(threshold),
+        "low_credit_threshold_mp": str(low),
+        "non_disablement_calendar": "1" if _schedule_starts(text) else "0",
+        "max_meter_balance_mp": str(balance),
+        "max_credit_threshold_mp": str(credit),
+        "special_days": special,
+        "non_disablement_schedule": text,
+        **_activation_parameters(when),
+    }
+
+
+def _ecs08_decode(balance_attribute: int) -> Decode:
+    def decode(content: bytes) -> dict[str, str]:
+        body = enc.access_body(content)
+        try:
+            parameters = _ecs08_read(body, balance_attribute)
+            written = _ecs08_encode(balance_attribute)(parameters, Inputs(0, _EPOCH))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise GbcsInvalid(f"an ECS08 configuration opendcc does not read: {exc}") from None
+        # What is read is what is written: the rest of the body (the script table, the
+        # validity windows, the cap period, the eight activation times) must be as opendcc
+        # writes it.
+        if written is None or written[6:] != body:
+            raise GbcsInvalid("an ECS08 configuration opendcc does not read")
+        return parameters
+
+    return decode
+
+
+# ECS01a Update Import Tariff: the activity calendar's passive season, week and day profiles
+# (class 20, 0-0-13-0-0-255, attributes 7-9), the special days table, the eight rows of block
+# thresholds (register monitors 0-0-16-1-11..18-255), the block mode (true), the standing
+# charge and price matrix as ECS01b writes them, then when each part takes effect. The
+# SMETS1 parameters (the one-day switching table, the block thresholds it uses) are read
+# from the whole tariff the way the S1SP reads them from DUIS.
+_ECS01A_SPECS = bytes.fromhex(
+    "15"
+    "02001400000D0000FF07" "02001400000D0000FF08" "02001400000D0000FF09"
+    "02000B00010B0000FF02"
+    + "".join(f"02001500001001{n:02X}FF02" for n in range(0x0B, 0x13))
+    + "02232800005E2C020004" "0200710000131404FF06" "0200710000131400FF06"
+    "02001400000D0000FF0A" "02232800005E2C801D06" "02232800005E2C020006"
+    "0200710000131404FF07" "0200710000131400FF07" "02232800003F0101FF06"
+)  # fmt: skip
+_ECS01A_KEYS = {
+    "fuel",
+    "standing_charge_mp",
+    "switching_table",
+    "block_thresholds",
+    "seasons",
+    "week_profiles",
+    "day_profiles",
+    "special_days",
+    "threshold_matrix",
+}
+_TARIFF_SCRIPTS = b"\x09\x06" + bytes.fromhex("00000a0064ff")  # 0-0-10-0-100-255
+_BLOCK_SCRIPT = 100  # block tariff n runs script 100 + n; TOU rate n script n
+_THRESHOLD_ROWS = 8
+_NO_THRESHOLD = 0xFFFFFFFF
+_BLOCK_MODE = b"\x03\xff"
+_ACTIVATIONS = 6
+_SLOTS, _SLOT_MINUTES = 48, 30  # a SMETS1 switching table: the rate of each UTC half hour
+
+
+def _octets(raw: bytes) -> bytes:
+    return b"\x09" + bytes([len(raw)]) + raw
+
+
+def _list(items: list[bytes]) -> bytes:
+    return b"\x01" + bytes([len(items)]) + b"".join(items)
+
+
+def _text_pairs(text: str, separator: str) -> list[list[str]]:
+    return [entry.split("=") for entry in text.split(separator)] if text else []
+
+
+def _ecs01a_calendar(parameters: Parameters) -> bytes:
+    seasons = _list(
+        [
+            b"\x02\x03" + _octets(bytes.fromhex(name))
+            + b"\x09\x0c" + bytes.fromhex(date) + bytes(4) + b"\x80\x00\xff"
+            + _octets(bytes([int(week)]))
+            for name, date, week in _text_pairs(parameters["seasons"], ";")
+        ]
+    )  # fmt: skip
+    weeks = _list(
+        [
+            b"\x02\x08" + _octets(bytes([int(week)]))
+            + b"".join(b"\x11" + bytes([int(d)]) for d in days.split("."))
+            for week, days in _text_pairs(parameters["week_profiles"], ";")
+        ]
+    )  # fmt: skip
+    profiles = []
+    for day, switches in _text_pairs(parameters["day_profiles"], ";"):
+        actions = []
+        for switch in switches.split(","):
+            at, _, script = switch.partition("/")
+            clock, hundredths = at.split(".")
+            hour, minute, second = (int(x) for x in clock.split(":"))
+            actions.append(
+                b"\x02\x03\x09\x04" + bytes([hour, minute, second, int(hundredths)])
+                + _TARIFF_SCRIPTS + b"\x12" + int(script).to_bytes(2, "big")
+            )  # fmt: skip
+        profiles.append(b"\x02\x02\x11" + bytes([int(day)]) + _list(actions))
+    special = _list(
+        [
+            b"\x02\x03\x12" + n.to_bytes(2, "big") + _dlms_date(date) + b"\x11" + bytes([int(day)])
+            for n, (date, day) in enumerate(_text_pairs(parameters["special_days"], ","), start=1)
+        ]
+    )
+    rows = parameters["threshold_matrix"].split(";")
+    if len(rows) != _THRESHOLD_ROWS:
+        raise ValueError("eight rows of block thresholds")
+    thresholds = b"".join(
+        _list([b"\x06" + int(v).to_bytes(4, "big") for v in row.split(",") if row]) for row in rows
+    )
+    return seasons + weeks + _list(profiles) + special + thresholds
+
+
+def _ecs01a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    keys = {k for k in parameters if not k.startswith("price.")}
+    if parameters.get("fuel") != "electricity" or keys - {EXECUTE_AT} != _ECS01A_KEYS:
+        return None
+    priced = {
+        k: v
+        for k, v in parameters.items()
+        if k not in _ECS01A_KEYS - {"fuel", "standing_charge_mp"}
+    }
+    update = _ecs01b_encode(priced, inputs)
+    if update is None:
+        return None
+    prices = enc.access_body(update)[len(_ECS01B_SPECS) + 1 : -28]  # standing charge, matrix
+    when = b"\x09\x0c" + _activation(parameters)
+    data = (
+        _ECS01A_SPECS[:1] + _ecs01a_calendar(parameters) + _BLOCK_MODE + prices
+        + when * _ACTIVATIONS
+    )  # fmt: skip
+    return enc.access_request(inputs.counter, _ECS01A_SPECS, data)
+
+
+def _one_day_table(parameters: dict[str, str]) -> tuple[str, str]:
+    """The SMETS1 switching table and block thresholds of a whole tariff (as the S1SP reads
+    DUIS: the one table every referenced day follows, rate n for TOU rate n and 9 - n for
+    block tariff n, the thresholds of the block tariffs it uses)."""
+    weeks = dict(_text_pairs(parameters["week_profiles"], ";"))
+    referenced = {
+        d for _, _, w in _text_pairs(parameters["seasons"], ";") for d in weeks[w].split(".")
+    }
+    referenced |= {d for _, d in _text_pairs(parameters["special_days"], ",")}
+    tables = set()
+    for day, switches in _text_pairs(parameters["day_profiles"], ";"):
+        if day not in referenced:
+            continue
+        schedule = []
+        for switch in switches.split(","):
+            at, _, script = switch.partition("/")
+            hour, minute, rest = at.split(":")
+            if rest != "00.00" or int(minute) % _SLOT_MINUTES:
+                raise GbcsInvalid("a SMETS1 meter switches on the half hour")
+            number = int(script)
+            rate = number if number <= _BLOCK_SCRIPT else _ROWS + 1 - (number - _BLOCK_SCRIPT)
+            if not 1 <= rate <= _ROWS:
+                raise GbcsInvalid("a tariff script outside a SMETS1 meter's rates")
+            schedule.append((int(hour) * 60 + int(minute), rate, number > _BLOCK_SCRIPT))
+        schedule.sort()
+        if len({start for start, _, _ in schedule}) != len(schedule):
+            raise GbcsInvalid("a day profile switches twice at the same time")
+        slots = []
+        for slot in range(_SLOTS):
+            current = schedule[-1][1:]  # before the first switch, the day's last one holds
+            for start, rate, block in schedule:
+                if start <= slot * _SLOT_MINUTES:
+                    current = (rate, block)
+            slots.append(current)
+        tables.add(tuple(slots))
+    if len(tables) != 1:
+        raise GbcsInvalid("a tariff switching differently on different days")
+    table = tables.pop()
+    rows = parameters["threshold_matrix"].split(";")
+    used = {
+        tuple(int(v) for v in rows[_ROWS - rate].split(",") if v and int(v) < _NO_THRESHOLD)
+        for rate, block in set(table)
+        if block
+    }
+    if len(used) > 1:
+        raise GbcsInvalid("block tariffs with different thresholds")
+    thresholds = used.pop() if used else ()
+    return ",".join(str(rate) for rate, _ in table), ",".join(map(str, thresholds))
+
+
+def _seq(value: enc.AxdrValue) -> tuple[enc.AxdrValue, ...]:
+    if not isinstance(value, tuple):
+        raise GbcsInvalid("an A-XDR array or structure is expected")
+    return value
+
+
+def _raw(value: enc.AxdrValue) -> bytes:
+    if not isinstance(value, bytes):
+        raise GbcsInvalid("an A-XDR octet string is expected")
+    return value
+
+
+def _num(value: enc.AxdrValue) -> int:
+    if not isinstance(value, int):
+        raise GbcsInvalid("an A-XDR integer is expected")
+    return value
+
+
+def _ecs01a_read(body: bytes) -> dict[str, str]:
+    at = len(_ECS01A_SPECS)
+    values: list[enc.AxdrValue] = []
+    raws: list[bytes] = []
+    if not body.startswith(_ECS01A_SPECS + _ECS01A_SPECS[:1]):
+        raise GbcsInvalid("not ECS01a Update Import Tariff")
+    at += 1
+    for _ in range(_ECS01A_SPECS[0]):
+        start = at
+        value, at = enc.read_axdr(body, at)
+        values.append(value)
+        raws.append(body[start:at])
+    when = raws[15]
+    update = _ecs01b_decode(
+        enc.access_request(0, _ECS01B_SPECS, b"\x04" + raws[13] + raws[14] + when + when)
+    )
+    seasons, weeks, days, special = (_seq(v) for v in values[:4])
+    whole = {
+        "seasons": ";".join(
+            f"{_raw(x[0]).hex().upper()}={_raw(x[1])[:5].hex().upper()}={_raw(x[2])[0]}"
+            for x in map(_seq, seasons)
+        ),
+        "week_profiles": ";".join(
+            f"{_raw(w[0])[0]}={'.'.join(str(_num(d)) for d in w[1:])}" for w in map(_seq, weeks)
+        ),
+        "day_profiles": ";".join(
+            f"{_num(d[0])}="
+            + ",".join(
+                "{:02d}:{:02d}:{:02d}.{:02d}/{}".format(*_raw(a[0]), _num(a[2]))
+                for a in map(_seq, _seq(d[1]))
+            )
+            for d in map(_seq, days)
+        ),
+        "special_days": ",".join(
+            f"{_raw(x[1]).hex().upper()}={_num(x[2])}" for x in map(_seq, special)
+        ),
+        "threshold_matrix": ";".join(
+            ",".join(str(_num(v)) for v in _seq(row)) for row in values[4:12]
+        ),
+    }
+    switching, thresholds = _one_day_table(whole)
+    return {**update, "switching_table": switching, "block_thresholds": thresholds, **whole}
+
+
+def _ecs01a_decode(content: bytes) -> dict[str, str]:
+    body = enc.access_body(content)
+    try:
+        parameters = _ecs01a_read(body)
+        written = _ecs01a_encode(parameters, Inputs(0, _EPOCH))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise GbcsInvalid(f"an ECS01a tariff opendcc does not read: {exc}") from None
+    # What is read is what is written: every other byte must be as opendcc writes it.
+    if written is None or written[6:] != body:
+        raise GbcsInvalid("an ECS01a tariff opendcc does not read")
+    return parameters
+
+
 _ENABLE, _DISABLE, _ARM = (_esme_script(s) for s in (0x33, 0x34, 0x36))
 
 CODECS: dict[str, Codec] = {
+    "ECS01a": (_ecs01a_encode, _ecs01a_decode),
     "ECS01b": (_ecs01b_encode, _ecs01b_decode),
     "ECS02": (_ecs02_encode, _ecs02_decode),
     "ECS03": (_ecs03_encode, _ecs03_decode),
     "ECS04a": (_ecs04a_encode, _ecs04a_decode),
     "ECS04b": (_ecs04b_encode, _ecs04b_decode),
     "ECS07": (_ecs07_encode, _ecs07_decode),
+    "ECS08": (_ecs08_encode(2), _ecs08_decode(2)),
+    "ECS08a": (_ecs08_encode(4), _ecs08_decode(4)),
     "ECS09": (_ecs09_encode, _ecs09_decode),
     "ECS30": (_billing_encode(monthly=True), _billing_decode),
     "ECS30a": (_billing_encode(monthly=False), _billing_decode),

@@ -496,13 +496,389 @@ def _gcs01b_decode(content: bytes) -> dict[str, str]:
     return parameters
 
 
+# GCS05 Update Prepayment Configuration: four prepayment commands (Emergency Credit Setup, Set
+# Overall Debt Cap, Set Low Credit Warning Level, which GBZ dates in its component header
+# rather than its payload, and Set Maximum Credit Limit), then the friendly credit calendar
+# (calendar type 3) as the calendar cluster publishes it: the calendar, each day profile, each
+# week profile, the seasons and the special days. A calendar's cancellation is 0xFFFFFFFE.
+_CALENDAR = 0x0707
+_FRIENDLY_CREDIT = 0x03
+_CALENDAR_NEVER = (0xFFFFFFFE).to_bytes(4, "little")
+_GCS05_KEYS = {
+    "fuel",
+    "debt_recovery_cap_mp",
+    "emergency_credit_limit_mp",
+    "emergency_credit_threshold_mp",
+    "low_credit_threshold_mp",
+    "non_disablement_calendar",
+    "max_meter_balance_mp",
+    "max_credit_threshold_mp",
+    "day_profiles",
+    "week_profiles",
+    "seasons",
+    "special_days",
+}
+_ACTIONS = {"START": 0x01, "STOP": 0x00}
+_WEEK = 7
+
+
+def _u32(value: str) -> bytes:
+    return int(value).to_bytes(4, "little")
+
+
+def _pairs(text: str, separator: str) -> list[tuple[str, str]]:
+    return [(a, b) for a, _, b in (e.partition("=") for e in text.split(separator))] if text else []
+
+
+def _u8(text: str) -> bytes:
+    value = int(text)
+    if str(value) != text:
+        raise ValueError("a number not written plainly")
+    return value.to_bytes(1, "big")
+
+
+def _zigbee_date(text: str) -> bytes:
+    raw = bytes.fromhex(text)
+    if len(raw) != 4 or raw.hex().upper() != text:
+        raise ValueError("not a ZigBee date")
+    return raw
+
+
+def _day_entries(text: str) -> bytes:
+    entries = b""
+    for entry in text.split(","):
+        at, _, action = entry.partition("/")
+        hour, minute, second = (int(x) for x in at.split(":"))
+        if second or hour >= 24 or f"{hour:02d}:{minute:02d}:00" != at:
+            raise ValueError("a ZigBee day profile switches on the minute")
+        entries += (60 * hour + minute).to_bytes(2, "little") + bytes([_ACTIONS[action]])
+    return entries
+
+
+def _gcs05_frames(parameters: Parameters, inputs: Inputs) -> list[tuple[int, int, bytes]]:
+    """(cluster, GBZ control's from-date flag, ZCL frame) of each component, in order."""
+    now = enc.zigbee_time(inputs.now)
+    start = _implementation(parameters)
+    calendar_start = _CALENDAR_NEVER if start == enc.ZIGBEE_NEVER.to_bytes(4, "little") else start
+    ids = b"\x00" * 4 + now + now  # provider, issuer event, issuer calendar
+    days = _pairs(parameters["day_profiles"], ";")
+    weeks = _pairs(parameters["week_profiles"], ";")
+    seasons = _pairs(parameters["seasons"], ",")
+    special = _pairs(parameters["special_days"], ",")
+    prepayment = [
+        bytes([0x03]) + now + start + _u32(parameters["emergency_credit_limit_mp"])
+        + _u32(parameters["emergency_credit_threshold_mp"]),
+        bytes([0x0C]) + b"\x00" * 4 + now + start + _u32(parameters["debt_recovery_cap_mp"]),
+        bytes([0x09]) + _u32(parameters["low_credit_threshold_mp"]),
+        bytes([0x0B]) + b"\x00" * 4 + now + start + _u32(parameters["max_meter_balance_mp"])
+        + _u32(parameters["max_credit_threshold_mp"]),
+    ]  # fmt: skip
+    calendar = [
+        bytes([0x00]) + ids + calendar_start + bytes([_FRIENDLY_CREDIT, 0x00, 0x00])
+        + bytes([len(seasons), len(weeks), len(days)])
+    ]  # fmt: skip
+    for day, entries in days:
+        raw = _day_entries(entries)
+        calendar.append(
+            bytes([0x01]) + ids + _u8(day) + bytes([len(raw) // 3, 0, 1, _FRIENDLY_CREDIT]) + raw
+        )
+    for week, day_ids in weeks:
+        refs = day_ids.split(".")
+        if len(refs) != _WEEK:
+            raise ValueError("a week profile names seven days")
+        calendar.append(bytes([0x02]) + ids + _u8(week) + b"".join(_u8(d) for d in refs))
+    calendar.append(
+        bytes([0x03]) + ids + b"\x00\x01"
+        + b"".join(_zigbee_date(date) + _u8(week) for date, week in seasons)
+    )  # fmt: skip
+    calendar.append(
+        bytes([0x04]) + ids + calendar_start + bytes([_FRIENDLY_CREDIT, len(special), 0, 1])
+        + b"".join(_zigbee_date(date) + _u8(day) for date, day in special)
+    )  # fmt: skip
+    frames = [(_PREPAYMENT, 0x01, command) for command in prepayment]
+    frames += [(_CALENDAR, 0x09, command) for command in calendar]
+    return [
+        (cluster, 0x10 if n == 2 else 0x00, bytes([control, n]) + command)
+        for n, (cluster, control, command) in enumerate(frames)
+    ]
+
+
+def _gcs05_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    if parameters.get("fuel") != "gas" or set(parameters) - {EXECUTE_AT} != _GCS05_KEYS:
+        return None
+    starts = any(
+        entry.endswith("/START")
+        for _, entries in _pairs(parameters["day_profiles"], ";")
+        for entry in entries.split(",")
+    )
+    if parameters["non_disablement_calendar"] != ("1" if starts else "0"):
+        return None  # the switch says what the calendar does
+    frames = _gcs05_frames(parameters, inputs)
+    parts = [enc.GBZ_PROFILE, bytes([len(frames)])]
+    for n, (cluster, flags, frame) in enumerate(frames):
+        dated = start_of_low_credit(parameters) if flags else b""
+        control = flags | (0x01 if n == len(frames) - 1 else 0x00)
+        body = dated + frame
+        parts.append(bytes([control]) + cluster.to_bytes(2, "big") + len(body).to_bytes(2, "big"))
+        parts.append(body)
+    return b"".join(parts)
+
+
+def start_of_low_credit(parameters: Parameters) -> bytes:
+    """When the low credit warning level takes effect: GBZ's from-date, a ZigBee UTC time
+    written big-endian (0 is now)."""
+    return _implementation(parameters)[::-1]
+
+
+def _gcs05_read(content: bytes) -> dict[str, str]:
+    components = enc.gbz_components(content)
+    clusters = [cluster for cluster, _ in components]
+    if clusters[:4] != [_PREPAYMENT] * 4 or set(clusters[4:]) != {_CALENDAR}:
+        raise GbcsInvalid("not GCS05 Update Prepayment Configuration")
+    frames = [frame for _, frame in components]
+    setup, cap, low, limit, publish = frames[:5]
+    counts = publish[22:25]
+    days = frames[5 : 5 + counts[2]]
+    weeks = frames[5 + counts[2] : 5 + counts[2] + counts[1]]
+    if len(frames) != 5 + counts[2] + counts[1] + 2:
+        raise GbcsInvalid("not GCS05 Update Prepayment Configuration")
+    season_frame, special_frame = frames[-2:]
+    ids = 15  # header (3), provider, issuer event and issuer calendar ids (4 each), then data
+
+    def u32(raw: bytes) -> str:
+        return str(int.from_bytes(raw, "little"))
+
+    actions = {v: k for k, v in _ACTIONS.items()}
+    day_profiles = []
+    for frame in days:
+        entries = frame[ids + 5 :]
+        switches = []
+        for at in range(0, len(entries), 3):
+            hour, minute = divmod(int.from_bytes(entries[at : at + 2], "little"), 60)
+            switches.append(f"{hour:02d}:{minute:02d}:00/{actions[entries[at + 2]]}")
+        day_profiles.append(f"{frame[ids]}={','.join(switches)}")
+    week_profiles = [f"{f[ids]}={'.'.join(str(d) for d in f[ids + 1 :])}" for f in weeks]
+    seasons = season_frame[ids + 2 :]
+    special = special_frame[ids + 8 :]
+    parameters = {
+        "fuel": "gas",
+        "debt_recovery_cap_mp": u32(cap[15:19]),
+        "emergency_credit_limit_mp": u32(setup[11:15]),
+        "emergency_credit_threshold_mp": u32(setup[15:19]),
+        "low_credit_threshold_mp": u32(low[7:11]),
+        "non_disablement_calendar": "1" if "/START" in ";".join(day_profiles) else "0",
+        "max_meter_balance_mp": u32(limit[15:19]),
+        "max_credit_threshold_mp": u32(limit[19:23]),
+        "day_profiles": ";".join(day_profiles),
+        "week_profiles": ";".join(week_profiles),
+        "seasons": ",".join(
+            f"{seasons[at : at + 4].hex().upper()}={seasons[at + 4]}"
+            for at in range(0, len(seasons), 5)
+        ),
+        "special_days": ",".join(
+            f"{special[at : at + 4].hex().upper()}={special[at + 4]}"
+            for at in range(0, len(special), 5)
+        ),
+        **_implementation_parameters(setup[7:11]),
+    }
+    return parameters
+
+
+def _gcs05_decode(content: bytes) -> dict[str, str]:
+    try:
+        parameters = _gcs05_read(content)
+        now = enc.read_zigbee_time(enc.gbz_components(content)[0][1][3:7])
+        written = _gcs05_encode(parameters, Inputs(0, now or _EPOCH))
+    except (ValueError, KeyError, IndexError) as exc:
+        raise GbcsInvalid(f"a GCS05 configuration opendcc does not read: {exc}") from None
+    # What is read is what is written: every other byte must be as opendcc writes it.
+    if written != content:
+        raise GbcsInvalid("a GCS05 configuration opendcc does not read")
+    return parameters
+
+
+# GCS01a Update Import Tariff: the tariff's calendar as the calendar cluster publishes it
+# (calendar type 0, delivered: the calendar, each day profile with its one price tier from
+# midnight, 0 for the block tariff, each week profile, the seasons and the special days),
+# then GCS01b's tariff information and price matrix with, for a block tariff, the block
+# thresholds between them. The SMETS1 parameters (the one-day switching table, the block
+# thresholds it uses) are read from the whole tariff as the S1SP reads them from DUIS.
+_GCS01A_KEYS = {
+    "fuel",
+    "standing_charge_mp",
+    "switching_table",
+    "block_thresholds",
+    "seasons",
+    "week_profiles",
+    "day_profiles",
+    "special_days",
+    "threshold_matrix",
+}
+_DELIVERED = 0x00
+_SLOTS = 48
+
+
+def _gcs01a_components(parameters: Parameters, inputs: Inputs) -> list[tuple[int, int, bytes]]:
+    """(cluster, command, payload after the ZCL header) of each component, in order."""
+    priced = {
+        k: v
+        for k, v in parameters.items()
+        if k not in _GCS01A_KEYS - {"fuel", "standing_charge_mp"}
+    }
+    update = _gcs01b_encode(priced, inputs)
+    found = _gas_prices(priced)
+    if update is None or found is None:
+        raise ValueError("not gas prices opendcc writes")
+    block, prices = found
+    matrix = (
+        [int(v) for v in parameters["threshold_matrix"].split(",")]
+        if parameters["threshold_matrix"]
+        else []
+    )
+    if block != bool(matrix) or (block and len(matrix) != len(prices) - 1):
+        raise ValueError("the thresholds GBCS publishes are those between the block prices")
+    start = _implementation(parameters)
+    calendar_start = _CALENDAR_NEVER if start == enc.ZIGBEE_NEVER.to_bytes(4, "little") else start
+    now = enc.zigbee_time(inputs.now)
+    ids = bytes(4) + now + now
+    days = _pairs(parameters["day_profiles"], ";")
+    weeks = _pairs(parameters["week_profiles"], ";")
+    seasons = _pairs(parameters["seasons"], ",")
+    special = _pairs(parameters["special_days"], ",")
+    parts: list[tuple[int, int, bytes]] = [
+        (
+            _CALENDAR,
+            0x00,
+            ids + calendar_start + bytes([_DELIVERED, 0, 0, len(seasons), len(weeks), len(days)]),
+        )
+    ]
+    parts += [
+        (_CALENDAR, 0x01, ids + _u8(day) + bytes([1, 0, 1, _DELIVERED]) + b"\x00\x00" + _u8(tier))
+        for day, tier in days
+    ]
+    for week, refs in weeks:
+        if len(refs.split(".")) != _WEEK:
+            raise ValueError("a week profile names seven days")
+        parts.append((_CALENDAR, 0x02, ids + _u8(week) + b"".join(_u8(d) for d in refs.split("."))))
+    parts.append(
+        (
+            _CALENDAR,
+            0x03,
+            ids + b"\x00\x01" + b"".join(_zigbee_date(d) + _u8(w) for d, w in seasons),
+        )
+    )
+    parts.append(
+        (_CALENDAR, 0x04, ids + calendar_start + bytes([_DELIVERED, len(special), 0, 1])
+         + b"".join(_zigbee_date(d) + _u8(day) for d, day in special))
+    )  # fmt: skip
+    (_, tariff), (_, price_matrix) = enc.gbz_components(update)
+    parts.append((_PRICE, 0x04, tariff[3:]))
+    if block:
+        matrix_start = price_matrix[11:15]
+        parts.append(
+            (_PRICE, 0x06, bytes(4) + now + matrix_start + b"\x01\x00\x00\x00\x00\x01\x01"
+             + bytes([len(matrix)]) + b"".join(t.to_bytes(6, "little") for t in matrix))
+        )  # fmt: skip
+    parts.append((_PRICE, 0x05, price_matrix[3:]))
+    return parts
+
+
+def _gcs01a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
+    keys = {k for k in parameters if not k.startswith("price.")}
+    if parameters.get("fuel") != "gas" or keys - {EXECUTE_AT} != _GCS01A_KEYS:
+        return None
+    parts = _gcs01a_components(parameters, inputs)
+    return enc.gbz(
+        *(
+            (cluster, bytes([0x09, n, command]) + payload)
+            for n, (cluster, command, payload) in enumerate(parts)
+        )
+    )
+
+
+def _gas_one_day(whole: dict[str, str]) -> tuple[str, str]:
+    """The SMETS1 switching table and block thresholds of a whole gas tariff: the one rate
+    every referenced day holds (TOU rate n, or 8 for the block tariff)."""
+    weeks = dict(_pairs(whole["week_profiles"], ";"))
+    referenced = {d for _, w in _pairs(whole["seasons"], ",") for d in weeks[w].split(".")}
+    referenced |= {d for _, d in _pairs(whole["special_days"], ",")}
+    tiers = {tier for day, tier in _pairs(whole["day_profiles"], ";") if day in referenced}
+    if len(tiers) != 1:
+        raise GbcsInvalid("a tariff switching differently on different days")
+    tier = int(tiers.pop())
+    rate = tier or _BLOCK_RATE
+    return ",".join([str(rate)] * _SLOTS), whole["threshold_matrix"] if not tier else ""
+
+
+def _gcs01a_read(content: bytes) -> tuple[dict[str, str], datetime]:
+    components = enc.gbz_components(content)
+    frames = [frame for _, frame in components]
+    publish = frames[0]
+    if components[0][0] != _CALENDAR or publish[2] != 0x00:
+        raise GbcsInvalid("not GCS01a Update Import Tariff")
+    _, n_weeks, n_days = publish[22:25]  # seasons, week and day profiles
+    ids = 15
+    days = frames[1 : 1 + n_days]
+    weeks = frames[1 + n_days : 1 + n_days + n_weeks]
+    seasons = frames[1 + n_days + n_weeks][ids + 2 :]
+    special = frames[2 + n_days + n_weeks][ids + 8 :]
+    prices = frames[3 + n_days + n_weeks :]
+    tariff, matrix = prices[0], prices[-1]
+    # block thresholds: header, provider, issuer event, start, issuer tariff id, command
+    # index and count, sub-payload control, the tier and count, then 6 bytes each
+    thresholds = prices[1][23:] if len(prices) == 3 else b""
+    update = _gcs01b_decode(
+        enc.gbz((_PRICE, b"\x09\x00" + tariff[2:]), (_PRICE, b"\x09\x01" + matrix[2:]))
+    )
+    whole = {
+        "seasons": ",".join(
+            f"{seasons[at : at + 4].hex().upper()}={seasons[at + 4]}"
+            for at in range(0, len(seasons), 5)
+        ),
+        "week_profiles": ";".join(
+            f"{f[ids]}={'.'.join(str(d) for d in f[ids + 1 :])}" for f in weeks
+        ),
+        "day_profiles": ";".join(f"{f[ids]}={f[-1]}" for f in days),
+        "special_days": ",".join(
+            f"{special[at : at + 4].hex().upper()}={special[at + 4]}"
+            for at in range(0, len(special), 5)
+        ),
+        "threshold_matrix": ",".join(
+            str(int.from_bytes(thresholds[at : at + 6], "little"))
+            for at in range(0, len(thresholds), 6)
+        ),
+    }
+    switching, used = _gas_one_day(whole)
+    now = enc.read_zigbee_time(publish[7:11])
+    return {
+        **update,
+        "switching_table": switching,
+        "block_thresholds": used,
+        **whole,
+    }, now or _EPOCH
+
+
+def _gcs01a_decode(content: bytes) -> dict[str, str]:
+    try:
+        parameters, now = _gcs01a_read(content)
+        written = _gcs01a_encode(parameters, Inputs(0, now))
+    except (ValueError, KeyError, IndexError) as exc:
+        raise GbcsInvalid(f"a GCS01a tariff opendcc does not read: {exc}") from None
+    # What is read is what is written: every other byte must be as opendcc writes it.
+    if written != content:
+        raise GbcsInvalid("a GCS01a tariff opendcc does not read")
+    return parameters
+
+
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 CODECS: dict[str, Codec] = {
+    "GCS01a": (_gcs01a_encode, _gcs01a_decode),
     "GCS01b": (_gcs01b_encode, _gcs01b_decode),
     "GCS02": _gcs_payment_mode("credit"),
     "GCS03": _gcs_payment_mode("prepayment"),
     "GCS04": (_gcs04_encode, _gcs04_decode),
+    "GCS05": (_gcs05_encode, _gcs05_decode),
     "GCS06": (_gcs06_encode, _gcs06_decode),
     "GCS25": (_gcs25(monthly=True), _gcs25_decode),
     "GCS25a": (_gcs25(monthly=False), _gcs25_decode),

@@ -93,8 +93,8 @@ def _codec(name: str) -> Codec:
 
 
 USE_CASES: tuple[UseCase, ...] = (
-    UseCase("ECS01a", 0x0019, "1.1.1", "ESME"),
-    UseCase("GCS01a", 0x006B, "1.1.1", "GSME"),
+    UseCase("ECS01a", 0x0019, "1.1.1", "ESME", *_codec("ECS01a")),
+    UseCase("GCS01a", 0x006B, "1.1.1", "GSME", *_codec("GCS01a")),
     UseCase("ECS01c", 0x00B7, "1.1.2", "ESME"),
     UseCase("ECS01b", 0x00A2, "1.2.1", "ESME", *_codec("ECS01b")),
     UseCase("GCS01b", 0x00A3, "1.2.1", "GSME", *_codec("GCS01b")),
@@ -110,8 +110,9 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("GCS02", 0x006C, "1.6", "GSME", *_codec("GCS02")),
     UseCase("GCS03", 0x006D, "1.6", "GSME", *_codec("GCS03")),
     UseCase("ECS05", 0x001D, "1.7", "ESME"),
-    UseCase("ECS08", 0x001F, "2.1", "ESME"),
-    UseCase("GCS05", 0x006F, "2.1", "GSME"),
+    UseCase("ECS08", 0x001F, "2.1", "ESME", *_codec("ECS08")),
+    UseCase("ECS08a", 0x00DE, "2.1", "ESME", *_codec("ECS08a")),
+    UseCase("GCS05", 0x006F, "2.1", "GSME", *_codec("GCS05")),
     UseCase("ECS07", 0x001E, "2.3", "ESME", *_codec("ECS07")),
     UseCase("GCS04", 0x006E, "2.3", "GSME", *_codec("GCS04")),
     UseCase("ECS09", 0x0020, "2.5", "ESME", *_codec("ECS09")),

@@ -72,6 +72,12 @@ ELEC_BLOCK_TARIFF = {
     "price.8": "1361,2289,5566",
     "switching_table": all_day(8),
     "block_thresholds": "10000,20000",
+    # The whole tariff, for the GBCS pre-command (season name in hex, DLMS dates)
+    "seasons": "616C6C=07DF0101FF=1",
+    "week_profiles": "1=1.1.1.1.1.1.1",
+    "day_profiles": "1=00:00:00.00/101",
+    "special_days": "",
+    "threshold_matrix": ";".join(["10000,20000,4294967295"] + ["4294967295"] * 7),
 }
 GAS_BLOCK_TARIFF = {
     "fuel": "gas",
@@ -79,6 +85,12 @@ GAS_BLOCK_TARIFF = {
     "price.8": "9600,10200,10750,11000",
     "switching_table": all_day(8),
     "block_thresholds": "1000000,2000000",
+    # The whole tariff, for the GBCS pre-command (ZigBee dates in hex)
+    "seasons": "FF0314FF=1",
+    "week_profiles": "1=1.1.1.1.1.1.1",
+    "day_profiles": "1=0",
+    "special_days": "",
+    "threshold_matrix": "1000000,2000000,3000000",
 }
 ELEC_HYBRID_PRICES = {
     "fuel": "electricity",
@@ -101,6 +113,27 @@ ELEC_PREPAY = {
     "non_disablement_calendar": "1",
     "max_meter_balance_mp": "5000000",
     "max_credit_threshold_mp": "1000000",
+    # The whole calendar, for the GBCS pre-command (DLMS dates in hex)
+    "special_days": "1=FFFF071DFF,2=FFFF0819FF,3=FFFF0906FF,4=FFFF0A05FF,5=FFFF080FFF",
+    "non_disablement_schedule": ";".join(
+        [
+            *(
+                f"{s}/{days}//{at}/{start}/{end}"
+                for start, end in (("07DE0A1BFF", "07DF031CFF"), ("FFFF041DFF", "FFFF0719FF"))
+                for days, times in (
+                    ("67", ("00:00", "09:30", "22:00")),
+                    ("12345", ("00:00", "07:30", "20:00")),
+                )
+                for s, at in zip(
+                    ("START", "STOP", "START"), (f"{t}:00.00" for t in times), strict=True
+                )
+            ),
+            "START//1.2.5/00:00:00.00/FFFF071AFF/FFFF081FFF",
+            "STOP//1.2.5/19:00:00.00/FFFF071AFF/FFFF081FFF",
+            "START//3.4/01:15:00.00/FFFF0901FF/FFFF0A1AFF",
+            "STOP//3.4/18:45:00.00/FFFF0901FF/FFFF0A1AFF",
+        ]
+    ),
 }
 GAS_PREPAY = {
     "fuel": "gas",
@@ -111,6 +144,12 @@ GAS_PREPAY = {
     "non_disablement_calendar": "1",
     "max_meter_balance_mp": "25000000",
     "max_credit_threshold_mp": "25000000",
+    # The whole calendar, for the GBCS pre-command (ZigBee dates in hex)
+    "day_profiles": "1=00:00:00/START,08:00:00/STOP,18:00:00/START;"
+    "2=00:00:00/START,07:00:00/STOP,17:00:00/START;3=00:00:00/START",
+    "week_profiles": "1=1.1.1.1.1.3.3;2=2.2.2.2.2.3.3",
+    "seasons": "720A1BFF=1,73031DFF=2",
+    "special_days": "730405FF=1,73081FFF=2,FF0101FF=3,FF0C19FF=1",
 }
 ELEC_DEBT = {
     "fuel": "electricity",

@@ -35,7 +35,9 @@ tariffs with different thresholds, or euro prices.
 Parameters (text; lists are comma-separated):
 
 - 1.1.1: ``fuel``, ``switching_table`` (48 rates), ``block_thresholds`` (ascending, maybe
-  empty), ``standing_charge_mp`` (per day), ``price.<rate>`` (1 price, or 1-4 block prices)
+  empty), ``standing_charge_mp`` (per day), ``price.<rate>`` (1 price, or 1-4 block prices);
+  and the whole tariff, ``seasons``, ``week_profiles``, ``day_profiles``, ``special_days``
+  and ``threshold_matrix`` (see ``wholetariff``; the meter uses the above)
 - 1.2.1: ``fuel``, ``standing_charge_mp``, ``price.<rate>``
 - 1.5: ``mode`` (``prepayment`` or ``credit``: the mode the meter must be in), ``operation``
   (``adjust`` or ``reset``), ``amount_mp`` (adjust only; negative takes credit away)
@@ -44,7 +46,9 @@ Parameters (text; lists are comma-separated):
 - 2.1: ``fuel``, ``debt_recovery_cap_mp``, ``emergency_credit_limit_mp``,
   ``emergency_credit_threshold_mp``, ``low_credit_threshold_mp``, ``non_disablement_calendar``
   (1 if the calendar starts any non-disablement period), ``max_meter_balance_mp``,
-  ``max_credit_threshold_mp``
+  ``max_credit_threshold_mp``; and the whole calendar: for electricity ``special_days`` and
+  ``non_disablement_schedule``, for gas ``day_profiles``, ``week_profiles``, ``seasons`` and
+  ``special_days`` (see ``nondisablement``; the meter uses only the switch)
 - 2.2: ``UTRN``: the 20 digits of the UTRN (Unique Transaction Reference Number) as given; the
   meter authenticates them, the DSP and the DCO only compare them
 - 2.3: ``fuel``, ``time_debt_1_mp``, ``time_debt_2_mp``, ``payment_debt_mp`` (adjustments),
@@ -98,6 +102,11 @@ from opendcc.s1sp.services.base import (
     no_parameters,
     str_of,
     tuple_of,
+)
+from opendcc.s1sp.services.nondisablement import calendar_parameters, gas_calendar_parameters
+from opendcc.s1sp.services.wholetariff import (
+    electricity_tariff_parameters,
+    gas_tariff_parameters,
 )
 from opendcc.s1sp.services.xml import ack, add, add_indexed, response_element
 
@@ -444,10 +453,14 @@ def tariff_parameters(body: etree._Element) -> dict[str, str]:
     else:
         thresholds = _electricity_thresholds(elements, block_rows)
     parameters = _price_parameters(prices)
+    # The whole tariff rides along for the GBCS pre-command (ECS01a, GCS01a); read once
+    # the checks above have found its numbers and indices well formed.
+    whole = (gas_tariff_parameters if gas else electricity_tariff_parameters)(elements)
     return {
         **parameters,
         "switching_table": _joined([_rate(action) for action in day]),
         "block_thresholds": _joined(thresholds),
+        **whole,
     }
 
 
@@ -491,7 +504,10 @@ def prepay_configuration_parameters(body: etree._Element) -> dict[str, str]:
     fuel = _fuel(body, "UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas")
     config = _choice(body, "UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas")
     calendar = _choice(config, "ElectricityNonDisablementCalendar", "GasNonDisablementCalendar")
+    # The whole calendar rides along for the GBCS pre-command (ECS08, GCS05).
+    whole = (calendar_parameters if fuel == "electricity" else gas_calendar_parameters)(calendar)
     return {
+        **whole,
         "fuel": fuel,
         "debt_recovery_cap_mp": str(_int(config, "DebtRecoveryRateCap")),
         "emergency_credit_limit_mp": str(_int(config, "EmergencyCreditLimit")),
