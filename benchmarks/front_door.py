@@ -569,7 +569,7 @@ def main() -> int:
                 directory / "profile.toml",
                 keys=KEYS,
                 cohort=cohort(),
-                headend="tcp://127.0.0.1:9",  # never reached: no worker runs
+                headend="http://127.0.0.1:9",  # never reached: no worker runs
                 callback_url="http://127.0.0.1:9/duis",
                 database_url=f"sqlite:///{directory / 'profile.db'}",
                 anomaly_max=10**9,
