@@ -24,6 +24,7 @@ from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
 from opendcc.smki import SigningCredentials, TrustStore, describe
 from opendcc.store.audit import AuditLog
+from opendcc.store.requests import REPLAY_WINDOW
 from opendcc.store.tables import originator_counters, service_requests
 from tests.gateway.harness import SR, Estate, estate, response_code, user
 from tests.reference import KEYS, NOW
@@ -246,10 +247,16 @@ def test_replay_is_refused_and_a_refused_counter_stays_free(
     first = supplier.request("4.1.1", METER, counter=counter)
     assert response_code(hub.post("serviceS", first).content) == "I99"
     assert last_counter(hub, supplier) == f"{counter:020d}"
-    # and then neither that request again nor a lower counter is.
-    assert "replay" in refused(hub, "serviceS", first, 409, "E1")
+    # and then neither that request again nor a counter older than the replay window is
+    # (both a signed E1 Response, HTTP 200, as any coded refusal) ...
+    assert "replay" in refused(hub, "serviceS", first, 200, "E1")
+    old = supplier.request("4.1.1", METER, counter=counter - REPLAY_WINDOW)
+    assert "too old" in refused(hub, "serviceS", old, 200, "E1")
+    # ... but a lower counter inside the window, never accepted, is (it was overtaken).
     lower = supplier.request("4.1.1", METER, counter=counter - 1)
-    assert "replay" in refused(hub, "serviceS", lower, 409, "E1")
+    assert response_code(hub.post("serviceS", lower).content) == "I99"
+    assert last_counter(hub, supplier) == f"{counter:020d}"
+    assert "replay" in refused(hub, "serviceS", lower, 200, "E1")
 
 
 def test_anomaly_threshold_quarantines_and_alerts(

@@ -8,14 +8,16 @@ The gateway hands every POSTed body here with the endpoint it arrived on. In ord
    in the SMKI repository. Failure: HTTP 401.
 3. **Access control** (``opendcc.dsp.access``): E1, E3, E2, E12, E13, E19, E11, E5, E4, then
    whether the device's S1SP offers the SRV (E11). Failure: a signed Response, HTTP 200.
-4. **Replay**: the originator counter must be above the last one accepted from the User.
-   Failure: HTTP 409.
+4. **Replay**: the originator counter must not have been accepted from the User before, nor be
+   older than the replay window below the newest one accepted (``opendcc.store.requests``).
+   Failure: a signed Response with code E1, HTTP 200.
 5. **Anomaly detection**: over the User's threshold for the SRV, the request is quarantined
    (stored, never executed), acknowledged, and an AD1 DCC alert goes to the User.
 
 DUIS defines no response code for the failures of steps 1, 2 and 4, which happen before the
 DCC can hold the request against a User. opendcc answers them with code **E1** ("not a valid
-User / User Role"), tells them apart by HTTP status and the ``X-OpenDCC-Reason`` header, and
+User / User Role"), tells them apart by HTTP status (400, 401, and 200 for a replay, which a DUIS
+client reads like any other coded refusal) and the ``X-OpenDCC-Reason`` header, and
 answers a body that is not a DUIS Request with a readable SRV in plain text (a DUIS Response
 needs the ServiceReference). Every answer, accepted or refused, leaves one audit record; a
 refusal changes nothing else.
@@ -401,13 +403,14 @@ class FrontDoor:
     def _commit(
         self, incoming: Incoming, request: ServiceRequest, write: Callable[[Connection], None]
     ) -> Answer | None:
-        """Run ``write`` in one transaction; a replay is refused (409) and changes nothing."""
+        """Run ``write`` in one transaction; a replay is refused (a signed E1 Response, HTTP
+        200, like every coded refusal) and changes nothing."""
         try:
             with self.engine.begin() as conn:
                 write(conn)
         except Replay as exc:
             self.audit.forget_head()
-            return self._refuse(incoming, request, 409, f"replay: {exc}")
+            return self._refuse(incoming, request, 200, f"replay: {exc}")
         except BaseException:
             self.audit.forget_head()  # the rolled-back record may have moved the chain head
             raise

@@ -1,7 +1,12 @@
 """Service Requests in the store: accepted once, then moved only along the lifecycle table.
 
-Accepting a request and raising its originator's counter happen in one transaction, so a
-replayed or duplicate request changes nothing. Each transition is a conditional UPDATE
+Replay protection (see docs/access-control.md): a User's originator counter is accepted at most
+once (the seen-set ``accepted_counters``, whose primary key settles even two racing
+transactions), and a counter at or below the User's newest accepted counter minus
+``REPLAY_WINDOW`` is refused as too old; inside the window, counters may arrive in any order (a
+User sending over several connections at once). Accepting a request, recording its counter and
+raising the User's newest happen in one transaction, so a replayed or duplicate request changes
+nothing. Each transition is a conditional UPDATE
 (``WHERE state = <expected>``) plus a history row, committed together: two workers racing on
 one request cannot both move it.
 """
@@ -11,13 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opendcc.core.errors import DuisError
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState, Transition, advance
 from opendcc.store.tables import (
+    accepted_counters,
     originator_counters,
     request_transitions,
     service_requests,
@@ -30,7 +36,15 @@ class StoreError(DuisError):
 
 
 class Replay(StoreError):
-    """The originator counter is not above the last one accepted from that User."""
+    """The originator counter was accepted before, or is too old (outside the replay window)."""
+
+
+# How far below a User's newest accepted counter a counter may still arrive (and be accepted,
+# once). Counters in DUIS only have to increase; a User numbering requests as it creates them
+# and sending them over N connections delivers them up to about N out of order.
+REPLAY_WINDOW = 4096
+# Seen-set rows below the window are pruned for a User every this many of its accepts.
+PRUNE_EVERY = 512
 
 
 class UnknownRequest(StoreError):
@@ -70,8 +84,10 @@ class StoredOutcome:
 
 
 class RequestStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, replay_window: int = REPLAY_WINDOW) -> None:
         self.engine = engine
+        self.replay_window = replay_window
+        self._accepts = 0  # since the last pruning (approximate under threads: harmless)
 
     def accept(
         self,
@@ -81,7 +97,8 @@ class RequestStore:
     ) -> None:
         """Record a request that passed access control: RECEIVED then ``state``, durably.
 
-        Raises ``Replay`` (and stores nothing) unless its counter beats the User's last one.
+        Raises ``Replay`` (and stores nothing) if its counter was accepted before or is older
+        than the replay window.
         """
         with self.engine.begin() as conn:
             self.accept_in(conn, request, now, state)
@@ -95,7 +112,7 @@ class RequestStore:
     ) -> None:
         """``accept`` inside the caller's transaction, so other rows commit with it."""
         rid = request.request_id
-        _raise_counter(conn, str(rid.originator), rid.counter)
+        self.admit_counter_in(conn, str(rid.originator), rid.counter)
         conn.execute(
             insert(service_requests).values(
                 request_id=str(rid),
@@ -122,6 +139,52 @@ class RequestStore:
                 _row(str(rid), step),
             ],
         )
+
+    def admit_counter_in(self, conn: Connection, user: str, counter: int) -> None:
+        """Record ``counter`` as accepted from ``user``, or raise ``Replay``: seen before, or at
+        or below the User's newest minus the window. Raises the newest when it is above it."""
+        newest = conn.execute(
+            select(originator_counters.c.last_counter).where(originator_counters.c.user_id == user)
+        ).scalar_one_or_none()
+        if newest is None:
+            try:
+                # The User's first request. Another may insert the row first: then look again.
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(originator_counters).values(
+                            user_id=user, last_counter=u64_text(counter)
+                        )
+                    )
+            except IntegrityError:
+                self.admit_counter_in(conn, user, counter)
+                return
+        elif counter <= int(newest) - self.replay_window:
+            raise Replay(
+                f"counter {counter} is too old: at or below {int(newest)} (the newest accepted"
+                f" from {user}) minus the replay window of {self.replay_window}"
+            )
+        elif counter > int(newest):
+            # Conditional: a racing transaction may have raised it further already.
+            conn.execute(
+                update(originator_counters)
+                .where(originator_counters.c.user_id == user)
+                .where(originator_counters.c.last_counter < u64_text(counter))
+                .values(last_counter=u64_text(counter))
+            )
+        try:
+            conn.execute(insert(accepted_counters).values(user_id=user, counter=u64_text(counter)))
+        except IntegrityError:
+            raise Replay(f"counter {counter} was accepted from {user} before") from None
+        self._accepts += 1
+        if self._accepts >= PRUNE_EVERY:
+            self._accepts = 0
+            floor = max(counter, int(newest or 0)) - self.replay_window
+            if floor > 0:
+                conn.execute(
+                    delete(accepted_counters)
+                    .where(accepted_counters.c.user_id == user)
+                    .where(accepted_counters.c.counter <= u64_text(floor))
+                )
 
     def transition(self, request_id: RequestId, target: RequestState, now: datetime) -> Transition:
         with self.engine.begin() as conn:
@@ -241,30 +304,6 @@ class RequestStore:
         )
         with self.engine.connect() as conn:
             return [RequestId.parse(rid) for (rid,) in conn.execute(query)]
-
-
-def _raise_counter(conn: Connection, user: str, counter: int) -> None:
-    raised = conn.execute(
-        update(originator_counters)
-        .where(originator_counters.c.user_id == user)
-        .where(originator_counters.c.last_counter < u64_text(counter))
-        .values(last_counter=u64_text(counter))
-    )
-    if raised.rowcount == 1:
-        return
-    last = conn.execute(
-        select(originator_counters.c.last_counter).where(originator_counters.c.user_id == user)
-    ).scalar_one_or_none()
-    if last is not None:
-        raise Replay(f"counter {counter} is not above {int(last)}, the last accepted from {user}")
-    try:
-        # The User's first request. Another one may insert the row first: then compare again.
-        with conn.begin_nested():
-            conn.execute(
-                insert(originator_counters).values(user_id=user, last_counter=u64_text(counter))
-            )
-    except IntegrityError:
-        _raise_counter(conn, user, counter)
 
 
 def _state(conn: Connection, key: str) -> RequestState:

@@ -599,3 +599,15 @@ firmware_distributions = Table(
     Index("ix_firmware_distributions_device_id", "device_id"),
     Index("ix_firmware_distributions_model", "model", "version"),
 )
+
+# --- h20: replay protection's seen-set ---
+# Every originator counter accepted from a User inside the replay window (``store.requests``):
+# the primary key makes a counter accepted twice impossible, even for two racing transactions.
+# Counters at or below the User's newest minus the window are refused without looking here, so
+# rows that far back are pruned.
+accepted_counters = Table(
+    "accepted_counters",
+    metadata,
+    Column("user_id", EUI, primary_key=True),
+    Column("counter", U64, primary_key=True),
+)
