@@ -356,6 +356,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.workers.drain()
+        await asyncio.to_thread(self.front_door.group.close)  # commits what is queued first
         for adapter in self.adapters.values():
             await adapter.aclose()
         self.engine.dispose()

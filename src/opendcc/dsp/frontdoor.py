@@ -22,8 +22,11 @@ answers a body that is not a DUIS Request with a readable SRV in plain text (a D
 needs the ServiceReference). Every answer, accepted or refused, leaves one audit record; a
 refusal changes nothing else.
 
-Accepted device requests are committed with their job and audit record in one transaction
-before the signed I99 acknowledgement is returned. Non-device requests (CV 8) are answered
+Accepted device requests are committed with their job and audit record before the signed I99
+acknowledgement is returned; the commits of concurrent requests are grouped (``store.group``:
+one writer thread, one transaction and fsync for a batch, a savepoint each, so a replay among
+them refuses only itself). Refusals' audit records go the same way: one writer keeps the audit
+chain in order. Non-device requests (CV 8) are answered
 synchronously with their signed Response.
 """
 
@@ -74,6 +77,7 @@ from opendcc.s1sp.contract import Instruction
 from opendcc.s1sp.services import InvalidParameters
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.audit import AuditLog, AuditRecord, digest
+from opendcc.store.group import GroupCommit
 from opendcc.store.requests import NewRequest, Replay, RequestStore
 
 XML = "application/xml"
@@ -149,8 +153,12 @@ class FrontDoor:
         restricted: Callable[[Granted], None] = lambda granted: None,
         non_device: Mapping[str, NonDevice] | None = None,
         device_dates: Callable[[Granted], bool] = lambda granted: False,
+        group: GroupCommit | None = None,
     ) -> None:
         self.engine = engine
+        # One writer for the requests and every audit record (refusals' too): the chain's order.
+        self.group = group or audit.group or GroupCommit(engine, on_rollback=audit.forget_head)
+        audit.group = self.group
         self.clock = clock
         self.catalogue = catalogue
         self.certificates = certificates
@@ -406,14 +414,9 @@ class FrontDoor:
         """Run ``write`` in one transaction; a replay is refused (a signed E1 Response, HTTP
         200, like every coded refusal) and changes nothing."""
         try:
-            with self.engine.begin() as conn:
-                write(conn)
+            self.group.run(write)  # the group's writer forgets the chain head on a rollback
         except Replay as exc:
-            self.audit.forget_head()
             return self._refuse(incoming, request, 200, f"replay: {exc}")
-        except BaseException:
-            self.audit.forget_head()  # the rolled-back record may have moved the chain head
-            raise
         return None
 
     # ------------------------------------------------------------------ answers

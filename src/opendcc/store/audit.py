@@ -3,7 +3,9 @@
 Each record carries the SHA-256 of the document as received and a chain value,
 SHA-256(previous chain || this record), so deleting or editing a record breaks every chain value
 after it (``verify_chain`` finds where). The chain head is kept in memory and records are
-appended under one lock: one writer process per database (the embedded hub). Several gateway
+appended under one lock: one writer process per database (the embedded hub). With a
+``GroupCommit`` (``store.group``), ``record`` goes through its one writer thread too, committed
+with the batch it falls in. Several gateway
 processes on PostgreSQL would each need the head read under a table lock; that is the scale-out
 issue's to decide.
 """
@@ -17,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select
 
+from opendcc.store.group import GroupCommit
 from opendcc.store.tables import audit_log
 
 GENESIS = "0" * 64
@@ -56,8 +59,9 @@ def _link(previous: str, record: AuditRecord) -> str:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommit | None = None) -> None:
         self.engine = engine
+        self.group = group
         self._lock = threading.Lock()
         self._head: str | None = None
 
@@ -87,7 +91,11 @@ class AuditLog:
             self._head = None
 
     def record(self, record: AuditRecord) -> None:
-        """Append in a transaction of its own (rejections change nothing else)."""
+        """Append in a transaction of its own (rejections change nothing else), or in the group
+        commit's next batch when there is one (whose writer forgets the head on a rollback)."""
+        if self.group is not None:
+            self.group.run(lambda conn: self.append(conn, record))
+            return
         try:
             with self.engine.begin() as conn:
                 self.append(conn, record)
