@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -76,15 +77,21 @@ def _count_threads() -> None:
     asyncio.to_thread = to_thread
 
 
+TRACE: list[str] = []
+
+
 def _count_sql(hub: Hub) -> None:
-    def statement(*_: Any) -> None:
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         COUNTS["SQL statements"] += 1
+        TRACE.append(f"{threading.current_thread().name:<14} {' '.join(sql.split())[:100]}")
 
     def begin(*_: Any) -> None:
         COUNTS["BEGINs"] += 1
+        TRACE.append(f"{threading.current_thread().name:<14} BEGIN")
 
     def commit(*_: Any) -> None:
         COUNTS["commits"] += 1
+        TRACE.append(f"{threading.current_thread().name:<14} COMMIT")
 
     event.listen(hub.engine, "before_cursor_execute", statement)
     event.listen(hub.engine, "begin", begin)
@@ -94,6 +101,7 @@ def _count_sql(hub: Hub) -> None:
 async def drive(hub: Hub, items: list[fd.Signed], receiver: fd.Receiver, base: int = 0) -> float:
     started = time.perf_counter()
     for n, item in enumerate(items, base + 1):
+        TRACE.clear()
         answer = await asyncio.to_thread(hub.front_door.handle, Endpoint.SEND, item.body)
         COUNTS[f"answer {answer.code}"] += 1
         deadline = time.monotonic() + 30
@@ -136,6 +144,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
     parser.add_argument("--strace", action="store_true", help="count fsyncs under strace -f -c")
+    parser.add_argument("--trace", action="store_true", help="print the last request's SQL")
     args = parser.parse_args()
     if args.strace and "OPENDCC_UNDER_STRACE" not in os.environ:
         return _under_strace(args)
@@ -172,6 +181,9 @@ def main() -> int:
     for name, count in sorted(COUNTS.items()):
         if name.startswith("answer"):
             print(f"{name:<40}{count:>10}")
+    if args.trace:
+        print("\nthe last request's SQL, by thread:")
+        print("\n".join(TRACE))
     if profiler is not None:
         stats = pstats.Stats(profiler)
         table = stats.stats  # type: ignore[attr-defined]

@@ -118,33 +118,38 @@ class JobQueue:
         """Lease up to ``limit`` due jobs of at least ``min_priority`` to ``owner``: the highest
         priority first, then the oldest."""
         free = or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
+        query = (
+            select(jobs.c.request_id)
+            .where(jobs.c.run_after <= now)
+            .where(jobs.c.waits_for.is_(None))
+            .where(free)
+        )
+        if min_priority:
+            query = query.where(jobs.c.priority >= min_priority)
+        query = query.order_by(jobs.c.priority.desc(), jobs.c.run_after).limit(limit)
+        # Look first in a read (a snapshot beside the writer, no lock): an idle pool's polls
+        # and a woken pool's last, empty, claim take no write lock and commit nothing.
+        with self.engine.connect() as conn:
+            due = [key for (key,) in conn.execute(query)]
+        if not due:
+            return []
+        # Then lease what is still free, in one statement; another worker may have won some.
         with self.engine.begin() as conn:
-            query = (
-                select(jobs.c.request_id)
-                .where(jobs.c.run_after <= now)
-                .where(jobs.c.waits_for.is_(None))
-                .where(free)
-            )
-            if min_priority:
-                query = query.where(jobs.c.priority >= min_priority)
-            due = conn.execute(
-                query.order_by(jobs.c.priority.desc(), jobs.c.run_after).limit(limit)
-            ).all()
-            claimed = []
-            for (key,) in due:
-                won = conn.execute(
+            won = {
+                key
+                for (key,) in conn.execute(
                     update(jobs)
-                    .where(jobs.c.request_id == key)
+                    .where(jobs.c.request_id.in_(due))
                     .where(free)
                     .values(
                         lease_owner=owner,
                         lease_until=now + self.lease,
                         attempts=jobs.c.attempts + 1,
                     )
+                    .returning(jobs.c.request_id)
                 )
-                if won.rowcount == 1:
-                    claimed.append(RequestId.parse(key))
-        return claimed
+            }
+        return [RequestId.parse(key) for key in due if key in won]
 
     @staticmethod
     def complete_in(conn: Connection, request_id: RequestId) -> None:

@@ -83,6 +83,15 @@ class StoredOutcome:
         return answered and self.response_code in (None, "I0", "I99", "8F66")
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A stored request as a worker needs it: its outcome so far and its signed document, read
+    together (one statement, one read transaction)."""
+
+    outcome: StoredOutcome
+    document: bytes
+
+
 class RequestStore:
     def __init__(self, engine: Engine, replay_window: int = REPLAY_WINDOW) -> None:
         self.engine = engine
@@ -199,17 +208,27 @@ class RequestStore:
         )
 
     def transition_in(
-        self, conn: Connection, request_id: RequestId, target: RequestState, now: datetime
+        self,
+        conn: Connection,
+        request_id: RequestId,
+        target: RequestState,
+        now: datetime,
+        *,
+        code: str | None = None,
     ) -> Transition:
-        """``transition`` inside the caller's transaction."""
+        """``transition`` inside the caller's transaction (``code``: also record the DUIS code
+        the request was answered with, in the same UPDATE)."""
         key = str(request_id)
         current = _state(conn, key)
         step = advance(current, target, now)
+        values: dict[str, object] = {"state": target.value, "updated_at": now}
+        if code is not None:
+            values["response_code"] = str(code)
         moved = conn.execute(
             update(service_requests)
             .where(service_requests.c.request_id == key)
             .where(service_requests.c.state == current.value)
-            .values(state=target.value, updated_at=now)
+            .values(**values)
         )
         if moved.rowcount != 1:
             raise ConcurrentTransition(f"{key} left {current} before this step")
@@ -226,6 +245,50 @@ class RequestStore:
         if doc is None:
             raise UnknownRequest(f"no request {request_id}")
         return bytes(doc)
+
+    def load(self, request_id: RequestId) -> Loaded | None:
+        c = service_requests.c
+        query = select(
+            c.state, c.response_code, c.execute_at, c.preceding_request_id, c.document
+        ).where(c.request_id == str(request_id))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        preceding = RequestId.parse(row.preceding_request_id) if row.preceding_request_id else None
+        outcome = StoredOutcome(
+            request_id, RequestState(row.state), row.response_code, row.execute_at, preceding
+        )
+        return Loaded(outcome, bytes(row.document))
+
+    def advance_in(
+        self,
+        conn: Connection,
+        request_id: RequestId,
+        current: RequestState,
+        targets: list[RequestState],
+        *,
+        now: datetime,
+        code: str | None = None,
+    ) -> None:
+        """Move a request from ``current`` (as read) along ``targets`` in one UPDATE and one
+        INSERT of its history rows (``code``: the DUIS code it was answered with, if any)."""
+        key, steps, state = str(request_id), [], current
+        for target in targets:
+            steps.append(_row(key, advance(state, target, now)))
+            state = target
+        values: dict[str, object] = {"state": state.value, "updated_at": now}
+        if code is not None:
+            values["response_code"] = str(code)
+        moved = conn.execute(
+            update(service_requests)
+            .where(service_requests.c.request_id == key)
+            .where(service_requests.c.state == current.value)
+            .values(**values)
+        )
+        if moved.rowcount != 1:
+            raise ConcurrentTransition(f"{key} left {current} before this step")
+        conn.execute(insert(request_transitions), steps)
 
     def outcome(self, request_id: RequestId) -> StoredOutcome | None:
         with self.engine.connect() as conn:
