@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
 
 from opendcc.core.request_id import RequestId
+from opendcc.dsp.lifecycle import RequestState
 from opendcc.store.audit import AuditLog, AuditRecord
 from opendcc.store.group import GroupCommit
 from opendcc.store.requests import NewRequest, Replay, RequestStore
@@ -82,3 +85,47 @@ def test_a_failing_commit_fails_every_caller_and_changes_nothing(engine: Engine)
     assert group.run(lambda conn: requests.accept_in(conn, new(1), T0)) is None
     assert stored(engine) == 1
     group.close()
+
+
+class _Piece:
+    """A Batchable accept: alone via ``accept_in``, together via ``accept_many_in``."""
+
+    calls: ClassVar[list[int]] = []
+    store: RequestStore
+
+    def __init__(self, counter: int) -> None:
+        self.counter = counter
+
+    def __call__(self, conn: Connection) -> None:
+        self.store.accept_in(conn, new(self.counter), T0)
+
+    @classmethod
+    def run_many(cls, conn: Connection, pieces: list[_Piece]) -> list[tuple[bool, object]]:
+        cls.calls.append(len(pieces))
+        if any(p.counter == 13 for p in pieces):
+            raise RuntimeError("unlucky: run them one by one")
+        answers = cls.store.accept_many_in(conn, [(new(p.counter), S, T0) for p in pieces])
+        return [(a is None, a) for a in answers]
+
+
+S = RequestState.ACCEPTED
+
+
+@pytest.mark.parametrize("counters", [[1, 2, 3, 2, 4, 5, 6, 7], [11, 12, 13, 12, 14]])
+def test_batchable_pieces_run_together_or_fall_back_one_by_one(
+    engine: Engine, counters: list[int]
+) -> None:
+    _Piece.store, _Piece.calls = RequestStore(engine), []
+    group = GroupCommit(engine)
+    # One batch, as the writer would take it from the queue.
+    batch: list[tuple[Any, Future[Any]]] = [(_Piece(c), Future()) for c in counters]
+    group._commit(batch)
+    answers = []
+    for _, future in batch:
+        error = future.exception()
+        answers.append("ok" if error is None else type(error).__name__)
+    second = counters.index(counters[3], 0, 3)  # the duplicate's first occurrence
+    assert answers[3] == "Replay" and answers[second] == "ok"
+    assert answers.count("ok") == len(counters) - 1
+    assert _Piece.calls == [len(counters)]  # together; with 13, then one by one
+    assert stored(engine) == len(counters) - 1

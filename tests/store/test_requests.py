@@ -185,3 +185,28 @@ def race(calls: list[Callable[[], object]], expected: tuple[type[Exception], ...
     for thread in threads:
         thread.join()
     return outcomes
+
+
+def test_a_batch_is_accepted_as_if_one_by_one(engine: Engine) -> None:
+    """``accept_many_in`` (the group commit's path) answers each item as ``accept_in`` would
+    have, in order: replays inside the batch and against the store, the window, new Users."""
+    store = RequestStore(engine, replay_window=100)
+    other = "90-B3-D5-1F-30-02-00-00"
+    store.accept(new(500), T0)
+    store.accept(new(450), T0)
+    batch = [new(501), new(450), new(400), new(499), new(501), new(700), new(599), new(3, other)]
+    with engine.begin() as conn:
+        answers = store.accept_many_in(conn, [(n, S.ACCEPTED, T0) for n in batch])
+    refused = [type(a).__name__ if a else "ok" for a in answers]
+    # 450 seen before; 400 too old (500 - 100); 501 twice in the batch; 599 too old once 700
+    # is in (700 - 100 = 600).
+    assert refused == ["ok", "Replay", "Replay", "ok", "Replay", "ok", "Replay", "ok"]
+    for n, answer in zip(batch, answers, strict=True):
+        if answer is None:
+            assert store.history(n.request_id) == [(S.RECEIVED, T0), (S.ACCEPTED, T0)]
+    with engine.connect() as conn:
+        newest = dict(conn.execute(select(originator_counters)).all())
+    assert {k: int(v) for k, v in newest.items()} == {USER: 700, other: 3}
+    with pytest.raises(Replay):
+        store.accept(new(499), T0)  # the batch's counters are in the seen-set
+    store.accept(new(650), T0)  # and the window moved with 700

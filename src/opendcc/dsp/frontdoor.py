@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import Connection, Engine
@@ -318,16 +319,19 @@ class FrontDoor:
         # Signed before the transaction: no signing while holding the database's write lock.
         alert = None if admitted else self._quarantine_alert(request, user.callback_url, now)
 
-        def write(conn: Connection) -> None:
-            new = _new(request, incoming.body, when)
-            self.requests.accept_in(conn, new, now, state)
-            if alert is None:
-                priority = self.priority(request.srv)
-                rid = request.request_id
-                self.jobs.enqueue_in(conn, rid, run_after, priority, waits_for=waits_for)
-            else:
+        new = _new(request, incoming.body, when)
+        record = _record(incoming, request, "I99", reason)
+        write: Callable[[Connection], None]
+        if alert is None:
+            # Batchable: the group commit accepts concurrent ones in a few statements together.
+            priority = self.priority(request.srv)
+            write = _Accept(self, new, state, now, run_after, priority, waits_for, record)
+        else:
+
+            def write(conn: Connection) -> None:
+                self.requests.accept_in(conn, new, now, state)
                 Outbox.put_in(conn, alert, now)
-            self.audit.append(conn, _record(incoming, request, "I99", reason))
+                self.audit.append(conn, record)
 
         if (replayed := self._commit(incoming, request, write)) is not None:
             return replayed
@@ -485,6 +489,48 @@ class FrontDoor:
         alert = dcc_alert("AD1", content, now, request_id=None)
         signed = to_bytes(sign_document(alert, self.dsp))
         return Message(f"AD1:{rid}", str(rid.originator), url, signed, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Accept:
+    """One device request's accept: the request, its job and its audit record. Alone, in its
+    own savepoint; with others of its kind in a group commit's batch, all of them in a few
+    ``executemany`` statements (``run_many``), each replay refusing only itself."""
+
+    door: FrontDoor
+    new: NewRequest
+    state: RequestState
+    now: datetime
+    run_after: datetime
+    priority: int
+    waits_for: RequestId | None
+    record: AuditRecord
+
+    def __call__(self, conn: Connection) -> None:
+        rid = self.new.request_id
+        self.door.requests.accept_in(conn, self.new, self.now, self.state)
+        self.door.jobs.enqueue_in(
+            conn, rid, self.run_after, self.priority, waits_for=self.waits_for
+        )
+        self.door.audit.append(conn, self.record)
+
+    @classmethod
+    def run_many(cls, conn: Connection, pieces: list[_Accept]) -> list[tuple[bool, Any]]:
+        door = pieces[0].door
+        if any(piece.door is not door for piece in pieces):
+            raise RuntimeError("one front door's accepts at a time")  # then one by one
+        items = [(p.new, p.state, p.now) for p in pieces]
+        answers = door.requests.accept_many_in(conn, items)
+        taken = [p for p, refused in zip(pieces, answers, strict=True) if refused is None]
+        rows = [(p.new.request_id, p.run_after, p.priority, p.waits_for) for p in taken]
+        many = getattr(door.jobs, "enqueue_many_in", None)
+        if many is not None:
+            many(conn, rows)
+        else:  # a queue backend without it
+            for rid, run_after, priority, waits_for in rows:
+                door.jobs.enqueue_in(conn, rid, run_after, priority, waits_for=waits_for)
+        door.audit.append_many(conn, [p.record for p in taken])
+        return [(True, None) if refused is None else (False, refused) for refused in answers]
 
 
 def _new(request: ServiceRequest, body: bytes, execute_at: datetime | None = None) -> NewRequest:

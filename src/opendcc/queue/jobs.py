@@ -81,6 +81,26 @@ class JobQueue:
         )
 
     @staticmethod
+    def enqueue_many_in(
+        conn: Connection, rows: list[tuple[RequestId, datetime, int, RequestId | None]]
+    ) -> None:
+        """``enqueue_in`` for many jobs (request, run_after, priority, waits_for): one statement."""
+        if rows:
+            conn.execute(
+                insert(jobs),
+                [
+                    {
+                        "request_id": str(rid),
+                        "run_after": run_after,
+                        "attempts": 0,
+                        "priority": priority,
+                        "waits_for": str(waits_for) if waits_for is not None else None,
+                    }
+                    for rid, run_after, priority, waits_for in rows
+                ],
+            )
+
+    @staticmethod
     def release_waiting_in(conn: Connection, predecessor: RequestId) -> int:
         """The outcome of ``predecessor`` is known: the jobs waiting for it may be claimed."""
         released = conn.execute(

@@ -70,20 +70,21 @@ class AuditLog:
         with self._lock:
             previous = self._head if self._head is not None else self._load_head(conn)
             chain = _link(previous, record)
-            conn.execute(
-                insert(audit_log).values(
-                    at=record.at,
-                    endpoint=record.endpoint,
-                    outcome=record.outcome,
-                    reason=record.reason[:512],
-                    request_id=record.request_id,
-                    originator=record.originator,
-                    srv=record.srv,
-                    digest=record.digest,
-                    chain=chain,
-                )
-            )
+            conn.execute(insert(audit_log).values(**_row(record, chain)))
             self._head = chain
+
+    def append_many(self, conn: Connection, records: list[AuditRecord]) -> None:
+        """``append`` for several records, chained in order, in one statement."""
+        if not records:
+            return
+        with self._lock:
+            previous = self._head if self._head is not None else self._load_head(conn)
+            rows = []
+            for record in records:
+                previous = _link(previous, record)
+                rows.append(_row(record, previous))
+            conn.execute(insert(audit_log), rows)
+            self._head = previous
 
     def forget_head(self) -> None:
         """After a rolled-back transaction the in-memory head may be ahead of the table."""
@@ -127,6 +128,20 @@ class AuditLog:
             select(audit_log.c.chain).order_by(audit_log.c.id.desc()).limit(1)
         ).scalar_one_or_none()
         return head or GENESIS
+
+
+def _row(record: AuditRecord, chain: str) -> dict[str, object]:
+    return {
+        "at": record.at,
+        "endpoint": record.endpoint,
+        "outcome": record.outcome,
+        "reason": record.reason[:512],
+        "request_id": record.request_id,
+        "originator": record.originator,
+        "srv": record.srv,
+        "digest": record.digest,
+        "chain": chain,
+    }
 
 
 def _from_row(row: object) -> AuditRecord:

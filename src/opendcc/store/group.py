@@ -8,6 +8,11 @@ thread takes whatever work is waiting (up to ``max_batch``), runs each piece in 
 one transaction, commits once, and only then wakes each caller with its result: a caller that
 returns has its rows on disk (an I99 is never sent before its request is durable).
 
+Work of one kind can do better than a savepoint each: a ``Batchable`` piece's class runs all the
+batch's pieces of its kind together (``run_many``: a few ``executemany`` statements for the lot,
+whatever the batch size), each piece still getting its own answer. If ``run_many`` raises, its
+savepoint is rolled back and those pieces run one by one instead.
+
 A piece of work that raises (a replay, say) has its savepoint rolled back and its caller gets
 the exception; the others commit. ``on_rollback`` runs after each such rollback, in the writer
 thread, before the next piece: a piece may have moved in-memory state (the audit chain's head)
@@ -23,7 +28,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import Connection, Engine
 
@@ -32,6 +37,18 @@ T = TypeVar("T")
 Work = Callable[[Connection], Any]
 
 MAX_BATCH = 128
+
+
+@runtime_checkable
+class Batchable(Protocol):
+    """Work whose class can run many pieces of it at once."""
+
+    def __call__(self, conn: Connection) -> Any: ...
+
+    @classmethod
+    def run_many(cls, conn: Connection, pieces: list[Any]) -> list[tuple[bool, Any]]:
+        """Run every piece; for each, (True, result) or (False, the exception refusing it)."""
+        ...
 
 
 class GroupCommit:
@@ -103,33 +120,20 @@ class GroupCommit:
         results: list[tuple[Future[Any], bool, Any]] = []
         try:
             with self.engine.begin() as conn:
-                single = len(batch) == 1
-                for work, future in batch:
-                    if single:  # no savepoint needed: the transaction is the piece's own
-                        try:
-                            results.append((future, True, work(conn)))
-                        except BaseException as exc:
-                            results.append((future, False, exc))
-                            raise
-                        continue
-                    savepoint = conn.begin_nested()
-                    try:
-                        value = work(conn)
-                    except BaseException as exc:
-                        savepoint.rollback()
-                        self.on_rollback()
-                        results.append((future, False, exc))
-                    else:
-                        savepoint.commit()
-                        results.append((future, True, value))
+                kinds, single = _partition(batch)
+                for kind, pieces in kinds.items():
+                    if len(pieces) == 1 or not self._many(conn, kind, pieces, results):
+                        single += pieces
+                for work, future in single:
+                    self._one(conn, work, future, results, alone=len(batch) == 1)
         except BaseException as exc:
             self.on_rollback()
-            failed = {id(f) for f, ok, _ in results if not ok}
+            for future, ok, value in results:
+                if not ok:
+                    future.set_exception(value)  # refused in its savepoint: its own answer
             for _, future in batch:
                 if not future.done():
-                    # A piece's own exception is its answer; the others failed with the batch.
-                    own = next((v for f, ok, v in results if f is future and not ok), None)
-                    future.set_exception(own if id(future) in failed and own else exc)
+                    future.set_exception(exc)  # failed with the batch
             return
         self.batches += 1
         self.pieces += len(batch)
@@ -138,3 +142,64 @@ class GroupCommit:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    def _many(
+        self,
+        conn: Connection,
+        kind: type,
+        pieces: list[tuple[Work, Future[Any]]],
+        results: list[tuple[Future[Any], bool, Any]],
+    ) -> bool:
+        """Run pieces of one ``Batchable`` kind together; False (rolled back) if that failed."""
+        savepoint = conn.begin_nested()
+        try:
+            answers = kind.run_many(conn, [work for work, _ in pieces])  # type: ignore[attr-defined]
+        except Exception:
+            savepoint.rollback()
+            self.on_rollback()
+            return False
+        savepoint.commit()
+        for (_, future), (ok, value) in zip(pieces, answers, strict=True):
+            results.append((future, ok, value))
+        return True
+
+    def _one(
+        self,
+        conn: Connection,
+        work: Work,
+        future: Future[Any],
+        results: list[tuple[Future[Any], bool, Any]],
+        *,
+        alone: bool,
+    ) -> None:
+        if alone:  # no savepoint needed: the transaction is the piece's own
+            try:
+                results.append((future, True, work(conn)))
+            except BaseException as exc:
+                results.append((future, False, exc))
+                raise
+            return
+        savepoint = conn.begin_nested()
+        try:
+            value = work(conn)
+        except BaseException as exc:
+            savepoint.rollback()
+            self.on_rollback()
+            results.append((future, False, exc))
+        else:
+            savepoint.commit()
+            results.append((future, True, value))
+
+
+def _partition(
+    batch: list[tuple[Work, Future[Any]]],
+) -> tuple[dict[type, list[tuple[Work, Future[Any]]]], list[tuple[Work, Future[Any]]]]:
+    """The batch's ``Batchable`` pieces by kind, and the rest."""
+    kinds: dict[type, list[tuple[Work, Future[Any]]]] = {}
+    single = []
+    for work, future in batch:
+        if isinstance(work, Batchable):
+            kinds.setdefault(type(work), []).append((work, future))
+        else:
+            single.append((work, future))
+    return kinds, single

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opendcc.core.errors import DuisError
@@ -122,24 +122,7 @@ class RequestStore:
         """``accept`` inside the caller's transaction, so other rows commit with it."""
         rid = request.request_id
         self.admit_counter_in(conn, str(rid.originator), rid.counter)
-        conn.execute(
-            insert(service_requests).values(
-                request_id=str(rid),
-                originator=str(rid.originator),
-                target=str(rid.target),
-                counter=u64_text(rid.counter),
-                srv=request.srv,
-                command_variant=request.command_variant,
-                state=state.value,
-                received_at=now,
-                updated_at=now,
-                execute_at=request.execute_at,
-                preceding_request_id=(
-                    str(request.preceding_request_id) if request.preceding_request_id else None
-                ),
-                document=request.document,
-            )
-        )
+        conn.execute(insert(service_requests).values(**_request_row(request, state, now)))
         step = advance(RequestState.RECEIVED, state, now)
         conn.execute(
             insert(request_transitions),
@@ -187,13 +170,101 @@ class RequestStore:
         self._accepts += 1
         if self._accepts >= PRUNE_EVERY:
             self._accepts = 0
-            floor = max(counter, int(newest or 0)) - self.replay_window
-            if floor > 0:
-                conn.execute(
-                    delete(accepted_counters)
-                    .where(accepted_counters.c.user_id == user)
-                    .where(accepted_counters.c.counter <= u64_text(floor))
+            self._prune_in(conn, user, max(counter, int(newest or 0)))
+
+    def accept_many_in(
+        self, conn: Connection, items: list[tuple[NewRequest, RequestState, datetime]]
+    ) -> list[Replay | None]:
+        """``accept_in`` for a batch, in a fixed handful of statements (each ``executemany``)
+        whatever its size: the group commit's path for concurrent accepts. Returns, item by
+        item, the ``Replay`` that refuses it or None; refused items store nothing. A counter
+        another process accepts meanwhile fails the batch with ``IntegrityError`` (the caller
+        then accepts the items one by one)."""
+        c_users = sorted({str(new.request_id.originator) for new, _, _ in items})
+        newest = {
+            user: int(last)
+            for user, last in conn.execute(
+                select(originator_counters.c.user_id, originator_counters.c.last_counter).where(
+                    originator_counters.c.user_id.in_(c_users)
                 )
+            )
+        }
+        wanted = sorted({u64_text(new.request_id.counter) for new, _, _ in items})
+        seen = {
+            (user, int(counter))
+            for user, counter in conn.execute(
+                select(accepted_counters.c.user_id, accepted_counters.c.counter)
+                .where(accepted_counters.c.user_id.in_(c_users))
+                .where(accepted_counters.c.counter.in_(wanted))
+            )
+        }
+        known = set(newest)
+        answers: list[Replay | None] = []
+        taken: list[tuple[NewRequest, RequestState, datetime]] = []
+        for new, state, now in items:
+            user, counter = str(new.request_id.originator), new.request_id.counter
+            if (user, counter) in seen:
+                answers.append(Replay(f"counter {counter} was accepted from {user} before"))
+                continue
+            if user in newest and counter <= newest[user] - self.replay_window:
+                answers.append(
+                    Replay(
+                        f"counter {counter} is too old: at or below {newest[user]} (the newest"
+                        f" accepted from {user}) minus the replay window of {self.replay_window}"
+                    )
+                )
+                continue
+            seen.add((user, counter))
+            newest[user] = max(counter, newest.get(user, counter))
+            answers.append(None)
+            taken.append((new, state, now))
+        if not taken:
+            return answers
+        raised = sorted({str(new.request_id.originator) for new, _, _ in taken})
+        fresh = [
+            {"user_id": u, "last_counter": u64_text(newest[u])} for u in raised if u not in known
+        ]
+        if fresh:
+            conn.execute(insert(originator_counters), fresh)
+        rising = [{"user": u, "counter": u64_text(newest[u])} for u in raised if u in known]
+        if rising:
+            conn.execute(
+                update(originator_counters)
+                .where(originator_counters.c.user_id == bindparam("user"))
+                .where(originator_counters.c.last_counter < bindparam("counter"))
+                .values(last_counter=bindparam("counter")),
+                rising,
+            )
+        conn.execute(
+            insert(accepted_counters),
+            [
+                {"user_id": str(n.request_id.originator), "counter": u64_text(n.request_id.counter)}
+                for n, _, _ in taken
+            ],
+        )
+        conn.execute(insert(service_requests), [_request_row(n, s, at) for n, s, at in taken])
+        history: list[dict[str, object]] = []
+        for new, state, now in taken:
+            key = str(new.request_id)
+            history.append({"request_id": key, "source": None, "target": "received", "at": now})
+            history.append(_row(key, advance(RequestState.RECEIVED, state, now)))
+        conn.execute(insert(request_transitions), history)
+        self._accepts += len(taken)
+        if self._accepts >= PRUNE_EVERY:
+            self._accepts = 0
+            for user in raised:
+                self._prune_in(conn, user, newest[user])
+        return answers
+
+    def _prune_in(self, conn: Connection, user: str, newest: int) -> None:
+        """Drop the User's seen counters below the window: they are refused as too old."""
+        floor = newest - self.replay_window
+        if floor > 0:
+            conn.execute(
+                delete(accepted_counters)
+                .where(accepted_counters.c.user_id == user)
+                .where(accepted_counters.c.counter <= u64_text(floor))
+            )
 
     def transition(self, request_id: RequestId, target: RequestState, now: datetime) -> Transition:
         with self.engine.begin() as conn:
@@ -367,6 +438,25 @@ class RequestStore:
         )
         with self.engine.connect() as conn:
             return [RequestId.parse(rid) for (rid,) in conn.execute(query)]
+
+
+def _request_row(request: NewRequest, state: RequestState, now: datetime) -> dict[str, object]:
+    rid = request.request_id
+    preceding = request.preceding_request_id
+    return {
+        "request_id": str(rid),
+        "originator": str(rid.originator),
+        "target": str(rid.target),
+        "counter": u64_text(rid.counter),
+        "srv": request.srv,
+        "command_variant": request.command_variant,
+        "state": state.value,
+        "received_at": now,
+        "updated_at": now,
+        "execute_at": request.execute_at,
+        "preceding_request_id": str(preceding) if preceding else None,
+        "document": request.document,
+    }
 
 
 def _state(conn: Connection, key: str) -> RequestState:
