@@ -115,6 +115,7 @@ class _Ready:
     sealed: Sealed
     settlement: Settlement | None
     adapter: S1spAdapter
+    state: RequestState  # as committed before the adapter was called
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +216,8 @@ class Dispatcher:
             if refusal is not None:
                 self._refused(request, E11, refusal)
                 return None
-        return _Ready(request, instruction, sealed, settlement, adapter)
+        current = S.SENT_TO_S1SP if state in BEFORE_INSTRUCTION else state
+        return _Ready(request, instruction, sealed, settlement, adapter, current)
 
     def _sealed(
         self, request: ServiceRequest, state: RequestState, document: bytes
@@ -249,11 +251,11 @@ class Dispatcher:
             self._held(request, str(outcome.data["held_until"]), settle)
         elif code is ResponseCode.SUCCESS:
             payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
-            self._finish(request, S.RESPONDED, code, payload, settle)
+            self._finish(request, S.RESPONDED, code, payload, settle, current=ready.state)
         else:
             why = outcome.detail or outcome.status
             event = DccEvent.COMMAND_UNDELIVERED if code in UNDELIVERED else None
-            self._refused(request, code, why, settle, event=event)
+            self._refused(request, code, why, settle, event=event, current=ready.state)
 
     async def _cancel_like(self, request: ServiceRequest) -> None:
         if self.cancel_like is None:
@@ -345,9 +347,11 @@ class Dispatcher:
         also: Also = _nothing,
         *,
         event: DccEvent | None = None,
+        current: RequestState | None = None,
     ) -> None:
         status = Smets1Status(int(code.value[1:]), why[:250])
-        self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)), also, event=event)
+        payload = Smets1Payload(statuses=(status,))
+        self._finish(request, S.FAILED, code, payload, also, event=event, current=current)
 
     def _instructed(
         self,
@@ -382,7 +386,10 @@ class Dispatcher:
         also: Also = _nothing,
         *,
         event: DccEvent | None = None,
+        current: RequestState | None = None,
     ) -> None:
+        """The outcome, its Response in the outbox, the job done, in one write; ``current``:
+        the request's state when known (it saves reading it)."""
         rid = request.request_id
         now = self.clock.now()
         user = self.users.get(rid.originator)
@@ -404,7 +411,10 @@ class Dispatcher:
         alert = self.command_alert(request, event, user.callback_url) if event else None
 
         def write(conn: Connection) -> None:
-            self.requests.transition_in(conn, rid, target, now, code=code.value)
+            if current is None:
+                self.requests.transition_in(conn, rid, target, now, code=code.value)
+            else:
+                self.requests.advance_in(conn, rid, current, [target], now=now, code=code.value)
             Outbox.put_many_in(conn, [(m, None) for m in (message, alert) if m is not None], now)
             self.jobs.complete_in(conn, rid)
             self.jobs.release_waiting_in(conn, rid)

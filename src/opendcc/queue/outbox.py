@@ -100,7 +100,9 @@ class Outbox:
             .where(earlier.c.delivered_at.is_(None))
             .where(earlier.c.id < outbox.c.id),
         )
-        with self.engine.begin() as conn:
+        # Look in a read first (a snapshot, no lock): an idle deliverer's polls and its last,
+        # empty, claim take no write lock and commit nothing.
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 select(outbox)
                 .where(outbox.c.delivered_at.is_(None))
@@ -113,11 +115,15 @@ class Outbox:
                 .order_by(outbox.c.bulk, outbox.c.id)
                 .limit(limit)
             ).all()
-            claimed = []
+        if not rows:
+            return []
+        claimed = []
+        with self.engine.begin() as conn:
             for row in rows:
                 won = conn.execute(
                     update(outbox)
                     .where(outbox.c.id == row.id)
+                    .where(outbox.c.delivered_at.is_(None))  # read above, outside this one
                     .where(free)
                     .values(lease_until=now + lease)
                 )
@@ -154,9 +160,9 @@ class Outbox:
                 if message.request_id is None:
                     continue
                 state = self.requests.state_in(conn, message.request_id)
-                if state is not RequestState.DELIVERED:
-                    self.requests.transition_in(
-                        conn, message.request_id, RequestState.DELIVERED, now
+                if state is not RequestState.DELIVERED:  # one read: moved from what it read
+                    self.requests.advance_in(
+                        conn, message.request_id, state, [RequestState.DELIVERED], now=now
                     )
 
     def failed(self, row_id: int, attempts: int, error: str, now: datetime) -> None:
