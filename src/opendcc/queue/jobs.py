@@ -15,10 +15,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, or_, select, update
 
 from opendcc.core.request_id import RequestId
 from opendcc.store.tables import jobs, service_requests
+
+# The hot path's statements, built once (executing a prebuilt statement skips building and
+# cache-keying a new one each time).
+_INSERT_JOB = insert(jobs)
+_DELETE_JOB = delete(jobs).where(jobs.c.request_id == bindparam("key"))
+_RELEASE_WAITING = (
+    update(jobs).where(jobs.c.waits_for == bindparam("predecessor")).values(waits_for=None)
+)
 
 
 class WorkQueue(Protocol):
@@ -71,13 +79,14 @@ class JobQueue:
         waits_for: RequestId | None = None,
     ) -> None:
         conn.execute(
-            insert(jobs).values(
-                request_id=str(request_id),
-                run_after=run_after,
-                attempts=0,
-                priority=priority,
-                waits_for=str(waits_for) if waits_for is not None else None,
-            )
+            _INSERT_JOB,
+            {
+                "request_id": str(request_id),
+                "run_after": run_after,
+                "attempts": 0,
+                "priority": priority,
+                "waits_for": str(waits_for) if waits_for is not None else None,
+            },
         )
 
     @staticmethod
@@ -87,7 +96,7 @@ class JobQueue:
         """``enqueue_in`` for many jobs (request, run_after, priority, waits_for): one statement."""
         if rows:
             conn.execute(
-                insert(jobs),
+                _INSERT_JOB,
                 [
                     {
                         "request_id": str(rid),
@@ -103,9 +112,7 @@ class JobQueue:
     @staticmethod
     def release_waiting_in(conn: Connection, predecessor: RequestId) -> int:
         """The outcome of ``predecessor`` is known: the jobs waiting for it may be claimed."""
-        released = conn.execute(
-            update(jobs).where(jobs.c.waits_for == str(predecessor)).values(waits_for=None)
-        )
+        released = conn.execute(_RELEASE_WAITING, {"predecessor": str(predecessor)})
         return released.rowcount
 
     def park(self, request_id: RequestId, waits_for: RequestId) -> None:
@@ -173,7 +180,7 @@ class JobQueue:
 
     @staticmethod
     def complete_in(conn: Connection, request_id: RequestId) -> None:
-        conn.execute(delete(jobs).where(jobs.c.request_id == str(request_id)))
+        conn.execute(_DELETE_JOB, {"key": str(request_id)})
 
     def retry(self, request_id: RequestId, run_after: datetime) -> None:
         with self.engine.begin() as conn:

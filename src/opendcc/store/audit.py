@@ -23,6 +23,7 @@ from opendcc.store.group import GroupCommit
 from opendcc.store.tables import audit_log
 
 GENESIS = "0" * 64
+_INSERT = insert(audit_log)  # built once: the hot path executes it with parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class AuditLog:
         with self._lock:
             previous = self._head if self._head is not None else self._load_head(conn)
             chain = _link(previous, record)
-            conn.execute(insert(audit_log).values(**_row(record, chain)))
+            conn.execute(_INSERT, _row(record, chain))
             self._head = chain
 
     def append_many(self, conn: Connection, records: list[AuditRecord]) -> None:
@@ -83,7 +84,7 @@ class AuditLog:
             for record in records:
                 previous = _link(previous, record)
                 rows.append(_row(record, previous))
-            conn.execute(insert(audit_log), rows)
+            conn.execute(_INSERT, rows)
             self._head = previous
 
     def forget_head(self) -> None:
