@@ -106,6 +106,7 @@ class Hub:
         self.group.on_rollback = self.audit.forget_head
         self.jobs = JobQueue(self.engine)
         self.outbox = Outbox(self.engine, self.requests)
+        self.jobs.group = self.outbox.group = self.group  # claims and deliveries join batches
         repository = (
             TrustStore.from_directory(config.smki_repository)
             if config.smki_repository

@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, or_, select, update
 
 from opendcc.core.request_id import RequestId
+from opendcc.store.group import GroupCommit, write
 from opendcc.store.tables import jobs, service_requests
 
 # The hot path's statements, built once (executing a prebuilt statement skips building and
@@ -68,6 +69,8 @@ class JobQueue:
     def __init__(self, engine: Engine, lease: timedelta = timedelta(seconds=60)) -> None:
         self.engine = engine
         self.lease = lease
+        # The hub's group commit, when it has one: claims join its batches (store.group).
+        self.group: GroupCommit | None = None
 
     @staticmethod
     def enqueue_in(
@@ -161,21 +164,14 @@ class JobQueue:
         if not due:
             return []
         # Then lease what is still free, in one statement; another worker may have won some.
-        with self.engine.begin() as conn:
-            won = {
-                key
-                for (key,) in conn.execute(
-                    update(jobs)
-                    .where(jobs.c.request_id.in_(due))
-                    .where(free)
-                    .values(
-                        lease_owner=owner,
-                        lease_until=now + self.lease,
-                        attempts=jobs.c.attempts + 1,
-                    )
-                    .returning(jobs.c.request_id)
-                )
-            }
+        lease = (
+            update(jobs)
+            .where(jobs.c.request_id.in_(due))
+            .where(free)
+            .values(lease_owner=owner, lease_until=now + self.lease, attempts=jobs.c.attempts + 1)
+            .returning(jobs.c.request_id)
+        )
+        won = write(self.engine, self.group, lambda conn: set(conn.execute(lease).scalars()))
         return [RequestId.parse(key) for key in due if key in won]
 
     @staticmethod

@@ -191,6 +191,16 @@ class GroupCommit:
             results.append((future, True, value))
 
 
+def write(engine: Engine, group: GroupCommit | None, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in a write transaction: the group's next batch when there is a group (no
+    contention for SQLite's write lock, whose busy wait sleeps in steps of up to 100 ms), else
+    a transaction of its own."""
+    if group is not None:
+        return group.run(work)
+    with engine.begin() as conn:
+        return work(conn)
+
+
 def _partition(
     batch: list[tuple[Work, Future[Any]]],
 ) -> tuple[dict[type, list[tuple[Work, Future[Any]]]], list[tuple[Work, Future[Any]]]]:
