@@ -6,8 +6,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -24,6 +26,7 @@ from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
 from opendcc.smki import SigningCredentials, TrustStore, describe
 from opendcc.store.audit import AuditLog
+from opendcc.store.requests import REPLAY_WINDOW
 from opendcc.store.tables import originator_counters, service_requests
 from tests.gateway.harness import SR, Estate, estate, response_code, user
 from tests.reference import KEYS, NOW
@@ -246,10 +249,37 @@ def test_replay_is_refused_and_a_refused_counter_stays_free(
     first = supplier.request("4.1.1", METER, counter=counter)
     assert response_code(hub.post("serviceS", first).content) == "I99"
     assert last_counter(hub, supplier) == f"{counter:020d}"
-    # and then neither that request again nor a lower counter is.
-    assert "replay" in refused(hub, "serviceS", first, 409, "E1")
+    # and then neither that request again nor a counter older than the replay window is
+    # (both a signed E1 Response, HTTP 200, as any coded refusal) ...
+    assert "replay" in refused(hub, "serviceS", first, 200, "E1")
+    old = supplier.request("4.1.1", METER, counter=counter - REPLAY_WINDOW)
+    assert "too old" in refused(hub, "serviceS", old, 200, "E1")
+    # ... but a lower counter inside the window, never accepted, is (it was overtaken).
     lower = supplier.request("4.1.1", METER, counter=counter - 1)
-    assert "replay" in refused(hub, "serviceS", lower, 409, "E1")
+    assert response_code(hub.post("serviceS", lower).content) == "I99"
+    assert last_counter(hub, supplier) == f"{counter:020d}"
+    assert "replay" in refused(hub, "serviceS", lower, 200, "E1")
+
+
+def test_honest_concurrency_is_accepted_and_every_exact_replay_refused(
+    hub: Estate, supplier: SimulatedUser
+) -> None:
+    """A User numbering requests as it makes them and sending them over several connections:
+    they arrive out of order, and every one is accepted (within the replay window); sent again,
+    all at once, every one is refused with a signed E1 Response."""
+    bodies = [supplier.request("4.1.1", METER) for _ in range(12)]
+    url = f"{hub.hub.url}/api/v1/serviceS"
+
+    def post(body: bytes) -> httpx.Response:
+        return httpx.post(url, content=body, headers={"Content-Type": "application/xml"})
+
+    with ThreadPoolExecutor(6) as pool:  # newest first: most arrive after a higher counter
+        first = list(pool.map(post, bodies[::-1]))
+    assert [response_code(a.content) for a in first] == ["I99"] * len(bodies)
+    with ThreadPoolExecutor(6) as pool:
+        again = list(pool.map(post, bodies + bodies))
+    assert {(a.status_code, response_code(a.content)) for a in again} == {(200, "E1")}
+    assert all(a.headers["X-OpenDCC-Reason"].startswith("replay: ") for a in again)
 
 
 def test_anomaly_threshold_quarantines_and_alerts(

@@ -69,3 +69,31 @@ def test_verifying_from_a_point_checks_only_what_came_after(engine: Engine) -> N
     with engine.begin() as conn:
         conn.execute(update(audit_log).where(audit_log.c.id == 5).values(outcome="I0"))
     assert log.verify_from(last, chain) == (4, log.verify_from(0, limit=4)[1], 5)
+
+
+def _interleave(engine: Engine, *, shared: bool) -> None:
+    """Two processes' logs (two AuditLog objects, each with its own cached head) taking turns."""
+    ours, theirs = AuditLog(engine, shared=shared), AuditLog(engine, shared=shared)
+    for n in range(6):
+        (ours if n % 2 == 0 else theirs).record(record(n))
+
+
+def test_logs_of_several_processes_keep_one_chain_when_shared(engine: Engine) -> None:
+    _interleave(engine, shared=True)
+    assert AuditLog(engine).verify_chain() is None
+
+
+def test_unshared_logs_of_several_processes_fork_the_chain(engine: Engine) -> None:
+    # Why the hub's processes share: each cached head goes stale when another process appends.
+    _interleave(engine, shared=False)
+    assert AuditLog(engine).verify_chain() is not None
+
+
+def test_shared_logs_writing_at_once_keep_one_chain(engine: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    logs = [AuditLog(engine, shared=True) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: logs[n % 4].record(record(n)), range(40)))
+    assert len(AuditLog(engine).records()) == 40
+    assert AuditLog(engine).verify_chain() is None

@@ -20,6 +20,7 @@ def test_migrations_match_the_declared_tables(engine: Engine) -> None:
 
 def test_downgrade_to_the_previous_revision_and_back(engine: Engine) -> None:
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     from opendcc.store.engine import alembic_config
 
@@ -28,4 +29,5 @@ def test_downgrade_to_the_previous_revision_and_back(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0009"
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        assert context.get_current_revision() == head

@@ -5,18 +5,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, func, inspect, select
 
 from opendcc.core.request_id import COUNTER_MAX, RequestId
 from opendcc.dsp.lifecycle import IllegalTransition, RequestState
 from opendcc.store.requests import (
+    PRUNE_EVERY,
     ConcurrentTransition,
     NewRequest,
     Replay,
     RequestStore,
     UnknownRequest,
 )
-from opendcc.store.tables import originator_counters
+from opendcc.store.tables import accepted_counters, originator_counters
 
 S = RequestState
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -58,22 +59,60 @@ def test_illegal_transition_changes_nothing(engine: Engine) -> None:
 
 
 def test_replayed_and_stale_counters_are_refused_and_store_nothing(engine: Engine) -> None:
-    store = RequestStore(engine)
-    store.accept(new(10), T0)
-    for counter in (10, 9, 0):
+    store = RequestStore(engine, replay_window=100)
+    store.accept(new(1000), T0)
+    for counter in (1000, 900, 0):  # an exact replay; the newest minus the window; older still
         with pytest.raises(Replay):
             store.accept(new(counter), T0)
-    with pytest.raises(UnknownRequest):
-        store.state(new(9).request_id)
-    store.accept(new(11), T0)  # strictly greater is fine
+    for counter in (900, 0):
+        with pytest.raises(UnknownRequest):
+            store.state(new(counter).request_id)
+    store.accept(new(1001), T0)  # strictly greater is fine
     store.accept(new(5, user="90-B3-D5-1F-30-02-00-00"), T0)  # counters are per User
 
 
+def test_out_of_order_counters_inside_the_window_are_accepted_once(engine: Engine) -> None:
+    store = RequestStore(engine, replay_window=100)
+    for counter in (50, 52, 51, 901, 850, 802):  # honest concurrency: arrival order differs
+        store.accept(new(counter), T0)
+    for counter in (50, 51, 52, 850, 802, 901):  # each of them again: an exact replay
+        with pytest.raises(Replay, match=r"before|too old"):
+            store.accept(new(counter), T0)
+    with pytest.raises(Replay, match="too old"):
+        store.accept(new(801), T0)  # 901 - 100: just outside the window
+    store.accept(new(802 + 1), T0)  # inside it, unseen
+    with engine.connect() as conn:
+        newest = conn.execute(select(originator_counters.c.last_counter)).scalar_one()
+    assert int(newest) == 901  # a late arrival never lowers the newest
+
+
+def test_concurrent_duplicates_exactly_one_is_accepted(engine: Engine) -> None:
+    store = RequestStore(engine, replay_window=100)
+    store.accept(new(10), T0)
+    # The same counter from several threads at once, inside the window and above the newest.
+    for counter in (8, 20):
+        results = race([lambda c=counter: store.accept(new(c), T0)] * 6, expected=(Replay,))
+        assert results.count("ok") == 1, results
+        assert results.count("lost") == 5, results
+
+
+def test_the_seen_set_is_pruned_below_the_window(engine: Engine) -> None:
+    store = RequestStore(engine, replay_window=10)
+    for counter in range(1, PRUNE_EVERY + 2):
+        store.accept(new(counter), T0)
+    with engine.connect() as conn:
+        kept = conn.execute(select(func.count()).select_from(accepted_counters)).scalar_one()
+    assert kept < PRUNE_EVERY  # pruned; and what was pruned is refused as too old
+    with pytest.raises(Replay, match="too old"):
+        store.accept(new(1), T0)
+
+
 def test_counters_near_two_to_the_64_keep_their_order(engine: Engine) -> None:
-    store = RequestStore(engine)
+    store = RequestStore(engine, replay_window=100)
     store.accept(new(COUNTER_MAX - 1), T0)
+    store.accept(new(COUNTER_MAX - 2), T0)  # inside the window
     with pytest.raises(Replay):
-        store.accept(new(COUNTER_MAX - 2), T0)
+        store.accept(new(COUNTER_MAX - 101), T0)  # the newest minus the window
     store.accept(new(COUNTER_MAX), T0)
     with pytest.raises(Replay):
         store.accept(new(COUNTER_MAX), T0)
@@ -159,3 +198,28 @@ def race(calls: list[Callable[[], object]], refusals: tuple[type[Exception], ...
     for thread in threads:
         thread.join()
     return outcomes
+
+
+def test_a_batch_is_accepted_as_if_one_by_one(engine: Engine) -> None:
+    """``accept_many_in`` (the group commit's path) answers each item as ``accept_in`` would
+    have, in order: replays inside the batch and against the store, the window, new Users."""
+    store = RequestStore(engine, replay_window=100)
+    other = "90-B3-D5-1F-30-02-00-00"
+    store.accept(new(500), T0)
+    store.accept(new(450), T0)
+    batch = [new(501), new(450), new(400), new(499), new(501), new(700), new(599), new(3, other)]
+    with engine.begin() as conn:
+        answers = store.accept_many_in(conn, [(n, S.ACCEPTED, T0) for n in batch])
+    refused = [type(a).__name__ if a else "ok" for a in answers]
+    # 450 seen before; 400 too old (500 - 100); 501 twice in the batch; 599 too old once 700
+    # is in (700 - 100 = 600).
+    assert refused == ["ok", "Replay", "Replay", "ok", "Replay", "ok", "Replay", "ok"]
+    for n, answer in zip(batch, answers, strict=True):
+        if answer is None:
+            assert store.history(n.request_id) == [(S.RECEIVED, T0), (S.ACCEPTED, T0)]
+    with engine.connect() as conn:
+        newest = dict(conn.execute(select(originator_counters)).all())
+    assert {k: int(v) for k, v in newest.items()} == {USER: 700, other: 3}
+    with pytest.raises(Replay):
+        store.accept(new(499), T0)  # the batch's counters are in the seen-set
+    store.accept(new(650), T0)  # and the window moved with 700

@@ -8,20 +8,25 @@ The gateway hands every POSTed body here with the endpoint it arrived on. In ord
    in the SMKI repository. Failure: HTTP 401.
 3. **Access control** (``opendcc.dsp.access``): E1, E3, E2, E12, E13, E19, E11, E5, E4, then
    whether the device's S1SP offers the SRV (E11). Failure: a signed Response, HTTP 200.
-4. **Replay**: the originator counter must be above the last one accepted from the User.
-   Failure: HTTP 409.
+4. **Replay**: the originator counter must not have been accepted from the User before, nor be
+   older than the replay window below the newest one accepted (``opendcc.store.requests``).
+   Failure: a signed Response with code E1, HTTP 200.
 5. **Anomaly detection**: over the User's threshold for the SRV, the request is quarantined
    (stored, never executed), acknowledged, and an AD1 DCC alert goes to the User.
 
 DUIS defines no response code for the failures of steps 1, 2 and 4, which happen before the
 DCC can hold the request against a User. opendcc answers them with code **E1** ("not a valid
-User / User Role"), tells them apart by HTTP status and the ``X-OpenDCC-Reason`` header, and
+User / User Role"), tells them apart by HTTP status (400, 401, and 200 for a replay, which a DUIS
+client reads like any other coded refusal) and the ``X-OpenDCC-Reason`` header, and
 answers a body that is not a DUIS Request with a readable SRV in plain text (a DUIS Response
 needs the ServiceReference). Every answer, accepted or refused, leaves one audit record; a
 refusal changes nothing else.
 
-Accepted device requests are committed with their job and audit record in one transaction
-before the signed I99 acknowledgement is returned. Non-device requests (CV 8) are answered
+Accepted device requests are committed with their job and audit record before the signed I99
+acknowledgement is returned; the commits of concurrent requests are grouped (``store.group``:
+one writer thread, one transaction and fsync for a batch, a savepoint each, so a replay among
+them refuses only itself). Refusals' audit records go the same way: one writer keeps the audit
+chain in order. Non-device requests (CV 8) are answered
 synchronously with their signed Response.
 """
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
@@ -76,6 +82,7 @@ from opendcc.s1sp.contract import Instruction
 from opendcc.s1sp.services import DECOMMISSION_NOTICE, InvalidParameters
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.audit import AuditLog, AuditRecord, digest
+from opendcc.store.group import GroupCommit
 from opendcc.store.requests import NewRequest, Replay, RequestStore
 
 XML = "application/xml"
@@ -162,8 +169,12 @@ class FrontDoor:
         restricted: Callable[[Granted], None] = lambda granted: None,
         non_device: Mapping[str, NonDevice] | None = None,
         device_dates: Callable[[Granted], bool] = lambda granted: False,
+        group: GroupCommit | None = None,
     ) -> None:
         self.engine = engine
+        # One writer for the requests and every audit record (refusals' too): the chain's order.
+        self.group = group or audit.group or GroupCommit(engine, on_rollback=audit.forget_head)
+        audit.group = self.group
         self.clock = clock
         self.catalogue = catalogue
         self.certificates = certificates
@@ -351,16 +362,19 @@ class FrontDoor:
         # Signed before the transaction: no signing while holding the database's write lock.
         alert = None if admitted else self._quarantine_alert(request, user.callback_url, now)
 
-        def write(conn: Connection) -> None:
-            new = _new(request, incoming.body, when)
-            self.requests.accept_in(conn, new, now, state)
-            if alert is None:
-                priority = self.priority(request.srv)
-                rid = request.request_id
-                self.jobs.enqueue_in(conn, rid, run_after, priority, waits_for=waits_for)
-            else:
+        new = _new(request, incoming.body, when)
+        record = _record(incoming, request, "I99", reason)
+        write: Callable[[Connection], None]
+        if alert is None:
+            # Batchable: the group commit accepts concurrent ones in a few statements together.
+            priority = self.priority(request.srv)
+            write = _Accept(self, new, state, now, run_after, priority, waits_for, record)
+        else:
+
+            def write(conn: Connection) -> None:
+                self.requests.accept_in(conn, new, now, state)
                 Outbox.put_in(conn, alert, now)
-            self.audit.append(conn, _record(incoming, request, "I99", reason))
+                self.audit.append(conn, record)
 
         if (replayed := self._commit(incoming, request, write)) is not None:
             return replayed
@@ -459,16 +473,12 @@ class FrontDoor:
     def _commit(
         self, incoming: Incoming, request: ServiceRequest, write: Callable[[Connection], None]
     ) -> Answer | None:
-        """Run ``write`` in one transaction; a replay is refused (409) and changes nothing."""
+        """Run ``write`` in one transaction; a replay is refused (a signed E1 Response, HTTP
+        200, like every coded refusal) and changes nothing."""
         try:
-            with self.engine.begin() as conn:
-                write(conn)
+            self.group.run(write)  # the group's writer forgets the chain head on a rollback
         except Replay as exc:
-            self.audit.forget_head()
-            return self._refuse(incoming, request, 409, f"replay: {exc}")
-        except BaseException:
-            self.audit.forget_head()  # the rolled-back record may have moved the chain head
-            raise
+            return self._refuse(incoming, request, 200, f"replay: {exc}")
         return None
 
     # ------------------------------------------------------------------ answers
@@ -544,6 +554,48 @@ class FrontDoor:
         alert = dcc_alert("AD1", content, now, request_id=None)
         signed = to_bytes(sign_document(alert, self.dsp))
         return Message(f"AD1:{rid}", str(rid.originator), url, signed, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Accept:
+    """One device request's accept: the request, its job and its audit record. Alone, in its
+    own savepoint; with others of its kind in a group commit's batch, all of them in a few
+    ``executemany`` statements (``run_many``), each replay refusing only itself."""
+
+    door: FrontDoor
+    new: NewRequest
+    state: RequestState
+    now: datetime
+    run_after: datetime
+    priority: int
+    waits_for: RequestId | None
+    record: AuditRecord
+
+    def __call__(self, conn: Connection) -> None:
+        rid = self.new.request_id
+        self.door.requests.accept_in(conn, self.new, self.now, self.state)
+        self.door.jobs.enqueue_in(
+            conn, rid, self.run_after, self.priority, waits_for=self.waits_for
+        )
+        self.door.audit.append(conn, self.record)
+
+    @classmethod
+    def run_many(cls, conn: Connection, pieces: list[_Accept]) -> list[tuple[bool, Any]]:
+        door = pieces[0].door
+        if any(piece.door is not door for piece in pieces):
+            raise RuntimeError("one front door's accepts at a time")  # then one by one
+        items = [(p.new, p.state, p.now) for p in pieces]
+        answers = door.requests.accept_many_in(conn, items)
+        taken = [p for p, refused in zip(pieces, answers, strict=True) if refused is None]
+        rows = [(p.new.request_id, p.run_after, p.priority, p.waits_for) for p in taken]
+        many = getattr(door.jobs, "enqueue_many_in", None)
+        if many is not None:
+            many(conn, rows)
+        else:  # a queue backend without it
+            for rid, run_after, priority, waits_for in rows:
+                door.jobs.enqueue_in(conn, rid, run_after, priority, waits_for=waits_for)
+        door.audit.append_many(conn, [p.record for p in taken])
+        return [(True, None) if refused is None else (False, refused) for refused in answers]
 
 
 def _new(request: ServiceRequest, body: bytes, execute_at: datetime | None = None) -> NewRequest:

@@ -30,11 +30,11 @@ with the outcome in the transaction that records the answer, so the two never di
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from lxml import etree
 from sqlalchemy import Connection, Engine
@@ -58,9 +58,10 @@ from opendcc.duis.response import (
 from opendcc.inventory import InventoryStore
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
-from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter
+from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter, Sealed
 from opendcc.smki.credentials import SigningCredentials
-from opendcc.store.requests import RequestStore
+from opendcc.store.group import GroupCommit
+from opendcc.store.requests import RequestStore, StoredOutcome, UnknownRequest
 from opendcc.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,26 @@ class Settlement(Protocol):
 
 
 Also = Callable[[Connection], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A request taken as far as its DCO-sealed instruction, for its S1SP adapter."""
+
+    request: ServiceRequest
+    instruction: Instruction
+    sealed: Sealed
+    settlement: Settlement | None
+    adapter: S1spAdapter
+    state: RequestState  # as committed before the adapter was called
+
+
+@dataclass(frozen=True, slots=True)
+class _Cancel:
+    """DUIS's cancel (3000-12-31): carried out on the event loop (``cancel_like``)."""
+
+    request: ServiceRequest
 
 
 def _nothing(conn: Connection) -> None:
@@ -131,8 +152,10 @@ class Dispatcher:
         restricted: Callable[[ServiceRequest], str | None] = lambda request: None,
         grace: timedelta = timedelta(hours=1),
         cancel_like: CancelLike | None = None,
+        group: GroupCommit | None = None,
     ) -> None:
         self.engine = engine
+        self.group = group
         self.clock = clock
         self.requests = requests
         self.inventory = inventory
@@ -153,54 +176,71 @@ class Dispatcher:
         self.cancel_like = cancel_like
 
     async def process(self, rid: RequestId) -> None:
-        state = await asyncio.to_thread(self.requests.state, rid)
-        if state not in (S.ACCEPTED, S.DISPATCHED, S.INSTRUCTED, S.SENT_TO_S1SP):
-            await asyncio.to_thread(self._drop_job, rid)  # the outcome is already committed
+        # Two thread hops a request: everything up to the instruction (one read, the DCO's
+        # check, the INSTRUCTED/SENT_TO_S1SP write), then the outcome (signing, one write).
+        ready = await asyncio.to_thread(self._prepare, rid)
+        if ready is None:
             return
-        document = await asyncio.to_thread(self.requests.document, rid)
+        if isinstance(ready, _Cancel):
+            await self._cancel_like(ready.request)
+            return
+        outcome = await ready.adapter.submit(ready.sealed)
+        await asyncio.to_thread(self._outcome, ready, outcome)
+
+    def _prepare(self, rid: RequestId) -> _Ready | _Cancel | None:
+        """Read the request once and take it as far as its sealed instruction; None when it
+        ended here (its answer is committed)."""
+        loaded = self.requests.load(rid)
+        if loaded is None:
+            raise UnknownRequest(f"no request {rid}")
+        state, document = loaded.outcome.state, loaded.document
+        if state not in (S.ACCEPTED, S.DISPATCHED, S.INSTRUCTED, S.SENT_TO_S1SP):
+            self._drop_job(rid)  # the outcome is already committed
+            return None
         request = parse_request(document)
-        device = await asyncio.to_thread(self.inventory.device, rid.target)
+        device = self.inventory.device(rid.target)
         adapter = self.adapters.get(device.cohort or "") if device else None
         if device is None or adapter is None:
-            unserved = ResponseCode.DEVICE_UNREACHABLE
-            await asyncio.to_thread(self._refused, request, unserved, "no S1SP serves this device")
-            return
-        if state in BEFORE_INSTRUCTION and (
-            stop := await asyncio.to_thread(self._stop, request, state)
-        ):
-            await asyncio.to_thread(self._finish_coded, request, *stop)
-            return
-        await self._carry_out(request, document, state, adapter)
+            self._refused(request, ResponseCode.DEVICE_UNREACHABLE, "no S1SP serves this device")
+            return None
+        if state in BEFORE_INSTRUCTION and (stop := self._stop(request, state, loaded.outcome)):
+            self._finish_coded(request, *stop)
+            return None
+        sealed = self._sealed(request, state, document)
+        if sealed is None or isinstance(sealed, _Cancel):
+            return sealed
+        instruction = sealed.instruction
+        settlement = self.settlements.get(instruction.srv)
+        if state in BEFORE_INSTRUCTION:
+            refusal = self._instructed(rid, state, instruction, settlement)
+            if refusal is not None:
+                self._refused(request, E11, refusal)
+                return None
+        current = S.SENT_TO_S1SP if state in BEFORE_INSTRUCTION else state
+        return _Ready(request, instruction, sealed, settlement, adapter, current)
 
-    async def _carry_out(
-        self, request: ServiceRequest, document: bytes, state: RequestState, adapter: S1spAdapter
-    ) -> None:
-        rid = request.request_id
+    def _sealed(
+        self, request: ServiceRequest, state: RequestState, document: bytes
+    ) -> Sealed | _Cancel | None:
+        """The instruction, countersigned by the DSP and checked and sealed by the DCO; None
+        when the DCO (or a changed rule) refused it (the refusal is committed)."""
         try:
             instruction = self.instructions.read(request)
             if state in BEFORE_INSTRUCTION and is_cancellation(execute_at(instruction)):
-                await self._cancel_like(request)
-                return
-            sealed = self.dco.check(
+                return _Cancel(request)
+            return self.dco.check(
                 countersign(instruction, document, self.dsp), document, self.clock.now()
             )
         except DcoRejected as exc:
-            log.warning("DCO rejected %s: %s", rid, exc)
-            await asyncio.to_thread(self.on_security, request, exc)
-            why = f"DCO: {exc}"
-            refuse = functools.partial(self._refused, event=DccEvent.DCO_REFUSED)
-            await asyncio.to_thread(refuse, request, exc.code or E4, why)
-            return
+            log.warning("DCO rejected %s: %s", request.request_id, exc)
+            self.on_security(request, exc)
+            self._refused(request, exc.code or E4, f"DCO: {exc}", event=DccEvent.DCO_REFUSED)
         except DuisError as exc:  # the front door read it; only a changed rule gets here
-            await asyncio.to_thread(self._refused, request, exc.code or E4, str(exc))
-            return
-        settlement = self.settlements.get(instruction.srv)
-        if state in BEFORE_INSTRUCTION:
-            refusal = await asyncio.to_thread(self._instructed, rid, state, instruction, settlement)
-            if refusal is not None:
-                await asyncio.to_thread(self._refused, request, E11, refusal)
-                return
-        outcome = await adapter.submit(sealed)
+            self._refused(request, exc.code or E4, str(exc))
+        return None
+
+    def _outcome(self, ready: _Ready, outcome: Outcome) -> None:
+        request, instruction, settlement = ready.request, ready.instruction, ready.settlement
         code = OUTCOME_CODES[outcome.status]
 
         def settle(conn: Connection) -> None:
@@ -208,16 +248,14 @@ class Dispatcher:
                 settlement.settle_in(conn, instruction, outcome)
 
         if code is ResponseCode.SUCCESS and "held_until" in outcome.data:
-            held = str(outcome.data["held_until"])
-            await asyncio.to_thread(self._held, request, held, settle)
+            self._held(request, str(outcome.data["held_until"]), settle)
         elif code is ResponseCode.SUCCESS:
             payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
-            await asyncio.to_thread(self._finish, request, S.RESPONDED, code, payload, settle)
+            self._finish(request, S.RESPONDED, code, payload, settle, current=ready.state)
         else:
             why = outcome.detail or outcome.status
             event = DccEvent.COMMAND_UNDELIVERED if code in UNDELIVERED else None
-            refuse = functools.partial(self._refused, event=event)
-            await asyncio.to_thread(refuse, request, code, why, settle)
+            self._refused(request, code, why, settle, event=event, current=ready.state)
 
     async def _cancel_like(self, request: ServiceRequest) -> None:
         if self.cancel_like is None:
@@ -232,11 +270,11 @@ class Dispatcher:
     # ------------------------------------------------------------------ store steps
 
     def _stop(
-        self, request: ServiceRequest, state: RequestState
+        self, request: ServiceRequest, state: RequestState, stored: StoredOutcome
     ) -> tuple[RequestState, ResponseCode, str] | None:
         """Why a request not yet instructed stops here, if it does: see ``_ended``; or its
         meter was restricted after the request was accepted (the consumer's choice holds)."""
-        if state is S.ACCEPTED and (ended := self._ended(request)) is not None:
+        if state is S.ACCEPTED and (ended := self._ended(request, stored)) is not None:
             code, reason = ended
             target = S.EXPIRED if code is ResponseCode.FUTURE_DATED_TIMEOUT else S.FAILED
             return target, code, reason
@@ -244,15 +282,14 @@ class Dispatcher:
             return S.FAILED, ResponseCode.DEVICE_RESTRICTED, why
         return None
 
-    def _ended(self, request: ServiceRequest) -> tuple[ResponseCode, str] | None:
+    def _ended(
+        self, request: ServiceRequest, stored: StoredOutcome
+    ) -> tuple[ResponseCode, str] | None:
         """Why an accepted request will not be carried out after all: its predecessor failed
         (E31), or its execution time passed more than ``grace`` ago (E30). None: go ahead.
         A predecessor still unfinished (it finished while this one was being accepted, or a
         restart) makes the job wait for it again."""
         rid = request.request_id
-        stored = self.requests.outcome(rid)
-        if stored is None:
-            return None
         preceding = stored.preceding_request_id
         if preceding is not None:
             before = self.requests.outcome(preceding)
@@ -310,9 +347,11 @@ class Dispatcher:
         also: Also = _nothing,
         *,
         event: DccEvent | None = None,
+        current: RequestState | None = None,
     ) -> None:
         status = Smets1Status(int(code.value[1:]), why[:250])
-        self._finish(request, S.FAILED, code, Smets1Payload(statuses=(status,)), also, event=event)
+        payload = Smets1Payload(statuses=(status,))
+        self._finish(request, S.FAILED, code, payload, also, event=event, current=current)
 
     def _instructed(
         self,
@@ -321,14 +360,22 @@ class Dispatcher:
         instruction: Instruction,
         settlement: Settlement | None,
     ) -> str | None:
-        with self.engine.begin() as conn:
+        def write(conn: Connection) -> str | None:
             if settlement is not None and (refusal := settlement.claim_in(conn, instruction)):
                 return refusal
-            if state is S.ACCEPTED:
-                self.requests.transition_in(conn, rid, S.DISPATCHED, self.clock.now())
-            self.requests.transition_in(conn, rid, S.INSTRUCTED, self.clock.now())
-            self.requests.transition_in(conn, rid, S.SENT_TO_S1SP, self.clock.now())
-        return None
+            steps = [S.DISPATCHED] if state is S.ACCEPTED else []
+            steps += [S.INSTRUCTED, S.SENT_TO_S1SP]
+            self.requests.advance_in(conn, rid, state, steps, now=self.clock.now())
+            return None
+
+        return self._write(write)
+
+    def _write(self, write: Callable[[Connection], T]) -> T:
+        """One write transaction: in the group commit's next batch when there is one."""
+        if self.group is not None:
+            return self.group.run(write)
+        with self.engine.begin() as conn:
+            return write(conn)
 
     def _finish(
         self,
@@ -339,7 +386,10 @@ class Dispatcher:
         also: Also = _nothing,
         *,
         event: DccEvent | None = None,
+        current: RequestState | None = None,
     ) -> None:
+        """The outcome, its Response in the outbox, the job done, in one write; ``current``:
+        the request's state when known (it saves reading it)."""
         rid = request.request_id
         now = self.clock.now()
         user = self.users.get(rid.originator)
@@ -359,15 +409,18 @@ class Dispatcher:
             f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid
         )
         alert = self.command_alert(request, event, user.callback_url) if event else None
-        with self.engine.begin() as conn:
-            self.requests.transition_in(conn, rid, target, now)
-            self.requests.answered_in(conn, rid, code)
-            Outbox.put_in(conn, message, now)
-            if alert is not None:
-                Outbox.put_in(conn, alert, now)
+
+        def write(conn: Connection) -> None:
+            if current is None:
+                self.requests.transition_in(conn, rid, target, now, code=code.value)
+            else:
+                self.requests.advance_in(conn, rid, current, [target], now=now, code=code.value)
+            Outbox.put_many_in(conn, [(m, None) for m in (message, alert) if m is not None], now)
             self.jobs.complete_in(conn, rid)
             self.jobs.release_waiting_in(conn, rid)
             also(conn)
+
+        self._write(write)
         self.on_outbox()
 
     def _drop_job(self, rid: RequestId) -> None:

@@ -15,10 +15,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, or_, select, update
 
 from opendcc.core.request_id import RequestId
+from opendcc.store.group import GroupCommit, write
 from opendcc.store.tables import jobs, service_requests
+
+# The hot path's statements, built once (executing a prebuilt statement skips building and
+# cache-keying a new one each time).
+_INSERT_JOB = insert(jobs)
+_DELETE_JOB = delete(jobs).where(jobs.c.request_id == bindparam("key"))
+_RELEASE_WAITING = (
+    update(jobs).where(jobs.c.waits_for == bindparam("predecessor")).values(waits_for=None)
+)
 
 
 class WorkQueue(Protocol):
@@ -62,6 +71,8 @@ class JobQueue:
     def __init__(self, engine: Engine, lease: timedelta = timedelta(seconds=60)) -> None:
         self.engine = engine
         self.lease = lease
+        # The hub's group commit, when it has one: claims join its batches (store.group).
+        self.group: GroupCommit | None = None
 
     @staticmethod
     def enqueue_in(
@@ -73,21 +84,40 @@ class JobQueue:
         waits_for: RequestId | None = None,
     ) -> None:
         conn.execute(
-            insert(jobs).values(
-                request_id=str(request_id),
-                run_after=run_after,
-                attempts=0,
-                priority=priority,
-                waits_for=str(waits_for) if waits_for is not None else None,
-            )
+            _INSERT_JOB,
+            {
+                "request_id": str(request_id),
+                "run_after": run_after,
+                "attempts": 0,
+                "priority": priority,
+                "waits_for": str(waits_for) if waits_for is not None else None,
+            },
         )
+
+    @staticmethod
+    def enqueue_many_in(
+        conn: Connection, rows: list[tuple[RequestId, datetime, int, RequestId | None]]
+    ) -> None:
+        """``enqueue_in`` for many jobs (request, run_after, priority, waits_for): one statement."""
+        if rows:
+            conn.execute(
+                _INSERT_JOB,
+                [
+                    {
+                        "request_id": str(rid),
+                        "run_after": run_after,
+                        "attempts": 0,
+                        "priority": priority,
+                        "waits_for": str(waits_for) if waits_for is not None else None,
+                    }
+                    for rid, run_after, priority, waits_for in rows
+                ],
+            )
 
     @staticmethod
     def release_waiting_in(conn: Connection, predecessor: RequestId) -> int:
         """The outcome of ``predecessor`` is known: the jobs waiting for it may be claimed."""
-        released = conn.execute(
-            update(jobs).where(jobs.c.waits_for == str(predecessor)).values(waits_for=None)
-        )
+        released = conn.execute(_RELEASE_WAITING, {"predecessor": str(predecessor)})
         return released.rowcount
 
     def park(self, request_id: RequestId, waits_for: RequestId) -> None:
@@ -120,37 +150,35 @@ class JobQueue:
         """Lease up to ``limit`` due jobs of at least ``min_priority`` to ``owner``: the highest
         priority first, then the oldest."""
         free = or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
-        with self.engine.begin() as conn:
-            query = (
-                select(jobs.c.request_id)
-                .where(jobs.c.run_after <= now)
-                .where(jobs.c.waits_for.is_(None))
-                .where(free)
-            )
-            if min_priority:
-                query = query.where(jobs.c.priority >= min_priority)
-            due = conn.execute(
-                query.order_by(jobs.c.priority.desc(), jobs.c.run_after).limit(limit)
-            ).all()
-            claimed = []
-            for (key,) in due:
-                won = conn.execute(
-                    update(jobs)
-                    .where(jobs.c.request_id == key)
-                    .where(free)
-                    .values(
-                        lease_owner=owner,
-                        lease_until=now + self.lease,
-                        attempts=jobs.c.attempts + 1,
-                    )
-                )
-                if won.rowcount == 1:
-                    claimed.append(RequestId.parse(key))
-        return claimed
+        query = (
+            select(jobs.c.request_id)
+            .where(jobs.c.run_after <= now)
+            .where(jobs.c.waits_for.is_(None))
+            .where(free)
+        )
+        if min_priority:
+            query = query.where(jobs.c.priority >= min_priority)
+        query = query.order_by(jobs.c.priority.desc(), jobs.c.run_after).limit(limit)
+        # Look first in a read (a snapshot beside the writer, no lock): an idle pool's polls
+        # and a woken pool's last, empty, claim take no write lock and commit nothing.
+        with self.engine.connect() as conn:
+            due = [key for (key,) in conn.execute(query)]
+        if not due:
+            return []
+        # Then lease what is still free, in one statement; another worker may have won some.
+        lease = (
+            update(jobs)
+            .where(jobs.c.request_id.in_(due))
+            .where(free)
+            .values(lease_owner=owner, lease_until=now + self.lease, attempts=jobs.c.attempts + 1)
+            .returning(jobs.c.request_id)
+        )
+        won = write(self.engine, self.group, lambda conn: set(conn.execute(lease).scalars()))
+        return [RequestId.parse(key) for key in due if key in won]
 
     @staticmethod
     def complete_in(conn: Connection, request_id: RequestId) -> None:
-        conn.execute(delete(jobs).where(jobs.c.request_id == str(request_id)))
+        conn.execute(_DELETE_JOB, {"key": str(request_id)})
 
     def retry(self, request_id: RequestId, run_after: datetime) -> None:
         with self.engine.begin() as conn:

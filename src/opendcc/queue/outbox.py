@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, exists, func, insert, or_, select, update
 
@@ -29,6 +30,7 @@ from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.httpclient import HttpClient, HttpError
 from opendcc.queue.deadletters import DeliveryPolicy, bury_in, is_permanent
+from opendcc.store.group import GroupCommit, write
 from opendcc.store.requests import RequestStore
 from opendcc.store.tables import outbox
 
@@ -65,6 +67,8 @@ class Outbox:
         self.engine = engine
         self.requests = requests
         self.policy = policy or DeliveryPolicy()
+        # The hub's group commit, when it has one: claims and deliveries join its batches.
+        self.group: GroupCommit | None = None
 
     @staticmethod
     def put_in(
@@ -110,7 +114,9 @@ class Outbox:
             .where(earlier.c.delivered_at.is_(None))
             .where(earlier.c.id < outbox.c.id),
         )
-        with self.engine.begin() as conn:
+        # Look in a read first (a snapshot, no lock): an idle deliverer's polls and its last,
+        # empty, claim take no write lock and commit nothing.
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 select(outbox)
                 .where(outbox.c.delivered_at.is_(None))
@@ -123,30 +129,40 @@ class Outbox:
                 .order_by(outbox.c.bulk, outbox.c.id)
                 .limit(limit)
             ).all()
-            claimed = []
-            for row in rows:
-                won = conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row.id)
-                    .where(free)
-                    .values(lease_until=now + lease)
-                )
-                if won.rowcount == 1:
-                    request_id = RequestId.parse(row.request_id) if row.request_id else None
-                    claimed.append(
-                        (
-                            row.id,
-                            Message(
-                                row.message_key,
-                                row.user_id,
-                                row.url,
-                                row.body,
-                                request_id,
-                                row.ordering_key,
-                                bool(row.bulk),
-                            ),
-                        )
+        if not rows:
+            return []
+        return write(self.engine, self.group, lambda conn: self._lease(conn, rows, now, lease))
+
+    @staticmethod
+    def _lease(
+        conn: Connection, rows: Sequence[Any], now: datetime, lease: timedelta
+    ) -> list[tuple[int, Message]]:
+        free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        claimed = []
+        for row in rows:
+            won = conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row.id)
+                .where(outbox.c.delivered_at.is_(None))  # read above, outside this one
+                .where(free)
+                .values(lease_until=now + lease)
+            )
+            if won.rowcount == 1:
+                request_id = RequestId.parse(row.request_id) if row.request_id else None
+                claimed.append(
+                    (
+                        row.id,
+                        Message(
+                            row.message_key,
+                            row.user_id,
+                            row.url,
+                            row.body,
+                            request_id,
+                            row.ordering_key,
+                            bool(row.bulk),
+                        ),
                     )
+                )
         return claimed
 
     def delivered(self, row_id: int, message: Message, now: datetime) -> None:
@@ -154,20 +170,24 @@ class Outbox:
 
     def delivered_all(self, items: list[tuple[int, Message]], now: datetime) -> None:
         """Mark messages delivered, and the requests they answer DELIVERED, in one commit."""
-        with self.engine.begin() as conn:
-            for row_id, message in items:
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row_id)
-                    .values(delivered_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
+        write(self.engine, self.group, lambda conn: self._delivered_in(conn, items, now))
+
+    def _delivered_in(
+        self, conn: Connection, items: list[tuple[int, Message]], now: datetime
+    ) -> None:
+        for row_id, message in items:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(delivered_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
+            )
+            if message.request_id is None:
+                continue
+            state = self.requests.state_in(conn, message.request_id)
+            if state is not RequestState.DELIVERED:  # one read: moved from what it read
+                self.requests.advance_in(
+                    conn, message.request_id, state, [RequestState.DELIVERED], now=now
                 )
-                if message.request_id is None:
-                    continue
-                state = self.requests.state_in(conn, message.request_id)
-                if state is not RequestState.DELIVERED:
-                    self.requests.transition_in(
-                        conn, message.request_id, RequestState.DELIVERED, now
-                    )
 
     def failed(
         self, row_id: int, attempts: int, error: str, now: datetime, *, permanent: bool = False

@@ -79,6 +79,8 @@ class WorkerPool:
         while True:
             room = self.concurrency - len(self._running)
             if room > 0:
+                # Cleared before the claim: a job committed while it runs wakes the next one.
+                self.wake.clear()
                 try:
                     claimed = await asyncio.to_thread(self._claim, room)
                 except Exception:
@@ -90,9 +92,12 @@ class WorkerPool:
                     task = asyncio.create_task(self._one(rid))
                     self._running.add(task)
                     task.add_done_callback(self._done)
-                if claimed:
-                    continue
-            self.wake.clear()
+                if len(claimed) == room:
+                    continue  # there may be more
+            else:
+                self.wake.clear()
+                if len(self._running) < self.concurrency:
+                    continue  # a slot came free before the clear
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll)
 

@@ -2,10 +2,12 @@
 
 Each record carries the SHA-256 of the document as received and a chain value,
 SHA-256(previous chain || this record), so deleting or editing a record breaks every chain value
-after it (``verify_chain`` finds where). The chain head is kept in memory and records are
-appended under one lock: one writer process per database (the embedded hub). Several gateway
-processes on PostgreSQL would each need the head read under a table lock; that is the scale-out
-issue's to decide.
+after it (``verify_chain`` finds where). A single hub process keeps the chain head in memory
+and appends under one lock. When several processes write to one database (``opendcc serve``'s
+gateways and workers, scale mode) the log is ``shared``: each transaction reads the head inside
+its own write transaction (SQLite holds the write lock from BEGIN; PostgreSQL takes a
+transaction-level advisory lock first), so the chain never forks. With a ``GroupCommit``
+(``store.group``) that is one read per batch, not per record.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, text
 
+from opendcc.store.group import GroupCommit
 from opendcc.store.tables import audit_log
 
 GENESIS = "0" * 64
+_INSERT = insert(audit_log)  # built once: the hot path executes it with parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,30 +60,42 @@ def _link(previous: str, record: AuditRecord) -> str:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, group: GroupCommit | None = None, *, shared: bool = False
+    ) -> None:
         self.engine = engine
+        self.group = group
+        self.shared = shared  # other processes append to this chain too
         self._lock = threading.Lock()
         self._head: str | None = None
+
+    def _previous(self, conn: Connection) -> str:
+        if self.shared:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_PG_CHAIN_LOCK)  # held to the end of this transaction
+            return self._load_head(conn)
+        return self._head if self._head is not None else self._load_head(conn)
 
     def append(self, conn: Connection, record: AuditRecord) -> None:
         """Append within the caller's transaction (so the record commits with its effect)."""
         with self._lock:
-            previous = self._head if self._head is not None else self._load_head(conn)
+            previous = self._previous(conn)
             chain = _link(previous, record)
-            conn.execute(
-                insert(audit_log).values(
-                    at=record.at,
-                    endpoint=record.endpoint,
-                    outcome=record.outcome,
-                    reason=record.reason[:512],
-                    request_id=record.request_id,
-                    originator=record.originator,
-                    srv=record.srv,
-                    digest=record.digest,
-                    chain=chain,
-                )
-            )
+            conn.execute(_INSERT, _row(record, chain))
             self._head = chain
+
+    def append_many(self, conn: Connection, records: list[AuditRecord]) -> None:
+        """``append`` for several records, chained in order, in one statement."""
+        if not records:
+            return
+        with self._lock:
+            previous = self._previous(conn)
+            rows = []
+            for record in records:
+                previous = _link(previous, record)
+                rows.append(_row(record, previous))
+            conn.execute(_INSERT, rows)
+            self._head = previous
 
     def forget_head(self) -> None:
         """After a rolled-back transaction the in-memory head may be ahead of the table."""
@@ -87,7 +103,11 @@ class AuditLog:
             self._head = None
 
     def record(self, record: AuditRecord) -> None:
-        """Append in a transaction of its own (rejections change nothing else)."""
+        """Append in a transaction of its own (rejections change nothing else), or in the group
+        commit's next batch when there is one (whose writer forgets the head on a rollback)."""
+        if self.group is not None:
+            self.group.run(lambda conn: self.append(conn, record))
+            return
         try:
             with self.engine.begin() as conn:
                 self.append(conn, record)
@@ -137,6 +157,24 @@ class AuditLog:
             select(audit_log.c.chain).order_by(audit_log.c.id.desc()).limit(1)
         ).scalar_one_or_none()
         return head or GENESIS
+
+
+# One lock for every writer of the chain (the key is arbitrary, fixed: "opendcc audit").
+_PG_CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(7303544932143011184)")
+
+
+def _row(record: AuditRecord, chain: str) -> dict[str, object]:
+    return {
+        "at": record.at,
+        "endpoint": record.endpoint,
+        "outcome": record.outcome,
+        "reason": record.reason[:512],
+        "request_id": record.request_id,
+        "originator": record.originator,
+        "srv": record.srv,
+        "digest": record.digest,
+        "chain": chain,
+    }
 
 
 def _from_row(row: object) -> AuditRecord:

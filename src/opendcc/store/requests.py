@@ -1,7 +1,12 @@
 """Service Requests in the store: accepted once, then moved only along the lifecycle table.
 
-Accepting a request and raising its originator's counter happen in one transaction, so a
-replayed or duplicate request changes nothing. Each transition is a conditional UPDATE
+Replay protection (see docs/access-control.md): a User's originator counter is accepted at most
+once (the seen-set ``accepted_counters``, whose primary key settles even two racing
+transactions), and a counter at or below the User's newest accepted counter minus
+``REPLAY_WINDOW`` is refused as too old; inside the window, counters may arrive in any order (a
+User sending over several connections at once). Accepting a request, recording its counter and
+raising the User's newest happen in one transaction, so a replayed or duplicate request changes
+nothing. Each transition is a conditional UPDATE
 (``WHERE state = <expected>``) plus a history row, committed together: two workers racing on
 one request cannot both move it.
 """
@@ -11,18 +16,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opendcc.core.errors import DuisError
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState, Transition, advance
 from opendcc.store.tables import (
+    accepted_counters,
     originator_counters,
     request_transitions,
     service_requests,
     u64_text,
 )
+
+# The hot path's statements, built once: executing a prebuilt statement with parameters skips
+# building and cache-keying a new one each time (about ten times cheaper per execute).
+_sr, _oc, _ac = service_requests.c, originator_counters.c, accepted_counters.c
+_INSERT_REQUEST = insert(service_requests)
+_INSERT_HISTORY = insert(request_transitions)
+_INSERT_SEEN = insert(accepted_counters)
+_INSERT_NEWEST = insert(originator_counters)
+_NEWEST = select(_oc.last_counter).where(_oc.user_id == bindparam("user"))
+_RAISE_NEWEST = (
+    update(originator_counters)
+    .where(_oc.user_id == bindparam("user"))
+    .where(_oc.last_counter < bindparam("counter"))
+    .values(last_counter=bindparam("counter"))
+)
+_STATE = select(_sr.state).where(_sr.request_id == bindparam("key"))
+_MOVE = (
+    update(service_requests)
+    .where(_sr.request_id == bindparam("key"))
+    .where(_sr.state == bindparam("current"))
+    .values(state=bindparam("new_state"), updated_at=bindparam("now"))
+)
+_MOVE_ANSWERED = _MOVE.values(response_code=bindparam("code"))
 
 
 class StoreError(DuisError):
@@ -30,7 +59,15 @@ class StoreError(DuisError):
 
 
 class Replay(StoreError):
-    """The originator counter is not above the last one accepted from that User."""
+    """The originator counter was accepted before, or is too old (outside the replay window)."""
+
+
+# How far below a User's newest accepted counter a counter may still arrive (and be accepted,
+# once). Counters in DUIS only have to increase; a User numbering requests as it creates them
+# and sending them over N connections delivers them up to about N out of order.
+REPLAY_WINDOW = 4096
+# Seen-set rows below the window are pruned for a User every this many of its accepts.
+PRUNE_EVERY = 512
 
 
 class UnknownRequest(StoreError):
@@ -69,9 +106,20 @@ class StoredOutcome:
         return answered and self.response_code in (None, "I0", "I99", "8F66")
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A stored request as a worker needs it: its outcome so far and its signed document, read
+    together (one statement, one read transaction)."""
+
+    outcome: StoredOutcome
+    document: bytes
+
+
 class RequestStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, replay_window: int = REPLAY_WINDOW) -> None:
         self.engine = engine
+        self.replay_window = replay_window
+        self._accepts = 0  # since the last pruning (approximate under threads: harmless)
 
     def accept(
         self,
@@ -81,7 +129,8 @@ class RequestStore:
     ) -> None:
         """Record a request that passed access control: RECEIVED then ``state``, durably.
 
-        Raises ``Replay`` (and stores nothing) unless its counter beats the User's last one.
+        Raises ``Replay`` (and stores nothing) if its counter was accepted before or is older
+        than the replay window.
         """
         with self.engine.begin() as conn:
             self.accept_in(conn, request, now, state)
@@ -95,33 +144,135 @@ class RequestStore:
     ) -> None:
         """``accept`` inside the caller's transaction, so other rows commit with it."""
         rid = request.request_id
-        _raise_counter(conn, str(rid.originator), rid.counter)
-        conn.execute(
-            insert(service_requests).values(
-                request_id=str(rid),
-                originator=str(rid.originator),
-                target=str(rid.target),
-                counter=u64_text(rid.counter),
-                srv=request.srv,
-                command_variant=request.command_variant,
-                state=state.value,
-                received_at=now,
-                updated_at=now,
-                execute_at=request.execute_at,
-                preceding_request_id=(
-                    str(request.preceding_request_id) if request.preceding_request_id else None
-                ),
-                document=request.document,
-            )
-        )
+        self.admit_counter_in(conn, str(rid.originator), rid.counter)
+        conn.execute(_INSERT_REQUEST, _request_row(request, state, now))
         step = advance(RequestState.RECEIVED, state, now)
         conn.execute(
-            insert(request_transitions),
+            _INSERT_HISTORY,
             [
                 {"request_id": str(rid), "source": None, "target": "received", "at": now},
                 _row(str(rid), step),
             ],
         )
+
+    def admit_counter_in(self, conn: Connection, user: str, counter: int) -> None:
+        """Record ``counter`` as accepted from ``user``, or raise ``Replay``: seen before, or at
+        or below the User's newest minus the window. Raises the newest when it is above it."""
+        newest = conn.execute(_NEWEST, {"user": user}).scalar_one_or_none()
+        if newest is None:
+            try:
+                # The User's first request. Another may insert the row first: then look again.
+                with conn.begin_nested():
+                    conn.execute(
+                        _INSERT_NEWEST, {"user_id": user, "last_counter": u64_text(counter)}
+                    )
+            except IntegrityError:
+                self.admit_counter_in(conn, user, counter)
+                return
+        elif counter <= int(newest) - self.replay_window:
+            raise Replay(
+                f"counter {counter} is too old: at or below {int(newest)} (the newest accepted"
+                f" from {user}) minus the replay window of {self.replay_window}"
+            )
+        elif counter > int(newest):
+            # Conditional: a racing transaction may have raised it further already.
+            conn.execute(_RAISE_NEWEST, {"user": user, "counter": u64_text(counter)})
+        try:
+            conn.execute(_INSERT_SEEN, {"user_id": user, "counter": u64_text(counter)})
+        except IntegrityError:
+            raise Replay(f"counter {counter} was accepted from {user} before") from None
+        self._accepts += 1
+        if self._accepts >= PRUNE_EVERY:
+            self._accepts = 0
+            self._prune_in(conn, user, max(counter, int(newest or 0)))
+
+    def accept_many_in(
+        self, conn: Connection, items: list[tuple[NewRequest, RequestState, datetime]]
+    ) -> list[Replay | None]:
+        """``accept_in`` for a batch, in a fixed handful of statements (each ``executemany``)
+        whatever its size: the group commit's path for concurrent accepts. Returns, item by
+        item, the ``Replay`` that refuses it or None; refused items store nothing. A counter
+        another process accepts meanwhile fails the batch with ``IntegrityError`` (the caller
+        then accepts the items one by one)."""
+        c_users = sorted({str(new.request_id.originator) for new, _, _ in items})
+        newest = {
+            user: int(last)
+            for user, last in conn.execute(
+                select(originator_counters.c.user_id, originator_counters.c.last_counter).where(
+                    originator_counters.c.user_id.in_(c_users)
+                )
+            )
+        }
+        wanted = sorted({u64_text(new.request_id.counter) for new, _, _ in items})
+        seen = {
+            (user, int(counter))
+            for user, counter in conn.execute(
+                select(accepted_counters.c.user_id, accepted_counters.c.counter)
+                .where(accepted_counters.c.user_id.in_(c_users))
+                .where(accepted_counters.c.counter.in_(wanted))
+            )
+        }
+        known = set(newest)
+        answers: list[Replay | None] = []
+        taken: list[tuple[NewRequest, RequestState, datetime]] = []
+        for new, state, now in items:
+            user, counter = str(new.request_id.originator), new.request_id.counter
+            if (user, counter) in seen:
+                answers.append(Replay(f"counter {counter} was accepted from {user} before"))
+                continue
+            if user in newest and counter <= newest[user] - self.replay_window:
+                answers.append(
+                    Replay(
+                        f"counter {counter} is too old: at or below {newest[user]} (the newest"
+                        f" accepted from {user}) minus the replay window of {self.replay_window}"
+                    )
+                )
+                continue
+            seen.add((user, counter))
+            newest[user] = max(counter, newest.get(user, counter))
+            answers.append(None)
+            taken.append((new, state, now))
+        if not taken:
+            return answers
+        raised = sorted({str(new.request_id.originator) for new, _, _ in taken})
+        fresh = [
+            {"user_id": u, "last_counter": u64_text(newest[u])} for u in raised if u not in known
+        ]
+        if fresh:
+            conn.execute(insert(originator_counters), fresh)
+        rising = [{"user": u, "counter": u64_text(newest[u])} for u in raised if u in known]
+        if rising:
+            conn.execute(_RAISE_NEWEST, rising)
+        conn.execute(
+            insert(accepted_counters),
+            [
+                {"user_id": str(n.request_id.originator), "counter": u64_text(n.request_id.counter)}
+                for n, _, _ in taken
+            ],
+        )
+        conn.execute(insert(service_requests), [_request_row(n, s, at) for n, s, at in taken])
+        history: list[dict[str, object]] = []
+        for new, state, now in taken:
+            key = str(new.request_id)
+            history.append({"request_id": key, "source": None, "target": "received", "at": now})
+            history.append(_row(key, advance(RequestState.RECEIVED, state, now)))
+        conn.execute(insert(request_transitions), history)
+        self._accepts += len(taken)
+        if self._accepts >= PRUNE_EVERY:
+            self._accepts = 0
+            for user in raised:
+                self._prune_in(conn, user, newest[user])
+        return answers
+
+    def _prune_in(self, conn: Connection, user: str, newest: int) -> None:
+        """Drop the User's seen counters below the window: they are refused as too old."""
+        floor = newest - self.replay_window
+        if floor > 0:
+            conn.execute(
+                delete(accepted_counters)
+                .where(accepted_counters.c.user_id == user)
+                .where(accepted_counters.c.counter <= u64_text(floor))
+            )
 
     def transition(self, request_id: RequestId, target: RequestState, now: datetime) -> Transition:
         with self.engine.begin() as conn:
@@ -136,21 +287,21 @@ class RequestStore:
         )
 
     def transition_in(
-        self, conn: Connection, request_id: RequestId, target: RequestState, now: datetime
+        self,
+        conn: Connection,
+        request_id: RequestId,
+        target: RequestState,
+        now: datetime,
+        *,
+        code: str | None = None,
     ) -> Transition:
-        """``transition`` inside the caller's transaction."""
+        """``transition`` inside the caller's transaction (``code``: also record the DUIS code
+        the request was answered with, in the same UPDATE)."""
         key = str(request_id)
         current = _state(conn, key)
         step = advance(current, target, now)
-        moved = conn.execute(
-            update(service_requests)
-            .where(service_requests.c.request_id == key)
-            .where(service_requests.c.state == current.value)
-            .values(state=target.value, updated_at=now)
-        )
-        if moved.rowcount != 1:
-            raise ConcurrentTransition(f"{key} left {current} before this step")
-        conn.execute(insert(request_transitions).values(**_row(key, step)))
+        _move(conn, key, current, target, now=now, code=code)
+        conn.execute(_INSERT_HISTORY, _row(key, step))
         return step
 
     def document(self, request_id: RequestId) -> bytes:
@@ -163,6 +314,40 @@ class RequestStore:
         if doc is None:
             raise UnknownRequest(f"no request {request_id}")
         return bytes(doc)
+
+    def load(self, request_id: RequestId) -> Loaded | None:
+        c = service_requests.c
+        query = select(
+            c.state, c.response_code, c.execute_at, c.preceding_request_id, c.document
+        ).where(c.request_id == str(request_id))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        preceding = RequestId.parse(row.preceding_request_id) if row.preceding_request_id else None
+        outcome = StoredOutcome(
+            request_id, RequestState(row.state), row.response_code, row.execute_at, preceding
+        )
+        return Loaded(outcome, bytes(row.document))
+
+    def advance_in(
+        self,
+        conn: Connection,
+        request_id: RequestId,
+        current: RequestState,
+        targets: list[RequestState],
+        *,
+        now: datetime,
+        code: str | None = None,
+    ) -> None:
+        """Move a request from ``current`` (as read) along ``targets`` in one UPDATE and one
+        INSERT of its history rows (``code``: the DUIS code it was answered with, if any)."""
+        key, steps, state = str(request_id), [], current
+        for target in targets:
+            steps.append(_row(key, advance(state, target, now)))
+            state = target
+        _move(conn, key, current, state, now=now, code=code)
+        conn.execute(_INSERT_HISTORY, steps)
 
     def outcome(self, request_id: RequestId) -> StoredOutcome | None:
         with self.engine.connect() as conn:
@@ -243,34 +428,46 @@ class RequestStore:
             return [RequestId.parse(rid) for (rid,) in conn.execute(query)]
 
 
-def _raise_counter(conn: Connection, user: str, counter: int) -> None:
-    raised = conn.execute(
-        update(originator_counters)
-        .where(originator_counters.c.user_id == user)
-        .where(originator_counters.c.last_counter < u64_text(counter))
-        .values(last_counter=u64_text(counter))
-    )
-    if raised.rowcount == 1:
-        return
-    last = conn.execute(
-        select(originator_counters.c.last_counter).where(originator_counters.c.user_id == user)
-    ).scalar_one_or_none()
-    if last is not None:
-        raise Replay(f"counter {counter} is not above {int(last)}, the last accepted from {user}")
-    try:
-        # The User's first request. Another one may insert the row first: then compare again.
-        with conn.begin_nested():
-            conn.execute(
-                insert(originator_counters).values(user_id=user, last_counter=u64_text(counter))
-            )
-    except IntegrityError:
-        _raise_counter(conn, user, counter)
+def _move(
+    conn: Connection,
+    key: str,
+    current: RequestState,
+    target: RequestState,
+    *,
+    now: datetime,
+    code: str | None,
+) -> None:
+    """The conditional UPDATE of a transition: only from ``current``, else another moved it."""
+    params = {"key": key, "current": current.value, "new_state": target.value, "now": now}
+    if code is None:
+        moved = conn.execute(_MOVE, params)
+    else:
+        moved = conn.execute(_MOVE_ANSWERED, {**params, "code": str(code)})
+    if moved.rowcount != 1:
+        raise ConcurrentTransition(f"{key} left {current} before this step")
+
+
+def _request_row(request: NewRequest, state: RequestState, now: datetime) -> dict[str, object]:
+    rid = request.request_id
+    preceding = request.preceding_request_id
+    return {
+        "request_id": str(rid),
+        "originator": str(rid.originator),
+        "target": str(rid.target),
+        "counter": u64_text(rid.counter),
+        "srv": request.srv,
+        "command_variant": request.command_variant,
+        "state": state.value,
+        "received_at": now,
+        "updated_at": now,
+        "execute_at": request.execute_at,
+        "preceding_request_id": str(preceding) if preceding else None,
+        "document": request.document,
+    }
 
 
 def _state(conn: Connection, key: str) -> RequestState:
-    state = conn.execute(
-        select(service_requests.c.state).where(service_requests.c.request_id == key)
-    ).scalar_one_or_none()
+    state = conn.execute(_STATE, {"key": key}).scalar_one_or_none()
     if state is None:
         raise UnknownRequest(f"no request {key}")
     return RequestState(state)

@@ -775,3 +775,16 @@ dead_letters = Table(
     Column("bulk", Boolean, nullable=False, default=False),
     Index("ix_dead_letters_user_id", "user_id", "id"),
 )
+
+
+# --- h20: replay protection's seen-set ---
+# Every originator counter accepted from a User inside the replay window (``store.requests``):
+# the primary key makes a counter accepted twice impossible, even for two racing transactions.
+# Counters at or below the User's newest minus the window are refused without looking here, so
+# rows that far back are pruned.
+accepted_counters = Table(
+    "accepted_counters",
+    metadata,
+    Column("user_id", EUI, primary_key=True),
+    Column("counter", U64, primary_key=True),
+)

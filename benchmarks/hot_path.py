@@ -1,0 +1,254 @@
+"""One request's path, counted: what the hub spends per signed DUIS request, end to end.
+
+Runs the hub in this process (no HTTP server: the gateway's own call, ``front_door.handle`` in a
+thread, then the worker pool, the DCO, the cohort adapter against a real head-end simulator
+process and the deliverer POSTing to a real callback endpoint process), sends ``--requests``
+signed SRV 4.1.1 requests one at a time, waits for each Response to be delivered, and counts per
+request: SQL statements, BEGINs, commits, ``asyncio.to_thread`` hops, ECDSA operations (signs +
+verifies), canonicalisations (C14N), and, with ``--strace``, fsync/fdatasync calls (the run is
+re-executed under ``strace -f -c``). ``--profile`` adds a cProfile of the same run. Run:
+
+    .venv/bin/python benchmarks/hot_path.py [--requests 200] [--together 1] [--profile] [--strace]
+        [--trace]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from lxml import etree
+from sqlalchemy import event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import front_door as fd
+from opendcc.config import load
+from opendcc.dsp.access import Endpoint
+from opendcc.hub import Hub
+from opendcc.sim import scenario
+from opendcc.sim.processes import HeadEndProcess
+
+COUNTS = Counter[str]()
+
+
+def _count_ecdsa() -> None:
+    """Count ECDSA signs and verifies: every one builds an ``ec.ECDSA`` algorithm object."""
+    plain = ec.ECDSA
+
+    def counted(algorithm: Any, *args: Any, **kwargs: Any) -> Any:
+        COUNTS["ECDSA"] += 1
+        return plain(algorithm, *args, **kwargs)
+
+    ec.ECDSA = counted  # type: ignore[assignment,misc]
+
+
+def _count_c14n() -> None:
+    plain = etree.tostring
+
+    def tostring(element: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("method") == "c14n":
+            COUNTS["C14N"] += 1
+        return plain(element, *args, **kwargs)
+
+    etree.tostring = tostring  # type: ignore[assignment]
+
+
+def _count_threads() -> None:
+    plain = asyncio.to_thread
+
+    async def to_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        COUNTS["thread hops"] += 1
+        return await plain(func, *args, **kwargs)
+
+    asyncio.to_thread = to_thread
+
+
+TRACE: list[str] = []
+
+
+def _count_sql(hub: Hub) -> None:
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        COUNTS["SQL statements"] += 1
+        TRACE.append(f"{threading.current_thread().name:<14} {' '.join(sql.split())[:100]}")
+
+    def begin(*_: Any) -> None:
+        COUNTS["BEGINs"] += 1
+        TRACE.append(f"{threading.current_thread().name:<14} BEGIN")
+
+    def commit(*_: Any) -> None:
+        COUNTS["commits"] += 1
+        TRACE.append(f"{threading.current_thread().name:<14} COMMIT")
+
+    event.listen(hub.engine, "before_cursor_execute", statement)
+    event.listen(hub.engine, "begin", begin)
+    event.listen(hub.engine, "commit", commit)
+
+
+async def drive(
+    hub: Hub, items: list[fd.Signed], receiver: fd.Receiver, base: int = 0, together: int = 1
+) -> float:
+    """Send ``together`` requests at once (each in a thread, as the gateway does), wait until
+    their Responses are delivered, then the next ``together``."""
+    started = time.perf_counter()
+    done = base
+    for start in range(0, len(items), together):
+        TRACE.clear()
+        group = items[start : start + together]
+        answers = await asyncio.gather(
+            *(asyncio.to_thread(hub.front_door.handle, Endpoint.SEND, i.body) for i in group)
+        )
+        for answer in answers:
+            COUNTS[f"answer {answer.code}"] += 1
+        done += sum(1 for answer in answers if answer.code == "I99")  # refused: no Response
+        deadline = time.monotonic() + 30
+        while receiver.count() < done and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+    return time.perf_counter() - started
+
+
+async def measure(
+    hub: Hub,
+    warm: list[fd.Signed],
+    items: list[fd.Signed],
+    receiver: fd.Receiver,
+    profiler: cProfile.Profile | None,
+    *,
+    together: int = 1,
+) -> tuple[float, float]:
+    # Counters go in before any thread uses the engine (SQLAlchemy's listener lists are not
+    # safe to change while another thread runs them); the warm-up's counts are dropped.
+    _count_ecdsa()
+    _count_c14n()
+    _count_threads()
+    _count_sql(hub)
+    await hub.start()
+    try:
+        await drive(hub, warm, receiver)
+        COUNTS.clear()
+        cpu = time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        wall = await drive(hub, items, receiver, len(warm), together)
+        if profiler is not None:
+            profiler.disable()
+        return wall, time.process_time() - cpu
+    finally:
+        await hub.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
+    parser.add_argument("--strace", action="store_true", help="count fsyncs under strace -f -c")
+    parser.add_argument("--trace", action="store_true", help="print the last request's SQL")
+    parser.add_argument(
+        "--together", type=int, default=1, help="requests sent at once (group commit's batches)"
+    )
+    args = parser.parse_args()
+    if args.strace and "OPENDCC_UNDER_STRACE" not in os.environ:
+        return _under_strace(args)
+    users = [fd.user(scenario.SUPPLIER_KEY), fd.user(scenario.NETWORK_OPERATOR_KEY)]
+    warm = fd.presign(users, args.warmup)
+    items = fd.presign(users, args.requests)
+    with contextlib.ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hot-path-")))
+        receiver = fd.FastReceiver()
+        stack.callback(receiver.close)
+        headend = HeadEndProcess(fd.cohort(), meters=scenario.headend_meters())
+        stack.callback(headend.stop)
+        config = scenario.write_config(
+            directory / "hub.toml",
+            keys=fd.KEYS,
+            cohort=fd.cohort(),
+            headend=headend.endpoint,
+            callback_url=receiver.url,
+            database_url=f"sqlite:///{directory / 'hub.db'}",
+            anomaly_max=10**9,
+        )
+        hub = Hub(load(config))
+        hub.seed()
+        profiler = cProfile.Profile() if args.profile else None
+        run = measure(hub, warm, items, receiver, profiler, together=args.together)
+        wall, cpu = asyncio.run(run)
+        hub.engine.dispose()
+    n = len(items)
+    print(
+        f"hot path, in-process, {args.together} request(s) at a time: {n} signed SRV 4.1.1 requests"
+    )
+    print(f"{'per request':<40}{'value':>10}")
+    print(f"{'hub CPU ms (this process)':<40}{cpu / n * 1e3:>10.2f}")
+    print(f"{'wall ms (accept -> delivered)':<40}{wall / n * 1e3:>10.2f}")
+    for name in ("SQL statements", "BEGINs", "commits", "thread hops", "ECDSA", "C14N"):
+        print(f"{name:<40}{COUNTS[name] / n:>10.2f}")
+    for name, count in sorted(COUNTS.items()):
+        if name.startswith("answer"):
+            print(f"{name:<40}{count:>10}")
+    if args.trace:
+        print("\nthe last request's SQL, by thread:")
+        print("\n".join(TRACE))
+    if profiler is not None:
+        stats = pstats.Stats(profiler)
+        table = stats.stats  # type: ignore[attr-defined]
+        rows = sorted(table.items(), key=lambda kv: kv[1][2], reverse=True)[:25]
+        print(f"\n{'calls':>8}{'tottime s':>11}{'µs/req':>9}  function (by own time)")
+        for (path, line, name), (_, calls, tottime, _cum, _) in rows:
+            where = "/".join(Path(path).parts[-2:]) if path != "~" else ""
+            label = f"{where}:{line}({name})" if where else name
+            print(f"{calls:>8}{tottime:>11.3f}{tottime / n * 1e6:>9.0f}  {label}")
+    return 0
+
+
+def _under_strace(args: argparse.Namespace) -> int:
+    """Re-run this benchmark under ``strace -f -c``; fsyncs per request from its summary."""
+    if shutil.which("strace") is None:
+        print("strace not found", file=sys.stderr)
+        return 2
+    with tempfile.NamedTemporaryFile(prefix="strace-", suffix=".txt") as out:
+        command = [
+            "strace",
+            "-f",
+            "-c",
+            "-e",
+            "trace=fsync,fdatasync",
+            "-o",
+            out.name,
+            sys.executable,
+            __file__,
+            f"--requests={args.requests}",
+            f"--warmup={args.warmup}",
+            f"--together={args.together}",
+        ]
+        env = {**os.environ, "OPENDCC_UNDER_STRACE": "1"}
+        subprocess.run(command, env=env, check=True)
+        summary = Path(out.name).read_text()
+    print(summary)
+    calls = 0
+    for line in summary.splitlines():
+        parts = line.split()
+        if parts and parts[-1] in ("fsync", "fdatasync"):
+            calls += int(parts[3])  # % time, seconds, usecs/call, calls, [errors,] syscall
+    total = args.requests + args.warmup
+    print(f"fsync + fdatasync (warm-up included): {calls} = {calls / total:.2f} per request")
+    print("(the counts above are from the run under strace: slower, so fewer grouped commits)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
