@@ -24,8 +24,9 @@ def test_downgrade_to_the_previous_revision_and_back(engine: Engine) -> None:
     from opendcc.store.engine import alembic_config
 
     upgrade(engine)
+    command.downgrade(alembic_config(engine), "0009")  # the newest's downgrade (0014's)
     command.downgrade(alembic_config(engine), "0007")
     upgrade(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0009"
+        assert context.get_current_revision() == "0014"
