@@ -45,15 +45,23 @@ def hub_monitor(hub: Hub, incidents: Incidents, status: ServiceStatus) -> Monito
 
 
 def _heartbeats(hub: Hub) -> Callable[[], dict[str, bool]]:
+    """Each loop component's liveness from the heartbeats. For the first bound after the
+    monitor's start a component not yet seen is left unjudged: the processes start together
+    and one that has not beaten yet is starting, not down."""
     beats = hub.heartbeats
     pruned: list[datetime] = []
+    started: list[datetime] = []
 
     def loops() -> dict[str, bool]:
         now = hub.clock.now()
+        started[:] = started or [now]
         if not pruned or now - pruned[-1] >= PRUNE_EVERY:
             beats.prune(now)
             pruned[:] = [now]
-        return {c: seen.up for c, seen in beats.seen(LOOPS, now).items()}
+        seen = {c: s.up for c, s in beats.seen(LOOPS, now).items()}
+        if now - started[0] < beats.bound:
+            return {c: up for c, up in seen.items() if up}
+        return seen
 
     return loops
 

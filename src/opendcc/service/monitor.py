@@ -109,7 +109,9 @@ class Monitor:
             log.warning("service monitor: heartbeats unreadable (%s)", exc)
             loops = {}
         for component, what in LOOPS.items():
-            up = loops.get(component, False)
+            if component not in loops:
+                continue  # not judged this time (the processes are starting)
+            up = loops[component]
             checks.append(Check(component, up, f"{what} alive" if up else f"no {what} alive"))
         checks.append(await asyncio.to_thread(self._database))
         if self.broker is not None:
