@@ -162,10 +162,16 @@ class Monitor:
                         HUB, closed.incident_id, now, f"{check.component} is back up"
                     )
             elif check.component not in open_now:
-                # the incident first, so the outage is never seen without it
-                incident = self._headend_incident(check, now)
-                self.status.went_down(check.component, now, check.detail, incident)
+                # The outage first: at most one opens (a unique index), so only the monitor
+                # that opened it raises the incident, even with two racing (a scheduler
+                # restarting over its predecessor); the incident is linked a moment later.
+                opened = self.status.went_down(check.component, now, check.detail)
+                if opened is None:
+                    continue
                 self._audit(now, "DOWN", f"{check.component} down: {check.detail}")
+                incident = self._headend_incident(check, now)
+                if incident is not None:
+                    self.status.link_incident(opened, incident)
 
     def _headend_incident(self, check: Check, now: datetime) -> int | None:
         """A head-end down outside planned maintenance: an incident assigned to its S1SP."""

@@ -93,6 +93,14 @@ class ServiceStatus:
         except IntegrityError:
             return None
 
+    def link_incident(self, outage_id: int, incident_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(component_outages)
+                .where(component_outages.c.id == outage_id)
+                .values(incident_id=incident_id)
+            )
+
     def came_up(self, component: str, at: datetime) -> Outage | None:
         """Close the component's open outage, if any (and answer it)."""
         found = self.open_outages().get(component)
