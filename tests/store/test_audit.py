@@ -69,3 +69,13 @@ def test_verifying_from_a_point_checks_only_what_came_after(engine: Engine) -> N
     with engine.begin() as conn:
         conn.execute(update(audit_log).where(audit_log.c.id == 5).values(outcome="I0"))
     assert log.verify_from(last, chain) == (4, log.verify_from(0, limit=4)[1], 5)
+
+
+def test_two_writers_on_sqlite_append_to_one_chain(engine: Engine) -> None:
+    """A gateway and the scheduler's monitor, each with its own log over one SQLite file."""
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL keeps one writer process per database (see store.audit)
+    gateway, scheduler = AuditLog(engine), AuditLog(engine)
+    for n in range(6):
+        (gateway if n % 2 else scheduler).record(record(n))
+    assert engine.dialect.name == "sqlite" and gateway.verify_chain() is None

@@ -3,9 +3,11 @@
 Each record carries the SHA-256 of the document as received and a chain value,
 SHA-256(previous chain || this record), so deleting or editing a record breaks every chain value
 after it (``verify_chain`` finds where). The chain head is kept in memory and records are
-appended under one lock: one writer process per database (the embedded hub). Several gateway
-processes on PostgreSQL would each need the head read under a table lock; that is the scale-out
-issue's to decide.
+appended under one lock. On SQLite the head is read from the table in each append: a write
+holds the database's write lock from its BEGIN (``BEGIN IMMEDIATE``), so every process of the
+hub (a gateway's front door and SSI, the scheduler's service monitor) appends to the one chain.
+On PostgreSQL the head is kept in memory: one writer process per database; several would each
+need the head read under a lock, which is the scale-out issue's to decide.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ class AuditLog:
     def append(self, conn: Connection, record: AuditRecord) -> None:
         """Append within the caller's transaction (so the record commits with its effect)."""
         with self._lock:
-            previous = self._head if self._head is not None else self._load_head(conn)
+            shared = conn.dialect.name == "sqlite"  # the write lock is held: the table is true
+            cached = None if shared else self._head
+            previous = cached if cached is not None else self._load_head(conn)
             chain = _link(previous, record)
             conn.execute(
                 insert(audit_log).values(
