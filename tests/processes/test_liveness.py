@@ -23,6 +23,7 @@ from tests.gateway.harness import Estate, cohort, estate
 from tests.processes.test_supervisor import wait_for_kinds
 
 from opendcc.service.incidents import HUB, Incidents
+from opendcc.sim.processes import HubProcess
 from opendcc.store.tables import component_outages, hub_processes
 
 KINDS = ["deliverer", "gateway", "gateway", "scheduler", "worker"]
@@ -109,3 +110,35 @@ def test_workers_down_and_up_as_the_ssi_reads_it_and_one_outage_for_two_gateways
         assert outages("workers") == 1  # down once, closed when the new worker beat
         raised = [i for i in Incidents(hub.engine).list(HUB) if "is down" in i.title]
         assert len(raised) == 1, [i.title for i in raised]
+
+
+def test_single_process_mode_monitors_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--single-process``: the one process beats for every loop and runs the monitor."""
+    monkeypatch.setenv("OPENDCC_HEARTBEAT_SECONDS", "0.5")
+    monkeypatch.setenv("OPENDCC_SSI_MONITOR_SECONDS", "0.5")
+    with estate(tmp_path, xsd=False) as hub:
+        hub.hub.stop()
+        port = int(hub.hub.url.rsplit(":", 1)[1])
+        hub.hub = HubProcess(hub.config, port, tmp_path / "single.log", single_process=True)
+        token = desk_token(hub)
+
+        def states() -> dict[str, str]:
+            answer = httpx.get(
+                f"{hub.hub.url}/ssi/api/v1/status",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            return {c["component"]: c["state"] for c in answer.json()["components"]}
+
+        wanted = ("gateway", "workers", "utrn", "database", f"headend:{cohort()}")
+        wait_until("every component up", lambda: all(states().get(c) == "up" for c in wanted))
+        with hub.engine.connect() as conn:
+            rows = list(conn.execute(select(hub_processes.c.roles, hub_processes.c.alive)))
+        assert [(r.roles, r.alive) for r in rows] == [
+            ("deliverer,gateway,scheduler,worker", "deliverer,gateway,utrn,workers")
+        ]
+        hub.hub.stop()  # a clean stop: its row goes
+        with hub.engine.connect() as conn:
+            assert list(conn.execute(select(hub_processes))) == []
