@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from opendcc.service.availability import Availability, availability
@@ -129,14 +130,18 @@ class ServiceStatus:
             {"component": c.component[:64], "up": c.up, "detail": c.detail[:256], "checked_at": at}
             for c in checks
         ]
+        if not rows:
+            return
+        # An UPSERT, not delete-and-insert: two monitors racing (a scheduler restarting over
+        # its predecessor) must not collide on the key.
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        upsert = dialect.insert(component_checks)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["component"],
+            set_={c: upsert.excluded[c] for c in ("up", "detail", "checked_at")},
+        )
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(component_checks).where(
-                    component_checks.c.component.in_([r["component"] for r in rows])
-                )
-            )
-            if rows:
-                conn.execute(insert(component_checks), rows)
+            conn.execute(upsert, rows)
 
     def latest_checks(self) -> dict[str, Check]:
         with self.engine.connect() as conn:
