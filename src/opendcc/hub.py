@@ -70,6 +70,7 @@ from opendcc.s1sp.contract import (
     S1spAdapter,
 )
 from opendcc.schedules import Schedules
+from opendcc.service.liveness import Heartbeats
 from opendcc.smki.certificates import gbcs_signing_keys
 from opendcc.smki.lookup import FirstOf
 from opendcc.smki.trust import TrustStore
@@ -101,6 +102,8 @@ class Role(Enum):
 
 
 ALL_ROLES = frozenset(Role)
+# The loops a heartbeat vouches for (task name -> the service status's component).
+_BEATS_FOR = {"workers": "workers", "one-step top-ups": "utrn", "deliverer": "deliverer"}
 
 
 class Hub:
@@ -314,6 +317,7 @@ class Hub:
             group=self.group,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.heartbeats = Heartbeats(self.engine)
 
     # ------------------------------------------------------------------ configuration
 
@@ -386,6 +390,31 @@ class Hub:
                 self._tasks.append(asyncio.create_task(self.schedules.run(), name="DCC schedules"))
             else:
                 log.info("DCC schedules' runs are left to runner processes (opendcc schedules run)")
+        # The first beat before anything looks (the monitor may run in this very process).
+        try:
+            await asyncio.to_thread(self._beat, roles)
+        except Exception as exc:
+            log.warning("heartbeat not written: %s", exc)
+        self._tasks.append(asyncio.create_task(self._beating(roles), name="heartbeat"))
+
+    def _beat(self, roles: frozenset[Role]) -> None:
+        """This process's heartbeat: its roles and the components whose loops are alive."""
+        alive = {
+            _BEATS_FOR[t.get_name()]
+            for t in self._tasks
+            if t.get_name() in _BEATS_FOR and not t.done()
+        }
+        if Role.GATEWAY in roles:
+            alive.add("gateway")  # this loop beats, so the process serves
+        self.heartbeats.beat((r.value for r in roles), alive, self.clock.now())
+
+    async def _beating(self, roles: frozenset[Role]) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeats.interval)
+            try:
+                await asyncio.to_thread(self._beat, roles)
+            except Exception as exc:  # the database away: the monitor sees it as such
+                log.warning("heartbeat not written: %s", exc)
 
     async def _resume(self) -> None:
         """A single process is the only worker, so every lease is a dead one. Runner processes
@@ -448,6 +477,11 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.workers.drain()
+        if self._tasks:
+            try:  # a clean stop: this process's row goes rather than going stale
+                await asyncio.to_thread(self.heartbeats.leave)
+            except Exception as exc:
+                log.warning("heartbeat row not removed: %s", exc)
         if isinstance(self.jobs, BrokerQueue):
             await self.jobs.close()
         await asyncio.to_thread(self.group.close)  # commits what is queued first

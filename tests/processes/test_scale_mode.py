@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from tests.processes.scale import ScaleEstate, kill_rabbitmq, scale_estate, start_rabbitmq
 
-from opendcc.store.tables import jobs, service_requests
+from opendcc.store.tables import (
+    component_checks,
+    component_outages,
+    hub_processes,
+    jobs,
+    service_requests,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +85,47 @@ def test_a_killed_and_restarted_broker_loses_nothing(estate: ScaleEstate) -> Non
     start_rabbitmq()
     keys |= estate.load(10)
     estate.check_delivered(keys, timeout=90)
+
+
+def _checks(estate: ScaleEstate) -> dict[str, bool]:
+    """What the SSI in every gateway reads: the one monitor's latest look (the scheduler's)."""
+    with estate.engine.connect() as conn:
+        return {r.component: r.up for r in conn.execute(select(component_checks))}
+
+
+def _until(what: str, ok: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.5)
+
+
+def test_the_status_shows_the_broker_and_every_kind_of_process(estate: ScaleEstate) -> None:
+    wanted = ("gateway", "workers", "utrn", "database", "broker")
+    _until("every component up", lambda: all(_checks(estate).get(c) for c in wanted))
+    fresh = datetime.now(UTC) - timedelta(seconds=8)  # the killed processes' rows are stale
+    with estate.engine.connect() as conn:
+        roles = sorted(
+            r.roles
+            for r in conn.execute(
+                select(hub_processes.c.roles).where(hub_processes.c.last_seen >= fresh)
+            )
+        )
+    assert roles == ["deliverer", "gateway", "gateway", "scheduler", "worker", "worker"]
+    kill_rabbitmq()
+    try:
+        _until("the broker seen down", lambda: _checks(estate).get("broker") is False)
+        with estate.engine.connect() as conn:
+            opened = conn.execute(
+                select(func.count())
+                .select_from(component_outages)
+                .where(component_outages.c.component == "broker")
+                .where(component_outages.c.up_at.is_(None))
+            ).scalar_one()
+        assert opened == 1  # one monitor, however many gateways
+    finally:
+        start_rabbitmq()
+    _until("the broker seen up again", lambda: _checks(estate).get("broker") is True)
 
 
 def test_the_truth_agrees(estate: ScaleEstate) -> None:

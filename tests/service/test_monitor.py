@@ -45,7 +45,7 @@ def parts(engine: Engine) -> tuple[Monitor, FixedClock, FakeHeadEnd, FakeHeadEnd
         engine,
         clock,
         adapters,
-        lambda: {"workers": True, "utrn": True},
+        lambda: {"gateway": True, "workers": True, "utrn": True},
         Incidents(engine),
         ServiceStatus(engine),
         interval=0,

@@ -69,12 +69,19 @@ def create_app(hub: Hub) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await hub.start()
-        monitor = asyncio.create_task(ssi.monitor.run(), name="service monitor")
+        # One monitor per hub, beside its one scheduler: here only when this process is the
+        # whole hub; under ``opendcc serve`` the scheduler process runs it.
+        monitor = (
+            asyncio.create_task(ssi.monitor.run(), name="service monitor")
+            if hub.roles is None
+            else None
+        )
         try:
             yield
         finally:
-            monitor.cancel()
-            await asyncio.gather(monitor, return_exceptions=True)
+            if monitor is not None:
+                monitor.cancel()
+                await asyncio.gather(monitor, return_exceptions=True)
             await hub.stop()
             parsing.shutdown()
 

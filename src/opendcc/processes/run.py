@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from opendcc.config import HubConfig
@@ -23,24 +23,34 @@ def setup_logging() -> None:
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
 
 
-def run_roles(config: HubConfig, roles: frozenset[Role], name: str) -> None:
+# What a process runs beside its hub's loops, once the hub has started (cancelled at the stop).
+Beside = Callable[[Hub], Coroutine[Any, Any, None]]
+
+
+def run_roles(
+    config: HubConfig, roles: frozenset[Role], name: str, beside: Beside | None = None
+) -> None:
     """Run a hub that does ``roles`` (no HTTP) until stopped."""
     setup_logging()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_run(config, roles, name))
+        runner.run(_run(config, roles, name, beside))
 
 
-async def _run(config: HubConfig, roles: frozenset[Role], name: str) -> None:
+async def _run(config: HubConfig, roles: frozenset[Role], name: str, beside: Beside | None) -> None:
     hub = Hub(config, roles=roles)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await hub.start()
+    extra = asyncio.create_task(beside(hub), name=f"{name}: beside") if beside else None
     logging.getLogger(__name__).info("%s running", name)
     try:
         await stopping.wait()
     finally:
+        if extra is not None:
+            extra.cancel()
+            await asyncio.gather(extra, return_exceptions=True)
         await hub.stop()
 
 

@@ -6,5 +6,6 @@ User's data, and how it manages the service.
 - ``imp``, ``incidents``: incidents under the Incident Management Policy and their SLA clocks.
 - ``diagnosis``: inventory search and a device's self-diagnosis facts and connectivity check.
 - ``status``, ``availability``, ``monitor``: components, outages, maintenance, availability.
+- ``liveness``: each hub process's heartbeat row; ``hub_monitor``: the one monitor per hub.
 - ``cpm``: Code Performance Measures CPM1/CPM2; ``audit_search``; ``reports``.
 """

@@ -2,8 +2,12 @@
 incidents raised from the hub's own signals, each with a link to its evidence.
 
 Every ``interval`` seconds (``OPENDCC_SSI_MONITOR_SECONDS``, default 5): each head-end's health
-check through its S1SP adapter, the database (a round trip), the hub's worker loops and the
-UTRN service's one-step loop. A head-end that goes down outside planned maintenance raises a
+check through its S1SP adapter, the database (a round trip), the broker (scale mode only), and
+the hub's gateways, worker loops and the UTRN service's one-step loop as the processes'
+heartbeats show them (``service.liveness``: any process of the hub, not just this one). Each
+look is recorded (``ServiceStatus.record_checks``) for the SSI in whichever gateway serves it.
+One monitor runs per hub: in the scheduler process, or the single process
+(``service.hub_monitor``). A head-end that goes down outside planned maintenance raises a
 category 2 incident assigned to its S1SP (one while it stays down); coming back up is added to
 the incident's history. Requests quarantined by anomaly detection since the last look raise a
 category 3 incident per User and SRV, owned by that User. Callback deliveries dead-lettered
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +33,7 @@ from opendcc.core.eui import Eui64, InvalidIdentifier
 from opendcc.queue.deadletters import DeadLetters
 from opendcc.s1sp.contract import S1spAdapter
 from opendcc.service.incidents import HUB, Incidents
-from opendcc.service.status import ServiceStatus
+from opendcc.service.status import Check, ServiceStatus
 from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.tables import service_requests
 
@@ -41,11 +45,13 @@ def interval_from_env() -> float:
     return float(os.environ.get("OPENDCC_SSI_MONITOR_SECONDS", "5"))
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    component: str
-    up: bool
-    detail: str
+# A broker's check: (up, detail); None when the hub has no broker (the embedded default).
+BrokerCheck = Callable[[], Awaitable[tuple[bool, str]]]
+LOOPS = {
+    "gateway": "a gateway process",
+    "workers": "a worker loop",
+    "utrn": "the one-step top-up loop",
+}
 
 
 class Monitor:
@@ -60,11 +66,14 @@ class Monitor:
         interval: float | None = None,
         sources: Sequence[SignalSource] = (),
         audit: AuditLog | None = None,
+        broker: BrokerCheck | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.adapters = adapters
-        self.loops = loops  # component -> its loop is alive
+        # component -> alive (its loop, in some process of the hub); may read the database
+        self.loops = loops
+        self.broker = broker
         self.incidents = incidents
         self.status = status
         self.interval = interval if interval is not None else interval_from_env()
@@ -74,7 +83,15 @@ class Monitor:
         self._signals_since: datetime | None = None
 
     def components(self) -> list[str]:
-        return ["gateway", "workers", "database", "utrn", *(f"headend:{c}" for c in self.adapters)]
+        broker = ["broker"] if self.broker is not None else []
+        return [
+            "gateway",
+            "workers",
+            "database",
+            "utrn",
+            *broker,
+            *(f"headend:{c}" for c in self.adapters),
+        ]
 
     async def run(self) -> None:
         while True:
@@ -85,17 +102,27 @@ class Monitor:
             await asyncio.sleep(self.interval)
 
     async def check_once(self) -> list[Check]:
-        checks = [Check("gateway", True, "serving")]
-        loops = self.loops()
-        checks.append(Check("workers", loops.get("workers", False), "worker loop"))
-        checks.append(Check("utrn", loops.get("utrn", False), "one-step top-up loop"))
+        checks: list[Check] = []
+        try:
+            loops = await asyncio.to_thread(self.loops)
+        except Exception as exc:  # the heartbeats are in the database: judged with it below
+            log.warning("service monitor: heartbeats unreadable (%s)", exc)
+            loops = {}
+        for component, what in LOOPS.items():
+            if component not in loops:
+                continue  # not judged this time (the processes are starting)
+            up = loops[component]
+            checks.append(Check(component, up, f"{what} alive" if up else f"no {what} alive"))
         checks.append(await asyncio.to_thread(self._database))
+        if self.broker is not None:
+            checks.append(await self._broker(self.broker))
         results = await asyncio.gather(
             *(self._headend(c, a) for c, a in self.adapters.items()), return_exceptions=False
         )
         checks += results
         now = self.clock.now()
         await asyncio.to_thread(self._record, checks, now)
+        await asyncio.to_thread(self.status.record_checks, checks, now)
         await asyncio.to_thread(self._signals, now)
         self.latest = {c.component: c for c in checks}
         return checks
@@ -107,6 +134,13 @@ class Monitor:
             return Check("database", True, "answers")
         except Exception as exc:
             return Check("database", False, f"{type(exc).__name__}")
+
+    async def _broker(self, broker: BrokerCheck) -> Check:
+        try:
+            up, detail = await asyncio.wait_for(broker(), HEALTH_TIMEOUT)
+        except Exception as exc:
+            return Check("broker", False, f"check failed: {type(exc).__name__}")
+        return Check("broker", up, detail)
 
     async def _headend(self, cohort: str, adapter: S1spAdapter) -> Check:
         name = f"headend:{cohort}"
@@ -128,10 +162,16 @@ class Monitor:
                         HUB, closed.incident_id, now, f"{check.component} is back up"
                     )
             elif check.component not in open_now:
-                # the incident first, so the outage is never seen without it
-                incident = self._headend_incident(check, now)
-                self.status.went_down(check.component, now, check.detail, incident)
+                # The outage first: at most one opens (a unique index), so only the monitor
+                # that opened it raises the incident, even with two racing (a scheduler
+                # restarting over its predecessor); the incident is linked a moment later.
+                opened = self.status.went_down(check.component, now, check.detail)
+                if opened is None:
+                    continue
                 self._audit(now, "DOWN", f"{check.component} down: {check.detail}")
+                incident = self._headend_incident(check, now)
+                if incident is not None:
+                    self.status.link_incident(opened, incident)
 
     def _headend_incident(self, check: Check, now: datetime) -> int | None:
         """A head-end down outside planned maintenance: an incident assigned to its S1SP."""

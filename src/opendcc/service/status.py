@@ -14,11 +14,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from opendcc.service.availability import Availability, availability
-from opendcc.store.tables import component_outages, maintenance_windows
+from opendcc.store.tables import component_checks, component_outages, maintenance_windows
 
 MAX_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    component: str
+    up: bool
+    detail: str
+    checked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +75,31 @@ class ServiceStatus:
     def went_down(
         self, component: str, at: datetime, detail: str, incident_id: int | None = None
     ) -> int | None:
-        """Open an outage unless one is open; its id when opened now."""
+        """Open an outage unless one is open; its id when opened now. At most one is open per
+        component (a unique index): a second monitor racing this one opens none."""
         if component in self.open_outages():
             return None
+        try:
+            with self.engine.begin() as conn:
+                return int(
+                    conn.execute(
+                        insert(component_outages).values(
+                            component=component,
+                            down_at=at,
+                            detail=detail[:256],
+                            incident_id=incident_id,
+                        )
+                    ).inserted_primary_key[0]  # type: ignore[index]
+                )
+        except IntegrityError:
+            return None
+
+    def link_incident(self, outage_id: int, incident_id: int) -> None:
         with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    insert(component_outages).values(
-                        component=component,
-                        down_at=at,
-                        detail=detail[:256],
-                        incident_id=incident_id,
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
+            conn.execute(
+                update(component_outages)
+                .where(component_outages.c.id == outage_id)
+                .values(incident_id=incident_id)
             )
 
     def came_up(self, component: str, at: datetime) -> Outage | None:
@@ -99,6 +121,32 @@ class ServiceStatus:
                 .order_by(component_outages.c.id.desc())
             )
             return [_outage(r) for r in rows]
+
+    # ------------------------------------------------------------------ latest checks
+
+    def record_checks(self, checks: list[Check], at: datetime) -> None:
+        """The monitor's latest look, for the SSI in whichever process serves it."""
+        rows = [
+            {"component": c.component[:64], "up": c.up, "detail": c.detail[:256], "checked_at": at}
+            for c in checks
+        ]
+        if not rows:
+            return
+        # An UPSERT, not delete-and-insert: two monitors racing (a scheduler restarting over
+        # its predecessor) must not collide on the key.
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        upsert = dialect.insert(component_checks)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["component"],
+            set_={c: upsert.excluded[c] for c in ("up", "detail", "checked_at")},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(upsert, rows)
+
+    def latest_checks(self) -> dict[str, Check]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(component_checks))
+            return {r.component: Check(r.component, r.up, r.detail, r.checked_at) for r in rows}
 
     # ------------------------------------------------------------------ maintenance
 

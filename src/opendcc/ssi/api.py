@@ -30,6 +30,7 @@ from opendcc.service.diagnosis import DeviceNotFound
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import NotFound, Refused
 from opendcc.ssi.auth import Principal
+from opendcc.ssi.views_status import fresh_checks
 from opendcc.ssi.web import Ssi
 
 BASE = "/api/v1"
@@ -119,9 +120,10 @@ def routes(ssi: Ssi) -> list[Route]:  # noqa: PLR0915 - one closure per call
         now = hub.clock.now()
         outages = await asyncio.to_thread(ssi.status.open_outages)
         windows = await asyncio.to_thread(ssi.status.windows, now - timedelta(days=1))
+        checks = await asyncio.to_thread(fresh_checks, ssi)
         components = []
         for name in ssi.monitor.components():
-            check = ssi.monitor.latest.get(name)
+            check = checks.get(name)
             state = "down" if name in outages else "up" if check else "unknown"
             components.append({"component": name, "state": state})
         return JSONResponse(

@@ -10,7 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from opendcc.service.incidents import HUB, Refused
+from opendcc.service.status import Check
 from opendcc.ssi.web import Ctx, PageError, Ssi, redirect
+
+STALE_CHECK = timedelta(seconds=30)  # a recorded look older than this (or 6 intervals) is no news
 
 
 def parse_when(text: str) -> datetime:
@@ -33,6 +36,20 @@ def month_of(text: str, now: datetime) -> tuple[int, int]:
     return year, month
 
 
+def fresh_checks(ssi: Ssi) -> dict[str, Check]:
+    """The hub's monitor's latest look (it runs in another process, or this one), as recorded;
+    none when it is too old to say anything (the monitor is not running)."""
+    return {
+        name: check
+        for name, check in ssi.status.latest_checks().items()
+        if check.checked_at is None or check.checked_at >= ssi.hub.clock.now() - stale_after(ssi)
+    }
+
+
+def stale_after(ssi: Ssi) -> timedelta:
+    return max(STALE_CHECK, timedelta(seconds=ssi.monitor.interval * 6))
+
+
 def routes(ssi: Ssi) -> list[Route]:
     status, monitor = ssi.status, ssi.monitor
 
@@ -43,12 +60,13 @@ def routes(ssi: Ssi) -> list[Route]:
         windows = await asyncio.to_thread(status.windows, ctx.now - timedelta(days=1))
         recent = await asyncio.to_thread(status.outages, ctx.now - timedelta(days=31))
         figures = await asyncio.to_thread(status.availability, components, year, month, ctx.now)
+        checks = await asyncio.to_thread(fresh_checks, ssi)
         # major incidents are service alerts: every User sees that one is under way
         active = await asyncio.to_thread(ssi.incidents.list, HUB, active_only=True)
         majors = [i for i in active if i.major]
         rows = []
         for name in components:
-            check = monitor.latest.get(name)
+            check = checks.get(name)
             down = name in outages
             planned = next((w for w in windows if w.covers(name, ctx.now)), None)
             colour = "red" if down else ("amber" if planned else ("green" if check else "grey"))

@@ -27,9 +27,9 @@ from opendcc.hub import Hub
 from opendcc.service import imp
 from opendcc.service.audit_search import ChainWatch
 from opendcc.service.diagnosis import DeviceNotFound, Diagnosis
+from opendcc.service.hub_monitor import hub_monitor
 from opendcc.service.imp import ImpError
 from opendcc.service.incidents import Incidents, NotFound, Refused
-from opendcc.service.monitor import Monitor, dead_lettered, quarantines
 from opendcc.service.reports import UnknownReport
 from opendcc.service.status import ServiceStatus
 from opendcc.ssi.auth import Credentials, Principal, Session, Sessions
@@ -90,16 +90,9 @@ class Ssi:
         )
         self.status = ServiceStatus(hub.engine)
         self.chain = ChainWatch(hub.audit)
-        self.monitor = Monitor(
-            hub.engine,
-            hub.clock,
-            hub.adapters,
-            lambda: _loops(hub),
-            self.incidents,
-            self.status,
-            sources=[quarantines(hub.engine), dead_lettered(hub.engine)],
-            audit=hub.audit,
-        )
+        # Run only where the hub's one monitor runs (service.hub_monitor); the pages read what
+        # it recorded, and its components.
+        self.monitor = hub_monitor(hub, self.incidents, self.status)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=True,
@@ -185,18 +178,6 @@ class Ssi:
 
 
 # The hub's loops whose life a component's health is (task name -> component).
-_LOOP_COMPONENTS = {"workers": "workers", "one-step top-ups": "utrn"}
-
-
-def _loops(hub: Hub) -> dict[str, bool]:
-    tasks = getattr(hub, "_tasks", [])
-    return {
-        _LOOP_COMPONENTS[t.get_name()]: not t.done()
-        for t in tasks
-        if t.get_name() in _LOOP_COMPONENTS
-    }
-
-
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",

@@ -788,3 +788,41 @@ accepted_counters = Table(
     Column("user_id", EUI, primary_key=True),
     Column("counter", U64, primary_key=True),
 )
+
+
+# --- h22c: cross-process liveness and the monitor's latest checks ---
+
+# One row per running hub process (its host and pid): its roles, the components whose loops
+# were alive at its last beat, and when that was. Written every few seconds by each process
+# (service.liveness); the monitor judges a component up when a process saw it alive recently.
+hub_processes = Table(
+    "hub_processes",
+    metadata,
+    Column("host", String(128), primary_key=True),
+    Column("pid", Integer, primary_key=True),
+    Column("roles", String(128), nullable=False),  # comma-separated Role values
+    Column("alive", String(256), nullable=False),  # comma-separated components alive
+    Column("started_at", AWARE, nullable=False),
+    Column("last_seen", AWARE, nullable=False),
+)
+
+# The service monitor's latest check of each component (one row each, replaced every look):
+# what the SSI's status page and API show, from any gateway process.
+component_checks = Table(
+    "component_checks",
+    metadata,
+    Column("component", String(64), primary_key=True),
+    Column("up", Boolean, nullable=False),
+    Column("detail", String(256), nullable=False),
+    Column("checked_at", AWARE, nullable=False),
+)
+
+# At most one open outage per component, whatever runs the monitor (a scheduler restarting over
+# its predecessor would otherwise open a second).
+Index(
+    "uq_component_outages_open",
+    component_outages.c.component,
+    unique=True,
+    sqlite_where=component_outages.c.up_at.is_(None),
+    postgresql_where=component_outages.c.up_at.is_(None),
+)
