@@ -13,6 +13,7 @@ from opendcc.gbcs.codec import (
     CANCEL_AT,
     DEBT_KEYS,
     EXECUTE_AT,
+    PREPAYMENT_CONFIGURATION_KEYS,
     Codec,
     Decode,
     Encode,
@@ -22,7 +23,9 @@ from opendcc.gbcs.codec import (
     as_text,
     clock_parameters,
     clock_window,
+    is_whole_tariff,
     only,
+    price_update,
 )
 from opendcc.gbcs.message import GbcsInvalid
 
@@ -587,18 +590,7 @@ def _ecs08_specs(balance_attribute: int) -> bytes:
     return bytes([len(items)]) + b"".join(b"\x02" + bytes.fromhex(i) for i in items)
 
 
-_ECS08_KEYS = {
-    "fuel",
-    "debt_recovery_cap_mp",
-    "emergency_credit_limit_mp",
-    "emergency_credit_threshold_mp",
-    "low_credit_threshold_mp",
-    "non_disablement_calendar",
-    "max_meter_balance_mp",
-    "max_credit_threshold_mp",
-    "special_days",
-    "non_disablement_schedule",
-}
+_ECS08_KEYS = PREPAYMENT_CONFIGURATION_KEYS | {"special_days", "non_disablement_schedule"}
 _CAP_PERIOD = 604800  # seconds: the debt recovery rate cap is per week
 _VALIDITY = b"\x12\xff\xff"  # a schedule entry's validity window: not limited
 _SCRIPT_TABLE = b"\x09\x06" + bytes.fromhex("00000a006aff")
@@ -797,17 +789,6 @@ _ECS01A_SPECS = bytes.fromhex(
     "02001400000D0000FF0A" "02232800005E2C801D06" "02232800005E2C020006"
     "0200710000131404FF07" "0200710000131400FF07" "02232800003F0101FF06"
 )  # fmt: skip
-_ECS01A_KEYS = {
-    "fuel",
-    "standing_charge_mp",
-    "switching_table",
-    "block_thresholds",
-    "seasons",
-    "week_profiles",
-    "day_profiles",
-    "special_days",
-    "threshold_matrix",
-}
 _TARIFF_SCRIPTS = b"\x09\x06" + bytes.fromhex("00000a0064ff")  # 0-0-10-0-100-255
 _BLOCK_SCRIPT = 100  # block tariff n runs script 100 + n; TOU rate n script n
 _THRESHOLD_ROWS = 8
@@ -873,15 +854,9 @@ def _ecs01a_calendar(parameters: Parameters) -> bytes:
 
 
 def _ecs01a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
-    keys = {k for k in parameters if not k.startswith("price.")}
-    if parameters.get("fuel") != "electricity" or keys - {EXECUTE_AT} != _ECS01A_KEYS:
+    if not is_whole_tariff(parameters, "electricity"):
         return None
-    priced = {
-        k: v
-        for k, v in parameters.items()
-        if k not in _ECS01A_KEYS - {"fuel", "standing_charge_mp"}
-    }
-    update = _ecs01b_encode(priced, inputs)
+    update = _ecs01b_encode(price_update(parameters), inputs)
     if update is None:
         return None
     prices = enc.access_body(update)[len(_ECS01B_SPECS) + 1 : -28]  # standing charge, matrix
