@@ -58,6 +58,14 @@ def no_parameters(body: etree._Element) -> dict[str, str]:
     return {}
 
 
+def child_of(parent: etree._Element, local: str) -> etree._Element:
+    """``parent``'s ``sr:<local>`` child; ``InvalidParameters`` naming both when it is absent."""
+    child = parent.find(sr(local))
+    if child is None:
+        raise InvalidParameters(f"{etree.QName(parent).localname} has no {local}")
+    return child
+
+
 def _instant(period: etree._Element, local: str) -> str:
     child = period.find(sr(local))
     if child is None:
