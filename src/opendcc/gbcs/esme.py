@@ -33,32 +33,28 @@ from opendcc.gbcs.message import GbcsInvalid
 _SUPPLY_SCRIPTS = bytes.fromhex("0103000900000a006aff01")
 
 
-def _esme_script(script: int) -> tuple[Encode, Decode]:
-    body = _SUPPLY_SCRIPTS + b"\x01\x12" + script.to_bytes(2, "big")
+def _fixed(body: bytes, refusal: str) -> tuple[Encode, Decode]:
+    """The codec of a command that takes no parameters: always ``body``, no data; decoding
+    anything else is ``GbcsInvalid(refusal)``."""
 
     def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
         return enc.access_request(inputs.counter, body, b"") if not parameters else None
 
     def decode(content: bytes) -> dict[str, str]:
         if enc.access_body(content) != body:
-            raise GbcsInvalid("not this supply command")
+            raise GbcsInvalid(refusal)
         return {}
 
     return encode, decode
 
 
+def _esme_script(script: int) -> tuple[Encode, Decode]:
+    body = _SUPPLY_SCRIPTS + b"\x01\x12" + script.to_bytes(2, "big")
+    return _fixed(body, "not this supply command")
+
+
 _ACCOUNT = bytes.fromhex("0070") + bytes.fromhex("0000130a00ff")  # class 112, 0-0-19-10-0-255
 _EMERGENCY_CREDIT = bytes.fromhex("010300700000130a01ff03") + b"\x01\x0f\x00"
-
-
-def _ecs09_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
-    return enc.access_request(inputs.counter, _EMERGENCY_CREDIT, b"") if not parameters else None
-
-
-def _ecs09_decode(content: bytes) -> dict[str, str]:
-    if enc.access_body(content) != _EMERGENCY_CREDIT:
-        raise GbcsInvalid("not ECS09 Activate Emergency Credit")
-    return {}
 
 
 # The ESME's balance commands name no payment mode: ECS04a adjusts the balance of a meter in
@@ -1005,7 +1001,7 @@ CODECS: dict[str, Codec] = {
     "ECS07": (_ecs07_encode, _ecs07_decode),
     "ECS08": (_ecs08_encode(2), _ecs08_decode(2)),
     "ECS08a": (_ecs08_encode(4), _ecs08_decode(4)),
-    "ECS09": (_ecs09_encode, _ecs09_decode),
+    "ECS09": _fixed(_EMERGENCY_CREDIT, "not ECS09 Activate Emergency Credit"),
     "ECS30": (_billing_encode(monthly=True), _billing_decode),
     "ECS30a": (_billing_encode(monthly=False), _billing_decode),
     "ECS42": _ENABLE,
