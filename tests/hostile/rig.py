@@ -26,7 +26,7 @@ from opendcc.hub import Hub
 from opendcc.prepayment.registers import Kind
 from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
-from opendcc.smki import SigningCredentials
+from tests.gateway.harness import user
 from tests.reference import KEYS, NOW, XSD_V54
 
 METER = scenario.METERS[0].device_id
@@ -58,10 +58,6 @@ def changed(
         for name, count in after.items()
         if name not in skip and before.get(name, 0) != count
     }
-
-
-def user(key: str) -> SimulatedUser:
-    return SimulatedUser(SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem"))
 
 
 @dataclass

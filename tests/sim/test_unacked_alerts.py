@@ -13,12 +13,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tests.sim.one_meter import METER, core_of
 
 from opendcc.core.clock import FixedClock
-from opendcc.core.eui import Eui64
 from opendcc.httpclient import HttpClient
-from opendcc.s1sp.cohorts import register_all
-from opendcc.s1sp.contract import Registry
 from opendcc.s1sp.protocols.apdu import Alert, AlertAck, Connection, Role
 from opendcc.s1sp.protocols.soapxml import (
     SERVICE_PATH,
@@ -29,24 +27,9 @@ from opendcc.s1sp.protocols.soapxml import (
     request_headers,
 )
 from opendcc.s1sp.transports.http import HttpListener
-from opendcc.sim.headends import FleetMeter, core_for_fleet
 from opendcc.sim.headends.apdu import ApduHeadEnd
-from opendcc.sim.headends.core import HeadEndCore
 from opendcc.sim.headends.restjson import RestJsonHeadEnd
 from opendcc.sim.headends.soapxml import SoapHeadEnd
-
-REGISTRY = register_all(Registry())
-METER = Eui64.parse("00-DB-12-34-56-78-90-A0")
-NOW = datetime(2024, 6, 1, 12, 0, 0, 120_000, tzinfo=UTC)
-
-
-def core_of(cohort: str) -> HeadEndCore:
-    return core_for_fleet(
-        REGISTRY.profile(cohort),
-        [FleetMeter(METER)],
-        commissioned=NOW - timedelta(days=2),
-        clock=FixedClock(NOW),
-    )
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:

@@ -39,6 +39,33 @@ DEBT_KEYS = (
     "debt_recovery_per_payment_bp", "recovery_rate_1_mp", "recovery_rate_2_mp",
 )  # fmt: skip
 
+# 2.1 Update Prepayment Configuration's parameters on either fuel (ECS08 and GCS05 each add
+# the calendars their meter holds).
+PREPAYMENT_CONFIGURATION_KEYS = frozenset({
+    "fuel", "debt_recovery_cap_mp", "emergency_credit_limit_mp",
+    "emergency_credit_threshold_mp", "low_credit_threshold_mp", "non_disablement_calendar",
+    "max_meter_balance_mp", "max_credit_threshold_mp",
+})  # fmt: skip
+
+# 1.1.1 Update Import Tariff's parameters as a whole tariff (ECS01a, GCS01a), beside the
+# "price." ones of its price update (ECS01b, GCS01b).
+WHOLE_TARIFF_KEYS = frozenset({
+    "fuel", "standing_charge_mp", "switching_table", "block_thresholds", "seasons",
+    "week_profiles", "day_profiles", "special_days", "threshold_matrix",
+})  # fmt: skip
+
+
+def is_whole_tariff(parameters: Parameters, fuel: str) -> bool:
+    """Whether ``parameters`` are a whole tariff on ``fuel`` (dated or not)."""
+    keys = {k for k in parameters if not k.startswith("price.")}
+    return parameters.get("fuel") == fuel and keys - {EXECUTE_AT} == WHOLE_TARIFF_KEYS
+
+
+def price_update(parameters: Parameters) -> dict[str, str]:
+    """What of a whole tariff its price update carries: the fuel, standing charge, prices."""
+    dropped = WHOLE_TARIFF_KEYS - {"fuel", "standing_charge_mp"}
+    return {k: v for k, v in parameters.items() if k not in dropped}
+
 
 def as_text(instant: datetime) -> str:
     """A date-time as DUIS (and so the SMETS1 instruction) writes it."""

@@ -13,6 +13,7 @@ from opendcc.gbcs.codec import (
     CANCEL_AT,
     DEBT_KEYS,
     EXECUTE_AT,
+    PREPAYMENT_CONFIGURATION_KEYS,
     Codec,
     Decode,
     Encode,
@@ -22,7 +23,9 @@ from opendcc.gbcs.codec import (
     as_text,
     clock_parameters,
     clock_window,
+    is_whole_tariff,
     only,
+    price_update,
 )
 from opendcc.gbcs.message import GbcsInvalid
 
@@ -30,32 +33,28 @@ from opendcc.gbcs.message import GbcsInvalid
 _SUPPLY_SCRIPTS = bytes.fromhex("0103000900000a006aff01")
 
 
-def _esme_script(script: int) -> tuple[Encode, Decode]:
-    body = _SUPPLY_SCRIPTS + b"\x01\x12" + script.to_bytes(2, "big")
+def _fixed(body: bytes, refusal: str) -> tuple[Encode, Decode]:
+    """The codec of a command that takes no parameters: always ``body``, no data; decoding
+    anything else is ``GbcsInvalid(refusal)``."""
 
     def encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
         return enc.access_request(inputs.counter, body, b"") if not parameters else None
 
     def decode(content: bytes) -> dict[str, str]:
         if enc.access_body(content) != body:
-            raise GbcsInvalid("not this supply command")
+            raise GbcsInvalid(refusal)
         return {}
 
     return encode, decode
 
 
+def _esme_script(script: int) -> tuple[Encode, Decode]:
+    body = _SUPPLY_SCRIPTS + b"\x01\x12" + script.to_bytes(2, "big")
+    return _fixed(body, "not this supply command")
+
+
 _ACCOUNT = bytes.fromhex("0070") + bytes.fromhex("0000130a00ff")  # class 112, 0-0-19-10-0-255
 _EMERGENCY_CREDIT = bytes.fromhex("010300700000130a01ff03") + b"\x01\x0f\x00"
-
-
-def _ecs09_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
-    return enc.access_request(inputs.counter, _EMERGENCY_CREDIT, b"") if not parameters else None
-
-
-def _ecs09_decode(content: bytes) -> dict[str, str]:
-    if enc.access_body(content) != _EMERGENCY_CREDIT:
-        raise GbcsInvalid("not ECS09 Activate Emergency Credit")
-    return {}
 
 
 # The ESME's balance commands name no payment mode: ECS04a adjusts the balance of a meter in
@@ -587,18 +586,7 @@ def _ecs08_specs(balance_attribute: int) -> bytes:
     return bytes([len(items)]) + b"".join(b"\x02" + bytes.fromhex(i) for i in items)
 
 
-_ECS08_KEYS = {
-    "fuel",
-    "debt_recovery_cap_mp",
-    "emergency_credit_limit_mp",
-    "emergency_credit_threshold_mp",
-    "low_credit_threshold_mp",
-    "non_disablement_calendar",
-    "max_meter_balance_mp",
-    "max_credit_threshold_mp",
-    "special_days",
-    "non_disablement_schedule",
-}
+_ECS08_KEYS = PREPAYMENT_CONFIGURATION_KEYS | {"special_days", "non_disablement_schedule"}
 _CAP_PERIOD = 604800  # seconds: the debt recovery rate cap is per week
 _VALIDITY = b"\x12\xff\xff"  # a schedule entry's validity window: not limited
 _SCRIPT_TABLE = b"\x09\x06" + bytes.fromhex("00000a006aff")
@@ -797,17 +785,6 @@ _ECS01A_SPECS = bytes.fromhex(
     "02001400000D0000FF0A" "02232800005E2C801D06" "02232800005E2C020006"
     "0200710000131404FF07" "0200710000131400FF07" "02232800003F0101FF06"
 )  # fmt: skip
-_ECS01A_KEYS = {
-    "fuel",
-    "standing_charge_mp",
-    "switching_table",
-    "block_thresholds",
-    "seasons",
-    "week_profiles",
-    "day_profiles",
-    "special_days",
-    "threshold_matrix",
-}
 _TARIFF_SCRIPTS = b"\x09\x06" + bytes.fromhex("00000a0064ff")  # 0-0-10-0-100-255
 _BLOCK_SCRIPT = 100  # block tariff n runs script 100 + n; TOU rate n script n
 _THRESHOLD_ROWS = 8
@@ -873,15 +850,9 @@ def _ecs01a_calendar(parameters: Parameters) -> bytes:
 
 
 def _ecs01a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
-    keys = {k for k in parameters if not k.startswith("price.")}
-    if parameters.get("fuel") != "electricity" or keys - {EXECUTE_AT} != _ECS01A_KEYS:
+    if not is_whole_tariff(parameters, "electricity"):
         return None
-    priced = {
-        k: v
-        for k, v in parameters.items()
-        if k not in _ECS01A_KEYS - {"fuel", "standing_charge_mp"}
-    }
-    update = _ecs01b_encode(priced, inputs)
+    update = _ecs01b_encode(price_update(parameters), inputs)
     if update is None:
         return None
     prices = enc.access_body(update)[len(_ECS01B_SPECS) + 1 : -28]  # standing charge, matrix
@@ -1030,7 +1001,7 @@ CODECS: dict[str, Codec] = {
     "ECS07": (_ecs07_encode, _ecs07_decode),
     "ECS08": (_ecs08_encode(2), _ecs08_decode(2)),
     "ECS08a": (_ecs08_encode(4), _ecs08_decode(4)),
-    "ECS09": (_ecs09_encode, _ecs09_decode),
+    "ECS09": _fixed(_EMERGENCY_CREDIT, "not ECS09 Activate Emergency Credit"),
     "ECS30": (_billing_encode(monthly=True), _billing_decode),
     "ECS30a": (_billing_encode(monthly=False), _billing_decode),
     "ECS42": _ENABLE,

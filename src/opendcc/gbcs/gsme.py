@@ -13,6 +13,7 @@ from opendcc.gbcs.codec import (
     CANCEL_AT,
     DEBT_KEYS,
     EXECUTE_AT,
+    PREPAYMENT_CONFIGURATION_KEYS,
     Codec,
     Decode,
     Encode,
@@ -22,7 +23,9 @@ from opendcc.gbcs.codec import (
     as_text,
     clock_parameters,
     clock_window,
+    is_whole_tariff,
     only,
+    price_update,
 )
 from opendcc.gbcs.message import GbcsInvalid
 
@@ -504,15 +507,7 @@ def _gcs01b_decode(content: bytes) -> dict[str, str]:
 _CALENDAR = 0x0707
 _FRIENDLY_CREDIT = 0x03
 _CALENDAR_NEVER = (0xFFFFFFFE).to_bytes(4, "little")
-_GCS05_KEYS = {
-    "fuel",
-    "debt_recovery_cap_mp",
-    "emergency_credit_limit_mp",
-    "emergency_credit_threshold_mp",
-    "low_credit_threshold_mp",
-    "non_disablement_calendar",
-    "max_meter_balance_mp",
-    "max_credit_threshold_mp",
+_GCS05_KEYS = PREPAYMENT_CONFIGURATION_KEYS | {
     "day_profiles",
     "week_profiles",
     "seasons",
@@ -703,28 +698,13 @@ def _gcs05_decode(content: bytes) -> dict[str, str]:
 # then GCS01b's tariff information and price matrix with, for a block tariff, the block
 # thresholds between them. The SMETS1 parameters (the one-day switching table, the block
 # thresholds it uses) are read from the whole tariff as the S1SP reads them from DUIS.
-_GCS01A_KEYS = {
-    "fuel",
-    "standing_charge_mp",
-    "switching_table",
-    "block_thresholds",
-    "seasons",
-    "week_profiles",
-    "day_profiles",
-    "special_days",
-    "threshold_matrix",
-}
 _DELIVERED = 0x00
 _SLOTS = 48
 
 
 def _gcs01a_components(parameters: Parameters, inputs: Inputs) -> list[tuple[int, int, bytes]]:
     """(cluster, command, payload after the ZCL header) of each component, in order."""
-    priced = {
-        k: v
-        for k, v in parameters.items()
-        if k not in _GCS01A_KEYS - {"fuel", "standing_charge_mp"}
-    }
+    priced = price_update(parameters)
     update = _gcs01b_encode(priced, inputs)
     found = _gas_prices(priced)
     if update is None or found is None:
@@ -784,8 +764,7 @@ def _gcs01a_components(parameters: Parameters, inputs: Inputs) -> list[tuple[int
 
 
 def _gcs01a_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
-    keys = {k for k in parameters if not k.startswith("price.")}
-    if parameters.get("fuel") != "gas" or keys - {EXECUTE_AT} != _GCS01A_KEYS:
+    if not is_whole_tariff(parameters, "gas"):
         return None
     parts = _gcs01a_components(parameters, inputs)
     return enc.gbz(

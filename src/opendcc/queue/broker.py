@@ -33,11 +33,11 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, or_, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
-from opendcc.queue.jobs import JobQueue
+from opendcc.queue.jobs import JobQueue, due_at, free_at
 from opendcc.store.tables import jobs
 
 if TYPE_CHECKING:
@@ -103,22 +103,14 @@ class BrokerQueue(JobQueue):
 
     def take_for_publishing(self, now: datetime, limit: int) -> list[tuple[RequestId, int]]:
         """Lease up to ``limit`` due, unleased jobs to the broker: (request, priority) each."""
-        free = or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
-        due = (
-            select(jobs.c.request_id)
-            .where(jobs.c.run_after <= now)
-            .where(jobs.c.waits_for.is_(None))
-            .where(free)
-            .order_by(jobs.c.priority.desc(), jobs.c.run_after)
-            .limit(limit)
-        )
+        due = due_at(now).limit(limit)
         if self._skip_locked:  # two publishers never wait on each other's rows
             due = due.with_for_update(skip_locked=True)
         with self.engine.begin() as conn:
             rows = conn.execute(
                 update(jobs)
                 .where(jobs.c.request_id.in_(due))
-                .where(free)
+                .where(free_at(now))
                 .values(lease_owner=BROKER, lease_until=now + self.redeliver_after)
                 .returning(jobs.c.request_id, jobs.c.priority)
             ).all()

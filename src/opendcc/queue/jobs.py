@@ -15,7 +15,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from opendcc.core.request_id import RequestId
 from opendcc.store.group import GroupCommit, write
@@ -28,6 +40,24 @@ _DELETE_JOB = delete(jobs).where(jobs.c.request_id == bindparam("key"))
 _RELEASE_WAITING = (
     update(jobs).where(jobs.c.waits_for == bindparam("predecessor")).values(waits_for=None)
 )
+
+
+def free_at(now: datetime) -> ColumnElement[bool]:
+    """A job nobody holds a live lease on at ``now``."""
+    return or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
+
+
+def due_at(now: datetime) -> Select[str]:
+    """The jobs to lease at ``now`` (their time come, waiting on no predecessor, free): the
+    highest priority first, then the oldest. The workers' claim and the broker's publisher
+    both lease from here."""
+    return (
+        select(jobs.c.request_id)
+        .where(jobs.c.run_after <= now)
+        .where(jobs.c.waits_for.is_(None))
+        .where(free_at(now))
+        .order_by(jobs.c.priority.desc(), jobs.c.run_after)
+    )
 
 
 class WorkQueue(Protocol):
@@ -149,16 +179,10 @@ class JobQueue:
     ) -> list[RequestId]:
         """Lease up to ``limit`` due jobs of at least ``min_priority`` to ``owner``: the highest
         priority first, then the oldest."""
-        free = or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
-        query = (
-            select(jobs.c.request_id)
-            .where(jobs.c.run_after <= now)
-            .where(jobs.c.waits_for.is_(None))
-            .where(free)
-        )
+        query = due_at(now)
         if min_priority:
             query = query.where(jobs.c.priority >= min_priority)
-        query = query.order_by(jobs.c.priority.desc(), jobs.c.run_after).limit(limit)
+        query = query.limit(limit)
         # Look first in a read (a snapshot beside the writer, no lock): an idle pool's polls
         # and a woken pool's last, empty, claim take no write lock and commit nothing.
         with self.engine.connect() as conn:
@@ -169,7 +193,7 @@ class JobQueue:
         lease = (
             update(jobs)
             .where(jobs.c.request_id.in_(due))
-            .where(free)
+            .where(free_at(now))
             .values(lease_owner=owner, lease_until=now + self.lease, attempts=jobs.c.attempts + 1)
             .returning(jobs.c.request_id)
         )

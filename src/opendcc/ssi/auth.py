@@ -94,15 +94,10 @@ class Credentials:
         name = name.strip()
         with contextlib.suppress(InvalidIdentifier):  # the desk signs in by name
             name = str(Eui64.parse(name))
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(ssi_credentials)
-                .where(ssi_credentials.c.secret_hash == _hash(secret.strip()))
-                .where(ssi_credentials.c.revoked_at.is_(None))
-            ).first()
-        if row is None or not hmac.compare_digest(row.principal, name):
+        found = self.principal_of(secret)
+        if found is None or not hmac.compare_digest(found.name, name):
             return None
-        return Principal(row.principal, row.role)
+        return found
 
     def principal_of(self, secret: str) -> Principal | None:
         """The principal a live credential was issued to (the JSON API's bearer key)."""

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from opendcc.core.eui import Eui64, InvalidIdentifier
 from opendcc.queue.deadletters import DeadLetters
-from opendcc.service.diagnosis import DeviceView, check_connectivity
+from opendcc.service.diagnosis import Connectivity, DeviceView, check_connectivity
 from opendcc.ssi.web import Ctx, PageError, Ssi
 
 
@@ -39,26 +39,8 @@ def routes(ssi: Ssi) -> list[Route]:
             ctx.note = f"searched devices for {text[:60]!r}: {len(found)} found"
         return ssi.render(ctx, "devices.html", q=text, devices=found)
 
-    async def device(ctx: Ctx) -> Response:
-        did = device_id(ctx)
-        ctx.note = f"device {did}"
-        view = await asyncio.to_thread(ssi.diagnosis.view, ctx.actor, did, ctx.now)
-        stuck = await asyncio.to_thread(dead, ctx, view)
-        return ssi.render(
-            ctx,
-            "device.html",
-            v=view,
-            d=view.device,
-            check=None,
-            providers=providers,
-            dead=stuck,
-        )
-
-    async def diagnose(ctx: Ctx) -> Response:
-        did = device_id(ctx)
-        found = await asyncio.to_thread(ssi.diagnosis.device, ctx.actor, did, ctx.now)
-        check = await check_connectivity(found, hub.adapters, supported, hub.dco.seal)
-        ctx.note = f"connectivity check of {did} via {check.cohort}: {check.status}"
+    async def device_page(ctx: Ctx, did: Eui64, check: Connectivity | None) -> Response:
+        """The device page, with the connectivity check just made (if any)."""
         view = await asyncio.to_thread(ssi.diagnosis.view, ctx.actor, did, ctx.now)
         stuck = await asyncio.to_thread(dead, ctx, view)
         return ssi.render(
@@ -70,6 +52,18 @@ def routes(ssi: Ssi) -> list[Route]:
             providers=providers,
             dead=stuck,
         )
+
+    async def device(ctx: Ctx) -> Response:
+        did = device_id(ctx)
+        ctx.note = f"device {did}"
+        return await device_page(ctx, did, None)
+
+    async def diagnose(ctx: Ctx) -> Response:
+        did = device_id(ctx)
+        found = await asyncio.to_thread(ssi.diagnosis.device, ctx.actor, did, ctx.now)
+        check = await check_connectivity(found, hub.adapters, supported, hub.dco.seal)
+        ctx.note = f"connectivity check of {did} via {check.cohort}: {check.status}"
+        return await device_page(ctx, did, check)
 
     return [
         Route("/devices", ssi.page(search), methods=["GET"]),

@@ -11,31 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+
+from tests.sim.one_meter import METER, REGISTRY, core_of
 
 from opendcc.core.clock import FixedClock
-from opendcc.core.eui import Eui64
-from opendcc.s1sp.cohorts import register_all
-from opendcc.s1sp.contract import AdapterOptions, DeviceAlert, Registry, S1spAdapter
+from opendcc.s1sp.contract import AdapterOptions, DeviceAlert, S1spAdapter
 from opendcc.s1sp.transports.soapxml import SoapAdapter
-from opendcc.sim.headends import FleetMeter, core_for_fleet
 from opendcc.sim.headends.apdu import ApduHeadEnd
-from opendcc.sim.headends.core import HeadEndCore
 from opendcc.sim.headends.restjson import RestJsonHeadEnd
 from opendcc.sim.headends.soapxml import SoapHeadEnd
-
-REGISTRY = register_all(Registry())
-METER = Eui64.parse("00-DB-12-34-56-78-90-A0")
-NOW = datetime(2024, 6, 1, 12, 0, 0, 120_000, tzinfo=UTC)
-
-
-def core_of(cohort: str) -> HeadEndCore:
-    return core_for_fleet(
-        REGISTRY.profile(cohort),
-        [FleetMeter(METER)],
-        commissioned=NOW - timedelta(days=2),
-        clock=FixedClock(NOW),
-    )
 
 
 class Hub:

@@ -13,7 +13,6 @@ head-end holds for later, and names the alerts it raises when it carries one out
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 
 from lxml import etree
 
@@ -28,6 +27,7 @@ from opendcc.s1sp.services.base import (
     Result,
     Service,
     no_parameters,
+    srv_table,
 )
 from opendcc.s1sp.services.firmware import ACTIVATE_FIRMWARE, FIRMWARE_DISTRIBUTION
 from opendcc.s1sp.services.future import (
@@ -37,16 +37,6 @@ from opendcc.s1sp.services.future import (
     HELD_UNTIL,
 )
 from opendcc.s1sp.services.notices import CANCEL_NOTICE, DECOMMISSION_NOTICE, RESTRICTION_NOTICE
-
-
-def _table(families: Iterable[Iterable[Service]]) -> Mapping[str, Service]:
-    table: dict[str, Service] = {}
-    for family in families:
-        for service in family:
-            if service.srv in table:
-                raise ValueError(f"SRV {service.srv} is defined twice")
-            table[service.srv] = service
-    return MappingProxyType(table)
 
 
 def _families() -> list[Iterable[Service]]:
@@ -71,7 +61,9 @@ def _families() -> list[Iterable[Service]]:
     ]
 
 
-SERVICES: Mapping[str, Service] = _table(_families())
+SERVICES: Mapping[str, Service] = srv_table(
+    (((service.srv, service) for service in family) for family in _families()), "defined"
+)
 
 # The core SMETS1 device services every cohort offers (8.3 Decommission Device is answered by
 # the DSP itself, as a non-device request).

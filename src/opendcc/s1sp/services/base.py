@@ -17,10 +17,11 @@ wrong type is a ``TypeError``); ``opendcc.s1sp.services.xml`` writes their MMC e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
+from types import MappingProxyType
+from typing import TypeAlias, TypeVar
 
 from lxml import etree
 
@@ -32,6 +33,8 @@ from opendcc.s1sp.contract import S1spError
 Datum: TypeAlias = int | str | datetime | tuple["Datum", ...]
 Parameters: TypeAlias = Mapping[str, str]
 Result: TypeAlias = Mapping[str, Datum]
+
+_Entry = TypeVar("_Entry")
 
 # Reads the sr:Body child element of a request into instruction parameters; raises
 # ``InvalidParameters`` when the body holds something SMETS1 cannot carry out.
@@ -53,6 +56,14 @@ def no_parameters(body: etree._Element) -> dict[str, str]:
     """For SRVs whose request body carries nothing the meter needs."""
     del body
     return {}
+
+
+def child_of(parent: etree._Element, local: str) -> etree._Element:
+    """``parent``'s ``sr:<local>`` child; ``InvalidParameters`` naming both when it is absent."""
+    child = parent.find(sr(local))
+    if child is None:
+        raise InvalidParameters(f"{etree.QName(parent).localname} has no {local}")
+    return child
 
 
 def _instant(period: etree._Element, local: str) -> str:
@@ -125,3 +136,17 @@ class Service:
     writes: bool = False  # changes the meter (vs a read)
     # Target response time: no outcome from the head-end by then is answered as E21.
     response_time_s: float = DEFAULT_RESPONSE_TIME_S
+
+
+def srv_table(families: Iterable[Iterable[tuple[str, _Entry]]], doing: str) -> Mapping[str, _Entry]:
+    """The families' (SRV, entry) pairs as one read-only table; an SRV twice is a
+    ``ValueError`` ("SRV <srv> is <doing> twice"), so no family silently shadows another's.
+    The services here and the simulators' executors (``opendcc.sim.services``) both build theirs
+    so."""
+    table: dict[str, _Entry] = {}
+    for family in families:
+        for srv, entry in family:
+            if srv in table:
+                raise ValueError(f"SRV {srv} is {doing} twice")
+            table[srv] = entry
+    return MappingProxyType(table)

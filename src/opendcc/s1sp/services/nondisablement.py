@@ -34,7 +34,7 @@ import re
 from lxml import etree
 
 from opendcc.duis.xml import sr
-from opendcc.s1sp.services.base import InvalidParameters
+from opendcc.s1sp.services.base import InvalidParameters, child_of
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _UNSPECIFIED_YEAR = 0xFFFF
@@ -46,13 +46,6 @@ _MINUTES_PER_DAY = 1440
 _SCRIPTS = ("START", "STOP")
 
 
-def _child(parent: etree._Element, local: str) -> etree._Element:
-    child = parent.find(sr(local))
-    if child is None:
-        raise InvalidParameters(f"{etree.QName(parent).localname} has no {local}")
-    return child
-
-
 def _number(element: etree._Element, low: int, high: int) -> int:
     text = (element.text or "").strip()
     if not text.isdigit() or not low <= int(text) <= high:
@@ -62,7 +55,7 @@ def _number(element: etree._Element, low: int, high: int) -> int:
 
 def _part(parent: etree._Element, local: str, low: int, high: int, others: dict[str, int]) -> int:
     """One field of a DUIS ``Date``: ``Specified<local>`` or one of its named choices."""
-    chosen = _child(parent, local)
+    chosen = child_of(parent, local)
     for element in chosen:
         name = etree.QName(element).localname
         if name == f"Specified{local}":
@@ -131,35 +124,35 @@ def _special_days(calendar: etree._Element) -> str:
         if not index.isdigit() or index in seen:
             raise InvalidParameters(f"a special day's index is missing or repeated: {index!r}")
         seen.add(index)
-        entries.append(f"{int(index)}={duis_date(_child(day, 'Date'))}")
+        entries.append(f"{int(index)}={duis_date(child_of(day, 'Date'))}")
     return ",".join(entries)
 
 
 def _schedule_entry(schedule: etree._Element) -> str:
-    script = (_child(schedule, "NonDisablementScript").text or "").strip()
+    script = (child_of(schedule, "NonDisablementScript").text or "").strip()
     if script not in _SCRIPTS:
         raise InvalidParameters(f"a non-disablement script is START or STOP, not {script!r}")
     weekdays = sorted(
         {
             _weekday(element)
-            for element in _child(schedule, "DaysOfWeekApplicability").iter(sr("DayOfWeekID"))
+            for element in child_of(schedule, "DaysOfWeekApplicability").iter(sr("DayOfWeekID"))
         }
     )
     special = sorted(
         {
             _number(element, 1, 20)
-            for element in _child(schedule, "SpecialDaysApplicability").iter(sr("SpecialDayID"))
+            for element in child_of(schedule, "SpecialDaysApplicability").iter(sr("SpecialDayID"))
         }
     )
-    times = _child(schedule, "ScheduleDatesAndTime")
+    times = child_of(schedule, "ScheduleDatesAndTime")
     return "/".join(
         (
             script,
             "".join(map(str, weekdays)),
             ".".join(map(str, special)),
-            xs_time(_child(times, "SwitchTime").text or ""),
-            xs_date(_child(times, "StartDate").text or ""),
-            xs_date(_child(times, "EndDate").text or ""),
+            xs_time(child_of(times, "SwitchTime").text or ""),
+            xs_date(child_of(times, "StartDate").text or ""),
+            xs_date(child_of(times, "EndDate").text or ""),
         )
     )
 
@@ -185,7 +178,7 @@ def calendar_parameters(calendar: etree._Element) -> dict[str, str]:
 
 
 def _wild(parent: etree._Element, local: str, low: int, high: int, unspecified: str) -> int:
-    chosen = _child(parent, local)
+    chosen = child_of(parent, local)
     for element in chosen:
         name = etree.QName(element).localname
         if name.startswith("Specified"):
@@ -213,22 +206,22 @@ def _whole_time(text: str) -> str:
 
 
 def _name(parent: etree._Element, local: str) -> str:
-    return str(_number(_child(parent, local), 0, 255))
+    return str(_number(child_of(parent, local), 0, 255))
 
 
 def gas_calendar_parameters(calendar: etree._Element) -> dict[str, str]:
     """The whole ``GasNonDisablementCalendar`` as the four parameters above."""
     days = []
-    for profile in _child(calendar, "DayProfiles").findall(sr("GasNonDisablementDayProfile")):
+    for profile in child_of(calendar, "DayProfiles").findall(sr("GasNonDisablementDayProfile")):
         actions = []
         for action in profile.findall(sr("TimeStartAction")):
-            what = (_child(action, "NonDisablementAction").text or "").strip()
+            what = (child_of(action, "NonDisablementAction").text or "").strip()
             if what not in _SCRIPTS:
                 raise InvalidParameters(f"a non-disablement action is START or STOP: {what!r}")
-            actions.append(f"{_whole_time(_child(action, 'StartTime').text or '')}/{what}")
+            actions.append(f"{_whole_time(child_of(action, 'StartTime').text or '')}/{what}")
         days.append(f"{_name(profile, 'GasDayName')}={','.join(actions)}")
     weeks = []
-    for week in _child(calendar, "WeekProfiles").findall(sr("WeekProfile")):
+    for week in child_of(calendar, "WeekProfiles").findall(sr("WeekProfile")):
         by_day: dict[int, str] = {}
         for ref in week.findall(sr("ReferencedDayName")):
             index = ref.get("index", "").strip()
@@ -239,12 +232,12 @@ def gas_calendar_parameters(calendar: etree._Element) -> dict[str, str]:
             raise InvalidParameters("a week profile names a day profile for each of 7 days")
         weeks.append(f"{_name(week, 'WeekName')}={'.'.join(by_day[d] for d in range(1, 8))}")
     seasons = [
-        f"{zigbee_date(_child(season, 'SeasonStartDate'))}={_name(season, 'ReferencedWeekName')}"
-        for season in _child(calendar, "SeasonProfiles").findall(sr("Season"))
+        f"{zigbee_date(child_of(season, 'SeasonStartDate'))}={_name(season, 'ReferencedWeekName')}"
+        for season in child_of(calendar, "SeasonProfiles").findall(sr("Season"))
     ]
     special = [
-        f"{zigbee_date(_child(day, 'Date'))}={_name(day, 'ReferencedDayName')}"
-        for day in _child(calendar, "SpecialDays").findall(sr("SpecialDay"))
+        f"{zigbee_date(child_of(day, 'Date'))}={_name(day, 'ReferencedDayName')}"
+        for day in child_of(calendar, "SpecialDays").findall(sr("SpecialDay"))
     ]
     return {
         "day_profiles": ";".join(days),

@@ -95,6 +95,7 @@ from opendcc.s1sp.services.base import (
     InvalidParameters,
     Result,
     Service,
+    child_of,
     int_of,
     ints_of,
     is_gas,
@@ -135,15 +136,8 @@ def _local(element: etree._Element) -> str:
     return etree.QName(element).localname
 
 
-def _find(parent: etree._Element, local: str) -> etree._Element:
-    child = parent.find(sr(local))
-    if child is None:
-        raise InvalidParameters(f"{_local(parent)} has no {local}")
-    return child
-
-
 def _text(parent: etree._Element, local: str) -> str:
-    return (_find(parent, local).text or "").strip()
+    return (child_of(parent, local).text or "").strip()
 
 
 def _integer(text: str, what: str) -> int:
@@ -266,7 +260,7 @@ def _gas_prices(prices: etree._Element) -> _Prices:
 
 
 def _prices(body: etree._Element) -> _Prices:
-    elements = _find(body, "PriceElements")
+    elements = child_of(body, "PriceElements")
     prices = _choice(elements, "ElectricityPriceElements", "GasPriceElements")
     if prices.tag == sr("ElectricityPriceElements"):
         return _electricity_prices(prices)
@@ -338,7 +332,7 @@ def _day_table(schedule: list[tuple[int, Action]]) -> tuple[Action, ...]:
 
 def _electricity_profiles(table: etree._Element) -> dict[int, tuple[Action, ...]]:
     profiles = {}
-    for profile in _find(table, "DayProfiles").findall(sr("DayProfile")):
+    for profile in child_of(table, "DayProfiles").findall(sr("DayProfile")):
         schedule = []
         for entry in profile.findall(sr("ProfileSchedule")):
             tou = entry.findtext(sr("TOUTariffAction"))
@@ -354,7 +348,7 @@ def _electricity_profiles(table: etree._Element) -> dict[int, tuple[Action, ...]
 
 def _gas_profiles(table: etree._Element) -> dict[int, tuple[Action, ...]]:
     profiles = {}
-    for profile in _find(table, "DayProfiles").findall(sr("DayProfile")):
+    for profile in child_of(table, "DayProfiles").findall(sr("DayProfile")):
         tou = profile.findtext(sr("TOUTariffAction"))
         # A gas day profile has one action all day; a block tariff prices rate 1 by block.
         action: Action = ("tou", _integer(tou, "TOUTariffAction")) if tou else ("block", 1)
@@ -369,10 +363,10 @@ def _referenced_days(table: etree._Element, special_days: etree._Element) -> set
             _integer(day.text or "", "ReferencedDayName")
             for day in week.findall(sr("ReferencedDayName"))
         ]
-        for week in _find(table, "WeekProfiles").findall(sr("WeekProfile"))
+        for week in child_of(table, "WeekProfiles").findall(sr("WeekProfile"))
     }
     days: set[int] = set()
-    for season in _find(table, "Seasons").findall(sr("Season")):
+    for season in child_of(table, "Seasons").findall(sr("Season")):
         week = _int(season, "ReferencedWeekName")
         if week not in weeks:
             raise InvalidParameters(f"a season refers to week profile {week}, which is missing")
@@ -382,10 +376,10 @@ def _referenced_days(table: etree._Element, special_days: etree._Element) -> set
 
 
 def _one_day(elements: etree._Element, gas: bool) -> tuple[Action, ...]:
-    table = _find(elements, "SwitchingTable")
+    table = child_of(elements, "SwitchingTable")
     profiles = _gas_profiles(table) if gas else _electricity_profiles(table)
     tables = set()
-    for day in _referenced_days(table, _find(elements, "SpecialDays")):
+    for day in _referenced_days(table, child_of(elements, "SpecialDays")):
         if day not in profiles:
             raise InvalidParameters(f"the tariff refers to day profile {day}, which is missing")
         tables.add(profiles[day])
@@ -409,7 +403,7 @@ def _check_priced(actions: set[Action], prices: _Prices) -> None:
 
 
 def _electricity_thresholds(elements: etree._Element, rows: set[int]) -> tuple[int, ...]:
-    matrix = _find(elements, "ThresholdMatrix")
+    matrix = child_of(elements, "ThresholdMatrix")
     by_row = {
         _integer(row.get("index", ""), "the index of Thresholds"): tuple(
             value
@@ -425,7 +419,7 @@ def _electricity_thresholds(elements: etree._Element, rows: set[int]) -> tuple[i
 
 
 def _gas_thresholds(elements: etree._Element, count: int) -> tuple[int, ...]:
-    given = _indexed(_find(elements, "ThresholdMatrix"), "BlockThreshold")
+    given = _indexed(child_of(elements, "ThresholdMatrix"), "BlockThreshold")
     values = tuple(value for _, value in sorted(given.items()))
     if count > len(values):
         raise InvalidParameters(
@@ -541,7 +535,7 @@ def debt_parameters(body: etree._Element) -> dict[str, str]:
         "debt_recovery_per_payment_bp": str(_int(body, "DebtRecoveryPerPayment")),
         **{
             f"recovery_rate_{n}_mp": str(
-                _recovery_rate(_find(body, f"{prefix}{n}"), gas, f"debt recovery rate {n}")
+                _recovery_rate(child_of(body, f"{prefix}{n}"), gas, f"debt recovery rate {n}")
             )
             for n in (1, 2)
         },

@@ -22,22 +22,15 @@ from __future__ import annotations
 from lxml import etree
 
 from opendcc.duis.xml import sr
-from opendcc.s1sp.services.base import InvalidParameters
+from opendcc.s1sp.services.base import InvalidParameters, child_of
 from opendcc.s1sp.services.nondisablement import duis_date, xs_time, zigbee_date
 
 _BLOCK_SCRIPTS = 100  # block tariff n runs tariff script 100 + n
 _WEEK = 7
 
 
-def _child(parent: etree._Element, local: str) -> etree._Element:
-    child = parent.find(sr(local))
-    if child is None:
-        raise InvalidParameters(f"{etree.QName(parent).localname} has no {local}")
-    return child
-
-
 def _whole(parent: etree._Element, local: str) -> int:
-    text = (_child(parent, local).text or "").strip()
+    text = (child_of(parent, local).text or "").strip()
     if not text.isdigit():
         raise InvalidParameters(f"{local} is not a number: {text!r}")
     return int(text)
@@ -65,28 +58,28 @@ def _week(week: etree._Element) -> str:
 
 def electricity_tariff_parameters(elements: etree._Element) -> dict[str, str]:
     """The whole ``ElecTariffElements`` switching table and thresholds, as above."""
-    table = _child(elements, "SwitchingTable")
+    table = child_of(elements, "SwitchingTable")
     seasons = [
         "=".join(
             (
-                (_child(season, "SeasonName").text or "").encode("utf-8").hex().upper(),
-                duis_date(_child(season, "SeasonStartDate")),
+                (child_of(season, "SeasonName").text or "").encode("utf-8").hex().upper(),
+                duis_date(child_of(season, "SeasonStartDate")),
                 str(_whole(season, "ReferencedWeekName")),
             )
         )
-        for season in _child(table, "Seasons").findall(sr("Season"))
+        for season in child_of(table, "Seasons").findall(sr("Season"))
     ]
-    weeks = [_week(w) for w in _child(table, "WeekProfiles").findall(sr("WeekProfile"))]
+    weeks = [_week(w) for w in child_of(table, "WeekProfiles").findall(sr("WeekProfile"))]
     days = []
-    for profile in _child(table, "DayProfiles").findall(sr("DayProfile")):
+    for profile in child_of(table, "DayProfiles").findall(sr("DayProfile")):
         switches = [
-            f"{xs_time(_child(entry, 'StartTime').text or '')}/{_script(entry)}"
+            f"{xs_time(child_of(entry, 'StartTime').text or '')}/{_script(entry)}"
             for entry in profile.findall(sr("ProfileSchedule"))
         ]
         days.append(f"{_whole(profile, 'DayName')}={','.join(switches)}")
     special = [
-        f"{duis_date(_child(day, 'Date'))}={_whole(day, 'ReferencedDayName')}"
-        for day in _child(elements, "SpecialDays").findall(sr("SpecialDay"))
+        f"{duis_date(child_of(day, 'Date'))}={_whole(day, 'ReferencedDayName')}"
+        for day in child_of(elements, "SpecialDays").findall(sr("SpecialDay"))
     ]
     rows = [
         ",".join(
@@ -96,7 +89,7 @@ def electricity_tariff_parameters(elements: etree._Element) -> dict[str, str]:
             )
         )
         for row in sorted(
-            _child(elements, "ThresholdMatrix").findall(sr("Thresholds")),
+            child_of(elements, "ThresholdMatrix").findall(sr("Thresholds")),
             key=lambda r: int(r.get("index", "0") or 0),
         )
     ]
@@ -117,23 +110,23 @@ def gas_tariff_parameters(elements: etree._Element) -> dict[str, str]:
     (as for electricity), ``day_profiles`` (``<day name>=<TOU rate, or 0 for the block
     tariff>``), ``special_days`` (``<date>=<day name>``), a date being the 4-byte ZigBee date
     in hex (``nondisablement``), and ``threshold_matrix`` (every threshold given)."""
-    table = _child(elements, "SwitchingTable")
+    table = child_of(elements, "SwitchingTable")
     seasons = [
-        f"{zigbee_date(_child(s, 'SeasonStartDate'))}={_whole(s, 'ReferencedWeekName')}"
-        for s in _child(table, "Seasons").findall(sr("Season"))
+        f"{zigbee_date(child_of(s, 'SeasonStartDate'))}={_whole(s, 'ReferencedWeekName')}"
+        for s in child_of(table, "Seasons").findall(sr("Season"))
     ]
-    weeks = [_week(w) for w in _child(table, "WeekProfiles").findall(sr("WeekProfile"))]
+    weeks = [_week(w) for w in child_of(table, "WeekProfiles").findall(sr("WeekProfile"))]
     days = [
         f"{_whole(p, 'DayName')}="
         + (str(_whole(p, "TOUTariffAction")) if p.find(sr("TOUTariffAction")) is not None else "0")
-        for p in _child(table, "DayProfiles").findall(sr("DayProfile"))
+        for p in child_of(table, "DayProfiles").findall(sr("DayProfile"))
     ]
     special = [
-        f"{zigbee_date(_child(d, 'Date'))}={_whole(d, 'ReferencedDayName')}"
-        for d in _child(elements, "SpecialDays").findall(sr("SpecialDay"))
+        f"{zigbee_date(child_of(d, 'Date'))}={_whole(d, 'ReferencedDayName')}"
+        for d in child_of(elements, "SpecialDays").findall(sr("SpecialDay"))
     ]
     thresholds = sorted(
-        _child(elements, "ThresholdMatrix").findall(sr("BlockThreshold")),
+        child_of(elements, "ThresholdMatrix").findall(sr("BlockThreshold")),
         key=lambda v: int(v.get("index", "0") or 0),
     )
     return {

@@ -13,24 +13,13 @@ instructions are the head-end's business (``opendcc.sim.headends.core``), not th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from types import MappingProxyType
 
-from opendcc.s1sp.services.base import Parameters, Result
+from opendcc.s1sp.services.base import Parameters, Result, srv_table
 from opendcc.sim.services.base import Execute
 from opendcc.sim.state import MeterError, MeterState, Reason
 from opendcc.sim.state.device import Alerts
-
-
-def _table(families: Iterable[Mapping[str, Execute]]) -> Mapping[str, Execute]:
-    table: dict[str, Execute] = {}
-    for family in families:
-        for srv, execute in family.items():
-            if srv in table:
-                raise ValueError(f"SRV {srv} is executed twice")
-            table[srv] = execute
-    return MappingProxyType(table)
 
 
 def _families() -> list[Mapping[str, Execute]]:
@@ -55,7 +44,7 @@ def _families() -> list[Mapping[str, Execute]]:
     ]
 
 
-EXECUTORS: Mapping[str, Execute] = _table(_families())
+EXECUTORS: Mapping[str, Execute] = srv_table((family.items() for family in _families()), "executed")
 
 
 def execute(

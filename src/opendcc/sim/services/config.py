@@ -31,7 +31,7 @@ from types import MappingProxyType
 from opendcc.core.eui import Eui64, InvalidIdentifier
 from opendcc.s1sp.services.base import Parameters, Result
 from opendcc.s1sp.services.config import ASN1_SUCCESS, CLOCK_RELIABLE, ELECTRICITY, GAS
-from opendcc.sim.services.base import Execute
+from opendcc.sim.services.base import Execute, electricity_meter, gas_meter
 from opendcc.sim.state import (
     BillingCalendar,
     BillingPeriod,
@@ -119,15 +119,11 @@ def _check_fuel(meter: MeterState, parameters: Parameters) -> None:
 
 
 def _esme(meter: MeterState, srv: str) -> Esme:
-    if not isinstance(meter, Esme):
-        raise MeterError(Reason.UNSUPPORTED, f"SRV {srv} is for electricity meters")
-    return meter
+    return electricity_meter(meter, f"SRV {srv} is for electricity meters")
 
 
 def _gsme(meter: MeterState, srv: str) -> Gsme:
-    if not isinstance(meter, Gsme):
-        raise MeterError(Reason.UNSUPPORTED, f"SRV {srv} is for gas meters")
-    return meter
+    return gas_meter(meter, f"SRV {srv} is for gas meters")
 
 
 # --------------------------------------------------------------------------- consumer-facing

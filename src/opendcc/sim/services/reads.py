@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from opendcc.s1sp.services.base import Datum, Parameters, Result
-from opendcc.sim.services.base import Execute
+from opendcc.sim.services.base import Execute, electricity_meter
 from opendcc.sim.state import (
     BillingRecord,
     Esme,
@@ -100,9 +100,7 @@ def _floor(instant: datetime, step: timedelta) -> datetime:
 
 
 def _esme(meter: MeterState) -> Esme:
-    if not isinstance(meter, Esme):
-        raise MeterError(Reason.UNSUPPORTED, "only an electricity meter measures voltage")
-    return meter
+    return electricity_meter(meter, "only an electricity meter measures voltage")
 
 
 # --------------------------------------------------------------------------- executors

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from opendcc.s1sp.services.base import Parameters, Result
 from opendcc.s1sp.services.settings import POWER_THRESHOLDS, RANDOMISATION
-from opendcc.sim.services.base import Execute
+from opendcc.sim.services.base import Execute, electricity_meter, gas_meter
 from opendcc.sim.services.config import _join, _synchronise_clock, _unjoin
 from opendcc.sim.state import Esme, Gsme, MeterError, MeterState, Reason
 from opendcc.sim.state.config import GasConfig, VoltageConfig
@@ -30,15 +30,11 @@ _SINGLE_PHASE = "SinglePhaseVoltageSettings."
 
 
 def _esme(meter: MeterState, what: str) -> Esme:
-    if not isinstance(meter, Esme):
-        raise MeterError(Reason.UNSUPPORTED, f"a gas meter has no {what}")
-    return meter
+    return electricity_meter(meter, f"a gas meter has no {what}")
 
 
 def _gsme(meter: MeterState, what: str) -> Gsme:
-    if not isinstance(meter, Gsme):
-        raise MeterError(Reason.UNSUPPORTED, f"an electricity meter has no {what}")
-    return meter
+    return gas_meter(meter, f"an electricity meter has no {what}")
 
 
 def _number(parameters: Parameters, key: str) -> Decimal:
