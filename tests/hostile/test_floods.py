@@ -70,9 +70,11 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(
     from opendcc.gateway.boundary import Surface
 
     assert isinstance(surface, Surface)
-    path = {"DUIS": "/api/v1/serviceS", "UTRN service": "/utrn/v1/utrns"}.get(
-        surface.name, "/admin/v1/devices"
-    )
+    path = {
+        "DUIS": "/api/v1/serviceS",
+        "UTRN service": "/utrn/v1/utrns",
+        "SSI": "/ssi/login",
+    }.get(surface.name, "/admin/v1/devices")
     answer = flood(hub.hub.url, path, total=200 * MIB, chunked=False, headers=bearer)
     assert answer.status == 413, answer.head
     # Just over the limit is refused too; at the limit is read (and refused for what it is).
