@@ -18,11 +18,15 @@ app = typer.Typer(help="Run one of the hub's processes.", no_args_is_help=True)
 def gateway(
     config: ConfigOption,
     port: Annotated[int | None, typer.Option(help="Override the configured port.")] = None,
+    fd: Annotated[
+        int | None,
+        typer.Option(help="Serve on this inherited listening socket (from opendcc serve)."),
+    ] = None,
 ) -> None:
     """The HTTP front door: DUIS endpoints, the UTRN service, the admin API."""
     from opendcc.processes import gateway
 
-    gateway.main(config_of(config), port)
+    gateway.main(config_of(config), port, fd)
 
 
 @app.command("worker")

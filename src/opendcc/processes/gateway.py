@@ -23,14 +23,20 @@ def listening(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main(config: HubConfig, port: int | None = None) -> None:
+def main(config: HubConfig, port: int | None = None, fd: int | None = None) -> None:
     import uvicorn
 
     from opendcc.gateway.app import create_app
 
     setup_logging()
     hub = Hub(config, roles=frozenset({Role.GATEWAY}))
-    sock = listening(config.host, port if port is not None else config.port)
+    # Under ``opendcc serve`` the supervisor holds the one listening socket and each gateway
+    # inherits it: binding once means no port is ever looked for again (nor lost to another
+    # process between a look and a bind), and a restarted gateway takes up the same socket.
+    if fd is not None:
+        sock = socket.socket(fileno=fd)
+    else:
+        sock = listening(config.host, port if port is not None else config.port)
     server = uvicorn.Server(
         uvicorn.Config(create_app(hub), log_level="warning", access_log=False, lifespan="on")
     )

@@ -25,6 +25,7 @@ from types import FrameType
 
 from opendcc.config import HubConfig
 from opendcc.hub import Hub
+from opendcc.processes.gateway import listening
 from opendcc.processes.run import setup_logging
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,13 @@ class Child:
     args: list[str]
     popen: subprocess.Popen[bytes] | None = None
     restarts: deque[float] = field(default_factory=deque)
+    fds: tuple[int, ...] = ()  # inherited: a gateway's listening socket
 
     def start(self) -> None:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "opendcc", "process", self.kind, *self.args],
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
+            pass_fds=self.fds,
         )
         log.info("started %s (pid %d)", self.kind, self.popen.pid)
 
@@ -61,13 +64,15 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def children(config: HubConfig, source: Path, port: int) -> list[Child]:
-    """Gateways last: they answer /health, so the hub is up when they are."""
+def children(config: HubConfig, source: Path, listener: int) -> list[Child]:
+    """Gateways last: they answer /health, so the hub is up when they are. Every gateway
+    serves on the supervisor's one listening socket (``listener``, a file descriptor)."""
     common = ["--config", str(source)]
     kinds = [Child("scheduler", common), Child("deliverer", common)]
     kinds += [Child("worker", common) for _ in range(config.processes.workers)]
     return kinds + [
-        Child("gateway", [*common, "--port", str(port)]) for _ in range(config.processes.gateways)
+        Child("gateway", [*common, "--fd", str(listener)], fds=(listener,))
+        for _ in range(config.processes.gateways)
     ]
 
 
@@ -95,7 +100,9 @@ def main(config: HubConfig, port: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    every = children(config, config.source, port if port is not None else config.port)
+    sock = listening(config.host, port if port is not None else config.port)
+    log.info("listening on %s:%d", *sock.getsockname()[:2])
+    every = children(config, config.source, sock.fileno())
     for child in every:
         child.start()
     failed = False
@@ -103,6 +110,7 @@ def main(config: HubConfig, port: int | None = None) -> int:
         time.sleep(CHECK_S)
         failed = not _restart_dead(every)
     _stop_all(every)
+    sock.close()
     return 1 if failed else 0
 
 
