@@ -452,16 +452,16 @@ class FrontDoor:
             )
         reason = f"8.3 Decommission Device by {request.request_id.originator}"
 
-        meter = device.device_type in METERS and device.cohort is not None
+        cohort = device.cohort if device.device_type in METERS else None  # a meter's S1SP
 
         def write(conn: Connection) -> None:
             store.transition_in(conn, [device_id], SmiStatus.DECOMMISSIONED, now, reason)
-            if meter and device.cohort is not None:
+            if cohort is not None:
                 since = {"since": now.isoformat()}
                 queue_in(
                     conn,
                     device_id=device_id,
-                    cohort=device.cohort,
+                    cohort=cohort,
                     srv=DECOMMISSION_NOTICE,
                     parameters=since,
                     now=now,
