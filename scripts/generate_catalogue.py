@@ -74,9 +74,10 @@ NON_DEVICE_CVS = (8,)
 # smets1_supported is False where the SRV makes no sense for a SMETS1 installation: security
 # credentials (the DCC manages SMETS1 devices' credentials itself), the sub-GHz radio of a
 # dual-band SMETS2 Communications Hub Function (CHF), the logistics of DCC-supplied SMETS2
-# Communications Hubs, and auxiliary load control and Auxiliary (Proportional) Controllers.
+# Communications Hubs, and the Auxiliary (Proportional) Controllers of SMETS2 v4. Auxiliary
+# Load Control Switches (ALCS) are SMETS1 too (SMETS1 v1.2 makes them optional).
 SMETS2_ONLY = re.compile(
-    r"Security Credentials|CHF Sub GHz|^Communications Hub Status Update|Auxiliary Load"
+    r"Security Credentials|CHF Sub GHz|^Communications Hub Status Update"
     r"|Auxiliary Controller|\bAPC\b"
 )
 
@@ -195,7 +196,7 @@ COLUMNS = {
     "smets1_supported": (
         "Default True; False when the name names something that makes no sense for SMETS1: "
         "'Security Credentials' (the DCC manages them), 'CHF Sub GHz', 'Communications Hub "
-        "Status Update', 'Auxiliary Load', 'Auxiliary Controller' or 'APC'."
+        "Status Update', 'Auxiliary Controller' or 'APC'."
     ),
     "restricted_allowed": (
         "May be used on a meter in restricted mode (consumer opted out, MP169). False for "

@@ -13,7 +13,7 @@ out and, when not, why, in words a User can act on:
   ``opendcc.s1sp.services.withheld``);
 - ``not applicable``: the SRV makes no sense for SMETS1 at all (the catalogue's
   ``smets1_supported``): security credentials the S1SP manages, sub-GHz radios, auxiliary
-  loads and controllers.
+  (proportional) controllers.
 
 It is built from data only (the catalogue, the cohort profiles and the set of non-device SRVs
 the DSP answers), so the page (docs/catalogue-smets1.md, ``scripts/catalogue_smets1.py``), the
@@ -44,7 +44,8 @@ _NOT_APPLICABLE = (
         "Communications Hub Status Update",
         "a SMETS1 installation's communications hub came with it; the DCC supplies none",
     ),
-    ("Auxiliary Load", "SMETS1 meters have no auxiliary load control switches"),
+    # Auxiliary Load Control Switches are SMETS1 too; the Auxiliary (Proportional) Controllers
+    # of SMETS2 v4 (HCALCS and APC control, 6.14.3, 7.13-7.16) are not.
     ("Auxiliary Controller", "SMETS1 meters have no auxiliary controllers"),
     ("APC", "SMETS1 meters have no auxiliary proportional controllers"),
 )

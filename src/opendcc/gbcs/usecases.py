@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opendcc.core.eui import Eui64
+from opendcc.gbcs import alcs, esme, gsme
 from opendcc.gbcs import encoding as enc
-from opendcc.gbcs import esme, gsme
 from opendcc.gbcs.codec import (
     CANCEL_AT,
     EXECUTE_AT,
@@ -89,7 +89,7 @@ def _cs06_decode(content: bytes) -> dict[str, str]:
 
 
 def _codec(name: str) -> Codec:
-    return {**esme.CODECS, **gsme.CODECS}[name]
+    return {**esme.CODECS, **gsme.CODECS, **alcs.CODECS}[name]
 
 
 USE_CASES: tuple[UseCase, ...] = (
@@ -126,6 +126,8 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("GCS25a", 0x00D8, "6.8", "GSME", *_codec("GCS25a")),
     UseCase("ECS70", 0x0062, "6.11", "ESME", *_codec("ECS70")),
     UseCase("GCS28", 0x007F, "6.11", "GSME", *_codec("GCS28")),
+    UseCase("ECS46a", 0x0053, "6.14.1", "ESME", *_codec("ECS46a")),
+    UseCase("ECS46c", 0x0054, "6.14.2", "ESME"),
     UseCase("ECS81", 0x0068, "6.25", "ESME"),
     UseCase("ECS48", 0x00DB, "6.26", "ESME"),
     UseCase("ECS42", 0x004F, "7.1", "ESME", *_codec("ECS42")),
@@ -133,6 +135,9 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("GCS32", 0x0081, "7.2", "GSME", *_codec("GCS32")),
     UseCase("ECS44", 0x0051, "7.3", "ESME", *_codec("ECS44")),
     UseCase("GCS39", 0x0085, "7.3", "GSME", *_codec("GCS39")),
+    UseCase("ECS47", 0x0055, "7.5", "ESME", *_codec("ECS47Activate")),
+    UseCase("ECS47", 0x0055, "7.6", "ESME", *_codec("ECS47Deactivate")),
+    UseCase("ECS47", 0x0055, "7.8", "ESME", *_codec("ECS47Reset")),
     UseCase("ECS38", 0x004B, "7.12", "ESME"),
     UseCase("ECS70", 0x0062, "8.1.1", "ESME", *_codec("ECS70")),
     UseCase("GCS28", 0x007F, "8.1.1", "GSME", *_codec("GCS28")),

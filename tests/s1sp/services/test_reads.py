@@ -191,8 +191,16 @@ TEMPLATES: tuple[tuple[str, str, dict[str, str] | None], ...] = (
         "ECS35e_6.13_SUCCESS_REQUEST_DUIS.XML",
         period("2014-12-31T00:00:00.000Z", "2015-01-01T00:00:00.000Z", log="power"),
     ),
-    ("6.13", "ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML", None),  # ALCS event log
-    ("6.13", "ECS35g_6.13_SUCCESS_REQUEST_DUIS.XML", None),
+    (
+        "6.13",
+        "ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML",
+        period("2014-12-15T00:00:00.000Z", "2015-01-01T00:00:00.000Z", log="alcs"),
+    ),
+    (
+        "6.13",
+        "ECS35g_6.13_SUCCESS_REQUEST_DUIS.XML",
+        period("2014-12-15T00:00:00.000Z", "2015-01-01T00:00:00.000Z", log="alcs"),
+    ),
     ("8.9", "CCS05CCS04_8.9_SUCCESS_REQUEST_DUIS.XML", {}),
     ("8.9", "CCS06_8.9_SUCCESS_REQUEST_DUIS.XML", {}),
     ("8.9", "CCS07_8.9_SUCCESS_REQUEST_DUIS.XML", None),  # a hub's ReadSecurityDetails
@@ -613,10 +621,13 @@ def test_6_13_keeps_the_period_asked_for(esme: Esme) -> None:
     ]
 
 
-def test_6_13_refuses_a_log_the_meter_lacks(esme: Esme) -> None:
+def test_6_13_refuses_a_log_the_meter_lacks(esme: Esme, gsme: Gsme) -> None:
     with pytest.raises(MeterError) as refused:
-        run(esme, "6.13", {**EVERYTHING, "log": "alcs"})
+        run(esme, "6.13", {**EVERYTHING, "log": "billing"})
     assert refused.value.reason is Reason.INVALID_VALUE
+    with pytest.raises(MeterError) as refused:
+        run(gsme, "6.13", {**EVERYTHING, "log": "alcs"})  # a gas meter has no switches
+    assert refused.value.reason is Reason.UNSUPPORTED
 
 
 def test_8_9_reads_the_han_device_log(

@@ -41,6 +41,7 @@ from opendcc.s1sp.services.notices import CANCEL_NOTICE, DECOMMISSION_NOTICE, RE
 
 def _families() -> list[Iterable[Service]]:
     from opendcc.s1sp.services import (
+        alcs,
         config,
         electives,
         firmware,
@@ -58,6 +59,7 @@ def _families() -> list[Iterable[Service]]:
         electives.SERVICES,
         notices.SERVICES,
         firmware.SERVICES,
+        alcs.SERVICES,
     ]
 
 
@@ -66,7 +68,9 @@ SERVICES: Mapping[str, Service] = srv_table(
 )
 
 # The core SMETS1 device services every cohort offers (8.3 Decommission Device is answered by
-# the DSP itself, as a non-device request).
+# the DSP itself, as a non-device request). The auxiliary load control services (6.14.1,
+# 6.14.2, 7.5-7.11, ``alcs``) are among them: SMETS1 makes the switches optional, and every
+# cohort's electricity meters here carry them (docs/cohorts.md).
 CORE_SRVS = frozenset(
     [
         "1.1.1",
@@ -114,6 +118,8 @@ CORE_SRVS = frozenset(
         "6.11",
         "6.12",
         "6.13",
+        "6.14.1",
+        "6.14.2",
         "6.18.1",
         "6.18.2",
         "6.20.1",
@@ -124,6 +130,13 @@ CORE_SRVS = frozenset(
         "7.2",
         "7.3",
         "7.4",
+        "7.5",
+        "7.6",
+        "7.7",
+        "7.8",
+        "7.9",
+        "7.10",
+        "7.11",
         "7.12",
         "8.1.1",
         "8.7.1",

@@ -9,7 +9,8 @@ the firmware version. Each answer is an MMC (Message Mapping Catalogue) ``ra:<Na
 
 Parameters: a request's ``ReadLogPeriod`` becomes ``start`` and ``end`` (ISO 8601 UTC text to
 the millisecond, ``2024-06-01T00:00:00.000Z``); 6.13 adds ``log`` (``event``, ``security`` or
-``power``, the event log's power outage and restoration entries).
+``power``, the event log's power outage and restoration entries, or ``alcs``, an ESME's
+auxiliary load control switches' log).
 Neither ``ExecutionDateTime`` (future dating, the DSP's business) nor
 ``KAPublicSecurityCredentials`` (the User's key agreement certificate, for GBCS end-to-end
 encryption of the answer) means anything to a SMETS1 meter: neither is a parameter.
@@ -29,7 +30,8 @@ for gas (the MMC carries gas as m3 with three decimals); money is pence; a GSME 
   ``under_voltage_count``, ``voltage_profile``: (period start, average RMS voltage in
   decivolts); gas: ``network_log``: (taken at, volume register)
 - 4.17: ``fuel``, ``daily_consumption``: (day start, consumption)
-- 6.13: ``log``, ``log_entries``: (timestamp, 16-bit event code, meaning)
+- 6.13: ``log``, ``log_entries``: (timestamp, 16-bit event code, meaning); for ``alcs``:
+  (timestamp, switch 1-5, action: ``On``, ``Off`` or ``Revert to calendar control``)
 - 8.9: ``han_devices``: (EUI-64 text, device type: IHD, PPMID, CAD, HCALCS, GSME, GPF)
 - 11.2: ``firmware_version``
 """
@@ -61,8 +63,10 @@ from opendcc.s1sp.services.xml import add, add_indexed, response_element
 Record = tuple[Datum, ...]
 
 # 6.13 LogToRead: a GSME's own logs are its event and security logs; the power event log is
-# the event log's power outage and restoration entries. SMETS1 meters here have no ALCS.
+# the event log's power outage and restoration entries; an ESME's ALCS event log is its
+# auxiliary load control switches' (``opendcc.s1sp.services.alcs``).
 _LOGS: Mapping[str, str] = {
+    "ALCSEvent": "alcs",
     "Event": "event",
     "GSMEEvent": "event",
     "Security": "security",
@@ -324,6 +328,15 @@ def daily_consumption_log(result: Result) -> etree._Element:
 def event_or_security_log(result: Result) -> etree._Element:
     """6.13: the entries of the event (or power event) or security log."""
     element = response_element("ReadEventOrSecurityLogRsp")
+    if result.get("log") == "alcs":
+        switched = etree.SubElement(element, ra("ALCSEvent"))
+        for at, switch, action in _records(result, "log_entries"):
+            entry = etree.SubElement(switched, ra("ALCSEventLogEntry"))
+            add(entry, "Timestamp", _time(at))
+            add(entry, "SwitchNumber", int_of(switch))
+            add(entry, "SwitchAction", str_of(action))
+            add(entry, "Outcome", "Success")
+        return element
     log = etree.SubElement(element, ra("Log"))
     for at, code, meaning in _records(result, "log_entries"):
         entry = etree.SubElement(log, ra("LogEntry"))

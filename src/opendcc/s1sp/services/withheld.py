@@ -36,7 +36,6 @@ SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
         "6.2.10": _NOT_READ_BACK,
         "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
         "6.21": _NO_SMKI,
-        "7.11": "SMETS1 meters have no boost button",
         "8.12.1": "a SMETS1 comms hub is replaced with its installation; HAN joins redo its log",
         "8.12.2": "SMETS1 gas meters keep their own HAN device log: there is no GPF log to restore",
         "9.1": "SMETS1 meters have no Customer Identification Number to display",

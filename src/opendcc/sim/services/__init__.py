@@ -24,6 +24,7 @@ from opendcc.sim.state.device import Alerts
 
 def _families() -> list[Mapping[str, Execute]]:
     from opendcc.sim.services import (
+        alcs,
         config,
         electives,
         firmware,
@@ -41,6 +42,7 @@ def _families() -> list[Mapping[str, Execute]]:
         electives.EXECUTORS,
         notices.EXECUTORS,
         firmware.EXECUTORS,
+        alcs.EXECUTORS,
     ]
 
 

@@ -241,8 +241,13 @@ _LOG_READS: Mapping[str, Callable[[MeterState, datetime], tuple[LogEntry, ...]]]
 def event_or_security_log(
     meter: MeterState, parameters: Parameters, now: datetime
 ) -> tuple[Result, Alerts]:
-    """6.13 Read Event Or Security Log: ``log`` is event, security or power (power events)."""
+    """6.13 Read Event Or Security Log: ``log`` is event, security or power (power events),
+    or on an ESME alcs (its auxiliary load control switches' log)."""
     log = parameters.get("log", "")
+    if log == "alcs":
+        esme = electricity_meter(meter, "a gas meter has no auxiliary load control switches")
+        switched = _within(esme.alcs_log(now), parameters, lambda e: e[0], EVENT_LOG_LIMIT)
+        return {"log": log, "log_entries": switched}, ()
     if log not in _LOG_READS:
         raise MeterError(Reason.INVALID_VALUE, f"the meter has no {log or 'unnamed'} log")
     entries = _within(_LOG_READS[log](meter, now), parameters, lambda e: e.at, EVENT_LOG_LIMIT)
