@@ -42,12 +42,14 @@ from opendcc.s1sp.services.notices import CANCEL_NOTICE, DECOMMISSION_NOTICE, RE
 def _families() -> list[Iterable[Service]]:
     from opendcc.s1sp.services import (
         alcs,
+        behaviour,
         config,
         electives,
         firmware,
         notices,
         prepayment,
         reads,
+        registers,
         settings,
     )
 
@@ -60,6 +62,8 @@ def _families() -> list[Iterable[Service]]:
         notices.SERVICES,
         firmware.SERVICES,
         alcs.SERVICES,
+        registers.SERVICES,
+        behaviour.SERVICES,
     ]
 
 
@@ -89,15 +93,21 @@ CORE_SRVS = frozenset(
         "3.5",
         "4.1.1",
         "4.1.2",
+        "4.1.4",
         "4.3",
         "4.4.2",
         "4.4.3",
+        "4.4.4",
+        "4.4.5",
         "4.6.1",
         "4.8.1",
+        "4.8.2",
         "4.10",
         "4.11.1",
+        "4.12.1",
         "4.13",
         "4.14",
+        "4.15",
         "4.16",
         "4.17",
         "4.18",
@@ -109,6 +119,7 @@ CORE_SRVS = frozenset(
         "6.2.7",
         "6.2.8",
         "6.2.9",
+        "6.2.10",
         "6.4.1",
         "6.4.2",
         "6.5",

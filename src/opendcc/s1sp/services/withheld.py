@@ -15,7 +15,6 @@ from types import MappingProxyType
 
 _SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
 _NO_SMKI = "SMETS1 devices hold no SMKI certificates to hand over: the S1SP keeps their keys"
-_NOT_READ_BACK = "SMETS1 head-ends do not read this configuration back from the meter"
 
 SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
     {
@@ -24,16 +23,7 @@ SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
         "1.2.2": _SINGLE_ELEMENT,
         "4.11.2": _SINGLE_ELEMENT,
         "4.1.3": "SMETS1 head-ends return TOU registers (4.1.2), not TOU-with-blocks matrices",
-        "4.1.4": "SMETS1 head-ends return no block counters: their meters run time-of-use tariffs",
-        "4.4.4": "SMETS1 meters log billing data on tariff, mode and calendar triggers only",
-        "4.4.5": "SMETS1 meters log billing data on tariff, mode and calendar triggers only",
         "4.6.2": "SMETS1 meters keep one daily read log: import (4.6.1)",
-        "4.8.2": "SMETS1 meters keep one profile: active import (4.8.1)",
-        "4.8.3": "SMETS1 meters keep one profile: active import (4.8.1)",
-        "4.12.1": "SMETS1 maximum demand registers show on the meter's display only",
-        "4.12.2": "SMETS1 maximum demand registers show on the meter's display only",
-        "4.15": "SMETS1 load limiting data shows on the meter's display only",
-        "6.2.10": _NOT_READ_BACK,
         "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
         "6.21": _NO_SMKI,
         "8.12.1": "a SMETS1 comms hub is replaced with its installation; HAN joins redo its log",

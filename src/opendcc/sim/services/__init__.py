@@ -31,6 +31,7 @@ def _families() -> list[Mapping[str, Execute]]:
         notices,
         prepayment,
         reads,
+        registers,
         settings,
     )
 
@@ -43,6 +44,7 @@ def _families() -> list[Mapping[str, Execute]]:
         notices.EXECUTORS,
         firmware.EXECUTORS,
         alcs.EXECUTORS,
+        registers.EXECUTORS,
     ]
 
 

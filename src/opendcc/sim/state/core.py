@@ -240,9 +240,19 @@ class MeterCore:
                 self._history.event_log if spec.log is LogKind.EVENT else self._history.security_log
             )
             record(log, [entry])
+            if happening.code is EventCode.CREDIT_ADDED:
+                self._record_credit(entry.at, dict(happening.values))
             if spec.alert and happening.code not in self._disabled_alerts:
                 alerts.append(Alert(happening.code, self.device_id, entry.at, happening.values))
         return alerts
+
+    def _record_credit(self, at: datetime, values: dict[str, int | str]) -> None:
+        """A top-up into the prepayment credits log, its debt share into the debt payments."""
+        amount, to_debt = values.get("amount_p"), values.get("to_debt_p")
+        if isinstance(amount, int):
+            record(self._history.prepayment_credits, [(at, amount)])
+        if isinstance(to_debt, int) and to_debt > 0:
+            record(self._history.debt_payments, [(at, to_debt)])
 
     def _entry(self, happening: Happening) -> LogEntry:
         return LogEntry(self._clock_at(happening.at), happening.code, EVENTS[happening.code].text)

@@ -30,6 +30,8 @@ TRIGGERED_BILLING_ENTRIES = 5
 EVENT_LOG_ENTRIES = 100
 SECURITY_LOG_ENTRIES = 100
 OFF_PERIOD_ENTRIES = 5_000
+PREPAYMENT_CREDIT_ENTRIES = 5  # as the MMC's PrepaymentCredits
+DEBT_PAYMENT_ENTRIES = 10  # as the MMC's PaymentBasedDebtRepayment
 PROFILE_WINDOW = timedelta(days=396)  # 13 months of half-hourly data
 
 _US = timedelta(microseconds=1)
@@ -57,6 +59,14 @@ class History:
     event_log: deque[LogEntry] = field(default_factory=lambda: _log(EVENT_LOG_ENTRIES))
     security_log: deque[LogEntry] = field(default_factory=lambda: _log(SECURITY_LOG_ENTRIES))
     off_periods: deque[Period] = field(default_factory=lambda: _log(OFF_PERIOD_ENTRIES))
+    # The prepayment billing data logs (4.4.5, 4.4.4): each top-up (at, pence) and each
+    # payment-based debt repayment taken from one (at, pence).
+    prepayment_credits: deque[tuple[datetime, int]] = field(
+        default_factory=lambda: _log(PREPAYMENT_CREDIT_ENTRIES)
+    )
+    debt_payments: deque[tuple[datetime, int]] = field(
+        default_factory=lambda: _log(DEBT_PAYMENT_ENTRIES)
+    )
 
 
 def newest_first(committed: deque[T], added: Sequence[T]) -> tuple[T, ...]:

@@ -101,8 +101,31 @@ class MeterReads(MeterCore):
         # Only operations add to this log, so there is nothing to project.
         return self._visible(self._history.triggered_billing, lambda b: b.at)
 
+    def prepayment_credits(self, now: datetime) -> tuple[tuple[datetime, int], ...]:
+        """4.4.5: the last top-ups (meter clock instant, pence), newest first."""
+        self._instant(now)
+        return self._visible(self._history.prepayment_credits, lambda c: c[0])
+
+    def debt_payments(self, now: datetime) -> tuple[tuple[datetime, int], ...]:
+        """4.4.4: the last payment-based debt repayments (instant, pence), newest first."""
+        self._instant(now)
+        return self._visible(self._history.debt_payments, lambda c: c[0])
+
     def profile(self, now: datetime, *, start: datetime, end: datetime) -> tuple[ProfileEntry, ...]:
         """4.8.1 Read Active Import Profile Data: finished half hours in ``[start, end)``."""
+        return self._half_hours(self.household.load.slot_watts, now, start=start, end=end)
+
+    def export_profile(
+        self, now: datetime, *, start: datetime, end: datetime
+    ) -> tuple[ProfileEntry, ...]:
+        """4.8.3 Read Export Profile Data: what the household exported (its solar shape) in
+        each finished half hour in ``[start, end)`` while the supply was on (an inverter
+        stops without the grid), Wh."""
+        return self._half_hours(self.household.export.slot_watts, now, start=start, end=end)
+
+    def _half_hours(
+        self, watts: tuple[int, ...], now: datetime, *, start: datetime, end: datetime
+    ) -> tuple[ProfileEntry, ...]:
         view = self._view(now)
         at = view.ledger.at
         committed = self._history.off_periods
@@ -110,7 +133,7 @@ class MeterReads(MeterCore):
             self.commissioned, committed, view.off_periods, open_since=view.ledger.off_since, now=at
         )
         cutoff = max(utc(start), self._restricted_before or self.commissioned)
-        return half_hourly(self.household.load.slot_watts, off, start=cutoff, end=utc(end), now=at)
+        return half_hourly(watts, off, start=cutoff, end=utc(end), now=at)
 
     def event_log(self, now: datetime) -> tuple[LogEntry, ...]:
         """6.13 Read Event Or Security Log (event log), newest first."""

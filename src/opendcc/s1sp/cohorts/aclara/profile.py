@@ -32,6 +32,8 @@ PROFILE = CohortProfile(
     clock=ClockTraits(drift_ppm=5.0, sync_window_s=10),
     withheld={
         "4.2": "Aclara's SGM1400 S1 meters are import-only: they keep no export register",
+        "4.8.3": "Aclara's SGM1400 S1 meters are import-only: they keep no export profile",
+        "4.12.2": "Aclara's SGM1400 S1 meters are import-only: no export maximum demand register",
         "6.22": "Aclara's head-end sets alert behaviour for its whole estate, not per meter",
     },
 )

@@ -11,9 +11,9 @@ from opendcc.s1sp.contract import ClockTraits, CohortProfile, FirmwareMode, WanT
 from opendcc.s1sp.naming import api_commands
 from opendcc.s1sp.services import CORE_SRVS, GBCS_ALERTS, S1SP_NOTICES
 
-ELECTIVE = frozenset(
-    {"4.2", "6.22"}
-)  # Read Instantaneous Export Registers, Configure Alert Behaviour
+# Read Instantaneous Export Registers, Export Profile Data and Maximum Demand Export Registers;
+# Configure Alert Behaviour.
+ELECTIVE = frozenset({"4.2", "4.8.3", "4.12.2", "6.22"})
 SUPPORTED = CORE_SRVS | ELECTIVE | S1SP_NOTICES  # and the DCC's own (99.1, 99.2, 11.1)
 
 PROFILE = CohortProfile(
