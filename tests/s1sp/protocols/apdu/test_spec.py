@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from opendcc.core.eui import Eui64
+from opendcc.s1sp import services
 from opendcc.s1sp.protocols.apdu import (
     I64,
     U32,
@@ -37,6 +38,7 @@ from opendcc.s1sp.protocols.apdu import (
     SetResponse,
     VisibleString,
 )
+from opendcc.s1sp.protocols.apdu.records import from_record
 
 DEVICE = bytes.fromhex("00db1234567890a0")  # EUI-64 00-DB-12-34-56-78-90-A0
 
@@ -186,3 +188,26 @@ def test_result_codes_are_numbered_as_the_layout_says() -> None:
 def test_frames_off_the_layout_are_refused(data: bytes) -> None:
     with pytest.raises(ProtocolError):
         Connection(Role.CLIENT).receive_data(data)
+
+
+def test_an_alcs_read_answer_is_the_services_result_pair_by_pair() -> None:
+    """7.7 Read ALCS Data as a head-end answers it: one (name, value) pair per Result entry
+    (records.py), its records arrays of u64 and visible strings, typed out byte by byte."""
+
+    def text(content: str) -> bytes:
+        return value(0x0A, content.encode())
+
+    def u64(number: int) -> bytes:
+        return value(0x15, struct.pack(">Q", number))
+
+    switch = value(0x01, u64(2) + text("Storage heaters") + text("ALCS") + u64(1))
+    pair = value(0x01, text("switches") + value(0x01, switch))
+    event = decode(Role.CLIENT, frame(head(0xC7, 11) + bytes([0, 1]) + pair))
+    assert isinstance(event, ActionResponse)
+    assert event.result is ResultCode.SUCCESS
+    result = from_record(event.values)
+    assert result == {"switches": ((2, "Storage heaters", "ALCS", 1),)}
+    element = services.response_element("7.7", result)
+    [read] = element.iterfind(f"{{{element.nsmap[element.prefix]}}}AuxiliaryLoadControlSwitch")
+    assert read.get("Index") == "2"
+    assert (read[0].text, read[-1].text) == ("Storage heaters", "true")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from opendcc.core.eui import Eui64
+from opendcc.s1sp import services
 from opendcc.s1sp.protocols.restjson import (
     Alert,
     ApiError,
@@ -40,6 +41,7 @@ from opendcc.s1sp.protocols.restjson.codec import (
     decode_submit_reply,
     encode_request,
 )
+from opendcc.s1sp.transports.restjson import datum
 
 JSON = (("content-type", "application/json"),)
 METER = Eui64.parse("00-DB-12-34-56-78-90-A0")
@@ -191,3 +193,33 @@ def test_replies_are_read_by_status_and_body() -> None:
 def test_messages_off_the_format_are_refused(message: HttpMessage, error: type[Exception]) -> None:
     with pytest.raises(error):
         decode_request(message)
+
+
+def test_an_alcs_calendar_command_and_a_switch_read_callback_as_typed() -> None:
+    """6.14.2 goes out as its parameters (one schedule line each), and 7.7's completed callback
+    comes back as nested arrays: both typed out member by member, read as the services'."""
+    body = """{"callbackUrl": "http://127.0.0.1:8080/cb", "commandId": "c-6",
+               "command": "updateDeviceConfigurationALCScheduler", "requestId": "R-6",
+               "arguments": {"schedule.0": "1 on Mon,Tue 06:00:00 *-*-*-* *-*-*-* -",
+                             "switch_type.2": "HCALCS 00-DB-12-34-56-78-90-97"}}"""
+    event = decode_request(post("/v2/devices/00-DB-12-34-56-78-90-A0/commands", body))
+    assert isinstance(event, SubmitCommand)
+    assert event.command == "updateDeviceConfigurationALCScheduler"
+    assert dict(event.arguments) == {
+        "schedule.0": "1 on Mon,Tue 06:00:00 *-*-*-* *-*-*-* -",
+        "switch_type.2": "HCALCS 00-DB-12-34-56-78-90-97",
+    }
+    callback = """{"commandId": "c-7", "status": "completed",
+                   "deviceId": "00-DB-12-34-56-78-90-A0", "completedAt": "2024-06-01T12:00:31Z",
+                   "result": {"switches": [
+                       [1, "", "ALCS", 0],
+                       [2, "HCALCS_2", "HCALCS 00-DB-12-34-56-78-90-97", 1]]}}"""
+    status = decode_callback(post("https://s1sp.example/cb", callback))
+    assert isinstance(status, CommandStatus) and status.result is not None
+    result = {name: datum(value) for name, value in status.result.items()}
+    assert result == {
+        "switches": ((1, "", "ALCS", 0), (2, "HCALCS_2", "HCALCS 00-DB-12-34-56-78-90-97", 1))
+    }
+    element = services.response_element("7.7", result)
+    assert [e.get("Index") for e in element] == ["1", "2"]
+    assert element[1][1][0].text == "00-DB-12-34-56-78-90-97"  # TypeAndIdentifier/HCALCS

@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 
 from opendcc.core.eui import Eui64
+from opendcc.s1sp import services
 from opendcc.s1sp.protocols.soapxml import (
     FAULT_KIND,
     Alert,
@@ -36,6 +37,7 @@ from opendcc.s1sp.protocols.soapxml import (
     request_headers,
     soap_action,
 )
+from opendcc.s1sp.transports.soapxml import to_data
 
 METER = Eui64.parse("00-DB-12-34-56-78-90-A0")
 ENVELOPE = (
@@ -218,3 +220,36 @@ def test_the_http_binding_is_as_described() -> None:
 def test_documents_off_the_description_are_refused(body: str) -> None:
     with pytest.raises(ProtocolError):
         decode_request(document(body))
+
+
+def test_an_alcs_event_log_answer_with_nested_lists_is_read_value_by_value() -> None:
+    """6.13's ALCS event log as another SOAP stack sends it (own prefix, a zone), lists of
+    lists, read into the service's Result and its MMC ALCSEvent."""
+    data = document(
+        """<h:ExecuteCommandResponse xmlns:h="urn:opendcc:headend:1">
+             <h:Result code="SUCCESS"/>
+             <h:Values>
+               <h:Value name="log" type="string">alcs</h:Value>
+               <h:Value name="log_entries" type="list">
+                 <h:Value type="list">
+                   <h:Value type="dateTime">2024-06-01T13:30:00+01:00</h:Value>
+                   <h:Value type="int">3</h:Value>
+                   <h:Value type="string">Revert to calendar control</h:Value>
+                 </h:Value>
+               </h:Value>
+             </h:Values>
+           </h:ExecuteCommandResponse>"""
+    )
+    answer = decode_response(data, Operation.EXECUTE_COMMAND)
+    assert isinstance(answer, ExecuteCommandResponse)
+    result = to_data(answer.values)
+    at = datetime(2024, 6, 1, 12, 30, tzinfo=UTC)
+    assert result == {"log": "alcs", "log_entries": ((at, 3, "Revert to calendar control"),)}
+    element = services.response_element("6.13", result)
+    [entry] = element[0]
+    assert [child.text for child in entry] == [
+        "2024-06-01T12:30:00.000Z",
+        "3",
+        "Revert to calendar control",
+        "Success",
+    ]
