@@ -175,7 +175,7 @@ def test_delete_by_id_and_by_device(
 @pytest.mark.parametrize(
     ("srv", "choice"),
     [
-        ("4.12.1", "DSPReadMaximumDemandImportRegisters"),  # DUIS-schedulable, no SMETS1 service
+        ("4.6.2", "DSPRetrieveExportDailyReadLog"),  # DUIS-schedulable, no SMETS1 service
         ("14.1", "DSPRecordNetworkDataGAS"),
         ("4.1.1", "DSPReadInstantaneousExportRegisters"),  # not DSP-schedulable at all
     ],

@@ -46,7 +46,11 @@ _NOT_APPLICABLE = (
     ),
     # Auxiliary Load Control Switches are SMETS1 too; the Auxiliary (Proportional) Controllers
     # of SMETS2 v4 (HCALCS and APC control, 6.14.3, 7.13-7.16) are not.
-    ("Auxiliary Controller", "SMETS1 meters have no auxiliary controllers"),
+    (
+        "Auxiliary Controller",
+        "SMETS1 meters have no SMETS2 auxiliary controllers (HCALCS or APC control); their"
+        " auxiliary load control switches take the ALCS services (6.14.1, 6.14.2, 7.5-7.11)",
+    ),
     ("APC", "SMETS1 meters have no auxiliary proportional controllers"),
 )
 NOT_YET = "not yet offered by opendcc for SMETS1 devices"
