@@ -36,7 +36,7 @@ from opendcc.sim.state import (
 )
 from opendcc.smki import SigningCredentials
 
-SRVS = ("4.1.4", "4.4.4", "4.4.5", "4.8.2", "4.8.3", "4.12.1", "4.12.2", "4.15")
+SRVS = ("4.1.3", "4.1.4", "4.4.4", "4.4.5", "4.8.2", "4.8.3", "4.12.1", "4.12.2", "4.15")
 LOGS = {"4.4.4", "4.4.5", "4.8.2", "4.8.3"}
 DAY = {"start": "2024-05-30T00:00:00.000Z", "end": "2024-05-31T00:00:00.000Z"}
 START = datetime(2024, 5, 30, tzinfo=NOW.tzinfo)
@@ -160,7 +160,13 @@ def test_load_limit_data_counts_half_hours_over_the_threshold(esme: Esme, checke
 
 
 def test_each_meter_refuses_the_other_fuels_registers(esme: Esme, gsme: Gsme) -> None:
-    for srv, meter in (("4.1.4", esme), ("4.8.2", gsme), ("4.12.1", gsme), ("4.15", gsme)):
+    for srv, meter in (
+        ("4.1.3", gsme),
+        ("4.1.4", esme),
+        ("4.8.2", gsme),
+        ("4.12.1", gsme),
+        ("4.15", gsme),
+    ):
         with pytest.raises(MeterError) as refused:
             run(srv, meter, DAY)
         assert refused.value.reason is Reason.UNSUPPORTED
@@ -208,3 +214,15 @@ def test_the_prepayment_billing_logs_hold_top_ups_and_debt_repayments(
     checked("4.4.5", run("4.4.5", gsme, period))
     recent = {"start": "2024-05-31T13:00:00.000Z", "end": "2024-06-02T00:00:00.000Z"}
     assert len(run("4.4.5", gsme, recent)["credits"]) == 1
+
+
+def test_tou_with_blocks_matrices_are_the_esmes_rate_by_block_registers(
+    esme: Esme, checked: Checked
+) -> None:
+    result = run("4.1.3", esme)
+    matrix = esme.import_registers(NOW).matrix
+    assert result == {"matrix": matrix}
+    element = checked("4.1.3", result)
+    block1 = "ra:TariffBlockTOURegisterCollection/ra:TariffBlock[@index='1']"
+    assert values(element, f"{block1}/ra:RegisterMatrixTOUValue") == [str(r[0]) for r in matrix]
+    assert len(values(element, "ra:TariffBlockTOURegisterCollection/ra:TariffBlock")) == 4

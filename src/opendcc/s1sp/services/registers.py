@@ -7,6 +7,8 @@ Interface Specification) SRVs below read them without changing the meter. Each a
 
 Result keys (records are tuples, fields in the order given; profiles oldest first):
 
+- 4.1.3 Read Instantaneous Import TOU With Blocks Matrices (an electricity meter's):
+  ``matrix``, Wh per (TOU rate, block), rate 1 first, each row block 1 first.
 - 4.1.4 Read Instantaneous Import Block Counters (a gas meter's): ``block_counters``, litres
   per block (the MMC carries m3 with three decimals), block 1 first.
 - 4.8.2 Read Reactive Import Profile Data: ``profile``: (half hour start, varh).
@@ -55,6 +57,19 @@ def _time(value: Datum) -> str:
 def _m3(litres: Datum) -> str:
     whole, fraction = divmod(int_of(litres), LITRES_PER_M3)
     return f"{whole}.{fraction:03d}"
+
+
+def tou_with_blocks(result: Result) -> etree._Element:
+    """4.1.3: each block's register for each TOU rate, Wh."""
+    element = response_element("ReadInstantaneousImportTOUWithBlocksMatricesRsp")
+    collection = add(element, "TariffBlockTOURegisterCollection")
+    rows = [tuple_of(row) for row in tuple_of(result["matrix"])]
+    for block in range(len(rows[0]) if rows else 0):
+        tariff_block = add(collection, "TariffBlock")
+        tariff_block.set("index", str(block + 1))
+        for rate, row in enumerate(rows, start=1):
+            add(tariff_block, "RegisterMatrixTOUValue", int_of(row[block])).set("index", str(rate))
+    return element
 
 
 def block_counters(result: Result) -> etree._Element:
@@ -153,6 +168,9 @@ def load_limit_data(result: Result) -> etree._Element:
 
 
 SERVICES: tuple[Service, ...] = (
+    Service(
+        "4.1.3", "readInstantaneousImportTOUWithBlocksMatrices", no_parameters, tou_with_blocks
+    ),
     Service("4.1.4", "readInstantaneousImportBlockCounters", no_parameters, block_counters),
     Service("4.4.4", "retrieveBillingDataLogDebtPayments", log_period, debt_payments),
     Service("4.4.5", "retrieveBillingDataLogPrepaymentCredits", log_period, prepayment_credits),

@@ -22,7 +22,6 @@ SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
         "1.1.2": _SINGLE_ELEMENT,
         "1.2.2": _SINGLE_ELEMENT,
         "4.11.2": _SINGLE_ELEMENT,
-        "4.1.3": "SMETS1 head-ends return TOU registers (4.1.2), not TOU-with-blocks matrices",
         "4.6.2": "SMETS1 meters keep one daily read log: import (4.6.1)",
         "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
         "6.21": _NO_SMKI,

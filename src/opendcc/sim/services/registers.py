@@ -49,6 +49,13 @@ def _esme(meter: MeterState) -> Esme:
     return electricity_meter(meter, "a gas meter has no such electricity register")
 
 
+def tou_with_blocks(
+    meter: MeterState, parameters: Parameters, now: datetime
+) -> tuple[Result, Alerts]:
+    """4.1.3 Read Instantaneous Import TOU With Blocks Matrices: an ESME's, Wh."""
+    return {"matrix": _esme(meter).import_registers(now).matrix}, ()
+
+
 def block_counters(
     meter: MeterState, parameters: Parameters, now: datetime
 ) -> tuple[Result, Alerts]:
@@ -152,6 +159,7 @@ def load_limit_data(
 
 
 EXECUTORS: Mapping[str, Execute] = {
+    "4.1.3": tou_with_blocks,
     "4.1.4": block_counters,
     "4.4.4": debt_payments,
     "4.4.5": prepayment_credits,
