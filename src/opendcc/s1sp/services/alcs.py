@@ -7,7 +7,7 @@ Specification) SRVs (Service Reference Variants) below travel as flat text param
 wire protocol carries them as they are and the DCO (dual control) compares them:
 
 - 7.5 Activate / 7.6 Deactivate Auxiliary Load: ``switch`` (1-5) and ``duration`` (minutes the
-  switch is held so before the calendar takes it back; 0: until the calendar next switches it).
+  switch is held so before the calendar takes it back; 0: until 7.8 resets it).
 - 7.8 Reset Auxiliary Load: ``switch``: back to calendar control now.
 - 7.9 Add / 7.10 Remove Auxiliary Load To/From Boost Button: ``switches``, the indices whose
   flag is ``true``, comma-separated ascending (a ``false`` flag leaves that switch as it is).
