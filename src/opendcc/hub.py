@@ -36,6 +36,7 @@ from opendcc.dco import DcoRejected, DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, AccessDenied, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
 from opendcc.dsp.commissioning import COMMISSION_DEVICE, Commissioning
+from opendcc.dsp.credentials import CredentialChecks
 from opendcc.dsp.frontdoor import FrontDoor
 from opendcc.dsp.future import FutureDated
 from opendcc.dsp.instruct import Instructions
@@ -152,6 +153,8 @@ class Hub:
             else TrustStore()
         )
         self.certificates = FirstOf(self.users, repository)
+        # What a User asks a device to trust is checked against the repository first.
+        self.credential_checks = CredentialChecks(self.clock, repository, self.inventory)
         self.catalogue = default_catalogue()
         self.access = AccessControl(self.catalogue, self.users, self.inventory)
         self.registry = register_all(Registry())
@@ -536,6 +539,7 @@ class Hub:
     def _vet(self, instruction: Instruction) -> None:
         self.prepayment.vet(instruction)
         self.firmware.vet(instruction)
+        self.credential_checks.vet(instruction)
 
     def _check_firmware_device(self, user: Eui64, device_id: Eui64, now: datetime) -> Device:
         """Whether ``user`` may update the firmware of ``device_id`` now (11.1, per device)."""

@@ -12,8 +12,8 @@ out and, when not, why, in words a User can act on:
   ``withheld`` reason, else the reason shared by every SMETS1 meter of opendcc's model,
   ``opendcc.s1sp.services.withheld``);
 - ``not applicable``: the SRV makes no sense for SMETS1 at all (the catalogue's
-  ``smets1_supported``): security credentials the S1SP manages, sub-GHz radios, auxiliary
-  loads and controllers.
+  ``smets1_supported``): sub-GHz radios, SMETS2 comms hub logistics, auxiliary loads and
+  controllers. (Security credentials apply: the S1SP holds a SMETS1 device's trust anchors.)
 
 It is built from data only (the catalogue, the cohort profiles and the set of non-device SRVs
 the DSP answers), so the page (docs/catalogue-smets1.md, ``scripts/catalogue_smets1.py``), the
@@ -38,7 +38,6 @@ DSP_ANSWERED = frozenset({"5.1", "5.2", "5.3", "8.2", "8.3", "11.1"})
 
 # Why an SRV makes no sense for SMETS1, by what its name names (the catalogue's rule).
 _NOT_APPLICABLE = (
-    ("Security Credentials", "SMETS1 devices hold no SMKI certificates: the S1SP keeps their keys"),
     ("CHF Sub GHz", "SMETS1 communications hubs have no sub-GHz radio"),
     (
         "Communications Hub Status Update",

@@ -42,6 +42,7 @@ from opendcc.s1sp.services.notices import CANCEL_NOTICE, DECOMMISSION_NOTICE, RE
 def _families() -> list[Iterable[Service]]:
     from opendcc.s1sp.services import (
         config,
+        credentials,
         electives,
         firmware,
         notices,
@@ -56,6 +57,7 @@ def _families() -> list[Iterable[Service]]:
         config.SERVICES,
         settings.SERVICES,
         electives.SERVICES,
+        credentials.SERVICES,
         notices.SERVICES,
         firmware.SERVICES,
     ]
@@ -114,9 +116,16 @@ CORE_SRVS = frozenset(
         "6.11",
         "6.12",
         "6.13",
+        "6.15.1",
+        "6.15.2",
+        "6.17",
         "6.18.1",
         "6.18.2",
         "6.20.1",
+        "6.21",
+        "6.23",
+        "6.24.1",
+        "6.24.2",
         "6.25",
         "6.26",
         "6.27",

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 _SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
-_NO_SMKI = "SMETS1 devices hold no SMKI certificates to hand over: the S1SP keeps their keys"
 _NOT_READ_BACK = "SMETS1 head-ends do not read this configuration back from the meter"
 
 SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
@@ -35,7 +34,6 @@ SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
         "4.15": "SMETS1 load limiting data shows on the meter's display only",
         "6.2.10": _NOT_READ_BACK,
         "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
-        "6.21": _NO_SMKI,
         "7.11": "SMETS1 meters have no boost button",
         "8.12.1": "a SMETS1 comms hub is replaced with its installation; HAN joins redo its log",
         "8.12.2": "SMETS1 gas meters keep their own HAN device log: there is no GPF log to restore",

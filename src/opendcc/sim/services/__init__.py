@@ -25,6 +25,7 @@ from opendcc.sim.state.device import Alerts
 def _families() -> list[Mapping[str, Execute]]:
     from opendcc.sim.services import (
         config,
+        credentials,
         electives,
         firmware,
         notices,
@@ -39,6 +40,7 @@ def _families() -> list[Mapping[str, Execute]]:
         config.EXECUTORS,
         settings.EXECUTORS,
         electives.EXECUTORS,
+        credentials.EXECUTORS,
         notices.EXECUTORS,
         firmware.EXECUTORS,
     ]
