@@ -46,6 +46,7 @@ from opendcc.dsp.offering import entry as offering_entry
 from opendcc.dsp.offering import not_applicable_reason
 from opendcc.dsp.restricted import PolicyError, RestrictedGate, RestrictedPolicy
 from opendcc.dsp.route import Dispatcher
+from opendcc.dsp.smi_updates import SmiUpdates
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.schema import load_schema
 from opendcc.firmware import Firmware, FirmwareLibrary
@@ -158,6 +159,7 @@ class Hub:
         self.catalogue = default_catalogue()
         self.access = AccessControl(self.catalogue, self.users, self.inventory)
         self.registry = register_all(Registry())
+        self.smi_updates = SmiUpdates(self.engine, self.inventory, self.registry.profiles())
         self._cohort_keys: dict[str, CohortKeys] = {}
         self.s1sp_log = S1spLog(self.engine)
         self.instructions = Instructions(self._gbcs_signers)
@@ -316,7 +318,11 @@ class Hub:
             priority=lambda srv: PRIORITY.get(srv, 0),
             restricted=self.restricted_gate,
             device_dates=self._device_dates,
-            non_device={**self.firmware.handlers(), **self.schedules.handlers()},
+            non_device={
+                **self.firmware.handlers(),
+                **self.schedules.handlers(),
+                **self.smi_updates.handlers(),
+            },
             group=self.group,
         )
         self._tasks: list[asyncio.Task[None]] = []

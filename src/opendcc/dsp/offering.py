@@ -31,10 +31,10 @@ from opendcc.s1sp.contract import CohortProfile
 from opendcc.s1sp.services import CORE_SRVS
 from opendcc.s1sp.services.withheld import SMETS1_LACKS
 
-# The non-device SRVs (CV 8) the DSP answers itself: 8.2 and 8.3 at the front door, 8.4, 12.2
-# and 12.1 from the inventory, 5.1-5.3 by the schedules room, 11.1 by the firmware room. A
+# The non-device SRVs (CV 8) the DSP answers itself: 8.2 and 8.3 at the front door, 8.4 and
+# 12.2 from the SMI (``smi_updates``), 5.1-5.3 by the schedules room, 11.1 by the firmware room. A
 # test checks that the hub's front door answers exactly these.
-DSP_ANSWERED = frozenset({"5.1", "5.2", "5.3", "8.2", "8.3", "11.1"})
+DSP_ANSWERED = frozenset({"5.1", "5.2", "5.3", "8.2", "8.3", "8.4", "11.1", "12.2"})
 
 # Why an SRV makes no sense for SMETS1, by what its name names (the catalogue's rule).
 _NOT_APPLICABLE = (
