@@ -11,16 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from lxml import etree
 from sqlalchemy import select
 
+from opendcc.catalogue import default_catalogue
 from opendcc.core.eui import Eui64
+from opendcc.dsp.offering import Offer, non_device_entry
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import parse_xml
 from opendcc.sim import scenario
 from opendcc.sim.user import DCC, SimulatedUser
 from opendcc.store.audit import AuditLog
 from opendcc.store.tables import device_status_history, devices, prenotifications
-from tests.gateway.harness import Estate, estate, response_code, user
+from tests.gateway.harness import SR, Estate, estate, response_code, user
+from tests.reference import TEMPLATES
 
 NEW_IHD = Eui64.parse("00-DB-12-34-56-78-9F-01")
 METER = scenario.METERS[0].device_id
@@ -132,6 +136,30 @@ def test_what_smets1_cannot_take_is_refused_and_changes_nothing(
     assert got == code and why in reason, reason
     assert _row(hub, METER) == before
     assert _row(hub, CHF_ID) is None and _row(hub, ESME_ID) is None
+
+
+def _template_body(srv: str) -> str:
+    """The RTDS template's body for ``srv`` (its device ids left as they are)."""
+    for path in sorted(TEMPLATES.iterdir()):
+        document = parse_xml(path.read_bytes())
+        if document.findtext(f"{SR}Header/{SR}ServiceReferenceVariant") == srv:
+            body = document.find(f"{SR}Body")
+            assert body is not None
+            return etree.tostring(body[0]).decode()
+    raise AssertionError(f"no template for {srv}")
+
+
+@pytest.mark.parametrize("srv", ["8.13", "8.14.1", "8.14.3", "11.4", "12.1"])
+def test_what_smets1_will_never_do_is_e11_as_the_catalogue_says(
+    hub: Estate, supplier: SimulatedUser, srv: str
+) -> None:
+    code, reason = _post(hub, supplier, srv, _template_body(srv))
+    entry = non_device_entry(default_catalogue().get(srv))
+    assert entry.offer is Offer.NOT_APPLICABLE
+    assert code == "E11"
+    # (The reason header is Latin-1: the name's en dash in 8.14.3 does not survive it.)
+    assert reason.startswith(f"SRV {srv} (")
+    assert reason.endswith(f") is not applicable: {entry.reason}")
 
 
 def test_the_audit_chain_holds(hub: Estate) -> None:

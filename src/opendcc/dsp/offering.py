@@ -48,6 +48,16 @@ _NOT_APPLICABLE = (
     ("APC", "SMETS1 meters have no auxiliary proportional controllers"),
 )
 NOT_YET = "not yet offered by opendcc for SMETS1 devices"
+# Non-device SRVs the SMETS1 service will never carry out (not "not yet"): what they are for
+# does not exist for SMETS1. The front door answers them E11 with the reason.
+SMETS1_NEVER: Mapping[str, str] = {
+    "8.13": "SMETS1 meters take no locally delivered commands (CV 3, 6 or 7), so there is never"
+    " a local command response to return",
+    "11.4": "the DCC distributes no PPMID firmware to SMETS1 head-ends: a SMETS1 PPMID is a HAN"
+    " device of its cohort's installation",
+    "12.1": "the WAN matrix is the SMETS2 CSPs' coverage for DCC-supplied comms hubs; a SMETS1"
+    " installation uses its cohort's own WAN",
+}
 
 
 class Offer(StrEnum):
@@ -85,6 +95,8 @@ def non_device_entry(row: ServiceReferenceVariant) -> Entry:
     """What every cohort offers of ``row``'s non-device SRV: the DSP answers it, or not."""
     if not row.smets1_supported:
         return Entry(row.srv, row.name, Offer.NOT_APPLICABLE, not_applicable_reason(row))
+    if row.srv in SMETS1_NEVER:
+        return Entry(row.srv, row.name, Offer.NOT_APPLICABLE, SMETS1_NEVER[row.srv])
     if row.srv in DSP_ANSWERED:
         return Entry(row.srv, row.name, Offer.DSP)
     return Entry(row.srv, row.name, Offer.NOT_OFFERED, SMETS1_LACKS.get(row.srv, NOT_YET))

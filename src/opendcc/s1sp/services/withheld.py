@@ -42,8 +42,5 @@ SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
         # Non-device SRVs the DSP does not answer for SMETS1.
         "8.5": "SMETS1 consumers opt out through restricted mode (MP169, docs/restricted.md)",
         "8.6": "SMETS1 consumers opt back in through restricted mode (MP169, docs/restricted.md)",
-        "8.13": "SMETS1 meters take no locally delivered GBCS commands",
-        "11.4": "SMETS1 PPMIDs take firmware with their cohort's devices through the S1SP (11.1)",
-        "12.1": "the WAN coverage matrix is for SMETS2 comms hubs; SMETS1 brings its own WAN",
     }
 )
