@@ -153,7 +153,10 @@ def test_6_15_2_takes_only_a_certificate_of_the_devices_key() -> None:
 
 def test_the_cos_body_reads_as_a_supplier_replacement_by_trans_cos() -> None:
     path = next(p for p in templates_for("6.23") if "IMMEDIATE" in p.name)
-    parameters = SERVICE["6.23"].parameters(request_body(path))
+    body = request_body(path)
+    before = etree.tostring(body)
+    parameters = SERVICE["6.23"].parameters(body)
+    assert etree.tostring(body) == before  # reading leaves the body as it was
     assert parameters["mode"] == "SupplierByTransCoS"
     assert parameters["role"] == "Supplier"
     assert parameters["mpxn"] == "1312345678333"

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from copy import deepcopy
 
 from lxml import etree
 
@@ -164,7 +165,7 @@ def update_cos(body: etree._Element) -> dict[str, str]:
         }.get(local, local)
         copy = etree.SubElement(renamed, sr(local))
         copy.text = child.text
-        copy.extend(list(child))
+        copy.extend(deepcopy(grandchild) for grandchild in child)  # the body stays whole
     certificates = child_of(renamed, "SupplierReplacementCertificates")
     parameters = {"mode": TRANS_COS, **_replacement(renamed, SUPPLIER, certificates)}
     mpxn = (child_of(renamed, "ImportMPxN").text or "").strip()

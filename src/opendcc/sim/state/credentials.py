@@ -13,7 +13,7 @@ itself (``opendcc.s1sp.services.credentials``):
   a User installed for each (6.15.2), else the certificate the S1SP's own device CA issued
   the key at migration; 6.17 answers a PKCS #10 request for either key.
 
-The record lives beside the meter model (``of``), not in it: the meter never sees it.
+The record is kept with the meter model (``of``), not in it: the meter never reads it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from weakref import WeakKeyDictionary
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -62,24 +62,22 @@ class Credentials:
         """The device's P-256 key pair for ``credential``, the same on every run."""
         if credential not in (DIGITAL_SIGNATURE, KEY_AGREEMENT):
             raise ValueError(f"no device credential {credential!r}")
-        return _derived_key(f"opendcc-s1sp-device-key:{credential}:{self.device_id}")
+        return _device_key(self.device_id, credential)
 
     def certification_request(self, credential: str) -> bytes:
-        """A PKCS #10 request (DER) for the device's ``credential`` key, signed with it."""
-        key = self.key(credential)
-        # The subject names the device by its EUI-64, sixteen hex digits.
-        eui = self.device_id.to_bytes().hex().upper()
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, eui)])
-        request = (
-            x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-        )
-        return request.public_bytes(serialization.Encoding.DER)
+        """A PKCS #10 request (DER) for the device's ``credential`` key, signed with it (the
+        same bytes each time: the S1SP keeps the request it made for the key)."""
+        self.key(credential)  # an unknown credential is a ValueError
+        return _certification_request(self.device_id, credential)
 
     def certificate(self, credential: str) -> bytes:
         """The device certificate (DER) for ``credential``: the one a User installed (6.15.2),
         else the one the S1SP issued the key at migration with its own device CA."""
         installed = self.certificates.get(credential)
-        return installed if installed is not None else _s1sp_issued(self, credential)
+        if installed is not None:
+            return installed
+        self.key(credential)
+        return _s1sp_issued(self.device_id, credential)
 
     def install(self, der: bytes) -> str:
         """6.15.2: take ``der`` as the device certificate of the key it certifies; the GBCS
@@ -107,15 +105,35 @@ def _derived_key(label: str) -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(scalar + 1, ec.SECP256R1())
 
 
-def _s1sp_issued(record: Credentials, credential: str) -> bytes:
-    """The S1SP's own certificate of the device's ``credential`` key (the same every run)."""
-    eui = record.device_id.to_bytes().hex().upper()
+def _device_key(device_id: Eui64, credential: str) -> ec.EllipticCurvePrivateKey:
+    return _derived_key(f"opendcc-s1sp-device-key:{credential}:{device_id}")
+
+
+# ECDSA signatures are randomised: the S1SP signs each request and certificate once and keeps
+# it, so every answer (and a copy of the meter's record) carries the same bytes.
+@lru_cache(maxsize=4096)
+def _certification_request(device_id: Eui64, credential: str) -> bytes:
+    # The subject names the device by its EUI-64, sixteen hex digits.
+    eui = device_id.to_bytes().hex().upper()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, eui)])
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(name)
+        .sign(_device_key(device_id, credential), hashes.SHA256())
+    )
+    return request.public_bytes(serialization.Encoding.DER)
+
+
+@lru_cache(maxsize=4096)
+def _s1sp_issued(device_id: Eui64, credential: str) -> bytes:
+    """The S1SP's own certificate of the device's ``credential`` key."""
+    eui = device_id.to_bytes().hex().upper()
     usage = credential == DIGITAL_SIGNATURE
     certificate = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, eui)]))
         .issuer_name(_S1SP_CA)
-        .public_key(record.key(credential).public_key())
+        .public_key(_device_key(device_id, credential).public_key())
         .serial_number(int.from_bytes(hashlib.sha256(f"{eui}:{credential}".encode()).digest()[:16]))
         .not_valid_before(_ISSUED)
         .not_valid_after(_NO_EXPIRY)
@@ -138,14 +156,17 @@ def _s1sp_issued(record: Credentials, credential: str) -> bytes:
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-_RECORDS: WeakKeyDictionary[MeterState, Credentials] = WeakKeyDictionary()
+_ATTRIBUTE = "_s1sp_credentials"
 
 
 def of(meter: MeterState) -> Credentials:
-    """The S1SP's credential record of ``meter``'s device (made empty on first use)."""
-    record = _RECORDS.get(meter)
-    if record is None:
-        record = _RECORDS[meter] = Credentials(meter.device_id)
+    """The S1SP's credential record of ``meter``'s device (made empty on first use). It rides
+    on the meter object only so that a copy of the simulator's state copies it too; the
+    meter's own operations never read it."""
+    record = getattr(meter, _ATTRIBUTE, None)
+    if not isinstance(record, Credentials):
+        record = Credentials(meter.device_id)
+        setattr(meter, _ATTRIBUTE, record)
     return record
 
 
