@@ -208,7 +208,8 @@ class SmiUpdates:
             raise AccessDenied(E19, f"no device {device_id} in the SMI")
         user = granted.user.user_id
         self._responsible(device, user, now)
-        change = body[1] if len(body) > 1 else None
+        elements = list(body.iterchildren(etree.Element))
+        change = elements[1] if len(elements) > 1 else None
         if change is None:
             raise AccessDenied(E11, "UpdateInventory names no update")
         local = etree.QName(change).localname

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from opendcc.core.eui import Eui64
@@ -106,6 +106,9 @@ def check(
         _check(parameters, repository, now)
     except Refused as exc:
         return str(exc)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # A certificate that parses but whose extensions or key cryptography cannot read.
+        return f"a certificate cannot be read: {exc}"[:300]
     return None
 
 

@@ -180,3 +180,14 @@ def test_bad_bodies_are_invalid_parameters(srv: str, replace: bytes, by: bytes) 
     (element,) = body.iter("{*}" + str(default_catalogue().get(srv).body_element))
     with pytest.raises(InvalidParameters):
         SERVICE[srv].parameters(element)
+
+
+@pytest.mark.parametrize("srv", ["6.15.1", "6.23"])
+def test_comments_in_the_body_are_not_elements(srv: str) -> None:
+    path = next(p for p in templates_for(srv) if "IMMEDIATE" in p.name)
+    plain = SERVICE[srv].parameters(request_body(path))
+    text = path.read_bytes().replace(
+        b"<sr:DigitalSigningCertificate>", b"<!-- a note --><sr:DigitalSigningCertificate>", 1
+    )
+    (element,) = etree.fromstring(text).iter("{*}" + str(default_catalogue().get(srv).body_element))
+    assert SERVICE[srv].parameters(element) == plain

@@ -139,7 +139,7 @@ def _role(body: etree._Element) -> str:
 def update_krp(body: etree._Element) -> dict[str, str]:
     """6.15.1: the role replaced and its replacement certificates."""
     role = _role(body)
-    replacement = child_of(body, "ReplacementCertificates")
+    replacement = list(child_of(body, "ReplacementCertificates").iterchildren(etree.Element))
     if len(replacement) != 1:
         raise InvalidParameters("ReplacementCertificates holds one set of certificates")
     return {"mode": _MODES[role], **_replacement(body, role, replacement[0])}
@@ -157,7 +157,7 @@ def handover(body: etree._Element) -> dict[str, str]:
 def update_cos(body: etree._Element) -> dict[str, str]:
     """6.23: the incoming Supplier's certificates, under the Transitional CoS party."""
     renamed = etree.Element(body.tag)
-    for child in body:  # the CoS body names its counters for the Supplier
+    for child in body.iterchildren(etree.Element):  # its counters are named for the Supplier
         local = etree.QName(child).localname
         local = {
             "SupplierFloorSeqNumber": "RemotePartyFloorSeqNumber",
@@ -165,7 +165,7 @@ def update_cos(body: etree._Element) -> dict[str, str]:
         }.get(local, local)
         copy = etree.SubElement(renamed, sr(local))
         copy.text = child.text
-        copy.extend(deepcopy(grandchild) for grandchild in child)  # the body stays whole
+        copy.extend(deepcopy(list(child)))  # copies: the request's body stays whole
     certificates = child_of(renamed, "SupplierReplacementCertificates")
     parameters = {"mode": TRANS_COS, **_replacement(renamed, SUPPLIER, certificates)}
     mpxn = (child_of(renamed, "ImportMPxN").text or "").strip()

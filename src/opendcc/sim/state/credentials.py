@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -84,9 +85,9 @@ class Credentials:
         status (``success``, ``invalidCertificate``, ``wrongPublicKey``)."""
         try:
             certificate = x509.load_der_x509_certificate(der)
-        except ValueError:
+            public = certificate.public_key()
+        except (ValueError, UnsupportedAlgorithm):
             return "invalidCertificate"
-        public = certificate.public_key()
         for credential in (DIGITAL_SIGNATURE, KEY_AGREEMENT):
             if public == self.key(credential).public_key():
                 self.certificates[credential] = der
