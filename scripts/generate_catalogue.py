@@ -71,13 +71,14 @@ CRITICAL_CVS = (4, 5, 6, 7)
 NON_CRITICAL_CVS = (1, 2, 3)
 NON_DEVICE_CVS = (8,)
 
-# smets1_supported is False where the SRV makes no sense for a SMETS1 installation: security
-# credentials (the DCC manages SMETS1 devices' credentials itself), the sub-GHz radio of a
-# dual-band SMETS2 Communications Hub Function (CHF), the logistics of DCC-supplied SMETS2
-# Communications Hubs, and the Auxiliary (Proportional) Controllers of SMETS2 v4. Auxiliary
-# Load Control Switches (ALCS) are SMETS1 too (SMETS1 v1.2 makes them optional).
+# smets1_supported is False where the SRV makes no sense for a SMETS1 installation: the
+# sub-GHz radio of a dual-band SMETS2 Communications Hub Function (CHF), the logistics of
+# DCC-supplied SMETS2 Communications Hubs, and the Auxiliary (Proportional) Controllers of
+# SMETS2 v4. Auxiliary Load Control Switches (ALCS) are SMETS1 too (SMETS1 v1.2 makes them
+# optional), and security credentials apply: a SMETS1 device's S1SP holds its trust anchors and
+# keys on its behalf (docs/cohorts.md).
 SMETS2_ONLY = re.compile(
-    r"Security Credentials|CHF Sub GHz|^Communications Hub Status Update"
+    r"CHF Sub GHz|^Communications Hub Status Update"
     r"|Auxiliary Controller|\bAPC\b"
 )
 
@@ -195,7 +196,7 @@ COLUMNS = {
     "eligible_roles": "User Roles that may send it, sorted codes among ED ES GS GT IS OU RSA.",
     "smets1_supported": (
         "Default True; False when the name names something that makes no sense for SMETS1: "
-        "'Security Credentials' (the DCC manages them), 'CHF Sub GHz', 'Communications Hub "
+        "'CHF Sub GHz', 'Communications Hub "
         "Status Update', 'Auxiliary Controller' or 'APC'."
     ),
     "restricted_allowed": (

@@ -36,6 +36,7 @@ from opendcc.dco import DcoRejected, DualControl
 from opendcc.dsp.access import ENDPOINT_OF_CV, AccessControl, AccessDenied, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
 from opendcc.dsp.commissioning import COMMISSION_DEVICE, Commissioning
+from opendcc.dsp.credentials import CredentialChecks
 from opendcc.dsp.frontdoor import FrontDoor
 from opendcc.dsp.future import FutureDated
 from opendcc.dsp.instruct import Instructions
@@ -45,6 +46,7 @@ from opendcc.dsp.offering import entry as offering_entry
 from opendcc.dsp.offering import not_applicable_reason
 from opendcc.dsp.restricted import PolicyError, RestrictedGate, RestrictedPolicy
 from opendcc.dsp.route import Dispatcher
+from opendcc.dsp.smi_updates import SmiUpdates
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.schema import load_schema
 from opendcc.firmware import Firmware, FirmwareLibrary
@@ -152,9 +154,12 @@ class Hub:
             else TrustStore()
         )
         self.certificates = FirstOf(self.users, repository)
+        # What a User asks a device to trust is checked against the repository first.
+        self.credential_checks = CredentialChecks(self.clock, repository, self.inventory)
         self.catalogue = default_catalogue()
         self.access = AccessControl(self.catalogue, self.users, self.inventory)
         self.registry = register_all(Registry())
+        self.smi_updates = SmiUpdates(self.engine, self.inventory, self.registry.profiles())
         self._cohort_keys: dict[str, CohortKeys] = {}
         self.s1sp_log = S1spLog(self.engine)
         self.instructions = Instructions(self._gbcs_signers)
@@ -313,7 +318,11 @@ class Hub:
             priority=lambda srv: PRIORITY.get(srv, 0),
             restricted=self.restricted_gate,
             device_dates=self._device_dates,
-            non_device={**self.firmware.handlers(), **self.schedules.handlers()},
+            non_device={
+                **self.firmware.handlers(),
+                **self.schedules.handlers(),
+                **self.smi_updates.handlers(),
+            },
             group=self.group,
         )
         self._tasks: list[asyncio.Task[None]] = []
@@ -536,6 +545,7 @@ class Hub:
     def _vet(self, instruction: Instruction) -> None:
         self.prepayment.vet(instruction)
         self.firmware.vet(instruction)
+        self.credential_checks.vet(instruction)
 
     def _check_firmware_device(self, user: Eui64, device_id: Eui64, now: datetime) -> Device:
         """Whether ``user`` may update the firmware of ``device_id`` now (11.1, per device)."""

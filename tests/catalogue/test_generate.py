@@ -251,6 +251,7 @@ def test_restricted_mode_rule(srv: str, name: str, allowed: bool) -> None:
         ("Set Auxiliary Controller State", False),
         ("Limit APC Level", False),
         ("Read Supply Status", True),
+        ("Update Security Credentials (KRP)", True),  # the S1SP holds the anchors
     ],
 )
 def test_smets1_rule(name: str, supported: bool) -> None:

@@ -54,7 +54,7 @@ from opendcc.dsp.instruct import SIGNED_PRE_COMMANDS, Instructions, execute_at
 from opendcc.dsp.inventory_read import InventoryReader
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.dsp.notices import queue_in
-from opendcc.dsp.offering import non_device_entry
+from opendcc.dsp.offering import Offer, non_device_entry
 from opendcc.duis import precommand
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
 from opendcc.duis.precommand import PreCommandInvalid
@@ -389,10 +389,15 @@ class FrontDoor:
         if (handler := self.non_device.get(request.srv)) is not None:
             return self._answered_by(incoming, request, handler(request, granted, now))
         if request.srv != "8.2":
-            why = non_device_entry(granted.srv).reason  # as the SMETS1 service catalogue says
+            entry = non_device_entry(granted.srv)  # as the SMETS1 service catalogue says
+            if entry.offer is Offer.NOT_APPLICABLE:  # never, for SMETS1
+                raise AccessDenied(
+                    ResponseCode.SRV_NOT_FOR_DEVICE_TYPE,
+                    f"SRV {request.srv} ({entry.name}) is not applicable: {entry.reason}",
+                )
             raise AccessDenied(
                 ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
-                f"non-device SRV {request.srv} is not offered: {why}",
+                f"non-device SRV {request.srv} is not offered: {entry.reason}",
             )
         found = self.inventory.read(request)
         if found is None:

@@ -12,8 +12,9 @@ out and, when not, why, in words a User can act on:
   ``withheld`` reason, else the reason shared by every SMETS1 meter of opendcc's model,
   ``opendcc.s1sp.services.withheld``);
 - ``not applicable``: the SRV makes no sense for SMETS1 at all (the catalogue's
-  ``smets1_supported``): security credentials the S1SP manages, sub-GHz radios, auxiliary
-  (proportional) controllers.
+  ``smets1_supported``): sub-GHz radios, SMETS2 comms hub logistics, auxiliary (proportional)
+  controllers. (Security credentials apply: the S1SP holds a SMETS1 device's trust anchors; so do
+  auxiliary load control switches, which SMETS1 meters have.)
 
 It is built from data only (the catalogue, the cohort profiles and the set of non-device SRVs
 the DSP answers), so the page (docs/catalogue-smets1.md, ``scripts/catalogue_smets1.py``), the
@@ -31,14 +32,13 @@ from opendcc.s1sp.contract import CohortProfile
 from opendcc.s1sp.services import CORE_SRVS
 from opendcc.s1sp.services.withheld import SMETS1_LACKS
 
-# The non-device SRVs (CV 8) the DSP answers itself: 8.2 and 8.3 at the front door, 8.4, 12.2
-# and 12.1 from the inventory, 5.1-5.3 by the schedules room, 11.1 by the firmware room. A
+# The non-device SRVs (CV 8) the DSP answers itself: 8.2 and 8.3 at the front door, 8.4 and
+# 12.2 from the SMI (``smi_updates``), 5.1-5.3 by the schedules room, 11.1 by the firmware room. A
 # test checks that the hub's front door answers exactly these.
-DSP_ANSWERED = frozenset({"5.1", "5.2", "5.3", "8.2", "8.3", "11.1"})
+DSP_ANSWERED = frozenset({"5.1", "5.2", "5.3", "8.2", "8.3", "8.4", "11.1", "12.2"})
 
 # Why an SRV makes no sense for SMETS1, by what its name names (the catalogue's rule).
 _NOT_APPLICABLE = (
-    ("Security Credentials", "SMETS1 devices hold no SMKI certificates: the S1SP keeps their keys"),
     ("CHF Sub GHz", "SMETS1 communications hubs have no sub-GHz radio"),
     (
         "Communications Hub Status Update",
@@ -54,6 +54,16 @@ _NOT_APPLICABLE = (
     ("APC", "SMETS1 meters have no auxiliary proportional controllers"),
 )
 NOT_YET = "not yet offered by opendcc for SMETS1 devices"
+# Non-device SRVs the SMETS1 service will never carry out (not "not yet"): what they are for
+# does not exist for SMETS1. The front door answers them E11 with the reason.
+SMETS1_NEVER: Mapping[str, str] = {
+    "8.13": "SMETS1 meters take no locally delivered commands (CV 3, 6 or 7), so there is never"
+    " a local command response to return",
+    "11.4": "the DCC distributes no PPMID firmware to SMETS1 head-ends: a SMETS1 PPMID is a HAN"
+    " device of its cohort's installation",
+    "12.1": "the WAN matrix is the SMETS2 CSPs' coverage for DCC-supplied comms hubs; a SMETS1"
+    " installation uses its cohort's own WAN",
+}
 
 
 class Offer(StrEnum):
@@ -91,6 +101,8 @@ def non_device_entry(row: ServiceReferenceVariant) -> Entry:
     """What every cohort offers of ``row``'s non-device SRV: the DSP answers it, or not."""
     if not row.smets1_supported:
         return Entry(row.srv, row.name, Offer.NOT_APPLICABLE, not_applicable_reason(row))
+    if row.srv in SMETS1_NEVER:
+        return Entry(row.srv, row.name, Offer.NOT_APPLICABLE, SMETS1_NEVER[row.srv])
     if row.srv in DSP_ANSWERED:
         return Entry(row.srv, row.name, Offer.DSP)
     return Entry(row.srv, row.name, Offer.NOT_OFFERED, SMETS1_LACKS.get(row.srv, NOT_YET))

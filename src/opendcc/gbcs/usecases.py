@@ -48,6 +48,9 @@ class UseCase:
     device_type: str  # "ESME", "GSME" or "any" (CS use cases)
     encode: Encode | None = None  # None: only opendcc's SMETS1 body
     decode: Decode | None = None
+    # For use cases of one SRV that differ by the remote party role replaced (CS02b/CS02g):
+    # the instruction's ``role`` parameter this one carries; None: any.
+    role: str | None = None
 
 
 def _cs06_encode(parameters: Parameters, inputs: Inputs) -> bytes | None:
@@ -144,6 +147,14 @@ USE_CASES: tuple[UseCase, ...] = (
     UseCase("CS03A1", 0x000D, "8.7.1", "any"),
     UseCase("CS04AC", 0x000F, "8.8.1", "any"),
     UseCase("CS06", 0x0012, "11.3", "any", _cs06_encode, _cs06_decode),
+    # Security credentials: the S1SP holds a SMETS1 device's anchors and keys; the command
+    # carries opendcc's SMETS1 body under the use case's message code (RTDS pre-commands).
+    UseCase("CS02b", 0x0102, "6.15.1", "any", role="Supplier"),
+    UseCase("CS02b", 0x0103, "6.15.1", "any", role="NetworkOperator"),
+    UseCase("CS02g", 0x0126, "6.15.1", "any", role="LoadController"),
+    UseCase("CS02d", 0x000B, "6.15.2", "any"),
+    UseCase("CS02c", 0x000A, "6.17", "any"),
+    UseCase("CS02e", 0x000C, "6.24.2", "any"),
 )
 
 # An SRV no use case names (none should remain among the critical ones): message code 0.
@@ -201,7 +212,8 @@ def build(  # noqa: PLR0917 - the SRV, device and parties are the message's natu
     inputs: Inputs,
 ) -> Built:
     """The General Signing message of ``srv``'s instruction to ``recipient``."""
-    candidates = use_cases(srv, device_type)
+    role = parameters.get("role")
+    candidates = [c for c in use_cases(srv, device_type) if c.role in (None, role)]
     fitting: list[UseCase] = []
     for case in candidates:
         if case.encode is None or case.decode is None:

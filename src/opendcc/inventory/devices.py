@@ -164,6 +164,22 @@ class InventoryStore:
         )
         self._devices.clear()
 
+    def update_in(self, conn: Connection, device: Device) -> None:
+        """Rewrite a device's details (manufacturer, model, cohort, firmware version, MPxN) as
+        ``device`` holds them; its status and history are untouched (8.4 Update Inventory)."""
+        conn.execute(
+            update(devices)
+            .where(devices.c.device_id == str(device.device_id))
+            .values(
+                manufacturer=device.manufacturer,
+                model=device.model,
+                cohort=device.cohort,
+                firmware_version=device.firmware_version,
+                mpxn=device.mpxn,
+            )
+        )
+        self._devices.clear()
+
     def set_firmware_in(self, conn: Connection, versions: Mapping[Eui64, str]) -> None:
         """Record each device's firmware version as read from it."""
         if not versions:

@@ -826,3 +826,16 @@ Index(
     sqlite_where=component_outages.c.up_at.is_(None),
     postgresql_where=component_outages.c.up_at.is_(None),
 )
+
+# --- h21c: SMETS1 device pre-notifications (DUIS 12.2) ---
+
+# Who pre-notified each device (12.2 Device Pre-Notification) and when: the device itself is a
+# Pending row of ``devices``; until it has a metering point, its pre-notifier is the User who
+# may update or delete it (8.4 Update Inventory).
+prenotifications = Table(
+    "prenotifications",
+    metadata,
+    Column("device_id", EUI, primary_key=True),
+    Column("user_id", EUI, nullable=False),
+    Column("notified_at", AWARE, nullable=False),
+)

@@ -156,6 +156,25 @@ BEFORE: dict[str, Callable[[MeterState, datetime], None]] = {
 }
 
 
+def _change_of_supplier(element: etree._Element, mpxn: str) -> etree._Element:
+    """6.23 as its registered supplier sends it: the RTDS CoS body for this installation's
+    metering point, carrying the supplier's own certificates (those of the RTDS 6.15.1
+    supplier-by-supplier body; the RTDS CoS body carries another supplier's)."""
+    (krp,) = [p for p in templates_for("6.15.1") if "SupplierBySupplier_6.15.1_IMMEDIATE" in p.name]
+    own = request_body(krp).find(f"{sr('ReplacementCertificates')}/*")
+    assert own is not None
+    replacement = element.find(sr("SupplierReplacementCertificates"))
+    assert replacement is not None
+    for certificate in replacement:
+        mine = own.find(certificate.tag)
+        assert mine is not None
+        certificate.text = mine.text
+    mpxn_element = element.find(sr("ImportMPxN"))
+    assert mpxn_element is not None
+    mpxn_element.text = mpxn
+    return element
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
     with estate(Path(tmp_path_factory.mktemp("cohorts"))) as running:
@@ -173,13 +192,15 @@ def _shape(element: etree._Element) -> tuple[Any, ...]:
 
 
 def _body_for(
-    srv: str, meter: MeterState, now: datetime
+    srv: str, meter: MeterState, now: datetime, mpxn: str = ""
 ) -> tuple[str, dict[str, str], tuple[Any, Alerts]]:
     """The first RTDS body of ``srv`` the meter accepts, its parameters and the expected
     execution (on a copy of the meter)."""
     refusals = []
     for path in templates_for(srv):
         element = request_body(path)
+        if srv == "6.23":
+            element = _change_of_supplier(element, mpxn)
         for dated in element.findall(sr("ExecutionDateTime")):
             element.remove(dated)  # at once: future dating is tested in tests/time
         try:
@@ -224,7 +245,8 @@ def test_every_core_service_on_every_cohort(
     now = running.headends.clock.now()
     if srv in BEFORE:
         BEFORE[srv](meter, now)
-    body, _, (result, _alerts) = _body_for(srv, meter, now)
+    mpxn = install.mprn if kind == "GSME" else install.mpan
+    body, _, (result, _alerts) = _body_for(srv, meter, now, mpxn)
     shows = WRITE_SHOWS.get(srv)
     before = shows(meter, now) if shows else None
     executions = core.executions[meter.device_id]

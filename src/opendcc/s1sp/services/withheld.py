@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 _SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
-_NO_SMKI = "SMETS1 devices hold no SMKI certificates to hand over: the S1SP keeps their keys"
 
 SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
     {
@@ -24,18 +23,12 @@ SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
         "4.11.2": _SINGLE_ELEMENT,
         "4.6.2": "SMETS1 meters keep one daily read log: import (4.6.1)",
         "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
-        "6.21": _NO_SMKI,
         "8.12.1": "a SMETS1 comms hub is replaced with its installation; HAN joins redo its log",
         "8.12.2": "SMETS1 gas meters keep their own HAN device log: there is no GPF log to restore",
         "9.1": "SMETS1 meters have no Customer Identification Number to display",
         "14.1": "SMETS1 gas meters record no network data",
         # Non-device SRVs the DSP does not answer for SMETS1.
-        "8.4": "the SMETS1 SMI is kept by migration and 8.3 (docs/inventory.md)",
         "8.5": "SMETS1 consumers opt out through restricted mode (MP169, docs/restricted.md)",
         "8.6": "SMETS1 consumers opt back in through restricted mode (MP169, docs/restricted.md)",
-        "8.13": "SMETS1 meters take no locally delivered GBCS commands",
-        "11.4": "SMETS1 PPMIDs take firmware with their cohort's devices through the S1SP (11.1)",
-        "12.1": "the WAN coverage matrix is for SMETS2 comms hubs; SMETS1 brings its own WAN",
-        "12.2": "SMETS1 devices enter the SMI by migration, not by pre-notification",
     }
 )

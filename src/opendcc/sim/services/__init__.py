@@ -26,6 +26,7 @@ def _families() -> list[Mapping[str, Execute]]:
     from opendcc.sim.services import (
         alcs,
         config,
+        credentials,
         electives,
         firmware,
         notices,
@@ -41,6 +42,7 @@ def _families() -> list[Mapping[str, Execute]]:
         config.EXECUTORS,
         settings.EXECUTORS,
         electives.EXECUTORS,
+        credentials.EXECUTORS,
         notices.EXECUTORS,
         firmware.EXECUTORS,
         alcs.EXECUTORS,
