@@ -100,6 +100,9 @@ class HubConfig:
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     # Callback delivery: attempts before a message is dead-lettered (``queue.deadletters``).
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    # Delivered messages are kept this long (the alerts query lists them), then pruned; None:
+    # kept for ever (``[outbox] retain_delivered_hours = 0``).
+    delivered_retention: timedelta | None = timedelta(days=7)
     source: Path | None = field(default=None, compare=False)
     # Scale mode: RabbitMQ carries the jobs (``queue.broker``); None: the embedded job table.
     broker_url: str | None = None
@@ -162,6 +165,7 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             firmware=_firmware(raw.get("firmware", {})),
             schedules=_schedules(raw.get("schedules", {})),
             delivery=_delivery(raw.get("outbox", {})),
+            delivered_retention=_retention(raw.get("outbox", {})),
             source=source,
             broker_url=hub.get("broker_url") or os.environ.get("BROKER_URL") or None,
             processes=_processes(raw.get("processes", {})),
@@ -245,6 +249,13 @@ def _delivery(raw: dict[str, Any]) -> DeliveryPolicy:
     if policy.max_attempts < 1 or policy.permanent_attempts < 1:
         raise ConfigError("[outbox] attempts are at least 1")
     return policy
+
+
+def _retention(raw: dict[str, Any]) -> timedelta | None:
+    hours = float(raw.get("retain_delivered_hours", 7 * 24))
+    if hours < 0:
+        raise ConfigError("[outbox] retain_delivered_hours is 0 (for ever) or more")
+    return timedelta(hours=hours) if hours else None
 
 
 def _firmware(raw: dict[str, Any]) -> FirmwareSettings:
