@@ -112,6 +112,11 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--leasing",
+        action="store_true",
+        help="lease each claim (scale mode, schedules runners); default: the sole deliverer",
+    )
     args = parser.parse_args()
     receiver = FastReceiver()
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as directory:
@@ -123,16 +128,18 @@ def main() -> int:
         box.group = GroupCommit(engine)
         stack.callback(box.group.close)
         fill(engine, requests, receiver.url, 1, args.backlog)
-        deliverer = Deliverer(box, SystemClock(), poll=0.1)
+        mode: dict[str, bool] = {} if args.leasing else {"sole": True}
+        deliverer = Deliverer(box, SystemClock(), poll=0.1, **mode)
         before = cpu()
         took = asyncio.run(drain(deliverer, box))
         spent = cpu() - before
-        print(f"deliverer benchmark, {os.cpu_count()} CPUs, SQLite WAL synchronous=FULL")
+        kind = "leasing each claim" if args.leasing else "the sole deliverer (claims lease nothing)"
+        print(f"deliverer benchmark, {kind}; {os.cpu_count()} CPUs, SQLite WAL synchronous=FULL")
         label = f"backlog of {args.backlog}: delivered/s"
         print(f"{label:<48}{args.backlog / took:>12,.0f}")
         print(f"{'  CPU ms per delivery (this process)':<48}{spent / args.backlog * 1e3:>12.2f}")
         print(f"{'  outbox rows left undelivered':<48}{box.undelivered():>12}")
-        deliverer = Deliverer(box, SystemClock(), poll=0.1)
+        deliverer = Deliverer(box, SystemClock(), poll=0.1, **mode)
         before = cpu()
         latencies, sent = asyncio.run(trickle(deliverer, box, requests, receiver, args))
         spent = cpu() - before

@@ -54,8 +54,12 @@ class ProcessSettings:
     workers: int = 1  # processes claiming jobs and carrying them to the head-ends
     # A worker renews its jobs' leases every third of this; a killed one's are free after it.
     lease: timedelta = timedelta(seconds=15)
-    # How often a process looks for work another process made (no wake-up crosses processes).
+    # How often a process looks for work another process made when no wake-up reaches it
+    # (scale mode's deliverer; a process started without ``--wake``).
     poll_s: float = 0.1
+    # ... and when wake-ups reach it (``opendcc serve``): the poll is then only the safety net
+    # for a lost wake-up and for work that falls due by time (retries, future-dated jobs).
+    woken_poll_s: float = 1.0
     # Scale mode: a published job not taken by a worker in this long is published again.
     redeliver_after: timedelta = timedelta(seconds=30)
     # Scale mode: how often each gateway and worker sweeps for jobs to (re)publish.
@@ -303,9 +307,12 @@ def _processes(raw: dict[str, Any]) -> ProcessSettings:
         workers=int(raw.get("workers", default.workers)),
         lease=seconds("lease_seconds", default.lease),
         poll_s=float(raw.get("poll_seconds", default.poll_s)),
+        woken_poll_s=float(raw.get("woken_poll_seconds", default.woken_poll_s)),
         redeliver_after=seconds("redeliver_seconds", default.redeliver_after),
         sweep_s=float(raw.get("sweep_seconds", default.sweep_s)),
     )
+    if settings.poll_s <= 0 or settings.woken_poll_s <= 0:
+        raise ConfigError("[processes] poll_seconds and woken_poll_seconds are above 0")
     if settings.gateways < 1 or settings.workers < 1:
         raise ConfigError("[processes] needs at least one gateway and one worker")
     return settings

@@ -202,7 +202,13 @@ class Hub:
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self.deliverer = Deliverer(
-            self.outbox, self.clock, poll=poll, retain=config.delivered_retention
+            self.outbox,
+            self.clock,
+            poll=poll,
+            retain=config.delivered_retention,
+            # The only deliverer of its outbox (no schedules runners, not scale mode): its
+            # claims need no lease (``queue.outbox``).
+            sole=config.schedules.in_hub and config.broker_url is None,
         )
         self.alert_intake = AlertIntake(
             self.alert_router,
@@ -377,11 +383,12 @@ class Hub:
                 *(a.listen() for a in self.adapters.values()), return_exceptions=True
             )
         self._tasks = []
-        if self.wakes is not None:
-            if Role.WORKER in roles:
-                self.wakes.listen(wake.JOBS, self.workers.wake)
-            if Role.DELIVERER in roles:
-                self.wakes.listen(wake.OUTBOX, self.deliverer.wake)
+        if self.wakes is not None:  # the poll becomes the safety net for a lost wake-up
+            woken_poll = self.config.processes.woken_poll_s
+            if Role.WORKER in roles and self.wakes.listen(wake.JOBS, self.workers.wake):
+                self.workers.poll = woken_poll
+            if Role.DELIVERER in roles and self.wakes.listen(wake.OUTBOX, self.deliverer.wake):
+                self.deliverer.poll = woken_poll
         if isinstance(self.jobs, BrokerQueue) and roles & {Role.GATEWAY, Role.WORKER}:
             self._tasks.append(
                 asyncio.create_task(self._broker(self.jobs, Role.WORKER in roles), name="broker")

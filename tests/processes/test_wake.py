@@ -102,7 +102,9 @@ def _estate_config(directory: Path, headend: str, callback: str, poll_seconds: f
         headend=headend,
         callback_url=callback,
         database_url=f"sqlite:///{directory / 'hub.db'}",
-        extra=f"\n[processes]\npoll_seconds = {poll_seconds}\n",
+        extra=(
+            f"\n[processes]\npoll_seconds = {poll_seconds}\nwoken_poll_seconds = {poll_seconds}\n"
+        ),
     )
 
 

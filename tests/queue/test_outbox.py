@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from sqlalchemy import Engine, event, func, select, update
 from tests.reference import NOW
@@ -109,6 +110,24 @@ def test_a_claim_leases_its_whole_batch_in_one_update(engine: Engine) -> None:
     assert len(box.claim_batch(NOW + LEASE + timedelta(seconds=1), 10, LEASE)) == 6
 
 
+def test_a_sole_deliverers_claim_is_a_read_that_skips_what_it_holds(engine: Engine) -> None:
+    box = _responded(engine, 4)
+    updates = _statements(engine, "UPDATE")
+    first = box.claim_batch(NOW, 2, LEASE, holding=frozenset())
+    assert [c.message.key for c in first] == ["R:1", "R:2"]
+    held = {c.row_id for c in first}
+    assert [c.message.key for c in box.claim_batch(NOW, 10, LEASE, holding=held)] == [
+        "R:3",
+        "R:4",
+    ]
+    assert updates == []  # nothing leased, nothing written
+    # Leases others hold (a schedules runner's) are still respected.
+    [runner] = box.claim_batch(NOW, 1, LEASE)  # leases R:1
+    assert runner.message.key == "R:1"
+    others = box.claim_batch(NOW, 10, LEASE, holding=frozenset())
+    assert [c.message.key for c in others] == ["R:2", "R:3", "R:4"]
+
+
 def test_a_batch_of_outcomes_is_one_commit(engine: Engine) -> None:
     box = _responded(engine, 4)
     batch = box.claim_batch(NOW, 10, LEASE)
@@ -194,7 +213,10 @@ class _Endpoint:
         await self._runner.cleanup()
 
 
-def test_the_deliverer_posts_batches_records_them_together_and_prunes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sole", [False, True], ids=["leasing", "sole"])
+def test_the_deliverer_posts_batches_records_them_together_and_prunes(
+    tmp_path: Path, sole: bool
+) -> None:
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
     upgrade(engine)
     clock = SystemClock()
@@ -212,7 +234,9 @@ def test_the_deliverer_posts_batches_records_them_together_and_prunes(tmp_path: 
                 .where(outbox.c.message_key == "A:old")
                 .values(delivered_at=now - timedelta(hours=2))
             )
-        deliverer = Deliverer(box, clock, poll=0.05, concurrency=16, retain=timedelta(hours=1))
+        deliverer = Deliverer(
+            box, clock, poll=0.05, concurrency=16, retain=timedelta(hours=1), sole=sole
+        )
         task = asyncio.create_task(deliverer.run())
         try:
             for _ in range(400):
@@ -223,7 +247,7 @@ def test_the_deliverer_posts_batches_records_them_together_and_prunes(tmp_path: 
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await endpoint.stop()
-        assert sorted(endpoint.keys) == sorted(f"R:{n}" for n in range(1, 61))
+        assert sorted(endpoint.keys) == sorted(f"R:{n}" for n in range(1, 61))  # each once
         assert deliverer.records < 60  # outcomes recorded together, not one commit each
         assert deliverer.claims >= 60 / 16  # never more than 16 in flight
         with engine.connect() as conn:

@@ -17,9 +17,10 @@ response or alert; the deliverer posts it). ``opendcc serve`` makes one Linux ev
   one eventfd: each one whose loop sees it readable wakes (the first read empties it, so one may
   miss it); one worker taking a batch is what is needed.
 
-The database stays the truth and each taker still polls (``[processes] poll_seconds``): a lost
-wake-up (a taker restarting, a ring before its loop watched) only delays work to the next poll,
-never loses it. Why an eventfd: its write and read are one syscall each and need no path, no
+The database stays the truth and each taker still polls (``[processes] woken_poll_seconds``, a
+second by default, where a taker without wake-ups polls every ``poll_seconds``): a lost wake-up
+(a taker restarting, a ring before its loop watched) only delays work to the next poll, never
+loses it. Why an eventfd: its write and read are one syscall each and need no path, no
 per-process socket to find, bind or clean up after a kill -9, and the kernel keeps one counter
 however many rings wait; a UNIX datagram socket per taker needs a directory listing to address
 and a datagram per ring; polling SQLite's ``data_version`` costs a query per look in every idle
@@ -112,14 +113,16 @@ class Wakes:
         if bell is not None:
             bell.ring()
 
-    def listen(self, kind: str, event: asyncio.Event) -> None:
-        """On the loop: ``event`` is set when another process rings ``kind``."""
+    def listen(self, kind: str, event: asyncio.Event) -> bool:
+        """On the loop: ``event`` is set when another process rings ``kind``; False when this
+        process has no eventfd for it (nothing will ring: keep polling)."""
         fd = self.fds.get(kind)
         if fd is None:
-            return
+            return False
         loop = asyncio.get_running_loop()
         listen(loop, fd, event)
         self._listening.append((loop, fd))
+        return True
 
     def close(self) -> None:
         for loop, fd in self._listening:

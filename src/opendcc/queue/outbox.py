@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,9 +127,22 @@ class Outbox:
     def claim(self, now: datetime, limit: int, lease: timedelta) -> list[tuple[int, Message]]:
         return [(c.row_id, c.message) for c in self.claim_batch(now, limit, lease)]
 
-    def claim_batch(self, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    def claim_batch(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        holding: Collection[int] | None = None,
+    ) -> list[Claimed]:
         """Lease up to ``limit`` due messages, oldest first (interactive before bulk): a read,
-        then one UPDATE ... RETURNING for the lot."""
+        then one UPDATE ... RETURNING for the lot.
+
+        ``holding``: the caller is the outbox's only deliverer and holds these messages
+        (claimed, outcome not yet recorded). Then nothing is leased: the claim is a read alone,
+        no write lock and no commit on a message's way out, and the messages held are skipped.
+        Its leases would guard only against another deliverer; a killed sole deliverer's
+        successor simply delivers what it left unrecorded again (at least once)."""
         free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
         # An ordered message waits while an older one with its key is undelivered.
         earlier = outbox.alias("earlier")
@@ -139,21 +153,26 @@ class Outbox:
             .where(earlier.c.delivered_at.is_(None))
             .where(earlier.c.id < outbox.c.id),
         )
+        query = (
+            select(outbox)
+            .where(outbox.c.delivered_at.is_(None))
+            # Read in (bulk, id) order straight off ix_outbox_bulk: comparing the time
+            # through coalesce() keeps the planner off the (delivered_at, next_attempt_at)
+            # index, with which SQLite sorted the whole backlog for every claim.
+            .where(func.coalesce(outbox.c.next_attempt_at, outbox.c.next_attempt_at) <= now)
+            .where(free)
+            .where(first_in_line)
+            .order_by(outbox.c.bulk, outbox.c.id)
+            .limit(limit)
+        )
+        if holding:
+            query = query.where(outbox.c.id.not_in(sorted(holding)))
         # Look in a read first (a snapshot, no lock): an idle deliverer's polls and its last,
         # empty, claim take no write lock and commit nothing.
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(outbox)
-                .where(outbox.c.delivered_at.is_(None))
-                # Read in (bulk, id) order straight off ix_outbox_bulk: comparing the time
-                # through coalesce() keeps the planner off the (delivered_at, next_attempt_at)
-                # index, with which SQLite sorted the whole backlog for every claim.
-                .where(func.coalesce(outbox.c.next_attempt_at, outbox.c.next_attempt_at) <= now)
-                .where(free)
-                .where(first_in_line)
-                .order_by(outbox.c.bulk, outbox.c.id)
-                .limit(limit)
-            ).all()
+            rows = conn.execute(query).all()
+        if holding is not None:
+            return [_claimed(row) for row in rows]
         if not rows:
             return []
         return write(self.engine, self.group, lambda conn: self._lease(conn, rows, now, lease))
@@ -175,23 +194,7 @@ class Outbox:
                 .returning(outbox.c.id)
             ).scalars()
         )
-        return [
-            Claimed(
-                row.id,
-                Message(
-                    row.message_key,
-                    row.user_id,
-                    row.url,
-                    row.body,
-                    RequestId.parse(row.request_id) if row.request_id else None,
-                    row.ordering_key,
-                    bool(row.bulk),
-                ),
-                row.attempts,
-            )
-            for row in rows
-            if row.id in won
-        ]
+        return [_claimed(row) for row in rows if row.id in won]
 
     def delivered(self, row_id: int, message: Message, now: datetime) -> None:
         self.delivered_all([(row_id, message)], now)
@@ -303,6 +306,20 @@ class Outbox:
             return int(conn.execute(query).scalar_one())
 
 
+def _claimed(row: Any) -> Claimed:
+    request_id = RequestId.parse(row.request_id) if row.request_id else None
+    message = Message(
+        row.message_key,
+        row.user_id,
+        row.url,
+        row.body,
+        request_id,
+        row.ordering_key,
+        bool(row.bulk),
+    )
+    return Claimed(row.id, message, row.attempts)
+
+
 class Deliverer:
     """Posts due outbox messages: one asyncio task claiming, up to ``concurrency`` POSTs in
     flight, one task recording their outcomes.
@@ -315,6 +332,11 @@ class Deliverer:
     A killed deliverer leaves leased, unrecorded messages: their leases run out and they go
     again (at least once; the User de-duplicates by the message key, its ResponseID).
 
+    ``sole``: this is the outbox's only deliverer (``opendcc serve``'s, a single process's):
+    its claims lease nothing (``Outbox.claim_batch``'s ``holding``), so nothing between a
+    worker's commit and the POST waits for SQLite's write lock; it skips what it holds in memory.
+    Leases stay for deliverers that share an outbox (scale mode, schedules runners).
+
     Delivered messages are kept for ``retain`` (the alerts query shows them), then pruned."""
 
     def __init__(
@@ -326,6 +348,7 @@ class Deliverer:
         poll: float = 0.2,
         client_factory: Callable[[], HttpClient] | None = None,
         retain: timedelta | None = None,  # None: delivered messages are kept for ever
+        sole: bool = False,
     ) -> None:
         self.box = box
         self.clock = clock
@@ -339,6 +362,9 @@ class Deliverer:
         self._failures: list[Failure] = []
         self._finished = asyncio.Event()  # outcomes wait to be recorded
         self._full = False  # the last claim filled every slot: a free slot may find more
+        self.sole = sole
+        # A sole deliverer's messages claimed and not yet recorded (skipped by its claims).
+        self._holding: set[int] = set()
         self.claims = 0  # counted for tests and benchmarks
         self.records = 0
 
@@ -372,14 +398,25 @@ class Deliverer:
                 # Cleared before the claim: a commit made while it runs wakes the next one.
                 self.wake.clear()
                 try:
+                    # Copied before the read begins: an id leaves it only once its outcome is
+                    # committed, so a read that no longer skips it sees it delivered.
+                    holding = frozenset(self._holding) if self.sole else None
                     batch = await asyncio.to_thread(
-                        self.box.claim_batch, self.clock.now(), room, lease
+                        functools.partial(
+                            self.box.claim_batch,
+                            self.clock.now(),
+                            room,
+                            lease,
+                            holding=holding,
+                        )
                     )
                 except Exception:
                     log.exception("claiming outbox messages failed; trying again shortly")
                     await asyncio.sleep(self.poll)
                     continue
                 self.claims += 1
+                if self.sole:
+                    self._holding.update(claimed.row_id for claimed in batch)
                 for claimed in batch:
                     task = asyncio.create_task(self._post(client, claimed))
                     self._flying.add(task)
@@ -436,9 +473,13 @@ class Deliverer:
             dead = await asyncio.to_thread(self.box.record, taken, failures, self.clock.now())
             self.records += 1
         except Exception:
-            # The leases run out and these go again: at least once.
+            # The leases run out (or, a sole deliverer's, are none) and these go again: at
+            # least once.
             log.exception("recording %d deliveries failed", len(taken) + len(failures))
-            return
+            dead = []
+        finally:
+            self._holding.difference_update(row_id for row_id, _ in taken)
+            self._holding.difference_update(failure.row_id for failure in failures)
         for failure in dead:
             log.warning(
                 "delivery of outbox message %d failed %d times (%s): dead-lettered",
@@ -446,8 +487,9 @@ class Deliverer:
                 failure.attempts + 1,
                 failure.error,
             )
-        if failures:
-            self.wake.set()  # their slots are free; a retry may be due later, at its time
+        if failures:  # look again when the first retry falls due, not a poll later
+            first = min(backoff(f.attempts + 1) for f in failures).total_seconds()
+            asyncio.get_running_loop().call_later(first, self.wake.set)
 
     async def _pruning(self) -> None:
         assert self.retain is not None
