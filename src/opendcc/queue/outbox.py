@@ -23,7 +23,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
@@ -60,6 +72,37 @@ class Message:
     ordering_key: str | None = None
     # Bulk messages (DCC-scheduled runs' Responses) are delivered after every interactive one.
     bulk: bool = False
+
+
+def _due() -> Select[Any]:
+    """The claim's read, built once: due, free, first in line, not held; oldest first."""
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+    # An ordered message waits while an older one with its key is undelivered.
+    earlier = outbox.alias("earlier")
+    first_in_line = or_(
+        outbox.c.ordering_key.is_(None),
+        ~exists()
+        .where(earlier.c.ordering_key == outbox.c.ordering_key)
+        .where(earlier.c.delivered_at.is_(None))
+        .where(earlier.c.id < outbox.c.id),
+    )
+    return (
+        select(outbox)
+        .where(outbox.c.delivered_at.is_(None))
+        # Read in (bulk, id) order straight off ix_outbox_bulk: comparing the time through
+        # coalesce() keeps the planner off the (delivered_at, next_attempt_at) index, with
+        # which SQLite sorted the whole backlog for every claim.
+        .where(func.coalesce(outbox.c.next_attempt_at, outbox.c.next_attempt_at) <= now)
+        .where(free)
+        .where(first_in_line)
+        .where(outbox.c.id.not_in(bindparam("holding", expanding=True)))
+        .order_by(outbox.c.bulk, outbox.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+_DUE = _due()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,34 +186,12 @@ class Outbox:
         no write lock and no commit on a message's way out, and the messages held are skipped.
         Its leases would guard only against another deliverer; a killed sole deliverer's
         successor simply delivers what it left unrecorded again (at least once)."""
-        free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        # An ordered message waits while an older one with its key is undelivered.
-        earlier = outbox.alias("earlier")
-        first_in_line = or_(
-            outbox.c.ordering_key.is_(None),
-            ~exists()
-            .where(earlier.c.ordering_key == outbox.c.ordering_key)
-            .where(earlier.c.delivered_at.is_(None))
-            .where(earlier.c.id < outbox.c.id),
-        )
-        query = (
-            select(outbox)
-            .where(outbox.c.delivered_at.is_(None))
-            # Read in (bulk, id) order straight off ix_outbox_bulk: comparing the time
-            # through coalesce() keeps the planner off the (delivered_at, next_attempt_at)
-            # index, with which SQLite sorted the whole backlog for every claim.
-            .where(func.coalesce(outbox.c.next_attempt_at, outbox.c.next_attempt_at) <= now)
-            .where(free)
-            .where(first_in_line)
-            .order_by(outbox.c.bulk, outbox.c.id)
-            .limit(limit)
-        )
-        if holding:
-            query = query.where(outbox.c.id.not_in(sorted(holding)))
         # Look in a read first (a snapshot, no lock): an idle deliverer's polls and its last,
         # empty, claim take no write lock and commit nothing.
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(
+                _DUE, {"now": now, "limit": limit, "holding": sorted(holding or ())}
+            ).all()
         if holding is not None:
             return [_claimed(row) for row in rows]
         if not rows:
