@@ -155,7 +155,7 @@ def main() -> int:
             f" / {statistics.fmean(latencies) * 1e3:.1f}"
         )
         print(
-            f"{'  CPU ms per delivery (the producer excluded)':<48}{spent / max(sent, 1) * 1e3:>12.2f}"
+            f"{'  CPU ms per delivery (not the producer)':<48}{spent / max(sent, 1) * 1e3:>12.2f}"
         )
         engine.dispose()
     return 0
