@@ -88,7 +88,7 @@ bench-front-door: setup
 	$(BIN)/python benchmarks/front_door.py
 
 bench-deliverer: setup
-	cd benchmarks && ../$(BIN)/python deliverer.py
+	$(BIN)/python benchmarks/deliverer.py
 
 bench-migration: setup
 	$(BIN)/python benchmarks/migration.py
