@@ -489,6 +489,7 @@ class Stages:
     deltas: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     received_wall: dict[str, float] = field(default_factory=dict)
     delivered_wall: dict[str, float] = field(default_factory=dict)
+    responded_wall: dict[str, float] = field(default_factory=dict)
 
 
 def read_stages(database: Path, request_ids: set[str]) -> Stages:
@@ -510,6 +511,8 @@ def read_stages(database: Path, request_ids: set[str]) -> Stages:
             stages.received_wall[request_id] = times["received"]
         if "delivered" in times:
             stages.delivered_wall[request_id] = times["delivered"]
+        if "responded" in times:
+            stages.responded_wall[request_id] = times["responded"]
     return stages
 
 
@@ -887,6 +890,15 @@ def report(args: argparse.Namespace, r: Run) -> None:
         print(
             f"{'  ' + source + ' -> ' + target:<48}{ms(r.stages.deltas.get((source, target), []))}"
         )
+    # The deliverer's part as the User sees it: the worker's RESPONDED to the POST's arrival
+    # ("delivered" above is when the deliverer recorded it, after the User's answer).
+    responded = r.stages.responded_wall
+    to_callback = [
+        sent.at_wall[i] + (arrivals[items[i].key] - sent.at[i]) - responded[items[i].request_id]
+        for i in delivered
+        if items[i].request_id in responded
+    ]
+    print(f"{'  responded -> arrival at the callback':<48}{ms(to_callback)}")
 
     print()
     elapsed = drain_end - sent.start
