@@ -442,6 +442,27 @@ def tree_cpu(pid: int | None) -> float:
     return total
 
 
+def kinds_cpu(pid: int | None) -> dict[str, float]:
+    """CPU seconds of the hub's live children by kind (``opendcc process KIND``): where the
+    hub's CPU goes, the deliverer's per delivery among it."""
+    totals: dict[str, float] = defaultdict(float)
+    if pid is None:
+        return totals
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) != pid or b"process" not in argv:
+            continue
+        kind = argv[argv.index(b"process") + 1].decode()
+        totals[f"  hub: {kind}"] += sum(int(f) for f in fields[11:13]) / CLK_TCK
+    return totals
+
+
 def self_cpu() -> float:
     times = os.times()
     return times.user + times.system
@@ -468,6 +489,7 @@ class Stages:
     deltas: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     received_wall: dict[str, float] = field(default_factory=dict)
     delivered_wall: dict[str, float] = field(default_factory=dict)
+    responded_wall: dict[str, float] = field(default_factory=dict)
 
 
 def read_stages(database: Path, request_ids: set[str]) -> Stages:
@@ -489,6 +511,8 @@ def read_stages(database: Path, request_ids: set[str]) -> Stages:
             stages.received_wall[request_id] = times["received"]
         if "delivered" in times:
             stages.delivered_wall[request_id] = times["delivered"]
+        if "responded" in times:
+            stages.responded_wall[request_id] = times["responded"]
     return stages
 
 
@@ -689,6 +713,9 @@ def report_summary(summary: list[tuple[str, Run, argparse.Namespace]], floor: Fl
             ),
             (f"{label}: hub CPU ms/request", f"{hub_cpu:.2f}"),
         ]
+        if "  hub: deliverer" in r.cpu:
+            per = r.cpu["  hub: deliverer"] / max(len(delivered), 1) * 1e3
+            rows.append((f"{label}: deliverer CPU ms/delivery", f"{per:.2f}"))
     rows += floor.lines()
     for label, value in rows:
         print(f"{label[:52]:<52}{value:>16}")
@@ -742,6 +769,7 @@ def run(
     pids = {"hub": hub.popen.pid, "head-end": headend.popen.pid, "callback": receiver.pid()}
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     hub_tree_before = tree_cpu(hub.popen.pid)
+    kinds_before = kinds_cpu(hub.popen.pid)
     client_before = self_cpu()
 
     sent = asyncio.run(
@@ -761,6 +789,8 @@ def run(
     drain_end = time.monotonic()
     cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items() if pid}
     cpu[HUB_TREE] = tree_cpu(hub.popen.pid) - hub_tree_before
+    for kind, seconds in sorted(kinds_cpu(hub.popen.pid).items()):
+        cpu[kind] = seconds - kinds_before.get(kind, 0.0)
     cpu["benchmark (sender" + (")" if args.callback == "fast" else " + callback)")] = (
         self_cpu() - client_before
     )
@@ -860,6 +890,15 @@ def report(args: argparse.Namespace, r: Run) -> None:
         print(
             f"{'  ' + source + ' -> ' + target:<48}{ms(r.stages.deltas.get((source, target), []))}"
         )
+    # The deliverer's part as the User sees it: the worker's RESPONDED to the POST's arrival
+    # ("delivered" above is when the deliverer recorded it, after the User's answer).
+    responded = r.stages.responded_wall
+    to_callback = [
+        sent.at_wall[i] + (arrivals[items[i].key] - sent.at[i]) - responded[items[i].request_id]
+        for i in delivered
+        if items[i].request_id in responded
+    ]
+    print(f"{'  responded -> arrival at the callback':<48}{ms(to_callback)}")
 
     print()
     elapsed = drain_end - sent.start

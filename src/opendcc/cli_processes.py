@@ -5,13 +5,34 @@ number of machines (PostgreSQL and RabbitMQ from the configuration, or ``DATABAS
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from opendcc.cli_common import ConfigOption, config_of
 
+if TYPE_CHECKING:
+    from opendcc.processes.wake import Wakes
+
 app = typer.Typer(help="Run one of the hub's processes.", no_args_is_help=True)
+
+WakeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Inherited eventfds for wake-ups across processes, jobs=FD,outbox=FD"
+        " (from opendcc serve; opendcc.processes.wake)."
+    ),
+]
+
+
+def _wakes(text: str | None) -> Wakes | None:
+    from opendcc.processes.wake import Wakes, decode
+
+    try:
+        fds = decode(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--wake") from None
+    return Wakes(fds) if fds else None
 
 
 @app.command("gateway")
@@ -22,32 +43,33 @@ def gateway(
         int | None,
         typer.Option(help="Serve on this inherited listening socket (from opendcc serve)."),
     ] = None,
+    wake: WakeOption = None,
 ) -> None:
     """The HTTP front door: DUIS endpoints, the UTRN service, the admin API."""
     from opendcc.processes import gateway
 
-    gateway.main(config_of(config), port, fd)
+    gateway.main(config_of(config), port, fd, _wakes(wake))
 
 
 @app.command("worker")
-def worker(config: ConfigOption) -> None:
+def worker(config: ConfigOption, wake: WakeOption = None) -> None:
     """Claims jobs and carries them through the DCO and the S1SP adapters."""
     from opendcc.processes import worker
 
-    worker.main(config_of(config))
+    worker.main(config_of(config), _wakes(wake))
 
 
 @app.command("deliverer")
-def deliverer(config: ConfigOption) -> None:
+def deliverer(config: ConfigOption, wake: WakeOption = None) -> None:
     """Delivers the outbox's responses and alerts to Users' callbacks."""
     from opendcc.processes import deliverer
 
-    deliverer.main(config_of(config))
+    deliverer.main(config_of(config), _wakes(wake))
 
 
 @app.command("scheduler")
-def scheduler(config: ConfigOption) -> None:
+def scheduler(config: ConfigOption, wake: WakeOption = None) -> None:
     """Alerts, S1SP notices, future-dated work, firmware distribution, DCC schedules."""
     from opendcc.processes import scheduler
 
-    scheduler.main(config_of(config))
+    scheduler.main(config_of(config), _wakes(wake))

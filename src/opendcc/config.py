@@ -54,8 +54,12 @@ class ProcessSettings:
     workers: int = 1  # processes claiming jobs and carrying them to the head-ends
     # A worker renews its jobs' leases every third of this; a killed one's are free after it.
     lease: timedelta = timedelta(seconds=15)
-    # How often a process looks for work another process made (no wake-up crosses processes).
+    # How often a process looks for work another process made when no wake-up reaches it
+    # (scale mode's deliverer; a process started without ``--wake``).
     poll_s: float = 0.1
+    # ... and when wake-ups reach it (``opendcc serve``): the poll is then only the safety net
+    # for a lost wake-up and for work that falls due by time (retries, future-dated jobs).
+    woken_poll_s: float = 1.0
     # Scale mode: a published job not taken by a worker in this long is published again.
     redeliver_after: timedelta = timedelta(seconds=30)
     # Scale mode: how often each gateway and worker sweeps for jobs to (re)publish.
@@ -100,6 +104,9 @@ class HubConfig:
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     # Callback delivery: attempts before a message is dead-lettered (``queue.deadletters``).
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    # Delivered messages are kept this long (the alerts query lists them), then pruned; None:
+    # kept for ever (``[outbox] retain_delivered_hours = 0``).
+    delivered_retention: timedelta | None = timedelta(days=7)
     source: Path | None = field(default=None, compare=False)
     # Scale mode: RabbitMQ carries the jobs (``queue.broker``); None: the embedded job table.
     broker_url: str | None = None
@@ -162,6 +169,7 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             firmware=_firmware(raw.get("firmware", {})),
             schedules=_schedules(raw.get("schedules", {})),
             delivery=_delivery(raw.get("outbox", {})),
+            delivered_retention=_retention(raw.get("outbox", {})),
             source=source,
             broker_url=hub.get("broker_url") or os.environ.get("BROKER_URL") or None,
             processes=_processes(raw.get("processes", {})),
@@ -247,6 +255,13 @@ def _delivery(raw: dict[str, Any]) -> DeliveryPolicy:
     return policy
 
 
+def _retention(raw: dict[str, Any]) -> timedelta | None:
+    hours = float(raw.get("retain_delivered_hours", 7 * 24))
+    if hours < 0:
+        raise ConfigError("[outbox] retain_delivered_hours is 0 (for ever) or more")
+    return timedelta(hours=hours) if hours else None
+
+
 def _firmware(raw: dict[str, Any]) -> FirmwareSettings:
     default = FirmwareSettings()
     return FirmwareSettings(
@@ -292,9 +307,12 @@ def _processes(raw: dict[str, Any]) -> ProcessSettings:
         workers=int(raw.get("workers", default.workers)),
         lease=seconds("lease_seconds", default.lease),
         poll_s=float(raw.get("poll_seconds", default.poll_s)),
+        woken_poll_s=float(raw.get("woken_poll_seconds", default.woken_poll_s)),
         redeliver_after=seconds("redeliver_seconds", default.redeliver_after),
         sweep_s=float(raw.get("sweep_seconds", default.sweep_s)),
     )
+    if settings.poll_s <= 0 or settings.woken_poll_s <= 0:
+        raise ConfigError("[processes] poll_seconds and woken_poll_seconds are above 0")
     if settings.gateways < 1 or settings.workers < 1:
         raise ConfigError("[processes] needs at least one gateway and one worker")
     return settings

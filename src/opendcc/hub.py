@@ -56,6 +56,8 @@ from opendcc.migration.lifecycle import RetryPolicy
 from opendcc.migration.pipeline import Migration
 from opendcc.prepayment.keys import CohortKeys
 from opendcc.prepayment.service import PRIORITY, TOP_UP, TopUps
+from opendcc.processes import wake
+from opendcc.processes.wake import Wakes
 from opendcc.queue.broker import BrokerQueue, Lane
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.outbox import Deliverer, Message, Outbox
@@ -204,11 +206,19 @@ class Hub:
             for h in config.headends
         }
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.deliverer = Deliverer(self.outbox, self.clock, poll=poll)
+        self.deliverer = Deliverer(
+            self.outbox,
+            self.clock,
+            poll=poll,
+            retain=config.delivered_retention,
+            # The only deliverer of its outbox (no schedules runners, not scale mode): its
+            # claims need no lease (``queue.outbox``).
+            sole=config.schedules.in_hub and config.broker_url is None,
+        )
         self.alert_intake = AlertIntake(
             self.alert_router,
             then=self._after_alert,
-            on_queued=lambda: self._wake(self.deliverer.wake),
+            on_queued=self._outbox_made,
         )
         self.firmware_library = FirmwareLibrary(self.engine, self.cpl)
         self.firmware = Firmware(
@@ -224,7 +234,7 @@ class Hub:
             callback_of=self._callback_of,
             settings=config.firmware,
             profiles={p.name: p for p in self.registry.profiles()},
-            on_outbox=lambda: self._wake(self.deliverer.wake),
+            on_outbox=self._outbox_made,
         )
         self.schedules = Schedules(
             engine=self.engine,
@@ -237,7 +247,7 @@ class Hub:
             signer=self.signer,
             callback_of=self._callback_of,
             settings=config.schedules,
-            on_outbox=lambda: self._wake(self.deliverer.wake),
+            on_outbox=self._outbox_made,
             interactive_busy=lambda: self.workers.busy(),  # noqa: PLW0108 - built below
             prefetch=self._prefetch,
         )
@@ -252,7 +262,7 @@ class Hub:
             s1sp=config.s1sp_credentials,
             submit=self._submit,
             grace=config.future_dated_grace,
-            on_outbox=lambda: self._wake(self.deliverer.wake),
+            on_outbox=self._outbox_made,
         )
         self.notices = S1spNotices(self.engine, self.clock, self._submit)
         self.dispatcher = Dispatcher(
@@ -268,7 +278,7 @@ class Hub:
             adapters=self.adapters,
             smets_data=lambda srv, outcome: services.response_element(srv, outcome.data),
             instructions=self.instructions,
-            on_outbox=lambda: self._wake(self.deliverer.wake),
+            on_outbox=self._outbox_made,
             on_security=self._security_alert,
             settlements={
                 TOP_UP: self.prepayment,
@@ -313,7 +323,7 @@ class Hub:
             schema=load_schema(config.xsd) if config.xsd else None,
             anomaly=AnomalyDetector(),
             on_accepted=self._accepted,
-            on_alert=lambda: self._wake(self.deliverer.wake),
+            on_alert=self._outbox_made,
             vet=self._vet,
             priority=lambda srv: PRIORITY.get(srv, 0),
             restricted=self.restricted_gate,
@@ -327,6 +337,9 @@ class Hub:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.heartbeats = Heartbeats(self.engine)
+        # ``opendcc serve``'s wake-ups across its processes (``processes.wake``), set by the
+        # process's main before ``start``; None: polls alone find other processes' work.
+        self.wakes: Wakes | None = None
 
     # ------------------------------------------------------------------ configuration
 
@@ -379,6 +392,12 @@ class Hub:
                 *(a.listen() for a in self.adapters.values()), return_exceptions=True
             )
         self._tasks = []
+        if self.wakes is not None:  # the poll becomes the safety net for a lost wake-up
+            woken_poll = self.config.processes.woken_poll_s
+            if Role.WORKER in roles and self.wakes.listen(wake.JOBS, self.workers.wake):
+                self.workers.poll = woken_poll
+            if Role.DELIVERER in roles and self.wakes.listen(wake.OUTBOX, self.deliverer.wake):
+                self.deliverer.poll = woken_poll
         if isinstance(self.jobs, BrokerQueue) and roles & {Role.GATEWAY, Role.WORKER}:
             self._tasks.append(
                 asyncio.create_task(self._broker(self.jobs, Role.WORKER in roles), name="broker")
@@ -459,7 +478,7 @@ class Hub:
     def _accepted(self) -> None:
         """After a commit that made a job: the workers look now (and the publisher, in scale
         mode, publishes it)."""
-        self._wake(self.workers.wake)
+        self._wake(self.workers.wake, wake.JOBS)
         if isinstance(self.jobs, BrokerQueue):
             self._wake(self.jobs.wake)
 
@@ -486,6 +505,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.workers.drain()
+        if self.wakes is not None:
+            self.wakes.close()
         if self._tasks:
             try:  # a clean stop: this process's row goes rather than going stale
                 await asyncio.to_thread(self.heartbeats.leave)
@@ -498,9 +519,20 @@ class Hub:
             await adapter.aclose()
         self.engine.dispose()
 
-    def _wake(self, event: asyncio.Event) -> None:
+    def _outbox_made(self) -> None:
+        """After a commit that put messages in the outbox: the deliverer looks now."""
+        self._wake(self.deliverer.wake, wake.OUTBOX)
+
+    def _wake(self, event: asyncio.Event, kind: str | None = None) -> None:
+        """Set ``event`` (this process's loop) and, when ``kind`` is given, ring that kind's
+        bell for the other processes (``processes.wake``); callable from any thread."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(event.set)
+            self._loop.call_soon_threadsafe(self._woken, event, kind)
+
+    def _woken(self, event: asyncio.Event, kind: str | None) -> None:
+        event.set()
+        if kind is not None and self.wakes is not None:
+            self.wakes.ring(kind)
 
     # ------------------------------------------------------------------ callbacks
 

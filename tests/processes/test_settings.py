@@ -49,3 +49,22 @@ def test_processes_and_broker_from_the_file_or_the_environment(
 def test_no_process_of_a_kind_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least one"):
         load(config(tmp_path, "\n[processes]\nworkers = 0\n"))
+
+
+def test_polls_and_the_outbox_retention(tmp_path: Path) -> None:
+    settings = load(config(tmp_path))
+    assert (settings.processes.poll_s, settings.processes.woken_poll_s) == (0.1, 1.0)
+    assert settings.delivered_retention == timedelta(days=7)
+    extra = (
+        "\n[processes]\npoll_seconds = 0.3\nwoken_poll_seconds = 5\n"
+        "\n[outbox]\nretain_delivered_hours = 36\n"
+    )
+    settings = load(config(tmp_path, extra))
+    assert (settings.processes.poll_s, settings.processes.woken_poll_s) == (0.3, 5.0)
+    assert settings.delivered_retention == timedelta(hours=36)
+    kept = load(config(tmp_path, "\n[outbox]\nretain_delivered_hours = 0\n"))
+    assert kept.delivered_retention is None  # kept for ever
+    with pytest.raises(ConfigError, match="retain_delivered_hours"):
+        load(config(tmp_path, "\n[outbox]\nretain_delivered_hours = -1\n"))
+    with pytest.raises(ConfigError, match="poll"):
+        load(config(tmp_path, "\n[processes]\nwoken_poll_seconds = 0\n"))

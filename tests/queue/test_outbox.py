@@ -1,14 +1,23 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import Engine
+import pytest
+from aiohttp import web
+from sqlalchemy import Engine, event, func, select, update
 from tests.reference import NOW
 
+from opendcc.core.clock import SystemClock
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
-from opendcc.queue.outbox import Message, Outbox, backoff
+from opendcc.queue.deadletters import DeliveryPolicy
+from opendcc.queue.outbox import Deliverer, Failure, Message, Outbox, backoff
+from opendcc.store import create_engine_for, upgrade
 from opendcc.store.requests import NewRequest, RequestStore
+from opendcc.store.tables import dead_letters, outbox
 
 RID = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:7")
 LEASE = timedelta(seconds=30)
@@ -56,3 +65,246 @@ def test_release_all_frees_leases_of_a_dead_process(engine: Engine) -> None:
     box.claim(NOW, 10, LEASE)
     box.release_all()
     assert len(box.claim(NOW, 10, LEASE)) == 1
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _rid(counter: int) -> RequestId:
+    return RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{counter}")
+
+
+def _responded(engine: Engine, count: int, url: str = "http://127.0.0.1:9/") -> Outbox:
+    """``count`` requests in RESPONDED, their Responses in the outbox (keys R:1 ...)."""
+    requests = RequestStore(engine)
+    box = Outbox(engine, requests)
+    with engine.begin() as conn:
+        for n in range(1, count + 1):
+            requests.accept_in(conn, NewRequest(_rid(n), "4.1.1", 1, b"<doc/>"), NOW)
+            requests.transition_in(conn, _rid(n), RequestState.RESPONDED, NOW)
+            box.put_in(conn, Message(f"R:{n}", "u", url, b"<r/>", _rid(n)), NOW)
+    return box
+
+
+def _statements(engine: Engine, verb: str) -> list[str]:
+    seen: list[str] = []
+
+    def look(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(verb):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", look)
+    return seen
+
+
+def test_a_claim_leases_its_whole_batch_in_one_update(engine: Engine) -> None:
+    box = _responded(engine, 6)
+    updates = _statements(engine, "UPDATE")
+    batch = box.claim_batch(NOW, 4, LEASE)
+    assert [c.message.key for c in batch] == ["R:1", "R:2", "R:3", "R:4"]  # oldest first
+    assert [c.attempts for c in batch] == [0, 0, 0, 0]
+    assert batch[0].message.request_id == _rid(1)
+    assert len(updates) == 1
+    assert [c.message.key for c in box.claim_batch(NOW, 4, LEASE)] == ["R:5", "R:6"]
+    assert box.claim_batch(NOW, 4, LEASE) == []  # all leased
+    assert len(box.claim_batch(NOW + LEASE + timedelta(seconds=1), 10, LEASE)) == 6
+
+
+def test_a_sole_deliverers_claim_is_a_read_that_skips_what_it_holds(engine: Engine) -> None:
+    box = _responded(engine, 4)
+    updates = _statements(engine, "UPDATE")
+    first = box.claim_batch(NOW, 2, LEASE, holding=frozenset())
+    assert [c.message.key for c in first] == ["R:1", "R:2"]
+    held = {c.row_id for c in first}
+    assert [c.message.key for c in box.claim_batch(NOW, 10, LEASE, holding=held)] == [
+        "R:3",
+        "R:4",
+    ]
+    assert updates == []  # nothing leased, nothing written
+    # Leases others hold (a schedules runner's) are still respected.
+    [runner] = box.claim_batch(NOW, 1, LEASE)  # leases R:1
+    assert runner.message.key == "R:1"
+    others = box.claim_batch(NOW, 10, LEASE, holding=frozenset())
+    assert [c.message.key for c in others] == ["R:2", "R:3", "R:4"]
+
+
+def test_a_batch_of_outcomes_is_one_commit(engine: Engine) -> None:
+    box = _responded(engine, 4)
+    batch = box.claim_batch(NOW, 10, LEASE)
+    taken = [(c.row_id, c.message) for c in batch[:3]]
+    failure = Failure(batch[3].row_id, batch[3].attempts, "HTTP 503")
+    commits: list[object] = []
+    event.listen(engine, "commit", commits.append)
+    assert box.record(taken, [failure], NOW) == []
+    assert len(commits) == 1
+    for n in (1, 2, 3):
+        assert box.requests.state(_rid(n)) is RequestState.DELIVERED
+    assert box.requests.state(_rid(4)) is RequestState.RESPONDED
+    assert box.undelivered() == 1
+    assert box.attempts(failure.row_id) == 1
+    assert box.claim_batch(NOW, 10, LEASE) == []  # backing off
+    [again] = box.claim_batch(NOW + backoff(1), 10, LEASE)
+    assert (again.message.key, again.attempts) == ("R:4", 1)
+    # At least once: a batch recorded twice changes nothing more.
+    box.record(taken, [], NOW)
+    assert box.requests.state(_rid(1)) is RequestState.DELIVERED
+
+
+def test_a_failure_past_the_policy_is_a_dead_letter(engine: Engine) -> None:
+    box = _responded(engine, 1)
+    box.policy = DeliveryPolicy(max_attempts=3, permanent_attempts=1)
+    [claimed] = box.claim_batch(NOW, 10, LEASE)
+    failure = Failure(claimed.row_id, claimed.attempts, "HTTP 410", permanent=True)
+    assert box.record([], [failure], NOW) == [failure]
+    assert box.undelivered() == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(dead_letters)).scalar_one() == 1
+
+
+def test_delivered_messages_are_pruned_after_their_retention_in_chunks(engine: Engine) -> None:
+    box = _responded(engine, 5)
+    batch = box.claim_batch(NOW, 10, LEASE)
+    long_ago = NOW - timedelta(days=8)
+    box.record([(c.row_id, c.message) for c in batch[:3]], [], long_ago)
+    box.record([(batch[3].row_id, batch[3].message)], [], NOW)  # delivered lately
+    before = NOW - timedelta(days=7)
+    assert box.prune(before, limit=2) == 2
+    assert box.prune(before, limit=2) == 1
+    assert box.prune(before, limit=2) == 0
+    with engine.connect() as conn:
+        left = conn.execute(select(outbox.c.message_key).order_by(outbox.c.id)).scalars().all()
+    assert left == ["R:4", "R:5"]  # the recent delivery, and the undelivered one (never pruned)
+    assert box.requests.state(_rid(1)) is RequestState.DELIVERED  # the request stays
+
+
+# --------------------------------------------------------------------------- the deliverer
+
+
+class _Endpoint:
+    """A User's callback endpoint over real HTTP: 200 on /ok, 503 on /down."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        async def ok(request: web.Request) -> web.Response:
+            await request.read()
+            self.keys.append(request.headers["X-DCC-Message-ID"])
+            return web.Response(status=200)
+
+        async def down(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(status=503)
+
+        app = web.Application()
+        app.router.add_post("/ok", ok)
+        app.router.add_post("/down", down)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+@pytest.mark.parametrize("sole", [False, True], ids=["leasing", "sole"])
+def test_the_deliverer_posts_batches_records_them_together_and_prunes(
+    tmp_path: Path, sole: bool
+) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    clock = SystemClock()
+
+    async def main() -> None:
+        endpoint = _Endpoint()
+        await endpoint.start()
+        box = _responded(engine, 60, f"{endpoint.url}/ok")
+        now = clock.now()
+        with engine.begin() as conn:
+            box.put_in(conn, Message("A:down", "u", f"{endpoint.url}/down", b"<a/>"), now)
+            box.put_in(conn, Message("A:old", "u", f"{endpoint.url}/ok", b"<a/>"), now)
+            conn.execute(  # delivered two hours ago: past a one-hour retention
+                update(outbox)
+                .where(outbox.c.message_key == "A:old")
+                .values(delivered_at=now - timedelta(hours=2))
+            )
+        deliverer = Deliverer(
+            box, clock, poll=0.05, concurrency=16, retain=timedelta(hours=1), sole=sole
+        )
+        task = asyncio.create_task(deliverer.run())
+        try:
+            for _ in range(400):
+                if await asyncio.to_thread(box.undelivered) == 1:  # only A:down is left
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await endpoint.stop()
+        assert sorted(endpoint.keys) == sorted(f"R:{n}" for n in range(1, 61))  # each once
+        assert deliverer.records < 60  # outcomes recorded together, not one commit each
+        assert deliverer.claims >= 60 / 16  # never more than 16 in flight
+        with engine.connect() as conn:
+            rows = {
+                r.message_key: r
+                for r in conn.execute(
+                    select(outbox.c.message_key, outbox.c.attempts, outbox.c.last_error)
+                )
+            }
+        assert "A:old" not in rows  # pruned
+        assert rows["A:down"].attempts >= 1
+        assert rows["A:down"].last_error == "HTTP 503"
+        for n in range(1, 61):
+            assert box.requests.state(_rid(n)) is RequestState.DELIVERED
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.dispose()
+
+
+def _deliver_one(tmp_path: Path, *, poll: float, woken: bool) -> float:
+    """Seconds from a message's commit to its arrival with a deliverer idle meanwhile."""
+    tmp_path.mkdir()
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+
+    async def main() -> float:
+        endpoint = _Endpoint()
+        await endpoint.start()
+        box = Outbox(engine, RequestStore(engine))
+        deliverer = Deliverer(box, SystemClock(), poll=poll)
+        task = asyncio.create_task(deliverer.run())
+        try:
+            await asyncio.sleep(0.3)  # idle: waiting for a wake-up or its poll
+            started = time.monotonic()
+            with engine.begin() as conn:
+                box.put_in(conn, Message("A:1", "u", f"{endpoint.url}/ok", b"<a/>"), NOW)
+            if woken:
+                deliverer.wake.set()
+            while not endpoint.keys:
+                assert time.monotonic() - started < 30
+                await asyncio.sleep(0.005)
+            return time.monotonic() - started
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await endpoint.stop()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        engine.dispose()
+
+
+def test_a_wake_up_delivers_at_once_and_a_lost_one_only_waits_for_the_poll(
+    tmp_path: Path,
+) -> None:
+    assert _deliver_one(tmp_path / "woken", poll=10.0, woken=True) < 5
+    assert _deliver_one(tmp_path / "lost", poll=0.5, woken=False) < 10

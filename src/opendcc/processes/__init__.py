@@ -10,5 +10,6 @@
   others as child processes, restarts a child that dies and stops them all on SIGTERM.
 
 What they share is the store (the truth) and, in scale mode, the broker; never each other's
-internals. See docs/architecture.md.
+internals. ``wake`` lets a commit in one wake the process that takes its work (embedded).
+See docs/architecture.md.
 """

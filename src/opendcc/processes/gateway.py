@@ -10,6 +10,7 @@ import socket
 from opendcc.config import HubConfig
 from opendcc.hub import Hub, Role
 from opendcc.processes.run import setup_logging
+from opendcc.processes.wake import Wakes
 
 
 def listening(host: str, port: int) -> socket.socket:
@@ -23,13 +24,16 @@ def listening(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main(config: HubConfig, port: int | None = None, fd: int | None = None) -> None:
+def main(
+    config: HubConfig, port: int | None = None, fd: int | None = None, wakes: Wakes | None = None
+) -> None:
     import uvicorn
 
     from opendcc.gateway.app import create_app
 
     setup_logging()
     hub = Hub(config, roles=frozenset({Role.GATEWAY}))
+    hub.wakes = wakes  # its accepts wake the workers; its alerts, the deliverer
     # Under ``opendcc serve`` the supervisor holds the one listening socket and each gateway
     # inherits it: binding once means no port is ever looked for again (nor lost to another
     # process between a look and a bind), and a restarted gateway takes up the same socket.

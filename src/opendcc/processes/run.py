@@ -11,6 +11,7 @@ from typing import Any
 
 from opendcc.config import HubConfig
 from opendcc.hub import Hub, Role
+from opendcc.processes.wake import Wakes
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s %(message)s"
 
@@ -28,16 +29,28 @@ Beside = Callable[[Hub], Coroutine[Any, Any, None]]
 
 
 def run_roles(
-    config: HubConfig, roles: frozenset[Role], name: str, beside: Beside | None = None
+    config: HubConfig,
+    roles: frozenset[Role],
+    name: str,
+    beside: Beside | None = None,
+    wakes: Wakes | None = None,
 ) -> None:
-    """Run a hub that does ``roles`` (no HTTP) until stopped."""
+    """Run a hub that does ``roles`` (no HTTP) until stopped; ``wakes``: the eventfds
+    ``opendcc serve`` handed down (``processes.wake``)."""
     setup_logging()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_run(config, roles, name, beside))
+        runner.run(_run(config, roles, name, beside, wakes))
 
 
-async def _run(config: HubConfig, roles: frozenset[Role], name: str, beside: Beside | None) -> None:
+async def _run(
+    config: HubConfig,
+    roles: frozenset[Role],
+    name: str,
+    beside: Beside | None,
+    wakes: Wakes | None,
+) -> None:
     hub = Hub(config, roles=roles)
+    hub.wakes = wakes
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from opendcc.config import HubConfig
 from opendcc.hub import Hub, Role
 from opendcc.processes.run import run_roles
+from opendcc.processes.wake import Wakes
 from opendcc.service.hub_monitor import hub_monitor
 from opendcc.service.incidents import Incidents
 from opendcc.service.status import ServiceStatus
@@ -18,5 +19,5 @@ async def monitor(hub: Hub) -> None:
     await hub_monitor(hub, Incidents(hub.engine), ServiceStatus(hub.engine)).run()
 
 
-def main(config: HubConfig) -> None:
-    run_roles(config, frozenset({Role.SCHEDULER}), "scheduler", beside=monitor)
+def main(config: HubConfig, wakes: Wakes | None = None) -> None:
+    run_roles(config, frozenset({Role.SCHEDULER}), "scheduler", beside=monitor, wakes=wakes)

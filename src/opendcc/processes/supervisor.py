@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from types import FrameType
 
 from opendcc.config import HubConfig
 from opendcc.hub import Hub
+from opendcc.processes import wake
 from opendcc.processes.gateway import listening
 from opendcc.processes.run import setup_logging
 
@@ -64,14 +66,22 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def children(config: HubConfig, source: Path, listener: int) -> list[Child]:
+def children(
+    config: HubConfig, source: Path, listener: int, wakes: dict[str, int] | None = None
+) -> list[Child]:
     """Gateways last: they answer /health, so the hub is up when they are. Every gateway
-    serves on the supervisor's one listening socket (``listener``, a file descriptor)."""
+    serves on the supervisor's one listening socket (``listener``, a file descriptor). Every
+    child inherits the wake-up eventfds (``processes.wake``): the supervisor holds them, so a
+    restarted child gets the same ones."""
     common = ["--config", str(source)]
-    kinds = [Child("scheduler", common), Child("deliverer", common)]
-    kinds += [Child("worker", common) for _ in range(config.processes.workers)]
+    shared: tuple[int, ...] = ()
+    if wakes:
+        common += ["--wake", wake.encode(wakes)]
+        shared = tuple(sorted(wakes.values()))
+    kinds = [Child("scheduler", common, fds=shared), Child("deliverer", common, fds=shared)]
+    kinds += [Child("worker", common, fds=shared) for _ in range(config.processes.workers)]
     return kinds + [
-        Child("gateway", [*common, "--fd", str(listener)], fds=(listener,))
+        Child("gateway", [*common, "--fd", str(listener)], fds=(listener, *shared))
         for _ in range(config.processes.gateways)
     ]
 
@@ -102,7 +112,8 @@ def main(config: HubConfig, port: int | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     sock = listening(config.host, port if port is not None else config.port)
     log.info("listening on %s:%d", *sock.getsockname()[:2])
-    every = children(config, config.source, sock.fileno())
+    wakes = wake.create()
+    every = children(config, config.source, sock.fileno(), wakes)
     for child in every:
         child.start()
     failed = False
@@ -111,6 +122,8 @@ def main(config: HubConfig, port: int | None = None) -> int:
         failed = not _restart_dead(every)
     _stop_all(every)
     sock.close()
+    for fd in wakes.values():
+        os.close(fd)
     return 1 if failed else 0
 
 

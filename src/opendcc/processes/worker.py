@@ -7,7 +7,8 @@ from __future__ import annotations
 from opendcc.config import HubConfig
 from opendcc.hub import Role
 from opendcc.processes.run import run_roles
+from opendcc.processes.wake import Wakes
 
 
-def main(config: HubConfig) -> None:
-    run_roles(config, frozenset({Role.WORKER}), "worker")
+def main(config: HubConfig, wakes: Wakes | None = None) -> None:
+    run_roles(config, frozenset({Role.WORKER}), "worker", wakes=wakes)

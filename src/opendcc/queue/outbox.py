@@ -18,12 +18,24 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
@@ -32,13 +44,15 @@ from opendcc.httpclient import HttpClient, HttpError
 from opendcc.queue.deadletters import DeliveryPolicy, bury_in, is_permanent
 from opendcc.store.group import GroupCommit, write
 from opendcc.store.requests import RequestStore
-from opendcc.store.tables import outbox
+from opendcc.store.tables import outbox, service_requests
 
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = timedelta(milliseconds=500)
 BACKOFF_MAX = timedelta(seconds=30)
 DELIVERY_TIMEOUT = 10.0  # seconds for the User's endpoint to answer one POST
+PRUNE_CHUNK = 1_000  # delivered messages deleted per statement
+PRUNE_EVERY = timedelta(minutes=1)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -58,6 +72,56 @@ class Message:
     ordering_key: str | None = None
     # Bulk messages (DCC-scheduled runs' Responses) are delivered after every interactive one.
     bulk: bool = False
+
+
+def _due() -> Select[Any]:
+    """The claim's read, built once: due, free, first in line, not held; oldest first."""
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+    # An ordered message waits while an older one with its key is undelivered.
+    earlier = outbox.alias("earlier")
+    first_in_line = or_(
+        outbox.c.ordering_key.is_(None),
+        ~exists()
+        .where(earlier.c.ordering_key == outbox.c.ordering_key)
+        .where(earlier.c.delivered_at.is_(None))
+        .where(earlier.c.id < outbox.c.id),
+    )
+    return (
+        select(outbox)
+        .where(outbox.c.delivered_at.is_(None))
+        # Read in (bulk, id) order straight off ix_outbox_bulk: comparing the time through
+        # coalesce() keeps the planner off the (delivered_at, next_attempt_at) index, with
+        # which SQLite sorted the whole backlog for every claim.
+        .where(func.coalesce(outbox.c.next_attempt_at, outbox.c.next_attempt_at) <= now)
+        .where(free)
+        .where(first_in_line)
+        .where(outbox.c.id.not_in(bindparam("holding", expanding=True)))
+        .order_by(outbox.c.bulk, outbox.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+_DUE = _due()
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message leased for delivery, with the attempts made before this one."""
+
+    row_id: int
+    message: Message
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt to deliver a claimed message, to be recorded."""
+
+    row_id: int
+    attempts: int  # made before this one
+    error: str
+    permanent: bool = False
 
 
 class Outbox:
@@ -104,31 +168,32 @@ class Outbox:
         )
 
     def claim(self, now: datetime, limit: int, lease: timedelta) -> list[tuple[int, Message]]:
-        free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        # An ordered message waits while an older one with its key is undelivered.
-        earlier = outbox.alias("earlier")
-        first_in_line = or_(
-            outbox.c.ordering_key.is_(None),
-            ~exists()
-            .where(earlier.c.ordering_key == outbox.c.ordering_key)
-            .where(earlier.c.delivered_at.is_(None))
-            .where(earlier.c.id < outbox.c.id),
-        )
+        return [(c.row_id, c.message) for c in self.claim_batch(now, limit, lease)]
+
+    def claim_batch(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        holding: Collection[int] | None = None,
+    ) -> list[Claimed]:
+        """Lease up to ``limit`` due messages, oldest first (interactive before bulk): a read,
+        then one UPDATE ... RETURNING for the lot.
+
+        ``holding``: the caller is the outbox's only deliverer and holds these messages
+        (claimed, outcome not yet recorded). Then nothing is leased: the claim is a read alone,
+        no write lock and no commit on a message's way out, and the messages held are skipped.
+        Its leases would guard only against another deliverer; a killed sole deliverer's
+        successor simply delivers what it left unrecorded again (at least once)."""
         # Look in a read first (a snapshot, no lock): an idle deliverer's polls and its last,
         # empty, claim take no write lock and commit nothing.
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(outbox)
-                .where(outbox.c.delivered_at.is_(None))
-                # Read in (bulk, id) order straight off ix_outbox_bulk: comparing the time
-                # through coalesce() keeps the planner off the (delivered_at, next_attempt_at)
-                # index, with which SQLite sorted the whole backlog for every claim.
-                .where(func.coalesce(outbox.c.next_attempt_at, outbox.c.next_attempt_at) <= now)
-                .where(free)
-                .where(first_in_line)
-                .order_by(outbox.c.bulk, outbox.c.id)
-                .limit(limit)
+                _DUE, {"now": now, "limit": limit, "holding": sorted(holding or ())}
             ).all()
+        if holding is not None:
+            return [_claimed(row) for row in rows]
         if not rows:
             return []
         return write(self.engine, self.group, lambda conn: self._lease(conn, rows, now, lease))
@@ -136,58 +201,105 @@ class Outbox:
     @staticmethod
     def _lease(
         conn: Connection, rows: Sequence[Any], now: datetime, lease: timedelta
-    ) -> list[tuple[int, Message]]:
+    ) -> list[Claimed]:
+        """Lease the rows read that are still free and undelivered (another deliverer, a
+        schedules runner, may have taken some since the read): one statement."""
         free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        claimed = []
-        for row in rows:
-            won = conn.execute(
+        won = set(
+            conn.execute(
                 update(outbox)
-                .where(outbox.c.id == row.id)
+                .where(outbox.c.id.in_([row.id for row in rows]))
                 .where(outbox.c.delivered_at.is_(None))  # read above, outside this one
                 .where(free)
                 .values(lease_until=now + lease)
-            )
-            if won.rowcount == 1:
-                request_id = RequestId.parse(row.request_id) if row.request_id else None
-                claimed.append(
-                    (
-                        row.id,
-                        Message(
-                            row.message_key,
-                            row.user_id,
-                            row.url,
-                            row.body,
-                            request_id,
-                            row.ordering_key,
-                            bool(row.bulk),
-                        ),
-                    )
-                )
-        return claimed
+                .returning(outbox.c.id)
+            ).scalars()
+        )
+        return [_claimed(row) for row in rows if row.id in won]
 
     def delivered(self, row_id: int, message: Message, now: datetime) -> None:
         self.delivered_all([(row_id, message)], now)
 
     def delivered_all(self, items: list[tuple[int, Message]], now: datetime) -> None:
         """Mark messages delivered, and the requests they answer DELIVERED, in one commit."""
-        write(self.engine, self.group, lambda conn: self._delivered_in(conn, items, now))
+        self.record(items, [], now)
 
-    def _delivered_in(
-        self, conn: Connection, items: list[tuple[int, Message]], now: datetime
-    ) -> None:
-        for row_id, message in items:
+    def record(
+        self, taken: Sequence[tuple[int, Message]], failures: Sequence[Failure], now: datetime
+    ) -> list[Failure]:
+        """One commit for a batch's outcomes: the messages taken marked delivered (one UPDATE;
+        the requests they answer moved to DELIVERED) and each failed attempt recorded (backoff,
+        or a dead letter). Returns the failures that were the last the policy allows (now dead
+        letters)."""
+        return write(
+            self.engine, self.group, lambda conn: self._record_in(conn, taken, failures, now)
+        )
+
+    def _record_in(
+        self,
+        conn: Connection,
+        taken: Sequence[tuple[int, Message]],
+        failures: Sequence[Failure],
+        now: datetime,
+    ) -> list[Failure]:
+        if taken:
             conn.execute(
                 update(outbox)
-                .where(outbox.c.id == row_id)
+                .where(outbox.c.id.in_([row_id for row_id, _ in taken]))
                 .values(delivered_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
             )
-            if message.request_id is None:
-                continue
-            state = self.requests.state_in(conn, message.request_id)
-            if state is not RequestState.DELIVERED:  # one read: moved from what it read
-                self.requests.advance_in(
-                    conn, message.request_id, state, [RequestState.DELIVERED], now=now
+            answering = {str(m.request_id): m.request_id for _, m in taken if m.request_id}
+            if answering:
+                states = dict(
+                    conn.execute(  # one read for the batch's requests
+                        select(service_requests.c.request_id, service_requests.c.state).where(
+                            service_requests.c.request_id.in_(list(answering))
+                        )
+                    ).all()
                 )
+                for key, request_id in answering.items():
+                    state = RequestState(states[key]) if key in states else None
+                    if state is not None and state is not RequestState.DELIVERED:
+                        self.requests.advance_in(
+                            conn, request_id, state, [RequestState.DELIVERED], now=now
+                        )
+        dead = []
+        for failure in failures:
+            if self._failed_in(conn, failure, now):
+                dead.append(failure)
+        return dead
+
+    def _failed_in(self, conn: Connection, failure: Failure, now: datetime) -> bool:
+        attempts, permanent = failure.attempts + 1, failure.permanent
+        if self.policy.gives_up(attempts, permanent=permanent):
+            return bury_in(conn, failure.row_id, attempts, failure.error, now, permanent=permanent)
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == failure.row_id)
+            .values(
+                attempts=attempts,
+                next_attempt_at=now + backoff(attempts),
+                lease_until=None,
+                last_error=failure.error[:512],
+            )
+        )
+        return False
+
+    def prune(self, before: datetime, limit: int = PRUNE_CHUNK) -> int:
+        """Delete up to ``limit`` messages delivered before ``before``; how many went. In
+        chunks, so the write lock is held briefly (SQLite); the caller repeats while full."""
+        chosen = (
+            select(outbox.c.id)
+            .where(outbox.c.delivered_at.is_not(None))
+            .where(outbox.c.delivered_at < before)
+            .limit(limit)
+            .scalar_subquery()
+        )
+
+        def work(conn: Connection) -> int:
+            return int(conn.execute(delete(outbox).where(outbox.c.id.in_(chosen))).rowcount)
+
+        return write(self.engine, self.group, work)
 
     def failed(
         self, row_id: int, attempts: int, error: str, now: datetime, *, permanent: bool = False
@@ -195,19 +307,7 @@ class Outbox:
         """Record a failed attempt (the ``attempts`` before it); True when that was the last
         the policy allows and the message is now a dead letter."""
         with self.engine.begin() as conn:
-            if self.policy.gives_up(attempts + 1, permanent=permanent):
-                return bury_in(conn, row_id, attempts + 1, error, now, permanent=permanent)
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row_id)
-                .values(
-                    attempts=attempts + 1,
-                    next_attempt_at=now + backoff(attempts + 1),
-                    lease_until=None,
-                    last_error=error[:512],
-                )
-            )
-        return False
+            return self._failed_in(conn, Failure(row_id, attempts, error, permanent), now)
 
     def attempts(self, row_id: int) -> int:
         with self.engine.connect() as conn:
@@ -227,66 +327,140 @@ class Outbox:
             return int(conn.execute(query).scalar_one())
 
 
+def _claimed(row: Any) -> Claimed:
+    request_id = RequestId.parse(row.request_id) if row.request_id else None
+    message = Message(
+        row.message_key,
+        row.user_id,
+        row.url,
+        row.body,
+        request_id,
+        row.ordering_key,
+        bool(row.bulk),
+    )
+    return Claimed(row.id, message, row.attempts)
+
+
 class Deliverer:
-    """Posts due outbox messages; one asyncio task, many POSTs in flight."""
+    """Posts due outbox messages: one asyncio task claiming, up to ``concurrency`` POSTs in
+    flight, one task recording their outcomes.
+
+    Claims are batches (a read, then one UPDATE ... RETURNING), taken whenever there is room in
+    flight and work may be due: woken by a commit that put messages in the outbox (this
+    process's, or another's through ``processes.wake``), by a slot coming free after a full
+    claim, or by the poll. A slow endpoint holds only its own slots. Outcomes are recorded in
+    one commit for whatever finished since the last (``Outbox.record``), off the claim's path.
+    A killed deliverer leaves leased, unrecorded messages: their leases run out and they go
+    again (at least once; the User de-duplicates by the message key, its ResponseID).
+
+    ``sole``: this is the outbox's only deliverer (``opendcc serve``'s, a single process's):
+    its claims lease nothing (``Outbox.claim_batch``'s ``holding``), so nothing between a
+    worker's commit and the POST waits for SQLite's write lock; it skips what it holds in memory.
+    Leases stay for deliverers that share an outbox (scale mode, schedules runners).
+
+    Delivered messages are kept for ``retain`` (the alerts query shows them), then pruned."""
 
     def __init__(
         self,
         box: Outbox,
         clock: Clock,
         *,
-        concurrency: int = 128,  # messages claimed, posted and recorded together
+        concurrency: int = 128,  # POSTs in flight
         poll: float = 0.2,
         client_factory: Callable[[], HttpClient] | None = None,
+        retain: timedelta | None = None,  # None: delivered messages are kept for ever
+        sole: bool = False,
     ) -> None:
         self.box = box
         self.clock = clock
         self.concurrency = concurrency
         self.poll = poll
+        self.retain = retain
         self.wake = asyncio.Event()
         self._client_factory = client_factory or (lambda: HttpClient(timeout_s=DELIVERY_TIMEOUT))
+        self._flying: set[asyncio.Task[None]] = set()
+        self._taken: list[tuple[int, Message]] = []
+        self._failures: list[Failure] = []
+        self._finished = asyncio.Event()  # outcomes wait to be recorded
+        self._full = False  # the last claim filled every slot: a free slot may find more
+        self.sole = sole
+        # A sole deliverer's messages claimed and not yet recorded (skipped by its claims).
+        self._holding: set[int] = set()
+        self.claims = 0  # counted for tests and benchmarks
+        self.records = 0
 
     async def run(self) -> None:
-        lease = timedelta(seconds=DELIVERY_TIMEOUT * 3)
-        recording: asyncio.Task[None] | None = None  # the last batch's deliveries being written
         async with self._client_factory() as client:
+            recorder = asyncio.create_task(self._recording(), name="deliverer: recording")
+            pruner = (
+                asyncio.create_task(self._pruning(), name="deliverer: pruning")
+                if self.retain
+                else None
+            )
             try:
-                while True:
-                    try:
-                        batch = await asyncio.to_thread(
-                            self.box.claim, self.clock.now(), self.concurrency, lease
-                        )
-                    except Exception:
-                        log.exception("claiming outbox messages failed; trying again shortly")
-                        await asyncio.sleep(self.poll)
-                        continue
-                    if batch:
-                        posted = await asyncio.gather(*(self._post(client, i, m) for i, m in batch))
-                        taken = [item for item in posted if item is not None]
-                        # Written while the next batch is claimed and posted (their leases
-                        # keep them from being claimed again meanwhile); one write at a time.
-                        if recording is not None:
-                            await recording
-                        recording = asyncio.create_task(self._record(taken)) if taken else None
-                        continue
-                    self.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.poll)
+                await self._claiming(client)
             finally:
-                if recording is not None:
-                    await asyncio.shield(recording)
+                flying = list(self._flying)
+                for task in flying:
+                    task.cancel()
+                await asyncio.gather(*flying, return_exceptions=True)
+                if pruner is not None:
+                    pruner.cancel()
+                recorder.cancel()
+                await asyncio.gather(recorder, return_exceptions=True)
+                # What was posted and taken is recorded before stopping (else it goes again).
+                await asyncio.shield(self._record_now())
 
-    async def _record(self, taken: list[tuple[int, Message]]) -> None:
-        try:
-            await asyncio.to_thread(self.box.delivered_all, taken, self.clock.now())
-        except Exception:
-            # The leases run out and these go again: at least once.
-            log.exception("recording %d deliveries failed", len(taken))
+    async def _claiming(self, client: HttpClient) -> None:
+        lease = timedelta(seconds=DELIVERY_TIMEOUT * 3)
+        while True:
+            room = self.concurrency - len(self._flying)
+            if room > 0:
+                # Cleared before the claim: a commit made while it runs wakes the next one.
+                self.wake.clear()
+                try:
+                    # Copied before the read begins: an id leaves it only once its outcome is
+                    # committed, so a read that no longer skips it sees it delivered.
+                    holding = frozenset(self._holding) if self.sole else None
+                    batch = await asyncio.to_thread(
+                        functools.partial(
+                            self.box.claim_batch,
+                            self.clock.now(),
+                            room,
+                            lease,
+                            holding=holding,
+                        )
+                    )
+                except Exception:
+                    log.exception("claiming outbox messages failed; trying again shortly")
+                    await asyncio.sleep(self.poll)
+                    continue
+                self.claims += 1
+                if self.sole:
+                    self._holding.update(claimed.row_id for claimed in batch)
+                for claimed in batch:
+                    task = asyncio.create_task(self._post(client, claimed))
+                    self._flying.add(task)
+                    task.add_done_callback(self._landed)
+                self._full = len(batch) == room
+                if self._full:
+                    continue  # there may be more
+            else:
+                self._full = True
+                self.wake.clear()
+                if len(self._flying) < self.concurrency:
+                    continue  # a slot came free before the clear
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll)
 
-    async def _post(
-        self, client: HttpClient, row_id: int, message: Message
-    ) -> tuple[int, Message] | None:
-        """POST one message; the message when the User took it, else None (retry recorded)."""
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._flying.discard(task)
+        if self._full:
+            self.wake.set()
+
+    async def _post(self, client: HttpClient, claimed: Claimed) -> None:
+        """POST one message; its outcome waits for the recorder."""
+        message = claimed.message
         headers = (("Content-Type", "application/xml"), ("X-DCC-Message-ID", message.key))
         status: int | None = None
         try:
@@ -296,33 +470,55 @@ class Deliverer:
         except HttpError as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         if ok:
-            return row_id, message
-        try:
-            attempts = await asyncio.to_thread(self.box.attempts, row_id)
-            dead = await asyncio.to_thread(
-                functools.partial(
-                    self.box.failed,
-                    row_id,
-                    attempts,
-                    error,
-                    self.clock.now(),
-                    permanent=is_permanent(status),
-                )
+            self._taken.append((claimed.row_id, message))
+        else:
+            log.info("delivery of %s to %s failed (%s)", message.key, message.url, error)
+            self._failures.append(
+                Failure(claimed.row_id, claimed.attempts, error, is_permanent(status))
             )
-            if dead:
-                log.warning(
-                    "delivery of %s to %s failed %d times (%s): dead-lettered",
-                    message.key,
-                    message.url,
-                    attempts + 1,
-                    error,
-                )
-            else:
-                log.info(
-                    "delivery of %s to %s failed (%s); retrying", message.key, message.url, error
-                )
+        self._finished.set()
+
+    async def _recording(self) -> None:
+        """Record outcomes as they come: one commit for all that finished meanwhile."""
+        while True:
+            await self._finished.wait()
+            await self._record_now()
+
+    async def _record_now(self) -> None:
+        self._finished.clear()
+        taken, self._taken = self._taken, []
+        failures, self._failures = self._failures, []
+        if not taken and not failures:
+            return
+        try:
+            dead = await asyncio.to_thread(self.box.record, taken, failures, self.clock.now())
+            self.records += 1
         except Exception:
-            # Recording the outcome failed: the lease runs out and the message goes again
-            # (at least once; the User de-duplicates by its key).
-            log.exception("recording the failed delivery of %s failed", message.key)
-        return None
+            # The leases run out (or, a sole deliverer's, are none) and these go again: at
+            # least once.
+            log.exception("recording %d deliveries failed", len(taken) + len(failures))
+            dead = []
+        finally:
+            self._holding.difference_update(row_id for row_id, _ in taken)
+            self._holding.difference_update(failure.row_id for failure in failures)
+        for failure in dead:
+            log.warning(
+                "delivery of outbox message %d failed %d times (%s): dead-lettered",
+                failure.row_id,
+                failure.attempts + 1,
+                failure.error,
+            )
+        if failures:  # look again when the first retry falls due, not a poll later
+            first = min(backoff(f.attempts + 1) for f in failures).total_seconds()
+            asyncio.get_running_loop().call_later(first, self.wake.set)
+
+    async def _pruning(self) -> None:
+        assert self.retain is not None
+        while True:
+            try:
+                before = self.clock.now() - self.retain
+                while await asyncio.to_thread(self.box.prune, before) >= PRUNE_CHUNK:
+                    pass
+            except Exception:
+                log.exception("pruning delivered outbox messages failed; trying again later")
+            await asyncio.sleep(PRUNE_EVERY.total_seconds())
