@@ -166,11 +166,13 @@ def test_every_srv_is_open_to_exactly_the_roles_of_duis_request_matrix() -> None
 
 
 def test_a_role_refusal_says_who_may_send_it() -> None:
-    with pytest.raises(AccessDenied, match="SRV 4.1.1 is not open to ES, only to ED, GS, GT, IS$"):
+    with pytest.raises(
+        AccessDenied, match=r"SRV 4\.1\.1 is not open to ES, only to ED, GS, GT, IS$"
+    ):
         control(roles=frozenset({UserRole.ES})).check(request(), Endpoint.SEND, NOW)
 
 
 def test_an_srv_duis_opens_to_no_role_says_so() -> None:
     body = "<sr:ServiceOptOut/>"
-    with pytest.raises(AccessDenied, match="SRV 8.5 is not open to IS: DUIS opens it to no User"):
+    with pytest.raises(AccessDenied, match=r"SRV 8\.5 is not open to IS: DUIS opens it to no User"):
         control().check(request("8.5", body=body), Endpoint.SEND, NOW)
