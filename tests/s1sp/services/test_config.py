@@ -418,6 +418,18 @@ ELECTRICITY_RULES = [
         {"Quarterly/DayOfMonth": "2", "Quarterly/BillingPeriodStartMonth": "5"},
         id="quarterly",
     ),
+    pytest.param(
+        {"periodicity": "SixMonthly", "day_of_month": "3", "start_month": "4"},
+        BillingPeriod.SIX_MONTHLY,
+        {"SixMonthly/DayOfMonth": "3", "SixMonthly/BillingPeriodStartMonth": "4"},
+        id="six-monthly",
+    ),
+    pytest.param(
+        {"periodicity": "Yearly", "day_of_month": "28", "start_month": "2"},
+        BillingPeriod.YEARLY,
+        {"Yearly/DayOfMonth": "28", "Yearly/BillingPeriodStartMonth": "2"},
+        id="yearly",
+    ),
 ]
 
 
@@ -455,9 +467,13 @@ def test_update_gas_billing_calendar(gsme: Gsme, esme: Esme, mmc: BuildChecked) 
     read = mmc("6.2.3", run("6.2.3", gsme, {}))
     gas = ("BillingCalendar", "GasBillingCalendar")
     assert text(read, *gas, "BillingPeriodStart") == "2015-02-01T00:00:00.000Z"
-    # The model has no six-monthly calendar; the gas form does not fit an ESME.
-    refused("6.8", gsme, template("GCS25a_6.8_SUCCESS_REQUEST_DUIS.XML"), Reason.UNSUPPORTED)
-    assert gsme.billing_calendar == BillingCalendar(start, BillingPeriod.MONTHLY)
+    # A six-monthly calendar bills every six months from its start; the gas form does not fit
+    # an ESME.
+    run("6.8", gsme, template("GCS25a_6.8_SUCCESS_REQUEST_DUIS.XML"))
+    six = BillingCalendar(datetime(2015, 1, 1, tzinfo=UTC), BillingPeriod.SIX_MONTHLY)
+    assert gsme.billing_calendar == six
+    assert six.next_after(datetime(2024, 3, 5, tzinfo=UTC)) == datetime(2024, 7, 1, tzinfo=UTC)
+    assert text(mmc("6.2.3", run("6.2.3", gsme, {})), *gas, "Periodicity") == "SixMonthly"
     before = esme.billing_calendar
     refused("6.8", esme, template("GCS25_6.8_SUCCESS_REQUEST_DUIS.XML"), Reason.INVALID_VALUE)
     bad_day = {"fuel": "electricity", "billing_time": "00:00:00", "periodicity": "Weekly"}
