@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-_SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
+SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
 _NO_SMKI = "SMETS1 devices hold no SMKI certificates to hand over: the S1SP keeps their keys"
 _NOT_READ_BACK = "SMETS1 head-ends do not read this configuration back from the meter"
 
 SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
     {
         # Device SRVs.
-        "1.1.2": _SINGLE_ELEMENT,
-        "1.2.2": _SINGLE_ELEMENT,
-        "4.11.2": _SINGLE_ELEMENT,
+        "1.1.2": SINGLE_ELEMENT,
+        "1.2.2": SINGLE_ELEMENT,
+        "4.11.2": SINGLE_ELEMENT,
         "4.1.3": "SMETS1 head-ends return TOU registers (4.1.2), not TOU-with-blocks matrices",
         "4.1.4": "SMETS1 head-ends return no block counters: their meters run time-of-use tariffs",
         "4.4.4": "SMETS1 meters log billing data on tariff, mode and calendar triggers only",
