@@ -11,7 +11,9 @@ A template keeps its body; only who sends it and which device it names change:
   its TolerancePeriod) is the meters' time now, not 2014's;
 - the sender is the supplier (IS, GS, ES, OU) where the SRV allows one of its roles, else the
   network operator (ED, GT);
-- critical SRVs go through the transform flow (CV 4, then the signed pre-command as CV 5).
+- critical SRVs go through the transform flow (CV 4, then the signed pre-command as CV 5);
+- 5.2 Read and 5.3 Delete Schedule follow 5.1 Create Schedule and name the DSPScheduleID it
+  answered for the same installation (the RTDS's 123 is a placeholder, like its device ids).
 
 Each answer is kept with its HTTP status, DUIS code, XSD validity and DCC signature; device
 requests' Responses are taken from the supplier's callback. Requests that change an
@@ -66,6 +68,10 @@ RTDS_TYPES = {
 }
 PREFERENCE = ("ESME", "GSME", "CHF", "GPF", "IHD", "PPMID", "HCALCS")
 LAST = frozenset({"8.3", "8.4"})  # they take a device out of service
+# 5.2 Read and 5.3 Delete Schedule name the DSPScheduleID of a schedule 5.1 created: they go
+# after 5.1 and name the one it created on the same installation.
+CREATE_SCHEDULE, ON_SCHEDULE = "5.1", frozenset({"5.2", "5.3"})
+_SCHEDULE_ID = re.compile(r"(<(?:\w+:)?DSPScheduleID>)[^<]*(</)")
 _RTDS_ID = re.compile(r"00-DB-12-34-56-78-90-A[0-9A-F]")
 _NOW = re.compile(r"(<(?:\w+:)?CurrentDateTime>)[^<]*(</)")
 
@@ -214,12 +220,22 @@ def _endpoint(cv: int) -> str:
     return {4: "serviceT", 8: "serviceD"}.get(cv, "serviceS")
 
 
-def send(estate: Estate, template: Template, install: Installation, check: Checker) -> Answer:
+def send(
+    estate: Estate,
+    template: Template,
+    install: Installation,
+    check: Checker,
+    schedules: list[str] | None = None,
+) -> Answer:
+    """Send one template to one installation; ``schedules``: the DSPScheduleIDs 5.1 created
+    there, for 5.2 and 5.3 to name."""
     kind = "" if template.cv == 8 else target_type(template, install)
     target = DCC if template.cv == 8 else _device(install, kind)
     answer = Answer(template.path.name, template.srv, install.profile.name, kind)
     user = _sender(estate, template.srv)
     body = _readdress(template.body, install, estate.headends.clock.now().astimezone(UTC))
+    if template.srv in ON_SCHEDULE and schedules:
+        body = _SCHEDULE_ID.sub(lambda m: m.group(1) + schedules[-1] + m.group(2), body)
     request, content = _post(
         estate,
         _endpoint(template.cv),
@@ -241,6 +257,10 @@ def send(estate: Estate, template: Template, install: Installation, check: Check
             answer,
             check,
         )
+    if template.srv == CREATE_SCHEDULE and answer.code == "I0" and schedules is not None:
+        created = parse_xml(content).getroot().findtext(f".//{sr('DSPScheduleID')}")
+        if created:
+            schedules.append(created)
     if answer.code == "I99":
         rid = RequestId.parse(
             parse_xml(request).getroot().findtext(f"{sr('Header')}/{sr('RequestID')}") or ""
@@ -272,13 +292,21 @@ def sweep(
     check = Checker()
     found = [t for t in templates() if only is None or t.srv in only]
     ordered = [t for t in found if t.srv not in LAST] + [t for t in found if t.srv in LAST]
+    creates = [i for i, t in enumerate(ordered) if t.srv == CREATE_SCHEDULE]
+    if creates:
+        after = ordered[creates[-1]]
+        reads = [t for t in ordered if t.srv in ON_SCHEDULE]
+        ordered = [t for t in ordered if t.srv not in ON_SCHEDULE]
+        at = ordered.index(after) + 1
+        ordered[at:at] = reads
     answers: list[Answer] = []
     for phase in (False, True):
         chosen = [t for t in ordered if (t.srv in LAST) == phase]
 
         def cohort_run(install: Installation, chosen: list[Template] = chosen) -> list[Answer]:
             mine = Checker()  # an XSD validator is not shared between threads
-            return [send(estate, template, install, mine) for template in chosen]
+            schedules: list[str] = []  # the DSPScheduleIDs 5.1 created on this installation
+            return [send(estate, t, install, mine, schedules) for t in chosen]
 
         # One sender per cohort, as six Users' systems would send: each in template order.
         with ThreadPoolExecutor(len(estate.installs)) as pool:
