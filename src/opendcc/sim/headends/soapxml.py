@@ -217,7 +217,10 @@ class SoapHeadEnd(HttpHeadEnd):
             return Fault(ErrorCode.UNKNOWN_DEVICE, reply.detail)
         code = RESULT_OF_STATUS.get(reply.status, ResultCode.REJECTED)
         if code is not ResultCode.SUCCESS:
-            return ExecuteCommandResponse(code, reason=reply.detail[:REASON_MAX])
+            try:
+                return ExecuteCommandResponse(code, reason=reply.detail[:REASON_MAX])
+            except ValueError:  # a reason XML cannot carry: the result alone
+                return ExecuteCommandResponse(code)
         try:
             return ExecuteCommandResponse(code, reply.result)
         except ValueError as exc:
