@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
-from tests.reference import NOW, SUPPLIER
+from tests.reference import NOW, REFERENCE, SUPPLIER
 
 from opendcc.catalogue import DeviceType, UserRole, default_catalogue
 from opendcc.core.errors import ResponseCode
@@ -150,3 +151,28 @@ def test_the_gas_supplier_operates_only_the_gas_meter() -> None:
     access = AccessControl(default_catalogue(), Users(user), inventory)
     assert access.check(request(target=gsme_id), Endpoint.SEND, NOW).device == gsme
     assert denied(access, request(target=METER)) is ResponseCode.NOT_RESPONSIBLE_PARTY
+
+
+def test_every_srv_is_open_to_exactly_the_roles_of_duis_request_matrix() -> None:
+    # The hub's access matrix (the catalogue's eligible roles, which access control asks) is
+    # DUIS's: each SRV is open to the roles its row lists and refused (E2) to every other.
+    rows = json.loads((REFERENCE / "data/duis-request-matrix.json").read_text())
+    catalogue = default_catalogue()
+    assert len(rows) > 100
+    for row in rows:
+        srv = catalogue.get(row["Service Reference Variant"])
+        listed = set(row["Eligible User Roles"])
+        assert {r.value for r in UserRole if srv.is_eligible(r)} == listed, srv.srv
+
+
+def test_a_role_refusal_says_who_may_send_it() -> None:
+    with pytest.raises(
+        AccessDenied, match=r"SRV 4\.1\.1 is not open to ES, only to ED, GS, GT, IS$"
+    ):
+        control(roles=frozenset({UserRole.ES})).check(request(), Endpoint.SEND, NOW)
+
+
+def test_an_srv_duis_opens_to_no_role_says_so() -> None:
+    body = "<sr:ServiceOptOut/>"
+    with pytest.raises(AccessDenied, match=r"SRV 8\.5 is not open to IS: DUIS opens it to no User"):
+        control().check(request("8.5", body=body), Endpoint.SEND, NOW)

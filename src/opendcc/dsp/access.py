@@ -112,9 +112,12 @@ class AccessControl:
         roles = frozenset(role for role in user.roles if srv.is_eligible(role))
         if not roles:
             held = ", ".join(sorted(user.roles)) or "no roles"
-            raise AccessDenied(
-                ResponseCode.ROLE_NOT_ELIGIBLE, f"SRV {srv.srv} is not open to {held}"
-            )
+            why = f"SRV {srv.srv} is not open to {held}"
+            if not srv.eligible_roles:  # DUIS's matrix lists none (7.16, 8.5, 8.6)
+                why += ": DUIS opens it to no User Role"
+            else:
+                why += f", only to {', '.join(sorted(srv.eligible_roles))}"
+            raise AccessDenied(ResponseCode.ROLE_NOT_ELIGIBLE, why)
         cv = request.command_variant
         if not srv.allows_command_variant(cv):
             raise AccessDenied(

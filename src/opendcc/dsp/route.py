@@ -70,11 +70,15 @@ S = RequestState
 E4 = ResponseCode.NOT_RESPONSIBLE_PARTY
 E11 = ResponseCode.SRV_NOT_FOR_DEVICE_TYPE  # parameters the device cannot take (as at the door)
 BEFORE_INSTRUCTION = frozenset({S.ACCEPTED, S.DISPATCHED})
+# A device (or its head-end) that answered and refused the command did respond: its refusal is
+# E11, what the device cannot take, as the front door answers a body SMETS1 cannot carry out,
+# with the device's reason in the status text; E21 is kept for no (usable) answer in time, and
+# only E20/E21 raise the DCC alert that a command was not delivered. docs/duis.md.
 OUTCOME_CODES = {
     OutcomeStatus.SUCCESS: ResponseCode.SUCCESS,
     OutcomeStatus.DEVICE_UNREACHABLE: ResponseCode.DEVICE_UNREACHABLE,
     OutcomeStatus.NO_RESPONSE: ResponseCode.NO_DEVICE_RESPONSE,
-    OutcomeStatus.REJECTED: ResponseCode.NO_DEVICE_RESPONSE,
+    OutcomeStatus.REJECTED: E11,
     OutcomeStatus.KEYS_MISSING: ResponseCode.NO_DEVICE_RESPONSE,
     OutcomeStatus.HAN_ERROR: ResponseCode.DEVICE_UNREACHABLE,
     OutcomeStatus.UNKNOWN_DEVICE: ResponseCode.DEVICE_UNREACHABLE,
@@ -254,6 +258,8 @@ class Dispatcher:
             self._finish(request, S.RESPONDED, code, payload, settle, current=ready.state)
         else:
             why = outcome.detail or outcome.status
+            if outcome.status is OutcomeStatus.REJECTED:
+                why = f"the device refused it: {why}"
             event = DccEvent.COMMAND_UNDELIVERED if code in UNDELIVERED else None
             self._refused(request, code, why, settle, event=event, current=ready.state)
 

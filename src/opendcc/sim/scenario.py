@@ -88,6 +88,8 @@ def write_config(
     response_time_scale: float = 1.0,
     gbcs_certificate: Path | None = None,  # the supplier's GBCS digital-signing certificate
     broker_url: str | None = None,  # scale mode: RabbitMQ carries the jobs
+    supplier_roles: Iterable[str] = ("IS", "GS"),
+    operator_roles: Iterable[str] = ("ED",),
 ) -> Path:
     """Write the hub's TOML configuration for this estate (TOML written as JSON values)."""
 
@@ -112,8 +114,8 @@ def write_config(
         lines.append(f"broker_url = {q(broker_url)}")
     lines += ["", "[[s1sp]]", f"cohort = {q(cohort)}", f"endpoint = {q(headend)}", ""]
     for user, roles, key, gbcs in (
-        (SUPPLIER, ["IS", "GS"], SUPPLIER_KEY, gbcs_certificate),
-        (NETWORK_OPERATOR, ["ED"], NETWORK_OPERATOR_KEY, None),
+        (SUPPLIER, list(supplier_roles), SUPPLIER_KEY, gbcs_certificate),
+        (NETWORK_OPERATOR, list(operator_roles), NETWORK_OPERATOR_KEY, None),
     ):
         lines += [
             "[[users]]",

@@ -44,6 +44,10 @@ from opendcc.sim.user import CallbackServer, SimulatedUser
 from opendcc.smki import SigningCredentials
 
 T = TypeVar("T")
+# As in DCC's RTDS, one supplier User sends the import, gas and export supplier's SRVs and an
+# Other User's; the network operator the electricity distributor's and the gas transporter's.
+SUPPLIER_ROLES = ("IS", "GS", "ES", "OU")
+OPERATOR_ROLES = ("ED", "GT")
 PROFILES = register_all(Registry()).profiles()
 COMMISSIONED = timedelta(days=35)  # meters' age: logs and profiles hold data
 
@@ -204,8 +208,9 @@ def hub_config(
     extra_config: str = "",
     response_time_scale: float = 1.0,
 ) -> Path:
-    """The hub's configuration for the estate: every cohort's head-end, the supplier (IS, GS)
-    and network operator (ED) registered for every installation, the devices, the XSD."""
+    """The hub's configuration for the estate: every cohort's head-end, the supplier (IS, GS,
+    ES; and OU) and network operator (ED, GT) registered for every installation, the devices,
+    the XSD."""
     first = installs[0].profile.name
     extra = "".join(
         f'\n[[s1sp]]\ncohort = "{name}"\nendpoint = "{server.endpoint}"\n'
@@ -222,10 +227,14 @@ def hub_config(
         xsd=XSD_V54,
         registrations=[(i.mpan, "IS", str(scenario.SUPPLIER)) for i in installs]
         + [(i.mprn, "GS", str(scenario.SUPPLIER)) for i in installs]
-        + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs],
+        + [(i.mpan, "ES", str(scenario.SUPPLIER)) for i in installs]
+        + [(i.mpan, "ED", str(scenario.NETWORK_OPERATOR)) for i in installs]
+        + [(i.mprn, "GT", str(scenario.NETWORK_OPERATOR)) for i in installs],
         extra=extra + "\n" + _devices_toml(installs) + "\n" + extra_config,
         response_time_scale=response_time_scale,
         gbcs_certificate=SUPPLIER_GBCS.with_suffix(".pem"),
+        supplier_roles=SUPPLIER_ROLES,
+        operator_roles=OPERATOR_ROLES,
     )
 
 

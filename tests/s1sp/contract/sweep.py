@@ -7,9 +7,13 @@ A template keeps its body; only who sends it and which device it names change:
   GSME or GPF where it matters; else the RTDS device id's usual type, else the first type of
   the SRV's in the order ESME, GSME, CHF, GPF, IHD, PPMID, HCALCS the installation has);
 - RTDS device ids in the body (8.2's, 8.3's DeviceID ...) name the installation's devices;
-- the sender is the supplier (IS, GS) where the SRV allows a supplier, else the electricity
-  distributor (ED);
-- critical SRVs go through the transform flow (CV 4, then the signed pre-command as CV 5).
+- a CurrentDateTime (6.11's, 8.1.1's: the time the User sent it, checked by the meter within
+  its TolerancePeriod) is the meters' time now, not 2014's;
+- the sender is the supplier (IS, GS, ES, OU) where the SRV allows one of its roles, else the
+  network operator (ED, GT);
+- critical SRVs go through the transform flow (CV 4, then the signed pre-command as CV 5);
+- 5.2 Read and 5.3 Delete Schedule follow 5.1 Create Schedule and name the DSPScheduleID it
+  answered for the same installation (the RTDS's 123 is a placeholder, like its device ids).
 
 Each answer is kept with its HTTP status, DUIS code, XSD validity and DCC signature; device
 requests' Responses are taken from the supplier's callback. Requests that change an
@@ -32,14 +36,20 @@ from pathlib import Path
 
 from lxml import etree
 from tests.reference import KEYS, TEMPLATES, XSD_V54
-from tests.s1sp.contract.estate import PROFILES, Estate, Installation
+from tests.s1sp.contract.estate import (
+    OPERATOR_ROLES,
+    PROFILES,
+    SUPPLIER_ROLES,
+    Estate,
+    Installation,
+)
 
 from opendcc.catalogue import default_catalogue
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.offering import smets1_catalogue
 from opendcc.duis.schema import DuisSchema
-from opendcc.duis.xml import parse_xml, sr
+from opendcc.duis.xml import parse_xml, ra, sr
 from opendcc.duis.xmldsig import DCC_SIGNED, SignatureInvalid, SignerPolicy, verify
 from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
@@ -58,7 +68,12 @@ RTDS_TYPES = {
 }
 PREFERENCE = ("ESME", "GSME", "CHF", "GPF", "IHD", "PPMID", "HCALCS")
 LAST = frozenset({"8.3", "8.4"})  # they take a device out of service
+# 5.2 Read and 5.3 Delete Schedule name the DSPScheduleID of a schedule 5.1 created: they go
+# after 5.1 and name the one it created on the same installation.
+CREATE_SCHEDULE, ON_SCHEDULE = "5.1", frozenset({"5.2", "5.3"})
+_SCHEDULE_ID = re.compile(r"(<(?:\w+:)?DSPScheduleID>)[^<]*(</)")
 _RTDS_ID = re.compile(r"00-DB-12-34-56-78-90-A[0-9A-F]")
+_NOW = re.compile(r"(<(?:\w+:)?CurrentDateTime>)[^<]*(</)")
 
 
 @dataclass(frozen=True)
@@ -126,14 +141,17 @@ def _device(install: Installation, kind: str) -> Eui64:
     return Eui64.parse(f"00-DB-12-34-56-78-9F-{PREFERENCE.index(kind):02X}")
 
 
-def _readdress(body: etree._Element, install: Installation) -> str:
+def _readdress(body: etree._Element, install: Installation, now: datetime) -> str:
     text = etree.tostring(body, encoding="unicode")
+    text = _NOW.sub(lambda m: m.group(1) + now.strftime("%Y-%m-%dT%H:%M:%S.00Z") + m.group(2), text)
     return _RTDS_ID.sub(lambda m: str(_device(install, RTDS_TYPES.get(m.group(0), "ESME"))), text)
 
 
 def _sender(estate: Estate, srv: str) -> SimulatedUser:
+    """The supplier where one of its roles may send the SRV, else the network operator where
+    one of its may; else the supplier (refused E2: no User role may send it)."""
     roles = {r.value for r in CATALOGUE.get(srv).eligible_roles}
-    if roles & {"IS", "GS"} or "ED" not in roles:
+    if roles & set(SUPPLIER_ROLES) or not roles & set(OPERATOR_ROLES):
         return estate.supplier
     return estate.operator
 
@@ -169,6 +187,15 @@ def _code(body: bytes) -> str:
     return root.findtext(f"{sr('Header')}/{sr('ResponseCode')}") or ""
 
 
+def _why(body: bytes) -> str:
+    """The S1SP's explanation in a delivered Response (its SMETS1Debug entries), if any."""
+    try:
+        root = parse_xml(body).getroot()
+    except Exception:
+        return ""
+    return "; ".join(e.text or "" for e in root.iter(ra("Error")))
+
+
 # One User's counters must arrive in order (replay protection): each request is made and
 # posted under this lock; checking the answers goes on beside it.
 _IN_ORDER = threading.Lock()
@@ -193,12 +220,22 @@ def _endpoint(cv: int) -> str:
     return {4: "serviceT", 8: "serviceD"}.get(cv, "serviceS")
 
 
-def send(estate: Estate, template: Template, install: Installation, check: Checker) -> Answer:
+def send(
+    estate: Estate,
+    template: Template,
+    install: Installation,
+    check: Checker,
+    schedules: list[str] | None = None,
+) -> Answer:
+    """Send one template to one installation; ``schedules``: the DSPScheduleIDs 5.1 created
+    there, for 5.2 and 5.3 to name."""
     kind = "" if template.cv == 8 else target_type(template, install)
     target = DCC if template.cv == 8 else _device(install, kind)
     answer = Answer(template.path.name, template.srv, install.profile.name, kind)
     user = _sender(estate, template.srv)
-    body = _readdress(template.body, install)
+    body = _readdress(template.body, install, estate.headends.clock.now().astimezone(UTC))
+    if template.srv in ON_SCHEDULE and schedules:
+        body = _SCHEDULE_ID.sub(lambda m: m.group(1) + schedules[-1] + m.group(2), body)
     request, content = _post(
         estate,
         _endpoint(template.cv),
@@ -220,6 +257,10 @@ def send(estate: Estate, template: Template, install: Installation, check: Check
             answer,
             check,
         )
+    if template.srv == CREATE_SCHEDULE and answer.code == "I0" and schedules is not None:
+        created = parse_xml(content).getroot().findtext(f".//{sr('DSPScheduleID')}")
+        if created:
+            schedules.append(created)
     if answer.code == "I99":
         rid = RequestId.parse(
             parse_xml(request).getroot().findtext(f"{sr('Header')}/{sr('RequestID')}") or ""
@@ -239,6 +280,8 @@ def collect(estate: Estate, answers: Iterable[Answer], check: Checker, timeout: 
             continue
         body = estate.callback.body_of(answer.key)
         answer.code = _code(body)
+        if answer.code != "I0":
+            answer.reason = _why(body)
         answer.invalid += check.problems(body)
 
 
@@ -249,13 +292,21 @@ def sweep(
     check = Checker()
     found = [t for t in templates() if only is None or t.srv in only]
     ordered = [t for t in found if t.srv not in LAST] + [t for t in found if t.srv in LAST]
+    creates = [i for i, t in enumerate(ordered) if t.srv == CREATE_SCHEDULE]
+    if creates:
+        after = ordered[creates[-1]]
+        reads = [t for t in ordered if t.srv in ON_SCHEDULE]
+        ordered = [t for t in ordered if t.srv not in ON_SCHEDULE]
+        at = ordered.index(after) + 1
+        ordered[at:at] = reads
     answers: list[Answer] = []
     for phase in (False, True):
         chosen = [t for t in ordered if (t.srv in LAST) == phase]
 
         def cohort_run(install: Installation, chosen: list[Template] = chosen) -> list[Answer]:
             mine = Checker()  # an XSD validator is not shared between threads
-            return [send(estate, template, install, mine) for template in chosen]
+            schedules: list[str] = []  # the DSPScheduleIDs 5.1 created on this installation
+            return [send(estate, t, install, mine, schedules) for t in chosen]
 
         # One sender per cohort, as six Users' systems would send: each in template order.
         with ThreadPoolExecutor(len(estate.installs)) as pool:

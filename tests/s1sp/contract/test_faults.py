@@ -4,7 +4,8 @@ Each injected fault has its expected DUIS answer: an unreachable device E20; a c
 E21; a head-end that is down E20, and once it is back the same request type succeeds; a WAN
 slower than the SRV's target response time E21, after which the late reply is recorded (for
 the S1SP's performance figures) and not delivered a second time. Target response times are
-scaled down (``response_time_scale``) so a "slow" WAN takes a second, not half a minute.
+scaled down (``response_time_scale``) so a "slow" WAN takes a second, not half a minute. A
+meter that answers and refuses is no fault of the WAN: E11 with the meter's reason.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.s1sp.services.harness import template_body
 
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
+from opendcc.duis.xml import ra
 from opendcc.sim.headends.core import Faults
 from opendcc.sim.state import MeterError, MeterState, Reason
 from opendcc.store import create_engine_for
@@ -161,3 +163,17 @@ def test_decommissioning_a_device_takes_it_out_of_service(running: Estate) -> No
     assert again.headers.get("X-DUIS-Response-Code") == "E5"
     read = running.supplier.request("4.1.1", gsme, body=READ)
     assert running.post("serviceS", read).headers.get("X-DUIS-Response-Code") == "E5"
+
+
+@pytest.mark.parametrize("cohort", COHORTS)
+def test_a_meter_that_refuses_is_e11_with_its_reason_not_e21(running: Estate, cohort: str) -> None:
+    # Emergency credit is not on offer to these meters (in credit mode, or in prepayment with
+    # credit above the threshold): the meter refuses. It answered, so the User is told it
+    # refused and why, over every cohort's wire protocol, not that it did not answer.
+    root = running.send(
+        "2.5", _esme(running, cohort), "<sr:ActivateEmergencyCredit/>", critical=True
+    )
+    assert response_code(root) == "E11"
+    why = " ".join(e.text or "" for e in root.iter(ra("Error")))
+    assert why.startswith("the device refused it: ") and "meter refused: " in why, why
+    assert "credit" in why.removeprefix("the device refused it: head-end"), why

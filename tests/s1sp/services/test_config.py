@@ -21,7 +21,7 @@ from opendcc.core.eui import Eui64
 from opendcc.duis.response import format_datetime
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import ra
-from opendcc.s1sp.services.base import Parameters, Result, Service
+from opendcc.s1sp.services.base import InvalidParameters, Parameters, Result, Service
 from opendcc.s1sp.services.config import SERVICES
 from opendcc.sim.services.config import EXECUTORS
 from opendcc.sim.state import (
@@ -45,7 +45,8 @@ OTHER = Eui64.parse("00-DB-12-34-56-78-90-93")
 PPMID = Eui64.parse("00-DB-12-34-56-78-90-9C")
 
 # What each RTDS template of these SRVs reads as, by file name.
-TEMPLATE_PARAMETERS: dict[str, dict[str, str]] = {
+# A template's parameters, or (a string) the words of its refusal at the door.
+TEMPLATE_PARAMETERS: dict[str, dict[str, str] | str] = {
     "ECS10_3.1_SUCCESS_REQUEST_DUIS.XML": {"message": "Reset"},
     "GCS07_3.1_SUCCESS_REQUEST_DUIS.XML": {"message": "Reset"},
     "ECS12_3.2_SUCCESS_REQUEST_DUIS.XML": {"restriction_date_time": "2014-03-27T15:45:32.000Z"},
@@ -109,11 +110,8 @@ TEMPLATE_PARAMETERS: dict[str, dict[str, str]] = {
         "fuel": "electricity",
         "import_mpxn": "1312345678333",
     },
-    "ECS39a_6.20.1_TWIN_SUCCESS_REQUEST_DUIS.XML": {
-        "fuel": "electricity",
-        "import_mpxn": "1312345678111",
-        "secondary_import_mpan": "1312345678222",
-    },
+    # Refused at the door (E11): the migrated SMETS1 electricity meters are single-element.
+    "ECS39a_6.20.1_TWIN_SUCCESS_REQUEST_DUIS.XML": "single-element: no secondary element to give",
     "GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML": {"fuel": "gas", "import_mpxn": "1234567890"},
     "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML": {},
     "ECS43_7.2_SUCCESS_REQUEST_DUIS.XML": {},
@@ -173,7 +171,9 @@ def run_with_alerts(srv: str, meter: MeterState, parameters: Parameters) -> tupl
 
 
 def template(name: str) -> dict[str, str]:
-    return dict(TEMPLATE_PARAMETERS[name])
+    expected = TEMPLATE_PARAMETERS[name]
+    assert isinstance(expected, dict), f"{name} is refused at the door"
+    return dict(expected)
 
 
 BuildChecked = Callable[[str, Result], etree._Element]
@@ -228,7 +228,12 @@ def test_every_template_has_its_expected_parameters() -> None:
 
 @pytest.mark.parametrize(("service", "path"), TEMPLATES, ids=[p.name for _, p in TEMPLATES])
 def test_templates_parse(service: Service, path: Path) -> None:
-    assert service.parameters(request_body(path)) == TEMPLATE_PARAMETERS[path.name]
+    expected = TEMPLATE_PARAMETERS[path.name]
+    if isinstance(expected, str):
+        with pytest.raises(InvalidParameters, match=expected):
+            service.parameters(request_body(path))
+        return
+    assert service.parameters(request_body(path)) == expected
 
 
 def test_builders_refuse_a_result_without_their_values() -> None:
@@ -418,6 +423,18 @@ ELECTRICITY_RULES = [
         {"Quarterly/DayOfMonth": "2", "Quarterly/BillingPeriodStartMonth": "5"},
         id="quarterly",
     ),
+    pytest.param(
+        {"periodicity": "SixMonthly", "day_of_month": "3", "start_month": "4"},
+        BillingPeriod.SIX_MONTHLY,
+        {"SixMonthly/DayOfMonth": "3", "SixMonthly/BillingPeriodStartMonth": "4"},
+        id="six-monthly",
+    ),
+    pytest.param(
+        {"periodicity": "Yearly", "day_of_month": "28", "start_month": "2"},
+        BillingPeriod.YEARLY,
+        {"Yearly/DayOfMonth": "28", "Yearly/BillingPeriodStartMonth": "2"},
+        id="yearly",
+    ),
 ]
 
 
@@ -455,9 +472,13 @@ def test_update_gas_billing_calendar(gsme: Gsme, esme: Esme, mmc: BuildChecked) 
     read = mmc("6.2.3", run("6.2.3", gsme, {}))
     gas = ("BillingCalendar", "GasBillingCalendar")
     assert text(read, *gas, "BillingPeriodStart") == "2015-02-01T00:00:00.000Z"
-    # The model has no six-monthly calendar; the gas form does not fit an ESME.
-    refused("6.8", gsme, template("GCS25a_6.8_SUCCESS_REQUEST_DUIS.XML"), Reason.UNSUPPORTED)
-    assert gsme.billing_calendar == BillingCalendar(start, BillingPeriod.MONTHLY)
+    # A six-monthly calendar bills every six months from its start; the gas form does not fit
+    # an ESME.
+    run("6.8", gsme, template("GCS25a_6.8_SUCCESS_REQUEST_DUIS.XML"))
+    six = BillingCalendar(datetime(2015, 1, 1, tzinfo=UTC), BillingPeriod.SIX_MONTHLY)
+    assert gsme.billing_calendar == six
+    assert six.next_after(datetime(2024, 3, 5, tzinfo=UTC)) == datetime(2024, 7, 1, tzinfo=UTC)
+    assert text(mmc("6.2.3", run("6.2.3", gsme, {})), *gas, "Periodicity") == "SixMonthly"
     before = esme.billing_calendar
     refused("6.8", esme, template("GCS25_6.8_SUCCESS_REQUEST_DUIS.XML"), Reason.INVALID_VALUE)
     bad_day = {"fuel": "electricity", "billing_time": "00:00:00", "periodicity": "Weekly"}
@@ -528,7 +549,9 @@ def test_set_import_mpxn(
 
 
 def test_set_import_mpxn_refuses_what_the_meter_cannot_hold(esme: Esme, gsme: Gsme) -> None:
-    twin = template("ECS39a_6.20.1_TWIN_SUCCESS_REQUEST_DUIS.XML")
+    # The door refuses a twin-element request; were one to come, the meter refuses it too.
+    twin = {"fuel": "electricity", "import_mpxn": "1312345678111"}
+    twin["secondary_import_mpan"] = "1312345678222"
     refused("6.20.1", esme, twin, Reason.UNSUPPORTED)
     refused("6.20.1", esme, template("GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML"), Reason.INVALID_VALUE)
     refused("6.20.1", gsme, twin, Reason.INVALID_VALUE)

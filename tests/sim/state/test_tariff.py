@@ -84,6 +84,8 @@ _LONGEST = {
     BillingPeriod.WEEKLY: timedelta(days=7),
     BillingPeriod.MONTHLY: timedelta(days=31),
     BillingPeriod.QUARTERLY: timedelta(days=92),
+    BillingPeriod.SIX_MONTHLY: timedelta(days=184),
+    BillingPeriod.YEARLY: timedelta(days=366),
 }
 
 

@@ -37,6 +37,7 @@ from opendcc.s1sp.services.base import (
     Service,
     no_parameters,
 )
+from opendcc.s1sp.services.withheld import SINGLE_ELEMENT
 from opendcc.s1sp.services.xml import ack, add, response_element
 
 ELECTRICITY = "electricity"
@@ -157,9 +158,9 @@ def _import_mpxn(body: etree._Element) -> dict[str, str]:
     mpans = _find(body, "ImportMPANs")
     if mpans is None:
         return {"fuel": GAS, "import_mpxn": _text(body, "ImportMPRN")}
-    params = {"fuel": ELECTRICITY, "import_mpxn": _text(mpans, "ImportMPAN")}
-    _optional(params, mpans, {"SecondaryImportMPAN": "secondary_import_mpan"})
-    return params
+    if _find(mpans, "SecondaryImportMPAN") is not None:
+        raise InvalidParameters(f"{SINGLE_ELEMENT} to give a SecondaryImportMPAN")
+    return {"fuel": ELECTRICITY, "import_mpxn": _text(mpans, "ImportMPAN")}
 
 
 def _other_device(body: etree._Element) -> dict[str, str]:

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-_SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
+SINGLE_ELEMENT = "the migrated SMETS1 electricity meters are single-element: no secondary element"
 
 SMETS1_LACKS: Mapping[str, str] = MappingProxyType(
     {
         # Device SRVs.
-        "1.1.2": _SINGLE_ELEMENT,
-        "1.2.2": _SINGLE_ELEMENT,
-        "4.11.2": _SINGLE_ELEMENT,
+        "1.1.2": SINGLE_ELEMENT,
+        "1.2.2": SINGLE_ELEMENT,
+        "4.11.2": SINGLE_ELEMENT,
         "4.6.2": "SMETS1 meters keep one daily read log: import (4.6.1)",
         "6.20.2": "the migrated SMETS1 meters hold one MPAN, their import MPAN (6.20.1)",
         "8.12.1": "a SMETS1 comms hub is replaced with its installation; HAN joins redo its log",

@@ -288,12 +288,15 @@ class ApduAdapter(CohortAdapter):
             return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=f"no answer in {deadline_s:g} s")
         status = STATUS_OF_RESULT.get(response.result, OutcomeStatus.REJECTED)
         if status is not OutcomeStatus.SUCCESS:
-            return Outcome(rid, status, detail=f"head-end result {response.result.name}")
+            why = getattr(response, "reason", "")
+            detail = f"head-end result {response.result.name}" + (f": {why}" if why else "")
+            return Outcome(rid, status, detail=detail)
         values = getattr(response, "values", ())
         try:
             return Outcome(rid, status, from_record(values))
         except ProtocolError as exc:
-            return Outcome(rid, OutcomeStatus.REJECTED, detail=f"unexpected reply: {exc}")
+            # An answer that cannot be read is no usable answer (E21), not a refusal.
+            return Outcome(rid, OutcomeStatus.NO_RESPONSE, detail=f"unexpected reply: {exc}")
 
     def _pushed(self, alert: Alert) -> asyncio.Future[object] | None:
         if not self.options.alerts:

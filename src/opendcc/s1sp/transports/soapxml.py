@@ -115,7 +115,8 @@ def outcome_of(request_id: str, answer: Response | Fault) -> Outcome:
             return Outcome(request_id, OutcomeStatus.SUCCESS, to_data(answer.values))
         case ExecuteCommandResponse():
             status = STATUS_OF_RESULT.get(answer.result, OutcomeStatus.REJECTED)
-            return Outcome(request_id, status, detail=f"head-end result {answer.result}")
+            why = f": {answer.reason}" if answer.reason else ""
+            return Outcome(request_id, status, detail=f"head-end result {answer.result}{why}")
         case Fault(code=ErrorCode.UNKNOWN_DEVICE):
             status = OutcomeStatus.UNKNOWN_DEVICE
         case Fault() if answer.kind is FaultKind.CLIENT:

@@ -49,6 +49,7 @@ from opendcc.s1sp.protocols.apdu import (
     SetResponse,
 )
 from opendcc.s1sp.protocols.apdu.records import from_record, to_record
+from opendcc.s1sp.protocols.apdu.values import STRING_MAX, VisibleString
 from opendcc.sim.headends.core import HeadEndCore, PushedAlert, Releaser
 from opendcc.sim.headends.unacked import Unacknowledged
 from opendcc.sim.state import ESME_OBJECTS, GSME_OBJECTS, MeterError, MeterState
@@ -176,7 +177,10 @@ class ApduHeadEnd:
         reply = self.core.execute(event.request_id, event.device, srv, parameters)
         result = RESULT_OF_STATUS[reply.status]
         if result is not ResultCode.SUCCESS:
-            return ActionResponse(event.invoke_id, result)
+            reason = reply.detail.encode("ascii", "replace").decode("ascii")[:STRING_MAX]
+            return ActionResponse(
+                event.invoke_id, result, (VisibleString(reason),) if reason else ()
+            )
         return ActionResponse(event.invoke_id, result, to_record(reply.result))
 
     def _object_access(self, event: GetRequest | SetRequest) -> _Answer:

@@ -67,6 +67,7 @@ from opendcc.s1sp.protocols.soapxml import (
     format_datetime,
     http_status,
 )
+from opendcc.s1sp.protocols.soapxml.messages import REASON_MAX
 from opendcc.sim.headends.core import Faults, HeadEndCore, PushedAlert, Reply
 from opendcc.sim.headends.http import HttpHeadEnd
 from opendcc.sim.headends.unacked import Unacknowledged
@@ -216,7 +217,10 @@ class SoapHeadEnd(HttpHeadEnd):
             return Fault(ErrorCode.UNKNOWN_DEVICE, reply.detail)
         code = RESULT_OF_STATUS.get(reply.status, ResultCode.REJECTED)
         if code is not ResultCode.SUCCESS:
-            return ExecuteCommandResponse(code)
+            try:
+                return ExecuteCommandResponse(code, reason=reply.detail[:REASON_MAX])
+            except ValueError:  # a reason XML cannot carry: the result alone
+                return ExecuteCommandResponse(code)
         try:
             return ExecuteCommandResponse(code, reply.result)
         except ValueError as exc:

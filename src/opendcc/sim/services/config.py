@@ -7,8 +7,9 @@ reads. SMETS1: Smart Metering Equipment Technical Specifications, first edition;
 electricity/gas smart metering equipment; HAN: home area network; MPxN: MPAN or MPRN.
 
 Where the model is narrower than DUIS (DCC User Interface Specification), the meter refuses
-with ``MeterError``: it holds one import MPxN (no secondary MPAN of a twin-element meter), and
-its billing calendar repeats daily, weekly, monthly or quarterly (not six-monthly or yearly).
+with ``MeterError``: it holds one import MPxN (no secondary MPAN of a twin-element meter). Its
+billing calendar repeats as DUIS's does: daily, weekly, monthly, quarterly, six-monthly or
+yearly.
 It keeps the supplier's name but not the telephone number 3.4 also carries (checked, then
 dropped). Services the catalogue offers on one fuel only are refused on the other: 6.2.1 and
 7.1 on a GSME (a gas valve is armed remotely and opened by the consumer), 6.2.8 on an ESME.
@@ -50,7 +51,10 @@ _PERIODS: Mapping[str, BillingPeriod] = {
     "Weekly": BillingPeriod.WEEKLY,
     "Monthly": BillingPeriod.MONTHLY,
     "Quarterly": BillingPeriod.QUARTERLY,
+    "SixMonthly": BillingPeriod.SIX_MONTHLY,
+    "Yearly": BillingPeriod.YEARLY,
 }
+_MONTH_ANCHORED = ("Quarterly", "SixMonthly", "Yearly")  # a rule with a start month
 _PERIODICITY = {period: name for name, period in _PERIODS.items()}
 _SUPPLY_STATES: Mapping[Supply, str] = {
     Supply.ENABLED: "Enabled",
@@ -223,7 +227,7 @@ def _electricity_start(parameters: Parameters, now: datetime) -> datetime:
         elif periodicity == "Daily":
             day = date(year, 1, 1)
         else:
-            month = _int(parameters, "start_month") if periodicity == "Quarterly" else 1
+            month = _int(parameters, "start_month") if periodicity in _MONTH_ANCHORED else 1
             day = date(year, month, _int(parameters, "day_of_month"))
     except ValueError as exc:
         raise MeterError(Reason.INVALID_VALUE, f"not a billing calendar: {exc}") from None

@@ -173,9 +173,16 @@ class BillingPeriod(Enum):
     WEEKLY = "weekly"
     MONTHLY = "monthly"
     QUARTERLY = "quarterly"
+    SIX_MONTHLY = "six_monthly"
+    YEARLY = "yearly"
 
 
-_MONTHS = {BillingPeriod.MONTHLY: 1, BillingPeriod.QUARTERLY: 3}
+_MONTHS = {
+    BillingPeriod.MONTHLY: 1,
+    BillingPeriod.QUARTERLY: 3,
+    BillingPeriod.SIX_MONTHLY: 6,
+    BillingPeriod.YEARLY: 12,
+}
 _DAYS = {BillingPeriod.DAILY: 1, BillingPeriod.WEEKLY: 7}
 
 

@@ -145,6 +145,11 @@ GOLDEN: list[tuple[str, Event, str]] = [
         "07e8" "06" "01" "06" "0c" "00" "00" "00" "0000" "00" "01" "06" "0004" "00000003"
         "52d2fcc0",
     ),
+    (
+        "ACTION-RESPONSE refused, saying why",
+        ActionResponse(11, ResultCode.OTHER, (VisibleString("no credit"),)),
+        "00000014" "01c7" "0000000b" "fa" "01" "0a" "0009" "6e6f20637265646974" "a62a3bf4",
+    ),
 ]  # fmt: skip
 
 
@@ -289,12 +294,20 @@ def test_events_refuse_values_out_of_range() -> None:
         MethodRef(DISCONNECT.obis, 0)
     with pytest.raises(ValueError):
         ActionResponse(1, ResultCode.HAN_ERROR, (U32(1),))
+    with pytest.raises(ValueError, match="reason"):
+        ActionResponse(1, ResultCode.OTHER, (VisibleString("a"), VisibleString("b")))
     with pytest.raises(ValueError):
         Alert(METER, 1 << 16, MIDNIGHT)
     with pytest.raises(ValueError):
         Alert(METER, 1, datetime(2024, 1, 1))  # naive
     with pytest.raises(ValueError):
         encode(ActionResponse(1, ResultCode.SUCCESS, (Array((OctetString(bytes(60_000)),) * 2),)))
+
+
+def test_a_refused_action_says_why_and_a_successful_one_has_no_reason() -> None:
+    assert ActionResponse(1, ResultCode.OTHER, (VisibleString("no credit"),)).reason == "no credit"
+    assert ActionResponse(1, ResultCode.OTHER).reason == ""
+    assert ActionResponse(1, ResultCode.SUCCESS, (VisibleString("a value"),)).reason == ""
 
 
 def test_result_codes_keep_their_numbers() -> None:

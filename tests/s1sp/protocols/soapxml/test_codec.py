@@ -117,6 +117,13 @@ ANSWERS: list[tuple[str, Operation, Response | Fault]] = [
         Operation.POLL_ALERTS,
         Fault(ErrorCode.UNAVAILABLE, "maintenance until 02:00"),
     ),
+    (
+        "execute_command_response_rejected",
+        Operation.EXECUTE_COMMAND,
+        ExecuteCommandResponse(
+            ResultCode.REJECTED, reason="meter refused: wrong_payment_mode: credit mode"
+        ),
+    ),
 ]
 
 
@@ -290,6 +297,12 @@ def test_events_refuse_bad_fields() -> None:
         ExecuteCommand(device=METER, request_id="r", command="x", parameters={"": 1})
     with pytest.raises(ValueError):
         ExecuteCommandResponse(ResultCode.NO_RESPONSE, {"v": 1})
+    with pytest.raises(ValueError, match="reason"):
+        ExecuteCommandResponse(ResultCode.SUCCESS, reason="fine")
+    with pytest.raises(ValueError):
+        ExecuteCommandResponse(ResultCode.REJECTED, reason="x" * 1025)
+    with pytest.raises(ValueError):
+        ExecuteCommandResponse(ResultCode.REJECTED, reason="\x00")
     with pytest.raises(ValueError):
         PollAlerts(datetime(2024, 1, 1))  # naive
     with pytest.raises(ValueError):

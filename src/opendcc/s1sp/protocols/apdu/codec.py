@@ -28,7 +28,8 @@ Frame layout (all integers big-endian)::
                               obis:6  method:u8 (>=1)  count:u8  count x value (parameters)
     GET-RESPONSE    tag 0xC4: result:u8  count:u8  count x value (one per attribute read)
     SET-RESPONSE    tag 0xC5: result:u8
-    ACTION-RESPONSE tag 0xC7: result:u8  count:u8  count x value (return values)
+    ACTION-RESPONSE tag 0xC7: result:u8  count:u8  count x value (return values; refused:
+                              none, or one visible-string saying why)
     value       = type:u8  length:u16  content
         0x01 array = values back to back (count implied by length; may nest, at most 8 deep)
         0x06 u32 (4)   0x15 u64 (8)   0x14 i64 (8)   0x09 octet-string   0x0A visible-string
@@ -46,7 +47,8 @@ which the client does once it holds the alert durably; the sequence is the head-
 the alert, so a client takes an alert offered twice once. A response carries the invoke id of
 its request; responses
 may come in any order. The device EUI-64 ``00-00-00-00-00-00-00-00`` addresses the head-end
-itself (its clock answers health checks). Values travel only with result SUCCESS; a SET is all
+itself (its clock answers health checks). Values travel only with result SUCCESS (but a refused
+ACTION's reason); a SET is all
 or nothing as far as the client may assume. A date-time carries hundredths of a second; finer
 precision is dropped when encoding. ``length`` is at most ``MAX_BODY``. ``ResultCode`` has the
 meaning of each result.

@@ -20,6 +20,7 @@ from opendcc.s1sp.protocols.apdu.values import (
     AttributeRef,
     MethodRef,
     Value,
+    VisibleString,
     check_datetime,
     check_range,
 )
@@ -57,6 +58,15 @@ def _check_answer(result: ResultCode, values: tuple[Value, ...]) -> None:
     if values and result is not ResultCode.SUCCESS:
         raise ValueError("values travel only with result SUCCESS")
     check_range(len(values), 0, 255, "value count")
+
+
+def _check_action_answer(result: ResultCode, values: tuple[Value, ...]) -> None:
+    # A refused ACTION may say why: one visible-string, the head-end's or meter's reason.
+    if result is not ResultCode.SUCCESS and values:
+        if len(values) != 1 or not isinstance(values[0], VisibleString):
+            raise ValueError("a refused ACTION carries at most one visible-string: its reason")
+        return
+    _check_answer(result, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +149,8 @@ class ActionRequest:
 
 @dataclass(frozen=True, slots=True)
 class ActionResponse:
-    """The method's result and, on SUCCESS, its return values (possibly none)."""
+    """The method's result and, on SUCCESS, its return values (possibly none); refused, at most
+    one visible-string saying why (``reason``)."""
 
     invoke_id: int
     result: ResultCode
@@ -147,7 +158,15 @@ class ActionResponse:
 
     def __post_init__(self) -> None:
         _check_invoke_id(self.invoke_id)
-        _check_answer(self.result, self.values)
+        _check_action_answer(self.result, self.values)
+
+    @property
+    def reason(self) -> str:
+        """Why a refused ACTION was refused, if the head-end said."""
+        if self.result is ResultCode.SUCCESS or not self.values:
+            return ""
+        reason = self.values[0]
+        return reason.value if isinstance(reason, VisibleString) else ""
 
 
 @dataclass(frozen=True, slots=True)

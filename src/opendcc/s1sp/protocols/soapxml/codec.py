@@ -23,7 +23,7 @@ prefix. Elements come in exactly the order shown; ``*`` repeats, nothing else ma
           <he:Parameters> <he:Parameter name=".." type="..">value</he:Parameter>* </he:Parameters>
         </he:ExecuteCommand>
         <he:ExecuteCommandResponse>
-          <he:Result code="RESULT"/>
+          <he:Result code="RESULT">[REASON]</he:Result>
           <he:Values> <he:Value name=".." type="..">value</he:Value>* </he:Values>
         </he:ExecuteCommandResponse>
 
@@ -52,7 +52,8 @@ printable ASCII. NAME is a lowerCamelCase command name such as ``readInstantaneo
 is 1-128 of ``A-Z a-z 0-9 . _ ~ -``. T is an xs:dateTime with a zone. Typed values (``type`` =
 string, int, decimal, boolean, dateTime, hexBinary, list) are described in ``values``; names are
 unique within their parent. Values come only with RESULT SUCCESS; the other RESULTs are
-DEVICE_UNREACHABLE, NO_RESPONSE, KEYS_MISSING, HAN_ERROR and REJECTED. Alerts are those raised
+DEVICE_UNREACHABLE, NO_RESPONSE, KEYS_MISSING, HAN_ERROR and REJECTED, which may say why in
+REASON (text, at most ``REASON_MAX`` characters; none with SUCCESS). Alerts are those raised
 at or after Since, oldest first; clients de-duplicate by AlertId. A Fault means the request was
 not taken; its CODE fixes the faultcode: soap:Client for MALFORMED_REQUEST, UNKNOWN_DEVICE,
 DUPLICATE_COMMAND (a RequestId reused for another command), UNSUPPORTED_COMMAND; soap:Server for

@@ -123,16 +123,25 @@ class PollAlerts:
 
 # --------------------------------------------------------------------------- responses
 
+REASON_MAX = 1024  # characters of an ExecuteCommandResponse's reason
+
 
 @dataclass(frozen=True, slots=True)
 class ExecuteCommandResponse:
     result: ResultCode
     values: Mapping[str, Value] = field(default_factory=dict)  # SUCCESS only
+    reason: str = ""  # not SUCCESS only: why, as the head-end or the meter says
 
     def __post_init__(self) -> None:
         _set(self, "values", freeze_named(self.values))
         if self.values and self.result is not ResultCode.SUCCESS:
             raise ValueError("values travel only with result SUCCESS")
+        if self.reason and self.result is ResultCode.SUCCESS:
+            raise ValueError("a reason travels only with a result other than SUCCESS")
+        if len(self.reason) > REASON_MAX:
+            raise ValueError(f"a reason is at most {REASON_MAX} characters")
+        if self.reason:
+            check_text(self.reason, "a reason")
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,10 @@ def encode_response(body: etree._Element, response: Response) -> None:
     match response:
         case ExecuteCommandResponse():
             element = etree.SubElement(body, q("ExecuteCommandResponse"))
-            etree.SubElement(element, q("Result")).set("code", response.result.value)
+            result = etree.SubElement(element, q("Result"))
+            result.set("code", response.result.value)
+            if response.reason:
+                result.text = response.reason
             _named(etree.SubElement(element, q("Values")), "Value", response.values)
         case GetHeadEndStatusResponse():
             element = etree.SubElement(body, q("GetHeadEndStatusResponse"))
@@ -132,13 +135,15 @@ def _decode_poll_alerts(element: etree._Element) -> PollAlerts:
 
 def _decode_execute_command_response(element: etree._Element) -> ExecuteCommandResponse:
     result, values = sequence(element, q("Result"), q("Values"))
-    if set(result.attrib) != {"code"} or len(result) or (result.text or "").strip():
-        raise ProtocolError("<Result> is empty but for its code attribute")
+    if set(result.attrib) != {"code"} or len(result):
+        raise ProtocolError("<Result> holds its code attribute and at most a reason")
     if values.attrib:
         raise ProtocolError("<Values> has unexpected attributes")
     with invalid():
         return ExecuteCommandResponse(
-            member_of(ResultCode, result.get("code")), named_values(elements(values), "Value")
+            member_of(ResultCode, result.get("code")),
+            named_values(elements(values), "Value"),
+            (result.text or "").strip(),
         )
 
 
