@@ -7,6 +7,9 @@ A template keeps its body; only who sends it and which device it names change:
   GSME or GPF where it matters; else the RTDS device id's usual type, else the first type of
   the SRV's in the order ESME, GSME, CHF, GPF, IHD, PPMID, HCALCS the installation has);
 - RTDS device ids in the body (8.2's, 8.3's DeviceID ...) name the installation's devices;
+- 12.2 Device Pre-Notification names a replacement meter of the installation's cohort (a new
+  device id, the cohort's manufacturer and model) and 8.4's DeleteDevice names that device,
+  now Pending in the SMI: DUIS deletes only a device not yet installed;
 - a CurrentDateTime (6.11's, 8.1.1's: the time the User sent it, checked by the meter within
   its TolerancePeriod) is the meters' time now, not 2014's;
 - the sender is the supplier (IS, GS, ES, OU) where the SRV allows one of its roles, else the
@@ -74,6 +77,10 @@ CREATE_SCHEDULE, ON_SCHEDULE = "5.1", frozenset({"5.2", "5.3"})
 _SCHEDULE_ID = re.compile(r"(<(?:\w+:)?DSPScheduleID>)[^<]*(</)")
 _RTDS_ID = re.compile(r"00-DB-12-34-56-78-90-A[0-9A-F]")
 _NOW = re.compile(r"(<(?:\w+:)?CurrentDateTime>)[^<]*(</)")
+# 12.2 pre-notifies a replacement meter of the installation's cohort; 8.4 deletes it again.
+PRENOTIFY, DELETE = "12.2", "8.4"
+_MANUFACTURER = re.compile(r"(<(?:\w+:)?DeviceManufacturer>)[^<]*(</)")
+_MODEL = re.compile(r"(<(?:\w+:)?DeviceModel>)[^<]*(</)")
 
 
 @dataclass(frozen=True)
@@ -141,9 +148,20 @@ def _device(install: Installation, kind: str) -> Eui64:
     return Eui64.parse(f"00-DB-12-34-56-78-9F-{PREFERENCE.index(kind):02X}")
 
 
-def _readdress(body: etree._Element, install: Installation, now: datetime) -> str:
+def _replacement(install: Installation) -> Eui64:
+    """The id of the replacement meter 12.2 pre-notifies on ``install`` (not yet in the SMI)."""
+    esme = install.devices["ESME"].value
+    return Eui64((esme & ~0xFFFF) | 0xFE01)
+
+
+def _readdress(body: etree._Element, srv: str, install: Installation, now: datetime) -> str:
     text = etree.tostring(body, encoding="unicode")
     text = _NOW.sub(lambda m: m.group(1) + now.strftime("%Y-%m-%dT%H:%M:%S.00Z") + m.group(2), text)
+    if srv in (PRENOTIFY, DELETE):
+        profile = install.profile
+        text = _MANUFACTURER.sub(lambda m: m.group(1) + profile.manufacturer + m.group(2), text)
+        text = _MODEL.sub(lambda m: m.group(1) + profile.device_models[0] + m.group(2), text)
+        return _RTDS_ID.sub(lambda m: str(_replacement(install)), text)
     return _RTDS_ID.sub(lambda m: str(_device(install, RTDS_TYPES.get(m.group(0), "ESME"))), text)
 
 
@@ -233,7 +251,9 @@ def send(
     target = DCC if template.cv == 8 else _device(install, kind)
     answer = Answer(template.path.name, template.srv, install.profile.name, kind)
     user = _sender(estate, template.srv)
-    body = _readdress(template.body, install, estate.headends.clock.now().astimezone(UTC))
+    body = _readdress(
+        template.body, template.srv, install, estate.headends.clock.now().astimezone(UTC)
+    )
     if template.srv in ON_SCHEDULE and schedules:
         body = _SCHEDULE_ID.sub(lambda m: m.group(1) + schedules[-1] + m.group(2), body)
     request, content = _post(

@@ -12,9 +12,11 @@ from tests.s1sp.contract.sweep import CATALOGUE, against_catalogue, report, swee
 
 from opendcc.dsp.offering import smets1_catalogue
 
-# The share of the 297 x 6 answers that are I0: 46.2 % before issue 21, 57.9 % after it,
-# 67.8 % with the SMETS1 auxiliary load control switches and further registers (h21b).
-I0_FLOOR = 0.67
+# The share of the 297 x 6 answers that are I0: 46.2 % before issue 21, 57.9 % after its first
+# session; 75.3 % after the second (SMETS1 auxiliary load control switches and further registers,
+# security credentials held by the S1SP, a meter's refusal answered E11 with its reason, each SRV
+# sent by an eligible role, 12.2 and 8.4 for a replacement meter). The issue asks for 75 %.
+I0_FLOOR = 0.75
 
 
 def test_every_rtds_template_on_every_cohort(tmp_path: Path) -> None:
