@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -37,7 +38,22 @@ from opendcc.store import create_engine_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RABBITMQ_SCRIPT = ROOT / "scripts/test-rabbitmq.sh"
-RABBITMQ_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "opendcc-rabbitmq-56729"
+
+
+def rabbitmq_port() -> int:
+    """The test node's port: the one in ``OPENDCC_TEST_RABBITMQ_URL``, else the script's."""
+    url = os.environ.get("OPENDCC_TEST_RABBITMQ_URL")
+    if url:
+        port = urlsplit(url).port
+        if port is not None:
+            return port
+    return int(os.environ.get("OPENDCC_TEST_AMQP_PORT", "56729"))
+
+
+def rabbitmq_dir() -> Path:
+    """Where scripts/test-rabbitmq.sh keeps the node of that port (its pid file among it)."""
+    default = Path(os.environ.get("TMPDIR", "/tmp")) / f"opendcc-rabbitmq-{rabbitmq_port()}"
+    return Path(os.environ.get("OPENDCC_TEST_RABBITMQ_DIR", default))
 
 
 def missing(what: str) -> None:
@@ -66,8 +82,14 @@ def rabbitmq_url() -> str:
 
 def start_rabbitmq() -> str:
     """Start (or reuse) the test node; its URL. Installed but not starting is a failure."""
+    environment = os.environ | {"OPENDCC_TEST_AMQP_PORT": str(rabbitmq_port())}
     found = subprocess.run(
-        [str(RABBITMQ_SCRIPT)], capture_output=True, text=True, timeout=180, check=False
+        [str(RABBITMQ_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=environment,
     )
     assert found.returncode == 0, f"RabbitMQ did not start: {found.stderr[-500:]}"
     return found.stdout.strip()
@@ -75,7 +97,7 @@ def start_rabbitmq() -> str:
 
 def kill_rabbitmq() -> None:
     """kill -9 the broker's Erlang VM, as a crash."""
-    pid = int((RABBITMQ_DIR / "node.pid").read_text().strip())
+    pid = int((rabbitmq_dir() / "node.pid").read_text().strip())
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
