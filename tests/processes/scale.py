@@ -232,8 +232,22 @@ class ScaleEstate:
             assert {response_code(b) for b in bodies} == {"I0"}, key
 
 
+# Short leases and sweeps: a killed process's work comes back within seconds.
+TEST_PROCESSES = (
+    "lease_seconds = 3\nredeliver_seconds = 5\nsweep_seconds = 0.3\npoll_seconds = 0.05\n"
+)
+
+
 @contextmanager
-def scale_estate(directory: Path, *, latency_ms: int = 150) -> Iterator[ScaleEstate]:
+def scale_estate(
+    directory: Path,
+    *,
+    latency_ms: int = 150,
+    processes: str = TEST_PROCESSES,
+    workers: int = 2,
+) -> Iterator[ScaleEstate]:
+    """The estate, up; ``processes`` is its ``[processes]`` table (the tests' short leases and
+    sweeps by default), ``workers`` how many worker processes start with it."""
     broker = rabbitmq_url()
     with fresh_database(postgres_url()) as database:
         headend = HeadEndProcess(cohort(), meters=scenario.headend_meters(), latency_ms=latency_ms)
@@ -247,10 +261,7 @@ def scale_estate(directory: Path, *, latency_ms: int = 150) -> Iterator[ScaleEst
                     callback_url=callback.url,
                     database_url=database,
                     broker_url=broker,
-                    extra=(
-                        "\n[processes]\nlease_seconds = 3\nredeliver_seconds = 5\n"
-                        "sweep_seconds = 0.3\npoll_seconds = 0.05\n"
-                    ),
+                    extra=f"\n[processes]\n{processes}",
                 )
                 prepare(load(config))
                 engine = create_engine_for(database)
@@ -266,7 +277,7 @@ def scale_estate(directory: Path, *, latency_ms: int = 150) -> Iterator[ScaleEst
                     http,
                     user(scenario.SUPPLIER_KEY),
                 )
-                for kind in ("scheduler", "deliverer", "worker", "worker"):
+                for kind in ("scheduler", "deliverer", *["worker"] * workers):
                     node = running.start(kind)
                     (running.workers if kind == "worker" else running.others).append(node)
                 running.gateways = [
