@@ -108,6 +108,21 @@ def kill_rabbitmq() -> None:
         time.sleep(0.05)
 
 
+def stop_rabbitmq() -> None:
+    """Stop the broker as an operator's restart does (SIGTERM: it shuts down cleanly)."""
+    pid = int((rabbitmq_dir() / "node.pid").read_text().strip())
+    environment = os.environ | {"OPENDCC_TEST_AMQP_PORT": str(rabbitmq_port())}
+    subprocess.run([str(RABBITMQ_SCRIPT), "stop"], check=True, timeout=30, env=environment)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the broker did not stop within 60 s")
+
+
 @contextmanager
 def fresh_database(url: str) -> Iterator[str]:
     admin = create_engine_for(url)
@@ -174,6 +189,13 @@ class ScaleEstate:
 
     def restart_worker(self, n: int) -> None:
         self.workers[n] = self.start("worker")
+
+    def other(self, kind: str) -> Node:
+        """The deliverer or the scheduler."""
+        return next(node for node in self.others if node.kind == kind)
+
+    def restart_other(self, kind: str) -> None:
+        self.others = [n for n in self.others if n.kind != kind] + [self.start(kind)]
 
     def send_one(self, gateway: Node) -> str | None:
         """One signed 4.1.1 through ``gateway``; its message key when acknowledged (I99)."""
