@@ -181,11 +181,12 @@ class BrokerQueue(JobQueue):
         free = or_(
             jobs.c.lease_owner == BROKER, jobs.c.lease_until.is_(None), jobs.c.lease_until < now
         )
+        keys = sorted({key for key, _ in taken})
         try:
             with self.engine.begin() as conn:
                 won = conn.execute(
                     update(jobs)
-                    .where(jobs.c.request_id.in_(sorted({key for key, _ in taken})))
+                    .where(jobs.c.request_id.in_(self._unlocked(keys)))
                     .where(jobs.c.run_after <= now)
                     .where(jobs.c.waits_for.is_(None))
                     .where(free)
@@ -207,6 +208,32 @@ class BrokerQueue(JobQueue):
     def release_all(self) -> int:
         """Nothing: in scale mode other workers' leases are live; dead ones run out."""
         return 0
+
+    def renew(self, owner: str, now: datetime) -> int:
+        """Extend the leases ``owner`` holds, but not of a row another of its transactions is
+        changing (a job being completed in a group commit): on PostgreSQL an UPDATE of all its
+        rows would wait on that one's locks while it waits on ours, a deadlock. A row skipped
+        is renewed next time, or is gone."""
+        mine = select(jobs.c.request_id).where(jobs.c.lease_owner == owner)
+        if self._skip_locked:
+            mine = mine.with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                update(jobs).where(jobs.c.request_id.in_(mine)).values(lease_until=now + self.lease)
+            )
+        return renewed.rowcount
+
+    def _unlocked(self, keys: list[str]) -> Select[tuple[str]] | list[str]:
+        """The jobs of ``keys`` no other transaction is changing (PostgreSQL): a job locked is
+        being completed, retried or taken by its holder, so its message is dropped, never
+        waited on (waiting, with a group commit's deletes in another order, can deadlock)."""
+        if not self._skip_locked:
+            return keys
+        return (
+            select(jobs.c.request_id)
+            .where(jobs.c.request_id.in_(keys))
+            .with_for_update(skip_locked=True)
+        )
 
     # ------------------------------------------------------------------ the broker side
 
