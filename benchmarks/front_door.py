@@ -12,6 +12,12 @@ summed over all its processes, children included). Run with `make bench-front-do
     .venv/bin/python benchmarks/front_door.py [--modes burst,ordered,open] [--requests 1000]
         [--concurrency 16] [--open-rate 100] [--users both|supplier] [--callback fast|stdlib]
         [--stall 20] [--profile] [--sqlite-immediate] [--keep DIR]
+        [--scale [--scale-gateways 2] [--scale-workers 2]]
+
+`--scale` runs the same hub in scale mode: a fresh PostgreSQL database each mode
+(`OPENDCC_TEST_POSTGRES_URL`) and RabbitMQ (`OPENDCC_TEST_RABBITMQ_URL`, or the project's node,
+started), `opendcc serve` with that many gateways and workers; the CPU of this database's
+PostgreSQL backends and of the RabbitMQ node is printed beside the hub's (`make bench-scale`).
 
 Three modes, each on a fresh hub, one after another (all three by default): **burst** (every
 request as fast as `--concurrency` connections take them, the Users interleaved), **ordered**
