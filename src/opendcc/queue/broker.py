@@ -5,7 +5,8 @@ Behind the same calls as the embedded queue (``enqueue_in``, ``claim``, ``comple
 (the front door never talks to the broker, so nothing is published before it is committed).
 
 - **Publishing** (``run_publisher``, in every gateway and worker process): due, unleased jobs
-  are leased to the broker (``lease_owner = 'broker'`` for ``redeliver_after``) in one
+  are found by two scans on partial indexes (never leased; lease run out: migration 0015) and
+  leased to the broker (``lease_owner = 'broker'`` for ``redeliver_after``) in one
   conditional UPDATE, then published, with publisher confirms, to their lane's quorum queue.
   A publish that fails gives its jobs back at once; a job whose broker lease runs out (a
   message the broker lost, or left unconsumed that long) or whose worker's lease runs out (a
@@ -17,6 +18,9 @@ Behind the same calls as the embedded queue (``enqueue_in``, ``claim``, ``comple
   the jobs to this worker with one conditional UPDATE: a redelivered or duplicated message whose
   job another worker holds (or has finished) is dropped. Messages are acknowledged once the
   lease is taken: from then on the lease, renewed while the worker lives, is what keeps the job.
+  On PostgreSQL the claim and the renewal skip rows another transaction holds (``SKIP
+  LOCKED``): a worker's group commit deletes its finished jobs in one transaction, and waiting
+  on them in another order deadlocks.
 
 Lanes are separate queues because Debian's RabbitMQ (3.10) has no priorities on quorum queues.
 Redelivery is harmless: the RequestID is the idempotency key all the way to the head-end.
