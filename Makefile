@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run run-scale test setup tools postgres browser rabbitmq lint typecheck pytest bench bench-front-door bench-deliverer bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http fuzz clean
+.PHONY: help run run-scale test setup tools postgres browser rabbitmq lint typecheck pytest bench bench-front-door bench-deliverer bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http bench-scale fuzz clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-alerts - set up and benchmark alert throughput and latency, 1 million devices"
 	@echo "make bench-schedules - set up and benchmark 1 million DCC schedules due in one minute"
 	@echo "make bench-http - set up and benchmark the CPU of one outbound POST, beside its floor"
+	@echo "make bench-scale - set up and benchmark scale mode: 1 vs 2 workers, publisher scan, front door"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +108,15 @@ bench-alerts: setup
 
 bench-http: setup
 	$(BIN)/python benchmarks/http_client.py
+
+# Scale mode on PostgreSQL + RabbitMQ: one worker process against two, the publisher's scan
+# before and after its indexes, and the front door in scale mode.
+bench-scale: setup postgres rabbitmq
+	url=$$(scripts/test-postgres.sh) && amqp=$$(scripts/test-rabbitmq.sh) && \
+		export OPENDCC_TEST_POSTGRES_URL=$$url OPENDCC_TEST_RABBITMQ_URL=$$amqp && \
+		$(BIN)/python benchmarks/scale_workers.py && \
+		$(BIN)/python benchmarks/publisher_scan.py && \
+		$(BIN)/python benchmarks/front_door.py --scale --modes burst,ordered
 
 # A million hostile inputs over the DUIS parser and the JSON APIs (see scripts/fuzz.py);
 # e.g. FUZZ_ARGS="--minutes 10" to stop early on a busy machine (it still prints its figures).

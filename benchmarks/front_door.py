@@ -12,6 +12,12 @@ summed over all its processes, children included). Run with `make bench-front-do
     .venv/bin/python benchmarks/front_door.py [--modes burst,ordered,open] [--requests 1000]
         [--concurrency 16] [--open-rate 100] [--users both|supplier] [--callback fast|stdlib]
         [--stall 20] [--profile] [--sqlite-immediate] [--keep DIR]
+        [--scale [--scale-gateways 2] [--scale-workers 2]]
+
+`--scale` runs the same hub in scale mode: a fresh PostgreSQL database each mode
+(`OPENDCC_TEST_POSTGRES_URL`) and RabbitMQ (`OPENDCC_TEST_RABBITMQ_URL`, or the project's node,
+started), `opendcc serve` with that many gateways and workers; the CPU of this database's
+PostgreSQL backends and of the RabbitMQ node is printed beside the hub's (`make bench-scale`).
 
 Three modes, each on a fresh hub, one after another (all three by default): **burst** (every
 request as fast as `--concurrency` connections take them, the Users interleaved), **ordered**
@@ -516,6 +522,99 @@ def read_stages(database: Path, request_ids: set[str]) -> Stages:
     return stages
 
 
+def read_stages_from(url: str, request_ids: set[str]) -> Stages:
+    """``read_stages`` from a PostgreSQL database (scale mode)."""
+    from sqlalchemy import select
+
+    from opendcc.store import create_engine_for as engine_for
+    from opendcc.store.tables import request_transitions as transitions
+
+    stages = Stages()
+    history: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            query = select(transitions.c.request_id, transitions.c.target, transitions.c.at)
+            for request_id, target, at in conn.execute(query.order_by(transitions.c.id)):
+                if request_id in request_ids:
+                    history[request_id].append((target, at.timestamp()))
+    finally:
+        engine.dispose()
+    for request_id, steps in history.items():
+        times = dict(steps)
+        for source, target in STAGES:
+            if source in times and target in times:
+                stages.deltas[(source, target)].append(times[target] - times[source])
+        if "received" in times:
+            stages.received_wall[request_id] = times["received"]
+        if "delivered" in times:
+            stages.delivered_wall[request_id] = times["delivered"]
+    return stages
+
+
+@dataclass
+class Store:
+    """Where the hub keeps its truth: a SQLite file (embedded), or in scale mode a fresh
+    PostgreSQL database and the RabbitMQ broker, with ``[processes]`` gateways and workers."""
+
+    url: str
+    broker_url: str | None = None
+    extra: str = ""
+    directory: Path | None = None  # SQLite's
+
+    @classmethod
+    def bring_up(
+        cls, args: argparse.Namespace, directory: Path, stack: contextlib.ExitStack
+    ) -> Store:
+        if not args.scale:
+            return cls(f"sqlite:///{directory / 'hub.db'}", directory=directory)
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' estate
+        from tests.processes.scale import fresh_database, postgres_url, rabbitmq_url
+
+        broker = rabbitmq_url()
+        return cls(
+            stack.enter_context(fresh_database(postgres_url())),
+            broker,
+            f"\n[processes]\ngateways = {args.scale_gateways}\nworkers = {args.scale_workers}\n",
+        )
+
+    def stages(self, request_ids: set[str]) -> Stages:
+        if self.directory is not None:
+            return read_stages(self.directory / "hub.db", request_ids)
+        return read_stages_from(self.url, request_ids)
+
+    def engines_cpu(self, before: dict[str, float] | None = None) -> dict[str, float]:
+        """Scale mode: CPU seconds of this database's PostgreSQL backends and of the RabbitMQ
+        node, by process; with ``before`` (an earlier call's answer), the two totals since."""
+        if self.directory is not None:
+            return {}
+        from sqlalchemy import text
+        from tests.processes.scale import rabbitmq_dir
+
+        from opendcc.store import create_engine_for as engine_for
+
+        engine = engine_for(self.url)
+        try:
+            with engine.connect() as conn:
+                backends = conn.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                ).scalars()
+                now = {f"pg {pid}": cpu_seconds(int(pid)) for pid in backends}
+        finally:
+            engine.dispose()
+        try:
+            now["rabbitmq"] = cpu_seconds(int((rabbitmq_dir() / "node.pid").read_text()))
+        except (OSError, ValueError):
+            now["rabbitmq"] = 0.0
+        if before is None:
+            return now
+        since = {k: v - before.get(k, 0.0) for k, v in now.items()}
+        return {
+            "PostgreSQL (this database)": sum(v for k, v in since.items() if k != "rabbitmq"),
+            "RabbitMQ": since["rabbitmq"],
+        }
+
+
 # --------------------------------------------------------------------------- profile
 
 
@@ -607,6 +706,14 @@ def arguments() -> argparse.Namespace:
         action="store_true",
         help="experiment: run the hub with BEGIN IMMEDIATE on every SQLite transaction",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="scale mode: PostgreSQL (OPENDCC_TEST_POSTGRES_URL) + RabbitMQ"
+        " (OPENDCC_TEST_RABBITMQ_URL), a fresh database each mode",
+    )
+    parser.add_argument("--scale-gateways", type=int, default=2, help="gateways in scale mode")
+    parser.add_argument("--scale-workers", type=int, default=2, help="workers in scale mode")
     parser.add_argument("--profile", action="store_true", help="cProfile front_door.handle")
     parser.add_argument("--profile-requests", type=int, default=500)
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
@@ -736,15 +843,17 @@ def run(
     stack.callback(receiver.close)
     headend = HeadEndProcess(cohort(), meters=scenario.headend_meters(), latency_ms=args.latency_ms)
     stack.callback(headend.stop)
-    database = directory / "hub.db"
+    store = Store.bring_up(args, directory, stack)
     config = scenario.write_config(
         directory / "hub.toml",
         keys=KEYS,
         cohort=cohort(),
         headend=headend.endpoint,
         callback_url=receiver.url,
-        database_url=f"sqlite:///{database}",
+        database_url=store.url,
         anomaly_max=10**9,  # the network operator's 4.1.1 threshold, out of the way
+        broker_url=store.broker_url,
+        extra=store.extra,
     )
     launcher = ImmediateHubProcess if args.sqlite_immediate else HubProcess
     hub = launcher(config, free_port(), directory / "hub.log")
@@ -768,6 +877,7 @@ def run(
     before_count = receiver.count()
     pids = {"hub": hub.popen.pid, "head-end": headend.popen.pid, "callback": receiver.pid()}
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    engines_before = store.engines_cpu()
     hub_tree_before = tree_cpu(hub.popen.pid)
     kinds_before = kinds_cpu(hub.popen.pid)
     client_before = self_cpu()
@@ -791,12 +901,14 @@ def run(
     cpu[HUB_TREE] = tree_cpu(hub.popen.pid) - hub_tree_before
     for kind, seconds in sorted(kinds_cpu(hub.popen.pid).items()):
         cpu[kind] = seconds - kinds_before.get(kind, 0.0)
+    for name, seconds in store.engines_cpu(engines_before).items():
+        cpu[name] = seconds
     cpu["benchmark (sender" + (")" if args.callback == "fast" else " + callback)")] = (
         self_cpu() - client_before
     )
     arrivals, duplicates = receiver.arrivals()
     health = "" if drained else hub_health(hub.url)
-    stages = read_stages(database, {items[i].request_id for i in accepted})
+    stages = store.stages({items[i].request_id for i in accepted})
     hub.stop()
     return Run(
         len(users),
@@ -844,10 +956,16 @@ def report(args: argparse.Namespace, r: Run) -> None:
     else:
         mode = "ordered: one in flight per User" if args.ordered else "closed loop"
     hub = "BEGIN IMMEDIATE experiment" if args.sqlite_immediate else "as shipped"
+    engines = (
+        f"scale mode: PostgreSQL + RabbitMQ, {args.scale_gateways} gateways,"
+        f" {args.scale_workers} workers"
+        if args.scale
+        else "on SQLite (WAL, synchronous=FULL)"
+    )
     print(
         f"front-door benchmark: {n} signed SRV {SRV} requests from {r.users} User(s) over"
         f" {len(scenario.METERS)} meters; {args.concurrency} connections, {mode}; hub {hub},"
-        f" on SQLite (WAL, synchronous=FULL), no XSD; callback: {args.callback};"
+        f" {engines}, no XSD; callback: {args.callback};"
         f" {os.cpu_count()} CPUs"
     )
     print(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -37,7 +38,22 @@ from opendcc.store import create_engine_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RABBITMQ_SCRIPT = ROOT / "scripts/test-rabbitmq.sh"
-RABBITMQ_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "opendcc-rabbitmq-56729"
+
+
+def rabbitmq_port() -> int:
+    """The test node's port: the one in ``OPENDCC_TEST_RABBITMQ_URL``, else the script's."""
+    url = os.environ.get("OPENDCC_TEST_RABBITMQ_URL")
+    if url:
+        port = urlsplit(url).port
+        if port is not None:
+            return port
+    return int(os.environ.get("OPENDCC_TEST_AMQP_PORT", "56729"))
+
+
+def rabbitmq_dir() -> Path:
+    """Where scripts/test-rabbitmq.sh keeps the node of that port (its pid file among it)."""
+    default = Path(os.environ.get("TMPDIR", "/tmp")) / f"opendcc-rabbitmq-{rabbitmq_port()}"
+    return Path(os.environ.get("OPENDCC_TEST_RABBITMQ_DIR", default))
 
 
 def missing(what: str) -> None:
@@ -66,8 +82,14 @@ def rabbitmq_url() -> str:
 
 def start_rabbitmq() -> str:
     """Start (or reuse) the test node; its URL. Installed but not starting is a failure."""
+    environment = os.environ | {"OPENDCC_TEST_AMQP_PORT": str(rabbitmq_port())}
     found = subprocess.run(
-        [str(RABBITMQ_SCRIPT)], capture_output=True, text=True, timeout=180, check=False
+        [str(RABBITMQ_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=environment,
     )
     assert found.returncode == 0, f"RabbitMQ did not start: {found.stderr[-500:]}"
     return found.stdout.strip()
@@ -75,7 +97,7 @@ def start_rabbitmq() -> str:
 
 def kill_rabbitmq() -> None:
     """kill -9 the broker's Erlang VM, as a crash."""
-    pid = int((RABBITMQ_DIR / "node.pid").read_text().strip())
+    pid = int((rabbitmq_dir() / "node.pid").read_text().strip())
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -84,6 +106,21 @@ def kill_rabbitmq() -> None:
         except ProcessLookupError:
             return
         time.sleep(0.05)
+
+
+def stop_rabbitmq() -> None:
+    """Stop the broker as an operator's restart does (SIGTERM: it shuts down cleanly)."""
+    pid = int((rabbitmq_dir() / "node.pid").read_text().strip())
+    environment = os.environ | {"OPENDCC_TEST_AMQP_PORT": str(rabbitmq_port())}
+    subprocess.run([str(RABBITMQ_SCRIPT), "stop"], check=True, timeout=30, env=environment)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the broker did not stop within 60 s")
 
 
 @contextmanager
@@ -153,6 +190,13 @@ class ScaleEstate:
     def restart_worker(self, n: int) -> None:
         self.workers[n] = self.start("worker")
 
+    def other(self, kind: str) -> Node:
+        """The deliverer or the scheduler."""
+        return next(node for node in self.others if node.kind == kind)
+
+    def restart_other(self, kind: str) -> None:
+        self.others = [n for n in self.others if n.kind != kind] + [self.start(kind)]
+
     def send_one(self, gateway: Node) -> str | None:
         """One signed 4.1.1 through ``gateway``; its message key when acknowledged (I99)."""
         supplier = self.supplier
@@ -210,8 +254,22 @@ class ScaleEstate:
             assert {response_code(b) for b in bodies} == {"I0"}, key
 
 
+# Short leases and sweeps: a killed process's work comes back within seconds.
+TEST_PROCESSES = (
+    "lease_seconds = 3\nredeliver_seconds = 5\nsweep_seconds = 0.3\npoll_seconds = 0.05\n"
+)
+
+
 @contextmanager
-def scale_estate(directory: Path, *, latency_ms: int = 150) -> Iterator[ScaleEstate]:
+def scale_estate(
+    directory: Path,
+    *,
+    latency_ms: int = 150,
+    processes: str = TEST_PROCESSES,
+    workers: int = 2,
+) -> Iterator[ScaleEstate]:
+    """The estate, up; ``processes`` is its ``[processes]`` table (the tests' short leases and
+    sweeps by default), ``workers`` how many worker processes start with it."""
     broker = rabbitmq_url()
     with fresh_database(postgres_url()) as database:
         headend = HeadEndProcess(cohort(), meters=scenario.headend_meters(), latency_ms=latency_ms)
@@ -225,10 +283,7 @@ def scale_estate(directory: Path, *, latency_ms: int = 150) -> Iterator[ScaleEst
                     callback_url=callback.url,
                     database_url=database,
                     broker_url=broker,
-                    extra=(
-                        "\n[processes]\nlease_seconds = 3\nredeliver_seconds = 5\n"
-                        "sweep_seconds = 0.3\npoll_seconds = 0.05\n"
-                    ),
+                    extra=f"\n[processes]\n{processes}",
                 )
                 prepare(load(config))
                 engine = create_engine_for(database)
@@ -244,7 +299,7 @@ def scale_estate(directory: Path, *, latency_ms: int = 150) -> Iterator[ScaleEst
                     http,
                     user(scenario.SUPPLIER_KEY),
                 )
-                for kind in ("scheduler", "deliverer", "worker", "worker"):
+                for kind in ("scheduler", "deliverer", *["worker"] * workers):
                     node = running.start(kind)
                     (running.workers if kind == "worker" else running.others).append(node)
                 running.gateways = [

@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from tests.processes.scale import rabbitmq_url
 from tests.reference import NOW
 
 from opendcc.core.request_id import RequestId
 from opendcc.queue.broker import BROKER, BrokerQueue, Lane, lane_of
 from opendcc.store.requests import NewRequest, RequestStore
+from opendcc.store.tables import jobs
 
 URGENT = 10
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in range(6)]
@@ -131,3 +134,42 @@ def test_duplicates_are_dropped_and_left_work_is_published_again(
         assert owner == BROKER
 
     run(engine, broker, body)
+
+
+def test_renewal_and_claim_never_wait_on_a_job_being_completed(engine: Engine) -> None:
+    """A worker's group commit deletes its finished jobs' rows in one transaction; its lease
+    renewal and its claim of a duplicate message, in other transactions, used to wait on those
+    rows in another order: PostgreSQL's 'deadlock detected', the request retried. They skip a
+    row being changed (it is renewed next time, or is gone) and never wait."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no row locks to deadlock on")
+    queue = BrokerQueue(engine, "amqp://unused", urgent=URGENT)
+    done, held, published = RIDS[0], RIDS[1], RIDS[2]
+    for rid in (done, held, published):
+        accept(engine, queue, rid, 0, 0)
+    with engine.begin() as conn:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.request_id.in_([str(done), str(held)]))
+            .values(lease_owner="w", lease_until=NOW + timedelta(seconds=30))
+        )
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.request_id == str(published))
+            .values(lease_owner=BROKER, lease_until=NOW + timedelta(seconds=30))
+        )
+    completing = engine.connect()
+    pool = ThreadPoolExecutor(1)
+    try:
+        completing.begin()
+        queue.complete_in(completing, done)  # not committed: the row stays locked
+        renewed = pool.submit(queue.renew, "w", NOW).result(timeout=10)
+        assert renewed == 1  # the held job, not the one being completed
+        for rid in (done, published):  # a duplicate of the finished job's message, and one
+            queue._buffers[Lane.INTERACTIVE].append((str(rid), cast(Any, None)))
+        claimed = pool.submit(queue.claim, "v", NOW + timedelta(seconds=1)).result(timeout=10)
+        assert claimed == [published]
+    finally:
+        completing.rollback()
+        completing.close()
+        pool.shutdown()

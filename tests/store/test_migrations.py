@@ -25,7 +25,7 @@ def test_downgrade_to_the_previous_revision_and_back(engine: Engine) -> None:
     from opendcc.store.engine import alembic_config
 
     upgrade(engine)
-    command.downgrade(alembic_config(engine), "0009")  # 0016, 0014 and 0010 down
+    command.downgrade(alembic_config(engine), "0009")  # 0016, 0015, 0014 and 0010 down
     command.downgrade(alembic_config(engine), "0007")
     upgrade(engine)
     with engine.connect() as conn:

@@ -5,7 +5,8 @@ Behind the same calls as the embedded queue (``enqueue_in``, ``claim``, ``comple
 (the front door never talks to the broker, so nothing is published before it is committed).
 
 - **Publishing** (``run_publisher``, in every gateway and worker process): due, unleased jobs
-  are leased to the broker (``lease_owner = 'broker'`` for ``redeliver_after``) in one
+  are found by two scans on partial indexes (never leased; lease run out: migration 0015) and
+  leased to the broker (``lease_owner = 'broker'`` for ``redeliver_after``) in one
   conditional UPDATE, then published, with publisher confirms, to their lane's quorum queue.
   A publish that fails gives its jobs back at once; a job whose broker lease runs out (a
   message the broker lost, or left unconsumed that long) or whose worker's lease runs out (a
@@ -17,6 +18,9 @@ Behind the same calls as the embedded queue (``enqueue_in``, ``claim``, ``comple
   the jobs to this worker with one conditional UPDATE: a redelivered or duplicated message whose
   job another worker holds (or has finished) is dropped. Messages are acknowledged once the
   lease is taken: from then on the lease, renewed while the worker lives, is what keeps the job.
+  On PostgreSQL the claim and the renewal skip rows another transaction holds (``SKIP
+  LOCKED``): a worker's group commit deletes its finished jobs in one transaction, and waiting
+  on them in another order deadlocks.
 
 Lanes are separate queues because Debian's RabbitMQ (3.10) has no priorities on quorum queues.
 Redelivery is harmless: the RequestID is the idempotency key all the way to the head-end.
@@ -33,11 +37,11 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import Engine, Select, or_, select, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
-from opendcc.queue.jobs import JobQueue, due_at, free_at
+from opendcc.queue.jobs import JobQueue, free_at
 from opendcc.store.tables import jobs
 
 if TYPE_CHECKING:
@@ -52,6 +56,8 @@ log = logging.getLogger(__name__)
 BROKER = "broker"  # the lease owner of a job published and not yet taken by a worker
 PUBLISH_BATCH = 256
 CONNECT_RETRY_S = 1.0
+
+_candidates = select(jobs.c.request_id, jobs.c.priority, jobs.c.run_after)
 
 
 class Lane(Enum):
@@ -102,19 +108,56 @@ class BrokerQueue(JobQueue):
     # ------------------------------------------------------------------ the database side
 
     def take_for_publishing(self, now: datetime, limit: int) -> list[tuple[RequestId, int]]:
-        """Lease up to ``limit`` due, unleased jobs to the broker: (request, priority) each."""
-        due = due_at(now).limit(limit)
-        if self._skip_locked:  # two publishers never wait on each other's rows
-            due = due.with_for_update(skip_locked=True)
+        """Lease up to ``limit`` due, unleased jobs to the broker: (request, priority) each.
+
+        Two scans, each on a partial index (migration 0015), so a backlog's leased rows are
+        never walked: jobs never leased, in publishing order, and jobs whose lease ran out (a
+        dead consumer's, a lost message's). The best ``limit`` of both are leased."""
         with self.engine.begin() as conn:
+            found = [
+                *conn.execute(self._unleased(now, limit)),
+                *conn.execute(self._lapsed(now, limit)),
+            ]
+            found.sort(key=lambda row: (-row.priority, row.run_after))
+            chosen = sorted({row.request_id for row in found[:limit]})
+            if not chosen:
+                return []
             rows = conn.execute(
                 update(jobs)
-                .where(jobs.c.request_id.in_(due))
+                .where(jobs.c.request_id.in_(chosen))
                 .where(free_at(now))
                 .values(lease_owner=BROKER, lease_until=now + self.redeliver_after)
                 .returning(jobs.c.request_id, jobs.c.priority)
             ).all()
         return [(RequestId.parse(key), int(priority)) for key, priority in rows]
+
+    def _unleased(self, now: datetime, limit: int) -> Select[tuple[str, int, datetime]]:
+        """Jobs never leased (or given back), due and waiting on nothing: ``ix_jobs_unleased``
+        read in its order, up to ``limit`` rows."""
+        return self._lockable(
+            _candidates.where(jobs.c.lease_until.is_(None))
+            .where(jobs.c.waits_for.is_(None))
+            .where(jobs.c.run_after <= now)
+            .order_by(jobs.c.priority.desc(), jobs.c.run_after)
+            .limit(limit)
+        )
+
+    def _lapsed(self, now: datetime, limit: int) -> Select[tuple[str, int, datetime]]:
+        """Jobs whose lease ran out (``ix_jobs_lease_until``): few, unless a broker or a worker
+        died with many."""
+        return self._lockable(
+            _candidates.where(jobs.c.lease_until < now)
+            .where(jobs.c.waits_for.is_(None))
+            .where(jobs.c.run_after <= now)
+            .order_by(jobs.c.priority.desc(), jobs.c.run_after)
+            .limit(limit)
+        )
+
+    def _lockable(
+        self, query: Select[tuple[str, int, datetime]]
+    ) -> Select[tuple[str, int, datetime]]:
+        """Two publishers never wait on each other's rows (PostgreSQL)."""
+        return query.with_for_update(skip_locked=True) if self._skip_locked else query
 
     def give_back(self, request_ids: Sequence[RequestId]) -> None:
         """Publishing these failed: due again now (not when the broker lease runs out)."""
@@ -142,11 +185,12 @@ class BrokerQueue(JobQueue):
         free = or_(
             jobs.c.lease_owner == BROKER, jobs.c.lease_until.is_(None), jobs.c.lease_until < now
         )
+        keys = sorted({key for key, _ in taken})
         try:
             with self.engine.begin() as conn:
                 won = conn.execute(
                     update(jobs)
-                    .where(jobs.c.request_id.in_(sorted({key for key, _ in taken})))
+                    .where(jobs.c.request_id.in_(self._unlocked(keys)))
                     .where(jobs.c.run_after <= now)
                     .where(jobs.c.waits_for.is_(None))
                     .where(free)
@@ -168,6 +212,32 @@ class BrokerQueue(JobQueue):
     def release_all(self) -> int:
         """Nothing: in scale mode other workers' leases are live; dead ones run out."""
         return 0
+
+    def renew(self, owner: str, now: datetime) -> int:
+        """Extend the leases ``owner`` holds, but not of a row another of its transactions is
+        changing (a job being completed in a group commit): on PostgreSQL an UPDATE of all its
+        rows would wait on that one's locks while it waits on ours, a deadlock. A row skipped
+        is renewed next time, or is gone."""
+        mine = select(jobs.c.request_id).where(jobs.c.lease_owner == owner)
+        if self._skip_locked:
+            mine = mine.with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                update(jobs).where(jobs.c.request_id.in_(mine)).values(lease_until=now + self.lease)
+            )
+        return renewed.rowcount
+
+    def _unlocked(self, keys: list[str]) -> Select[tuple[str]] | list[str]:
+        """The jobs of ``keys`` no other transaction is changing (PostgreSQL): a job locked is
+        being completed, retried or taken by its holder, so its message is dropped, never
+        waited on (waiting, with a group commit's deletes in another order, can deadlock)."""
+        if not self._skip_locked:
+            return keys
+        return (
+            select(jobs.c.request_id)
+            .where(jobs.c.request_id.in_(keys))
+            .with_for_update(skip_locked=True)
+        )
 
     # ------------------------------------------------------------------ the broker side
 

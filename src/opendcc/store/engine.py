@@ -13,6 +13,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 
 DEFAULT_URL = "sqlite:///opendcc.db"
+PG_POOL = 12  # PostgreSQL connections a process keeps open
+PG_OVERFLOW = 8  # and may open beyond them for a burst (closed after use)
 
 
 def database_url() -> str:
@@ -27,7 +29,10 @@ def create_engine_for(url: str | None = None) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         engine.__class__ = SqliteEngine
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Connections kept open for the threads that use them at once (SQLAlchemy's default keeps
+    # 5 and opens and closes the rest: a PostgreSQL backend started for each transaction past
+    # the fifth, a few ms of CPU on both sides). Peak per process unchanged in spirit (20).
+    return create_engine(url, pool_pre_ping=True, pool_size=PG_POOL, max_overflow=PG_OVERFLOW)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -839,3 +839,21 @@ prenotifications = Table(
     Column("user_id", EUI, nullable=False),
     Column("notified_at", AWARE, nullable=False),
 )
+
+# --- h20s: the scale-mode publisher's scan of due jobs (0015) ---
+# Jobs never leased, in the order they are published (highest priority, then the oldest): a
+# backlog's rows leased to the broker or a worker are not in it, so the scan skips them.
+Index(
+    "ix_jobs_unleased",
+    jobs.c.priority.desc(),
+    jobs.c.run_after,
+    sqlite_where=(jobs.c.lease_until.is_(None)) & (jobs.c.waits_for.is_(None)),
+    postgresql_where=(jobs.c.lease_until.is_(None)) & (jobs.c.waits_for.is_(None)),
+)
+# Leased jobs by the end of their lease: the sweep for leases that ran out (a dead consumer).
+Index(
+    "ix_jobs_lease_until",
+    jobs.c.lease_until,
+    sqlite_where=jobs.c.lease_until.is_not(None),
+    postgresql_where=jobs.c.lease_until.is_not(None),
+)

@@ -1,14 +1,14 @@
 """SMETS1 device pre-notifications (DUIS 12.2): who pre-notified each Pending device
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
