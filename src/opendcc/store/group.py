@@ -65,9 +65,11 @@ class GroupCommit:
         self._queue: queue.SimpleQueue[tuple[Work, Future[Any]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        # Counted for the benchmarks: batches committed and pieces of work in them.
+        # Counted for the benchmarks: batches committed and pieces of work in them, and pieces
+        # whose batch rolled back (a lone piece refused, e.g. a replay, rolls its batch back).
         self.batches = 0
         self.pieces = 0
+        self.rolled_back = 0
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in the next batch's transaction; return its result once committed."""
@@ -128,6 +130,7 @@ class GroupCommit:
                     self._one(conn, work, future, results, alone=len(batch) == 1)
         except BaseException as exc:
             self.on_rollback()
+            self.rolled_back += len(batch)
             for future, ok, value in results:
                 if not ok:
                     future.set_exception(value)  # refused in its savepoint: its own answer
