@@ -57,6 +57,7 @@ from opendcc.dsp.notices import queue_in
 from opendcc.dsp.offering import non_device_entry
 from opendcc.duis import precommand
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
+from opendcc.duis.fast_response import signed_acknowledgement, signed_refusal
 from opendcc.duis.precommand import PreCommandInvalid
 from opendcc.duis.request import (
     CommandVariant,
@@ -64,7 +65,7 @@ from opendcc.duis.request import (
     read_header,
     request_from_tree,
 )
-from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
+from opendcc.duis.response import response, sign_document, to_bytes
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import MalformedDocument, parse_xml, sr
 from opendcc.duis.xmldsig import (
@@ -379,8 +380,7 @@ class FrontDoor:
         if (replayed := self._commit(incoming, request, write)) is not None:
             return replayed
         (self.on_accepted if admitted else self.on_alert)()
-        ack = sign_document(acknowledgement(request, now), self.dsp)
-        return Answer(200, to_bytes(ack), "I99", reason)
+        return Answer(200, signed_acknowledgement(request, now, self.dsp), "I99", reason)
 
     def _non_device(self, incoming: Incoming, request: ServiceRequest, granted: Granted) -> Answer:
         now = incoming.now
@@ -492,14 +492,14 @@ class FrontDoor:
         code: ResponseCode = ResponseCode.INVALID_USER_ROLE,
     ) -> Answer:
         self.audit.record(_record(incoming, request, code.value, reason))
-        answer = response(
+        body = signed_refusal(
             request.request_id,
             service_reference=request.service_reference,
             srv=request.srv,
             code=code,
             now=incoming.now,
+            credentials=self.dsp,
         )
-        body = to_bytes(sign_document(answer, self.dsp))
         return Answer(status, body, code.value, reason, headers=_reason(reason))
 
     def unreadable(self, endpoint: Endpoint, body: bytes, exc: Exception) -> Answer:
@@ -538,14 +538,14 @@ class FrontDoor:
                 srv,
             )
         )
-        answer = response(
+        signed = signed_refusal(
             None,
             service_reference=service_reference,
             srv=srv,
             code=ResponseCode.INVALID_USER_ROLE,
             now=now,
+            credentials=self.dsp,
         )
-        signed = to_bytes(sign_document(answer, self.dsp))
         return Answer(400, signed, "E1", reason, headers=_reason(reason))
 
     def _quarantine_alert(self, request: ServiceRequest, url: str, now: datetime) -> Message:
