@@ -117,3 +117,25 @@ def test_the_statement_is_compiled_for_the_dialect(engine: Engine) -> None:
     sql = insert.sql(engine.dialect)
     assert sql.startswith("INSERT INTO audit_log (at, endpoint) VALUES")
     assert "RETURNING" not in sql  # nothing read back per row
+
+
+def test_a_raw_job_row_is_the_queues(engine: Engine) -> None:
+    from opendcc.dsp.frontdoor import _RAW_JOB
+    from opendcc.queue.jobs import JobQueue
+
+    store = RequestStore(engine)
+    (core, *_), (raw, *_) = requests(CORE)[1], requests(RAW)[1]
+    for new in (core, raw):
+        store.accept(new, T0)
+    run_after = T0 + timedelta(hours=1, microseconds=5)
+    with engine.begin() as conn:
+        JobQueue.enqueue_many_in(conn, [(core.request_id, run_after, 3, core.request_id)])
+        _RAW_JOB.run(conn, [(str(raw.request_id), run_after, 0, 3, str(raw.request_id))])
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT request_id, run_after, lease_owner, lease_until, attempts, priority, waits_for"
+            " FROM jobs ORDER BY request_id"
+        ).all()
+    blank = [tuple(str(v).replace(CORE, "U").replace(RAW, "U") for v in row) for row in rows]
+    assert len(blank) == 2
+    assert blank[0] == blank[1]
