@@ -154,3 +154,27 @@ def test_plain_answers_take_the_text_path(
             now=NOW,
             credentials=fixed,
         )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"<a><b>1</b></a>",
+        b'<sr:R xmlns:sr="urn:x" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><sr:b/></sr:R>',
+        b'<R xmlns="urn:default" xmlns:ds="urn:not-dsig"><b>&amp;</b></R>',
+    ],
+)
+def test_the_signed_info_template_is_lxmls_c14n(
+    document: bytes, dcc_credentials: SigningCredentials
+) -> None:
+    """``xmldsig.sign`` signs the template; what a verifier canonicalises must be the same."""
+    from lxml import etree
+
+    from opendcc.duis.xmldsig import SIGNED_INFO_C14N, _c14n_signed_info, sign
+
+    root = etree.fromstring(document)
+    signature = sign(root, dcc_credentials)
+    signed_info = signature[0]
+    digest = signed_info.findtext(".//{http://www.w3.org/2000/09/xmldsig#}DigestValue")
+    assert signature.prefix == "ds"
+    assert _c14n_signed_info(signed_info) == SIGNED_INFO_C14N.format(digest=digest).encode()

@@ -35,7 +35,7 @@ from opendcc.duis.response import (
     to_bytes,
 )
 from opendcc.duis.xml import DS_NS, RA_NS, SR_NS
-from opendcc.duis.xmldsig import ECDSA_SHA256, ENVELOPED, EXC_C14N, SHA256
+from opendcc.duis.xmldsig import ECDSA_SHA256, ENVELOPED, EXC_C14N, SHA256, SIGNED_INFO_C14N
 from opendcc.smki.credentials import SigningCredentials
 
 # What a value may hold to be written as is: no character C14N or the serialiser changes.
@@ -50,16 +50,6 @@ _SERIAL_ROOT = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     f'<sr:Response xmlns:sr="{SR_NS}" xmlns:ra="{RA_NS}" xmlns:ds="{DS_NS}"'
     f' schemaVersion="{SCHEMA_VERSION}">'
-)
-# Exclusive C14N of the SignedInfo: empty elements as start-end pairs, ds declared on it.
-_SIGNED_INFO_C14N = (
-    f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
-    f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
-    f'<ds:SignatureMethod Algorithm="{ECDSA_SHA256}"></ds:SignatureMethod>'
-    '<ds:Reference URI=""><ds:Transforms>'
-    f'<ds:Transform Algorithm="{ENVELOPED}"></ds:Transform></ds:Transforms>'
-    f'<ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
-    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
 )
 # The same SignedInfo as serialised inside the document (ds declared on the root).
 _SIGNED_INFO_XML = (
@@ -160,7 +150,7 @@ def signed_plain_response(
     canonical = f"{_CANONICAL_ROOT}{content}</sr:Response>".encode()
     digest = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
     der = credentials.key.sign(
-        _SIGNED_INFO_C14N.format(digest=digest).encode(), ec.ECDSA(hashes.SHA256())
+        SIGNED_INFO_C14N.format(digest=digest).encode(), ec.ECDSA(hashes.SHA256())
     )
     r, s = decode_dss_signature(der)
     raw = r.to_bytes(_SCALAR_BYTES, "big") + s.to_bytes(_SCALAR_BYTES, "big")
