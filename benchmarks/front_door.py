@@ -9,10 +9,10 @@ and end-to-end latency, every refusal by HTTP status and DUIS code, the per-stag
 back from the hub's `request_transitions` table, and the CPU each process spent (the hub's
 summed over all its processes, children included). Run with `make bench-front-door`:
 
-    .venv/bin/python benchmarks/front_door.py [--modes burst,ordered,open] [--requests 1000]
-        [--concurrency 16] [--open-rate 100] [--users both|supplier] [--callback fast|stdlib]
-        [--stall 20] [--profile] [--sqlite-immediate] [--keep DIR]
-        [--scale [--scale-gateways 2] [--scale-workers 2]]
+    .venv/bin/python benchmarks/front_door.py [--modes burst,ordered,open,accept]
+        [--requests 1000] [--concurrency 16] [--open-rate 100] [--users both|supplier]
+        [--callback fast|stdlib] [--gateways N] [--stall 20] [--profile] [--sqlite-immediate]
+        [--keep DIR] [--scale [--scale-gateways 2] [--scale-workers 2]]
 
 `--scale` runs the same hub in scale mode: a fresh PostgreSQL database each mode
 (`OPENDCC_TEST_POSTGRES_URL`) and RabbitMQ (`OPENDCC_TEST_RABBITMQ_URL`, or the project's node,
@@ -22,7 +22,11 @@ PostgreSQL backends and of the RabbitMQ node is printed beside the hub's (`make 
 Three modes, each on a fresh hub, one after another (all three by default): **burst** (every
 request as fast as `--concurrency` connections take them, the Users interleaved), **ordered**
 (one request in flight per User) and **open** (an open loop at `--open-rate` requests/s: the
-end-to-end p50/p99 at a given rate). A summary closes the run with each mode's accepted/s,
+end-to-end p50/p99 at a given rate). **accept** (only when asked for: ``--modes accept``) is
+the burst against the gateways alone: the store prepared as ``opendcc serve`` prepares it, then
+``--gateways`` gateway processes on one socket and no worker, deliverer or scheduler, so the
+figures are the accept path's own: accepted/s and the gateways' CPU per accept (e.g.
+``--modes accept --requests 20000``). A summary closes the run with each mode's accepted/s,
 refusals, delivered/s, e2e p50/p99 and hub CPU per request, beside the floors measured in the
 same run (``floors.py``: a bare ECDSA verify, an XMLDSig verify, a raw HTTP server's CPU per
 POST, raw SQLite executemany rows/s). `--ordered` or `--rate R` alone run that one mode.
@@ -224,6 +228,24 @@ class FastReceiver:
             self._process.kill()
 
 
+class NoReceiver:
+    """The accept mode's: nothing is delivered (no worker runs), so nothing listens."""
+
+    url = "http://127.0.0.1:9/duis"
+
+    def count(self) -> int:
+        return 0
+
+    def arrivals(self) -> tuple[dict[str, float], int]:
+        return {}, 0
+
+    def pid(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
 class StdlibReceiver:
     """opendcc.sim.user.CallbackServer: ThreadingHTTPServer, in this process."""
 
@@ -405,6 +427,41 @@ class ImmediateHubProcess(HubProcess):
             ["-c", _IMMEDIATE, "serve", "--config", str(config), "--port", str(port)],
             log,
         )
+        self.url = f"http://127.0.0.1:{port}"
+        self.wait_ready()
+
+
+# The accept mode's hub: the store prepared as `opendcc serve` prepares it, then only its
+# gateways, on one listening socket, until SIGTERM (no worker: accepted jobs wait).
+_GATEWAYS_ONLY = """
+import signal, sys, time
+from pathlib import Path
+from opendcc.config import load
+from opendcc.processes import supervisor
+from opendcc.processes.gateway import listening
+from opendcc.processes.run import setup_logging
+setup_logging()
+source, port, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+supervisor.prepare(load(source))
+sock = listening("127.0.0.1", port)
+fd = sock.fileno()
+every = [
+    supervisor.Child("gateway", ["--config", str(source), "--fd", str(fd)], fds=(fd,))
+    for _ in range(count)
+]
+for child in every:
+    child.start()
+stopping = []
+signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+while not stopping:
+    time.sleep(0.2)
+supervisor._stop_all(every)
+"""
+
+
+class GatewaysOnly(HubProcess):
+    def __init__(self, config: Path, port: int, log: Path | None, gateways: int) -> None:
+        Process.__init__(self, ["-c", _GATEWAYS_ONLY, str(config), str(port), str(gateways)], log)
         self.url = f"http://127.0.0.1:{port}"
         self.wait_ready()
 
@@ -714,6 +771,9 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--scale-gateways", type=int, default=2, help="gateways in scale mode")
     parser.add_argument("--scale-workers", type=int, default=2, help="workers in scale mode")
+    parser.add_argument(
+        "--gateways", type=int, default=os.cpu_count() or 1, help="accept mode: gateways"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile front_door.handle")
     parser.add_argument("--profile-requests", type=int, default=500)
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
@@ -721,6 +781,7 @@ def arguments() -> argparse.Namespace:
 
 
 MODES = ("burst", "ordered", "open")
+EXTRA_MODES = ("accept",)  # only when named
 
 
 def mode_args(args: argparse.Namespace, mode: str) -> argparse.Namespace:
@@ -729,6 +790,7 @@ def mode_args(args: argparse.Namespace, mode: str) -> argparse.Namespace:
     settings = argparse.Namespace(**vars(args))
     settings.ordered = mode == "ordered"
     settings.rate = args.open_rate if mode == "open" else 0.0
+    settings.accept_only = mode == "accept"
     return settings
 
 
@@ -746,8 +808,9 @@ def main() -> int:
         args.open_rate = args.rate or args.open_rate
     else:
         modes = list(MODES)
-    if unknown := set(modes) - set(MODES):
-        print(f"unknown modes {sorted(unknown)}; choose from {MODES}", file=sys.stderr)
+    if unknown := set(modes) - set(MODES + EXTRA_MODES):
+        known = MODES + EXTRA_MODES
+        print(f"unknown modes {sorted(unknown)}; choose from {known}", file=sys.stderr)
         return 2
     summary: list[tuple[str, Run, argparse.Namespace]] = []
     with contextlib.ExitStack() as stack:
@@ -800,9 +863,14 @@ def report_summary(summary: list[tuple[str, Run, argparse.Namespace]], floor: Fl
     for mode, r, settings in summary:
         sent = r.sent
         wall = sent.end - sent.start
-        label = {"burst": f"burst, {settings.concurrency} connections", "ordered": "ordered"}.get(
-            mode, f"open loop {settings.rate:,.0f}/s"
-        )
+        label = {
+            "burst": f"burst, {settings.concurrency} connections",
+            "ordered": "ordered",
+            "accept": f"accept only, {settings.gateways} gateway(s)",
+        }.get(mode, f"open loop {settings.rate:,.0f}/s")
+        if mode == "accept":
+            rows += accept_rows(label, r)
+            continue
         delivered = [i for i in r.accepted if r.items[i].key in r.arrivals]
         last = max((r.arrivals[r.items[i].key] for i in delivered), default=sent.end)
         e2e = [r.arrivals[r.items[i].key] - sent.at[i] for i in delivered]
@@ -828,6 +896,21 @@ def report_summary(summary: list[tuple[str, Run, argparse.Namespace]], floor: Fl
         print(f"{label[:52]:<52}{value:>16}")
 
 
+def accept_rows(label: str, r: Run) -> list[tuple[str, str]]:
+    sent = r.sent
+    refused = Counter(
+        f"{sent.status[i]} {sent.code[i]}" for i in range(len(r.items)) if sent.code[i] != "I99"
+    )
+    ack = [sent.acked[i] - sent.at[i] for i in r.accepted]
+    cpu = r.cpu.get(HUB_TREE, 0.0) / max(len(r.accepted), 1) * 1e3
+    return [
+        (f"{label}: accepted/s", f"{len(r.accepted) / (sent.end - sent.start):,.0f}"),
+        (f"{label}: refused", ", ".join(f"{k} x{v}" for k, v in refused.items()) or "0"),
+        (f"{label}: ack p50 / p99 ms", f"{pct(ack, 50) * 1e3:,.1f} / {pct(ack, 99) * 1e3:,.1f}"),
+        (f"{label}: gateway CPU ms/accept", f"{cpu:.2f}"),
+    ]
+
+
 def run(
     args: argparse.Namespace,
     users: Sequence[SimulatedUser],
@@ -839,24 +922,39 @@ def run(
     items = presign(users, args.requests)
     signing = time.perf_counter() - started
 
-    receiver: Receiver = FastReceiver() if args.callback == "fast" else StdlibReceiver()
+    accept_only = getattr(args, "accept_only", False)
+    receiver: Receiver = (
+        NoReceiver()
+        if accept_only
+        else FastReceiver()
+        if args.callback == "fast"
+        else StdlibReceiver()
+    )
     stack.callback(receiver.close)
-    headend = HeadEndProcess(cohort(), meters=scenario.headend_meters(), latency_ms=args.latency_ms)
-    stack.callback(headend.stop)
+    headend: Process | None = None
+    if not accept_only:
+        headend = HeadEndProcess(
+            cohort(), meters=scenario.headend_meters(), latency_ms=args.latency_ms
+        )
+        stack.callback(headend.stop)
     store = Store.bring_up(args, directory, stack)
     config = scenario.write_config(
         directory / "hub.toml",
         keys=KEYS,
         cohort=cohort(),
-        headend=headend.endpoint,
+        headend=headend.endpoint if isinstance(headend, HeadEndProcess) else "http://127.0.0.1:9",
         callback_url=receiver.url,
         database_url=store.url,
         anomaly_max=10**9,  # the network operator's 4.1.1 threshold, out of the way
         broker_url=store.broker_url,
         extra=store.extra,
     )
-    launcher = ImmediateHubProcess if args.sqlite_immediate else HubProcess
-    hub = launcher(config, free_port(), directory / "hub.log")
+    hub: HubProcess
+    if accept_only:
+        hub = GatewaysOnly(config, free_port(), directory / "hub.log", args.gateways)
+    else:
+        launcher = ImmediateHubProcess if args.sqlite_immediate else HubProcess
+        hub = launcher(config, free_port(), directory / "hub.log")
     stack.callback(hub.stop)
     url = f"{hub.url}/api/v1/serviceS"
 
@@ -872,10 +970,15 @@ def run(
                 stall=args.stall,
             )
         )
-        wait_for_deliveries(receiver, warm.code.count("I99"), args.drain_timeout, args.stall)
+        if not accept_only:
+            wait_for_deliveries(receiver, warm.code.count("I99"), args.drain_timeout, args.stall)
         warm_answers = Counter(f"{s} {c}" for s, c in zip(warm.status, warm.code, strict=True))
     before_count = receiver.count()
-    pids = {"hub": hub.popen.pid, "head-end": headend.popen.pid, "callback": receiver.pid()}
+    pids = {
+        "hub": hub.popen.pid,
+        "head-end": headend.popen.pid if headend else None,
+        "callback": receiver.pid(),
+    }
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     engines_before = store.engines_cpu()
     hub_tree_before = tree_cpu(hub.popen.pid)
@@ -893,7 +996,7 @@ def run(
         )
     )
     accepted = [i for i in range(len(items)) if sent.code[i] == "I99"]
-    drained = wait_for_deliveries(
+    drained = accept_only or wait_for_deliveries(
         receiver, before_count + len(accepted), args.drain_timeout, args.stall
     )
     drain_end = time.monotonic()

@@ -57,6 +57,7 @@ from opendcc.dsp.notices import queue_in
 from opendcc.dsp.offering import Offer, non_device_entry
 from opendcc.duis import precommand
 from opendcc.duis.alerts import QuarantineBreach, QuarantinedRequest, dcc_alert
+from opendcc.duis.fast_response import signed_acknowledgement, signed_refusal
 from opendcc.duis.precommand import PreCommandInvalid
 from opendcc.duis.request import (
     CommandVariant,
@@ -64,7 +65,7 @@ from opendcc.duis.request import (
     read_header,
     request_from_tree,
 )
-from opendcc.duis.response import acknowledgement, response, sign_document, to_bytes
+from opendcc.duis.response import response, sign_document, to_bytes
 from opendcc.duis.schema import DuisSchema
 from opendcc.duis.xml import MalformedDocument, parse_xml, sr
 from opendcc.duis.xmldsig import (
@@ -76,14 +77,16 @@ from opendcc.duis.xmldsig import (
 )
 from opendcc.inventory import SmiStatus
 from opendcc.inventory.status import TRANSITIONS as SMI_TRANSITIONS
-from opendcc.queue.jobs import WorkQueue
+from opendcc.queue.jobs import JobQueue, WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction
 from opendcc.s1sp.services import DECOMMISSION_NOTICE, InvalidParameters
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.group import GroupCommit
+from opendcc.store.raw import RawInsert, savepoint
 from opendcc.store.requests import NewRequest, Replay, RequestStore
+from opendcc.store.tables import jobs
 
 XML = "application/xml"
 # What converting hostile text can raise besides a DuisError: answered as malformed input.
@@ -379,8 +382,7 @@ class FrontDoor:
         if (replayed := self._commit(incoming, request, write)) is not None:
             return replayed
         (self.on_accepted if admitted else self.on_alert)()
-        ack = sign_document(acknowledgement(request, now), self.dsp)
-        return Answer(200, to_bytes(ack), "I99", reason)
+        return Answer(200, signed_acknowledgement(request, now, self.dsp), "I99", reason)
 
     def _non_device(self, incoming: Incoming, request: ServiceRequest, granted: Granted) -> Answer:
         now = incoming.now
@@ -497,14 +499,14 @@ class FrontDoor:
         code: ResponseCode = ResponseCode.INVALID_USER_ROLE,
     ) -> Answer:
         self.audit.record(_record(incoming, request, code.value, reason))
-        answer = response(
+        body = signed_refusal(
             request.request_id,
             service_reference=request.service_reference,
             srv=request.srv,
             code=code,
             now=incoming.now,
+            credentials=self.dsp,
         )
-        body = to_bytes(sign_document(answer, self.dsp))
         return Answer(status, body, code.value, reason, headers=_reason(reason))
 
     def unreadable(self, endpoint: Endpoint, body: bytes, exc: Exception) -> Answer:
@@ -543,14 +545,14 @@ class FrontDoor:
                 srv,
             )
         )
-        answer = response(
+        signed = signed_refusal(
             None,
             service_reference=service_reference,
             srv=srv,
             code=ResponseCode.INVALID_USER_ROLE,
             now=now,
+            credentials=self.dsp,
         )
-        signed = to_bytes(sign_document(answer, self.dsp))
         return Answer(400, signed, "E1", reason, headers=_reason(reason))
 
     def _quarantine_alert(self, request: ServiceRequest, url: str, now: datetime) -> Message:
@@ -577,6 +579,19 @@ class _Accept:
     record: AuditRecord
 
     def __call__(self, conn: Connection) -> None:
+        # Alone in its batch: the batch path with one piece (precompiled SQL), in a savepoint so
+        # that a counter another process accepted meanwhile (the DBAPI's IntegrityError) falls
+        # back to the Core path below, which tells a replay from a User's first-row race.
+        try:
+            with savepoint(conn, "accept_one"):
+                ((ok, refused),) = self.run_many(conn, [self])
+        except conn.dialect.loaded_dbapi.IntegrityError:
+            self._core(conn)
+            return
+        if not ok:
+            raise refused
+
+    def _core(self, conn: Connection) -> None:
         rid = self.new.request_id
         self.door.requests.accept_in(conn, self.new, self.now, self.state)
         self.door.jobs.enqueue_in(
@@ -594,13 +609,25 @@ class _Accept:
         taken = [p for p, refused in zip(pieces, answers, strict=True) if refused is None]
         rows = [(p.new.request_id, p.run_after, p.priority, p.waits_for) for p in taken]
         many = getattr(door.jobs, "enqueue_many_in", None)
-        if many is not None:
+        if getattr(type(door.jobs), "enqueue_many_in", None) is JobQueue.enqueue_many_in:
+            # The database's queue as it is (not a backend of its own): its rows, precompiled.
+            _RAW_JOB.run(
+                conn,
+                [
+                    (str(rid), run_after, 0, priority, str(waits) if waits else None)
+                    for rid, run_after, priority, waits in rows
+                ],
+            )
+        elif many is not None:
             many(conn, rows)
         else:  # a queue backend without it
             for rid, run_after, priority, waits_for in rows:
                 door.jobs.enqueue_in(conn, rid, run_after, priority, waits_for=waits_for)
         door.audit.append_many(conn, [p.record for p in taken])
         return [(True, None) if refused is None else (False, refused) for refused in answers]
+
+
+_RAW_JOB = RawInsert(jobs, ("request_id", "run_after", "attempts", "priority", "waits_for"))
 
 
 def _new(request: ServiceRequest, body: bytes, execute_at: datetime | None = None) -> NewRequest:

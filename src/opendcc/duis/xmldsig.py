@@ -48,6 +48,19 @@ SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 _SCALAR_BYTES = 32  # P-256
 
+# The exclusive C14N of the SignedInfo ``sign`` builds, when its prefix is ``ds``: only ds is
+# visibly used in it (the attributes are unprefixed), so it declares ds itself whatever the
+# document around it declares, and no value in it is escaped (URIs, base64).
+SIGNED_INFO_C14N = (
+    f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
+    f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
+    f'<ds:SignatureMethod Algorithm="{ECDSA_SHA256}"></ds:SignatureMethod>'
+    '<ds:Reference URI=""><ds:Transforms>'
+    f'<ds:Transform Algorithm="{ENVELOPED}"></ds:Transform></ds:Transforms>'
+    f'<ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
+    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+)
+
 
 class SignatureFailure(StrEnum):
     """Why a signature was refused; each is a distinct, reportable reason."""
@@ -117,7 +130,12 @@ def sign(element: etree._Element, credentials: SigningCredentials) -> etree._Ele
     etree.SubElement(reference, ds("DigestMethod"), Algorithm=SHA256)
     etree.SubElement(reference, ds("DigestValue")).text = base64.b64encode(digest).decode()
 
-    der = credentials.key.sign(_c14n_signed_info(signed_info), ec.ECDSA(hashes.SHA256()))
+    digest_value = base64.b64encode(digest).decode()
+    if signature.prefix == "ds":  # the usual case: its exclusive C14N is a template
+        canonical = SIGNED_INFO_C14N.format(digest=digest_value).encode()
+    else:
+        canonical = _c14n_signed_info(signed_info)
+    der = credentials.key.sign(canonical, ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
     raw = r.to_bytes(_SCALAR_BYTES, "big") + s.to_bytes(_SCALAR_BYTES, "big")
     etree.SubElement(signature, ds("SignatureValue")).text = base64.b64encode(raw).decode()

@@ -20,9 +20,11 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, insert, select, text
 
 from opendcc.store.group import GroupCommit
+from opendcc.store.raw import RawInsert, query
 from opendcc.store.tables import audit_log
 
 GENESIS = "0" * 64
+REASON_MAX = 512  # audit_log.reason's length
 _INSERT = insert(audit_log)  # built once: the hot path executes it with parameters
 
 
@@ -42,7 +44,7 @@ class AuditRecord:
             self.at.isoformat(),
             self.endpoint,
             self.outcome,
-            self.reason,
+            self.reason[:REASON_MAX],  # as stored: the chain is over what the table keeps
             self.digest,
             self.request_id or "",
             self.originator or "",
@@ -93,8 +95,8 @@ class AuditLog:
             rows = []
             for record in records:
                 previous = _link(previous, record)
-                rows.append(_row(record, previous))
-            conn.execute(_INSERT, rows)
+                rows.append(_values(record, previous))
+            _RAW_INSERT.run(conn, rows)  # precompiled, on the DBAPI cursor: the hot path
             self._head = previous
 
     def forget_head(self) -> None:
@@ -153,10 +155,8 @@ class AuditLog:
 
     @staticmethod
     def _load_head(conn: Connection) -> str:
-        head = conn.execute(
-            select(audit_log.c.chain).order_by(audit_log.c.id.desc()).limit(1)
-        ).scalar_one_or_none()
-        return head or GENESIS
+        rows = query(conn, "SELECT chain FROM audit_log ORDER BY id DESC LIMIT 1", ())
+        return str(rows[0][0]) if rows else GENESIS
 
 
 # One lock for every writer of the chain (the key is arbitrary, fixed: "opendcc audit").
@@ -168,13 +168,23 @@ def _row(record: AuditRecord, chain: str) -> dict[str, object]:
         "at": record.at,
         "endpoint": record.endpoint,
         "outcome": record.outcome,
-        "reason": record.reason[:512],
+        "reason": record.reason[:REASON_MAX],
         "request_id": record.request_id,
         "originator": record.originator,
         "srv": record.srv,
         "digest": record.digest,
         "chain": chain,
     }
+
+
+_COLUMNS = ("at", "endpoint", "outcome", "reason", "request_id", "originator", "srv", "digest")
+_RAW_INSERT = RawInsert(audit_log, (*_COLUMNS, "chain"))
+
+
+def _values(record: AuditRecord, chain: str) -> tuple[object, ...]:
+    """``_row``'s values in ``_RAW_INSERT``'s column order."""
+    row = _row(record, chain)
+    return (*(row[name] for name in _COLUMNS), chain)
 
 
 def _from_row(row: object) -> AuditRecord:

@@ -32,6 +32,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import Connection, Engine
 
+from opendcc.store.raw import savepoint
+
 T = TypeVar("T")
 
 Work = Callable[[Connection], Any]
@@ -154,14 +156,12 @@ class GroupCommit:
         results: list[tuple[Future[Any], bool, Any]],
     ) -> bool:
         """Run pieces of one ``Batchable`` kind together; False (rolled back) if that failed."""
-        savepoint = conn.begin_nested()
         try:
-            answers = kind.run_many(conn, [work for work, _ in pieces])  # type: ignore[attr-defined]
+            with savepoint(conn, "group_many"):
+                answers = kind.run_many(conn, [work for work, _ in pieces])  # type: ignore[attr-defined]
         except Exception:
-            savepoint.rollback()
             self.on_rollback()
             return False
-        savepoint.commit()
         for (_, future), (ok, value) in zip(pieces, answers, strict=True):
             results.append((future, ok, value))
         return True

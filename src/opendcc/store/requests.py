@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from opendcc.core.errors import DuisError
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState, Transition, advance
+from opendcc.store.raw import RawInsert, dbapi_cursor, placeholders, query
 from opendcc.store.tables import (
     accepted_counters,
     originator_counters,
@@ -189,27 +190,32 @@ class RequestStore:
     def accept_many_in(
         self, conn: Connection, items: list[tuple[NewRequest, RequestState, datetime]]
     ) -> list[Replay | None]:
-        """``accept_in`` for a batch, in a fixed handful of statements (each ``executemany``)
-        whatever its size: the group commit's path for concurrent accepts. Returns, item by
-        item, the ``Replay`` that refuses it or None; refused items store nothing. A counter
-        another process accepts meanwhile fails the batch with ``IntegrityError`` (the caller
-        then accepts the items one by one)."""
+        """``accept_in`` for a batch, in a fixed handful of statements (each ``executemany``,
+        precompiled and run on the DBAPI cursor: ``store.raw``) whatever its size: the group
+        commit's path for concurrent accepts. Returns, item by item, the ``Replay`` that refuses
+        it or None; refused items store nothing. A counter another process accepts meanwhile
+        fails the batch with the DBAPI's ``IntegrityError`` (the caller then accepts the items
+        one by one)."""
+        dialect = conn.dialect
         c_users = sorted({str(new.request_id.originator) for new, _, _ in items})
         newest = {
             user: int(last)
-            for user, last in conn.execute(
-                select(originator_counters.c.user_id, originator_counters.c.last_counter).where(
-                    originator_counters.c.user_id.in_(c_users)
-                )
+            for user, last in query(
+                conn,
+                "SELECT user_id, last_counter FROM originator_counters"  # noqa: S608 - only
+                f" WHERE user_id IN ({placeholders(dialect, len(c_users))})",  # placeholders
+                c_users,
             )
         }
         wanted = sorted({u64_text(new.request_id.counter) for new, _, _ in items})
         seen = {
             (user, int(counter))
-            for user, counter in conn.execute(
-                select(accepted_counters.c.user_id, accepted_counters.c.counter)
-                .where(accepted_counters.c.user_id.in_(c_users))
-                .where(accepted_counters.c.counter.in_(wanted))
+            for user, counter in query(
+                conn,
+                "SELECT user_id, counter FROM accepted_counters"  # noqa: S608 - placeholders
+                f" WHERE user_id IN ({placeholders(dialect, len(c_users))})"
+                f" AND counter IN ({placeholders(dialect, len(wanted))})",
+                [*c_users, *wanted],
             )
         }
         known = set(newest)
@@ -235,28 +241,31 @@ class RequestStore:
         if not taken:
             return answers
         raised = sorted({str(new.request_id.originator) for new, _, _ in taken})
-        fresh = [
-            {"user_id": u, "last_counter": u64_text(newest[u])} for u in raised if u not in known
-        ]
-        if fresh:
-            conn.execute(insert(originator_counters), fresh)
-        rising = [{"user": u, "counter": u64_text(newest[u])} for u in raised if u in known]
+        _RAW_NEWEST.run(conn, [(u, u64_text(newest[u])) for u in raised if u not in known])
+        rising = [(u64_text(newest[u]), u, u64_text(newest[u])) for u in raised if u in known]
         if rising:
-            conn.execute(_RAISE_NEWEST, rising)
-        conn.execute(
-            insert(accepted_counters),
-            [
-                {"user_id": str(n.request_id.originator), "counter": u64_text(n.request_id.counter)}
-                for n, _, _ in taken
-            ],
+            cursor = dbapi_cursor(conn)
+            try:
+                mark = placeholders(dialect, 1)
+                cursor.executemany(
+                    f"UPDATE originator_counters SET last_counter = {mark}"  # noqa: S608
+                    f" WHERE user_id = {mark} AND last_counter < {mark}",
+                    rising,
+                )
+            finally:
+                cursor.close()
+        _RAW_SEEN.run(
+            conn,
+            [(str(n.request_id.originator), u64_text(n.request_id.counter)) for n, _, _ in taken],
         )
-        conn.execute(insert(service_requests), [_request_row(n, s, at) for n, s, at in taken])
-        history: list[dict[str, object]] = []
+        _RAW_REQUEST.run(conn, [_request_values(n, s, at) for n, s, at in taken])
+        history: list[tuple[object, ...]] = []
         for new, state, now in taken:
             key = str(new.request_id)
-            history.append({"request_id": key, "source": None, "target": "received", "at": now})
-            history.append(_row(key, advance(RequestState.RECEIVED, state, now)))
-        conn.execute(insert(request_transitions), history)
+            step = advance(RequestState.RECEIVED, state, now)
+            history.append((key, None, RequestState.RECEIVED.value, now))
+            history.append((key, step.source.value, step.target.value, step.at))
+        _RAW_HISTORY.run(conn, history)
         self._accepts += len(taken)
         if self._accepts >= PRUNE_EVERY:
             self._accepts = 0
@@ -464,6 +473,32 @@ def _request_row(request: NewRequest, state: RequestState, now: datetime) -> dic
         "preceding_request_id": str(preceding) if preceding else None,
         "document": request.document,
     }
+
+
+_REQUEST_COLUMNS = (
+    "request_id",
+    "originator",
+    "target",
+    "counter",
+    "srv",
+    "command_variant",
+    "state",
+    "received_at",
+    "updated_at",
+    "execute_at",
+    "preceding_request_id",
+    "document",
+)
+_RAW_REQUEST = RawInsert(service_requests, _REQUEST_COLUMNS)
+_RAW_HISTORY = RawInsert(request_transitions, ("request_id", "source", "target", "at"))
+_RAW_SEEN = RawInsert(accepted_counters, ("user_id", "counter"))
+_RAW_NEWEST = RawInsert(originator_counters, ("user_id", "last_counter"))
+
+
+def _request_values(request: NewRequest, state: RequestState, now: datetime) -> tuple[object, ...]:
+    """``_request_row``'s values in ``_REQUEST_COLUMNS`` order."""
+    row = _request_row(request, state, now)
+    return tuple(row[name] for name in _REQUEST_COLUMNS)
 
 
 def _state(conn: Connection, key: str) -> RequestState:
