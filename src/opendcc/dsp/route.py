@@ -61,7 +61,7 @@ from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter, Sealed
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.group import GroupCommit
-from opendcc.store.requests import RequestStore, StoredOutcome, UnknownRequest
+from opendcc.store.requests import Loaded, RequestStore, StoredOutcome, UnknownRequest
 from opendcc.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -175,10 +175,12 @@ class Dispatcher:
         self.grace = grace
         self.cancel_like = cancel_like
 
-    async def process(self, rid: RequestId) -> None:
+    async def process(self, rid: RequestId, loaded: Loaded | None = None) -> None:
+        """Carry one claimed request on; ``loaded``: its stored request when the claim read it
+        (``JobQueue.claim_loaded``), else it is read here."""
         # Two thread hops a request: everything up to the instruction (one read, the DCO's
         # check, the INSTRUCTED/SENT_TO_S1SP write), then the outcome (signing, one write).
-        ready = await asyncio.to_thread(self._prepare, rid)
+        ready = await asyncio.to_thread(self._prepare, rid, loaded)
         if ready is None:
             return
         if isinstance(ready, _Cancel):
@@ -187,10 +189,11 @@ class Dispatcher:
         outcome = await ready.adapter.submit(ready.sealed)
         await asyncio.to_thread(self._outcome, ready, outcome)
 
-    def _prepare(self, rid: RequestId) -> _Ready | _Cancel | None:
-        """Read the request once and take it as far as its sealed instruction; None when it
-        ended here (its answer is committed)."""
-        loaded = self.requests.load(rid)
+    def _prepare(self, rid: RequestId, loaded: Loaded | None = None) -> _Ready | _Cancel | None:
+        """Read the request once (unless the claim did) and take it as far as its sealed
+        instruction; None when it ended here (its answer is committed)."""
+        if loaded is None:
+            loaded = self.requests.load(rid)
         if loaded is None:
             raise UnknownRequest(f"no request {rid}")
         state, document = loaded.outcome.state, loaded.document
