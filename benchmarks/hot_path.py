@@ -56,13 +56,16 @@ STAGES = (
     ("worker: claim jobs", "opendcc.queue.worker", "WorkerPool._claim"),
     ("worker: prepare (read, DCO, INSTRUCTED)", "opendcc.dsp.route", "Dispatcher._prepare"),
     ("  read the stored request", "opendcc.store.requests", "RequestStore.load"),
-    ("  DSP: read the instruction", "opendcc.dsp.instruct", "Instructions.read"),
+    ("  read the instruction (DSP and DCO)", "opendcc.dsp.instruct", "Instructions.read"),
     ("  DSP: countersign", "opendcc.dsp.route", "countersign"),
     ("  DCO: check and seal", "opendcc.dco.check", "DualControl.check"),
+    ("    parse the User's request", "opendcc.dco.check", "parse_request"),
+    ("    verify the User's signature", "opendcc.dco.check", "verify"),
+    ("    the User still authorised", "opendcc.hub", "Hub._authorise"),
+    ("    seal", "opendcc.dco.check", "DualControl.seal"),
     ("  record INSTRUCTED, SENT_TO_S1SP", "opendcc.dsp.route", "Dispatcher._instructed"),
     ("worker: outcome (response, outbox)", "opendcc.dsp.route", "Dispatcher._outcome"),
-    ("  build the S1SP-signed response", "opendcc.dsp.route", "smets1_response"),
-    ("  DCC-sign the Response", "opendcc.dsp.route", "sign_document"),
+    ("  build and sign the Response", "opendcc.dsp.route", "signed_smets1_response"),
     ("  wait for the group commit", "opendcc.store.group", "GroupCommit.run"),
     ("group commit writer (all batches)", "opendcc.store.group", "GroupCommit._commit"),
 )
@@ -185,6 +188,7 @@ async def measure(
         await drive(hub, warm, receiver)
         COUNTS.clear()
         STAGE_CPU.clear()
+        PIECE_CPU.clear()
         cpu = time.process_time()
         loop_cpu = time.thread_time()
         if profiling:
@@ -230,10 +234,11 @@ def main() -> int:
             database_url=f"sqlite:///{directory / 'hub.db'}",
             anomaly_max=10**9,
         )
+        if args.stages:
+            _time_stages()  # before the hub is built: it binds some of these
+            _time_pieces()
         hub = Hub(load(config))
         hub.seed()
-        if args.stages:
-            _time_stages()
         run = measure(hub, warm, items, receiver, args.profile, together=args.together)
         wall, cpu, loop_cpu = asyncio.run(run)
         hub.engine.dispose()
@@ -263,10 +268,42 @@ def _where(stat: Any) -> str:
     return "/".join(Path(stat.module).parts[-2:]) if stat.module else ""
 
 
+PIECE_CPU = Counter[str]()
+
+
+def _time_pieces() -> None:
+    """Split the group commit writer's CPU by the piece of work it runs (its function), the
+    batch's BEGIN/COMMIT and savepoints left over."""
+    from opendcc.store.group import GroupCommit
+
+    one, many = GroupCommit._one, GroupCommit._many
+
+    def timed_one(self: Any, conn: Any, work: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return one(self, conn, work, *args, **kwargs)
+        finally:
+            name = getattr(work, "__qualname__", type(work).__qualname__)
+            PIECE_CPU[name.replace(".<locals>", "")] += time.thread_time() - started
+
+    def timed_many(self: Any, conn: Any, kind: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return many(self, conn, kind, *args, **kwargs)
+        finally:
+            PIECE_CPU[f"{kind.__qualname__} (batched)"] += time.thread_time() - started
+
+    GroupCommit._one = timed_one  # type: ignore[method-assign]
+    GroupCommit._many = timed_many  # type: ignore[method-assign]
+
+
 def _print_stages(n: int, loop_cpu: float) -> None:
     print(f"\n{'stage (thread CPU, inclusive)':<44}{'ms/req':>8}")
     for label, _module, _path in STAGES:
         print(f"{label:<44}{STAGE_CPU[label] / n * 1e3:>8.3f}")
+        if label.startswith("group commit writer"):
+            for piece, cpu in PIECE_CPU.most_common():
+                print(f"{'  ' + piece[:60]:<62}{cpu / n * 1e3:>8.3f}")
     label = "event loop (adapters' wire, deliverer, tasks)"
     print(f"{label:<44}{loop_cpu / n * 1e3:>8.3f}")
 

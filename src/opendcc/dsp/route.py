@@ -47,14 +47,9 @@ from opendcc.dco import DcoRejected, DualControl, countersign
 from opendcc.dsp.future import is_cancellation
 from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
+from opendcc.duis.fastsign import signed_smets1_response
 from opendcc.duis.request import ServiceRequest, parse_request
-from opendcc.duis.response import (
-    Smets1Payload,
-    Smets1Status,
-    sign_document,
-    smets1_response,
-    to_bytes,
-)
+from opendcc.duis.response import Smets1Payload, Smets1Status
 from opendcc.inventory import InventoryStore
 from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
@@ -324,16 +319,16 @@ class Dispatcher:
         if user is None:
             raise RuntimeError(f"User {rid.originator} left the registry with work in flight")
         status = Smets1Status(0, f"future-dated: held by the device until {held_until}")
-        answer = smets1_response(
+        body = signed_smets1_response(
             rid,
             service_reference=request.service_reference,
             srv=request.srv,
             code=ResponseCode.SUCCESS,
             now=now,
             s1sp_credentials=self.s1sp,
+            dcc_credentials=self.dsp,
             payload=Smets1Payload(statuses=(status,)),
         )
-        body = to_bytes(sign_document(answer, self.dsp))
         key = f"R:{rid.response_id()}"
         with self.engine.begin() as conn:
             self.requests.transition_in(conn, rid, S.HELD, now)
@@ -398,16 +393,17 @@ class Dispatcher:
         user = self.users.get(rid.originator)
         if user is None:
             raise RuntimeError(f"User {rid.originator} left the registry with work in flight")
-        answer = smets1_response(
+        # Written as strings (the same bytes as building and signing the tree).
+        body = signed_smets1_response(
             rid,
             service_reference=request.service_reference,
             srv=request.srv,
             code=code,
             now=now,
             s1sp_credentials=self.s1sp,
+            dcc_credentials=self.dsp,
             payload=payload,
         )
-        body = to_bytes(sign_document(answer, self.dsp))
         message = Message(
             f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid
         )
