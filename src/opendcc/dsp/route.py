@@ -44,6 +44,7 @@ from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
+from opendcc.dsp.ending import Advance, End
 from opendcc.dsp.future import is_cancellation
 from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
@@ -51,7 +52,7 @@ from opendcc.duis.fastsign import signed_smets1_response
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import Smets1Payload, Smets1Status
 from opendcc.inventory import InventoryStore
-from opendcc.queue.jobs import WorkQueue
+from opendcc.queue.jobs import JobQueue, WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter, Sealed
 from opendcc.smki.credentials import SigningCredentials
@@ -169,6 +170,12 @@ class Dispatcher:
         self.restricted = restricted
         self.grace = grace
         self.cancel_like = cancel_like
+        # The job table's own statements end a job (dsp.ending runs them for a batch of ends).
+        queue = type(jobs)
+        self._ends_batch = (
+            getattr(queue, "complete_in", None) is JobQueue.complete_in
+            and getattr(queue, "release_waiting_in", None) is JobQueue.release_waiting_in
+        )
 
     async def process(self, rid: RequestId, loaded: Loaded | None = None) -> None:
         """Carry one claimed request on; ``loaded``: its stored request when the claim read it
@@ -241,9 +248,11 @@ class Dispatcher:
         request, instruction, settlement = ready.request, ready.instruction, ready.settlement
         code = OUTCOME_CODES[outcome.status]
 
-        def settle(conn: Connection) -> None:
+        def settle_in(conn: Connection) -> None:
             if settlement is not None:
                 settlement.settle_in(conn, instruction, outcome)
+
+        settle = _nothing if settlement is None else settle_in
 
         if code is ResponseCode.SUCCESS and "held_until" in outcome.data:
             self._held(request, str(outcome.data["held_until"]), settle)
@@ -358,12 +367,17 @@ class Dispatcher:
         instruction: Instruction,
         settlement: Settlement | None,
     ) -> str | None:
+        steps = [S.DISPATCHED] if state is S.ACCEPTED else []
+        steps += [S.INSTRUCTED, S.SENT_TO_S1SP]
+        now = self.clock.now()
+        if settlement is None:  # batched with other workers' advances (dsp.ending)
+            self._write(Advance(rid, state, tuple(steps), now))
+            return None
+
         def write(conn: Connection) -> str | None:
-            if settlement is not None and (refusal := settlement.claim_in(conn, instruction)):
+            if refusal := settlement.claim_in(conn, instruction):
                 return refusal
-            steps = [S.DISPATCHED] if state is S.ACCEPTED else []
-            steps += [S.INSTRUCTED, S.SENT_TO_S1SP]
-            self.requests.advance_in(conn, rid, state, steps, now=self.clock.now())
+            self.requests.advance_in(conn, rid, state, steps, now=now)
             return None
 
         return self._write(write)
@@ -408,6 +422,12 @@ class Dispatcher:
             f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid
         )
         alert = self.command_alert(request, event, user.callback_url) if event else None
+        if current is not None and also is _nothing and self._ends_batch:
+            # Batched with other workers' ends (dsp.ending).
+            messages = tuple(m for m in (message, alert) if m is not None)
+            self._write(End(rid, current, target, code.value, now, messages))
+            self.on_outbox()
+            return
 
         def write(conn: Connection) -> None:
             if current is None:

@@ -290,6 +290,13 @@ class JobQueue:
     def complete_in(conn: Connection, request_id: RequestId) -> None:
         conn.execute(_DELETE_JOB, {"key": str(request_id)})
 
+    @staticmethod
+    def complete_many_in(conn: Connection, request_ids: list[str]) -> None:
+        """``complete_in`` and ``release_waiting_in`` for many requests: two statements."""
+        if request_ids:
+            conn.execute(_DELETE_JOB, [{"key": key} for key in request_ids])
+            conn.execute(_RELEASE_WAITING, [{"predecessor": key} for key in request_ids])
+
     def retry(self, request_id: RequestId, run_after: datetime) -> None:
         with self.engine.begin() as conn:
             conn.execute(

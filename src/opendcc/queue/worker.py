@@ -58,7 +58,10 @@ class WorkerPool:
         self.reserved = min(reserved, concurrency - 1)
         self.urgent = urgent
         self.heartbeat = heartbeat
-        self.process_loaded = process_loaded if isinstance(jobs, JobQueue) else None
+        # Only the job table's own claim reads the requests with the jobs (a broker-backed
+        # queue, a JobQueue too, claims what its consumers took instead).
+        embedded = type(jobs).claim is JobQueue.claim
+        self.process_loaded = process_loaded if embedded else None
         self.owner = f"worker-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
