@@ -6,10 +6,13 @@ process and the deliverer POSTing to a real callback endpoint process), sends ``
 signed SRV 4.1.1 requests one at a time, waits for each Response to be delivered, and counts per
 request: SQL statements, BEGINs, commits, ``asyncio.to_thread`` hops, ECDSA operations (signs +
 verifies), canonicalisations (C14N), and, with ``--strace``, fsync/fdatasync calls (the run is
-re-executed under ``strace -f -c``). ``--profile`` adds a cProfile of the same run. Run:
+re-executed under ``strace -f -c``). ``--profile`` adds a profile of the same run (yappi, CPU
+clock, every thread and coroutine: the worker's threads and the group commit's writer included),
+and ``--stages`` a table of CPU per request in each stage of the path, the worker half (job
+claimed to outbox row committed) broken down step by step. Run:
 
-    .venv/bin/python benchmarks/hot_path.py [--requests 200] [--together 1] [--profile] [--strace]
-        [--trace]
+    .venv/bin/python benchmarks/hot_path.py [--requests 200] [--together 1] [--profile]
+        [--stages] [--strace] [--trace]
 """
 
 from __future__ import annotations
@@ -17,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import cProfile
 import os
-import pstats
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yappi
 from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 from sqlalchemy import event
@@ -44,6 +46,53 @@ from opendcc.sim import scenario
 from opendcc.sim.processes import HeadEndProcess
 
 COUNTS = Counter[str]()
+
+# The stages of one request's path whose CPU ``--stages`` counts: (label, module, attribute path).
+# Each is timed with its thread's CPU clock around every call (inclusive of what it calls);
+# indented labels are parts of the stage above them. The event loop's own CPU (the adapters'
+# wire work, the deliverer's POSTs, task switching) is measured as that thread's total.
+STAGES = (
+    ("front door (gateway's call, a thread)", "opendcc.dsp.frontdoor", "FrontDoor.handle"),
+    ("worker: claim jobs", "opendcc.queue.worker", "WorkerPool._claim"),
+    ("worker: prepare (read, DCO, INSTRUCTED)", "opendcc.dsp.route", "Dispatcher._prepare"),
+    ("  read the stored request", "opendcc.store.requests", "RequestStore.load"),
+    ("  read the instruction (DSP and DCO)", "opendcc.dsp.instruct", "Instructions.read"),
+    ("  DSP: countersign", "opendcc.dsp.route", "countersign"),
+    ("  DCO: check and seal", "opendcc.dco.check", "DualControl.check"),
+    ("    parse the User's request", "opendcc.dco.check", "parse_request"),
+    ("    verify the User's signature", "opendcc.dco.check", "verify"),
+    ("    the User still authorised", "opendcc.hub", "Hub._authorise"),
+    ("    seal", "opendcc.dco.check", "DualControl.seal"),
+    ("  record INSTRUCTED, SENT_TO_S1SP", "opendcc.dsp.route", "Dispatcher._instructed"),
+    ("worker: outcome (response, outbox)", "opendcc.dsp.route", "Dispatcher._outcome"),
+    ("  build and sign the Response", "opendcc.dsp.route", "signed_smets1_response"),
+    ("  wait for the group commit", "opendcc.store.group", "GroupCommit.run"),
+    ("group commit writer (all batches)", "opendcc.store.group", "GroupCommit._commit"),
+)
+STAGE_CPU = Counter[str]()
+
+
+def _time_stages() -> None:
+    """Wrap each stage's function to add its thread's CPU time to ``STAGE_CPU``."""
+    import importlib
+
+    for label, module_name, path in STAGES:
+        owner: Any = importlib.import_module(module_name)
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent, None)
+        plain = getattr(owner, name, None)
+        if plain is None:
+            continue  # not in this version of the hub (a comparison with an older one)
+
+        def timed(*args: Any, _plain: Any = plain, _label: str = label, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return _plain(*args, **kwargs)
+            finally:
+                STAGE_CPU[_label] += time.thread_time() - started
+
+        setattr(owner, name, timed)
 
 
 def _count_ecdsa() -> None:
@@ -126,10 +175,10 @@ async def measure(
     warm: list[fd.Signed],
     items: list[fd.Signed],
     receiver: fd.Receiver,
-    profiler: cProfile.Profile | None,
+    profiling: bool,
     *,
     together: int = 1,
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     # Counters go in before any thread uses the engine (SQLAlchemy's listener lists are not
     # safe to change while another thread runs them); the warm-up's counts are dropped.
     _count_ecdsa()
@@ -140,13 +189,17 @@ async def measure(
     try:
         await drive(hub, warm, receiver)
         COUNTS.clear()
+        STAGE_CPU.clear()
+        PIECE_CPU.clear()
         cpu = time.process_time()
-        if profiler is not None:
-            profiler.enable()
+        loop_cpu = time.thread_time()
+        if profiling:
+            yappi.set_clock_type("cpu")
+            yappi.start(profile_threads=True)
         wall = await drive(hub, items, receiver, len(warm), together)
-        if profiler is not None:
-            profiler.disable()
-        return wall, time.process_time() - cpu
+        if profiling:
+            yappi.stop()
+        return wall, time.process_time() - cpu, time.thread_time() - loop_cpu
     finally:
         await hub.stop()
 
@@ -155,7 +208,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
+    parser.add_argument("--profile", action="store_true", help="profile the timed requests")
+    parser.add_argument("--stages", action="store_true", help="CPU per stage of the path")
     parser.add_argument("--strace", action="store_true", help="count fsyncs under strace -f -c")
     parser.add_argument("--trace", action="store_true", help="print the last request's SQL")
     parser.add_argument(
@@ -182,11 +236,13 @@ def main() -> int:
             database_url=f"sqlite:///{directory / 'hub.db'}",
             anomaly_max=10**9,
         )
+        if args.stages:
+            _time_stages()  # before the hub is built: it binds some of these
+            _time_pieces()
         hub = Hub(load(config))
         hub.seed()
-        profiler = cProfile.Profile() if args.profile else None
-        run = measure(hub, warm, items, receiver, profiler, together=args.together)
-        wall, cpu = asyncio.run(run)
+        run = measure(hub, warm, items, receiver, args.profile, together=args.together)
+        wall, cpu, loop_cpu = asyncio.run(run)
         hub.engine.dispose()
     n = len(items)
     print(
@@ -203,16 +259,64 @@ def main() -> int:
     if args.trace:
         print("\nthe last request's SQL, by thread:")
         print("\n".join(TRACE))
-    if profiler is not None:
-        stats = pstats.Stats(profiler)
-        table = stats.stats  # type: ignore[attr-defined]
-        rows = sorted(table.items(), key=lambda kv: kv[1][2], reverse=True)[:25]
-        print(f"\n{'calls':>8}{'tottime s':>11}{'µs/req':>9}  function (by own time)")
-        for (path, line, name), (_, calls, tottime, _cum, _) in rows:
-            where = "/".join(Path(path).parts[-2:]) if path != "~" else ""
-            label = f"{where}:{line}({name})" if where else name
-            print(f"{calls:>8}{tottime:>11.3f}{tottime / n * 1e6:>9.0f}  {label}")
+    if args.stages:
+        _print_stages(n, loop_cpu)
+    if args.profile:
+        _print_profile(yappi.get_func_stats(), n)
     return 0
+
+
+def _where(stat: Any) -> str:
+    return "/".join(Path(stat.module).parts[-2:]) if stat.module else ""
+
+
+PIECE_CPU = Counter[str]()
+
+
+def _time_pieces() -> None:
+    """Split the group commit writer's CPU by the piece of work it runs (its function), the
+    batch's BEGIN/COMMIT and savepoints left over."""
+    from opendcc.store.group import GroupCommit
+
+    one, many = GroupCommit._one, GroupCommit._many
+
+    def timed_one(self: Any, conn: Any, work: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return one(self, conn, work, *args, **kwargs)
+        finally:
+            name = getattr(work, "__qualname__", type(work).__qualname__)
+            PIECE_CPU[name.replace(".<locals>", "")] += time.thread_time() - started
+
+    def timed_many(self: Any, conn: Any, kind: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return many(self, conn, kind, *args, **kwargs)
+        finally:
+            PIECE_CPU[f"{kind.__qualname__} (batched)"] += time.thread_time() - started
+
+    GroupCommit._one = timed_one  # type: ignore[method-assign]
+    GroupCommit._many = timed_many  # type: ignore[method-assign]
+
+
+def _print_stages(n: int, loop_cpu: float) -> None:
+    print(f"\n{'stage (thread CPU, inclusive)':<44}{'ms/req':>8}")
+    for label, _module, _path in STAGES:
+        print(f"{label:<44}{STAGE_CPU[label] / n * 1e3:>8.3f}")
+        if label.startswith("group commit writer"):
+            for piece, cpu in PIECE_CPU.most_common():
+                print(f"{'  ' + piece[:60]:<62}{cpu / n * 1e3:>8.3f}")
+    label = "event loop (adapters' wire, deliverer, tasks)"
+    print(f"{label:<44}{loop_cpu / n * 1e3:>8.3f}")
+
+
+def _print_profile(stats: Any, n: int) -> None:
+    rows = sorted(stats, key=lambda stat: stat.tsub, reverse=True)[:30]
+    print(f"\n{'calls':>8}{'own s':>9}{'µs/req':>9}  function (by own CPU time, all threads)")
+    for stat in rows:
+        where = _where(stat)
+        label = f"{where}:{stat.lineno}({stat.name})" if where else stat.name
+        print(f"{stat.ncall:>8}{stat.tsub:>9.3f}{stat.tsub / n * 1e6:>9.0f}  {label}")
 
 
 def _under_strace(args: argparse.Namespace) -> int:

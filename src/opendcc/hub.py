@@ -301,6 +301,7 @@ class Hub:
             urgent=PRIORITY[TOP_UP],
             poll=poll,
             heartbeat=running.lease.total_seconds() / 3,
+            process_loaded=self.dispatcher.process,
         )
         self.front_door = FrontDoor(
             engine=self.engine,

@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from tests.reference import NOW
 
 from opendcc.core.clock import FixedClock
 from opendcc.core.request_id import RequestId
+from opendcc.dsp.lifecycle import RequestState
+from opendcc.queue import jobs as jobs_module
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.worker import WorkerPool
-from opendcc.store.requests import NewRequest, RequestStore
+from opendcc.store.requests import Loaded, NewRequest, RequestStore
 
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
 
@@ -77,13 +81,63 @@ def test_urgent_jobs_are_claimed_first(engine: Engine) -> None:
     assert jobs.claim("a", later, limit=5) == RIDS
 
 
-def test_reserved_workers_take_only_urgent_jobs(engine: Engine) -> None:
+def test_a_claim_reads_each_jobs_request_with_it(engine: Engine) -> None:
+    jobs = queued(engine)
+    claimed = jobs.claim_loaded("a", NOW + timedelta(seconds=1), room=5)
+    assert [rid for rid, _ in claimed] == RIDS[:2]
+    for rid, loaded in claimed:
+        assert loaded.document == b"<doc/>"
+        assert loaded.outcome.request_id == rid
+        assert loaded.outcome.state is RequestState.ACCEPTED
+    (rest,) = jobs.claim_loaded("b", NOW + timedelta(seconds=2), room=5)
+    assert rest[0] == RIDS[2]
+    assert jobs.claim_loaded("c", NOW + timedelta(seconds=2), room=5) == []  # all leased
+
+
+def test_a_claim_keeps_the_reserved_slots_for_urgent_jobs(engine: Engine) -> None:
+    jobs = queued(engine)
+    urgent = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9")
+    with engine.begin() as conn:
+        RequestStore(engine).accept_in(conn, NewRequest(urgent, "2.2", 1, b"<u/>"), NOW)
+        jobs.enqueue_in(conn, urgent, NOW + timedelta(seconds=9), 10)
+    later = NOW + timedelta(seconds=10)
+    claimed = jobs.claim_loaded("a", later, room=3, reserved=2, urgent=10)
+    assert [rid for rid, _ in claimed] == [urgent, RIDS[0]]  # one general slot of three
+    assert jobs.claim_loaded("b", later, room=2, reserved=2, urgent=10) == []  # none urgent
+    assert [rid for rid, _ in jobs.claim_loaded("b", later, room=3)] == RIDS[1:]
+
+
+def test_a_job_put_off_or_parked_after_the_read_is_not_won(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease is won only for a job still free, due and waiting on nothing: a job another
+    worker took and put off (or parked) between this claim's read and its lease is not won."""
+    jobs = queued(engine)
+    later = NOW + timedelta(seconds=5)
+    plain = jobs_module.write
+
+    def meanwhile(*args: Any) -> Any:
+        # Between the read and the lease: another worker takes all three, puts one off, parks
+        # one and still holds the third.
+        monkeypatch.setattr(jobs_module, "write", plain)
+        jobs.claim("other", later)
+        jobs.retry(RIDS[0], NOW + timedelta(seconds=60))
+        jobs.park(RIDS[1], RIDS[2])
+        return plain(*args)
+
+    monkeypatch.setattr(jobs_module, "write", meanwhile)
+    assert jobs.claim_loaded("b", later, room=5) == []
+    assert jobs.claim_loaded("b", NOW + timedelta(seconds=36), room=5)[0][0] == RIDS[2]
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["claim", "claim_loaded"])
+def test_reserved_workers_take_only_urgent_jobs(engine: Engine, loaded: bool) -> None:
     """Two slots, one reserved: a backlog of reads runs one at a time, and an urgent job
     arriving behind it starts at once."""
-    asyncio.run(_reserved_slot(engine))
+    asyncio.run(_reserved_slot(engine, loaded))
 
 
-async def _reserved_slot(engine: Engine) -> None:
+async def _reserved_slot(engine: Engine, loaded: bool) -> None:
     jobs = JobQueue(engine, lease=timedelta(seconds=30))
     requests = RequestStore(engine)
     reads = [
@@ -105,7 +159,19 @@ async def _reserved_slot(engine: Engine) -> None:
         with engine.begin() as conn:
             jobs.complete_in(conn, rid)
 
-    pool = WorkerPool(jobs, process, FixedClock(NOW), concurrency=2, poll=0.01, reserved=1)
+    async def process_loaded(rid: RequestId, stored: Loaded) -> None:
+        assert stored.outcome.request_id == rid and stored.document == b"<doc/>"
+        await process(rid)
+
+    pool = WorkerPool(
+        jobs,
+        process,
+        FixedClock(NOW),
+        concurrency=2,
+        poll=0.01,
+        reserved=1,
+        process_loaded=process_loaded if loaded else None,
+    )
     task = asyncio.create_task(pool.run())
     await asyncio.sleep(0.2)
     assert len(running) == 1  # the reserved slot stays free of reads

@@ -44,24 +44,20 @@ from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
+from opendcc.dsp.ending import Advance, End
 from opendcc.dsp.future import is_cancellation
 from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
+from opendcc.duis.fastsign import signed_smets1_response
 from opendcc.duis.request import ServiceRequest, parse_request
-from opendcc.duis.response import (
-    Smets1Payload,
-    Smets1Status,
-    sign_document,
-    smets1_response,
-    to_bytes,
-)
+from opendcc.duis.response import Smets1Payload, Smets1Status
 from opendcc.inventory import InventoryStore
-from opendcc.queue.jobs import WorkQueue
+from opendcc.queue.jobs import JobQueue, WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter, Sealed
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.group import GroupCommit
-from opendcc.store.requests import RequestStore, StoredOutcome, UnknownRequest
+from opendcc.store.requests import Loaded, RequestStore, StoredOutcome, UnknownRequest
 from opendcc.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -178,11 +174,19 @@ class Dispatcher:
         self.restricted = restricted
         self.grace = grace
         self.cancel_like = cancel_like
+        # The job table's own statements end a job (dsp.ending runs them for a batch of ends).
+        queue = type(jobs)
+        self._ends_batch = (
+            getattr(queue, "complete_in", None) is JobQueue.complete_in
+            and getattr(queue, "release_waiting_in", None) is JobQueue.release_waiting_in
+        )
 
-    async def process(self, rid: RequestId) -> None:
+    async def process(self, rid: RequestId, loaded: Loaded | None = None) -> None:
+        """Carry one claimed request on; ``loaded``: its stored request when the claim read it
+        (``JobQueue.claim_loaded``), else it is read here."""
         # Two thread hops a request: everything up to the instruction (one read, the DCO's
         # check, the INSTRUCTED/SENT_TO_S1SP write), then the outcome (signing, one write).
-        ready = await asyncio.to_thread(self._prepare, rid)
+        ready = await asyncio.to_thread(self._prepare, rid, loaded)
         if ready is None:
             return
         if isinstance(ready, _Cancel):
@@ -191,10 +195,11 @@ class Dispatcher:
         outcome = await ready.adapter.submit(ready.sealed)
         await asyncio.to_thread(self._outcome, ready, outcome)
 
-    def _prepare(self, rid: RequestId) -> _Ready | _Cancel | None:
-        """Read the request once and take it as far as its sealed instruction; None when it
-        ended here (its answer is committed)."""
-        loaded = self.requests.load(rid)
+    def _prepare(self, rid: RequestId, loaded: Loaded | None = None) -> _Ready | _Cancel | None:
+        """Read the request once (unless the claim did) and take it as far as its sealed
+        instruction; None when it ended here (its answer is committed)."""
+        if loaded is None:
+            loaded = self.requests.load(rid)
         if loaded is None:
             raise UnknownRequest(f"no request {rid}")
         state, document = loaded.outcome.state, loaded.document
@@ -247,9 +252,11 @@ class Dispatcher:
         request, instruction, settlement = ready.request, ready.instruction, ready.settlement
         code = OUTCOME_CODES[outcome.status]
 
-        def settle(conn: Connection) -> None:
+        def settle_in(conn: Connection) -> None:
             if settlement is not None:
                 settlement.settle_in(conn, instruction, outcome)
+
+        settle = _nothing if settlement is None else settle_in
 
         if code is ResponseCode.SUCCESS and "held_until" in outcome.data:
             self._held(request, str(outcome.data["held_until"]), settle)
@@ -327,16 +334,16 @@ class Dispatcher:
         if user is None:
             raise RuntimeError(f"User {rid.originator} left the registry with work in flight")
         status = Smets1Status(0, f"future-dated: held by the device until {held_until}")
-        answer = smets1_response(
+        body = signed_smets1_response(
             rid,
             service_reference=request.service_reference,
             srv=request.srv,
             code=ResponseCode.SUCCESS,
             now=now,
             s1sp_credentials=self.s1sp,
+            dcc_credentials=self.dsp,
             payload=Smets1Payload(statuses=(status,)),
         )
-        body = to_bytes(sign_document(answer, self.dsp))
         key = f"R:{rid.response_id()}"
         with self.engine.begin() as conn:
             self.requests.transition_in(conn, rid, S.HELD, now)
@@ -366,12 +373,17 @@ class Dispatcher:
         instruction: Instruction,
         settlement: Settlement | None,
     ) -> str | None:
+        steps = [S.DISPATCHED] if state is S.ACCEPTED else []
+        steps += [S.INSTRUCTED, S.SENT_TO_S1SP]
+        now = self.clock.now()
+        if settlement is None:  # batched with other workers' advances (dsp.ending)
+            self._write(Advance(rid, state, tuple(steps), now))
+            return None
+
         def write(conn: Connection) -> str | None:
-            if settlement is not None and (refusal := settlement.claim_in(conn, instruction)):
+            if refusal := settlement.claim_in(conn, instruction):
                 return refusal
-            steps = [S.DISPATCHED] if state is S.ACCEPTED else []
-            steps += [S.INSTRUCTED, S.SENT_TO_S1SP]
-            self.requests.advance_in(conn, rid, state, steps, now=self.clock.now())
+            self.requests.advance_in(conn, rid, state, steps, now=now)
             return None
 
         return self._write(write)
@@ -401,20 +413,27 @@ class Dispatcher:
         user = self.users.get(rid.originator)
         if user is None:
             raise RuntimeError(f"User {rid.originator} left the registry with work in flight")
-        answer = smets1_response(
+        # Written as strings (the same bytes as building and signing the tree).
+        body = signed_smets1_response(
             rid,
             service_reference=request.service_reference,
             srv=request.srv,
             code=code,
             now=now,
             s1sp_credentials=self.s1sp,
+            dcc_credentials=self.dsp,
             payload=payload,
         )
-        body = to_bytes(sign_document(answer, self.dsp))
         message = Message(
             f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid
         )
         alert = self.command_alert(request, event, user.callback_url) if event else None
+        if current is not None and also is _nothing and self._ends_batch:
+            # Batched with other workers' ends (dsp.ending).
+            messages = tuple(m for m in (message, alert) if m is not None)
+            self._write(End(rid, current, target, code.value, now, messages))
+            self.on_outbox()
+            return
 
         def write(conn: Connection) -> None:
             if current is None:

@@ -8,6 +8,14 @@ is not claimed until that request's outcome is known (``release_waiting_in``).
 the same job; a lease that runs out (its worker died) makes the job claimable again. The
 interface (``enqueue_in``, ``claim``, ``complete_in``, ``retry``) is what a broker-backed queue
 replaces in scale-out mode.
+
+``claim_loaded`` is the embedded worker's hot path: one read finds the due jobs and, joined to
+them, what the router needs of each request (its state and signed document), then one
+conditional UPDATE leases them; the slots reserved for urgent work are honoured from that same
+read. The state read before the lease is the state the lease holder finds: only a lease holder
+moves a request, the read takes only free jobs, and the lease is won only if the job is still
+free, due and waiting on nothing (a job another worker took, parked or put off meanwhile is
+not won).
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ from sqlalchemy import (
 )
 
 from opendcc.core.request_id import RequestId
+from opendcc.dsp.lifecycle import RequestState
 from opendcc.store.group import GroupCommit, write
+from opendcc.store.requests import Loaded, StoredOutcome
 from opendcc.store.tables import jobs, service_requests
 
 # The hot path's statements, built once (executing a prebuilt statement skips building and
@@ -39,6 +49,41 @@ _INSERT_JOB = insert(jobs)
 _DELETE_JOB = delete(jobs).where(jobs.c.request_id == bindparam("key"))
 _RELEASE_WAITING = (
     update(jobs).where(jobs.c.waits_for == bindparam("predecessor")).values(waits_for=None)
+)
+
+
+_S = service_requests.c
+# The due jobs with what the router needs of each request, highest priority first (one read).
+_DUE_LOADED = (
+    select(
+        jobs.c.request_id,
+        jobs.c.priority,
+        _S.state,
+        _S.response_code,
+        _S.execute_at,
+        _S.preceding_request_id,
+        _S.document,
+    )
+    .join_from(jobs, service_requests, service_requests.c.request_id == jobs.c.request_id)
+    .where(jobs.c.run_after <= bindparam("now"))
+    .where(jobs.c.waits_for.is_(None))
+    .where(or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < bindparam("now")))
+    .order_by(jobs.c.priority.desc(), jobs.c.run_after)
+    .limit(bindparam("limit"))
+)
+# Lease what is still free, due and waiting on nothing; the keys won come back.
+_LEASE = (
+    update(jobs)
+    .where(jobs.c.request_id.in_(bindparam("keys", expanding=True)))
+    .where(jobs.c.run_after <= bindparam("now"))
+    .where(jobs.c.waits_for.is_(None))
+    .where(or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < bindparam("now")))
+    .values(
+        lease_owner=bindparam("owner"),
+        lease_until=bindparam("until"),
+        attempts=jobs.c.attempts + 1,
+    )
+    .returning(jobs.c.request_id)
 )
 
 
@@ -200,9 +245,57 @@ class JobQueue:
         won = write(self.engine, self.group, lambda conn: set(conn.execute(lease).scalars()))
         return [RequestId.parse(key) for key in due if key in won]
 
+    def claim_loaded(
+        self, owner: str, now: datetime, room: int, reserved: int = 0, urgent: int = 1
+    ) -> list[tuple[RequestId, Loaded]]:
+        """Lease up to ``room`` due jobs to ``owner``, each with its stored request; jobs below
+        ``urgent`` priority only into the ``room - reserved`` slots not kept for urgent work."""
+        general = room - reserved
+        with self.engine.connect() as conn:
+            rows = conn.execute(_DUE_LOADED, {"now": now, "limit": room}).all()
+        chosen = []
+        for row in rows:
+            if row.priority < urgent:
+                if general <= 0:
+                    continue
+                general -= 1
+            chosen.append(row)
+        if not chosen:
+            return []
+        params = {
+            "keys": [row.request_id for row in chosen],
+            "now": now,
+            "owner": owner,
+            "until": now + self.lease,
+        }
+        won = write(
+            self.engine, self.group, lambda conn: set(conn.execute(_LEASE, params).scalars())
+        )
+        claimed = []
+        for row in chosen:
+            if row.request_id in won:
+                rid = RequestId.parse(row.request_id)
+                preceding = row.preceding_request_id
+                outcome = StoredOutcome(
+                    rid,
+                    RequestState(row.state),
+                    row.response_code,
+                    row.execute_at,
+                    RequestId.parse(preceding) if preceding else None,
+                )
+                claimed.append((rid, Loaded(outcome, bytes(row.document))))
+        return claimed
+
     @staticmethod
     def complete_in(conn: Connection, request_id: RequestId) -> None:
         conn.execute(_DELETE_JOB, {"key": str(request_id)})
+
+    @staticmethod
+    def complete_many_in(conn: Connection, request_ids: list[str]) -> None:
+        """``complete_in`` and ``release_waiting_in`` for many requests: two statements."""
+        if request_ids:
+            conn.execute(_DELETE_JOB, [{"key": key} for key in request_ids])
+            conn.execute(_RELEASE_WAITING, [{"predecessor": key} for key in request_ids])
 
     def retry(self, request_id: RequestId, run_after: datetime) -> None:
         with self.engine.begin() as conn:

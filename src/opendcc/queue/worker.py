@@ -10,6 +10,10 @@ again within one lease (what several worker processes, and scale mode, rely on).
 
 ``reserved`` slots are kept for jobs of at least ``urgent`` priority (prepayment top-ups), so a
 backlog of bulk reads filling every other slot never makes a top-up wait for a worker.
+
+Given ``process_loaded`` and the embedded job table (``JobQueue``), one claim leases a batch of
+due jobs and reads each one's stored request in the same read (``JobQueue.claim_loaded``), so
+processing a job starts without reading it again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from datetime import timedelta
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
-from opendcc.queue.jobs import WorkQueue
+from opendcc.queue.jobs import JobQueue, WorkQueue
+from opendcc.store.requests import Loaded
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ class WorkerPool:
         reserved: int = 0,
         urgent: int = 1,
         heartbeat: float | None = None,
+        process_loaded: Callable[[RequestId, Loaded], Awaitable[None]] | None = None,
     ) -> None:
         self.jobs = jobs
         self.process = process
@@ -52,6 +58,10 @@ class WorkerPool:
         self.reserved = min(reserved, concurrency - 1)
         self.urgent = urgent
         self.heartbeat = heartbeat
+        # Only the job table's own claim reads the requests with the jobs (a broker-backed
+        # queue, a JobQueue too, claims what its consumers took instead).
+        embedded = type(jobs).claim is JobQueue.claim
+        self.process_loaded = process_loaded if embedded else None
         self.owner = f"worker-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -88,8 +98,8 @@ class WorkerPool:
                     log.exception("claiming jobs failed; trying again shortly")
                     await asyncio.sleep(self.poll)
                     continue
-                for rid in claimed:
-                    task = asyncio.create_task(self._one(rid))
+                for rid, loaded in claimed:
+                    task = asyncio.create_task(self._one(rid, loaded))
                     self._running.add(task)
                     task.add_done_callback(self._done)
                 if len(claimed) == room:
@@ -106,24 +116,31 @@ class WorkerPool:
         runs, below interactive work, wait while it does."""
         return len(self._running) >= max(1, (self.concurrency - self.reserved) // 2)
 
-    def _claim(self, room: int) -> list[RequestId]:
+    def _claim(self, room: int) -> list[tuple[RequestId, Loaded | None]]:
         """Urgent jobs into any free slot; the rest only into slots not reserved."""
         now = self.clock.now()
+        if self.process_loaded is not None:
+            assert isinstance(self.jobs, JobQueue)
+            loaded = self.jobs.claim_loaded(self.owner, now, room, self.reserved, self.urgent)
+            return [(rid, stored) for rid, stored in loaded]
         claimed: list[RequestId] = []
         if self.reserved:
             claimed = self.jobs.claim(self.owner, now, room, self.urgent)
         general = min(room - len(claimed), room - self.reserved)
         if general > 0:
             claimed += self.jobs.claim(self.owner, now, general)
-        return claimed
+        return [(rid, None) for rid in claimed]
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self.wake.set()
 
-    async def _one(self, rid: RequestId) -> None:
+    async def _one(self, rid: RequestId, loaded: Loaded | None) -> None:
         try:
-            await self.process(rid)
+            if loaded is not None and self.process_loaded is not None:
+                await self.process_loaded(rid, loaded)
+            else:
+                await self.process(rid)
         except Exception:
             log.exception("request %s failed in processing; retrying", rid)
             await asyncio.to_thread(self.jobs.retry, rid, self.clock.now() + RETRY_AFTER)

@@ -72,6 +72,11 @@ class HttpListener:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            # Loopback peers and no proxy: no X-Forwarded-* rewriting, no Server/Date headers
+            # (a middleware and two headers less on every callback a head-end sends).
+            proxy_headers=False,
+            server_header=False,
+            date_header=False,
         )
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
