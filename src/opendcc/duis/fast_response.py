@@ -14,14 +14,8 @@ serialiser would escape or normalise) takes the lxml path instead.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from datetime import datetime
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from opendcc.core.errors import ResponseCode
 from opendcc.core.request_id import RequestId
@@ -35,12 +29,11 @@ from opendcc.duis.response import (
     to_bytes,
 )
 from opendcc.duis.xml import DS_NS, RA_NS, SR_NS
-from opendcc.duis.xmldsig import ECDSA_SHA256, ENVELOPED, EXC_C14N, SHA256, SIGNED_INFO_C14N
+from opendcc.duis.xmldsig import text_signature
 from opendcc.smki.credentials import SigningCredentials
 
 # What a value may hold to be written as is: no character C14N or the serialiser changes.
 _PLAIN = re.compile(r"[0-9A-Za-z.:_ ,=/+-]*")
-_SCALAR_BYTES = 32
 
 _CANONICAL_ROOT = (
     f'<sr:Response xmlns:ds="{DS_NS}" xmlns:ra="{RA_NS}" xmlns:sr="{SR_NS}"'
@@ -50,15 +43,6 @@ _SERIAL_ROOT = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     f'<sr:Response xmlns:sr="{SR_NS}" xmlns:ra="{RA_NS}" xmlns:ds="{DS_NS}"'
     f' schemaVersion="{SCHEMA_VERSION}">'
-)
-# The same SignedInfo as serialised inside the document (ds declared on the root).
-_SIGNED_INFO_XML = (
-    "<ds:SignedInfo>"
-    f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>'
-    f'<ds:SignatureMethod Algorithm="{ECDSA_SHA256}"/>'
-    f'<ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="{ENVELOPED}"/></ds:Transforms>'
-    f'<ds:DigestMethod Algorithm="{SHA256}"/>'
-    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
 )
 
 
@@ -120,7 +104,7 @@ def signed_plain_response(
     rid = str(request_id) if request_id is not None else None
     resp = str(request_id.response_id()) if include_response_id and request_id else None
     when = format_datetime(now)
-    issuer, serial = credentials.info.issuer, str(credentials.info.serial)
+    issuer = credentials.info.issuer
     if (
         not service_reference
         or not srv
@@ -148,19 +132,5 @@ def signed_plain_response(
         "</sr:ResponseMessage></sr:Body>"
     )
     canonical = f"{_CANONICAL_ROOT}{content}</sr:Response>".encode()
-    digest = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
-    der = credentials.key.sign(
-        SIGNED_INFO_C14N.format(digest=digest).encode(), ec.ECDSA(hashes.SHA256())
-    )
-    r, s = decode_dss_signature(der)
-    raw = r.to_bytes(_SCALAR_BYTES, "big") + s.to_bytes(_SCALAR_BYTES, "big")
-    signature = (
-        "<ds:Signature>"
-        + _SIGNED_INFO_XML.format(digest=digest)
-        + f"<ds:SignatureValue>{base64.b64encode(raw).decode()}</ds:SignatureValue>"
-        + "<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial>"
-        + f"<ds:X509IssuerName>{issuer}</ds:X509IssuerName>"
-        + f"<ds:X509SerialNumber>{serial}</ds:X509SerialNumber>"
-        + "</ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo></ds:Signature>"
-    )
+    _, signature = text_signature(canonical, credentials)
     return f"{_SERIAL_ROOT}{content}{signature}</sr:Response>".encode()

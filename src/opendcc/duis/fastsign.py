@@ -28,15 +28,10 @@ result verifies with ``opendcc.duis.xmldsig.verify``.
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
 import re
 from datetime import datetime
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from opendcc.core.errors import ResponseCode
@@ -52,10 +47,9 @@ from opendcc.duis.response import (
     to_bytes,
 )
 from opendcc.duis.xml import DS_NS, RA_NS, SR_NS, strip_insignificant_whitespace
-from opendcc.duis.xmldsig import ECDSA_SHA256, ENVELOPED, EXC_C14N, SHA256
+from opendcc.duis.xmldsig import text_signature
 from opendcc.smki.credentials import SigningCredentials
 
-_SCALAR_BYTES = 32  # P-256
 _DECLARATIONS = tuple(f' xmlns:{prefix}="{uri}"' for prefix, uri in NSMAP.items())
 # Namespace declarations as C14N writes them (sorted by prefix) and as the output does.
 _C14N_NAMESPACES = f' xmlns:ds="{DS_NS}" xmlns:ra="{RA_NS}" xmlns:sr="{SR_NS}"'
@@ -224,38 +218,8 @@ def _payload_forms(element: etree._Element) -> tuple[str, str]:
 def _signature(signed_c14n: str, credentials: SigningCredentials) -> tuple[str, str]:
     """The enveloped ``ds:Signature`` over an element whose C14N (without it) is
     ``signed_c14n``: (its C14N form in place, its output form)."""
-    digest = base64.b64encode(hashlib.sha256(signed_c14n.encode()).digest()).decode()
-    signed_info = (
-        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
-        f'<ds:SignatureMethod Algorithm="{ECDSA_SHA256}"></ds:SignatureMethod>'
-        '<ds:Reference URI=""><ds:Transforms>'
-        f'<ds:Transform Algorithm="{ENVELOPED}"></ds:Transform></ds:Transforms>'
-        f'<ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
-        f"<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>"
-    )
-    exclusive = f'<ds:SignedInfo xmlns:ds="{DS_NS}">{signed_info}</ds:SignedInfo>'
-    der = credentials.key.sign(exclusive.encode(), ec.ECDSA(hashes.SHA256()))
-    r, s = decode_dss_signature(der)
-    value = base64.b64encode(
-        r.to_bytes(_SCALAR_BYTES, "big") + s.to_bytes(_SCALAR_BYTES, "big")
-    ).decode()
-    key_info = (
-        "<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial>"
-        f"<ds:X509IssuerName>{_text(credentials.info.issuer)}</ds:X509IssuerName>"
-        f"<ds:X509SerialNumber>{credentials.info.serial}</ds:X509SerialNumber>"
-        "</ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>"
-    )
-    tail = f"<ds:SignatureValue>{value}</ds:SignatureValue>{key_info}</ds:Signature>"
-    in_place = f"<ds:Signature><ds:SignedInfo>{signed_info}</ds:SignedInfo>{tail}"
-    output = (
-        "<ds:Signature><ds:SignedInfo>"
-        + signed_info.replace('"></ds:CanonicalizationMethod>', '"/>')
-        .replace('"></ds:SignatureMethod>', '"/>')
-        .replace('"></ds:Transform>', '"/>')
-        .replace('"></ds:DigestMethod>', '"/>')
-        + f"</ds:SignedInfo>{tail}"
-    )
-    return in_place, output
+    _text(credentials.info.issuer)  # an issuer the text forms do not cover takes the tree path
+    return text_signature(signed_c14n.encode(), credentials)
 
 
 def _text(value: str) -> str:

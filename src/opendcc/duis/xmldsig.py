@@ -60,6 +60,42 @@ SIGNED_INFO_C14N = (
     f'<ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
     "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
 )
+# The same SignedInfo inside a document that declares ds on its root: canonical (ds declared
+# above it, empty elements as start and end tags) and as the serialiser writes it.
+_SIGNED_INFO_IN_PLACE = SIGNED_INFO_C14N.replace(f' xmlns:ds="{DS_NS}"', "", 1)
+_SIGNED_INFO_OUTPUT = (
+    _SIGNED_INFO_IN_PLACE.replace('"></ds:CanonicalizationMethod>', '"/>')
+    .replace('"></ds:SignatureMethod>', '"/>')
+    .replace('"></ds:Transform>', '"/>')
+    .replace('"></ds:DigestMethod>', '"/>')
+)
+
+
+def text_signature(signed_c14n: bytes, credentials: SigningCredentials) -> tuple[str, str]:
+    """The enveloped ``ds:Signature`` that ``sign`` adds to an element whose exclusive C14N
+    (without the signature) is ``signed_c14n``, written as text for a document that declares
+    ``ds`` on its root: (its canonical form in place, its serialised form). The same bytes as the
+    tree path; the issuer must hold no character C14N and the serialiser write apart (callers
+    check it and take the tree path otherwise)."""
+    digest = base64.b64encode(hashlib.sha256(signed_c14n).digest()).decode()
+    der = credentials.key.sign(
+        SIGNED_INFO_C14N.format(digest=digest).encode(), ec.ECDSA(hashes.SHA256())
+    )
+    r, s = decode_dss_signature(der)
+    value = base64.b64encode(
+        r.to_bytes(_SCALAR_BYTES, "big") + s.to_bytes(_SCALAR_BYTES, "big")
+    ).decode()
+    issuer = credentials.info.issuer.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    tail = (
+        f"<ds:SignatureValue>{value}</ds:SignatureValue>"
+        "<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial>"
+        f"<ds:X509IssuerName>{issuer}</ds:X509IssuerName>"
+        f"<ds:X509SerialNumber>{credentials.info.serial}</ds:X509SerialNumber>"
+        "</ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo></ds:Signature>"
+    )
+    in_place = "<ds:Signature>" + _SIGNED_INFO_IN_PLACE.format(digest=digest) + tail
+    output = "<ds:Signature>" + _SIGNED_INFO_OUTPUT.format(digest=digest) + tail
+    return in_place, output
 
 
 class SignatureFailure(StrEnum):
