@@ -655,9 +655,17 @@ def _record(incoming: Incoming, request: ServiceRequest, code: str, reason: str)
     )
 
 
+# Typographic punctuation in SRV names (DUIS's "Communications Hub Status Update \u2013 Fault
+# Return") written as its ASCII look-alike in the header, rather than a "?".
+_ASCII_PUNCTUATION = str.maketrans(
+    {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
+)
+
+
 def _reason(reason: str) -> dict[str, str]:
     # Header values must be latin-1 and single-line.
-    return {"X-OpenDCC-Reason": reason.encode("ascii", "replace").decode()[:300].replace("\n", " ")}
+    text = reason.translate(_ASCII_PUNCTUATION).encode("ascii", "replace").decode()
+    return {"X-OpenDCC-Reason": text[:300].replace("\n", " ")}
 
 
 def _readable_header(body: bytes, catalogue: Catalogue) -> tuple[RequestId | None, str, str] | None:
