@@ -308,3 +308,40 @@ def test_a_wake_up_delivers_at_once_and_a_lost_one_only_waits_for_the_poll(
 ) -> None:
     assert _deliver_one(tmp_path / "woken", poll=10.0, woken=True) < 5
     assert _deliver_one(tmp_path / "lost", poll=0.5, woken=False) < 10
+
+
+@pytest.mark.parametrize("sole", [False, True], ids=["leasing", "sole"])
+def test_ordered_messages_follow_each_other_without_waiting_for_a_poll(
+    tmp_path: Path, sole: bool
+) -> None:
+    """One device's alerts to one User go in order, each after the last is recorded: a
+    recorded delivery claims the next at once, not a poll later (a 10 s poll here)."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+
+    async def main() -> float:
+        endpoint = _Endpoint()
+        await endpoint.start()
+        box = Outbox(engine, RequestStore(engine))
+        with engine.begin() as conn:
+            for n in range(20):
+                message = Message(f"A:{n}", "u", f"{endpoint.url}/ok", b"<a/>", ordering_key="k")
+                box.put_in(conn, message, NOW)
+        deliverer = Deliverer(box, SystemClock(), poll=10.0, sole=sole)
+        started = time.monotonic()
+        task = asyncio.create_task(deliverer.run())
+        try:
+            while len(endpoint.keys) < 20:
+                assert time.monotonic() - started < 30, endpoint.keys
+                await asyncio.sleep(0.01)
+            return time.monotonic() - started
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await endpoint.stop()
+
+    try:
+        took = asyncio.run(main())
+    finally:
+        engine.dispose()
+    assert took < 8  # one poll per message would be 190 s

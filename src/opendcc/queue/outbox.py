@@ -501,6 +501,11 @@ class Deliverer:
         finally:
             self._holding.difference_update(row_id for row_id, _ in taken)
             self._holding.difference_update(failure.row_id for failure in failures)
+        if taken:
+            # A delivered ordered message puts the next of its key first in line: claim again
+            # now, not at the next poll (with wake-ups, a second away; an alert flood's
+            # messages, ordered per device and User, would go one poll per message each).
+            self.wake.set()
         for failure in dead:
             log.warning(
                 "delivery of outbox message %d failed %d times (%s): dead-lettered",
