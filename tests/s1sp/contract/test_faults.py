@@ -117,12 +117,13 @@ def test_a_slow_wan_is_e21_and_the_late_reply_is_recorded_not_delivered(
 
 
 def test_a_srv_that_makes_no_sense_for_smets1_is_refused_with_e11(running: Estate) -> None:
-    """Security credentials are the DCC's business for SMETS1 devices (documented: E11)."""
+    """SMETS2 v4's auxiliary controllers have no SMETS1 counterpart (the catalogue: not
+    applicable, E11 with the reason)."""
     from lxml import etree
 
-    body = etree.tostring(template_body("6.15.2"), encoding="unicode")
+    body = etree.tostring(template_body("7.13"), encoding="unicode")
     device = _esme(running, COHORTS[0])
-    request = running.supplier.request("6.15.2", device, cv=4, body=body)
+    request = running.supplier.request("7.13", device, cv=4, body=body)
     answer = running.post("serviceT", request)
     assert answer.status_code == 200
     assert answer.headers.get("X-DUIS-Response-Code") == "E11"
