@@ -1,6 +1,6 @@
-"""The embedded default as processes: ``opendcc serve`` starts a gateway a core, a worker, a deliverer
-and a scheduler on SQLite; a killed child is started again and nothing acknowledged is lost;
-SIGTERM stops them all."""
+"""The embedded default as processes: ``opendcc serve`` starts a gateway a core, a worker, a
+deliverer and a scheduler on SQLite; a killed child is started again and nothing acknowledged is
+lost; SIGTERM stops them all."""
 
 from __future__ import annotations
 
