@@ -593,7 +593,7 @@ class Hub:
     def _prefetch(self, device_ids: Sequence[Eui64]) -> None:
         """Load what ``_authorise_for`` looks up for these devices, in a few queries."""
         self.inventory.prefetch(device_ids)
-        self.restrictions.prefetch(device_ids)
+        self.facts.prefetch(device_ids)  # access control's reads, the restriction flag's too
 
     def _authorise_for(self, user: Eui64, srv: str, device_id: Eui64, now: datetime) -> Device:
         """Whether ``user`` may have ``srv`` carried out on ``device_id`` now, as if it sent the

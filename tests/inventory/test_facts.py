@@ -137,3 +137,18 @@ def test_a_cached_answer_follows_a_change_of_supplier_and_a_restriction(engine: 
         assert denied.code is ResponseCode.NOT_RESPONSIBLE_PARTY
     else:
         raise AssertionError("the cached facts kept the losing supplier's right")
+
+
+def test_prefetched_facts_answer_like_read_ones_without_a_query(engine: Engine) -> None:
+    inventory = store(engine, cache_seconds=60)
+    Restrictions(engine, inventory).change(
+        METER, restricted=True, by=GAINING, reason="consumer", now=SWITCH
+    )
+    expected = inventory.facts.fresh(METER)
+    cold = InventoryStore(engine, cache_seconds=60)
+    cold.facts.prefetch([METER, ABSENT])
+    with statements(engine) as seen:
+        assert cold.facts.cached(METER) == expected
+        assert cold.facts.cached(ABSENT) is None
+    assert seen == []
+    assert expected is not None and expected.restricted is True

@@ -12,7 +12,7 @@ re-checks (the route's, and the DCO's own, independent one) each make this one r
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,8 @@ from opendcc.core.eui import Eui64
 from opendcc.inventory.devices import Device, _device_of
 from opendcc.store.cache import TtlCache
 from opendcc.store.tables import devices, registrations, restrictions
+
+_CHUNK = 500  # devices per IN (...) query
 
 # Who held a role, latest registration first: (effective from, User).
 History = tuple[tuple[datetime, Eui64], ...]
@@ -144,6 +146,18 @@ class FactsReader:
 
     def cached(self, device_id: Eui64) -> DeviceFacts | None:
         return self._cache.get(device_id, lambda: read_facts(self.engine, device_id))
+
+    def prefetch(self, device_ids: Collection[Eui64]) -> None:
+        """Cache the facts of many devices in a few queries (a schedule's runs ahead of them),
+        absent devices as None."""
+        ids = sorted({str(d) for d in device_ids})
+        grouped: dict[str, list[Any]] = {d: [] for d in ids}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                for row in conn.execute(_QUERY.where(devices.c.device_id.in_(chunk))):
+                    grouped[row.device_id].append(row)
+        self._cache.put_many((Eui64.parse(d), _facts_of(rows)) for d, rows in grouped.items())
 
     def clear(self) -> None:
         self._cache.clear()
