@@ -685,8 +685,9 @@ class Store:
     def bring_up(
         cls, args: argparse.Namespace, directory: Path, stack: contextlib.ExitStack
     ) -> Store:
-        if not args.scale:
-            return cls(f"sqlite:///{directory / 'hub.db'}", directory=directory)
+        if not args.scale:  # `opendcc serve` with --gateways gateways (default a core each)
+            gateways = f"\n[processes]\ngateways = {args.gateways}\n"
+            return cls(f"sqlite:///{directory / 'hub.db'}", extra=gateways, directory=directory)
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' estate
         from tests.processes.scale import fresh_database, postgres_url, rabbitmq_url
 
@@ -841,7 +842,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--scale-gateways", type=int, default=2, help="gateways in scale mode")
     parser.add_argument("--scale-workers", type=int, default=2, help="workers in scale mode")
     parser.add_argument(
-        "--gateways", type=int, default=os.cpu_count() or 1, help="accept mode: gateways"
+        "--gateways", type=int, default=os.cpu_count() or 1, help="embedded: gateway processes"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile front_door.handle")
     parser.add_argument("--profile-requests", type=int, default=500)
