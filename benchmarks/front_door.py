@@ -53,6 +53,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import json
 import multiprocessing
 import os
 import pstats
@@ -64,7 +65,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,6 +74,7 @@ import httpx
 
 import floors
 from floors import Floors
+from opendcc.core.eui import Eui64
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import Registry
 from opendcc.sim import scenario
@@ -111,13 +113,25 @@ def user(key: str) -> SimulatedUser:
     return SimulatedUser(SigningCredentials.from_files(KEYS / f"{key}.key", KEYS / f"{key}.pem"))
 
 
-def presign(users: Sequence[SimulatedUser], count: int) -> list[Signed]:
-    """``count`` signed requests, Users interleaved, each User's counters strictly increasing."""
-    meters = [m.device_id for m in scenario.METERS]
+def spread(count: int) -> list[Eui64]:
+    """``count`` meters beyond the scenario's eight (``--meters``), made for the run."""
+    return [
+        Eui64.parse(f"00-DB-20-00-00-{n >> 16:02X}-{n >> 8 & 0xFF:02X}-{n & 0xFF:02X}")
+        for n in range(count)
+    ]
+
+
+def presign(
+    users: Sequence[SimulatedUser], count: int, meters: Sequence[Eui64] = ()
+) -> list[Signed]:
+    """``count`` signed requests, Users interleaved, each User's counters strictly increasing,
+    over ``meters`` (default the scenario's eight) in turn."""
+    spread = bool(meters)  # then a meter a request, as on a fleet
+    meters = list(meters) or [m.device_id for m in scenario.METERS]
     out = []
     for i in range(count):
         u = i % len(users)
-        target = meters[(i // len(users)) % len(meters)]
+        target = meters[(i if spread else i // len(users)) % len(meters)]
         counter = users[u].next_counter()
         body = users[u].request(SRV, target, counter=counter)
         originator = users[u].user_id
@@ -127,6 +141,54 @@ def presign(users: Sequence[SimulatedUser], count: int) -> list[Signed]:
             )
         )
     return out
+
+
+def fleet_file(directory: Path, meters: Sequence[Eui64]) -> Path:
+    """The head-end simulator's ``--fleet`` file for the spread meters."""
+    from opendcc.sim.headends import FleetMeter
+
+    path = directory / "fleet.jsonl"
+    path.write_text("".join(json.dumps(FleetMeter(m).to_json()) + "\n" for m in meters))
+    return path
+
+
+def install(url: str, meters: Sequence[Eui64]) -> None:
+    """Put the spread meters in the hub's inventory before it starts, each on its own MPAN
+    registered to the scenario's supplier (IS) and network operator (ED), as the scenario's."""
+    from opendcc.catalogue import DeviceType, UserRole
+    from opendcc.inventory import Device, InventoryStore, Registration, SmiStatus
+    from opendcc.store import create_engine_for as engine_for
+    from opendcc.store.engine import upgrade
+
+    engine = engine_for(url)
+    try:
+        upgrade(engine)
+        inventory = InventoryStore(engine)
+        since = datetime(2020, 1, 1, tzinfo=UTC)
+        devices = [
+            Device(
+                m,
+                DeviceType.ESME,
+                SmiStatus.COMMISSIONED,
+                "Simulated",
+                "S1-ESME",
+                cohort(),
+                f"18{n:011d}",
+                "1.0.0",
+            )
+            for n, m in enumerate(meters)
+        ]
+        inventory.put_devices(devices, since)
+        inventory.register(
+            Registration(d.mpxn or "", role, holder, since)
+            for d in devices
+            for role, holder in (
+                (UserRole.IS, scenario.SUPPLIER),
+                (UserRole.ED, scenario.NETWORK_OPERATOR),
+            )
+        )
+    finally:
+        engine.dispose()
 
 
 # --------------------------------------------------------------------------- callback endpoint
@@ -623,8 +685,9 @@ class Store:
     def bring_up(
         cls, args: argparse.Namespace, directory: Path, stack: contextlib.ExitStack
     ) -> Store:
-        if not args.scale:
-            return cls(f"sqlite:///{directory / 'hub.db'}", directory=directory)
+        if not args.scale:  # `opendcc serve` with --gateways gateways (default a core each)
+            gateways = f"\n[processes]\ngateways = {args.gateways}\n"
+            return cls(f"sqlite:///{directory / 'hub.db'}", extra=gateways, directory=directory)
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' estate
         from tests.processes.scale import fresh_database, postgres_url, rabbitmq_url
 
@@ -752,6 +815,13 @@ def arguments() -> argparse.Namespace:
         "--ordered", action="store_true", help="one request in flight per User (no replays)"
     )
     parser.add_argument("--users", choices=("both", "supplier"), default="both")
+    parser.add_argument(
+        "--meters",
+        type=int,
+        default=0,
+        help="spread the requests over this many meters made for the run (0: the scenario's 8),"
+        " so the registry reads miss their caches as on a real fleet",
+    )
     parser.add_argument("--callback", choices=("fast", "stdlib"), default="fast")
     parser.add_argument("--latency-ms", type=int, default=0, help="head-end WAN latency")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds, at most")
@@ -772,7 +842,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--scale-gateways", type=int, default=2, help="gateways in scale mode")
     parser.add_argument("--scale-workers", type=int, default=2, help="workers in scale mode")
     parser.add_argument(
-        "--gateways", type=int, default=os.cpu_count() or 1, help="accept mode: gateways"
+        "--gateways", type=int, default=os.cpu_count() or 1, help="embedded: gateway processes"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile front_door.handle")
     parser.add_argument("--profile-requests", type=int, default=500)
@@ -918,8 +988,9 @@ def run(
     stack: contextlib.ExitStack,
 ) -> Run:
     started = time.perf_counter()
-    warmup = presign(users, args.warmup)
-    items = presign(users, args.requests)
+    fleet = spread(args.meters)
+    warmup = presign(users, args.warmup, fleet)
+    items = presign(users, args.requests, fleet[args.warmup :] + fleet[: args.warmup])
     signing = time.perf_counter() - started
 
     accept_only = getattr(args, "accept_only", False)
@@ -934,10 +1005,15 @@ def run(
     headend: Process | None = None
     if not accept_only:
         headend = HeadEndProcess(
-            cohort(), meters=scenario.headend_meters(), latency_ms=args.latency_ms
+            cohort(),
+            meters=scenario.headend_meters(),
+            fleet=fleet_file(directory, fleet) if fleet else None,
+            latency_ms=args.latency_ms,
         )
         stack.callback(headend.stop)
     store = Store.bring_up(args, directory, stack)
+    if fleet:
+        install(store.url, fleet)
     config = scenario.write_config(
         directory / "hub.toml",
         keys=KEYS,

@@ -130,10 +130,59 @@ def _count_threads() -> None:
 TRACE: list[str] = []
 
 
+REGISTRY = ("FROM devices", "FROM registrations", "FROM restrictions")
+AT_THE_DOOR = threading.local()  # set while the front door handles a request in this thread
+
+
+def _registry_read(sql: str) -> None:
+    """Count a read of the device registry (devices, registrations, restrictions), by side."""
+    if sql.lstrip().upper().startswith("SELECT") and any(t in sql for t in REGISTRY):
+        side = "front door" if getattr(AT_THE_DOOR, "on", False) else "worker"
+        COUNTS[f"registry reads ({side})"] += 1
+
+
 def _count_sql(hub: Hub) -> None:
     def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         COUNTS["SQL statements"] += 1
+        _registry_read(sql)
         TRACE.append(f"{threading.current_thread().name:<14} {' '.join(sql.split())[:100]}")
+
+    # Reads run on a raw DBAPI connection (``inventory.facts``) pass no Core event: count them
+    # where they take their connection.
+    raw_connection = hub.engine.raw_connection
+
+    class Cursor:
+        def __init__(self, cursor: Any) -> None:
+            self._cursor = cursor
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            statement(None, None, sql)
+            return self._cursor.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._cursor, name)
+
+    class Raw:
+        def __init__(self, raw: Any) -> None:
+            self._raw = raw
+
+        def cursor(self) -> Cursor:
+            return Cursor(self._raw.cursor())
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._raw, name)
+
+    hub.engine.raw_connection = lambda: Raw(raw_connection())  # type: ignore[method-assign]
+    handle = hub.front_door.handle
+
+    def at_the_door(*args: Any, **kwargs: Any) -> Any:
+        AT_THE_DOOR.on = True
+        try:
+            return handle(*args, **kwargs)
+        finally:
+            AT_THE_DOOR.on = False
+
+    hub.front_door.handle = at_the_door  # type: ignore[method-assign]
 
     def begin(*_: Any) -> None:
         COUNTS["BEGINs"] += 1
@@ -215,18 +264,28 @@ def main() -> int:
     parser.add_argument(
         "--together", type=int, default=1, help="requests sent at once (group commit's batches)"
     )
+    parser.add_argument(
+        "--meters", type=int, default=0, help="a meter a request, over this many (0: the 8)"
+    )
     args = parser.parse_args()
     if args.strace and "OPENDCC_UNDER_STRACE" not in os.environ:
         return _under_strace(args)
     users = [fd.user(scenario.SUPPLIER_KEY), fd.user(scenario.NETWORK_OPERATOR_KEY)]
-    warm = fd.presign(users, args.warmup)
-    items = fd.presign(users, args.requests)
+    fleet = fd.spread(args.meters)
+    warm = fd.presign(users, args.warmup, fleet)
+    items = fd.presign(users, args.requests, fleet[args.warmup :] + fleet[: args.warmup])
     with contextlib.ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hot-path-")))
         receiver = fd.FastReceiver()
         stack.callback(receiver.close)
-        headend = HeadEndProcess(fd.cohort(), meters=scenario.headend_meters())
+        headend = HeadEndProcess(
+            fd.cohort(),
+            meters=scenario.headend_meters(),
+            fleet=fd.fleet_file(directory, fleet) if fleet else None,
+        )
         stack.callback(headend.stop)
+        if fleet:
+            fd.install(f"sqlite:///{directory / 'hub.db'}", fleet)
         config = scenario.write_config(
             directory / "hub.toml",
             keys=fd.KEYS,
@@ -251,7 +310,16 @@ def main() -> int:
     print(f"{'per request':<40}{'value':>10}")
     print(f"{'hub CPU ms (this process)':<40}{cpu / n * 1e3:>10.2f}")
     print(f"{'wall ms (accept -> delivered)':<40}{wall / n * 1e3:>10.2f}")
-    for name in ("SQL statements", "BEGINs", "commits", "thread hops", "ECDSA", "C14N"):
+    for name in (
+        "SQL statements",
+        "registry reads (front door)",
+        "registry reads (worker)",
+        "BEGINs",
+        "commits",
+        "thread hops",
+        "ECDSA",
+        "C14N",
+    ):
         print(f"{name:<40}{COUNTS[name] / n:>10.2f}")
     for name, count in sorted(COUNTS.items()):
         if name.startswith("answer"):

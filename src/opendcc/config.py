@@ -46,11 +46,21 @@ class MigrationSettings:
     chunk: int = 1_000  # installations tested, then committed, per round
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS says, else all)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return max(1, len(affinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessSettings:
     """How the hub runs as processes (``opendcc serve``; ``opendcc.processes``)."""
 
-    gateways: int = 1  # HTTP front doors sharing the port (SO_REUSEPORT)
+    # HTTP front doors sharing the port (SO_REUSEPORT): one per core by default, since each
+    # accept costs the same CPU in one gateway or several and a gateway is one busy core at most.
+    gateways: int = field(default_factory=cores)
     workers: int = 1  # processes claiming jobs and carrying them to the head-ends
     # A worker renews its jobs' leases every third of this; a killed one's are free after it.
     lease: timedelta = timedelta(seconds=15)

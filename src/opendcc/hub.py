@@ -159,7 +159,12 @@ class Hub:
         # What a User asks a device to trust is checked against the repository first.
         self.credential_checks = CredentialChecks(self.clock, repository, self.inventory)
         self.catalogue = default_catalogue()
-        self.access = AccessControl(self.catalogue, self.users, self.inventory)
+        # A device's registry facts in one read: cached briefly for the front door's check,
+        # always fresh for the worker's re-checks (the route's and the DCO's): see
+        # docs/access-control.md.
+        self.facts = self.inventory.facts
+        self.access = AccessControl(self.catalogue, self.users, self.inventory, self.facts.cached)
+        self.recheck = self.access.with_facts(self.facts.fresh)
         self.registry = register_all(Registry())
         self.smi_updates = SmiUpdates(self.engine, self.inventory, self.registry.profiles())
         self._cohort_keys: dict[str, CohortKeys] = {}
@@ -285,9 +290,10 @@ class Hub:
                 COMMISSION_DEVICE: Commissioning(self.inventory, self.clock),
             },
             command_alert=self._command_alert,
-            restricted=lambda request: self.restricted_gate.refusal(
-                request.request_id.target, request.srv
+            restricted=lambda request, flag: self.restricted_gate.refusal(
+                request.request_id.target, request.srv, flag
             ),
+            facts=self.facts.fresh,
             grace=config.future_dated_grace,
             cancel_like=self.future.cancel_like,
             group=self.group,
@@ -587,7 +593,7 @@ class Hub:
     def _prefetch(self, device_ids: Sequence[Eui64]) -> None:
         """Load what ``_authorise_for`` looks up for these devices, in a few queries."""
         self.inventory.prefetch(device_ids)
-        self.restrictions.prefetch(device_ids)
+        self.facts.prefetch(device_ids)  # access control's reads, the restriction flag's too
 
     def _authorise_for(self, user: Eui64, srv: str, device_id: Eui64, now: datetime) -> Device:
         """Whether ``user`` may have ``srv`` carried out on ``device_id`` now, as if it sent the
@@ -606,7 +612,8 @@ class Hub:
         return gbcs_signing_keys(user.certificates) if user is not None else ()
 
     def _authorise(self, request: ServiceRequest, now: datetime) -> None:
-        self.access.check(request, ENDPOINT_OF_CV[request.command_variant], now)
+        """The DCO's re-check: its own read of the device's facts, never a cached one."""
+        self.recheck.check(request, ENDPOINT_OF_CV[request.command_variant], now)
 
     def _options(self, cohort: str) -> AdapterOptions:
         def late(instruction: Instruction, outcome: Outcome) -> None:

@@ -7,8 +7,11 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from tests.reference import KEYS, NOW
 
+from opendcc import hub as hub_module
+from opendcc.catalogue import UserRole
 from opendcc.config import load
 from opendcc.core.clock import FixedClock
 from opendcc.core.request_id import RequestId
@@ -16,6 +19,8 @@ from opendcc.dsp.access import Endpoint
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.xml import parse_xml, sr
 from opendcc.hub import Hub
+from opendcc.inventory import InventoryStore
+from opendcc.inventory.restriction import Restrictions
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import Registry
 from opendcc.service import performance
@@ -84,7 +89,6 @@ def test_a_read_accepted_before_the_restriction_is_refused_at_dispatch(tmp_path:
     rid = _accepted(hub, supplier)
 
     hub.restrict(METER, restricted=True, by=supplier.user_id, reason="consumer refused")
-    hub.restrictions._flags.clear()
     asyncio.run(hub.dispatcher.process(rid))
 
     assert hub.requests.state(rid) is RequestState.FAILED
@@ -97,4 +101,36 @@ def test_a_read_accepted_before_the_restriction_is_refused_at_dispatch(tmp_path:
     assert (line.accepted, line.excluded_after, line.failed, line.counted) == (1, 1, 0, 0)
     assert line.in_flight == 0
     assert hub.jobs.pending() == 0
+    hub.engine.dispose()
+
+
+def test_changes_made_elsewhere_reach_the_worker_at_once_though_the_door_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front door may answer from its cache (a minute here); the worker's reads never do:
+    a change of supplier made by another process is refused by the DCO (E4), a restriction by
+    the route (E71), before any instruction, with no cache cleared."""
+    monkeypatch.setattr(hub_module, "REGISTRY_CACHE_SECONDS", 60.0)
+    hub, supplier = _hub(tmp_path)
+    elsewhere = InventoryStore(hub.engine)  # another process: this hub's caches are not told
+    switched, restricted = _accepted(hub, supplier), _accepted(hub, supplier)
+    mpan = scenario.METERS[0].mpxn
+    assert mpan is not None
+    # The supplier loses the meter's MPAN a second ago; the door's cached facts still say not.
+    elsewhere.registrations.change_supplier(
+        mpan, UserRole.IS, scenario.OTHER_SUPPLIER, NOW - timedelta(seconds=1)
+    )
+    facts = hub.facts.cached(METER)
+    assert facts is not None and facts.responsible(UserRole.IS, NOW) == supplier.user_id
+    asyncio.run(hub.dispatcher.process(switched))
+    assert hub.requests.state(switched) is RequestState.FAILED
+    assert _answers(hub, switched)[0] == "E4"
+
+    elsewhere.registrations.change_supplier(mpan, UserRole.IS, supplier.user_id, NOW)
+    Restrictions(hub.engine, elsewhere).change(
+        METER, restricted=True, by=supplier.user_id, reason="consumer refused", now=NOW
+    )
+    asyncio.run(hub.dispatcher.process(restricted))
+    assert hub.requests.state(restricted) is RequestState.FAILED
+    assert _answers(hub, restricted)[-1] == "E71"
     hub.engine.dispose()

@@ -18,6 +18,7 @@ from tests.gateway.harness import KEYS, cohort
 from tests.gateway.test_durability import send
 from tests.processes.test_supervisor import wait_for_kinds
 
+from opendcc.config import cores
 from opendcc.sim import scenario
 from opendcc.sim.processes import HeadEndProcess, HubProcess, free_port
 from opendcc.store import create_engine_for
@@ -86,7 +87,7 @@ def test_a_killed_deliverer_loses_nothing(tmp_path: Path) -> None:
         hub = HubProcess(config, free_port(), tmp_path / "hub.log")
         client = _Hub(hub)
         try:
-            kinds = ["deliverer", "gateway", "scheduler", "worker"]
+            kinds = ["deliverer", *["gateway"] * cores(), "scheduler", "worker"]  # a gateway a core
             running = wait_for_kinds(hub.popen.pid, kinds)
             deliverer = next(p for p, kind in running.items() if kind == "deliverer")
             keys = send(client, 8)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from tests.reference import KEYS
 
-from opendcc.config import ConfigError, load
+from opendcc import config as config_module
+from opendcc.config import ConfigError, cores, load
 from opendcc.sim import scenario
 
 
@@ -24,14 +26,23 @@ def config(tmp_path: Path, extra: str = "", database_url: str = "sqlite:///x.db"
     )
 
 
-def test_defaults_are_one_of_each_on_the_embedded_queue(
+def test_defaults_are_a_gateway_per_core_and_one_worker_on_the_embedded_queue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("BROKER_URL", raising=False)
     settings = load(config(tmp_path))
     assert settings.broker_url is None
-    assert (settings.processes.gateways, settings.processes.workers) == (1, 1)
+    assert (settings.processes.gateways, settings.processes.workers) == (cores(), 1)
     assert settings.processes.lease == timedelta(seconds=15)
+
+
+def test_the_default_gateways_follow_the_cores_this_process_may_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    assert config_module.cores() == 3
+    assert load(config(tmp_path)).processes.gateways == 3
+    assert load(config(tmp_path, "\n[processes]\ngateways = 1\n")).processes.gateways == 1
 
 
 def test_processes_and_broker_from_the_file_or_the_environment(

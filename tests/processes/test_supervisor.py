@@ -1,6 +1,6 @@
-"""The embedded default as processes: ``opendcc serve`` starts a gateway, a worker, a deliverer
-and a scheduler on SQLite; a killed child is started again and nothing acknowledged is lost;
-SIGTERM stops them all."""
+"""The embedded default as processes: ``opendcc serve`` starts a gateway a core, a worker, a
+deliverer and a scheduler on SQLite; a killed child is started again and nothing acknowledged is
+lost; SIGTERM stops them all."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tests.gateway.harness import estate, response_code
 from tests.gateway.test_durability import send
+
+from opendcc.config import cores
 
 
 def children(pid: int) -> dict[int, str]:
@@ -41,7 +43,7 @@ def wait_for_kinds(pid: int, kinds: list[str], timeout: float = 30) -> dict[int,
 
 
 def test_serve_runs_each_kind_restarts_a_killed_worker_and_loses_nothing(tmp_path: Path) -> None:
-    kinds = ["deliverer", "gateway", "scheduler", "worker"]
+    kinds = ["deliverer", *["gateway"] * cores(), "scheduler", "worker"]  # a gateway a core
     # The head-end takes a second: with wake-ups across processes the last requests sent are
     # still at the head-end when the worker is killed, however fast the rest went.
     with estate(tmp_path, latency_ms=1000, xsd=False) as hub:

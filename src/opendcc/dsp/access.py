@@ -23,7 +23,7 @@ injected, ``now`` is passed in, nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -35,6 +35,7 @@ from opendcc.core.errors import DuisError, ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.duis.request import CommandVariant, ServiceRequest
 from opendcc.inventory import Device, SmiStatus
+from opendcc.inventory.facts import DeviceFacts
 from opendcc.store.users import User
 
 
@@ -82,22 +83,59 @@ class Inventory(Protocol):
     def responsible(self, mpxn: str, role: UserRole, at: datetime) -> Eui64 | None: ...
 
 
+# A device's registry facts in one read (``opendcc.inventory.facts``), or None if unknown.
+Facts = Callable[[Eui64], DeviceFacts | None]
+
+
+class _Lookups:
+    """A device's facts asked of ``Inventory`` one lookup at a time (when no one-read ``Facts``
+    is given): the registrations only for the roles that need them."""
+
+    __slots__ = ("device", "inventory", "restricted")
+
+    def __init__(self, inventory: Inventory, device: Device) -> None:
+        self.inventory = inventory
+        self.device = device
+        self.restricted: bool | None = None  # not read here: the restricted gate asks
+
+    def responsible(self, role: UserRole, at: datetime) -> Eui64 | None:
+        mpxn = self.device.mpxn
+        return self.inventory.responsible(mpxn, role, at) if mpxn else None
+
+
 @dataclass(frozen=True, slots=True)
 class Granted:
     """What passed: the User, the SRV row, the roles it acts in and, for device requests, the
-    target device."""
+    target device and, when read with it, whether it is in restricted mode."""
 
     user: User
     srv: ServiceReferenceVariant
     roles: frozenset[UserRole]
     device: Device | None
+    restricted: bool | None = None  # None: not read with the device
 
 
 class AccessControl:
-    def __init__(self, catalogue: Catalogue, users: Users, inventory: Inventory) -> None:
+    def __init__(
+        self, catalogue: Catalogue, users: Users, inventory: Inventory, facts: Facts | None = None
+    ) -> None:
+        """``facts``: the device's registry facts in one read; without it, ``inventory``'s
+        lookups one at a time."""
         self.catalogue = catalogue
         self.users = users
         self.inventory = inventory
+        self.facts = facts
+
+    def with_facts(self, facts: Facts) -> AccessControl:
+        """The same rules reading each device's facts with ``facts`` (the worker's fresh,
+        uncached read for its re-check)."""
+        return AccessControl(self.catalogue, self.users, self.inventory, facts)
+
+    def _facts(self, device_id: Eui64) -> DeviceFacts | _Lookups | None:
+        if self.facts is not None:
+            return self.facts(device_id)
+        device = self.inventory.device(device_id)
+        return None if device is None else _Lookups(self.inventory, device)
 
     def check(self, request: ServiceRequest, endpoint: Endpoint, now: datetime) -> Granted:
         originator = request.request_id.originator
@@ -131,17 +169,18 @@ class AccessControl:
             )
         if srv.non_device:
             return Granted(user, srv, roles, None)
-        device = self._device(request, srv, now)
-        responsible = self._responsible_roles(user.user_id, roles, device, now)
-        return Granted(user, srv, responsible, device)
+        facts = self._device(request, srv, now)
+        responsible = self._responsible_roles(user.user_id, roles, facts, now)
+        return Granted(user, srv, responsible, facts.device, facts.restricted)
 
     def _device(
         self, request: ServiceRequest, srv: ServiceReferenceVariant, now: datetime
-    ) -> Device:
+    ) -> DeviceFacts | _Lookups:
         target = request.request_id.target
-        device = self.inventory.device(target)
-        if device is None:
+        facts = self._facts(target)
+        if facts is None:
             raise AccessDenied(ResponseCode.UNKNOWN_DEVICE, f"no device {target} in the inventory")
+        device = facts.device
         if not srv.applies_to(device.device_type):
             raise AccessDenied(
                 ResponseCode.SRV_NOT_FOR_DEVICE_TYPE,
@@ -156,7 +195,7 @@ class AccessControl:
                 ResponseCode.DEVICE_STATUS_INCOMPATIBLE,
                 f"device {target} is {device.smi_status}",
             )
-        return device
+        return facts
 
     def check_device(
         self, user_id: Eui64, srv_name: str, device_id: Eui64, now: datetime
@@ -173,11 +212,12 @@ class AccessControl:
         roles = frozenset(role for role in user.roles if srv.is_eligible(role))
         if not roles:
             raise AccessDenied(ResponseCode.ROLE_NOT_ELIGIBLE, f"SRV {srv.srv} is not open to you")
-        device = self.inventory.device(device_id)
-        if device is None:
+        facts = self._facts(device_id)
+        if facts is None:
             raise AccessDenied(
                 ResponseCode.UNKNOWN_DEVICE, f"no device {device_id} in the inventory"
             )
+        device = facts.device
         if not srv.non_device and not srv.applies_to(device.device_type):
             raise AccessDenied(
                 ResponseCode.SRV_NOT_FOR_DEVICE_TYPE,
@@ -188,21 +228,28 @@ class AccessControl:
             raise AccessDenied(
                 ResponseCode.DEVICE_STATUS_INCOMPATIBLE, f"device {device_id} is {status}"
             )
-        responsible = self._responsible_roles(user_id, roles, device, now)
-        return Granted(user, srv, responsible, device)
+        responsible = self._responsible_roles(user_id, roles, facts, now)
+        return Granted(user, srv, responsible, device, facts.restricted)
 
     def responsible_for(self, granted: Granted, device: Device, now: datetime) -> None:
         """Raise E4 unless the User holds a role for ``device`` now (a non-device request that
         names a device in its body, such as 8.3 Decommission Device)."""
-        self._responsible_roles(granted.user.user_id, granted.roles, device, now)
+        self._responsible_roles(
+            granted.user.user_id, granted.roles, _Lookups(self.inventory, device), now
+        )
 
     def _responsible_roles(
-        self, user_id: Eui64, roles: Iterable[UserRole], device: Device, now: datetime
+        self,
+        user_id: Eui64,
+        roles: Iterable[UserRole],
+        facts: DeviceFacts | _Lookups,
+        now: datetime,
     ) -> frozenset[UserRole]:
+        device = facts.device
         granted = set()
         for role in roles:
             if role not in REGISTERED_ROLES or (
-                device.mpxn and self.inventory.responsible(device.mpxn, role, now) == user_id
+                device.mpxn and facts.responsible(role, now) == user_id
             ):
                 granted.add(role)
         if not granted:

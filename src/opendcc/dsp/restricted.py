@@ -90,13 +90,19 @@ class RestrictedGate:
 
     def __call__(self, granted: Granted) -> None:
         device = granted.device
-        if device is not None and (why := self.refusal(device.device_id, granted.srv.srv)):
+        if device is not None and (
+            why := self.refusal(device.device_id, granted.srv.srv, granted.restricted)
+        ):
             raise AccessDenied(ResponseCode.DEVICE_RESTRICTED, why)
 
-    def refusal(self, device_id: Eui64, srv: str) -> str | None:
+    def refusal(self, device_id: Eui64, srv: str, restricted: bool | None = None) -> str | None:
         """Why ``srv`` may not go to ``device_id`` now, or None (also checked at dispatch: a
-        device restricted after a request was accepted does not get it)."""
-        if self.policy.allows(srv) or not self.is_restricted(device_id):
+        device restricted after a request was accepted does not get it). ``restricted``: the
+        flag when it was read with the device (one read, ``opendcc.inventory.facts``); None
+        asks ``is_restricted``."""
+        if self.policy.allows(srv):
+            return None
+        if not (self.is_restricted(device_id) if restricted is None else restricted):
             return None
         return (
             f"device {device_id} is in restricted mode (the consumer refused smart"

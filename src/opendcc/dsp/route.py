@@ -42,6 +42,7 @@ from sqlalchemy import Connection, Engine
 from opendcc.alerts.codes import DccEvent
 from opendcc.core.clock import Clock
 from opendcc.core.errors import DuisError, ResponseCode
+from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
 from opendcc.dsp.ending import Advance, End
@@ -52,6 +53,7 @@ from opendcc.duis.fastsign import signed_smets1_response
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import Smets1Payload, Smets1Status
 from opendcc.inventory import InventoryStore
+from opendcc.inventory.facts import DeviceFacts
 from opendcc.queue.jobs import JobQueue, WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter, Sealed
@@ -90,6 +92,11 @@ CommandAlert = Callable[[ServiceRequest, DccEvent, str], Message | None]
 UNDELIVERED = frozenset({ResponseCode.DEVICE_UNREACHABLE, ResponseCode.NO_DEVICE_RESPONSE})
 # DUIS's cancel: cancels the User's waiting requests like this one, a status for each.
 CancelLike = Callable[[ServiceRequest], Awaitable[tuple[Smets1Status, ...]]]
+# Why the request may not reach its restricted meter, or None; given the restriction flag when it
+# was read with the device (None: the callable reads it).
+Restricted = Callable[[ServiceRequest, bool | None], str | None]
+# The target device's registry facts in one read (``opendcc.inventory.facts``).
+Facts = Callable[[Eui64], DeviceFacts | None]
 
 
 class Settlement(Protocol):
@@ -149,7 +156,8 @@ class Dispatcher:
         on_security: SecurityAlert = lambda request, exc: None,
         settlements: Mapping[str, Settlement] | None = None,
         command_alert: CommandAlert = lambda request, event, url: None,
-        restricted: Callable[[ServiceRequest], str | None] = lambda request: None,
+        restricted: Restricted = lambda request, flag: None,
+        facts: Facts | None = None,
         grace: timedelta = timedelta(hours=1),
         cancel_like: CancelLike | None = None,
         group: GroupCommit | None = None,
@@ -172,6 +180,7 @@ class Dispatcher:
         self.settlements = dict(settlements or {})
         self.command_alert = command_alert
         self.restricted = restricted
+        self.facts = facts
         self.grace = grace
         self.cancel_like = cancel_like
         # The job table's own statements end a job (dsp.ending runs them for a batch of ends).
@@ -207,12 +216,19 @@ class Dispatcher:
             self._drop_job(rid)  # the outcome is already committed
             return None
         request = parse_request(document)
-        device = self.inventory.device(rid.target)
+        # One read of the device with its restriction (the DCO reads on its own, below).
+        if self.facts is not None:
+            facts = self.facts(rid.target)
+            device, flag = (facts.device, facts.restricted) if facts else (None, None)
+        else:
+            device, flag = self.inventory.device(rid.target), None
         adapter = self.adapters.get(device.cohort or "") if device else None
         if device is None or adapter is None:
             self._refused(request, ResponseCode.DEVICE_UNREACHABLE, "no S1SP serves this device")
             return None
-        if state in BEFORE_INSTRUCTION and (stop := self._stop(request, state, loaded.outcome)):
+        if state in BEFORE_INSTRUCTION and (
+            stop := self._stop(request, state, loaded.outcome, flag)
+        ):
             self._finish_coded(request, *stop)
             return None
         sealed = self._sealed(request, state, document)
@@ -283,7 +299,11 @@ class Dispatcher:
     # ------------------------------------------------------------------ store steps
 
     def _stop(
-        self, request: ServiceRequest, state: RequestState, stored: StoredOutcome
+        self,
+        request: ServiceRequest,
+        state: RequestState,
+        stored: StoredOutcome,
+        restricted: bool | None = None,
     ) -> tuple[RequestState, ResponseCode, str] | None:
         """Why a request not yet instructed stops here, if it does: see ``_ended``; or its
         meter was restricted after the request was accepted (the consumer's choice holds)."""
@@ -291,7 +311,7 @@ class Dispatcher:
             code, reason = ended
             target = S.EXPIRED if code is ResponseCode.FUTURE_DATED_TIMEOUT else S.FAILED
             return target, code, reason
-        if (why := self.restricted(request)) is not None:
+        if (why := self.restricted(request, restricted)) is not None:
             return S.FAILED, ResponseCode.DEVICE_RESTRICTED, why
         return None
 

@@ -67,8 +67,17 @@ class UnknownDevice(InventoryError):
 class InventoryStore:
     def __init__(self, engine: Engine, cache_seconds: float = 0.0) -> None:
         self.engine = engine
-        self.registrations = RegistrationStore(engine, cache_seconds)
         self._devices: TtlCache[Eui64, Device | None] = TtlCache(cache_seconds)
+        # What this process caches of a device's facts (``inventory.facts``) goes with any change
+        # made through this store, its registrations' or its restrictions'.
+        from opendcc.inventory.facts import FactsReader  # it reads rows as ``Device``s: after
+
+        self.facts = FactsReader(engine, cache_seconds)
+        self.registrations = RegistrationStore(engine, cache_seconds, on_change=self.facts.clear)
+
+    def _changed(self) -> None:
+        self._devices.clear()
+        self.facts.clear()
 
     # ------------------------------------------------------------------ writing
 
@@ -80,7 +89,7 @@ class InventoryStore:
             present = self._statuses_in(conn, [str(d.device_id) for d in listed])
             new = [d for d in listed if str(d.device_id) not in present]
             self.add_in(conn, new, now, "loaded from configuration")
-        self._devices.clear()
+        self._changed()
         return len(new)
 
     def add_in(self, conn: Connection, items: Sequence[Device], at: datetime, reason: str) -> None:
@@ -162,7 +171,7 @@ class InventoryStore:
                 for device_id in ids
             ],
         )
-        self._devices.clear()
+        self._changed()
 
     def update_in(self, conn: Connection, device: Device) -> None:
         """Rewrite a device's details (manufacturer, model, cohort, firmware version, MPxN) as
@@ -178,7 +187,7 @@ class InventoryStore:
                 mpxn=device.mpxn,
             )
         )
-        self._devices.clear()
+        self._changed()
 
     def set_firmware_in(self, conn: Connection, versions: Mapping[Eui64, str]) -> None:
         """Record each device's firmware version as read from it."""
@@ -190,7 +199,7 @@ class InventoryStore:
             .values(firmware_version=bindparam("version")),
             [{"target": str(d), "version": v} for d, v in versions.items()],
         )
-        self._devices.clear()
+        self._changed()
 
     # ------------------------------------------------------------------ reading
 
@@ -266,7 +275,7 @@ class InventoryStore:
         return self.registrations.responsible(mpxn, role, at)
 
     def clear_cache(self) -> None:
-        self._devices.clear()
+        self._changed()
         self.registrations.clear_cache()
 
     # ------------------------------------------------------------------ helpers

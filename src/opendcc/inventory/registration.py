@@ -11,7 +11,7 @@ supplier is responsible and the losing one is not; before it, nothing changes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,8 +43,14 @@ class NotASupplierRole(InventoryError):
 
 
 class RegistrationStore:
-    def __init__(self, engine: Engine, cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache_seconds: float = 0.0,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self.engine = engine
+        self.on_change = on_change  # a change here clears caches built on registrations
         # Cached per (MPxN, role): every registration, latest first.
         self._holders: TtlCache[tuple[str, UserRole], list[tuple[datetime, Eui64]]] = TtlCache(
             cache_seconds
@@ -64,6 +70,7 @@ class RegistrationStore:
             with self.engine.begin() as conn:
                 conn.execute(insert(registrations), rows)
             self._holders.clear()
+            self.on_change()
 
     def change_supplier(
         self, mpxn: str, role: UserRole, gaining: Eui64, effective_from: datetime
@@ -145,6 +152,7 @@ class RegistrationStore:
 
     def clear_cache(self) -> None:
         self._holders.clear()
+        self.on_change()
 
     def _history(self, mpxn: str, role: UserRole) -> list[tuple[datetime, Eui64]]:
         query = (

@@ -108,6 +108,7 @@ class Restrictions:
                 _notice_in(conn, meter, Change(meter.device_id, restricted, now, by, reason))
             states = self._rows_in(conn, devices)
         self._flags.clear()
+        self.inventory.facts.clear()
         return [states[d] for d in devices if d in states]
 
     # ------------------------------------------------------------------ reading
