@@ -152,10 +152,6 @@ def test_a_database_out_of_reach_fails_its_callers_and_not_the_writer(tmp_path: 
                 with pytest.raises(OperationalError):
                     call.result(timeout=10)
         (tmp_path / "missing").mkdir()
-        assert (
-            pool.submit(group.run, lambda conn: conn.exec_driver_sql("SELECT 7").scalar()).result(
-                timeout=10
-            )
-            == 7
-        )
+        seven = pool.submit(group.run, lambda conn: conn.exec_driver_sql("SELECT 7").scalar())
+        assert seven.result(timeout=10) == 7
     group.close()

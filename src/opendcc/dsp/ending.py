@@ -6,7 +6,9 @@ DCC alert) in the outbox, its job removed and the requests waiting for it releas
 transaction. Each is a piece of work for the hub's group commit (``opendcc.store.group``), and a
 ``Batchable`` one: a batch's pieces of one kind run together in a handful of ``executemany``
 statements, whatever the number of workers that ended a request meanwhile, instead of a
-savepoint and five statements each.
+savepoint and five statements each. The statements are Core compiled once per dialect and run
+on the DBAPI cursor (``opendcc.store.raw``): the same rows, without SQLAlchemy's ~100 µs of
+Python a statement.
 
 Each piece still gets its own answer. A request's state is moved only from the state the router
 read (a conditional UPDATE): if any piece of the batch finds its request moved by someone else,
