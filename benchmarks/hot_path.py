@@ -4,8 +4,9 @@ Runs the hub in this process (no HTTP server: the gateway's own call, ``front_do
 thread, then the worker pool, the DCO, the cohort adapter against a real head-end simulator
 process and the deliverer POSTing to a real callback endpoint process), sends ``--requests``
 signed SRV 4.1.1 requests one at a time, waits for each Response to be delivered, and counts per
-request: SQL statements, BEGINs, commits, ``asyncio.to_thread`` hops, ECDSA operations (signs +
-verifies), canonicalisations (C14N), and, with ``--strace``, fsync/fdatasync calls (the run is
+request: SQL statements (SQLAlchemy's, and apart those run straight on the DBAPI cursor), BEGINs,
+commits, ``asyncio.to_thread`` hops, ECDSA operations (signs + verifies), canonicalisations
+(C14N), and, with ``--strace``, fsync/fdatasync calls (the run is
 re-executed under ``strace -f -c``). ``--profile`` adds a profile of the same run (yappi, CPU
 clock, every thread and coroutine: the worker's threads and the group commit's writer included),
 and ``--stages`` a table of CPU per request in each stage of the path, the worker half (job
@@ -195,6 +196,43 @@ def _count_sql(hub: Hub) -> None:
     event.listen(hub.engine, "before_cursor_execute", statement)
     event.listen(hub.engine, "begin", begin)
     event.listen(hub.engine, "commit", commit)
+    _count_dbapi()
+
+
+class _CountedCursor:
+    """A DBAPI cursor counting the statements given it (an ``executemany`` counts once)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def _note(self, sql: str) -> None:
+        COUNTS["DBAPI statements"] += 1
+        TRACE.append(f"{threading.current_thread().name:<14} (raw) {' '.join(sql.split())[:94]}")
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._note(sql)
+        return self._cursor.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        self._note(sql)
+        return self._cursor.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def _count_dbapi() -> None:
+    """Count the statements run straight on the DBAPI cursor (``opendcc.store.raw``'s hot-path
+    SQL and savepoints), which SQLAlchemy's events never see."""
+    from opendcc.store import raw, requests
+
+    real = raw.dbapi_cursor
+
+    def counted(conn: Any) -> Any:
+        return _CountedCursor(real(conn))
+
+    for module in (raw, requests):  # requests imported the function by name
+        module.dbapi_cursor = counted  # type: ignore[attr-defined]
 
 
 async def drive(
@@ -310,16 +348,16 @@ def main() -> int:
     print(f"{'per request':<40}{'value':>10}")
     print(f"{'hub CPU ms (this process)':<40}{cpu / n * 1e3:>10.2f}")
     print(f"{'wall ms (accept -> delivered)':<40}{wall / n * 1e3:>10.2f}")
-    for name in (
+    counted = (
         "SQL statements",
+        "DBAPI statements",
         "registry reads (front door)",
         "registry reads (worker)",
         "BEGINs",
         "commits",
         "thread hops",
-        "ECDSA",
-        "C14N",
-    ):
+    )
+    for name in (*counted, "ECDSA", "C14N"):
         print(f"{name:<40}{COUNTS[name] / n:>10.2f}")
     for name, count in sorted(COUNTS.items()):
         if name.startswith("answer"):

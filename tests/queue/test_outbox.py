@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from sqlalchemy import Engine, event, func, select, update
+from tests.dbapi import statements
 from tests.reference import NOW
 
 from opendcc.core.clock import SystemClock
@@ -86,20 +87,11 @@ def _responded(engine: Engine, count: int, url: str = "http://127.0.0.1:9/") -> 
     return box
 
 
-def _statements(engine: Engine, verb: str) -> list[str]:
-    seen: list[str] = []
-
-    def look(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.lstrip().upper().startswith(verb):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", look)
-    return seen
-
-
-def test_a_claim_leases_its_whole_batch_in_one_update(engine: Engine) -> None:
+def test_a_claim_leases_its_whole_batch_in_one_update(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     box = _responded(engine, 6)
-    updates = _statements(engine, "UPDATE")
+    updates = statements(engine, monkeypatch, "UPDATE")
     batch = box.claim_batch(NOW, 4, LEASE)
     assert [c.message.key for c in batch] == ["R:1", "R:2", "R:3", "R:4"]  # oldest first
     assert [c.attempts for c in batch] == [0, 0, 0, 0]
@@ -110,9 +102,11 @@ def test_a_claim_leases_its_whole_batch_in_one_update(engine: Engine) -> None:
     assert len(box.claim_batch(NOW + LEASE + timedelta(seconds=1), 10, LEASE)) == 6
 
 
-def test_a_sole_deliverers_claim_is_a_read_that_skips_what_it_holds(engine: Engine) -> None:
+def test_a_sole_deliverers_claim_is_a_read_that_skips_what_it_holds(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     box = _responded(engine, 4)
-    updates = _statements(engine, "UPDATE")
+    updates = statements(engine, monkeypatch, "UPDATE")
     first = box.claim_batch(NOW, 2, LEASE, holding=frozenset())
     assert [c.message.key for c in first] == ["R:1", "R:2"]
     held = {c.row_id for c in first}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
@@ -121,7 +123,8 @@ def test_batchable_pieces_run_together_or_fall_back_one_by_one(
     group = GroupCommit(engine)
     # One batch, as the writer would take it from the queue.
     batch: list[tuple[Any, Future[Any]]] = [(_Piece(c), Future()) for c in counters]
-    group._commit(batch)
+    with group._connect() as conn:
+        group._commit(conn, batch)
     answers = []
     for _, future in batch:
         error = future.exception()
@@ -131,3 +134,24 @@ def test_batchable_pieces_run_together_or_fall_back_one_by_one(
     assert answers.count("ok") == len(counters) - 1
     assert _Piece.calls == [len(counters)]  # together; with 13, then one by one
     assert stored(engine) == len(counters) - 1
+
+
+def test_a_database_out_of_reach_fails_its_callers_and_not_the_writer(tmp_path: Path) -> None:
+    """The writer connects per run of batches: a failed connection answers the batch's callers
+    with the error, and the writer goes on (no caller waits for ever)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from opendcc.store import create_engine_for
+
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'missing' / 'store.db'}")
+    group = GroupCommit(engine)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(2):
+            calls = [pool.submit(group.run, lambda conn: 1) for _ in range(2)]
+            for call in calls:
+                with pytest.raises(OperationalError):
+                    call.result(timeout=10)
+        (tmp_path / "missing").mkdir()
+        seven = pool.submit(group.run, lambda conn: conn.exec_driver_sql("SELECT 7").scalar())
+        assert seven.result(timeout=10) == 7
+    group.close()

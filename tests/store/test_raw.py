@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
@@ -139,3 +139,112 @@ def test_a_raw_job_row_is_the_queues(engine: Engine) -> None:
     blank = [tuple(str(v).replace(CORE, "U").replace(RAW, "U") for v in row) for row in rows]
     assert len(blank) == 2
     assert blank[0] == blank[1]
+
+
+def test_the_routes_and_the_deliverers_raw_writes_are_the_core_writes(engine: Engine) -> None:
+    """A request advanced, ended (``dsp.ending``), claimed and delivered (``queue.outbox``) on
+    the raw path leaves the rows the same steps leave written through SQLAlchemy Core."""
+    from sqlalchemy import insert, update
+
+    from opendcc.dsp.ending import Advance, End
+    from opendcc.queue.jobs import JobQueue
+    from opendcc.queue.outbox import Message, Outbox
+    from opendcc.store.tables import outbox
+
+    store = RequestStore(engine)
+    sent = [S.DISPATCHED, S.INSTRUCTED, S.SENT_TO_S1SP]
+    t1, t2, t3 = (
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(seconds=2, microseconds=7),
+        T0.replace(hour=13),
+    )
+    mine: dict[str, list[RequestId]] = {}
+    for user in (CORE, RAW):
+        made = requests(user)
+        for new, state, now in made:
+            store.accept(new, now, state)
+        first, _, second = (new.request_id for new, _, _ in made)
+        mine[user] = [first, second]
+        with engine.begin() as conn:
+            for rid in mine[user]:
+                JobQueue.enqueue_in(conn, rid, T0)
+            JobQueue.enqueue_in(conn, made[1][0].request_id, T0, waits_for=first)
+
+    def message(rid: RequestId) -> Message:
+        return Message(f"R:{rid}", str(rid.originator), "https://u/cb", f"<{rid}/>".encode(), rid)
+
+    with engine.begin() as conn:  # Core, a statement at a time
+        for rid in mine[CORE]:
+            store.advance_in(conn, rid, S.ACCEPTED, sent, now=t1)
+    with engine.begin() as conn:
+        for rid in mine[CORE]:
+            store.advance_in(conn, rid, S.SENT_TO_S1SP, [S.RESPONDED], now=t2, code="I0")
+            m = message(rid)
+            conn.execute(
+                insert(outbox),
+                {
+                    "message_key": m.key,
+                    "user_id": m.user_id,
+                    "request_id": str(rid),
+                    "url": m.url,
+                    "body": m.body,
+                    "created_at": t2,
+                    "next_attempt_at": t2,
+                    "attempts": 0,
+                    "ordering_key": None,
+                    "alert_id": None,
+                    "bulk": False,
+                },
+            )
+            JobQueue.complete_in(conn, rid)
+            JobQueue.release_waiting_in(conn, rid)
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.user_id == CORE)
+            .values(delivered_at=t3, lease_until=None, attempts=outbox.c.attempts + 1)
+        )
+        for rid in mine[CORE]:
+            store.advance_in(conn, rid, S.RESPONDED, [S.DELIVERED], now=t3)
+
+    with engine.begin() as conn:  # the raw path, a batch at a time
+        Advance.run_many(conn, [Advance(rid, S.ACCEPTED, tuple(sent), t1) for rid in mine[RAW]])
+    with engine.begin() as conn:
+        ends = [
+            End(rid, S.SENT_TO_S1SP, S.RESPONDED, "I0", t2, (message(rid),)) for rid in mine[RAW]
+        ]
+        End.run_many(conn, ends)
+    box = Outbox(engine, store)
+    claimed = box.claim_batch(t3, 10, timedelta(seconds=30))
+    assert [c.message.request_id for c in claimed] == mine[RAW]  # the Core ones delivered
+    with engine.connect() as conn:
+        leases = conn.execute(select(outbox.c.lease_until).where(outbox.c.user_id == RAW)).scalars()
+        assert list(leases) == [t3 + timedelta(seconds=30)] * 2
+    box.record([(c.row_id, c.message) for c in claimed], [], t3)
+
+    core, raw = stored(engine, CORE), stored(engine, RAW)
+    assert raw == core
+    states = [S.DELIVERED.value, S.DELIVERED.value, S.QUARANTINED.value]  # counters 7, 8, 9
+    assert [row[6] for row in core["service_requests"]] == states
+    with engine.connect() as conn:
+        rows = {
+            user: [
+                tuple(str(v).replace(user, "USER") for v in row)
+                for row in conn.exec_driver_sql(
+                    "SELECT message_key, user_id, request_id, url, body, created_at,"
+                    " next_attempt_at, attempts, ordering_key, alert_id, bulk, delivered_at,"
+                    f" lease_until, last_error FROM outbox WHERE user_id = '{user}'"
+                    " ORDER BY request_id"
+                ).all()
+            ]
+            + [
+                tuple(str(v).replace(user, "USER") for v in row)
+                for row in conn.exec_driver_sql(
+                    "SELECT request_id, run_after, lease_owner, lease_until, attempts, priority,"
+                    f" waits_for FROM jobs WHERE substr(request_id, 1, 23) = '{user}'"
+                ).all()
+            ]
+            for user in (CORE, RAW)
+        }
+    assert len(rows[CORE]) == 3  # two messages, the waiting job left and released
+    assert rows[RAW] == rows[CORE]

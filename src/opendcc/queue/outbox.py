@@ -25,13 +25,13 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Engine,
     Select,
     bindparam,
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     update,
@@ -39,12 +39,22 @@ from sqlalchemy import (
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
-from opendcc.dsp.lifecycle import RequestState
+from opendcc.dsp.lifecycle import RequestState, advance
 from opendcc.httpclient import HttpClient, HttpError
 from opendcc.queue.deadletters import DeliveryPolicy, bury_in, is_permanent
 from opendcc.store.group import GroupCommit, write
+from opendcc.store.raw import (
+    HISTORY,
+    MOVE,
+    RawInsert,
+    RawStatement,
+    moved,
+    placeholders,
+    processor,
+    query,
+)
 from opendcc.store.requests import RequestStore
-from opendcc.store.tables import outbox, service_requests
+from opendcc.store.tables import outbox
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +114,41 @@ def _due() -> Select[Any]:
 
 _DUE = _due()
 
+# The hot path's writes on the DBAPI cursor (``opendcc.store.raw``): the same rows as Core's.
+_PUT = RawInsert(
+    outbox,
+    (
+        "message_key",
+        "user_id",
+        "request_id",
+        "url",
+        "body",
+        "created_at",
+        "next_attempt_at",
+        "attempts",
+        "ordering_key",
+        "alert_id",
+        "bulk",
+    ),
+)
+_DELIVERED = RawStatement(
+    update(outbox)
+    .where(outbox.c.id == bindparam("id"))
+    .values(delivered_at=bindparam("now"), lease_until=None, attempts=outbox.c.attempts + 1)
+)
+# The claim's lease: the rows read that are still undelivered and free, ``{p}`` the lease's end,
+# then the ids, then now.
+_LEASE = (
+    "UPDATE outbox SET lease_until = {p} WHERE id IN ({ids}) AND delivered_at IS NULL"
+    " AND (lease_until IS NULL OR lease_until < {p}) RETURNING id"
+)
+_STATES = "SELECT request_id, state FROM service_requests WHERE request_id IN ({})"
+
+
+def _utc_time(dialect: Dialect) -> Callable[[Any], Any]:
+    """How the dialect's DBAPI takes an ``UtcDateTime`` value."""
+    return processor(outbox.c.lease_until.type, dialect) or (lambda value: value)
+
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
@@ -145,24 +190,22 @@ class Outbox:
         conn: Connection, messages: Sequence[tuple[Message, int | None]], now: datetime
     ) -> None:
         """Write messages (each with the alert it carries, if any) in one statement."""
-        if not messages:
-            return
-        conn.execute(
-            insert(outbox),
+        _PUT.run(
+            conn,
             [
-                {
-                    "message_key": m.key,
-                    "user_id": m.user_id,
-                    "request_id": str(m.request_id) if m.request_id else None,
-                    "url": m.url,
-                    "body": m.body,
-                    "created_at": now,
-                    "next_attempt_at": now,
-                    "attempts": 0,
-                    "ordering_key": m.ordering_key,
-                    "alert_id": alert_id,
-                    "bulk": m.bulk,
-                }
+                (
+                    m.key,
+                    m.user_id,
+                    str(m.request_id) if m.request_id else None,
+                    m.url,
+                    m.body,
+                    now,
+                    now,
+                    0,
+                    m.ordering_key,
+                    alert_id,
+                    m.bulk,
+                )
                 for m, alert_id in messages
             ],
         )
@@ -204,17 +247,16 @@ class Outbox:
     ) -> list[Claimed]:
         """Lease the rows read that are still free and undelivered (another deliverer, a
         schedules runner, may have taken some since the read): one statement."""
-        free = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        won = set(
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([row.id for row in rows]))
-                .where(outbox.c.delivered_at.is_(None))  # read above, outside this one
-                .where(free)
-                .values(lease_until=now + lease)
-                .returning(outbox.c.id)
-            ).scalars()
-        )
+        ids = [row.id for row in rows]
+        time, mark = _utc_time(conn.dialect), placeholders(conn.dialect, 1)
+        won = {
+            found
+            for (found,) in query(
+                conn,
+                _LEASE.format(ids=placeholders(conn.dialect, len(ids)), p=mark),
+                [time(now + lease), *ids, time(now)],
+            )
+        }
         return [_claimed(row) for row in rows if row.id in won]
 
     def delivered(self, row_id: int, message: Message, now: datetime) -> None:
@@ -243,26 +285,34 @@ class Outbox:
         now: datetime,
     ) -> list[Failure]:
         if taken:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([row_id for row_id, _ in taken]))
-                .values(delivered_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
-            )
-            answering = {str(m.request_id): m.request_id for _, m in taken if m.request_id}
+            _DELIVERED.run(conn, [{"id": row_id, "now": now} for row_id, _ in taken])
+            answering = list(dict.fromkeys(str(m.request_id) for _, m in taken if m.request_id))
             if answering:
-                states = dict(
-                    conn.execute(  # one read for the batch's requests
-                        select(service_requests.c.request_id, service_requests.c.state).where(
-                            service_requests.c.request_id.in_(list(answering))
-                        )
-                    ).all()
+                states = dict(  # one read for the batch's requests
+                    query(
+                        conn,
+                        _STATES.format(placeholders(conn.dialect, len(answering))),
+                        answering,
+                    )
                 )
-                for key, request_id in answering.items():
-                    state = RequestState(states[key]) if key in states else None
-                    if state is not None and state is not RequestState.DELIVERED:
-                        self.requests.advance_in(
-                            conn, request_id, state, [RequestState.DELIVERED], now=now
-                        )
+                moves, history = [], []
+                for key in answering:
+                    if key not in states or states[key] == RequestState.DELIVERED.value:
+                        continue
+                    state = RequestState(states[key])
+                    step = advance(state, RequestState.DELIVERED, now)  # checked
+                    moves.append(
+                        {
+                            "key": key,
+                            "current": state.value,
+                            "new_state": step.target.value,
+                            "now": now,
+                        }
+                    )
+                    history.append((key, state.value, step.target.value, step.at))
+                if moves:  # as RequestStore.advance_in, a batch at a time
+                    moved(conn, MOVE, moves)
+                    HISTORY.run(conn, history)
         dead = []
         for failure in failures:
             if self._failed_in(conn, failure, now):

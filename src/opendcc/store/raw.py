@@ -20,12 +20,15 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table
-from sqlalchemy.sql import Insert
+from sqlalchemy import Connection, Dialect, Table, bindparam, update
+from sqlalchemy.sql import Delete, Insert, Update
 
-from opendcc.store.tables import UtcDateTime
+from opendcc.store.tables import UtcDateTime, request_transitions, service_requests
 
 Processor = Callable[[Any], Any] | None
+# A RawStatement's SQL, its bind names in positional order (empty for a named paramstyle), the
+# binds' processors (those that have one) and the values of the binds the statement fixes.
+_Compiled = tuple[str, tuple[str, ...], dict[str, Callable[[Any], Any]], dict[str, Any]]
 
 
 class RawInsert:
@@ -42,7 +45,7 @@ class RawInsert:
         statement: Insert = self.table.insert().inline()  # no RETURNING of the key
         compiled = statement.compile(dialect=dialect, column_keys=list(self.columns))
         processors: list[Processor] = [
-            _processor(self.table.c[name].type, dialect) for name in self.columns
+            processor(self.table.c[name].type, dialect) for name in self.columns
         ]
         order: tuple[int, ...] | None = None
         if compiled.positional:
@@ -74,7 +77,60 @@ class RawInsert:
             cursor.close()
 
 
-def _processor(kind: Any, dialect: Dialect) -> Processor:
+class RawStatement:
+    """An UPDATE or DELETE written with named ``bindparam``s, run as one DBAPI ``executemany``
+    over a list of parameter dicts (constants written in the statement, such as ``+ 1`` or
+    ``= NULL``, are bound from the statement itself)."""
+
+    def __init__(self, statement: Update | Delete) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        if (found := self._compiled.get(dialect.name)) is not None:
+            return found
+        compiled = self.statement.compile(dialect=dialect)
+        processors: dict[str, Callable[[Any], Any]] = {}
+        constants: dict[str, Any] = {}
+        for bind, name in compiled.bind_names.items():
+            if (convert := processor(bind.type, dialect)) is not None:
+                processors[name] = convert
+            if bind.value is not None or not bind.required:
+                constants[name] = bind.value
+        names = tuple(compiled.positiontup or ()) if compiled.positional else ()
+        self._compiled[dialect.name] = (compiled.string, names, processors, constants)
+        return self._compiled[dialect.name]
+
+    def sql(self, dialect: Dialect) -> str:
+        return self._for(dialect)[0]
+
+    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+        """Run once per dict of ``rows`` in the caller's transaction; the rows it matched, in
+        all (meaningful where ``dialect.supports_sane_multi_rowcount``)."""
+        if not rows:
+            return 0
+        sql, names, processors, constants = self._for(conn.dialect)
+        converted = []
+        for row in rows:
+            values = {**constants, **row}
+            for name, p in processors.items():
+                values[name] = p(values[name])
+            converted.append(values)
+        params: list[Any] = (
+            [tuple(values[name] for name in names) for values in converted] if names else converted
+        )
+        cursor = dbapi_cursor(conn)
+        try:
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+def processor(kind: Any, dialect: Dialect) -> Processor:
     """The column type's bind processor; for ``UtcDateTime`` on SQLite one doing the same in a
     single step (the hot path writes several date-times a row)."""
     if isinstance(kind, UtcDateTime) and dialect.name == "sqlite":
@@ -134,3 +190,31 @@ def query(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, 
         return [tuple(row) for row in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+# A request's conditional move (only from the state its mover read) and its history rows: the
+# route's advance and end (``dsp.ending``) and the outbox's delivery write them a batch at a time.
+_sr = service_requests.c
+_MOVE = (
+    update(service_requests)
+    .where(_sr.request_id == bindparam("key"))
+    .where(_sr.state == bindparam("current"))
+    .values(state=bindparam("new_state"), updated_at=bindparam("now"))
+)
+MOVE = RawStatement(_MOVE)
+MOVE_ANSWERED = RawStatement(_MOVE.values(response_code=bindparam("code")))
+HISTORY = RawInsert(request_transitions, ("request_id", "source", "target", "at"))
+
+
+def moved(conn: Connection, statement: RawStatement, moves: Sequence[dict[str, Any]]) -> None:
+    """Run the conditional UPDATEs (``key``, ``current``, ``new_state``, ``now``); every one must
+    have moved its request, else ``ConcurrentTransition``."""
+    from opendcc.store.requests import ConcurrentTransition  # requests builds on this module
+
+    if conn.dialect.supports_sane_multi_rowcount:
+        if statement.run(conn, moves) != len(moves):
+            raise ConcurrentTransition("a request of the batch was moved by someone else")
+        return
+    for move in moves:
+        if statement.run(conn, [move]) != 1:
+            raise ConcurrentTransition(f"{move['key']} left {move['current']} before this step")
