@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import pytest
+from pytest import MonkeyPatch
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from opendcc.store import create_engine_for
+from opendcc.store import engine as engine_module
 from opendcc.store.cache import TtlCache
 
 
@@ -77,3 +83,93 @@ def test_the_cache_keeps_at_most_its_size_dropping_the_oldest() -> None:
     assert cache.get(4, lambda: loads.append(4) or 0) == 40  # still cached
     assert cache.get(0, lambda: loads.append(0) or 0) == 0  # dropped: loaded again
     assert loads == [0]
+
+
+HOLD_THE_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO t VALUES (-1)")
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+WRITE_MANY = """
+import sys
+from sqlalchemy import text
+from opendcc.store import create_engine_for
+engine = create_engine_for(sys.argv[1])
+for n in range(int(sys.argv[2])):
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (:a)"), {"a": n})
+"""
+
+
+def _table(path: Path) -> str:
+    url = f"sqlite:///{path}"
+    engine = create_engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (a INTEGER)"))
+    engine.dispose()
+    return url
+
+
+def test_writers_in_two_processes_wait_for_each_other_and_never_see_a_locked_database(
+    tmp_path: Path,
+) -> None:
+    url = _table(tmp_path / "db.sqlite")
+    each = 300
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITE_MANY, url, str(each)], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    errors = [writer.communicate(timeout=120)[1].decode() for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0], errors
+    engine = create_engine_for(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 2 * each
+    engine.dispose()
+
+
+def test_a_writer_waits_for_another_process_holding_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    url = _table(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(path), "0.5"], stdout=subprocess.PIPE
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+    engine = create_engine_for(url)
+    started = time.monotonic()
+    with engine.begin() as conn:  # polls past the holder's commit, no "database is locked"
+        waited = time.monotonic() - started
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert holder.wait(10) == 0
+    assert waited >= 0.3
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT a FROM t ORDER BY rowid")).scalars().all() == [-1, 1]
+    engine.dispose()
+
+
+def test_a_writer_gives_up_at_the_deadline(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    path = tmp_path / "db.sqlite"
+    url = _table(path)
+    monkeypatch.setattr(engine_module, "LOCK_TIMEOUT", 0.4)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(path), "5"], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        engine = create_engine_for(url)
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="database is locked"), engine.begin():
+            pass
+        waited = time.monotonic() - started
+        assert 0.4 <= waited < 3.0
+        # the busy timeout is restored for whatever else meets a lock on this connection
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 400
+        engine.dispose()
+    finally:
+        holder.kill()
+        holder.wait()

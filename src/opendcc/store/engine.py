@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
+import sqlite3
+import time
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -15,6 +18,12 @@ from sqlalchemy import Connection, Engine, create_engine, event
 DEFAULT_URL = "sqlite:///opendcc.db"
 PG_POOL = 12  # PostgreSQL connections a process keeps open
 PG_OVERFLOW = 8  # and may open beyond them for a burst (closed after use)
+LOCK_TIMEOUT = 30.0  # s a writer waits for SQLite's write lock before "database is locked"
+# A writer that finds the lock taken tries again after a sleep drawn from this range, doubling
+# the upper end after each miss up to LOCK_POLL_MAX (s): SQLite's own busy handler sleeps
+# 1, 2, 5, 10 ... then 100 ms at a time, long past a release that takes ~1 ms to come.
+LOCK_POLL_MIN = 0.0002
+LOCK_POLL_MAX = 0.002
 
 
 def database_url() -> str:
@@ -24,7 +33,7 @@ def database_url() -> str:
 def create_engine_for(url: str | None = None) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         engine.__class__ = SqliteEngine
@@ -71,8 +80,31 @@ class SqliteEngine(Engine):
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    writes = connection.get_execution_options().get(WRITES, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+    if not connection.get_execution_options().get(WRITES, False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    # Wait for the write lock here rather than in SQLite's busy handler (see LOCK_POLL_MIN):
+    # the busy timeout is 0 while we poll, and restored for whatever else may meet a lock (a
+    # reader meeting a recovery, say). Only after the deadline does a failure reach the caller,
+    # through SQLAlchemy as before (OperationalError, "database is locked").
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        ceiling = LOCK_POLL_MIN
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+            time.sleep(random.uniform(LOCK_POLL_MIN, ceiling))  # noqa: S311 (jitter, not a secret)
+            ceiling = min(ceiling * 2, LOCK_POLL_MAX)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT * 1000)}")
 
 
 def alembic_config(engine: Engine) -> Config:
