@@ -12,6 +12,8 @@ import pytest
 from pytest import MonkeyPatch
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from tests.conftest import postgres_url
+from tests.processes.scale import fresh_database
 
 from opendcc.store import create_engine_for
 from opendcc.store import engine as engine_module
@@ -173,3 +175,53 @@ def test_a_writer_gives_up_at_the_deadline(tmp_path: Path, monkeypatch: MonkeyPa
     finally:
         holder.kill()
         holder.wait()
+
+
+def _cut(url: str, pid: int) -> None:
+    """End backend ``pid`` from another session, as a database restart would."""
+    other = create_engine_for(url)
+    with other.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    other.dispose()
+    time.sleep(0.1)
+
+
+def test_postgresql_pings_only_a_connection_that_sat_idle(monkeypatch: MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "PG_IDLE_PING", 0.5)
+    with fresh_database(postgres_url()) as url:
+        engine = create_engine_for(url)
+        pings: list[int] = []
+        ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(1) or ping(c))
+        pid = 0
+        for _ in range(20):  # busy: no round trip before each use
+            with engine.connect() as conn:
+                pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert pings == []
+        _cut(url, pid)
+        time.sleep(0.6)  # idle: the checkout pings, finds it dead and connects afresh
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        assert pings == [1]
+        engine.dispose()
+
+
+def test_postgresql_replaces_every_connection_after_one_fails_under_use() -> None:
+    with fresh_database(postgres_url()) as url:
+        engine = create_engine_for(url)
+        with engine.connect() as first, engine.connect() as second:
+            pids = [
+                conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                for conn in (first, second)
+            ]
+        for pid in pids:
+            _cut(url, pid)
+        # used a moment ago, so not pinged: the transaction in hand fails, as it would have
+        # had it been in flight when the server went away ...
+        with pytest.raises(OperationalError), engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        # ... and the pool is invalidated: the other pooled connection is not tried again
+        for _ in range(3):
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() not in pids
+        engine.dispose()
