@@ -125,7 +125,8 @@ def _sqlite_begin(connection: Connection) -> None:
     # Wait for the write lock here rather than in SQLite's busy handler (see LOCK_POLL_MIN):
     # the busy timeout is 0 while we poll, and restored for whatever else may meet a lock (a
     # reader meeting a recovery, say). Only after the deadline does a failure reach the caller,
-    # through SQLAlchemy as before (OperationalError, "database is locked").
+    # through SQLAlchemy as before (OperationalError, "database is locked"), as does any other
+    # error.
     raw.execute("PRAGMA busy_timeout=0")
     try:
         deadline = time.monotonic() + LOCK_TIMEOUT
@@ -136,7 +137,7 @@ def _sqlite_begin(connection: Connection) -> None:
                 return
             except sqlite3.OperationalError as error:
                 if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                    raise
+                    break  # not the lock: let SQLAlchemy's BEGIN below raise it, wrapped
             time.sleep(random.uniform(LOCK_POLL_MIN, ceiling))  # noqa: S311 (jitter, not a secret)
             ceiling = min(ceiling * 2, LOCK_POLL_MAX)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
