@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -39,6 +40,7 @@ def create_engine_for(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         engine.__class__ = SqliteEngine
+        engine.writer_gate = threading.RLock()  # type: ignore[attr-defined]
         return engine
     # Connections kept open for the threads that use them at once (SQLAlchemy's default keeps
     # 5 and opens and closes the rest: a PostgreSQL backend started for each transaction past
@@ -103,17 +105,29 @@ class SqliteEngine(Engine):
     committing there). A write takes SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``): a
     deferred transaction that reads, then writes, must upgrade its lock, and when another writer
     got there first SQLite refuses at once ("database is locked") instead of waiting; taking the
-    lock at BEGIN makes every writer wait its turn (busy timeout 30 s). A read begins deferred:
+    lock at BEGIN makes every writer wait its turn (see _sqlite_begin). A read begins deferred:
     under WAL it reads a snapshot beside the writer and never waits for the lock, so lookups on
     the hot path do not queue behind commits.
     """
 
+    writer_gate: threading.RLock
+
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.connect() as conn:
-            conn.execution_options(**{WRITES: True})
-            with conn.begin():
-                yield conn
+        # Threads of one process queue for the write lock on this gate, woken the moment the
+        # writer before them is done, so that only one of them at a time polls SQLite for it
+        # (see _sqlite_begin). After LOCK_TIMEOUT a thread goes on to SQLite's lock anyway,
+        # which then says "database is locked" after its own deadline, as without the gate,
+        # rather than waiting for ever behind a writer that waits for it.
+        gated = self.writer_gate.acquire(timeout=LOCK_TIMEOUT)
+        try:
+            with self.connect() as conn:
+                conn.execution_options(**{WRITES: True})
+                with conn.begin():
+                    yield conn
+        finally:
+            if gated:
+                self.writer_gate.release()
 
 
 def _sqlite_begin(connection: Connection) -> None:
