@@ -25,8 +25,8 @@ LOCK_TIMEOUT = 30.0  # s a writer waits for SQLite's write lock before "database
 # A writer that finds the lock taken tries again after a sleep drawn from this range, doubling
 # the upper end after each miss up to LOCK_POLL_MAX (s): SQLite's own busy handler sleeps
 # 1, 2, 5, 10 ... then 100 ms at a time, long past a release that takes ~1 ms to come.
-LOCK_POLL_MIN = 0.0002
-LOCK_POLL_MAX = 0.002
+LOCK_POLL_MIN = 0.0005
+LOCK_POLL_MAX = 0.004
 
 
 def database_url() -> str:
