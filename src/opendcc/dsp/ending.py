@@ -26,19 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, update
+from sqlalchemy import Connection
 
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState, advance
+from opendcc.queue.jobs import JobQueue
 from opendcc.queue.outbox import Message, Outbox
-from opendcc.store.raw import HISTORY, MOVE, MOVE_ANSWERED, RawStatement, moved
-from opendcc.store.tables import jobs
-
-# JobQueue.complete_many_in's two statements, on the raw path (``opendcc.store.raw``).
-_DELETE_JOBS = RawStatement(delete(jobs).where(jobs.c.request_id == bindparam("key")))
-_RELEASE_WAITING = RawStatement(
-    update(jobs).where(jobs.c.waits_for == bindparam("key")).values(waits_for=None)
-)
+from opendcc.store.raw import HISTORY, MOVE, MOVE_ANSWERED, moved
 
 
 def _history(
@@ -106,10 +100,10 @@ class End:
     def run_many(cls, conn: Connection, pieces: list[End]) -> list[tuple[bool, Any]]:
         moves: list[dict[str, Any]] = []
         history: list[tuple[object, ...]] = []
-        keys: list[dict[str, Any]] = []
+        keys: list[str] = []
         for piece in pieces:
             key = str(piece.request_id)
-            keys.append({"key": key})
+            keys.append(key)
             history += _history(key, piece.current, (piece.target,), piece.now)
             moves.append(
                 {
@@ -124,6 +118,5 @@ class End:
         HISTORY.run(conn, history)
         latest = max(piece.now for piece in pieces)
         Outbox.put_many_in(conn, [(m, None) for piece in pieces for m in piece.messages], latest)
-        _DELETE_JOBS.run(conn, keys)  # the jobs done, and the requests waiting for them free
-        _RELEASE_WAITING.run(conn, keys)
+        JobQueue.complete_many_in(conn, keys)  # the jobs done, the requests waiting freed
         return [(True, None)] * len(pieces)

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.store.group import GroupCommit, write
+from opendcc.store.raw import RawStatement
 from opendcc.store.requests import Loaded, StoredOutcome
 from opendcc.store.tables import jobs, service_requests
 
@@ -49,6 +50,10 @@ _INSERT_JOB = insert(jobs)
 _DELETE_JOB = delete(jobs).where(jobs.c.request_id == bindparam("key"))
 _RELEASE_WAITING = (
     update(jobs).where(jobs.c.waits_for == bindparam("predecessor")).values(waits_for=None)
+)
+_DELETE_JOBS_RAW = RawStatement(_DELETE_JOB)
+_RELEASE_WAITING_RAW = RawStatement(
+    update(jobs).where(jobs.c.waits_for == bindparam("key")).values(waits_for=None)
 )
 
 
@@ -292,10 +297,11 @@ class JobQueue:
 
     @staticmethod
     def complete_many_in(conn: Connection, request_ids: list[str]) -> None:
-        """``complete_in`` and ``release_waiting_in`` for many requests: two statements."""
-        if request_ids:
-            conn.execute(_DELETE_JOB, [{"key": key} for key in request_ids])
-            conn.execute(_RELEASE_WAITING, [{"predecessor": key} for key in request_ids])
+        """``complete_in`` and ``release_waiting_in`` for many requests: two ``executemany``
+        on the DBAPI cursor (``opendcc.store.raw``; the router's batched ends take this)."""
+        keys = [{"key": key} for key in request_ids]
+        _DELETE_JOBS_RAW.run(conn, keys)
+        _RELEASE_WAITING_RAW.run(conn, keys)
 
     def retry(self, request_id: RequestId, run_after: datetime) -> None:
         with self.engine.begin() as conn:
