@@ -120,7 +120,6 @@ def test_the_statement_is_compiled_for_the_dialect(engine: Engine) -> None:
 
 
 def test_a_raw_job_row_is_the_queues(engine: Engine) -> None:
-    from opendcc.dsp.frontdoor import _RAW_JOB
     from opendcc.queue.jobs import JobQueue
 
     store = RequestStore(engine)
@@ -129,8 +128,9 @@ def test_a_raw_job_row_is_the_queues(engine: Engine) -> None:
         store.accept(new, T0)
     run_after = T0 + timedelta(hours=1, microseconds=5)
     with engine.begin() as conn:
-        JobQueue.enqueue_many_in(conn, [(core.request_id, run_after, 3, core.request_id)])
-        _RAW_JOB.run(conn, [(str(raw.request_id), run_after, 0, 3, str(raw.request_id))])
+        # enqueue_in through SQLAlchemy Core; enqueue_many_in (the accepts') on the raw path
+        JobQueue.enqueue_in(conn, core.request_id, run_after, 3, waits_for=core.request_id)
+        JobQueue.enqueue_many_in(conn, [(raw.request_id, run_after, 3, raw.request_id)])
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT request_id, run_after, lease_owner, lease_until, attempts, priority, waits_for"

@@ -77,16 +77,15 @@ from opendcc.duis.xmldsig import (
 )
 from opendcc.inventory import SmiStatus
 from opendcc.inventory.status import TRANSITIONS as SMI_TRANSITIONS
-from opendcc.queue.jobs import JobQueue, WorkQueue
+from opendcc.queue.jobs import WorkQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import Instruction
 from opendcc.s1sp.services import DECOMMISSION_NOTICE, InvalidParameters
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.audit import AuditLog, AuditRecord, digest
 from opendcc.store.group import GroupCommit
-from opendcc.store.raw import RawInsert, savepoint
+from opendcc.store.raw import savepoint
 from opendcc.store.requests import NewRequest, Replay, RequestStore
-from opendcc.store.tables import jobs
 
 XML = "application/xml"
 # What converting hostile text can raise besides a DuisError: answered as malformed input.
@@ -609,25 +608,13 @@ class _Accept:
         taken = [p for p, refused in zip(pieces, answers, strict=True) if refused is None]
         rows = [(p.new.request_id, p.run_after, p.priority, p.waits_for) for p in taken]
         many = getattr(door.jobs, "enqueue_many_in", None)
-        if getattr(type(door.jobs), "enqueue_many_in", None) is JobQueue.enqueue_many_in:
-            # The database's queue as it is (not a backend of its own): its rows, precompiled.
-            _RAW_JOB.run(
-                conn,
-                [
-                    (str(rid), run_after, 0, priority, str(waits) if waits else None)
-                    for rid, run_after, priority, waits in rows
-                ],
-            )
-        elif many is not None:
+        if many is not None:
             many(conn, rows)
         else:  # a queue backend without it
             for rid, run_after, priority, waits_for in rows:
                 door.jobs.enqueue_in(conn, rid, run_after, priority, waits_for=waits_for)
         door.audit.append_many(conn, [p.record for p in taken])
         return [(True, None) if refused is None else (False, refused) for refused in answers]
-
-
-_RAW_JOB = RawInsert(jobs, ("request_id", "run_after", "attempts", "priority", "waits_for"))
 
 
 def _new(request: ServiceRequest, body: bytes, execute_at: datetime | None = None) -> NewRequest:

@@ -40,7 +40,7 @@ from sqlalchemy import (
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.store.group import GroupCommit, write
-from opendcc.store.raw import RawStatement
+from opendcc.store.raw import RawInsert, RawStatement
 from opendcc.store.requests import Loaded, StoredOutcome
 from opendcc.store.tables import jobs, service_requests
 
@@ -52,6 +52,7 @@ _RELEASE_WAITING = (
     update(jobs).where(jobs.c.waits_for == bindparam("predecessor")).values(waits_for=None)
 )
 _DELETE_JOBS_RAW = RawStatement(_DELETE_JOB)
+_INSERT_JOBS_RAW = RawInsert(jobs, ("request_id", "run_after", "attempts", "priority", "waits_for"))
 _RELEASE_WAITING_RAW = RawStatement(
     update(jobs).where(jobs.c.waits_for == bindparam("key")).values(waits_for=None)
 )
@@ -178,21 +179,21 @@ class JobQueue:
     def enqueue_many_in(
         conn: Connection, rows: list[tuple[RequestId, datetime, int, RequestId | None]]
     ) -> None:
-        """``enqueue_in`` for many jobs (request, run_after, priority, waits_for): one statement."""
-        if rows:
-            conn.execute(
-                _INSERT_JOB,
-                [
-                    {
-                        "request_id": str(rid),
-                        "run_after": run_after,
-                        "attempts": 0,
-                        "priority": priority,
-                        "waits_for": str(waits_for) if waits_for is not None else None,
-                    }
-                    for rid, run_after, priority, waits_for in rows
-                ],
-            )
+        """``enqueue_in`` for many jobs (request, run_after, priority, waits_for): one
+        ``executemany`` on the DBAPI cursor (``opendcc.store.raw``; the front door's accepts)."""
+        _INSERT_JOBS_RAW.run(
+            conn,
+            [
+                (
+                    str(rid),
+                    run_after,
+                    0,
+                    priority,
+                    str(waits_for) if waits_for is not None else None,
+                )
+                for rid, run_after, priority, waits_for in rows
+            ],
+        )
 
     @staticmethod
     def release_waiting_in(conn: Connection, predecessor: RequestId) -> int:
