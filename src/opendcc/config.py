@@ -9,6 +9,7 @@ suspension). See docs/configuration.md for every key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,8 @@ class HubConfig:
     source: Path | None = field(default=None, compare=False)
     # Scale mode: RabbitMQ carries the jobs (``queue.broker``); None: the embedded job table.
     broker_url: str | None = None
+    # The RabbitMQ queues' name prefix: one per estate sharing a RabbitMQ node (or a vhost each).
+    broker_prefix: str = "opendcc"
     processes: ProcessSettings = field(default_factory=ProcessSettings)
 
 
@@ -182,12 +185,24 @@ def parse(raw: dict[str, Any], base: Path, source: Path | None = None) -> HubCon
             delivered_retention=_retention(raw.get("outbox", {})),
             source=source,
             broker_url=hub.get("broker_url") or os.environ.get("BROKER_URL") or None,
+            broker_prefix=_broker_prefix(hub.get("broker_prefix", "opendcc")),
             processes=_processes(raw.get("processes", {})),
         )
     except (KeyError, ValueError, OSError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{source or 'configuration'}: {exc!r}") from exc
+
+
+BROKER_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def _broker_prefix(value: object) -> str:
+    """A queue name's first part: letters, digits, ``.``, ``_``, ``-``; at most 100 characters
+    (RabbitMQ's names take 255 bytes, and ``amq.`` is the server's own)."""
+    if not isinstance(value, str) or not BROKER_PREFIX.fullmatch(value) or value.startswith("amq."):
+        raise ConfigError(f"broker_prefix {value!r}: letters, digits, '.', '_', '-', not 'amq.'")
+    return value
 
 
 def _user(raw: dict[str, Any], base: Path) -> User:

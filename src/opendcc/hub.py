@@ -700,5 +700,6 @@ def _job_queue(engine: Engine, config: HubConfig) -> JobQueue:
             Lane.INTERACTIVE: max(config.workers, 1),
             Lane.BULK: max(config.workers // 4, 1),
         },
+        prefix=config.broker_prefix,
         sweep_s=running.sweep_s,
     )

@@ -79,3 +79,34 @@ def test_polls_and_the_outbox_retention(tmp_path: Path) -> None:
         load(config(tmp_path, "\n[outbox]\nretain_delivered_hours = -1\n"))
     with pytest.raises(ConfigError, match="poll"):
         load(config(tmp_path, "\n[processes]\nwoken_poll_seconds = 0\n"))
+
+
+def test_the_broker_queues_prefix_names_an_estate(tmp_path: Path) -> None:
+    def with_prefix(value: str) -> Path:
+        path = config(tmp_path)
+        text = path.read_text().replace("[hub]\n", f"[hub]\nbroker_prefix = {value}\n", 1)
+        path.write_text(text)
+        return path
+
+    assert load(config(tmp_path)).broker_prefix == "opendcc"
+    assert load(with_prefix('"estate-2"')).broker_prefix == "estate-2"
+    for bad in ('""', '"amq.x"', '"a b"', '"x/y"', "7"):
+        with pytest.raises(ConfigError, match="broker_prefix"):
+            load(with_prefix(bad))
+
+
+def test_the_hub_names_its_queues_with_the_prefix(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from opendcc.hub import _job_queue
+    from opendcc.queue.broker import BrokerQueue, Lane
+
+    path = config(tmp_path)
+    path.write_text(
+        path.read_text().replace(
+            "[hub]\n", '[hub]\nbroker_url = "amqp://127.0.0.1:1/"\nbroker_prefix = "east"\n', 1
+        )
+    )
+    made = _job_queue(create_engine("sqlite://"), load(path))
+    assert isinstance(made, BrokerQueue)
+    assert made.queue_names[Lane.BULK] == "east.jobs.bulk"
