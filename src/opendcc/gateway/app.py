@@ -6,7 +6,8 @@
 queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``), ``/admin/v1/...``
 the DCC Users' admin API (``opendcc.gateway.admin``). The front door does blocking database and
 signature work, so it runs in the thread pool, not on the event loop; its POSTs skip Starlette's
-routing (``DuisDirect``). ``/catalogue/v1/smets1``
+routing (``DuisDirect``), and under uvicorn they skip ASGI altogether (``gateway.direct``, the
+same answers). ``/catalogue/v1/smets1``
 is the SMETS1 service catalogue per cohort (``opendcc.gateway.catalogue``).
 
 
@@ -34,8 +35,9 @@ from opendcc.dsp.access import Endpoint
 from opendcc.dsp.frontdoor import Answer
 from opendcc.gateway import admin_deadletters, admin_requests, openapi
 from opendcc.gateway.admin import AdminApi
-from opendcc.gateway.boundary import Boundary
+from opendcc.gateway.boundary import Boundary, surface_of
 from opendcc.gateway.catalogue import routes as catalogue_routes
+from opendcc.gateway.direct import Direct, Handler, Reply
 from opendcc.gateway.threads import RecycledPool
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
@@ -57,6 +59,13 @@ def create_app(hub: Hub) -> Starlette:
 
     async def answer(endpoint: Endpoint, body: bytes) -> Answer:
         return await parsing.run(len(body), lambda: answer_for(endpoint, body))
+
+    def direct_for(endpoint: Endpoint) -> Handler:
+        async def handle(body: bytes) -> Reply:
+            # The answer's bytes are made in the pool thread too: the event loop only writes.
+            return await parsing.run(len(body), lambda: reply(answer_for(endpoint, body)))
+
+        return handle
 
     async def duis(request: Request) -> Response:
         # Reached only when ``DuisDirect`` passes a request on (a root path, say).
@@ -103,7 +112,13 @@ def create_app(hub: Hub) -> Starlette:
     routes += openapi.routes()  # /docs: the JSON APIs in OpenAPI 3
     routes += admin_deadletters.routes(admin)
     middleware = [Middleware(Boundary), Middleware(DuisDirect, answer=answer)]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    # The same POSTs for an HTTP server that answers them without ASGI (``gateway.direct``):
+    # ``processes.gateway`` gives uvicorn ``app.state.direct.protocol()``.
+    app.state.direct = Direct(
+        {path: direct_for(e) for path, e in DUIS_PATHS.items()}, surface_of("/api/v1/")
+    )
+    return app
 
 
 DUIS_PATHS = {f"/api/v1/{e.value}": e for e in Endpoint}
@@ -131,12 +146,18 @@ class DuisDirect:
             await self.app(scope, receive, send)
             return
         message = await receive()  # the boundary has read the whole body: one message
-        found = await self.answer(endpoint, message.get("body", b""))
-        headers = [
-            (b"content-length", str(len(found.body)).encode()),
-            (b"content-type", found.content_type.encode("latin-1")),
-            (b"x-duis-response-code", found.code.encode("latin-1")),
-            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in found.headers.items()),
-        ]
-        await send({"type": "http.response.start", "status": found.status, "headers": headers})
+        found = reply(await self.answer(endpoint, message.get("body", b"")))
+        start = {"type": "http.response.start", "status": found.status, "headers": found.headers}
+        await send(start)
         await send({"type": "http.response.body", "body": found.body})
+
+
+def reply(found: Answer) -> Reply:
+    """The front door's answer as HTTP: its status, headers and body."""
+    headers = [
+        (b"content-length", str(len(found.body)).encode()),
+        (b"content-type", found.content_type.encode("latin-1")),
+        (b"x-duis-response-code", found.code.encode("latin-1")),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in found.headers.items()),
+    ]
+    return Reply(found.status, headers, found.body)

@@ -41,7 +41,10 @@ def main(
         sock = socket.socket(fileno=fd)
     else:
         sock = listening(config.host, port if port is not None else config.port)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(hub), log_level="warning", access_log=False, lifespan="on")
+    app = create_app(hub)
+    # The DUIS POSTs are answered by the HTTP protocol itself (``gateway.direct``), the rest by
+    # the app.
+    server = uvicorn.Config(
+        app, http=app.state.direct.protocol(), log_level="warning", access_log=False, lifespan="on"
     )
-    server.run(sockets=[sock])
+    uvicorn.Server(server).run(sockets=[sock])
