@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -38,12 +38,16 @@ class RecycledPool:
 
     async def run(self, size: int, call: Callable[[], T]) -> T:
         """``call()`` in a pool thread; ``size`` is the bytes of the document it parses."""
+        return await asyncio.wrap_future(self.submit(size, call))
+
+    def submit(self, size: int, call: Callable[[], T]) -> Future[T]:
+        """``call()`` in a pool thread, not awaited (from the event loop's thread only)."""
         self._taken += size
         if self._taken > self.recycle_bytes:
             old, self._pool = self._pool, self._new()
             old.shutdown(wait=False)  # its threads finish their documents, then exit
             self._taken, self.generation = size, self.generation + 1
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        return self._pool.submit(call)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False)
