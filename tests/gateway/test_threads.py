@@ -17,10 +17,6 @@ def _name() -> str:
     return threading.current_thread().name
 
 
-def _alive(prefix: str) -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith(prefix)]
-
-
 def test_calls_run_in_the_pools_threads_and_their_outcomes_come_back() -> None:
     async def go() -> None:
         pool = RecycledPool(recycle_bytes=10_000, workers=2)
@@ -36,16 +32,16 @@ def test_calls_run_in_the_pools_threads_and_their_outcomes_come_back() -> None:
 def test_the_threads_are_replaced_once_their_documents_pass_the_size() -> None:
     async def go() -> None:
         pool = RecycledPool(recycle_bytes=100, workers=2)
-        first = await pool.run(60, _name)
-        assert first.startswith("front-door_0_")
-        assert await pool.run(30, _name) != ""  # 90 bytes: the same threads
-        assert pool.generation == 0
-        later = await pool.run(20, _name)  # 110: a new pair
-        assert pool.generation == 1 and later.startswith("front-door_1_")
+        first = await asyncio.gather(*(pool.run(30, threading.current_thread) for _ in range(3)))
+        assert pool.generation == 0  # 90 bytes: the first pair
+        assert {t.name for t in first} <= {"front-door_0_0", "front-door_0_1"}
+        later = await pool.run(20, threading.current_thread)  # 110: a new pair
+        assert pool.generation == 1 and later.name.startswith("front-door_1_")
         deadline = time.monotonic() + 5
-        while _alive("front-door_0_") and time.monotonic() < deadline:
+        while any(t.is_alive() for t in first) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        assert _alive("front-door_0_") == []  # the old ones ended, and their names with them
+        assert not any(t.is_alive() for t in first)  # the old ones ended (their names with them)
+        assert later.is_alive()
         pool.shutdown()
 
     asyncio.run(go())

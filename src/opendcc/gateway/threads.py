@@ -42,7 +42,7 @@ class RecycledPool:
         self.recycle_bytes = recycle_bytes
         self.workers = workers
         self.generation = 0
-        self._calls = self._new()
+        self._calls: _Calls | None = None  # the threads start with the first call
         self._taken = 0
 
     def _new(self) -> _Calls:
@@ -57,7 +57,9 @@ class RecycledPool:
         raise; what it raises is logged). ``size``: the bytes of the document it parses. From
         the event loop's thread only."""
         self._taken += size
-        if self._taken > self.recycle_bytes:
+        if self._calls is None:
+            self._calls = self._new()
+        elif self._taken > self.recycle_bytes:
             old = self._calls
             self._taken, self.generation = size, self.generation + 1
             self._calls = self._new()
@@ -82,8 +84,10 @@ class RecycledPool:
         return await done
 
     def shutdown(self) -> None:
-        for _ in range(self.workers):
-            self._calls.put(None)
+        calls, self._calls = self._calls, None  # a later call starts new threads
+        if calls is not None:
+            for _ in range(self.workers):
+                calls.put(None)
 
 
 def _serve(calls: _Calls) -> None:
