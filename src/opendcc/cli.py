@@ -181,10 +181,12 @@ def _serve_single(settings: HubConfig, port: int | None) -> None:
     setup_logging()
     hub = Hub(settings)
     hub.seed()
+    app = create_app(hub)
     uvicorn.run(
-        create_app(hub),
+        app,
         host=settings.host,
         port=port if port is not None else settings.port,
+        http=app.state.direct.protocol(),  # DUIS POSTs answered directly (gateway.direct)
         log_level="warning",
         access_log=False,
     )

@@ -43,7 +43,7 @@ def test_a_front_door_that_raises_answers_a_signed_e1(
     def broken(*_: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(rig.hub.front_door, "handle", broken)
+    monkeypatch.setattr(rig.hub.front_door, "begin", broken)  # what the gateway calls
     before = rig.counts()
     with caplog.at_level(logging.INFO):
         answer = rig.duis(rig.supplier.request("4.1.1", METER))

@@ -112,6 +112,19 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A device request that passed every check, not yet committed. ``write`` is its
+    transaction's work (for the group commit); once it has committed, ``accepted()`` wakes the
+    workers and gives the I99; if it was refused as a replay, ``refused(exc)`` audits and gives
+    the signed E1 (it commits an audit record: not from the group commit's own thread). Any
+    other failure of the commit is the caller's, as from ``handle``."""
+
+    write: Callable[[Connection], None]
+    accepted: Callable[[], Answer]
+    refused: Callable[[Replay], Answer]
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """One POSTed document: where it came in, when, and the digest the audit trail keeps."""
 
@@ -199,6 +212,19 @@ class FrontDoor:
         self.device_dates = device_dates
 
     def handle(self, endpoint: Endpoint, body: bytes) -> Answer:
+        found = self.begin(endpoint, body)
+        if isinstance(found, Answer):
+            return found
+        try:
+            self.group.run(found.write)
+        except Replay as exc:
+            return found.refused(exc)
+        return found.accepted()
+
+    def begin(self, endpoint: Endpoint, body: bytes) -> Answer | Pending:
+        """``handle`` up to a device request's commit: the answer, or the accept still to be
+        committed (``Pending``: its write for the group commit, and its answers after). A
+        caller that commits it itself (``group.submit``) need not wait in a thread meanwhile."""
         now = self.clock.now()
         incoming = Incoming(endpoint, body, digest(body), now)
         try:
@@ -343,7 +369,7 @@ class FrontDoor:
         granted: Granted,
         instruction: Instruction,
         waits_for: RequestId | None,
-    ) -> Answer:
+    ) -> Pending:
         now = incoming.now
         when = execute_at(instruction)
         # A future-dated request waits in the queue until it is due (the DSP pattern), unless the
@@ -378,10 +404,17 @@ class FrontDoor:
                 Outbox.put_in(conn, alert, now)
                 self.audit.append(conn, record)
 
-        if (replayed := self._commit(incoming, request, write)) is not None:
-            return replayed
-        (self.on_accepted if admitted else self.on_alert)()
-        return Answer(200, signed_acknowledgement(request, now, self.dsp), "I99", reason)
+        # Signed before the commit too, in the caller's thread: the I99 is sent only after it.
+        acknowledgement = Answer(200, signed_acknowledgement(request, now, self.dsp), "I99", reason)
+
+        def accepted() -> Answer:
+            (self.on_accepted if admitted else self.on_alert)()
+            return acknowledgement
+
+        def refused(exc: Replay) -> Answer:
+            return self._refuse(incoming, request, 200, f"replay: {exc}")
+
+        return Pending(write, accepted, refused)
 
     def _non_device(self, incoming: Incoming, request: ServiceRequest, granted: Granted) -> Answer:
         now = incoming.now

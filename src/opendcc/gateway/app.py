@@ -6,7 +6,8 @@
 queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``), ``/admin/v1/...``
 the DCC Users' admin API (``opendcc.gateway.admin``). The front door does blocking database and
 signature work, so it runs in the thread pool, not on the event loop; its POSTs skip Starlette's
-routing (``DuisDirect``). ``/catalogue/v1/smets1``
+routing (``DuisDirect``), and under uvicorn they skip ASGI altogether (``gateway.direct``, the
+same answers). ``/catalogue/v1/smets1``
 is the SMETS1 service catalogue per cohort (``opendcc.gateway.catalogue``).
 
 
@@ -31,11 +32,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opendcc.dsp.access import Endpoint
-from opendcc.dsp.frontdoor import Answer
 from opendcc.gateway import admin_deadletters, admin_requests, openapi
 from opendcc.gateway.admin import AdminApi
-from opendcc.gateway.boundary import Boundary
+from opendcc.gateway.boundary import Boundary, surface_of
 from opendcc.gateway.catalogue import routes as catalogue_routes
+from opendcc.gateway.direct import Direct, Handler, Reply
+from opendcc.gateway.door import DuisAnswers
 from opendcc.gateway.threads import RecycledPool
 from opendcc.gateway.utrn import UtrnApi
 from opendcc.hub import Hub
@@ -48,23 +50,19 @@ def create_app(hub: Hub) -> Starlette:
     ssi_app, ssi = create_ssi(hub)
     parsing = RecycledPool()  # lxml's per-thread name dictionary: see gateway.threads
 
-    def answer_for(endpoint: Endpoint, body: bytes) -> Answer:
-        try:
-            return hub.front_door.handle(endpoint, body)
-        except Exception as exc:  # the front door's own refusals did not cover it
-            log.warning("%s: answered as malformed: %r", endpoint.value, exc)
-            return hub.front_door.unreadable(endpoint, body, exc)
+    answers = DuisAnswers(hub.front_door, parsing)
 
-    async def answer(endpoint: Endpoint, body: bytes) -> Answer:
-        return await parsing.run(len(body), lambda: answer_for(endpoint, body))
+    def direct_for(endpoint: Endpoint) -> Handler:
+        return lambda body: answers.answer(endpoint, body)
 
     async def duis(request: Request) -> Response:
         # Reached only when ``DuisDirect`` passes a request on (a root path, say).
         endpoint = Endpoint(request.url.path.rsplit("/", 1)[1])
         body = await request.body()  # read and bounded by the boundary
-        found = await answer(endpoint, body)
-        headers = {"X-DUIS-Response-Code": found.code, **found.headers}
-        return Response(found.body, found.status, headers, found.content_type)
+        found = await answers.answer(endpoint, body)
+        response = Response(found.body, found.status)
+        response.raw_headers = found.headers  # content-length and content-type among them
+        return response
 
     async def health(_: Request) -> Response:
         jobs, undelivered = await asyncio.gather(
@@ -102,8 +100,14 @@ def create_app(hub: Hub) -> Starlette:
     routes.append(Mount("/ssi", app=ssi_app))  # the Self Service Interface
     routes += openapi.routes()  # /docs: the JSON APIs in OpenAPI 3
     routes += admin_deadletters.routes(admin)
-    middleware = [Middleware(Boundary), Middleware(DuisDirect, answer=answer)]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    middleware = [Middleware(Boundary), Middleware(DuisDirect, answer=answers.answer)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    # The same POSTs for an HTTP server that answers them without ASGI (``gateway.direct``):
+    # ``processes.gateway`` gives uvicorn ``app.state.direct.protocol()``.
+    app.state.direct = Direct(
+        {path: direct_for(e) for path, e in DUIS_PATHS.items()}, surface_of("/api/v1/")
+    )
+    return app
 
 
 DUIS_PATHS = {f"/api/v1/{e.value}": e for e in Endpoint}
@@ -115,9 +119,7 @@ class DuisDirect:
     path: a tenth of the gateway's Python per request went there). Everything else, and the
     same POSTs under a root path, go on to Starlette's routes."""
 
-    def __init__(
-        self, app: ASGIApp, answer: Callable[[Endpoint, bytes], Awaitable[Answer]]
-    ) -> None:
+    def __init__(self, app: ASGIApp, answer: Callable[[Endpoint, bytes], Awaitable[Reply]]) -> None:
         self.app = app
         self.answer = answer
 
@@ -132,11 +134,6 @@ class DuisDirect:
             return
         message = await receive()  # the boundary has read the whole body: one message
         found = await self.answer(endpoint, message.get("body", b""))
-        headers = [
-            (b"content-length", str(len(found.body)).encode()),
-            (b"content-type", found.content_type.encode("latin-1")),
-            (b"x-duis-response-code", found.code.encode("latin-1")),
-            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in found.headers.items()),
-        ]
-        await send({"type": "http.response.start", "status": found.status, "headers": headers})
+        start = {"type": "http.response.start", "status": found.status, "headers": found.headers}
+        await send(start)
         await send({"type": "http.response.body", "body": found.body})

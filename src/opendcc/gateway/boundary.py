@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,7 +77,7 @@ async def read_body(
 ) -> bytes:
     """The request's body, read a chunk at a time; ``Refused`` (413) once it passes ``limit``,
     (408) when no chunk comes for ``idle_s``."""
-    declared = _content_length(scope)
+    declared = declared_length(scope.get("headers", ()))
     if declared is not None and declared > limit:
         raise Refused(413, "too_large", f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
@@ -98,8 +99,9 @@ async def read_body(
             return b"".join(chunks)
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The request's Content-Length, if it declared one; ``Refused`` (400) if it is not one."""
+    for name, value in headers:
         if name == b"content-length":
             # ASCII digits only, and never more of them than a real length has (int() of a
             # 5,000-digit text is itself refused by Python).
@@ -163,6 +165,16 @@ class Boundary:
 
 
 async def _refuse(send: Send, surface: Surface, exc: Refused, *, close: bool) -> None:
+    status, headers, body = refusal(surface, exc, close=close)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def refusal(
+    surface: Surface, exc: Refused, *, close: bool
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The boundary's answer to ``exc`` on ``surface``: status, headers and body (also written
+    by ``gateway.direct``, which must answer as the boundary does)."""
     message = str(exc)
     if surface.json:
         # Both JSON APIs' refusal shapes: the UTRN service's reason/message, the admin's code.
@@ -178,5 +190,4 @@ async def _refuse(send: Send, surface: Surface, exc: Refused, *, close: bool) ->
     ]
     if close:  # the rest of the body is not read: the connection cannot carry another request
         headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return exc.status, headers, body

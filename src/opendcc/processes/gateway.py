@@ -6,11 +6,16 @@ this process also publishes them to the broker). Stateless: any number may run, 
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 from opendcc.config import HubConfig
 from opendcc.hub import Hub, Role
 from opendcc.processes.run import setup_logging
 from opendcc.processes.wake import Wakes
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.applications import Starlette
 
 
 def listening(host: str, port: int) -> socket.socket:
@@ -41,7 +46,14 @@ def main(
         sock = socket.socket(fileno=fd)
     else:
         sock = listening(config.host, port if port is not None else config.port)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(hub), log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(server_config(create_app(hub))).run(sockets=[sock])
+
+
+def server_config(app: Starlette) -> uvicorn.Config:
+    """uvicorn for the gateway's app: the DUIS POSTs answered by the HTTP protocol itself
+    (``gateway.direct``: the app's ``state.direct``), everything else by the app."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, http=app.state.direct.protocol(), log_level="warning", access_log=False, lifespan="on"
     )
-    server.run(sockets=[sock])

@@ -95,6 +95,16 @@ class GroupCommit:
         self._queue.put((work, future))
         return future.result()
 
+    def submit(self, work: Callable[[Connection], T]) -> Future[T]:
+        """``run`` without waiting: the future is answered (in the writer thread, so its done
+        callbacks must be quick and must not wait for the group) once ``work``'s batch has
+        committed, or with the exception refusing it. For callers with something better to do
+        than block a thread meanwhile (the gateway's event loop)."""
+        future: Future[T] = Future()
+        self._ensure_started()
+        self._queue.put((work, future))
+        return future
+
     def close(self) -> None:
         """Stop the writer once the work queued so far is committed."""
         with self._start_lock:
