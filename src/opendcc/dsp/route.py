@@ -33,6 +33,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -50,6 +51,7 @@ from opendcc.dsp.ending import Advance, End
 from opendcc.dsp.future import is_cancellation
 from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
+from opendcc.dsp.stepfacts import StepFacts
 from opendcc.duis.fastsign import signed_smets1_response
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import Smets1Payload, Smets1Status
@@ -252,7 +254,13 @@ class Dispatcher:
 
     def _prepare(self, rid: RequestId, loaded: Loaded | None = None) -> _Ready | _Cancel | None:
         """Read the request once (unless the claim did) and take it as far as its sealed
-        instruction; None when it ended here (its answer is committed)."""
+        instruction; None when it ended here (its answer is committed). The device's facts
+        are read fresh once for the step, the route's and the DCO's checks alike
+        (``opendcc.dsp.stepfacts``)."""
+        with self.facts.step() if isinstance(self.facts, StepFacts) else nullcontext():
+            return self._prepare_step(rid, loaded)
+
+    def _prepare_step(self, rid: RequestId, loaded: Loaded | None) -> _Ready | _Cancel | None:
         if loaded is None:
             loaded = self.requests.load(rid)
         if loaded is None:
@@ -262,7 +270,7 @@ class Dispatcher:
             self._drop_job(rid)  # the outcome is already committed
             return None
         request = parse_request(document)
-        # One read of the device with its restriction (the DCO reads on its own, below).
+        # One read of the device with its restriction (the DCO's re-check shares it).
         if self.facts is not None:
             facts = self.facts(rid.target)
             device, flag = (facts.device, facts.restricted) if facts else (None, None)
