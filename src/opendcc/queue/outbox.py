@@ -159,7 +159,10 @@ def _read_due(engine: Engine, now: datetime, limit: int, holding: Sequence[int])
             cursor.close()
     finally:
         raw.close()  # back to the pool, which ends any transaction the driver opened
-    return [_Due(*row[:5], bytes(row[5]), row[6], row[7], bool(row[8])) for row in rows]
+    return [
+        _Due(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7], bool(row[8]))
+        for row in rows
+    ]
 
 
 # The hot path's writes on the DBAPI cursor (``opendcc.store.raw``): the same rows as Core's.
