@@ -323,3 +323,32 @@ def test_https_to_a_trusted_endpoint_works_and_to_an_untrusted_one_is_unreachabl
             server.close()
 
     run(main)
+
+
+def test_a_bursts_connections_all_serve_the_next_burst() -> None:
+    async def main() -> None:
+        async def answer(head: bytes, body: bytes) -> tuple[bytes, bool]:
+            await asyncio.sleep(0.01)  # so the burst's POSTs overlap
+            return OK, False
+
+        async with RawServer(answer) as server, HttpClient(timeout_s=5) as client:
+            for _ in range(3):
+                answers = await asyncio.gather(*(client.post(server.url, b"x") for _ in range(60)))
+                assert all(a.status == 200 for a in answers)
+            assert server.connections == 60
+
+    run(main)
+
+
+def test_no_more_connections_than_the_limit_are_open_at_once() -> None:
+    async def main() -> None:
+        async def answer(head: bytes, body: bytes) -> tuple[bytes, bool]:
+            await asyncio.sleep(0.01)
+            return OK, False
+
+        async with RawServer(answer) as server:
+            async with HttpClient(timeout_s=5, max_connections=4) as client:
+                await asyncio.gather(*(client.post(server.url, b"x") for _ in range(20)))
+            assert server.connections == 4
+
+    run(main)

@@ -44,7 +44,6 @@ from urllib.parse import urlsplit
 import httptools
 
 KEEPALIVE_S = 4.0
-IDLE_PER_HOST = 32  # idle connections kept per host at most
 
 # Set by the client itself; a caller's own are left out rather than sent twice.
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -301,7 +300,8 @@ class HttpClient:
         if connection.reusable and not connection.lost and not self._closed:
             connection.idle_since = time.monotonic()
             self._idle.setdefault(target.key, []).append(connection)
-            if len(self._idle[target.key]) > IDLE_PER_HOST:
+            # At most as many kept as may be open: a burst's connections all serve the next.
+            if len(self._idle[target.key]) > self.max_connections:
                 self._idle[target.key].pop(0).close()
         else:
             connection.close()
