@@ -53,7 +53,7 @@ from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.dsp.stepfacts import StepFacts
 from opendcc.duis.fastsign import signed_smets1_response
-from opendcc.duis.request import ServiceRequest, parse_request
+from opendcc.duis.request import ServiceRequest
 from opendcc.duis.response import Smets1Payload, Smets1Status
 from opendcc.inventory import InventoryStore
 from opendcc.inventory.facts import DeviceFacts
@@ -269,7 +269,7 @@ class Dispatcher:
         if state not in (S.ACCEPTED, S.DISPATCHED, S.INSTRUCTED, S.SENT_TO_S1SP):
             self._drop_job(rid)  # the outcome is already committed
             return None
-        request = parse_request(document)
+        request = self.dco.read(document)  # the DCO's parse, which its check verifies
         # One read of the device with its restriction (the DCO's re-check shares it).
         if self.facts is not None:
             facts = self.facts(rid.target)
