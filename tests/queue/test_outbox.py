@@ -383,3 +383,20 @@ def test_the_claims_raw_read_returns_what_the_core_query_does(engine: Engine) ->
                 got = [(*(getattr(r, n) for n in names), r.bulk) for r in raw]
                 assert got == expected and all(type(r.body) is bytes for r in raw)
     assert len(_read_due(engine, NOW, 20, [])) > 3  # the cases above were not all empty
+
+
+def test_a_deliverer_cancelled_as_it_is_woken_stops(engine: Engine) -> None:
+    """A cancel that comes in the same turn as a wake-up stops the deliverer (Python 3.11's
+    ``wait_for`` returned the wake-up and dropped the cancel: it ran on forever)."""
+
+    async def main() -> None:
+        deliverer = Deliverer(Outbox(engine, RequestStore(engine)), SystemClock(), poll=30.0)
+        task = asyncio.create_task(deliverer.run())
+        for _ in range(50):  # until it waits for work: its claim found none
+            await asyncio.sleep(0.01)
+        deliverer.wake.set()
+        task.cancel()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
+        assert task.cancelled()
+
+    asyncio.run(main())

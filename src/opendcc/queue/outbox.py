@@ -548,8 +548,11 @@ class Deliverer:
                 self.wake.clear()
                 if len(self._flying) < self.concurrency:
                     continue  # a slot came free before the clear
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
+            # as the wake-up does, and the loop then never stops (seen: a test's deliverer).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):
+                    await self.wake.wait()
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._flying.discard(task)
