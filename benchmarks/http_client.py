@@ -8,7 +8,9 @@ server in another process on 127.0.0.1:
 
 - ``floor``: a hand-written HTTP/1.1 POST over one asyncio stream, the least a POST can cost a
   Python event loop (no header parsing beyond Content-Length);
-- ``HttpClient``: ``opendcc.httpclient.HttpClient`` (aiohttp), what the hub uses;
+- ``HttpClient``: ``opendcc.httpclient.HttpClient`` (asyncio transports and httptools' llhttp),
+  what the hub uses;
+- ``aiohttp``: an ``aiohttp.ClientSession``, what ``HttpClient`` was built on before;
 - ``httpx``: ``httpx.AsyncClient``, what the hub used before.
 
 Run with:
@@ -28,6 +30,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import httpx
 from aiohttp import web
 
@@ -79,6 +82,17 @@ async def hub_client(url: str, posts: int) -> float:
         async def post() -> None:
             answer = await client.post(url, BODY, headers=HEADERS)
             assert answer.status == 200
+
+        return await _cpu_per_post(post, posts)
+
+
+async def aiohttp_client(url: str, posts: int) -> float:
+    async with aiohttp.ClientSession() as session:
+
+        async def post() -> None:
+            async with session.post(url, data=BODY, headers=HEADERS) as answer:
+                await answer.read()
+                assert answer.status == 200
 
         return await _cpu_per_post(post, posts)
 
@@ -139,7 +153,13 @@ def main() -> int:
             f"Python {platform.python_version()})"
         )
         print(f"{'client':<12}{'CPU ms/POST':>12}")
-        for name, run in [("floor", floor), ("HttpClient", hub_client), ("httpx", httpx_client)]:
+        clients = [
+            ("floor", floor),
+            ("HttpClient", hub_client),
+            ("aiohttp", aiohttp_client),
+            ("httpx", httpx_client),
+        ]
+        for name, run in clients:
             print(f"{name:<12}{asyncio.run(run(url, args.posts)):>12.3f}")
     finally:
         server.terminate()

@@ -47,6 +47,7 @@ from opendcc.dsp.offering import not_applicable_reason
 from opendcc.dsp.restricted import PolicyError, RestrictedGate, RestrictedPolicy
 from opendcc.dsp.route import Dispatcher
 from opendcc.dsp.smi_updates import SmiUpdates
+from opendcc.dsp.stepfacts import StepFacts
 from opendcc.duis.request import ServiceRequest
 from opendcc.duis.schema import load_schema
 from opendcc.firmware import Firmware, FirmwareLibrary
@@ -160,11 +161,12 @@ class Hub:
         self.credential_checks = CredentialChecks(self.clock, repository, self.inventory)
         self.catalogue = default_catalogue()
         # A device's registry facts in one read: cached briefly for the front door's check,
-        # always fresh for the worker's re-checks (the route's and the DCO's): see
-        # docs/access-control.md.
+        # always fresh for the worker's re-checks (the route's and the DCO's, one read shared
+        # by both in a dispatch step: opendcc.dsp.stepfacts): see docs/access-control.md.
         self.facts = self.inventory.facts
         self.access = AccessControl(self.catalogue, self.users, self.inventory, self.facts.cached)
-        self.recheck = self.access.with_facts(self.facts.fresh)
+        self.step_facts = StepFacts(self.facts.fresh)
+        self.recheck = self.access.with_facts(self.step_facts)
         self.registry = register_all(Registry())
         self.smi_updates = SmiUpdates(self.engine, self.inventory, self.registry.profiles())
         self._cohort_keys: dict[str, CohortKeys] = {}
@@ -293,7 +295,7 @@ class Hub:
             restricted=lambda request, flag: self.restricted_gate.refusal(
                 request.request_id.target, request.srv, flag
             ),
-            facts=self.facts.fresh,
+            facts=self.step_facts,
             grace=config.future_dated_grace,
             cancel_like=self.future.cancel_like,
             group=self.group,

@@ -217,3 +217,39 @@ def test_a_user_no_longer_authorised_is_refused_with_its_code() -> None:
     with pytest.raises(DcoRejected) as caught:
         dco.check(countersign(instruction, document, DSP), document, NOW)
     assert caught.value.code is ResponseCode.NOT_RESPONSIBLE_PARTY
+
+
+def test_the_dcos_own_parse_is_verified_once_and_a_change_to_it_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``read`` gives the DSP the DCO's parse of the bytes; the next check of those bytes
+    verifies that parse instead of parsing again, and a change made to it meanwhile breaks the
+    User's signature. Other bytes, or a second check, are parsed afresh."""
+    from opendcc.dco import check as check_module
+
+    dco, instruction, document = setup()
+    parses: list[bytes] = []
+    real = check_module.parse_request
+
+    def counted(data: bytes) -> ServiceRequest:
+        parses.append(data)
+        return real(data)
+
+    monkeypatch.setattr(check_module, "parse_request", counted)
+    signed = countersign(instruction, document, DSP)
+    request = dco.read(document)
+    assert dco.check(signed, document, NOW).instruction == instruction
+    assert parses == [document]  # the read's parse, verified by the check
+    dco.check(signed, document, NOW)  # the read is used once
+    assert len(parses) == 2
+    # The DSP's copy of the parse changed after the read: the signature no longer holds.
+    request = dco.read(document)
+    counter = request.document.getroot().find(".//{*}RequestID")
+    assert counter is not None and counter.text is not None
+    counter.text = counter.text[:-2] + "99"
+    with pytest.raises(DcoRejected) as caught:
+        dco.check(signed, document, NOW)
+    assert caught.value.reason == "user-signature"
+    # Equal bytes that are not the object read are parsed afresh (and pass).
+    dco.read(document)
+    assert dco.check(signed, bytes(bytearray(document)), NOW).instruction == instruction

@@ -134,3 +134,37 @@ def test_changes_made_elsewhere_reach_the_worker_at_once_though_the_door_caches(
     assert hub.requests.state(restricted) is RequestState.FAILED
     assert _answers(hub, restricted)[-1] == "E71"
     hub.engine.dispose()
+
+
+def test_the_route_and_the_dco_share_one_fresh_read_of_the_device_a_step(
+    tmp_path: Path,
+) -> None:
+    """One fresh read of the target's facts serves the route and the DCO's re-check in the same
+    step (opendcc.dsp.stepfacts); the next request's step reads again, so a change made
+    between the two requests is seen (E4)."""
+    hub, supplier = _hub(tmp_path)
+    reads: list[object] = []
+    fresh = hub.facts.fresh
+
+    def counted(device_id: object) -> object:
+        reads.append(device_id)
+        return fresh(device_id)  # type: ignore[arg-type]
+
+    hub.step_facts._fresh = counted  # type: ignore[assignment]
+    first, second = _accepted(hub, supplier), _accepted(hub, supplier)
+    ready = hub.dispatcher._prepare(first)  # the route's checks and the DCO's, no S1SP call
+    assert ready is not None and reads == [METER]
+    mpan = scenario.METERS[0].mpxn
+    assert mpan is not None
+    InventoryStore(hub.engine).registrations.change_supplier(
+        mpan, UserRole.IS, scenario.OTHER_SUPPLIER, NOW - timedelta(seconds=1)
+    )
+    asyncio.run(hub.dispatcher.process(second))
+    assert reads == [METER, METER]
+    assert hub.requests.state(second) is RequestState.FAILED
+    assert _answers(hub, second)[0] == "E4"
+    # Outside a step (any other caller of the DCO's re-check) every read is its own.
+    hub.step_facts(METER)
+    hub.step_facts(METER)
+    assert len(reads) == 4
+    hub.engine.dispose()

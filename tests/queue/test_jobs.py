@@ -194,3 +194,23 @@ def test_a_live_worker_renews_its_leases(engine: Engine) -> None:
     assert jobs.renew("live", NOW + timedelta(seconds=30)) == 3
     assert jobs.claim("b", NOW + timedelta(seconds=36)) == []
     assert jobs.claim("b", NOW + timedelta(seconds=61)) == RIDS
+
+
+def test_a_pool_cancelled_as_it_is_woken_stops(engine: Engine) -> None:
+    """A cancel that comes in the same turn as a wake-up stops the pool (Python 3.11's
+    ``wait_for`` returned the wake-up and dropped the cancel: the pool ran on forever)."""
+
+    async def process(rid: RequestId) -> None:
+        return None
+
+    async def main() -> None:
+        pool = WorkerPool(JobQueue(engine), process, FixedClock(NOW), poll=30.0)
+        task = asyncio.create_task(pool.run())
+        for _ in range(50):  # until it waits for work: its claim found none
+            await asyncio.sleep(0.01)
+        pool.wake.set()
+        task.cancel()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
+        assert task.cancelled()
+
+    asyncio.run(main())

@@ -339,3 +339,64 @@ def test_ordered_messages_follow_each_other_without_waiting_for_a_poll(
     finally:
         engine.dispose()
     assert took < 8  # one poll per message would be 190 s
+
+
+def test_the_claims_raw_read_returns_what_the_core_query_does(engine: Engine) -> None:
+    """``_read_due`` (DBAPI) against ``_DUE`` (Core) over the same outbox: ordered keys, bulk,
+    leased, backing-off, delivered and held messages, each limit."""
+    from opendcc.queue.outbox import _DUE, _read_due
+
+    box = Outbox(engine, RequestStore(engine))
+    with engine.begin() as conn:
+        for n in range(1, 13):
+            message = Message(
+                f"R:{n}",
+                f"u{n % 2}",
+                f"http://127.0.0.1:9/{n}",
+                bytes([n]) * (n * 100),
+                _rid(n) if n % 3 else None,
+                ordering_key=f"k{n % 2}" if n % 4 == 0 else None,
+                bulk=n % 5 == 0,
+            )
+            box.put_in(conn, message, NOW)
+        ids = [row for (row,) in conn.execute(select(outbox.c.id).order_by(outbox.c.id))]
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == ids[1])
+            .values(lease_until=NOW + timedelta(seconds=5))
+        )
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == ids[2])
+            .values(next_attempt_at=NOW + timedelta(seconds=5))
+        )
+        conn.execute(update(outbox).where(outbox.c.id == ids[6]).values(delivered_at=NOW))
+    for at in (NOW, NOW + timedelta(seconds=10)):
+        for limit in (1, 5, 20):
+            for holding in ([], [ids[0]], ids[3:6]):
+                with engine.connect() as conn:
+                    core = conn.execute(_DUE, {"now": at, "limit": limit, "holding": holding}).all()
+                raw = _read_due(engine, at, limit, holding)
+                names = ("id", "message_key", "user_id", "request_id", "url", "body")
+                names += ("attempts", "ordering_key")
+                expected = [(*(getattr(r, n) for n in names), bool(r.bulk)) for r in core]
+                got = [(*(getattr(r, n) for n in names), r.bulk) for r in raw]
+                assert got == expected and all(type(r.body) is bytes for r in raw)
+    assert len(_read_due(engine, NOW, 20, [])) > 3  # the cases above were not all empty
+
+
+def test_a_deliverer_cancelled_as_it_is_woken_stops(engine: Engine) -> None:
+    """A cancel that comes in the same turn as a wake-up stops the deliverer (Python 3.11's
+    ``wait_for`` returned the wake-up and dropped the cancel: it ran on forever)."""
+
+    async def main() -> None:
+        deliverer = Deliverer(Outbox(engine, RequestStore(engine)), SystemClock(), poll=30.0)
+        task = asyncio.create_task(deliverer.run())
+        for _ in range(50):  # until it waits for work: its claim found none
+            await asyncio.sleep(0.01)
+        deliverer.wake.set()
+        task.cancel()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
+        assert task.cancelled()
+
+    asyncio.run(main())

@@ -24,6 +24,7 @@ in, a verdict out; the authorisation lookup is injected.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,6 +94,18 @@ class DualControl:
         self._read_instruction = read_instruction
         self._key = ec.generate_private_key(ec.SECP256R1())
         self.public_key = self._key.public_key()
+        self._parsed = threading.local()  # this thread's last ``read``: (bytes, its parse)
+
+    def read(self, document: bytes) -> ServiceRequest:
+        """The DCO's own parse of ``document``, for the DSP to read the request from too.
+
+        The next ``check`` in this thread of these very bytes (the same object) verifies
+        this parse instead of parsing them again: the tree is still the DCO's reading of the
+        bytes it is given (the DSP hands over only the bytes), and any later change to it
+        breaks the User's signature over it. Anything else is parsed afresh."""
+        request = parse_request(document)
+        self._parsed.last = (document, request)
+        return request
 
     def seal(self, instruction: Instruction) -> Sealed:
         """The DCO's countersignature on an instruction it has checked (or the DCC's own, such
@@ -113,7 +126,9 @@ class DualControl:
             ) from None
         if hashlib.sha256(document).digest() != countersigned.request_digest:
             raise DcoRejected("request-digest", "the instruction is for another request")
-        request = parse_request(document)
+        last = getattr(self._parsed, "last", None)
+        self._parsed.last = None
+        request = last[1] if last is not None and last[0] is document else parse_request(document)
         try:
             signer = verify(
                 request.document.getroot(),

@@ -32,8 +32,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from lxml import etree
@@ -49,8 +51,9 @@ from opendcc.dsp.ending import Advance, End
 from opendcc.dsp.future import is_cancellation
 from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
+from opendcc.dsp.stepfacts import StepFacts
 from opendcc.duis.fastsign import signed_smets1_response
-from opendcc.duis.request import ServiceRequest, parse_request
+from opendcc.duis.request import ServiceRequest
 from opendcc.duis.response import Smets1Payload, Smets1Status
 from opendcc.inventory import InventoryStore
 from opendcc.inventory.facts import DeviceFacts
@@ -60,7 +63,7 @@ from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapt
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.group import GroupCommit
 from opendcc.store.requests import Loaded, RequestStore, StoredOutcome, UnknownRequest
-from opendcc.store.users import UserStore
+from opendcc.store.users import User, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ S = RequestState
 E4 = ResponseCode.NOT_RESPONSIBLE_PARTY
 E11 = ResponseCode.SRV_NOT_FOR_DEVICE_TYPE  # parameters the device cannot take (as at the door)
 BEFORE_INSTRUCTION = frozenset({S.ACCEPTED, S.DISPATCHED})
+_TO_S1SP = (S.INSTRUCTED, S.SENT_TO_S1SP)
 # A device (or its head-end) that answered and refused the command did respond: its refusal is
 # E11, what the device cannot take, as the front door answers a body SMETS1 cannot carry out,
 # with the device's reason in the status text; E21 is kept for no (usable) answer in time, and
@@ -122,7 +126,10 @@ class _Ready:
     sealed: Sealed
     settlement: Settlement | None
     adapter: S1spAdapter
-    state: RequestState  # as committed before the adapter was called
+    state: RequestState  # as committed before the adapter was called (once ``advance`` is)
+    # The advance to SENT_TO_S1SP, still to be committed (from the event loop), or None.
+    advance: Advance | None = None
+    user: User | None = None  # the originator, read with the request (its callback URL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,20 +200,67 @@ class Dispatcher:
     async def process(self, rid: RequestId, loaded: Loaded | None = None) -> None:
         """Carry one claimed request on; ``loaded``: its stored request when the claim read it
         (``JobQueue.claim_loaded``), else it is read here."""
-        # Two thread hops a request: everything up to the instruction (one read, the DCO's
-        # check, the INSTRUCTED/SENT_TO_S1SP write), then the outcome (signing, one write).
+        # One thread hop a request on the common path: everything up to the instruction (the
+        # reads, the DCO's check) in a pool thread; its SENT_TO_S1SP write and the end are
+        # group-commit work awaited from the event loop, so no pool thread sits blocked on a
+        # batch and no second hop comes back from one (``_commit``).
         ready = await asyncio.to_thread(self._prepare, rid, loaded)
         if ready is None:
             return
         if isinstance(ready, _Cancel):
             await self._cancel_like(ready.request)
             return
+        if ready.advance is not None:
+            await self._commit(ready.advance)
         outcome = await ready.adapter.submit(ready.sealed)
-        await asyncio.to_thread(self._outcome, ready, outcome)
+        end = self._end_on_loop(ready, outcome)
+        if end is None:
+            await asyncio.to_thread(self._outcome, ready, outcome)
+            return
+        await self._commit(end)
+        self.on_outbox()
+
+    async def _commit(self, work: Callable[[Connection], T]) -> T:
+        """``work`` committed in the group commit's next batch, awaited without a thread."""
+        if self.group is None:
+            return await asyncio.to_thread(self._write, work)
+        return await asyncio.wrap_future(_submit(self.group, work))
+
+    def _end_on_loop(self, ready: _Ready, outcome: Outcome) -> End | None:
+        """The common outcomes' end (a SUCCESS, or the device's refusal), built on the event
+        loop: signing the Response is CPU only, and the User was read with the request. None
+        for what needs the store first (held, a settlement, a DCC alert): ``_outcome``."""
+        code = OUTCOME_CODES[outcome.status]
+        if (
+            ready.user is None
+            or ready.settlement is not None
+            or self.group is None
+            or not self._ends_batch
+            or code not in (ResponseCode.SUCCESS, E11)
+            or "held_until" in outcome.data
+        ):
+            return None
+        request = ready.request
+        if code is ResponseCode.SUCCESS:
+            payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
+            target = S.RESPONDED
+        else:
+            why = f"the device refused it: {outcome.detail or outcome.status}"
+            payload = Smets1Payload(statuses=(Smets1Status(int(code.value[1:]), why[:250]),))
+            target = S.FAILED
+        now = self.clock.now()
+        message = self._response(request, code, payload, ready.user, now)
+        return End(request.request_id, ready.state, target, code.value, now, (message,))
 
     def _prepare(self, rid: RequestId, loaded: Loaded | None = None) -> _Ready | _Cancel | None:
         """Read the request once (unless the claim did) and take it as far as its sealed
-        instruction; None when it ended here (its answer is committed)."""
+        instruction; None when it ended here (its answer is committed). The device's facts
+        are read fresh once for the step, the route's and the DCO's checks alike
+        (``opendcc.dsp.stepfacts``)."""
+        with self.facts.step() if isinstance(self.facts, StepFacts) else nullcontext():
+            return self._prepare_step(rid, loaded)
+
+    def _prepare_step(self, rid: RequestId, loaded: Loaded | None) -> _Ready | _Cancel | None:
         if loaded is None:
             loaded = self.requests.load(rid)
         if loaded is None:
@@ -215,8 +269,8 @@ class Dispatcher:
         if state not in (S.ACCEPTED, S.DISPATCHED, S.INSTRUCTED, S.SENT_TO_S1SP):
             self._drop_job(rid)  # the outcome is already committed
             return None
-        request = parse_request(document)
-        # One read of the device with its restriction (the DCO reads on its own, below).
+        request = self.dco.read(document)  # the DCO's parse, which its check verifies
+        # One read of the device with its restriction (the DCO's re-check shares it).
         if self.facts is not None:
             facts = self.facts(rid.target)
             device, flag = (facts.device, facts.restricted) if facts else (None, None)
@@ -236,13 +290,17 @@ class Dispatcher:
             return sealed
         instruction = sealed.instruction
         settlement = self.settlements.get(instruction.srv)
+        advance = None
         if state in BEFORE_INSTRUCTION:
-            refusal = self._instructed(rid, state, instruction, settlement)
-            if refusal is not None:
+            if settlement is None and self.group is not None:  # committed from the loop
+                steps = ((S.DISPATCHED,) if state is S.ACCEPTED else ()) + _TO_S1SP
+                advance = Advance(rid, state, steps, self.clock.now())
+            elif refusal := self._instructed(rid, state, instruction, settlement):
                 self._refused(request, E11, refusal)
                 return None
         current = S.SENT_TO_S1SP if state in BEFORE_INSTRUCTION else state
-        return _Ready(request, instruction, sealed, settlement, adapter, current)
+        user = self.users.get(rid.originator)
+        return _Ready(request, instruction, sealed, settlement, adapter, current, advance, user)
 
     def _sealed(
         self, request: ServiceRequest, state: RequestState, document: bytes
@@ -394,7 +452,7 @@ class Dispatcher:
         settlement: Settlement | None,
     ) -> str | None:
         steps = [S.DISPATCHED] if state is S.ACCEPTED else []
-        steps += [S.INSTRUCTED, S.SENT_TO_S1SP]
+        steps += _TO_S1SP
         now = self.clock.now()
         if settlement is None:  # batched with other workers' advances (dsp.ending)
             self._write(Advance(rid, state, tuple(steps), now))
@@ -433,20 +491,7 @@ class Dispatcher:
         user = self.users.get(rid.originator)
         if user is None:
             raise RuntimeError(f"User {rid.originator} left the registry with work in flight")
-        # Written as strings (the same bytes as building and signing the tree).
-        body = signed_smets1_response(
-            rid,
-            service_reference=request.service_reference,
-            srv=request.srv,
-            code=code,
-            now=now,
-            s1sp_credentials=self.s1sp,
-            dcc_credentials=self.dsp,
-            payload=payload,
-        )
-        message = Message(
-            f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid
-        )
+        message = self._response(request, code, payload, user, now)
         alert = self.command_alert(request, event, user.callback_url) if event else None
         if current is not None and also is _nothing and self._ends_batch:
             # Batched with other workers' ends (dsp.ending).
@@ -468,6 +513,45 @@ class Dispatcher:
         self._write(write)
         self.on_outbox()
 
+    def _response(
+        self,
+        request: ServiceRequest,
+        code: ResponseCode,
+        payload: Smets1Payload,
+        user: User,
+        now: datetime,
+    ) -> Message:
+        """The signed Response to ``request``, for the outbox."""
+        rid = request.request_id
+        # Written as strings (the same bytes as building and signing the tree).
+        body = signed_smets1_response(
+            rid,
+            service_reference=request.service_reference,
+            srv=request.srv,
+            code=code,
+            now=now,
+            s1sp_credentials=self.s1sp,
+            dcc_credentials=self.dsp,
+            payload=payload,
+        )
+        return Message(f"R:{rid.response_id()}", str(rid.originator), user.callback_url, body, rid)
+
     def _drop_job(self, rid: RequestId) -> None:
         with self.engine.begin() as conn:
             self.jobs.complete_in(conn, rid)
+
+
+def _submit(group: GroupCommit, work: Callable[[Connection], T]) -> Future[T]:
+    """``work`` queued for ``group``'s next batch; a future of its committed result.
+
+    ``GroupCommit.run`` without the wait, so the event loop awaits the batch (wrapped) instead
+    of a pool thread blocking on it. It queues exactly as ``run`` does. (A private stand-in: a
+    ``GroupCommit.submit`` of the store's own replaces it.) The future is marked running at
+    once: a caller cancelled meanwhile cannot cancel it (the writer would then fail to set its
+    result), and the work is committed all the same, as when a thread waited for it.
+    """
+    future: Future[T] = Future()
+    future.set_running_or_notify_cancel()
+    group._ensure_started()
+    group._queue.put((work, future))
+    return future

@@ -108,8 +108,11 @@ class WorkerPool:
                 self.wake.clear()
                 if len(self._running) < self.concurrency:
                     continue  # a slot came free before the clear
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
+            # as the wake-up does, and the loop then never stops (seen: a test's deliverer).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):
+                    await self.wake.wait()
 
     def busy(self) -> bool:
         """Whether interactive work holds half or more of the general slots: DCC-scheduled
