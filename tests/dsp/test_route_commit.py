@@ -11,7 +11,6 @@ from tests.reference import NOW
 
 from opendcc.dsp.ending import Advance
 from opendcc.dsp.lifecycle import RequestState
-from opendcc.dsp.route import _submit
 from opendcc.store.group import GroupCommit
 from opendcc.store.tables import request_transitions
 
@@ -29,7 +28,7 @@ def test_an_awaited_piece_is_committed_when_the_loop_has_its_answer(engine: Engi
     before = transitions(engine)
 
     async def main() -> None:
-        await asyncio.wrap_future(_submit(group, Advance(RIDS[0], S.ACCEPTED, TO_S1SP, NOW)))
+        await asyncio.wrap_future(group.submit(Advance(RIDS[0], S.ACCEPTED, TO_S1SP, NOW)))
         # Answered only after the commit: another connection sees the rows.
         assert transitions(engine) == before + 3
         outcome = requests.outcome(RIDS[0])
@@ -56,14 +55,14 @@ def test_a_caller_cancelled_while_its_batch_runs_leaves_the_writer_working(
         Advance(RIDS[0], S.ACCEPTED, TO_S1SP, NOW)(conn)
 
     async def main() -> None:
-        waiting = asyncio.ensure_future(asyncio.wrap_future(_submit(group, held)))
+        waiting = asyncio.ensure_future(asyncio.wrap_future(group.submit(held)))
         assert await asyncio.to_thread(running.wait, 10)
         waiting.cancel()
         await asyncio.sleep(0)
         release.set()
         # The next piece still gets its answer, so the writer lived through the cancel.
         next_piece = Advance(RIDS[1], S.ACCEPTED, TO_S1SP, NOW)
-        await asyncio.wait_for(asyncio.wrap_future(_submit(group, next_piece)), 10)
+        await asyncio.wait_for(asyncio.wrap_future(group.submit(next_piece)), 10)
 
     try:
         asyncio.run(main())

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -224,7 +223,7 @@ class Dispatcher:
         """``work`` committed in the group commit's next batch, awaited without a thread."""
         if self.group is None:
             return await asyncio.to_thread(self._write, work)
-        return await asyncio.wrap_future(_submit(self.group, work))
+        return await asyncio.wrap_future(self.group.submit(work))
 
     def _end_on_loop(self, ready: _Ready, outcome: Outcome) -> End | None:
         """The common outcomes' end (a SUCCESS, or the device's refusal), built on the event
@@ -539,19 +538,3 @@ class Dispatcher:
     def _drop_job(self, rid: RequestId) -> None:
         with self.engine.begin() as conn:
             self.jobs.complete_in(conn, rid)
-
-
-def _submit(group: GroupCommit, work: Callable[[Connection], T]) -> Future[T]:
-    """``work`` queued for ``group``'s next batch; a future of its committed result.
-
-    ``GroupCommit.run`` without the wait, so the event loop awaits the batch (wrapped) instead
-    of a pool thread blocking on it. It queues exactly as ``run`` does. (A private stand-in: a
-    ``GroupCommit.submit`` of the store's own replaces it.) The future is marked running at
-    once: a caller cancelled meanwhile cannot cancel it (the writer would then fail to set its
-    result), and the work is committed all the same, as when a thread waited for it.
-    """
-    future: Future[T] = Future()
-    future.set_running_or_notify_cancel()
-    group._ensure_started()
-    group._queue.put((work, future))
-    return future

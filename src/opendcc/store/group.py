@@ -99,8 +99,13 @@ class GroupCommit:
         """``run`` without waiting: the future is answered (in the writer thread, so its done
         callbacks must be quick and must not wait for the group) once ``work``'s batch has
         committed, or with the exception refusing it. For callers with something better to do
-        than block a thread meanwhile (the gateway's event loop)."""
+        than block a thread meanwhile (the gateway's and the router's event loops).
+
+        The future is marked running at once: a caller cancelled meanwhile (a wrapped future's
+        task) cannot cancel it, which would leave the writer unable to answer it, and the work
+        is committed all the same, as when a thread waited for it."""
         future: Future[T] = Future()
+        future.set_running_or_notify_cancel()
         self._ensure_started()
         self._queue.put((work, future))
         return future
