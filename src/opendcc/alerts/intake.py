@@ -30,7 +30,6 @@ outbox then delivers at least once, each message with its fixed AlertID.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -55,6 +54,7 @@ from opendcc.alerts.throttle import HeldWindow, Throttle
 from opendcc.catalogue import UserRole
 from opendcc.core.clock import Clock
 from opendcc.core.eui import Eui64
+from opendcc.core.woken import woken
 from opendcc.duis.alerts import Throttled
 from opendcc.inventory import Device
 from opendcc.queue.outbox import Message, Outbox
@@ -384,8 +384,7 @@ class AlertIntake:
                     await self._prune()
                 if not self._pending:
                     self._committed.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._committed.wait(), self.flush_s)
+                    await woken(self._committed, self.flush_s)
                 await self.drain_once()
         finally:
             committing.cancel()
@@ -417,8 +416,7 @@ class AlertIntake:
         while True:
             if not self._arriving:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_s)
+                await woken(self._wake, self.flush_s)
             try:
                 await self.commit_once()
             except Exception:  # a bug must not end the intake: the head-ends offer again

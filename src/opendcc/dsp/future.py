@@ -27,7 +27,6 @@ run loop also frees sequenced jobs whose predecessor finished while they were be
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from opendcc.core.clock import Clock
 from opendcc.core.errors import ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
+from opendcc.core.woken import woken
 from opendcc.dsp.lifecycle import TERMINAL, RequestState
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import (
@@ -275,5 +275,4 @@ class FutureDated:
             except Exception:
                 log.exception("future-dated sweep failed; trying again shortly")
             self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll)
+            await woken(self.wake, self.poll)

@@ -11,7 +11,6 @@ backoff: notices are not lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.eui import Eui64
+from opendcc.core.woken import woken
 from opendcc.queue.outbox import backoff
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus
 from opendcc.store.tables import s1sp_notices
@@ -80,8 +80,7 @@ class S1spNotices:
             except Exception:
                 log.exception("delivering S1SP notices failed; trying again shortly")
             self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), POLL_S)
+            await woken(self.wake, POLL_S)
 
     async def deliver_due(self) -> int:
         """Submit every due notice once; returns how many the S1SPs took."""

@@ -39,6 +39,7 @@ from opendcc.core.clock import Clock
 from opendcc.core.errors import ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
+from opendcc.core.woken import woken
 from opendcc.dsp.access import AccessDenied, Granted
 from opendcc.dsp.frontdoor import NonDevice, NonDeviceAnswer
 from opendcc.duis.request import ServiceRequest
@@ -258,8 +259,7 @@ class Firmware:
             except Exception:
                 log.exception("distributing firmware failed; trying again shortly")
             self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.settings.poll)
+            await woken(self.wake, self.settings.poll)
 
     async def distribute_due(self) -> int:
         """One pass: send every due pending row once; returns how many the S1SPs took."""

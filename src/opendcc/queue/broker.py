@@ -41,6 +41,7 @@ from sqlalchemy import Engine, Select, or_, select, update
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
+from opendcc.core.woken import woken
 from opendcc.queue.jobs import JobQueue, free_at
 from opendcc.store.tables import jobs
 
@@ -310,8 +311,7 @@ class BrokerQueue(JobQueue):
             if full:
                 continue
             self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.sweep_s)
+            await woken(self.wake, self.sweep_s)
 
     async def _publish(self, taken: list[tuple[RequestId, int]]) -> None:
         import aio_pika

@@ -15,7 +15,6 @@ service desk or the User redrives it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Callable, Collection, Sequence
@@ -39,6 +38,7 @@ from sqlalchemy import (
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
+from opendcc.core.woken import woken
 from opendcc.dsp.lifecycle import RequestState, advance
 from opendcc.httpclient import HttpClient, HttpError
 from opendcc.queue.deadletters import DeliveryPolicy, bury_in, is_permanent
@@ -548,11 +548,7 @@ class Deliverer:
                 self.wake.clear()
                 if len(self._flying) < self.concurrency:
                     continue  # a slot came free before the clear
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
-            # as the wake-up does, and the loop then never stops (seen: a test's deliverer).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll):
-                    await self.wake.wait()
+            await woken(self.wake, self.poll)
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._flying.discard(task)

@@ -19,7 +19,6 @@ processing a job starts without reading it again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import uuid
@@ -28,6 +27,7 @@ from datetime import timedelta
 
 from opendcc.core.clock import Clock
 from opendcc.core.request_id import RequestId
+from opendcc.core.woken import woken
 from opendcc.queue.jobs import JobQueue, WorkQueue
 from opendcc.store.requests import Loaded
 
@@ -108,11 +108,7 @@ class WorkerPool:
                 self.wake.clear()
                 if len(self._running) < self.concurrency:
                     continue  # a slot came free before the clear
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
-            # as the wake-up does, and the loop then never stops (seen: a test's deliverer).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll):
-                    await self.wake.wait()
+            await woken(self.wake, self.poll)
 
     def busy(self) -> bool:
         """Whether interactive work holds half or more of the general slots: DCC-scheduled

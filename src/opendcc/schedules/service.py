@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -13,6 +12,7 @@ from opendcc.alerts.messages import AlertSigner
 from opendcc.catalogue import Catalogue
 from opendcc.core.clock import Clock
 from opendcc.core.eui import Eui64
+from opendcc.core.woken import woken
 from opendcc.dsp.frontdoor import NonDevice
 from opendcc.schedules.handlers import ScheduleRequests
 from opendcc.schedules.messages import ScheduleMessages
@@ -79,8 +79,7 @@ class Schedules:
                 made = []
             if any(m is not Made.INTERRUPTED for m in made):
                 continue  # moved rows (a missed run's catch-up) may be due already
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.settings.poll)
+            await woken(self.wake, self.settings.poll)
             self.wake.clear()
 
     async def run_due(self) -> int:
