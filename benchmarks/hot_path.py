@@ -197,6 +197,27 @@ def _count_sql(hub: Hub) -> None:
     event.listen(hub.engine, "begin", begin)
     event.listen(hub.engine, "commit", commit)
     _count_dbapi()
+    _count_writer(begin, commit)
+
+
+def _count_writer(begin: Callable[..., None], commit: Callable[..., None]) -> None:
+    """Count the group commit writer's transactions: begun and committed on its DBAPI
+    connection (``store.writer``), which SQLAlchemy's begin and commit events never see. Its
+    one SQLAlchemy begin a connection is counted there (a checkout)."""
+    from opendcc.store.writer import WriterConnection
+
+    plain_begin, plain_commit = WriterConnection.begin, WriterConnection.commit
+
+    def begun(self: WriterConnection) -> None:
+        begin()
+        plain_begin(self)
+
+    def committed(self: WriterConnection) -> None:
+        commit()
+        plain_commit(self)
+
+    WriterConnection.begin = begun  # type: ignore[method-assign]
+    WriterConnection.commit = committed  # type: ignore[method-assign]
 
 
 class _CountedCursor:
