@@ -407,18 +407,18 @@ def _time_pieces() -> None:
 
     one, many = GroupCommit._one, GroupCommit._many
 
-    def timed_one(self: Any, conn: Any, work: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed_one(self: Any, session: Any, tx: Any, work: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.thread_time()
         try:
-            return one(self, conn, work, *args, **kwargs)
+            return one(self, session, tx, work, *args, **kwargs)
         finally:
             name = getattr(work, "__qualname__", type(work).__qualname__)
             PIECE_CPU[name.replace(".<locals>", "")] += time.thread_time() - started
 
-    def timed_many(self: Any, conn: Any, kind: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed_many(self: Any, session: Any, tx: Any, kind: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.thread_time()
         try:
-            return many(self, conn, kind, *args, **kwargs)
+            return many(self, session, tx, kind, *args, **kwargs)
         finally:
             PIECE_CPU[f"{kind.__qualname__} (batched)"] += time.thread_time() - started
 

@@ -333,3 +333,74 @@ def test_the_claims_raw_lease_is_the_core_lease(engine: Engine) -> None:
     assert blank[:3] == blank[3:]
     leased = {row[0]: (row[2], row[4]) for row in rows}
     assert leased[keys[RAW][0]] == ("w1", 1) and leased[keys[RAW][1]] == ("other", 0)
+
+
+def test_the_deliverers_raw_failure_and_dead_letter_writes_are_the_core_writes(
+    engine: Engine,
+) -> None:
+    """A failed attempt recorded (``Outbox._failed_in``) and a message dead-lettered
+    (``queue.deadletters.bury_in``) on the raw path leave the rows the same writes through
+    SQLAlchemy Core leave; a message no longer undelivered is not buried."""
+    from sqlalchemy import delete, insert, update
+
+    from opendcc.queue.deadletters import DeliveryPolicy, bury_in
+    from opendcc.queue.outbox import Failure, Message, Outbox, backoff
+    from opendcc.store.tables import dead_letters, outbox
+
+    box = Outbox(engine, RequestStore(engine), DeliveryPolicy(max_attempts=3))
+    t1 = T0 + timedelta(seconds=9, microseconds=11)
+    ids: dict[str, list[int]] = {}
+    with engine.begin() as conn:
+        for user in (CORE, RAW):
+            for n, bulk in ((1, False), (2, True), (3, False)):
+                message = Message(
+                    f"A:{user}:{n}", user, "https://u/cb", b"\x00<a/>", None, "k", bulk
+                )
+                Outbox.put_in(conn, message, T0, alert_id=None)
+        rows = conn.execute(select(outbox.c.id, outbox.c.user_id).order_by(outbox.c.id)).all()
+        for row_id, user in rows:
+            ids.setdefault(user, []).append(row_id)
+        conn.execute(update(outbox).where(outbox.c.id == ids[RAW][2]).values(delivered_at=T0))
+        conn.execute(update(outbox).where(outbox.c.id == ids[CORE][2]).values(delivered_at=T0))
+    with engine.begin() as conn:  # Core, as the writes were before the raw path
+        first, second, gone = ids[CORE]
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == first)
+            .values(attempts=1, next_attempt_at=t1 + backoff(1), lease_until=None, last_error="e1")
+        )
+        row = conn.execute(select(outbox).where(outbox.c.id == second)).one()
+        conn.execute(
+            insert(dead_letters).values(
+                message_key=row.message_key,
+                user_id=row.user_id,
+                request_id=row.request_id,
+                url=row.url,
+                body=row.body,
+                created_at=row.created_at,
+                dead_at=t1,
+                attempts=3,
+                last_error="e3",
+                permanent=True,
+                ordering_key=row.ordering_key,
+                alert_id=row.alert_id,
+                bulk=bool(row.bulk),
+            )
+        )
+        conn.execute(delete(outbox).where(outbox.c.id == second))
+    with engine.begin() as conn:  # raw
+        first, second, gone = ids[RAW]
+        assert not box._failed_in(conn, Failure(first, 0, "e1"), t1)
+        assert box._failed_in(conn, Failure(second, 2, "e3", permanent=True), t1)
+        assert not bury_in(conn, gone, 3, "e3", t1, permanent=False)  # delivered meanwhile
+
+    def blank(table: str, order: str) -> list[tuple[str, ...]]:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order}").all()
+        return [
+            tuple(str(v).replace(CORE, "U").replace(RAW, "U") for v in row[1:]) for row in found
+        ]
+
+    left, dead = blank("outbox", "id"), blank("dead_letters", "id")
+    assert len(left) == 4 and left[:2] == left[2:]
+    assert len(dead) == 2 and dead[0] == dead[1]

@@ -78,11 +78,11 @@ class RawInsert:
 
 
 class RawStatement:
-    """An UPDATE or DELETE written with named ``bindparam``s, run as one DBAPI ``executemany``
-    over a list of parameter dicts (constants written in the statement, such as ``+ 1`` or
-    ``= NULL``, are bound from the statement itself)."""
+    """An UPDATE, DELETE or INSERT ... SELECT written with named ``bindparam``s, run as one
+    DBAPI ``executemany`` over a list of parameter dicts (constants written in the statement,
+    such as ``+ 1`` or ``= NULL``, are bound from the statement itself)."""
 
-    def __init__(self, statement: Update | Delete) -> None:
+    def __init__(self, statement: Update | Delete | Insert) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
