@@ -339,3 +339,26 @@ def test_ordered_messages_follow_each_other_without_waiting_for_a_poll(
     finally:
         engine.dispose()
     assert took < 8  # one poll per message would be 190 s
+
+
+def test_a_deliverer_stops_when_cancelled_as_it_is_woken(tmp_path: Path) -> None:
+    """A cancellation that arrives as the wake-up is set stops the deliverer (before Python
+    3.12, ``asyncio.wait_for`` could swallow it, and the deliverer ran on for ever)."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+
+    async def main() -> None:
+        box = Outbox(engine, RequestStore(engine))
+        for _ in range(10):
+            deliverer = Deliverer(box, SystemClock(), poll=10.0)
+            task = asyncio.create_task(deliverer.run())
+            await asyncio.sleep(0.05)  # idle: waiting for a wake-up
+            deliverer.wake.set()
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=5)
+            assert done, "the deliverer went on after its cancellation"
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.dispose()

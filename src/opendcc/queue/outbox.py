@@ -512,8 +512,11 @@ class Deliverer:
                 self.wake.clear()
                 if len(self._flying) < self.concurrency:
                     continue  # a slot came free before the clear
+            # asyncio.timeout, not wait_for: before Python 3.12, wait_for can swallow a
+            # cancellation that arrives as the wake-up is set, and the deliverer never stops.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):
+                    await self.wake.wait()
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._flying.discard(task)
