@@ -29,6 +29,11 @@ Processor = Callable[[Any], Any] | None
 # A RawStatement's SQL, its bind names in positional order (empty for a named paramstyle), the
 # binds' processors (those that have one) and the values of the binds the statement fixes.
 _Compiled = tuple[str, tuple[str, ...], dict[str, Callable[[Any], Any]], dict[str, Any]]
+# A RawInsert's SQL, whether its paramstyle is positional, the positional order of its columns
+# (None: their own), and the (column index, processor) of the columns that have a processor.
+_CompiledInsert = tuple[
+    str, bool, tuple[int, ...] | None, tuple[tuple[int, Callable[[Any], Any]], ...]
+]
 
 
 class RawInsert:
@@ -37,9 +42,9 @@ class RawInsert:
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
         self.table = table
         self.columns = tuple(columns)
-        self._compiled: dict[str, tuple[str, tuple[int, ...] | None, list[Processor]]] = {}
+        self._compiled: dict[str, _CompiledInsert] = {}
 
-    def _for(self, dialect: Dialect) -> tuple[str, tuple[int, ...] | None, list[Processor]]:
+    def _for(self, dialect: Dialect) -> _CompiledInsert:
         if (found := self._compiled.get(dialect.name)) is not None:
             return found
         statement: Insert = self.table.insert().inline()  # no RETURNING of the key
@@ -51,7 +56,10 @@ class RawInsert:
         if compiled.positional:
             index = {name: i for i, name in enumerate(self.columns)}
             order = tuple(index[key] for key in compiled.positiontup or ())
-        self._compiled[dialect.name] = (compiled.string, order, processors)
+            if order == tuple(range(len(self.columns))):
+                order = None  # the columns' own order: the rows go as they are
+        active = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+        self._compiled[dialect.name] = (compiled.string, compiled.positional, order, active)
         return self._compiled[dialect.name]
 
     def sql(self, dialect: Dialect) -> str:
@@ -61,15 +69,23 @@ class RawInsert:
         """Insert ``rows`` (values in ``columns`` order) in the caller's transaction."""
         if not rows:
             return
-        sql, order, processors = self._for(conn.dialect)
-        converted = [
-            [value if p is None else p(value) for p, value in zip(processors, row, strict=True)]
-            for row in rows
-        ]
-        if order is not None:
-            params: list[Any] = [tuple(row[i] for i in order) for row in converted]
+        sql, positional, order, active = self._for(conn.dialect)
+        width = len(self.columns)
+        converted = []
+        for row in rows:  # only the columns with a bind processor are touched
+            values = list(row)
+            if len(values) != width:
+                raise ValueError(f"{len(values)} values for {width} columns of {self.table.name}")
+            for i, p in active:
+                values[i] = p(values[i])
+            converted.append(values)
+        params: list[Any]
+        if not positional:
+            params = [dict(zip(self.columns, values, strict=True)) for values in converted]
+        elif order is not None:
+            params = [tuple(values[i] for i in order) for values in converted]
         else:
-            params = [dict(zip(self.columns, row, strict=True)) for row in converted]
+            params = converted
         cursor = dbapi_cursor(conn)
         try:
             cursor.executemany(sql, params)
