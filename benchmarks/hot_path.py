@@ -197,6 +197,27 @@ def _count_sql(hub: Hub) -> None:
     event.listen(hub.engine, "begin", begin)
     event.listen(hub.engine, "commit", commit)
     _count_dbapi()
+    _count_writer(begin, commit)
+
+
+def _count_writer(begin: Callable[..., None], commit: Callable[..., None]) -> None:
+    """Count the group commit writer's transactions: begun and committed on its DBAPI
+    connection (``store.writer``), which SQLAlchemy's begin and commit events never see. Its
+    one SQLAlchemy begin a connection is counted there (a checkout)."""
+    from opendcc.store.writer import WriterConnection
+
+    plain_begin, plain_commit = WriterConnection.begin, WriterConnection.commit
+
+    def begun(self: WriterConnection) -> None:
+        begin()
+        plain_begin(self)
+
+    def committed(self: WriterConnection) -> None:
+        commit()
+        plain_commit(self)
+
+    WriterConnection.begin = begun  # type: ignore[method-assign]
+    WriterConnection.commit = committed  # type: ignore[method-assign]
 
 
 class _CountedCursor:
@@ -386,18 +407,18 @@ def _time_pieces() -> None:
 
     one, many = GroupCommit._one, GroupCommit._many
 
-    def timed_one(self: Any, conn: Any, work: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed_one(self: Any, session: Any, tx: Any, work: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.thread_time()
         try:
-            return one(self, conn, work, *args, **kwargs)
+            return one(self, session, tx, work, *args, **kwargs)
         finally:
             name = getattr(work, "__qualname__", type(work).__qualname__)
             PIECE_CPU[name.replace(".<locals>", "")] += time.thread_time() - started
 
-    def timed_many(self: Any, conn: Any, kind: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed_many(self: Any, session: Any, tx: Any, kind: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.thread_time()
         try:
-            return many(self, conn, kind, *args, **kwargs)
+            return many(self, session, tx, kind, *args, **kwargs)
         finally:
             PIECE_CPU[f"{kind.__qualname__} (batched)"] += time.thread_time() - started
 

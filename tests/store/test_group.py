@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.store.audit import AuditLog, AuditRecord
-from opendcc.store.group import GroupCommit
+from opendcc.store.group import GroupCommit, Work
 from opendcc.store.requests import NewRequest, Replay, RequestStore
 from opendcc.store.tables import service_requests
 
@@ -123,8 +123,8 @@ def test_batchable_pieces_run_together_or_fall_back_one_by_one(
     group = GroupCommit(engine)
     # One batch, as the writer would take it from the queue.
     batch: list[tuple[Any, Future[Any]]] = [(_Piece(c), Future()) for c in counters]
-    with group._connect() as conn:
-        group._commit(conn, batch)
+    with group._connect() as session:
+        group._commit(session, batch)
     answers = []
     for _, future in batch:
         error = future.exception()
@@ -154,4 +154,90 @@ def test_a_database_out_of_reach_fails_its_callers_and_not_the_writer(tmp_path: 
         (tmp_path / "missing").mkdir()
         seven = pool.submit(group.run, lambda conn: conn.exec_driver_sql("SELECT 7").scalar())
         assert seven.result(timeout=10) == 7
+    group.close()
+
+
+def test_the_writer_keeps_one_connection_and_begins_on_it_itself(engine: Engine) -> None:
+    """Back-to-back batches share one pooled connection and SQLAlchemy begins it once: each
+    batch's BEGIN and COMMIT go straight to the DBAPI connection (store.writer)."""
+    checkouts, begins = [], []
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    event.listen(engine, "begin", lambda *_: begins.append(1))
+    group = GroupCommit(engine)
+    requests = RequestStore(engine)
+    for counter in range(1, 6):
+        group.run(lambda conn, c=counter: requests.accept_in(conn, new(c), T0))
+    assert (len(checkouts), len(begins)) == (1, 1)
+    assert group.batches == 5
+    group.close()
+    assert stored(engine) == 5
+
+
+def test_a_refused_first_piece_is_undone_without_a_savepoint_and_the_rest_commit(
+    engine: Engine,
+) -> None:
+    requests = RequestStore(engine)
+    rollbacks: list[int] = []
+    group = GroupCommit(engine, on_rollback=lambda: rollbacks.append(1))
+
+    def accept(counter: int) -> Work:
+        return lambda conn: requests.accept_in(conn, new(counter), T0)
+
+    def refused(conn: Connection) -> None:
+        requests.accept_in(conn, new(99), T0)  # written, then undone with its transaction
+        raise Replay("refused")
+
+    batch: list[tuple[Any, Future[Any]]] = [
+        (refused, Future()),
+        (accept(1), Future()),
+        (refused, Future()),  # now after a piece's work: undone by its savepoint
+        (accept(2), Future()),
+    ]
+    with group._connect() as session:
+        assert group._commit(session, batch)
+    answers = [type(f.exception()).__name__ if f.exception() else "ok" for _, f in batch]
+    assert answers == ["Replay", "ok", "Replay", "ok"]
+    assert len(rollbacks) == 2
+    assert (group.batches, group.pieces) == (1, 4)
+    with engine.connect() as conn:
+        keys = conn.execute(select(service_requests.c.request_id)).scalars().all()
+    assert sorted(keys) == sorted(str(new(c).request_id) for c in (1, 2))
+    group.close()
+
+
+def test_a_commit_that_fails_fails_every_caller_and_the_next_batch_gets_a_fresh_connection(
+    engine: Engine,
+) -> None:
+    """A deferred foreign key fails at COMMIT, after every piece ran: each caller of the batch
+    gets the error, nothing is stored, the connection is thrown away and the writer goes on."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql(
+            "CREATE TABLE child (parent INTEGER REFERENCES parent (id)"
+            " DEFERRABLE INITIALLY DEFERRED)"
+        )
+    checkouts: list[int] = []
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    group = GroupCommit(engine)
+    requests = RequestStore(engine)
+
+    def orphan(conn: Connection) -> None:
+        conn.exec_driver_sql("INSERT INTO child (parent) VALUES (7)")
+
+    batch: list[tuple[Any, Future[Any]]] = [
+        (lambda conn: requests.accept_in(conn, new(1), T0), Future()),
+        (orphan, Future()),
+    ]
+    with group._connect() as session:
+        assert not group._commit(session, batch)
+        assert session.broken
+    for _, future in batch:
+        with pytest.raises(IntegrityError):
+            future.result(timeout=1)
+    assert stored(engine) == 0 and group.rolled_back == 2
+    before = len(checkouts)
+    group.run(lambda conn: requests.accept_in(conn, new(1), T0))
+    group.run(lambda conn: requests.accept_in(conn, new(2), T0))
+    assert len(checkouts) == before + 1  # one fresh connection for both runs
+    assert stored(engine) == 2
     group.close()

@@ -7,16 +7,20 @@ sort, compare and read back differently from the rest.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.store.audit import AuditLog, AuditRecord
-from opendcc.store.raw import RawInsert
+from opendcc.store.raw import RawInsert, sqlite_utc_text
 from opendcc.store.requests import NewRequest, RequestStore
-from opendcc.store.tables import audit_log
+from opendcc.store.tables import UtcDateTime, audit_log
 
 S = RequestState
 T0 = datetime(2026, 1, 1, 12, 30, 5, 120, tzinfo=UTC)
@@ -248,3 +252,155 @@ def test_the_routes_and_the_deliverers_raw_writes_are_the_core_writes(engine: En
         }
     assert len(rows[CORE]) == 3  # two messages, the waiting job left and released
     assert rows[RAW] == rows[CORE]
+
+
+_SQLITE = sqlite_dialect.dialect()
+_CORE_UTC_TEXT = UtcDateTime().dialect_impl(_SQLITE).bind_processor(_SQLITE)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.one_of(
+            st.just(UTC),
+            st.builds(timezone, st.timedeltas(-timedelta(hours=23), timedelta(hours=23))),
+            st.timezones(),
+        ),
+    )
+)
+def test_the_fast_date_time_text_is_sqlalchemys(value: datetime) -> None:
+    """The hot path's own formatter (``sqlite_utc_text``, isoformat for UTC values) writes
+    exactly the text SQLAlchemy's ``UtcDateTime`` and SQLite DATETIME processors write."""
+    assert _CORE_UTC_TEXT is not None
+    assert sqlite_utc_text(value) == _CORE_UTC_TEXT(value)
+
+
+def test_the_fast_date_time_text_takes_none_and_refuses_a_naive_value() -> None:
+    assert sqlite_utc_text(None) is None
+    with pytest.raises(ValueError, match="timezone-aware"):
+        sqlite_utc_text(datetime(2026, 1, 1))
+
+
+def test_the_claims_raw_lease_is_the_core_lease(engine: Engine) -> None:
+    """``JobQueue.claim_loaded``'s lease on the raw path (``queue.jobs.lease_of``) wins and
+    writes what the same UPDATE through SQLAlchemy Core does: of each User's three jobs, the
+    free due one is won, the one another worker holds and the one not yet due are not."""
+    from sqlalchemy import bindparam, or_, update
+
+    from opendcc.queue.jobs import JobQueue, lease_of
+    from opendcc.store.tables import jobs
+
+    store = RequestStore(engine)
+    later, held = T0 + timedelta(hours=1), T0 + timedelta(minutes=5, microseconds=3)
+    keys: dict[str, list[str]] = {}
+    for user in (CORE, RAW):
+        made = requests(user)
+        for new, state, now in made:
+            store.accept(new, now, state)
+        free, taken, future = (str(new.request_id) for new, _, _ in made)
+        keys[user] = [free, taken, future]
+        with engine.begin() as conn:
+            JobQueue.enqueue_in(conn, made[0][0].request_id, T0, 2)
+            JobQueue.enqueue_in(conn, made[1][0].request_id, T0)
+            JobQueue.enqueue_in(conn, made[2][0].request_id, later)
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.request_id == taken)
+                .values(lease_owner="other", lease_until=held)
+            )
+    core_lease = (
+        update(jobs)
+        .where(jobs.c.request_id.in_(keys[CORE]))
+        .where(jobs.c.run_after <= T0)
+        .where(jobs.c.waits_for.is_(None))
+        .where(or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < bindparam("now")))
+        .values(lease_owner="w1", lease_until=held, attempts=jobs.c.attempts + 1)
+        .returning(jobs.c.request_id)
+    )
+    raw_params = {f"k{i}": key for i, key in enumerate(keys[RAW])}
+    raw_params.update(now=T0, owner="w1", until=held)
+    with engine.begin() as conn:
+        won_core = set(conn.execute(core_lease, {"now": T0}).scalars())
+        won_raw = {key for (key,) in lease_of(3).fetch(conn, raw_params)}
+    assert won_core == {keys[CORE][0]} and won_raw == {keys[RAW][0]}
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT request_id, run_after, lease_owner, lease_until, attempts, priority, waits_for"
+            " FROM jobs ORDER BY request_id"
+        ).all()
+    blank = [tuple(str(v).replace(CORE, "U").replace(RAW, "U") for v in row) for row in rows]
+    assert blank[:3] == blank[3:]
+    leased = {row[0]: (row[2], row[4]) for row in rows}
+    assert leased[keys[RAW][0]] == ("w1", 1) and leased[keys[RAW][1]] == ("other", 0)
+
+
+def test_the_deliverers_raw_failure_and_dead_letter_writes_are_the_core_writes(
+    engine: Engine,
+) -> None:
+    """A failed attempt recorded (``Outbox._failed_in``) and a message dead-lettered
+    (``queue.deadletters.bury_in``) on the raw path leave the rows the same writes through
+    SQLAlchemy Core leave; a message no longer undelivered is not buried."""
+    from sqlalchemy import delete, insert, update
+
+    from opendcc.queue.deadletters import DeliveryPolicy, bury_in
+    from opendcc.queue.outbox import Failure, Message, Outbox, backoff
+    from opendcc.store.tables import dead_letters, outbox
+
+    box = Outbox(engine, RequestStore(engine), DeliveryPolicy(max_attempts=3))
+    t1 = T0 + timedelta(seconds=9, microseconds=11)
+    ids: dict[str, list[int]] = {}
+    with engine.begin() as conn:
+        for user in (CORE, RAW):
+            for n, bulk in ((1, False), (2, True), (3, False)):
+                message = Message(
+                    f"A:{user}:{n}", user, "https://u/cb", b"\x00<a/>", None, "k", bulk
+                )
+                Outbox.put_in(conn, message, T0, alert_id=None)
+        rows = conn.execute(select(outbox.c.id, outbox.c.user_id).order_by(outbox.c.id)).all()
+        for row_id, user in rows:
+            ids.setdefault(user, []).append(row_id)
+        conn.execute(update(outbox).where(outbox.c.id == ids[RAW][2]).values(delivered_at=T0))
+        conn.execute(update(outbox).where(outbox.c.id == ids[CORE][2]).values(delivered_at=T0))
+    with engine.begin() as conn:  # Core, as the writes were before the raw path
+        first, second, gone = ids[CORE]
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == first)
+            .values(attempts=1, next_attempt_at=t1 + backoff(1), lease_until=None, last_error="e1")
+        )
+        row = conn.execute(select(outbox).where(outbox.c.id == second)).one()
+        conn.execute(
+            insert(dead_letters).values(
+                message_key=row.message_key,
+                user_id=row.user_id,
+                request_id=row.request_id,
+                url=row.url,
+                body=row.body,
+                created_at=row.created_at,
+                dead_at=t1,
+                attempts=3,
+                last_error="e3",
+                permanent=True,
+                ordering_key=row.ordering_key,
+                alert_id=row.alert_id,
+                bulk=bool(row.bulk),
+            )
+        )
+        conn.execute(delete(outbox).where(outbox.c.id == second))
+    with engine.begin() as conn:  # raw
+        first, second, gone = ids[RAW]
+        assert not box._failed_in(conn, Failure(first, 0, "e1"), t1)
+        assert box._failed_in(conn, Failure(second, 2, "e3", permanent=True), t1)
+        assert not bury_in(conn, gone, 3, "e3", t1, permanent=False)  # delivered meanwhile
+
+    def blank(table: str, order: str) -> list[tuple[str, ...]]:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order}").all()
+        return [
+            tuple(str(v).replace(CORE, "U").replace(RAW, "U") for v in row[1:]) for row in found
+        ]
+
+    left, dead = blank("outbox", "id"), blank("dead_letters", "id")
+    assert len(left) == 4 and left[:2] == left[2:]
+    assert len(dead) == 2 and dead[0] == dead[1]

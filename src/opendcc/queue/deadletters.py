@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, insert, select
 
+from opendcc.store.raw import RawStatement
 from opendcc.store.tables import dead_letters, outbox
 
 # 4xx answers that say the message will never be taken as it is; 408 (timeout) and 429 (too
@@ -93,34 +94,64 @@ _COLUMNS = (
 )
 
 
+_o = outbox.c
+# Move an undelivered outbox row to the dead letters: copied in SQL (the row's own values, as
+# stored), then deleted. On the DBAPI cursor (``store.raw``): the deliverer's batch records its
+# failures in the group commit.
+_BURY = RawStatement(
+    insert(dead_letters).from_select(
+        [
+            "message_key",
+            "user_id",
+            "request_id",
+            "url",
+            "body",
+            "created_at",
+            "dead_at",
+            "attempts",
+            "last_error",
+            "permanent",
+            "ordering_key",
+            "alert_id",
+            "bulk",
+        ],
+        select(
+            _o.message_key,
+            _o.user_id,
+            _o.request_id,
+            _o.url,
+            _o.body,
+            _o.created_at,
+            bindparam("now", type_=dead_letters.c.dead_at.type),
+            bindparam("attempts", type_=dead_letters.c.attempts.type),
+            bindparam("error", type_=dead_letters.c.last_error.type),
+            bindparam("permanent", type_=dead_letters.c.permanent.type),
+            _o.ordering_key,
+            _o.alert_id,
+            _o.bulk,
+        )
+        .where(_o.id == bindparam("id"))
+        .where(_o.delivered_at.is_(None)),
+    )
+)
+_UNQUEUE = RawStatement(delete(outbox).where(_o.id == bindparam("id")))
+
+
 def bury_in(
     conn: Connection, row_id: int, attempts: int, error: str, now: datetime, *, permanent: bool
 ) -> bool:
     """Move outbox row ``row_id`` to the dead letters (``attempts`` made, the last ``error``);
     False if it is no longer in the outbox undelivered."""
-    row = conn.execute(
-        select(outbox).where(outbox.c.id == row_id).where(outbox.c.delivered_at.is_(None))
-    ).first()
-    if row is None:
+    values = {
+        "id": row_id,
+        "now": now,
+        "attempts": attempts,
+        "error": error[:512],
+        "permanent": permanent,
+    }
+    if _BURY.run(conn, [values]) != 1:
         return False
-    conn.execute(
-        insert(dead_letters).values(
-            message_key=row.message_key,
-            user_id=row.user_id,
-            request_id=row.request_id,
-            url=row.url,
-            body=row.body,
-            created_at=row.created_at,
-            dead_at=now,
-            attempts=attempts,
-            last_error=error[:512],
-            permanent=permanent,
-            ordering_key=row.ordering_key,
-            alert_id=row.alert_id,
-            bulk=bool(row.bulk),
-        )
-    )
-    conn.execute(delete(outbox).where(outbox.c.id == row_id))
+    _UNQUEUE.run(conn, [{"id": row_id}])
     return True
 
 

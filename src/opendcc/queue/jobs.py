@@ -20,6 +20,7 @@ not won).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -77,20 +78,26 @@ _DUE_LOADED = (
     .order_by(jobs.c.priority.desc(), jobs.c.run_after)
     .limit(bindparam("limit"))
 )
-# Lease what is still free, due and waiting on nothing; the keys won come back.
-_LEASE = (
-    update(jobs)
-    .where(jobs.c.request_id.in_(bindparam("keys", expanding=True)))
-    .where(jobs.c.run_after <= bindparam("now"))
-    .where(jobs.c.waits_for.is_(None))
-    .where(or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < bindparam("now")))
-    .values(
-        lease_owner=bindparam("owner"),
-        lease_until=bindparam("until"),
-        attempts=jobs.c.attempts + 1,
+
+
+@functools.lru_cache(maxsize=256)
+def lease_of(count: int) -> RawStatement:
+    """Lease ``count`` keys (``k0`` ...) that are still free, due and waiting on nothing; the
+    keys won come back. On the DBAPI cursor (``store.raw``), compiled once per count: the
+    claim's write, in the group commit's batch, every time a worker claims."""
+    return RawStatement(
+        update(jobs)
+        .where(jobs.c.request_id.in_([bindparam(f"k{i}") for i in range(count)]))
+        .where(jobs.c.run_after <= bindparam("now"))
+        .where(jobs.c.waits_for.is_(None))
+        .where(or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < bindparam("now")))
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_until=bindparam("until"),
+            attempts=jobs.c.attempts + 1,
+        )
+        .returning(jobs.c.request_id)
     )
-    .returning(jobs.c.request_id)
-)
 
 
 def free_at(now: datetime) -> ColumnElement[bool]:
@@ -268,14 +275,13 @@ class JobQueue:
             chosen.append(row)
         if not chosen:
             return []
-        params = {
-            "keys": [row.request_id for row in chosen],
-            "now": now,
-            "owner": owner,
-            "until": now + self.lease,
-        }
+        params = {f"k{i}": row.request_id for i, row in enumerate(chosen)}
+        params.update(now=now, owner=owner, until=now + self.lease)
+        lease = lease_of(len(chosen))
         won = write(
-            self.engine, self.group, lambda conn: set(conn.execute(_LEASE, params).scalars())
+            self.engine,
+            self.group,
+            lambda conn: {key for (key,) in lease.fetch(conn, params)},
         )
         claimed = []
         for row in chosen:

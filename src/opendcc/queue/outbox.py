@@ -187,6 +187,17 @@ _DELIVERED = RawStatement(
     .where(outbox.c.id == bindparam("id"))
     .values(delivered_at=bindparam("now"), lease_until=None, attempts=outbox.c.attempts + 1)
 )
+# A failed attempt recorded: tried again after a backoff (``_failed_in``).
+_FAILED = RawStatement(
+    update(outbox)
+    .where(outbox.c.id == bindparam("id"))
+    .values(
+        attempts=bindparam("attempts"),
+        next_attempt_at=bindparam("next"),
+        lease_until=None,
+        last_error=bindparam("error"),
+    )
+)
 # The claim's lease: the rows read that are still undelivered and free, ``{p}`` the lease's end,
 # then the ids, then now.
 _LEASE = (
@@ -371,15 +382,16 @@ class Outbox:
         attempts, permanent = failure.attempts + 1, failure.permanent
         if self.policy.gives_up(attempts, permanent=permanent):
             return bury_in(conn, failure.row_id, attempts, failure.error, now, permanent=permanent)
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == failure.row_id)
-            .values(
-                attempts=attempts,
-                next_attempt_at=now + backoff(attempts),
-                lease_until=None,
-                last_error=failure.error[:512],
-            )
+        _FAILED.run(
+            conn,
+            [
+                {
+                    "id": failure.row_id,
+                    "attempts": attempts,
+                    "next": now + backoff(attempts),
+                    "error": failure.error[:512],
+                }
+            ],
         )
         return False
 

@@ -4,23 +4,29 @@ Each commit of the embedded default (SQLite, WAL, ``synchronous=FULL``) waits fo
 the log (~0.3 ms on a quiet disk, far more on a busy one), and only one writer holds the lock at
 a time. The front door writes a few rows per request (the request, its history, its job, its
 audit record); committing each alone made the fsync, not the work, the limit. Here one writer
-thread takes whatever work is waiting (up to ``max_batch``), runs each piece in a savepoint of
-one transaction, commits once, and only then wakes each caller with its result: a caller that
+thread takes whatever work is waiting (up to ``max_batch``), runs the pieces in one
+transaction, commits once, and only then wakes each caller with its result: a caller that
 returns has its rows on disk (an I99 is never sent before its request is durable).
 
 Work of one kind can do better than a savepoint each: a ``Batchable`` piece's class runs all the
 batch's pieces of its kind together (``run_many``: a few ``executemany`` statements for the lot,
 whatever the batch size), each piece still getting its own answer. If ``run_many`` raises, its
-savepoint is rolled back and those pieces run one by one instead.
+work is undone and those pieces run one by one instead.
 
-A piece of work that raises (a replay, say) has its savepoint rolled back and its caller gets
-the exception; the others commit. ``on_rollback`` runs after each such rollback, in the writer
-thread, before the next piece: a piece may have moved in-memory state (the audit chain's head)
-that the rollback undid. If the commit itself fails, every caller of the batch gets the error.
+A piece of work that raises (a replay, say) has its work undone and its caller gets the
+exception; the others commit. A savepoint undoes it when other pieces' work is already in the
+transaction; the first piece (or ``run_many``) of a transaction runs without one, since rolling
+the whole transaction back undoes exactly that piece (the next piece then begins another): most
+batches, of one kind of work, take no savepoint at all. ``on_rollback`` runs after each such
+rollback, in the writer thread, before the next piece: a piece may have moved in-memory state
+(the audit chain's head) that the rollback undid. If the commit itself fails, every caller of
+the batch gets the error and the connection is thrown away.
 
-The savepoints are SQL on the DBAPI cursor (``store.raw.savepoint``), not ``begin_nested``: two
-statements a piece either way, but without SQLAlchemy's per-statement overhead, which was most of
-a batch's own CPU.
+The transaction is driven on the writer's own connection (``store.writer``): BEGIN IMMEDIATE and
+COMMIT on the DBAPI connection, kept for as long as work keeps coming, not a SQLAlchemy begin,
+commit, pool checkin and checkout a batch. Savepoints are SQL on the DBAPI cursor
+(``store.raw.savepoint``), not ``begin_nested``, without SQLAlchemy's per-statement overhead.
+Callers wait on a plain lock (``_Answer``), not a ``Future``'s condition.
 
 The single writer also orders the audit chain: every record appended through it is appended by
 one thread, in commit order.
@@ -28,6 +34,7 @@ one thread, in commit order.
 
 from __future__ import annotations
 
+import _thread
 import queue
 import threading
 from collections.abc import Callable
@@ -36,13 +43,25 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import Connection, Engine
 
-from opendcc.store.engine import WRITES
 from opendcc.store.raw import savepoint
+from opendcc.store.writer import WriterConnection
 
 T = TypeVar("T")
 
 Work = Callable[[Connection], Any]
-_Item = tuple[Work, "Future[Any]"]
+
+
+class Waiter(Protocol):
+    """Where a piece's answer goes: ``_Answer`` for ``run``, or a ``concurrent.futures.Future``."""
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exception: BaseException | None, /) -> None: ...
+
+    def done(self) -> bool: ...
+
+
+_Item = tuple[Work, Waiter]
 
 
 class _Empty:
@@ -50,8 +69,40 @@ class _Empty:
 
 
 _EMPTY = _Empty()
+_PENDING = object()
 
 MAX_BATCH = 128
+IDLE = 1.0  # s the writer keeps its connection with nothing to write, before giving it back
+
+
+class _Answer:
+    """A caller's answer, waited for on a plain lock: a ``Future`` wakes its waiter through a
+    ``Condition`` (an RLock, a waiters' list, a lock made per wait), several times the CPU."""
+
+    __slots__ = ("_lock", "_ok", "_value")
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+        self._ok = False
+        self._value: Any = _PENDING
+
+    def set_result(self, result: Any, /) -> None:
+        self._ok, self._value = True, result
+        self._lock.release()
+
+    def set_exception(self, exception: BaseException | None, /) -> None:
+        self._value = exception
+        self._lock.release()
+
+    def done(self) -> bool:
+        return self._value is not _PENDING
+
+    def result(self) -> Any:
+        self._lock.acquire()
+        if self._ok:
+            return self._value
+        raise self._value
 
 
 @runtime_checkable
@@ -64,6 +115,18 @@ class Batchable(Protocol):
     def run_many(cls, conn: Connection, pieces: list[Any]) -> list[tuple[bool, Any]]:
         """Run every piece; for each, (True, result) or (False, the exception refusing it)."""
         ...
+
+
+class _Transaction:
+    """The batch's transaction on the writer's connection, begun when first needed; ``dirty``
+    once a piece's work is in it (before that a failing piece needs no savepoint: rolling the
+    transaction back undoes exactly that piece)."""
+
+    __slots__ = ("dirty", "open")
+
+    def __init__(self) -> None:
+        self.open = False
+        self.dirty = False
 
 
 class GroupCommit:
@@ -90,10 +153,10 @@ class GroupCommit:
         """Run ``work`` in the next batch's transaction; return its result once committed."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("group commit work cannot wait for its own batch")
-        future: Future[T] = Future()
+        answer = _Answer()
         self._ensure_started()
-        self._queue.put((work, future))
-        return future.result()
+        self._queue.put((work, answer))
+        return answer.result()  # type: ignore[no-any-return]
 
     def submit(self, work: Callable[[Connection], T]) -> Future[T]:
         """``run`` without waiting: the future is answered (in the writer thread, so its done
@@ -131,31 +194,38 @@ class GroupCommit:
     def _writer(self) -> None:
         item: _Item | _Empty | None = self._queue.get()
         while item is not None:  # None: the stop sign, after the work queued before it
-            # One connection for batches that follow each other (a pool checkout and return a
-            # batch cost more than its BEGIN); given back once the queue is empty, and after a
-            # batch that failed (a fresh one for the next).
+            # One connection for as long as work keeps coming (see store.writer); given back
+            # after IDLE with nothing to write, and after a batch that failed (a fresh one for
+            # the next).
             try:
-                conn = self._connect()
+                session = self._connect()
             except Exception as exc:  # no database: the batch's callers get the error
                 if isinstance(item, tuple):
                     batch, item = self._gather(item)
                     self.rolled_back += len(batch)
-                    for _, future in batch:
-                        future.set_exception(exc)
+                    for _, waiter in batch:
+                        waiter.set_exception(exc)
             else:
-                with conn:
+                with session:
                     while isinstance(item, tuple):
                         batch, item = self._gather(item)
-                        if not self._commit(conn, batch):
+                        if not self._commit(session, batch):
                             break
+                        if isinstance(item, _Empty):
+                            item = self._idle()
             if isinstance(item, _Empty):
                 item = self._queue.get()
 
-    def _connect(self) -> Connection:
+    def _idle(self) -> _Item | _Empty | None:
+        """The next piece, waiting up to IDLE for it; ``_EMPTY`` if none came."""
+        try:
+            return self._queue.get(timeout=IDLE)
+        except queue.Empty:
+            return _EMPTY
+
+    def _connect(self) -> WriterConnection:
         """A connection for the writer's transactions (on SQLite, ``BEGIN IMMEDIATE``s)."""
-        conn = self.engine.connect()
-        conn.execution_options(**{WRITES: True})
-        return conn
+        return WriterConnection(self.engine)
 
     def _gather(self, first: _Item) -> tuple[list[_Item], _Item | _Empty | None]:
         """A batch: ``first`` and the pieces waiting behind it, up to ``max_batch``; and what
@@ -173,79 +243,112 @@ class GroupCommit:
         except queue.Empty:
             return _EMPTY
 
-    def _commit(self, conn: Connection, batch: list[tuple[Work, Future[Any]]]) -> bool:
-        """Run ``batch`` in one transaction on ``conn`` and answer its callers; False when the
-        batch failed as a whole (rolled back)."""
-        results: list[tuple[Future[Any], bool, Any]] = []
+    def _commit(self, session: WriterConnection, batch: list[_Item]) -> bool:
+        """Run ``batch`` in one transaction on ``session`` and answer its callers; False when
+        the batch failed as a whole (rolled back, the connection not to be used again)."""
+        results: list[tuple[Waiter, bool, Any]] = []
+        tx = _Transaction()
         try:
-            with conn.begin():
-                kinds, single = _partition(batch)
-                for kind, pieces in kinds.items():
-                    if len(pieces) == 1 or not self._many(conn, kind, pieces, results):
-                        single += pieces
-                for work, future in single:
-                    self._one(conn, work, future, results, alone=len(batch) == 1)
+            kinds, single = _partition(batch)
+            for kind, pieces in kinds.items():
+                if len(pieces) == 1 or not self._many(session, tx, kind, pieces, results):
+                    single += pieces
+            for work, waiter in single:
+                self._one(session, tx, work, waiter, results)
+            if tx.open:
+                session.commit()
         except BaseException as exc:
-            self.on_rollback()
-            self.rolled_back += len(batch)
-            for future, ok, value in results:
-                if not ok:
-                    future.set_exception(value)  # refused in its savepoint: its own answer
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)  # failed with the batch
+            self._failed(session, batch, results, exc)
             return False
-        self.batches += 1
-        self.pieces += len(batch)
-        for future, ok, value in results:
+        if tx.dirty:
+            self.batches += 1
+            self.pieces += len(batch)
+        else:  # every piece refused: nothing committed
+            self.rolled_back += len(batch)
+        for waiter, ok, value in results:
             if ok:
-                future.set_result(value)
+                waiter.set_result(value)
             else:
-                future.set_exception(value)
+                waiter.set_exception(value)
         return True
+
+    def _failed(
+        self,
+        session: WriterConnection,
+        batch: list[_Item],
+        results: list[tuple[Waiter, bool, Any]],
+        exc: BaseException,
+    ) -> None:
+        """The batch failed as a whole: undo it, throw the connection away, tell every caller."""
+        self.on_rollback()
+        self.rolled_back += len(batch)
+        session.discard()
+        for waiter, ok, value in results:
+            if not ok:
+                waiter.set_exception(value)  # refused on its own: its own answer
+        for _, waiter in batch:
+            if not waiter.done():
+                waiter.set_exception(exc)  # failed with the batch
+
+    def _attempt(
+        self, session: WriterConnection, tx: _Transaction, run: Callable[[Connection], Any]
+    ) -> tuple[bool, Any]:
+        """Run one unit of the batch: (True, its value), or (False, its exception) with its
+        work undone: by a savepoint when others' work is already in the transaction, else by
+        rolling the transaction back (the next unit begins another)."""
+        if not tx.open:
+            session.begin()
+            tx.open = True
+        conn = session.conn
+        if tx.dirty:
+            try:
+                with savepoint(conn, "group_piece"):
+                    value = run(conn)
+            except BaseException as exc:
+                self.on_rollback()
+                return False, exc
+            return True, value
+        try:
+            value = run(conn)
+        except BaseException as exc:
+            tx.open = False
+            session.rollback()  # raises if the connection failed: the batch fails
+            self.on_rollback()
+            return False, exc
+        tx.dirty = True
+        return True, value
 
     def _many(
         self,
-        conn: Connection,
+        session: WriterConnection,
+        tx: _Transaction,
         kind: type,
-        pieces: list[tuple[Work, Future[Any]]],
-        results: list[tuple[Future[Any], bool, Any]],
+        pieces: list[_Item],
+        results: list[tuple[Waiter, bool, Any]],
     ) -> bool:
-        """Run pieces of one ``Batchable`` kind together; False (rolled back) if that failed."""
-        try:
-            with savepoint(conn, "group_many"):
-                answers = kind.run_many(conn, [work for work, _ in pieces])  # type: ignore[attr-defined]
-        except Exception:
-            self.on_rollback()
+        """Run pieces of one ``Batchable`` kind together; False (undone) if that failed."""
+        works = [work for work, _ in pieces]
+        ok, answers = self._attempt(
+            session,
+            tx,
+            lambda conn: kind.run_many(conn, works),  # type: ignore[attr-defined]
+        )
+        if not ok:
             return False
-        for (_, future), (ok, value) in zip(pieces, answers, strict=True):
-            results.append((future, ok, value))
+        for (_, waiter), (done, value) in zip(pieces, answers, strict=True):
+            results.append((waiter, done, value))
         return True
 
     def _one(
         self,
-        conn: Connection,
+        session: WriterConnection,
+        tx: _Transaction,
         work: Work,
-        future: Future[Any],
-        results: list[tuple[Future[Any], bool, Any]],
-        *,
-        alone: bool,
+        waiter: Waiter,
+        results: list[tuple[Waiter, bool, Any]],
     ) -> None:
-        if alone:  # no savepoint needed: the transaction is the piece's own
-            try:
-                results.append((future, True, work(conn)))
-            except BaseException as exc:
-                results.append((future, False, exc))
-                raise
-            return
-        try:
-            with savepoint(conn, "group_one"):  # on the DBAPI: begin_nested costs 2 executes
-                value = work(conn)
-        except BaseException as exc:
-            self.on_rollback()
-            results.append((future, False, exc))
-        else:
-            results.append((future, True, value))
+        ok, value = self._attempt(session, tx, work)
+        results.append((waiter, ok, value))
 
 
 def write(engine: Engine, group: GroupCommit | None, work: Callable[[Connection], T]) -> T:
@@ -263,18 +366,16 @@ def write(engine: Engine, group: GroupCommit | None, work: Callable[[Connection]
 _BATCHABLE: dict[type, bool] = {}
 
 
-def _partition(
-    batch: list[tuple[Work, Future[Any]]],
-) -> tuple[dict[type, list[tuple[Work, Future[Any]]]], list[tuple[Work, Future[Any]]]]:
+def _partition(batch: list[_Item]) -> tuple[dict[type, list[_Item]], list[_Item]]:
     """The batch's ``Batchable`` pieces by kind, and the rest."""
-    kinds: dict[type, list[tuple[Work, Future[Any]]]] = {}
+    kinds: dict[type, list[_Item]] = {}
     single = []
-    for work, future in batch:
+    for work, waiter in batch:
         kind = type(work)
         if (batchable := _BATCHABLE.get(kind)) is None:
             batchable = _BATCHABLE[kind] = isinstance(work, Batchable)
         if batchable:
-            kinds.setdefault(kind, []).append((work, future))
+            kinds.setdefault(kind, []).append((work, waiter))
         else:
-            single.append((work, future))
+            single.append((work, waiter))
     return kinds, single
