@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import (
@@ -61,30 +63,55 @@ class Reply:
 
 
 Handler = Callable[[bytes], Awaitable[Reply]]
+# A route under a prefix: its handler also gets the last path segment and the headers.
+SegmentHandler = Callable[[str, list[tuple[bytes, bytes]], bytes], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
 class Direct:
-    """The direct routes: exact path -> handler, all under one surface's body limit."""
+    """The direct routes, all under one surface's body limit: exact path -> handler, and
+    prefix -> handler of one more path segment (``/callbacks/{id}``: letters, digits, ``-``,
+    ``_`` and ``.`` only; anything else goes to the ASGI app, which decodes it)."""
 
     routes: dict[str, Handler]
     surface: Surface
     idle_s: float = BODY_IDLE_S
+    segments: dict[str, SegmentHandler] = field(default_factory=dict)
 
     def protocol(self) -> type[DirectProtocol]:
         """uvicorn's ``Config(http=...)``: the protocol class answering these routes."""
         table = {path.encode("ascii"): handler for path, handler in self.routes.items()}
-        return type("DirectProtocol", (DirectProtocol,), {"direct": self, "table": table})
+        prefixes = tuple((p.encode("ascii"), h) for p, h in self.segments.items())
+        attributes = {"direct": self, "table": table, "prefixes": prefixes}
+        return type("DirectProtocol", (DirectProtocol,), attributes)
+
+
+def _segment(url: bytes, prefixes: tuple[tuple[bytes, SegmentHandler], ...]) -> Any:
+    """The handler for ``url`` under one of ``prefixes``, bound to its segment, or None."""
+    for prefix, handler in prefixes:
+        if url.startswith(prefix):
+            segment = url[len(prefix) :]
+            if segment and _PLAIN.fullmatch(segment):
+                return segment.decode("ascii"), handler
+    return None
+
+
+_PLAIN = re.compile(rb"[A-Za-z0-9._-]{1,200}")
 
 
 class DirectProtocol(HttpToolsProtocol):
     direct: ClassVar[Direct]
     table: ClassVar[dict[bytes, Handler]]
+    prefixes: ClassVar[tuple[tuple[bytes, SegmentHandler], ...]] = ()
     # Counted for tests and benchmarks: requests this process answered directly.
     answered: ClassVar[int] = 0
 
     def on_headers_complete(self) -> None:
         handler = self.table.get(self.url)  # the exact path: no query string, no absolute form
+        if handler is None and self.prefixes and (found := _segment(self.url, self.prefixes)):
+            segment, under = found
+            headers = list(self.scope["headers"])
+            handler = partial(_call, under, segment, headers)
         if (
             handler is None
             or self.parser.get_method() != b"POST"
@@ -122,6 +149,12 @@ class DirectProtocol(HttpToolsProtocol):
         else:  # pipelined behind an unanswered request: started when that one is answered
             self.flow.pause_reading()
             self.pipeline.appendleft((self.cycle, app))
+
+
+async def _call(
+    handler: SegmentHandler, segment: str, headers: list[tuple[bytes, bytes]], body: bytes
+) -> Reply:
+    return await handler(segment, headers, body)
 
 
 class DirectCycle(RequestResponseCycle):

@@ -497,3 +497,36 @@ def test_the_adapter_needs_an_http_endpoint() -> None:
     assert isinstance(
         create(Endpoint.parse("http://127.0.0.1:9"), AdapterOptions()), RestJsonAdapter
     )
+
+
+def test_callbacks_are_answered_by_the_listeners_protocol_and_the_rest_the_same_by_asgi(
+    executions: Executions,
+) -> None:
+    """A command's callback takes the direct path (``gateway.direct``); a callback the direct
+    path leaves to Starlette (a query string, an escaped id) is answered the same."""
+    from opendcc.gateway.direct import DirectProtocol
+
+    async def scenario() -> tuple[int, Outcome, list[tuple[int, str]]]:
+        async with rig() as r, httpx.AsyncClient(trust_env=False) as client:
+            before = DirectProtocol.answered
+            outcome = await r.submit(read())
+            took_direct = DirectProtocol.answered - before
+            await r.adapter._listening()
+            answers = []
+            for suffix in ("nobody", "nobody?x=1", "nob%6Fdy", "a" * 201):
+                before = DirectProtocol.answered
+                answer = await client.post(
+                    r.adapter.base_url + "/callbacks/commands/" + suffix,
+                    content=b"{not json",
+                    headers={"content-type": "application/json"},
+                )
+                answers.append((answer.status_code, answer.text))
+                direct = DirectProtocol.answered - before
+                assert direct == (1 if suffix == "nobody" else 0), suffix
+            return took_direct, outcome, answers
+
+    took_direct, outcome, answers = run(scenario)
+    assert outcome.status is OutcomeStatus.SUCCESS
+    assert took_direct == 1  # the head-end's one callback
+    assert len(set(answers)) == 1, answers  # the same refusal either way
+    assert answers[0][0] == 400

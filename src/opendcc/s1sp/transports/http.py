@@ -16,6 +16,8 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from opendcc.gateway.direct import Direct
+
 log = logging.getLogger(__name__)
 
 
@@ -34,8 +36,16 @@ class HttpListener:
     ``start`` listens again on the same port. The simulated HTTP head-ends serve through it too.
     """
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        direct: Direct | None = None,
+    ) -> None:
         self.app = app
+        self.direct = direct  # POSTs the protocol answers itself, without ASGI (gateway.direct)
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None
@@ -77,6 +87,7 @@ class HttpListener:
             proxy_headers=False,
             server_header=False,
             date_header=False,
+            http=self.direct.protocol() if self.direct is not None else "auto",
         )
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -42,6 +42,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from opendcc.gateway.boundary import MIB, Surface
+from opendcc.gateway.direct import Direct, Reply
 from opendcc.httpclient import HttpAnswer, HttpClient, HttpError, Unreachable
 from opendcc.s1sp.adapter import CohortAdapter, statuses_by_name
 from opendcc.s1sp.contract import (
@@ -123,6 +125,24 @@ def response_of(reply: HttpReply) -> Response:
     return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
 
+def direct_message(target: str, headers: list[tuple[bytes, bytes]], body: bytes) -> HttpMessage:
+    """A POST the listener's protocol answers itself (``gateway.direct``), as ``message_of``
+    reads one from Starlette: header names in lower case, values as sent."""
+    pairs = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers)
+    return HttpMessage("POST", target, pairs, body)
+
+
+def direct_reply(reply: HttpReply) -> Reply:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+    if all(name != b"content-length" for name, _ in headers):
+        headers.append((b"content-length", str(len(reply.body)).encode()))
+    return Reply(reply.status, headers, reply.body)
+
+
+# What a head-end may send the listener: a command's status or an alert, a few kB.
+LISTENER = Surface("S1SP listener", "/callbacks/", 1 * MIB, json=True)
+
+
 def reply_of(answer: HttpAnswer) -> HttpReply:
     return HttpReply(answer.status, answer.headers, answer.body)
 
@@ -163,7 +183,12 @@ class RestJsonAdapter(CohortAdapter):
                 Route(ALERT_PATH, self._on_alert, methods=["POST"]),
             ]
         )
-        self._listener = HttpListener(app, listen_host, listen_port)
+        # Command callbacks (one a request) are answered by the HTTP protocol itself
+        # (gateway.direct): uvicorn + Starlette had been a tenth of a worker's CPU. The ASGI app
+        # takes the rest: alerts, and whatever the direct path leaves (a query string, an
+        # escaped command id), answered the same.
+        direct = Direct({}, LISTENER, segments={CALLBACK_PATH + "/": self._direct_callback})
+        self._listener = HttpListener(app, listen_host, listen_port, direct=direct)
         self._advertised_url = advertised_url.rstrip("/") if advertised_url else None
         self._starting = asyncio.Lock()
         self._waiters: dict[str, set[asyncio.Future[CommandStatus | None]]] = {}
@@ -349,8 +374,16 @@ class RestJsonAdapter(CohortAdapter):
                 del self._waiters[command_id]
 
     async def _on_callback(self, request: Request) -> Response:
-        command_id = request.path_params["command_id"]
         message = message_of(request, await request.body())
+        return response_of(self._callback(request.path_params["command_id"], message))
+
+    async def _direct_callback(
+        self, command_id: str, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Reply:
+        target = f"{CALLBACK_PATH}/{command_id}"
+        return direct_reply(self._callback(command_id, direct_message(target, headers, body)))
+
+    def _callback(self, command_id: str, message: HttpMessage) -> HttpReply:
         try:
             status = decode_callback(message)
             if status.command_id != command_id:
@@ -358,11 +391,10 @@ class RestJsonAdapter(CohortAdapter):
         except ProtocolError as exc:
             log.warning("unreadable callback for command %s: %s", command_id, exc)
             self._wake(command_id, None)  # its waiter polls at once
-            refusal = ApiError(ApiErrorCode.MALFORMED_REQUEST, safe_text(exc))
-            return response_of(encode_reply(refusal))
+            return encode_reply(ApiError(ApiErrorCode.MALFORMED_REQUEST, safe_text(exc)))
         if not self._wake(command_id, status):
             log.info("callback for command %s came when nobody waited for it", command_id)
-        return response_of(encode_reply(Acknowledged()))
+        return encode_reply(Acknowledged())
 
     def _wake(self, command_id: str, status: CommandStatus | None) -> bool:
         woken = False
@@ -373,15 +405,16 @@ class RestJsonAdapter(CohortAdapter):
         return woken
 
     async def _on_alert(self, request: Request) -> Response:
+        return response_of(await self._alert(message_of(request, await request.body())))
+
+    async def _alert(self, message: HttpMessage) -> HttpReply:
         try:
-            alert = decode_alert(message_of(request, await request.body()))
+            alert = decode_alert(message)
         except ProtocolError as exc:
             log.warning("unreadable alert from %s: %s", self.endpoint, exc)
-            return response_of(
-                encode_reply(ApiError(ApiErrorCode.MALFORMED_REQUEST, safe_text(exc)))
-            )
+            return encode_reply(ApiError(ApiErrorCode.MALFORMED_REQUEST, safe_text(exc)))
         if alert.alert_id in self._delivered_alerts:
-            return response_of(encode_reply(Acknowledged()))  # the head-end retried it
+            return encode_reply(Acknowledged())  # the head-end retried it
         try:
             values: dict[str, Datum] = {name: datum(v) for name, v in alert.values.items()}
         except ValueError as exc:
@@ -396,11 +429,11 @@ class RestJsonAdapter(CohortAdapter):
         except Exception:
             log.exception("handing on alert %s failed", alert.alert_id)
             trouble = ApiError(ApiErrorCode.INTERNAL_ERROR, "the alert could not be taken")
-            return response_of(encode_reply(trouble))  # the head-end tries again
+            return encode_reply(trouble)  # the head-end tries again
         self._delivered_alerts[alert.alert_id] = None
         while len(self._delivered_alerts) > REMEMBERED_ALERTS:
             self._delivered_alerts.popitem(last=False)
-        return response_of(encode_reply(Acknowledged()))
+        return encode_reply(Acknowledged())
 
     # ------------------------------------------------------------------ helpers
 
