@@ -111,7 +111,7 @@ class DirectProtocol(HttpToolsProtocol):
         if handler is None and self.prefixes and (found := _segment(self.url, self.prefixes)):
             segment, under = found
             headers = list(self.scope["headers"])
-            handler = partial(_call, under, segment, headers)
+            handler = partial(under, segment, headers)  # the body comes last
         if (
             handler is None
             or self.parser.get_method() != b"POST"
@@ -149,12 +149,6 @@ class DirectProtocol(HttpToolsProtocol):
         else:  # pipelined behind an unanswered request: started when that one is answered
             self.flow.pause_reading()
             self.pipeline.appendleft((self.cycle, app))
-
-
-async def _call(
-    handler: SegmentHandler, segment: str, headers: list[tuple[bytes, bytes]], body: bytes
-) -> Reply:
-    return await handler(segment, headers, body)
 
 
 class DirectCycle(RequestResponseCycle):
