@@ -244,8 +244,7 @@ class Dispatcher:
             payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
             target = S.RESPONDED
         else:
-            why = f"the device refused it: {outcome.detail or outcome.status}"
-            payload = Smets1Payload(statuses=(Smets1Status(int(code.value[1:]), why[:250]),))
+            payload = coded(code, reason(outcome))
             target = S.FAILED
         now = self.clock.now()
         message = self._response(request, code, payload, ready.user, now)
@@ -337,11 +336,8 @@ class Dispatcher:
             payload = Smets1Payload(smets_data=self.smets_data(request.srv, outcome))
             self._finish(request, S.RESPONDED, code, payload, settle, current=ready.state)
         else:
-            why = outcome.detail or outcome.status
-            if outcome.status is OutcomeStatus.REJECTED:
-                why = f"the device refused it: {why}"
             event = DccEvent.COMMAND_UNDELIVERED if code in UNDELIVERED else None
-            self._refused(request, code, why, settle, event=event, current=ready.state)
+            self._refused(request, code, reason(outcome), settle, event=event, current=ready.state)
 
     async def _cancel_like(self, request: ServiceRequest) -> None:
         if self.cancel_like is None:
@@ -399,8 +395,7 @@ class Dispatcher:
     ) -> None:
         if code is ResponseCode.ACKNOWLEDGED:  # parked again: nothing to answer yet
             return
-        status = Smets1Status(int(code.value[1:]), why[:250])
-        self._finish(request, target, code, Smets1Payload(statuses=(status,)))
+        self._finish(request, target, code, coded(code, why))
 
     def _held(self, request: ServiceRequest, held_until: str, also: Also) -> None:
         """The head-end holds the future-dated command until ``held_until``: the User gets an
@@ -439,9 +434,7 @@ class Dispatcher:
         event: DccEvent | None = None,
         current: RequestState | None = None,
     ) -> None:
-        status = Smets1Status(int(code.value[1:]), why[:250])
-        payload = Smets1Payload(statuses=(status,))
-        self._finish(request, S.FAILED, code, payload, also, event=event, current=current)
+        self._finish(request, S.FAILED, code, coded(code, why), also, event=event, current=current)
 
     def _instructed(
         self,
@@ -538,3 +531,15 @@ class Dispatcher:
     def _drop_job(self, rid: RequestId) -> None:
         with self.engine.begin() as conn:
             self.jobs.complete_in(conn, rid)
+
+
+def reason(outcome: Outcome) -> str:
+    """Why an outcome other than SUCCESS ended its request, as its Response's status says: a
+    device's refusal named as such, with the device's own words."""
+    why = outcome.detail or outcome.status
+    return f"the device refused it: {why}" if outcome.status is OutcomeStatus.REJECTED else why
+
+
+def coded(code: ResponseCode, why: str) -> Smets1Payload:
+    """A failed request's Response body: one status, its code and why (250 characters)."""
+    return Smets1Payload(statuses=(Smets1Status(int(code.value[1:]), why[:250]),))
