@@ -186,7 +186,7 @@ def _serve_single(settings: HubConfig, port: int | None) -> None:
         app,
         host=settings.host,
         port=port if port is not None else settings.port,
-        http=app.state.direct.protocol(),  # DUIS POSTs answered directly (gateway.direct)
+        http=app.state.direct.protocol(),  # DUIS POSTs answered directly (httpserver)
         log_level="warning",
         access_log=False,
     )

@@ -20,7 +20,7 @@ import uvicorn
 from sqlalchemy import Connection
 
 from opendcc.dsp.frontdoor import FrontDoor, Pending
-from opendcc.gateway.direct import DirectProtocol
+from opendcc.httpserver import DirectProtocol
 from opendcc.processes.gateway import server_config
 from tests.gateway.harness import response_code
 from tests.hostile.rig import METER, Rig, changed, make_rig

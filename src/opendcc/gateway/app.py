@@ -6,7 +6,7 @@
 queue depths. ``/utrn/v1/...`` is the UTRN service (``opendcc.gateway.utrn``), ``/admin/v1/...``
 the DCC Users' admin API (``opendcc.gateway.admin``). The front door does blocking database and
 signature work, so it runs in the thread pool, not on the event loop; its POSTs skip Starlette's
-routing (``DuisDirect``), and under uvicorn they skip ASGI altogether (``gateway.direct``, the
+routing (``DuisDirect``), and under uvicorn they skip ASGI altogether (``httpserver``, the
 same answers). ``/catalogue/v1/smets1``
 is the SMETS1 service catalogue per cohort (``opendcc.gateway.catalogue``).
 
@@ -36,10 +36,10 @@ from opendcc.gateway import admin_deadletters, admin_requests, openapi
 from opendcc.gateway.admin import AdminApi
 from opendcc.gateway.boundary import Boundary, surface_of
 from opendcc.gateway.catalogue import routes as catalogue_routes
-from opendcc.gateway.direct import Direct, Handler, Reply
 from opendcc.gateway.door import DuisAnswers
 from opendcc.gateway.threads import RecycledPool
 from opendcc.gateway.utrn import UtrnApi
+from opendcc.httpserver import Direct, Handler, Reply
 from opendcc.hub import Hub
 from opendcc.ssi.app import create_ssi
 
@@ -102,7 +102,7 @@ def create_app(hub: Hub) -> Starlette:
     routes += admin_deadletters.routes(admin)
     middleware = [Middleware(Boundary), Middleware(DuisDirect, answer=answers.answer)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
-    # The same POSTs for an HTTP server that answers them without ASGI (``gateway.direct``):
+    # The same POSTs for an HTTP server that answers them without ASGI (``httpserver``):
     # ``processes.gateway`` gives uvicorn ``app.state.direct.protocol()``.
     app.state.direct = Direct(
         {path: direct_for(e) for path, e in DUIS_PATHS.items()}, surface_of("/api/v1/")

@@ -52,11 +52,13 @@ SURFACES = (
 OTHER = Surface("other", "/", 1 * KIB, json=True)
 
 
-def surface_of(path: str) -> Surface:
-    for surface in SURFACES:
+def surface_of(
+    path: str, surfaces: tuple[Surface, ...] = SURFACES, other: Surface = OTHER
+) -> Surface:
+    for surface in surfaces:
         if path.startswith(surface.prefix):
             return surface
-    return OTHER
+    return other
 
 
 class Refused(Exception):
@@ -112,17 +114,29 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
 
 
 class Boundary:
-    """ASGI middleware: body limits, aborted uploads, and the last-resort refusal."""
+    """ASGI middleware: body limits, aborted uploads, and the last-resort refusal.
 
-    def __init__(self, app: ASGIApp, idle_s: float = BODY_IDLE_S) -> None:
+    ``surfaces`` and ``other`` say whose limits apply where: the gateway's by default; another
+    listener (the REST/JSON adapter's callback listener) passes its own."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        idle_s: float = BODY_IDLE_S,
+        *,
+        surfaces: tuple[Surface, ...] = SURFACES,
+        other: Surface = OTHER,
+    ) -> None:
         self.app = app
         self.idle_s = idle_s
+        self.surfaces = surfaces
+        self.other = other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        surface = surface_of(scope.get("path", ""))
+        surface = surface_of(scope.get("path", ""), self.surfaces, self.other)
         where = f"{scope.get('method', '?')} {scope.get('path', '?')}"
         try:
             body = await read_body(scope, receive, surface.max_body, self.idle_s)
@@ -174,7 +188,7 @@ def refusal(
     surface: Surface, exc: Refused, *, close: bool
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The boundary's answer to ``exc`` on ``surface``: status, headers and body (also written
-    by ``gateway.direct``, which must answer as the boundary does)."""
+    by ``httpserver``, which must answer as the boundary does)."""
     message = str(exc)
     if surface.json:
         # Both JSON APIs' refusal shapes: the UTRN service's reason/message, the admin's code.

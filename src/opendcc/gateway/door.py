@@ -19,8 +19,8 @@ from typing import Any
 
 from opendcc.dsp.access import Endpoint
 from opendcc.dsp.frontdoor import Answer, FrontDoor, Pending
-from opendcc.gateway.direct import Reply
 from opendcc.gateway.threads import RecycledPool
+from opendcc.httpserver import Reply
 from opendcc.store.requests import Replay
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,7 @@ def main(
 
 def server_config(app: Starlette) -> uvicorn.Config:
     """uvicorn for the gateway's app: the DUIS POSTs answered by the HTTP protocol itself
-    (``gateway.direct``: the app's ``state.direct``), everything else by the app."""
+    (``httpserver``: the app's ``state.direct``), everything else by the app."""
     import uvicorn
 
     return uvicorn.Config(

@@ -502,9 +502,9 @@ def test_the_adapter_needs_an_http_endpoint() -> None:
 def test_callbacks_are_answered_by_the_listeners_protocol_and_the_rest_the_same_by_asgi(
     executions: Executions,
 ) -> None:
-    """A command's callback takes the direct path (``gateway.direct``); a callback the direct
+    """A command's callback takes the direct path (``httpserver``); a callback the direct
     path leaves to Starlette (a query string, an escaped id) is answered the same."""
-    from opendcc.gateway.direct import DirectProtocol
+    from opendcc.httpserver import DirectProtocol
 
     async def scenario() -> tuple[int, Outcome, list[tuple[int, str]]]:
         async with rig() as r, httpx.AsyncClient(trust_env=False) as client:
@@ -530,3 +530,23 @@ def test_callbacks_are_answered_by_the_listeners_protocol_and_the_rest_the_same_
     assert took_direct == 1  # the head-end's one callback
     assert len(set(answers)) == 1, answers  # the same refusal either way
     assert answers[0][0] == 400
+
+
+def test_the_listener_refuses_a_body_over_its_limit_on_either_path() -> None:
+    """1 MiB on the direct path (a command's callback) and on the ASGI side (alerts, a callback
+    with a query string): refused 413 from the declared length, never read whole."""
+
+    async def scenario() -> list[int]:
+        async with rig() as r, httpx.AsyncClient(trust_env=False) as client:
+            await r.adapter._listening()
+            statuses = []
+            for path in ("/callbacks/commands/x", "/callbacks/commands/x?y=1", "/callbacks/alerts"):
+                answer = await client.post(
+                    r.adapter.base_url + path,
+                    content=b"{" + b" " * (1024 * 1024) + b"}",
+                    headers={"content-type": "application/json"},
+                )
+                statuses.append(answer.status_code)
+            return statuses
+
+    assert run(scenario) == [413, 413, 413]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from opendcc.gateway.direct import Direct
+from opendcc.httpserver import Direct
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class HttpListener:
         direct: Direct | None = None,
     ) -> None:
         self.app = app
-        self.direct = direct  # POSTs the protocol answers itself, without ASGI (gateway.direct)
+        self.direct = direct  # POSTs the protocol answers itself, without ASGI (httpserver)
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None

@@ -42,9 +42,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from opendcc.gateway.boundary import MIB, Surface
-from opendcc.gateway.direct import Direct, Reply
+from opendcc.gateway.boundary import MIB, Boundary, Surface
 from opendcc.httpclient import HttpAnswer, HttpClient, HttpError, Unreachable
+from opendcc.httpserver import Direct, Reply
 from opendcc.s1sp.adapter import CohortAdapter, statuses_by_name
 from opendcc.s1sp.contract import (
     AdapterFactory,
@@ -126,7 +126,7 @@ def response_of(reply: HttpReply) -> Response:
 
 
 def direct_message(target: str, headers: list[tuple[bytes, bytes]], body: bytes) -> HttpMessage:
-    """A POST the listener's protocol answers itself (``gateway.direct``), as ``message_of``
+    """A POST the listener's protocol answers itself (``httpserver``), as ``message_of``
     reads one from Starlette: header names in lower case, values as sent."""
     pairs = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers)
     return HttpMessage("POST", target, pairs, body)
@@ -184,11 +184,14 @@ class RestJsonAdapter(CohortAdapter):
             ]
         )
         # Command callbacks (one a request) are answered by the HTTP protocol itself
-        # (gateway.direct): uvicorn + Starlette had been a tenth of a worker's CPU. The ASGI app
+        # (httpserver): uvicorn + Starlette had been a tenth of a worker's CPU. The ASGI app
         # takes the rest: alerts, and whatever the direct path leaves (a query string, an
         # escaped command id), answered the same.
         direct = Direct({}, LISTENER, segments={CALLBACK_PATH + "/": self._direct_callback})
-        self._listener = HttpListener(app, listen_host, listen_port, direct=direct)
+        # The ASGI side keeps the same limit: an alert's body, or a callback the direct path
+        # left, is refused 413 past 1 MiB rather than read whole.
+        bounded = Boundary(app, surfaces=(LISTENER,), other=LISTENER)
+        self._listener = HttpListener(bounded, listen_host, listen_port, direct=direct)
         self._advertised_url = advertised_url.rstrip("/") if advertised_url else None
         self._starting = asyncio.Lock()
         self._waiters: dict[str, set[asyncio.Future[CommandStatus | None]]] = {}

@@ -1,4 +1,4 @@
-"""``gateway.direct`` over real sockets: uvicorn on 127.0.0.1 with a table of direct routes and
+"""``httpserver`` over real sockets: uvicorn on 127.0.0.1 with a table of direct routes and
 an ASGI app for the rest; raw HTTP/1.1 written and read by hand (keep-alive, pipelining,
 ``Connection: close``, HTTP/1.0, Expect, oversize and slow bodies, malformed requests, handlers
 that raise, concurrent connections)."""
@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from opendcc.gateway.boundary import Surface
-from opendcc.gateway.direct import Direct, DirectProtocol, Reply
+from opendcc.httpserver import Direct, DirectProtocol, Reply
 
 LIMIT = 1000
 IDLE_S = 0.3
@@ -245,7 +245,7 @@ def test_a_handler_that_raises_is_answered_400_and_the_connection_kept(
     server: tuple[str, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     buffer = bytearray()
-    with caplog.at_level(logging.INFO, "opendcc.gateway.direct"), connect(server) as sock:
+    with caplog.at_level(logging.INFO, "opendcc.httpserver"), connect(server) as sock:
         for path in ("/boom", "/bad"):  # a header value that would split the response: refused
             sock.sendall(post(path, b"x"))
             status, headers, body = read_answer(sock, buffer)
@@ -261,7 +261,7 @@ def test_a_handler_that_raises_is_answered_400_and_the_connection_kept(
 def test_a_client_gone_mid_body_costs_a_line_and_nothing_else(
     server: tuple[str, int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, "opendcc.gateway.direct"):
+    with caplog.at_level(logging.INFO, "opendcc.httpserver"):
         with connect(server) as sock:
             sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nab")
             time.sleep(0.05)

@@ -20,7 +20,7 @@ request order) and flow control are uvicorn's own: a direct request is a ``Reque
 whose ``run_asgi`` answers it, queued and started by the protocol like any other.
 
 This leans on uvicorn's httptools protocol's internals, so pyproject.toml pins uvicorn to the
-minor release it was written and tested against (``tests/gateway/test_direct.py`` fails if the
+minor release it was written and tested against (``tests/test_httpserver.py`` fails if the
 direct path is no longer taken).
 """
 
@@ -41,6 +41,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from opendcc.core.woken import woken
 from opendcc.gateway.boundary import (
     BODY_IDLE_S,
     Refused,
@@ -211,9 +212,7 @@ class DirectCycle(RequestResponseCycle):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self.message_event.clear()
             self.flow.resume_reading()
-            try:
-                await asyncio.wait_for(self.message_event.wait(), self.direct.idle_s)
-            except TimeoutError:
+            if not await woken(self.message_event, self.direct.idle_s):
                 why = f"no body for {self.direct.idle_s:g} s after {total} bytes"
                 raise Refused(408, "timeout", why) from None
 
