@@ -57,6 +57,7 @@ import json
 import multiprocessing
 import os
 import pstats
+import re
 import sqlite3
 import statistics
 import sys
@@ -473,6 +474,33 @@ def hub_health(url: str) -> str:
         return f"no answer ({type(exc).__name__})"
 
 
+@dataclass(frozen=True)
+class GatewayCommits:
+    """One gateway's group commits over its life (warm-up included), as it logs them at its
+    stop (``opendcc.processes.gateway.log_commits``)."""
+
+    batches: int
+    pieces: int
+    rolled_back: int
+    writer_cpu: float
+    lock_taken: int
+    polls: int
+
+
+_COMMITS = re.compile(
+    r"gateway commits: (\d+) batches, (\d+) pieces, (\d+) rolled back, writer CPU ([\d.]+) s;"
+    r" lock found taken (\d+) times, (\d+) polls"
+)
+
+
+def gateway_commits(log: Path) -> list[GatewayCommits]:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [
+        GatewayCommits(int(a), int(b), int(c), float(d), int(e), int(f))
+        for a, b, c, d, e, f in _COMMITS.findall(text)
+    ]
+
+
 def log_summary(log: Path) -> str:
     text = log.read_text(errors="replace") if log.exists() else ""
     return (
@@ -819,6 +847,8 @@ class Run:
     health: str
     log: str
     warm_answers: Counter[str]
+    # Each gateway's own account at its stop (accept mode): see ``gateway_commits``.
+    commits: list[GatewayCommits] = field(default_factory=list)
 
 
 def arguments() -> argparse.Namespace:
@@ -999,6 +1029,14 @@ def accept_rows(label: str, r: Run) -> list[tuple[str, str]]:
         (f"{label}: refused", ", ".join(f"{k} x{v}" for k, v in refused.items()) or "0"),
         (f"{label}: ack p50 / p99 ms", f"{pct(ack, 50) * 1e3:,.1f} / {pct(ack, 99) * 1e3:,.1f}"),
         (f"{label}: gateway CPU ms/accept", f"{cpu:.2f}"),
+        *(
+            (
+                f"  gateway {n}: pieces/batch, writer ms/piece, locked/batch",
+                f"{c.pieces / max(c.batches, 1):.1f}, {c.writer_cpu / max(c.pieces, 1) * 1e3:.2f},"
+                f" {c.lock_taken / max(c.batches, 1):.2f}",
+            )
+            for n, c in enumerate(r.commits, 1)
+        ),
     ]
 
 
@@ -1126,6 +1164,7 @@ def run(
         health,
         log_summary(directory / "hub.log"),
         warm_answers,
+        gateway_commits(directory / "hub.log"),
     )
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import _thread
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -148,6 +149,7 @@ class GroupCommit:
         self.batches = 0
         self.pieces = 0
         self.rolled_back = 0
+        self.cpu = 0.0  # s of the writer thread's CPU, known once it has stopped (``close``)
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in the next batch's transaction; return its result once committed."""
@@ -192,6 +194,12 @@ class GroupCommit:
                 self._thread.start()
 
     def _writer(self) -> None:
+        try:
+            self._write()
+        finally:
+            self.cpu += time.thread_time()
+
+    def _write(self) -> None:
         item: _Item | _Empty | None = self._queue.get()
         while item is not None:  # None: the stop sign, after the work queued before it
             # One connection for as long as work keeps coming (see store.writer); given back
