@@ -149,3 +149,24 @@ def test_a_door_that_breaks_calls_its_piece_off(
     answer = _post(url, body)
     assert answer.status_code == 400  # httpserver's last resort: never a 5xx
     assert rig.hub.group.announced == 0
+
+
+def test_a_refusal_does_not_wait_for_its_own_announced_accept(served: tuple[Rig, str]) -> None:
+    """A request is announced to the group commit as coming while a front-door thread works on
+    it; a refusal's audit record, written from that thread meanwhile, must not wait for the
+    request's own accept (which cannot come before the record is written)."""
+    rig, url = served
+    rig.hub.group.gather = 5.0  # a wait for it would show
+    body = rig.supplier.request("4.1.1", METER, counter=rig.supplier.next_counter())
+    forged = body.replace(b"<sr:RequestID>", b"<sr:RequestID> ", 1)  # the signature fails
+    assert forged != body
+    before = rig.counts()
+    started = time.monotonic()
+    answer = _post(url, forged)
+    took = time.monotonic() - started
+    assert answer.status_code in (400, 401) and response_code(answer.content).startswith("E")
+    after = rig.counts()
+    assert changed(before, after) == {}
+    assert after["audit_log"] == before["audit_log"] + 1  # the refusal's record, committed
+    assert took < 2.5
+    assert rig.hub.group.announced == 0

@@ -71,11 +71,12 @@ class DuisAnswers:
         group = self.door.group
         announced = True
         try:
-            try:
-                found = self.door.begin(endpoint, body)
-            except Exception as exc:
-                log.warning("%s: answered as malformed: %r", endpoint.value, exc)
-                found = self.door.unreadable(endpoint, body, exc)
+            with group.carrying():  # its own writes meanwhile do not wait for its accept
+                try:
+                    found = self.door.begin(endpoint, body)
+                except Exception as exc:
+                    log.warning("%s: answered as malformed: %r", endpoint.value, exc)
+                    found = self.door.unreadable(endpoint, body, exc)
             if isinstance(found, Answer):
                 announced = False
                 group.not_coming()

@@ -35,10 +35,11 @@ one thread, in commit order.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -152,6 +153,7 @@ class GroupCommit:
         # Pieces callers said are on their way (``coming``), not yet submitted.
         self._coming = 0
         self._coming_lock = threading.Lock()
+        self._carrying = threading.local()  # ``carrying``: this thread brings an announced piece
         # Counted for the benchmarks: batches committed and pieces of work in them, and pieces
         # whose batch rolled back (a lone piece refused, e.g. a replay, rolls its batch back).
         self.batches = 0
@@ -168,6 +170,17 @@ class GroupCommit:
         writer takes it, as before (the worker's, say: no wait at low rates)."""
         with self._coming_lock:
             self._coming += 1
+
+    @contextlib.contextmanager
+    def carrying(self) -> Iterator[None]:
+        """The calling thread brings an announced piece: work it ``run``s meanwhile (a refusal's
+        audit record, a non-device answer) does not wait for that piece, which cannot come
+        before ``run`` returns."""
+        self._carrying.on = True
+        try:
+            yield
+        finally:
+            self._carrying.on = False
 
     @property
     def announced(self) -> int:
@@ -187,8 +200,17 @@ class GroupCommit:
             raise RuntimeError("group commit work cannot wait for its own batch")
         answer = _Answer()
         self._ensure_started()
-        self._queue.put((work, answer))
-        return answer.result()  # type: ignore[no-any-return]
+        carried = getattr(self._carrying, "on", False)
+        if carried:  # the announced piece this thread brings is not coming while it waits here
+            with self._coming_lock:
+                self._coming -= 1
+        try:
+            self._queue.put((work, answer))
+            return answer.result()  # type: ignore[no-any-return]
+        finally:
+            if carried:
+                with self._coming_lock:
+                    self._coming += 1
 
     def submit(self, work: Callable[[Connection], T], *, announced: bool = False) -> Future[T]:
         """``run`` without waiting: the future is answered (in the writer thread, so its done
