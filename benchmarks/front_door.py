@@ -12,7 +12,7 @@ summed over all its processes, children included). Run with `make bench-front-do
     .venv/bin/python benchmarks/front_door.py [--modes burst,ordered,open,accept]
         [--requests 1000] [--concurrency 16] [--open-rate 100] [--users both|supplier]
         [--callback fast|stdlib] [--gateways N] [--stall 20] [--profile] [--sqlite-immediate]
-        [--keep DIR] [--scale [--scale-gateways 2] [--scale-workers 2]]
+        [--keep DIR] [--scale [--scale-gateways 2] [--scale-workers 2]] [--reuseport]
 
 `--scale` runs the same hub in scale mode: a fresh PostgreSQL database each mode
 (`OPENDCC_TEST_POSTGRES_URL`) and RabbitMQ (`OPENDCC_TEST_RABBITMQ_URL`, or the project's node,
@@ -26,10 +26,15 @@ end-to-end p50/p99 at a given rate). **accept** (only when asked for: ``--modes 
 the burst against the gateways alone: the store prepared as ``opendcc serve`` prepares it, then
 ``--gateways`` gateway processes on one socket and no worker, deliverer or scheduler, so the
 figures are the accept path's own: accepted/s and the gateways' CPU per accept (e.g.
-``--modes accept --requests 20000``). A summary closes the run with each mode's accepted/s,
-refusals, delivered/s, e2e p50/p99 and hub CPU per request, beside the floors measured in the
-same run (``floors.py``: a bare ECDSA verify, an XMLDSig verify, a raw HTTP server's CPU per
-POST, raw SQLite executemany rows/s). `--ordered` or `--rate R` alone run that one mode.
+``--modes accept --requests 20000``), and each gateway's own account of its group commits
+(pieces per batch, writer CPU per piece, how often its BEGIN found the write lock taken by the
+other; warm-up included). The gateways share one listening socket, as under ``opendcc serve``
+(the first to wake accepts what is waiting: a burst of connections often goes mostly to one);
+``--reuseport`` gives each its own (SO_REUSEPORT: the kernel spreads them). A summary closes
+the run with each mode's accepted/s, refusals, delivered/s, e2e p50/p99 and hub CPU per
+request, beside the floors measured in the same run (``floors.py``: a bare ECDSA verify, an
+XMLDSig verify, a raw HTTP server's CPU per POST, raw SQLite executemany rows/s). `--ordered`
+or `--rate R` alone run that one mode.
 
 If the hub stops answering or delivering for `--stall` seconds, the run gives up, says so and
 still prints what it measured (with the hub's /health and a count of hub.log tracebacks).
@@ -57,6 +62,7 @@ import json
 import multiprocessing
 import os
 import pstats
+import re
 import sqlite3
 import statistics
 import sys
@@ -473,6 +479,33 @@ def hub_health(url: str) -> str:
         return f"no answer ({type(exc).__name__})"
 
 
+@dataclass(frozen=True)
+class GatewayCommits:
+    """One gateway's group commits over its life (warm-up included), as it logs them at its
+    stop (``opendcc.processes.gateway.log_commits``)."""
+
+    batches: int
+    pieces: int
+    rolled_back: int
+    writer_cpu: float
+    lock_taken: int
+    polls: int
+
+
+_COMMITS = re.compile(
+    r"gateway commits: (\d+) batches, (\d+) pieces, (\d+) rolled back, writer CPU ([\d.]+) s;"
+    r" lock found taken (\d+) times, (\d+) polls"
+)
+
+
+def gateway_commits(log: Path) -> list[GatewayCommits]:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [
+        GatewayCommits(int(a), int(b), int(c), float(d), int(e), int(f))
+        for a, b, c, d, e, f in _COMMITS.findall(text)
+    ]
+
+
 def log_summary(log: Path) -> str:
     text = log.read_text(errors="replace") if log.exists() else ""
     return (
@@ -526,11 +559,17 @@ from opendcc.processes.run import setup_logging
 setup_logging()
 source, port, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 supervisor.prepare(load(source))
-sock = listening("127.0.0.1", port)
-fd = sock.fileno()
+# As `opendcc serve`: one listening socket all gateways accept from; or (--reuseport) a socket
+# each on the same port, the kernel spreading the connections between them (SO_REUSEPORT).
+each = sys.argv[4] == "reuseport"
+socks = [listening("127.0.0.1", port) for _ in range(count if each else 1)]
 every = [
-    supervisor.Child("gateway", ["--config", str(source), "--fd", str(fd)], fds=(fd,))
-    for _ in range(count)
+    supervisor.Child(
+        "gateway",
+        ["--config", str(source), "--fd", str(socks[i % len(socks)].fileno())],
+        fds=(socks[i % len(socks)].fileno(),),
+    )
+    for i in range(count)
 ]
 for child in every:
     child.start()
@@ -543,8 +582,11 @@ supervisor._stop_all(every)
 
 
 class GatewaysOnly(HubProcess):
-    def __init__(self, config: Path, port: int, log: Path | None, gateways: int) -> None:
-        Process.__init__(self, ["-c", _GATEWAYS_ONLY, str(config), str(port), str(gateways)], log)
+    def __init__(
+        self, config: Path, port: int, log: Path | None, gateways: int, listen: str = "shared"
+    ) -> None:
+        args = ["-c", _GATEWAYS_ONLY, str(config), str(port), str(gateways), listen]
+        Process.__init__(self, args, log)
         self.url = f"http://127.0.0.1:{port}"
         self.wait_ready()
 
@@ -819,6 +861,8 @@ class Run:
     health: str
     log: str
     warm_answers: Counter[str]
+    # Each gateway's own account at its stop (accept mode): see ``gateway_commits``.
+    commits: list[GatewayCommits] = field(default_factory=list)
 
 
 def arguments() -> argparse.Namespace:
@@ -864,6 +908,14 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--scale-workers", type=int, default=2, help="workers in scale mode")
     parser.add_argument(
         "--gateways", type=int, default=os.cpu_count() or 1, help="embedded: gateway processes"
+    )
+    parser.add_argument(
+        "--reuseport",
+        action="store_const",
+        dest="listen",
+        const="reuseport",
+        default="shared",
+        help="accept mode: a listening socket per gateway (SO_REUSEPORT), not one shared",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile front_door.handle")
     parser.add_argument("--profile-requests", type=int, default=500)
@@ -999,6 +1051,14 @@ def accept_rows(label: str, r: Run) -> list[tuple[str, str]]:
         (f"{label}: refused", ", ".join(f"{k} x{v}" for k, v in refused.items()) or "0"),
         (f"{label}: ack p50 / p99 ms", f"{pct(ack, 50) * 1e3:,.1f} / {pct(ack, 99) * 1e3:,.1f}"),
         (f"{label}: gateway CPU ms/accept", f"{cpu:.2f}"),
+        *(
+            (
+                f"  gateway {n}: pieces/batch, writer ms/piece, locked/batch",
+                f"{c.pieces / max(c.batches, 1):.1f}, {c.writer_cpu / max(c.pieces, 1) * 1e3:.2f},"
+                f" {c.lock_taken / max(c.batches, 1):.2f}",
+            )
+            for n, c in enumerate(r.commits, 1)
+        ),
     ]
 
 
@@ -1048,7 +1108,7 @@ def run(
     )
     hub: HubProcess
     if accept_only:
-        hub = GatewaysOnly(config, free_port(), directory / "hub.log", args.gateways)
+        hub = GatewaysOnly(config, free_port(), directory / "hub.log", args.gateways, args.listen)
     else:
         launcher = ImmediateHubProcess if args.sqlite_immediate else HubProcess
         hub = launcher(config, free_port(), directory / "hub.log")
@@ -1126,6 +1186,7 @@ def run(
         health,
         log_summary(directory / "hub.log"),
         warm_answers,
+        gateway_commits(directory / "hub.log"),
     )
 
 

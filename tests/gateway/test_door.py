@@ -66,6 +66,9 @@ def test_the_gateway_process_answers_duis_posts_directly(served: tuple[Rig, str]
     plain = _post(url, b"not xml")
     assert (plain.status_code, plain.headers["x-duis-response-code"]) == (400, "HTTP400")
     assert DirectProtocol.answered == before + 3  # none of them through ASGI
+    # Each was announced to the group commit as coming, and counted off: submitted (the
+    # accept, the replay's attempt) or answered without a write (the plain text).
+    assert rig.hub.group.announced == 0
     assert _post(url, body, "/api/v1/serviceS?x=1").status_code == 200  # through ASGI: the same
 
 
@@ -127,3 +130,43 @@ def test_a_commit_that_fails_is_answered_as_malformed_and_stores_nothing(
     assert response_code(answer.content) == "E1"
     assert "OSError" in answer.headers["x-opendcc-reason"]
     assert changed(before, rig.counts()) == {}  # its one audit record (the refusal's) only
+    assert rig.hub.group.announced == 0
+
+
+def test_a_door_that_breaks_calls_its_piece_off(
+    served: tuple[Rig, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong between the loop's announcement and the submit, the group is told the
+    piece is not coming (else every later batch would wait for it), and the client is answered."""
+    rig, url = served
+
+    def broken(self: FrontDoor, *args: Any) -> Any:
+        raise RuntimeError("no room")
+
+    monkeypatch.setattr(FrontDoor, "begin", broken)
+    monkeypatch.setattr(FrontDoor, "unreadable", broken)  # past the door's own catch
+    body = rig.supplier.request("4.1.1", METER, counter=rig.supplier.next_counter())
+    answer = _post(url, body)
+    assert answer.status_code == 400  # httpserver's last resort: never a 5xx
+    assert rig.hub.group.announced == 0
+
+
+def test_a_refusal_does_not_wait_for_its_own_announced_accept(served: tuple[Rig, str]) -> None:
+    """A request is announced to the group commit as coming while a front-door thread works on
+    it; a refusal's audit record, written from that thread meanwhile, must not wait for the
+    request's own accept (which cannot come before the record is written)."""
+    rig, url = served
+    rig.hub.group.gather = 5.0  # a wait for it would show
+    body = rig.supplier.request("4.1.1", METER, counter=rig.supplier.next_counter())
+    forged = body.replace(b"<sr:RequestID>", b"<sr:RequestID> ", 1)  # the signature fails
+    assert forged != body
+    before = rig.counts()
+    started = time.monotonic()
+    answer = _post(url, forged)
+    took = time.monotonic() - started
+    assert answer.status_code in (400, 401) and response_code(answer.content).startswith("E")
+    after = rig.counts()
+    assert changed(before, after) == {}
+    assert after["audit_log"] == before["audit_log"] + 1  # the refusal's record, committed
+    assert took < 2.5
+    assert rig.hub.group.announced == 0

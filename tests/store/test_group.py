@@ -194,7 +194,7 @@ def test_a_refused_first_piece_is_undone_without_a_savepoint_and_the_rest_commit
         (accept(2), Future()),
     ]
     with group._connect() as session:
-        assert group._commit(session, batch)
+        assert group._commit(session, batch)[0]
     answers = [type(f.exception()).__name__ if f.exception() else "ok" for _, f in batch]
     assert answers == ["Replay", "ok", "Replay", "ok"]
     assert len(rollbacks) == 2
@@ -229,7 +229,7 @@ def test_a_commit_that_fails_fails_every_caller_and_the_next_batch_gets_a_fresh_
         (orphan, Future()),
     ]
     with group._connect() as session:
-        assert not group._commit(session, batch)
+        assert not group._commit(session, batch)[0]
         assert session.broken
     for _, future in batch:
         with pytest.raises(IntegrityError):

@@ -42,6 +42,7 @@ from opendcc.gateway.utrn import UtrnApi
 from opendcc.httpserver import Direct, Handler, Reply
 from opendcc.hub import Hub
 from opendcc.ssi.app import create_ssi
+from opendcc.store import engine
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def create_app(hub: Hub) -> Starlette:
                 await asyncio.gather(monitor, return_exceptions=True)
             await hub.stop()
             parsing.shutdown()
+            log_commits(hub)
 
     routes: list[BaseRoute] = [
         Route(f"/api/v1/{e.value}", duis, methods=["POST"]) for e in Endpoint
@@ -111,6 +113,22 @@ def create_app(hub: Hub) -> Starlette:
 
 
 DUIS_PATHS = {f"/api/v1/{e.value}": e for e in Endpoint}
+
+
+def log_commits(hub: Hub) -> None:
+    """One line at the stop on how this process's commits went (``benchmarks/front_door.py``
+    reads it): the group commit's batches and their pieces, the writer's CPU, and how often its
+    BEGIN found SQLite's write lock taken by another process."""
+    group = hub.group
+    log.info(
+        "gateway commits: %d batches, %d pieces, %d rolled back, writer CPU %.3f s;"
+        " lock found taken %d times, %d polls",
+        group.batches,
+        group.pieces,
+        group.rolled_back,
+        group.cpu,
+        *engine.LOCK_WAITS,
+    )
 
 
 class DuisDirect:

@@ -37,7 +37,13 @@ class DuisAnswers:
     async def answer(self, endpoint: Endpoint, body: bytes) -> Reply:
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[_Outcome] = loop.create_future()
-        self.pool.submit(len(body), lambda: self._begin(loop, outcome, endpoint, body))
+        # Its accept is on its way to the group commit: a batch may wait for it (see _begin).
+        self.door.group.coming()
+        try:
+            self.pool.submit(len(body), lambda: self._begin(loop, outcome, endpoint, body))
+        except BaseException:
+            self.door.group.not_coming()
+            raise
         found = await outcome
         if isinstance(found, Reply):
             return found
@@ -60,18 +66,25 @@ class DuisAnswers:
         endpoint: Endpoint,
         body: bytes,
     ) -> None:
-        """In a pool thread: the door up to the commit, the write handed to the group."""
+        """In a pool thread: the door up to the commit, the write handed to the group (which
+        was told it was coming: once submitted, or answered without a write, it is not)."""
+        group = self.door.group
+        announced = True
         try:
-            try:
-                found = self.door.begin(endpoint, body)
-            except Exception as exc:
-                log.warning("%s: answered as malformed: %r", endpoint.value, exc)
-                found = self.door.unreadable(endpoint, body, exc)
+            with group.carrying():  # its own writes meanwhile do not wait for its accept
+                try:
+                    found = self.door.begin(endpoint, body)
+                except Exception as exc:
+                    log.warning("%s: answered as malformed: %r", endpoint.value, exc)
+                    found = self.door.unreadable(endpoint, body, exc)
             if isinstance(found, Answer):
+                announced = False
+                group.not_coming()
                 loop.call_soon_threadsafe(_settle, outcome, reply(found))
                 return
             pending = found
-            committed = self.door.group.submit(pending.write)
+            announced = False  # from here the piece is either in the group's queue or lost
+            committed = group.submit(pending.write, announced=True)
 
             def done(future: Future[Any]) -> None:  # in the writer thread: only a wake-up
                 failed = future.exception()
@@ -79,6 +92,8 @@ class DuisAnswers:
 
             committed.add_done_callback(done)
         except BaseException as exc:  # the loop must hear, whatever happened here
+            if announced:
+                group.not_coming()
             loop.call_soon_threadsafe(_fail, outcome, exc)
 
 
