@@ -310,6 +310,7 @@ class Hub:
             poll=poll,
             heartbeat=running.lease.total_seconds() / 3,
             process_loaded=self.dispatcher.process,
+            prepare_loaded=self.dispatcher.prepared,
         )
         self.front_door = FrontDoor(
             engine=self.engine,

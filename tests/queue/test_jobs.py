@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +15,7 @@ from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.queue import jobs as jobs_module
 from opendcc.queue.jobs import JobQueue
-from opendcc.queue.worker import WorkerPool
+from opendcc.queue.worker import PREPARED_PER_CLAIM, RETRY_AFTER, WorkerPool
 from opendcc.store.requests import Loaded, NewRequest, RequestStore
 
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
@@ -130,14 +132,16 @@ def test_a_job_put_off_or_parked_after_the_read_is_not_won(
     assert jobs.claim_loaded("b", NOW + timedelta(seconds=36), room=5)[0][0] == RIDS[2]
 
 
-@pytest.mark.parametrize("loaded", [False, True], ids=["claim", "claim_loaded"])
-def test_reserved_workers_take_only_urgent_jobs(engine: Engine, loaded: bool) -> None:
+@pytest.mark.parametrize(
+    "loaded", [False, True, "prepared"], ids=["claim", "claim_loaded", "prepare_loaded"]
+)
+def test_reserved_workers_take_only_urgent_jobs(engine: Engine, loaded: bool | str) -> None:
     """Two slots, one reserved: a backlog of reads runs one at a time, and an urgent job
     arriving behind it starts at once."""
     asyncio.run(_reserved_slot(engine, loaded))
 
 
-async def _reserved_slot(engine: Engine, loaded: bool) -> None:
+async def _reserved_slot(engine: Engine, loaded: bool | str) -> None:
     jobs = JobQueue(engine, lease=timedelta(seconds=30))
     requests = RequestStore(engine)
     reads = [
@@ -163,6 +167,9 @@ async def _reserved_slot(engine: Engine, loaded: bool) -> None:
         assert stored.outcome.request_id == rid and stored.document == b"<doc/>"
         await process(rid)
 
+    def prepare_loaded(rid: RequestId, stored: Loaded) -> Callable[[], Awaitable[None]]:
+        return lambda: process_loaded(rid, stored)
+
     pool = WorkerPool(
         jobs,
         process,
@@ -171,6 +178,7 @@ async def _reserved_slot(engine: Engine, loaded: bool) -> None:
         poll=0.01,
         reserved=1,
         process_loaded=process_loaded if loaded else None,
+        prepare_loaded=prepare_loaded if loaded == "prepared" else None,
     )
     task = asyncio.create_task(pool.run())
     await asyncio.sleep(0.2)
@@ -186,6 +194,70 @@ async def _reserved_slot(engine: Engine, loaded: bool) -> None:
     task.cancel()
     await pool.drain()
     assert sorted(map(str, running)) == sorted(map(str, [*reads, topup]))
+
+
+def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
+    """With ``prepare_loaded``, the thread that claimed runs each job's first part (one hop a
+    claim, not one a job), a claim takes at most ``PREPARED_PER_CLAIM`` jobs, and a job whose
+    first part raised is put off for a retry while the others go on."""
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    many = PREPARED_PER_CLAIM + 4
+    rids = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
+        for n in range(100, 100 + many)
+    ]
+    with engine.begin() as conn:
+        for rid in rids:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW)
+    claims: list[int] = []
+    plain_claim = jobs.claim_loaded
+
+    def claim_loaded(*args: Any, **kwargs: Any) -> list[tuple[RequestId, Loaded]]:
+        claimed = plain_claim(*args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    prepared_in: dict[RequestId, int] = {}
+    carried: list[RequestId] = []
+
+    def prepare_loaded(rid: RequestId, stored: Loaded) -> Callable[[], Awaitable[None]]:
+        prepared_in[rid] = threading.get_ident()
+        if rid == rids[1]:
+            raise RuntimeError("a store that failed for this one")
+
+        async def rest() -> None:
+            assert threading.get_ident() == loop_thread
+            carried.append(rid)
+            with engine.begin() as conn:
+                jobs.complete_in(conn, rid)
+
+        return rest
+
+    async def process(rid: RequestId) -> None:
+        raise AssertionError("every job goes through prepare_loaded")
+
+    async def main() -> None:
+        pool = WorkerPool(jobs, process, FixedClock(NOW), poll=0.01, prepare_loaded=prepare_loaded)
+        task = asyncio.create_task(pool.run())
+        for _ in range(200):
+            if len(carried) == many - 1:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await pool.drain()
+
+    loop_thread = threading.get_ident()
+    asyncio.run(main())
+    assert claims[:2] == [PREPARED_PER_CLAIM, 4]
+    first = {prepared_in[rid] for rid in rids[:PREPARED_PER_CLAIM]}
+    assert len(first) == 1 and loop_thread not in first
+    assert sorted(map(str, carried)) == sorted(str(rid) for rid in rids if rid != rids[1])
+    # The failed one waits for its retry, RETRY_AFTER later.
+    assert jobs.claim("b", NOW + timedelta(seconds=1)) == []
+    assert jobs.claim("b", NOW + RETRY_AFTER + timedelta(seconds=31)) == [rids[1]]
 
 
 def test_a_live_worker_renews_its_leases(engine: Engine) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol, TypeVar
 
 from lxml import etree
@@ -203,7 +204,16 @@ class Dispatcher:
         # reads, the DCO's check) in a pool thread; its SENT_TO_S1SP write and the end are
         # group-commit work awaited from the event loop, so no pool thread sits blocked on a
         # batch and no second hop comes back from one (``_commit``).
-        ready = await asyncio.to_thread(self._prepare, rid, loaded)
+        await self._go_on(await asyncio.to_thread(self._prepare, rid, loaded))
+
+    def prepared(self, rid: RequestId, loaded: Loaded) -> Callable[[], Awaitable[None]]:
+        """``process``'s blocking first part, run here (the worker pool's claim thread runs it
+        for every job it claimed: ``WorkerPool``'s ``prepare_loaded``); what is left, for the
+        event loop."""
+        return partial(self._go_on, self._prepare(rid, loaded))
+
+    async def _go_on(self, ready: _Ready | _Cancel | None) -> None:
+        """From the sealed instruction on: its advance, the S1SP, the end."""
         if ready is None:
             return
         if isinstance(ready, _Cancel):
