@@ -180,8 +180,22 @@ class CohortAdapter:
         carrying = asyncio.create_task(self._carry(instruction, target * LATE_GRACE))
         self._carrying.add(carrying)
         carrying.add_done_callback(self._carrying.discard)
-        done, _ = await asyncio.wait({carrying}, timeout=target)
-        if done:
+        # ``asyncio.wait(..., timeout=target)`` without its sets and checks (a request's path
+        # waits here once): woken by the answer or by the target, whichever comes first.
+        waiter = asyncio.get_running_loop().create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        timer = asyncio.get_running_loop().call_later(target, wake)
+        carrying.add_done_callback(wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            carrying.remove_done_callback(wake)
+        if carrying.done():
             return carrying.result()
         carrying.add_done_callback(lambda late: self._late(instruction, late))
         detail = f"no answer within the target response time of {target:g} s"
