@@ -96,6 +96,25 @@ def test_a_claim_reads_each_jobs_request_with_it(engine: Engine) -> None:
     assert jobs.claim_loaded("c", NOW + timedelta(seconds=2), room=5) == []  # all leased
 
 
+def test_a_claims_read_gives_what_the_request_store_reads(engine: Engine) -> None:
+    """The claim's read runs on the DBAPI cursor: every column comes back as the store's own
+    read gives it (a date-time as an aware UTC datetime, the predecessor, the document)."""
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    due = NOW + timedelta(days=2, microseconds=250)
+    later = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:77")
+    with engine.begin() as conn:
+        requests.accept_in(conn, NewRequest(RIDS[0], "4.1.1", 1, b"\x00<doc/>\xff"), NOW)
+        requests.accept_in(conn, NewRequest(later, "4.1.1", 1, b"<doc/>", due, RIDS[0]), NOW)
+        jobs.enqueue_in(conn, RIDS[0], NOW)
+        jobs.enqueue_in(conn, later, NOW)
+    claimed = dict(jobs.claim_loaded("a", NOW + timedelta(seconds=1), room=5))
+    assert claimed == {rid: requests.load(rid) for rid in (RIDS[0], later)}
+    assert claimed[later].outcome.execute_at == due
+    assert claimed[later].outcome.preceding_request_id == RIDS[0]
+    assert claimed[RIDS[0]].document == b"\x00<doc/>\xff"
+
+
 def test_a_claim_keeps_the_reserved_slots_for_urgent_jobs(engine: Engine) -> None:
     jobs = queued(engine)
     urgent = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9")
