@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 FINAL = frozenset({OutcomeStatus.SUCCESS, OutcomeStatus.REJECTED, OutcomeStatus.UNKNOWN_DEVICE})
 LATE_GRACE = 4.0  # a late reply is still awaited for this many times the target
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # made once: every seal checked takes it
 
 Code = TypeVar("Code", bound=Enum)
 
@@ -169,7 +170,7 @@ class CohortAdapter:
         if key is None:
             raise NotCountersigned("this adapter has no DCO key: it carries out nothing")
         try:
-            key.verify(sealed.seal, sealed.instruction.canonical(), ec.ECDSA(hashes.SHA256()))
+            key.verify(sealed.seal, sealed.instruction.canonical(), _ECDSA_SHA256)
         except InvalidSignature:
             raise NotCountersigned(
                 f"instruction {sealed.instruction.request_id} is not countersigned by the DCO"
