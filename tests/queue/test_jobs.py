@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.queue import jobs as jobs_module
 from opendcc.queue.jobs import JobQueue
-from opendcc.queue.worker import PREPARED_PER_CLAIM, RETRY_AFTER, WorkerPool
+from opendcc.queue.worker import PREPARED_PER_CLAIM, RETRY_AFTER, Rest, WorkerPool
 from opendcc.store.requests import Loaded, NewRequest, RequestStore
 
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
@@ -186,8 +186,8 @@ async def _reserved_slot(engine: Engine, loaded: bool | str) -> None:
         assert stored.outcome.request_id == rid and stored.document == b"<doc/>"
         await process(rid)
 
-    def prepare_loaded(rid: RequestId, stored: Loaded) -> Callable[[], Awaitable[None]]:
-        return lambda: process_loaded(rid, stored)
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        return [partial(process_loaded, rid, stored) for rid, stored in claimed]
 
     pool = WorkerPool(
         jobs,
@@ -218,7 +218,7 @@ async def _reserved_slot(engine: Engine, loaded: bool | str) -> None:
 def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
     """With ``prepare_loaded``, the thread that claimed runs each job's first part (one hop a
     claim, not one a job), a claim takes at most ``PREPARED_PER_CLAIM`` jobs, and a job whose
-    first part raised is put off for a retry while the others go on."""
+    claim whose first part raised is put off for a retry while the next claim's go on."""
     jobs = JobQueue(engine, lease=timedelta(seconds=30))
     requests = RequestStore(engine)
     many = PREPARED_PER_CLAIM + 4
@@ -242,18 +242,19 @@ def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
     prepared_in: dict[RequestId, int] = {}
     carried: list[RequestId] = []
 
-    def prepare_loaded(rid: RequestId, stored: Loaded) -> Callable[[], Awaitable[None]]:
-        prepared_in[rid] = threading.get_ident()
-        if rid == rids[1]:
-            raise RuntimeError("a store that failed for this one")
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        for rid, _ in claimed:
+            prepared_in[rid] = threading.get_ident()
+        if rids[1] in [rid for rid, _ in claimed]:
+            raise RuntimeError("a store that failed for this claim")
 
-        async def rest() -> None:
+        async def rest(rid: RequestId) -> None:
             assert threading.get_ident() == loop_thread
             carried.append(rid)
             with engine.begin() as conn:
                 jobs.complete_in(conn, rid)
 
-        return rest
+        return [partial(rest, rid) for rid, _ in claimed]
 
     async def process(rid: RequestId) -> None:
         raise AssertionError("every job goes through prepare_loaded")
@@ -262,7 +263,7 @@ def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
         pool = WorkerPool(jobs, process, FixedClock(NOW), poll=0.01, prepare_loaded=prepare_loaded)
         task = asyncio.create_task(pool.run())
         for _ in range(200):
-            if len(carried) == many - 1:
+            if len(carried) == many - PREPARED_PER_CLAIM:
                 break
             await asyncio.sleep(0.01)
         task.cancel()
@@ -273,10 +274,12 @@ def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
     assert claims[:2] == [PREPARED_PER_CLAIM, 4]
     first = {prepared_in[rid] for rid in rids[:PREPARED_PER_CLAIM]}
     assert len(first) == 1 and loop_thread not in first
-    assert sorted(map(str, carried)) == sorted(str(rid) for rid in rids if rid != rids[1])
-    # The failed one waits for its retry, RETRY_AFTER later.
+    # The claim whose first part raised is put off, every job of it, RETRY_AFTER later; the
+    # next claim's jobs went on.
+    assert sorted(map(str, carried)) == sorted(map(str, rids[PREPARED_PER_CLAIM:]))
     assert jobs.claim("b", NOW + timedelta(seconds=1)) == []
-    assert jobs.claim("b", NOW + RETRY_AFTER + timedelta(seconds=31)) == [rids[1]]
+    again = jobs.claim("b", NOW + RETRY_AFTER + timedelta(seconds=31))
+    assert sorted(map(str, again)) == sorted(map(str, rids[:PREPARED_PER_CLAIM]))
 
 
 def test_a_live_worker_renews_its_leases(engine: Engine) -> None:

@@ -59,6 +59,7 @@ from opendcc.inventory import InventoryStore
 from opendcc.inventory.facts import DeviceFacts
 from opendcc.queue.jobs import JobQueue, WorkQueue
 from opendcc.queue.outbox import Message, Outbox
+from opendcc.queue.worker import Rest, raising
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter, Sealed
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.group import GroupCommit
@@ -206,11 +207,24 @@ class Dispatcher:
         # batch and no second hop comes back from one (``_commit``).
         await self._go_on(await asyncio.to_thread(self._prepare, rid, loaded))
 
-    def prepared(self, rid: RequestId, loaded: Loaded) -> Callable[[], Awaitable[None]]:
-        """``process``'s blocking first part, run here (the worker pool's claim thread runs it
-        for every job it claimed: ``WorkerPool``'s ``prepare_loaded``); what is left, for the
-        event loop."""
-        return partial(self._go_on, self._prepare(rid, loaded))
+    def prepared(self, claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        """``process``'s blocking first part for each claimed job, run here (the worker pool's
+        claim thread runs it: ``WorkerPool``'s ``prepare_loaded``), their devices' facts read
+        together (``StepFacts.ahead``); what is left of each, for the event loop, in order (one
+        that raises for a job whose first part raised)."""
+        ahead = (
+            self.facts.ahead([rid.target for rid, _ in claimed])
+            if isinstance(self.facts, StepFacts)
+            else nullcontext()
+        )
+        rests: list[Rest] = []
+        with ahead:
+            for rid, loaded in claimed:
+                try:
+                    rests.append(partial(self._go_on, self._prepare(rid, loaded)))
+                except Exception as exc:
+                    rests.append(raising(exc))
+        return rests
 
     async def _go_on(self, ready: _Ready | _Cancel | None) -> None:
         """From the sealed instruction on: its advance, the S1SP, the end."""

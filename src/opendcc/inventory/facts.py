@@ -115,6 +115,19 @@ def read_facts(engine: Engine, device_id: Eui64) -> DeviceFacts | None:
     return _facts_of(rows)
 
 
+def read_many(engine: Engine, device_ids: Collection[Eui64]) -> dict[Eui64, DeviceFacts | None]:
+    """Each device's facts as they stand in the database now, absent devices as None: one
+    SELECT per ``_CHUNK`` devices, each one consistent snapshot."""
+    ids = sorted({str(d) for d in device_ids})
+    grouped: dict[str, list[Any]] = {d: [] for d in ids}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for row in conn.execute(_QUERY.where(devices.c.device_id.in_(chunk))):
+                grouped[row.device_id].append(row)
+    return {Eui64.parse(d): _facts_of(rows) for d, rows in grouped.items()}
+
+
 def _facts_of(rows: Sequence[Any]) -> DeviceFacts | None:
     if not rows:
         return None
@@ -144,20 +157,17 @@ class FactsReader:
     def fresh(self, device_id: Eui64) -> DeviceFacts | None:
         return read_facts(self.engine, device_id)
 
+    def fresh_many(self, device_ids: Collection[Eui64]) -> dict[Eui64, DeviceFacts | None]:
+        """``fresh`` for many devices, in a few reads (one per ``_CHUNK``)."""
+        return read_many(self.engine, device_ids)
+
     def cached(self, device_id: Eui64) -> DeviceFacts | None:
         return self._cache.get(device_id, lambda: read_facts(self.engine, device_id))
 
     def prefetch(self, device_ids: Collection[Eui64]) -> None:
         """Cache the facts of many devices in a few queries (a schedule's runs ahead of them),
         absent devices as None."""
-        ids = sorted({str(d) for d in device_ids})
-        grouped: dict[str, list[Any]] = {d: [] for d in ids}
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                for row in conn.execute(_QUERY.where(devices.c.device_id.in_(chunk))):
-                    grouped[row.device_id].append(row)
-        self._cache.put_many((Eui64.parse(d), _facts_of(rows)) for d, rows in grouped.items())
+        self._cache.put_many(read_many(self.engine, device_ids).items())
 
     def clear(self) -> None:
         self._cache.clear()

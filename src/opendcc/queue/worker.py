@@ -15,9 +15,10 @@ Given ``process_loaded`` and the embedded job table (``JobQueue``), one claim le
 due jobs and reads each one's stored request in the same read (``JobQueue.claim_loaded``), so
 processing a job starts without reading it again.
 
-Given ``prepare_loaded`` as well, the claim's thread also takes each job it claimed through its
-blocking first part (``prepare_loaded``: the reads and the checks, in the store's threads) and
-hands the event loop only what is left (the continuation it returns). One thread hop then
+Given ``prepare_loaded`` as well, the claim's thread also takes the jobs it claimed through their
+blocking first part (``prepare_loaded``, given them all at once: the reads and the checks, in
+the store's threads) and hands the event loop only what is left of each (the continuations it
+returns, in order; a job whose first part raised gets one that raises it again). One thread hop then
 serves a whole claim, instead of one a job: the hop (a pool submit, two futures chained across
 threads, a wake-up each way) had cost about as much CPU as a signature. A claim then takes at
 most ``PREPARED_PER_CLAIM`` jobs, so the first of them waits for few others' first parts.
@@ -46,7 +47,7 @@ RETRY_AFTER = timedelta(seconds=5)
 PREPARED_PER_CLAIM = 16
 # What is left of a prepared job, for the event loop.
 Rest = Callable[[], Awaitable[None]]
-Prepare = Callable[[RequestId, Loaded], Rest]
+Prepare = Callable[[list[tuple[RequestId, Loaded]]], list[Rest]]
 
 
 class WorkerPool:
@@ -144,7 +145,7 @@ class WorkerPool:
             reserved = max(0, self.reserved - (room - take))
             loaded = self.jobs.claim_loaded(self.owner, now, take, reserved, self.urgent)
             if self.prepare_loaded is not None:
-                return [(rid, self._prepared(rid, stored)) for rid, stored in loaded]
+                return list(zip([rid for rid, _ in loaded], self._prepared(loaded), strict=True))
             return [(rid, stored) for rid, stored in loaded]
         claimed: list[RequestId] = []
         if self.reserved:
@@ -154,19 +155,19 @@ class WorkerPool:
             claimed += self.jobs.claim(self.owner, now, general)
         return [(rid, None) for rid in claimed]
 
-    def _prepared(self, rid: RequestId, loaded: Loaded) -> Rest:
-        """``prepare_loaded``'s continuation; one that raises what it raised, if it did (the
-        job is retried as any job whose processing failed: ``_one``)."""
+    def _prepared(self, loaded: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        """``prepare_loaded``'s continuations; if it raised, one for each job that raises what
+        it raised (each job is then retried, as any job whose processing failed: ``_one``)."""
         assert self.prepare_loaded is not None
+        if not loaded:
+            return []
         try:
-            return self.prepare_loaded(rid, loaded)
+            rests = self.prepare_loaded(loaded)
         except Exception as exc:
-            failed = exc
-
-            async def reraise() -> None:
-                raise failed
-
-            return reraise
+            return [raising(exc)] * len(loaded)
+        if len(rests) != len(loaded):
+            return [raising(RuntimeError("prepare_loaded lost jobs"))] * len(loaded)
+        return rests
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -187,3 +188,12 @@ class WorkerPool:
     async def drain(self) -> None:
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+
+
+def raising(exc: Exception) -> Rest:
+    """A continuation that raises ``exc`` (a job whose first part failed)."""
+
+    async def rest() -> None:
+        raise exc
+
+    return rest
