@@ -201,8 +201,9 @@ class Dispatcher:
     async def process(self, rid: RequestId, loaded: Loaded | None = None) -> None:
         """Carry one claimed request on; ``loaded``: its stored request when the claim read it
         (``JobQueue.claim_loaded``), else it is read here."""
-        # One thread hop a request on the common path: everything up to the instruction (the
-        # reads, the DCO's check) in a pool thread; its SENT_TO_S1SP write and the end are
+        # One thread hop a request (the embedded worker pool's claims take one for all their
+        # jobs instead: ``prepared``): everything up to the instruction (the reads, the DCO's
+        # check) in a pool thread; its SENT_TO_S1SP write and the end are
         # group-commit work awaited from the event loop, so no pool thread sits blocked on a
         # batch and no second hop comes back from one (``_commit``).
         await self._go_on(await asyncio.to_thread(self._prepare, rid, loaded))

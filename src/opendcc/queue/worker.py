@@ -18,10 +18,12 @@ processing a job starts without reading it again.
 Given ``prepare_loaded`` as well, the claim's thread also takes the jobs it claimed through their
 blocking first part (``prepare_loaded``, given them all at once: the reads and the checks, in
 the store's threads) and hands the event loop only what is left of each (the continuations it
-returns, in order; a job whose first part raised gets one that raises it again). One thread hop then
-serves a whole claim, instead of one a job: the hop (a pool submit, two futures chained across
-threads, a wake-up each way) had cost about as much CPU as a signature. A claim then takes at
-most ``PREPARED_PER_CLAIM`` jobs, so the first of them waits for few others' first parts.
+returns, in order; a job whose first part raised gets one that raises it again). One thread
+hop then serves a whole claim, instead of one a job: the hop (a pool submit, two futures
+chained across threads, a wake-up each way) had cost about as much CPU as a signature, and
+the first parts now run in one thread at a time (claims are made one after the other) where up
+to 32 pool threads ran them, contending for the GIL. A claim then takes at most
+``PREPARED_PER_CLAIM`` jobs, so the first of them waits for few others' first parts.
 """
 
 from __future__ import annotations
