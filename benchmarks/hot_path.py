@@ -96,15 +96,37 @@ def _time_stages() -> None:
         setattr(owner, name, timed)
 
 
+class _CountedEcdsa(ec.ECDSA):
+    """An ``ec.ECDSA`` that counts the signs and verifies it serves: each reads its hash
+    algorithm once (cryptography's sign and verify alike)."""
+
+    @property
+    def algorithm(self) -> Any:
+        COUNTS["ECDSA"] += 1
+        return super().algorithm
+
+
 def _count_ecdsa() -> None:
-    """Count ECDSA signs and verifies: every one builds an ``ec.ECDSA`` algorithm object."""
+    """Count ECDSA signs and verifies: the algorithm objects the hot path made once (the DCO's,
+    XMLDSig's, the adapter's) and every one built per call."""
+    import opendcc.dco.check
+    import opendcc.duis.xmldsig
+    import opendcc.s1sp.adapter
+
     plain = ec.ECDSA
 
     def counted(algorithm: Any, *args: Any, **kwargs: Any) -> Any:
-        COUNTS["ECDSA"] += 1
-        return plain(algorithm, *args, **kwargs)
+        return _CountedEcdsa(algorithm, *args, **kwargs)
 
     ec.ECDSA = counted  # type: ignore[assignment,misc]
+    for module, name in (
+        (opendcc.dco.check, "ECDSA_SHA256"),
+        (opendcc.duis.xmldsig, "_ECDSA_SHA256"),
+        (opendcc.s1sp.adapter, "_ECDSA_SHA256"),
+    ):
+        made: Any = getattr(module, name)
+        assert isinstance(made, plain)
+        setattr(module, name, _CountedEcdsa(made.algorithm))
 
 
 def _count_c14n() -> None:

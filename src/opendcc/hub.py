@@ -165,7 +165,7 @@ class Hub:
         # by both in a dispatch step: opendcc.dsp.stepfacts): see docs/access-control.md.
         self.facts = self.inventory.facts
         self.access = AccessControl(self.catalogue, self.users, self.inventory, self.facts.cached)
-        self.step_facts = StepFacts(self.facts.fresh)
+        self.step_facts = StepFacts(self.facts.fresh, self.facts.fresh_many)
         self.recheck = self.access.with_facts(self.step_facts)
         self.registry = register_all(Registry())
         self.smi_updates = SmiUpdates(self.engine, self.inventory, self.registry.profiles())
@@ -310,6 +310,7 @@ class Hub:
             poll=poll,
             heartbeat=running.lease.total_seconds() / 3,
             process_loaded=self.dispatcher.process,
+            prepare_loaded=self.dispatcher.prepared,
         )
         self.front_door = FrontDoor(
             engine=self.engine,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import pickle
 
 import pytest
 from hypothesis import given
@@ -62,3 +63,21 @@ def test_out_of_range_values_are_refused() -> None:
         Eui64(1 << 64)
     with pytest.raises(ValueError):
         Eui64(-1)
+
+
+@given(eui_values)
+def test_the_kept_text_is_the_canonical_text_and_changes_no_comparison(value: int) -> None:
+    eui, fresh = Eui64(value), Eui64(value)
+    first = str(eui)
+    assert first == eui.value.to_bytes(8, "big").hex("-").upper() == str(eui)
+    assert eui == fresh and hash(eui) == hash(fresh) and not eui < fresh  # one printed, one not
+    assert repr(eui) == f"Eui64('{first}')"
+    assert pickle.loads(pickle.dumps(eui)) == eui
+
+
+def test_a_text_read_again_reads_the_same_and_a_bad_one_is_refused_every_time() -> None:
+    text = "90b3d51f30010000"
+    assert Eui64.parse(text) == Eui64.parse(text.upper()) == Eui64(0x90B3D51F30010000)
+    for _ in range(2):
+        with pytest.raises(InvalidIdentifier):
+            Eui64.parse("90b3d51f3001000g")

@@ -4,6 +4,7 @@ User no longer authorised, which the DCO refuses (the User also gets DCC alert N
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,12 +15,15 @@ from opendcc import hub as hub_module
 from opendcc.catalogue import UserRole
 from opendcc.config import load
 from opendcc.core.clock import FixedClock
+from opendcc.core.errors import DuisError
+from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import Endpoint
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.xml import parse_xml, sr
 from opendcc.hub import Hub
 from opendcc.inventory import InventoryStore
+from opendcc.inventory.facts import DeviceFacts
 from opendcc.inventory.restriction import Restrictions
 from opendcc.s1sp.cohorts import register_all
 from opendcc.s1sp.contract import Registry
@@ -27,6 +31,7 @@ from opendcc.service import performance
 from opendcc.sim import scenario
 from opendcc.sim.user import SimulatedUser
 from opendcc.smki import SigningCredentials
+from opendcc.store.requests import Loaded
 from opendcc.store.tables import outbox
 from opendcc.store.users import UserStatus
 
@@ -167,4 +172,58 @@ def test_the_route_and_the_dco_share_one_fresh_read_of_the_device_a_step(
     hub.step_facts(METER)
     hub.step_facts(METER)
     assert len(reads) == 4
+    hub.engine.dispose()
+
+
+def test_a_claims_jobs_read_their_devices_facts_together_and_fail_alone(
+    tmp_path: Path,
+) -> None:
+    """The worker pool's claim thread prepares a claim's jobs together (``prepared``): their
+    devices' facts are one read for the claim (``StepFacts.ahead``), no read of its own a step;
+    a job whose first part raises gets a continuation that raises it, and the others go on.
+    The next claim reads afresh: a change made between two claims is seen (E4)."""
+    hub, supplier = _hub(tmp_path)
+    other = scenario.METERS[1].device_id
+    assert other != METER
+    singles: list[Eui64] = []
+    many: list[list[Eui64]] = []
+    fresh, fresh_many = hub.facts.fresh, hub.facts.fresh_many
+
+    def one(device: Eui64) -> DeviceFacts | None:
+        singles.append(device)
+        return fresh(device)
+
+    def several(devices: Collection[Eui64]) -> dict[Eui64, DeviceFacts | None]:
+        many.append(sorted(devices))
+        return fresh_many(devices)
+
+    hub.step_facts._fresh = one
+    hub.step_facts._fresh_many = several
+
+    def accepted(meter: Eui64) -> tuple[RequestId, Loaded]:
+        body = supplier.request("4.1.1", meter)
+        assert hub.front_door.handle(Endpoint.SEND, body).code == "I99"
+        header = parse_xml(body).findtext(f"{sr('Header')}/{sr('RequestID')}") or ""
+        rid = RequestId.parse(header)
+        loaded = hub.requests.load(rid)
+        assert loaded is not None
+        return rid, loaded
+
+    first, second, third = accepted(METER), accepted(other), accepted(METER)
+    broken = (second[0], Loaded(second[1].outcome, b"<not-duis/>"))
+    rests = hub.dispatcher.prepared([first, broken, third])
+    assert len(rests) == 3 and singles == []
+    assert many == [sorted([METER, other, METER])]
+    with pytest.raises(DuisError):
+        asyncio.run(rests[1]())
+    # A change between two claims: the next claim's one read sees it.
+    mpan = scenario.METERS[0].mpxn
+    assert mpan is not None
+    InventoryStore(hub.engine).registrations.change_supplier(
+        mpan, UserRole.IS, scenario.OTHER_SUPPLIER, NOW - timedelta(seconds=1)
+    )
+    hub.dispatcher.prepared([third, second])
+    assert len(many) == 2 and singles == []
+    assert hub.requests.state(third[0]) is RequestState.FAILED
+    assert _answers(hub, third[0]) == ["E4", "N13"]  # refused by the DCO, and alerted
     hub.engine.dispose()

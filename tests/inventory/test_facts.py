@@ -152,3 +152,28 @@ def test_prefetched_facts_answer_like_read_ones_without_a_query(engine: Engine) 
         assert cold.facts.cached(ABSENT) is None
     assert seen == []
     assert expected is not None and expected.restricted is True
+
+
+def test_a_claims_few_devices_read_together_answer_like_each_read_alone(engine: Engine) -> None:
+    """``fresh_many``: a few devices (a worker's claim) in one SELECT on the DBAPI cursor, a
+    long list through Core in chunks; each device's facts as ``fresh`` reads them, absent ones
+    as None, repeats read once."""
+    inventory = store(engine)
+    other = Eui64.parse("00-DB-12-34-56-78-90-A1")
+    inventory.put_devices(
+        [Device(other, DeviceType.GSME, SmiStatus.COMMISSIONED, "M", "X", "c", None)], NOW
+    )
+    Restrictions(engine, inventory).change(
+        METER, restricted=True, by=GAINING, reason="consumer", now=SWITCH
+    )
+    alone = {d: inventory.facts.fresh(d) for d in (METER, other, ABSENT)}
+    assert alone[METER] is not None and alone[METER].holders and alone[other] is not None
+    with statements(engine) as seen:
+        assert inventory.facts.fresh_many([METER, other, ABSENT, METER]) == alone
+    assert len(seen) == 1 and " IN " in seen[0]
+    many = [Eui64(ABSENT.value + n) for n in range(1, 40)]
+    assert inventory.facts.fresh_many([METER, *many]) == {
+        METER: alone[METER],
+        **dict.fromkeys(many),
+    }
+    assert inventory.facts.fresh_many([]) == {}

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.queue import jobs as jobs_module
 from opendcc.queue.jobs import JobQueue
-from opendcc.queue.worker import WorkerPool
+from opendcc.queue.worker import PREPARED_PER_CLAIM, RETRY_AFTER, Rest, WorkerPool
 from opendcc.store.requests import Loaded, NewRequest, RequestStore
 
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
@@ -94,6 +96,25 @@ def test_a_claim_reads_each_jobs_request_with_it(engine: Engine) -> None:
     assert jobs.claim_loaded("c", NOW + timedelta(seconds=2), room=5) == []  # all leased
 
 
+def test_a_claims_read_gives_what_the_request_store_reads(engine: Engine) -> None:
+    """The claim's read runs on the DBAPI cursor: every column comes back as the store's own
+    read gives it (a date-time as an aware UTC datetime, the predecessor, the document)."""
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    due = NOW + timedelta(days=2, microseconds=250)
+    later = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:77")
+    with engine.begin() as conn:
+        requests.accept_in(conn, NewRequest(RIDS[0], "4.1.1", 1, b"\x00<doc/>\xff"), NOW)
+        requests.accept_in(conn, NewRequest(later, "4.1.1", 1, b"<doc/>", due, RIDS[0]), NOW)
+        jobs.enqueue_in(conn, RIDS[0], NOW)
+        jobs.enqueue_in(conn, later, NOW)
+    claimed = dict(jobs.claim_loaded("a", NOW + timedelta(seconds=1), room=5))
+    assert claimed == {rid: requests.load(rid) for rid in (RIDS[0], later)}
+    assert claimed[later].outcome.execute_at == due
+    assert claimed[later].outcome.preceding_request_id == RIDS[0]
+    assert claimed[RIDS[0]].document == b"\x00<doc/>\xff"
+
+
 def test_a_claim_keeps_the_reserved_slots_for_urgent_jobs(engine: Engine) -> None:
     jobs = queued(engine)
     urgent = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9")
@@ -130,14 +151,16 @@ def test_a_job_put_off_or_parked_after_the_read_is_not_won(
     assert jobs.claim_loaded("b", NOW + timedelta(seconds=36), room=5)[0][0] == RIDS[2]
 
 
-@pytest.mark.parametrize("loaded", [False, True], ids=["claim", "claim_loaded"])
-def test_reserved_workers_take_only_urgent_jobs(engine: Engine, loaded: bool) -> None:
+@pytest.mark.parametrize(
+    "loaded", [False, True, "prepared"], ids=["claim", "claim_loaded", "prepare_loaded"]
+)
+def test_reserved_workers_take_only_urgent_jobs(engine: Engine, loaded: bool | str) -> None:
     """Two slots, one reserved: a backlog of reads runs one at a time, and an urgent job
     arriving behind it starts at once."""
     asyncio.run(_reserved_slot(engine, loaded))
 
 
-async def _reserved_slot(engine: Engine, loaded: bool) -> None:
+async def _reserved_slot(engine: Engine, loaded: bool | str) -> None:
     jobs = JobQueue(engine, lease=timedelta(seconds=30))
     requests = RequestStore(engine)
     reads = [
@@ -163,6 +186,9 @@ async def _reserved_slot(engine: Engine, loaded: bool) -> None:
         assert stored.outcome.request_id == rid and stored.document == b"<doc/>"
         await process(rid)
 
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        return [partial(process_loaded, rid, stored) for rid, stored in claimed]
+
     pool = WorkerPool(
         jobs,
         process,
@@ -171,6 +197,7 @@ async def _reserved_slot(engine: Engine, loaded: bool) -> None:
         poll=0.01,
         reserved=1,
         process_loaded=process_loaded if loaded else None,
+        prepare_loaded=prepare_loaded if loaded == "prepared" else None,
     )
     task = asyncio.create_task(pool.run())
     await asyncio.sleep(0.2)
@@ -186,6 +213,73 @@ async def _reserved_slot(engine: Engine, loaded: bool) -> None:
     task.cancel()
     await pool.drain()
     assert sorted(map(str, running)) == sorted(map(str, [*reads, topup]))
+
+
+def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
+    """With ``prepare_loaded``, the thread that claimed runs each job's first part (one hop a
+    claim, not one a job), a claim takes at most ``PREPARED_PER_CLAIM`` jobs, and a job whose
+    claim whose first part raised is put off for a retry while the next claim's go on."""
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    many = PREPARED_PER_CLAIM + 4
+    rids = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
+        for n in range(100, 100 + many)
+    ]
+    with engine.begin() as conn:
+        for rid in rids:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW)
+    claims: list[int] = []
+    plain_claim = jobs.claim_loaded
+
+    def claim_loaded(*args: Any, **kwargs: Any) -> list[tuple[RequestId, Loaded]]:
+        claimed = plain_claim(*args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    prepared_in: dict[RequestId, int] = {}
+    carried: list[RequestId] = []
+
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        for rid, _ in claimed:
+            prepared_in[rid] = threading.get_ident()
+        if rids[1] in [rid for rid, _ in claimed]:
+            raise RuntimeError("a store that failed for this claim")
+
+        async def rest(rid: RequestId) -> None:
+            assert threading.get_ident() == loop_thread
+            carried.append(rid)
+            with engine.begin() as conn:
+                jobs.complete_in(conn, rid)
+
+        return [partial(rest, rid) for rid, _ in claimed]
+
+    async def process(rid: RequestId) -> None:
+        raise AssertionError("every job goes through prepare_loaded")
+
+    async def main() -> None:
+        pool = WorkerPool(jobs, process, FixedClock(NOW), poll=0.01, prepare_loaded=prepare_loaded)
+        task = asyncio.create_task(pool.run())
+        for _ in range(200):
+            if len(carried) == many - PREPARED_PER_CLAIM:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await pool.drain()
+
+    loop_thread = threading.get_ident()
+    asyncio.run(main())
+    assert claims[:2] == [PREPARED_PER_CLAIM, 4]
+    first = {prepared_in[rid] for rid in rids[:PREPARED_PER_CLAIM]}
+    assert len(first) == 1 and loop_thread not in first
+    # The claim whose first part raised is put off, every job of it, RETRY_AFTER later; the
+    # next claim's jobs went on.
+    assert sorted(map(str, carried)) == sorted(map(str, rids[PREPARED_PER_CLAIM:]))
+    assert jobs.claim("b", NOW + timedelta(seconds=1)) == []
+    again = jobs.claim("b", NOW + RETRY_AFTER + timedelta(seconds=31))
+    assert sorted(map(str, again)) == sorted(map(str, rids[:PREPARED_PER_CLAIM]))
 
 
 def test_a_live_worker_renews_its_leases(engine: Engine) -> None:

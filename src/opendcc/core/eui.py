@@ -7,8 +7,9 @@ print the canonical upper-case hyphenated form.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from opendcc.core.errors import DuisError
@@ -22,6 +23,9 @@ class Eui64:
     """A 64-bit Extended Unique Identifier, held as an integer."""
 
     value: int
+    # The canonical text, written at the first ``str`` and kept: a request's path prints the
+    # same few identifiers dozens of times (store keys, RequestIDs, the Response's header).
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.value < 1 << 64:
@@ -30,12 +34,8 @@ class Eui64:
     @classmethod
     def parse(cls, text: str) -> Self:
         """Parse ``XX-XX-XX-XX-XX-XX-XX-XX`` or ``XXXXXXXXXXXXXXXX``, any case."""
-        stripped = text.strip()
-        if _HYPHENATED.fullmatch(stripped):
-            return cls(int(stripped.replace("-", ""), 16))
-        if _BARE.fullmatch(stripped):
-            return cls(int(stripped, 16))
-        raise InvalidIdentifier(f"not an EUI-64: {text!r}")
+        read = _parse(text)
+        return read if type(read) is cls else cls(read.value)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
@@ -52,11 +52,27 @@ class Eui64:
         return f"{self.value:016X}"
 
     def __str__(self) -> str:
-        # On every hot path (store keys, logs): bytes.hex does the grouping in C.
-        return self.value.to_bytes(8, "big").hex("-").upper()
+        text = self._text
+        if text is None:  # bytes.hex does the grouping in C
+            text = self.value.to_bytes(8, "big").hex("-").upper()
+            object.__setattr__(self, "_text", text)
+        return text
 
     def __repr__(self) -> str:
         return f"Eui64('{self}')"
+
+
+# The same identifiers (the Users, the DCC, a fleet's busy meters) are read again and again: the
+# last few thousand texts read are kept with what they read as (the values are immutable). Text
+# that is not an identifier raises every time, and is never kept.
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Eui64:
+    stripped = text.strip()
+    if _HYPHENATED.fullmatch(stripped):
+        return Eui64(int(stripped.replace("-", ""), 16))
+    if _BARE.fullmatch(stripped):
+        return Eui64(int(stripped, 16))
+    raise InvalidIdentifier(f"not an EUI-64: {text!r}")
 
 
 class InvalidIdentifier(DuisError, ValueError):

@@ -7,7 +7,7 @@ for, and the counter an unsigned 64-bit number that must rise strictly for each 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from opendcc.core.errors import DuisError
@@ -21,6 +21,8 @@ class RequestId:
     originator: Eui64
     target: Eui64
     counter: int
+    # The text, written at the first ``str`` and kept (the store's key, printed many times).
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.counter <= COUNTER_MAX:
@@ -50,7 +52,11 @@ class RequestId:
         return RequestId(self.target, self.originator, self.counter)
 
     def __str__(self) -> str:
-        return f"{self.originator}:{self.target}:{self.counter}"
+        text = self._text
+        if text is None:
+            text = f"{self.originator}:{self.target}:{self.counter}"
+            object.__setattr__(self, "_text", text)
+        return text
 
 
 class InvalidRequestId(DuisError, ValueError):

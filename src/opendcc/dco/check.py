@@ -41,6 +41,7 @@ from opendcc.smki.certificates import CertificateInfo
 from opendcc.smki.credentials import SigningCredentials
 
 SHA256 = hashes.SHA256()
+ECDSA_SHA256 = ec.ECDSA(SHA256)  # made once: every countersignature, check and seal takes it
 
 
 class DcoRejected(DuisError):
@@ -67,7 +68,7 @@ def countersign(
     instruction: Instruction, document: bytes, dsp: SigningCredentials
 ) -> Countersigned:
     request_digest = hashlib.sha256(document).digest()
-    signature = dsp.key.sign(_signed_bytes(instruction, request_digest), ec.ECDSA(hashes.SHA256()))
+    signature = dsp.key.sign(_signed_bytes(instruction, request_digest), ECDSA_SHA256)
     return Countersigned(instruction, request_digest, signature)
 
 
@@ -110,7 +111,7 @@ class DualControl:
     def seal(self, instruction: Instruction) -> Sealed:
         """The DCO's countersignature on an instruction it has checked (or the DCC's own, such
         as a migration device test)."""
-        return Sealed(instruction, self._key.sign(instruction.canonical(), ec.ECDSA(SHA256)))
+        return Sealed(instruction, self._key.sign(instruction.canonical(), ECDSA_SHA256))
 
     def check(self, countersigned: Countersigned, document: bytes, now: datetime) -> Sealed:
         instruction = countersigned.instruction
@@ -118,7 +119,7 @@ class DualControl:
             self._dsp_key.verify(
                 countersigned.signature,
                 _signed_bytes(instruction, countersigned.request_digest),
-                ec.ECDSA(hashes.SHA256()),
+                ECDSA_SHA256,
             )
         except InvalidSignature:
             raise DcoRejected(

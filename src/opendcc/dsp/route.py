@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol, TypeVar
 
 from lxml import etree
@@ -58,6 +59,7 @@ from opendcc.inventory import InventoryStore
 from opendcc.inventory.facts import DeviceFacts
 from opendcc.queue.jobs import JobQueue, WorkQueue
 from opendcc.queue.outbox import Message, Outbox
+from opendcc.queue.worker import Rest, raising
 from opendcc.s1sp.contract import Instruction, Outcome, OutcomeStatus, S1spAdapter, Sealed
 from opendcc.smki.credentials import SigningCredentials
 from opendcc.store.group import GroupCommit
@@ -199,11 +201,34 @@ class Dispatcher:
     async def process(self, rid: RequestId, loaded: Loaded | None = None) -> None:
         """Carry one claimed request on; ``loaded``: its stored request when the claim read it
         (``JobQueue.claim_loaded``), else it is read here."""
-        # One thread hop a request on the common path: everything up to the instruction (the
-        # reads, the DCO's check) in a pool thread; its SENT_TO_S1SP write and the end are
+        # One thread hop a request (the embedded worker pool's claims take one for all their
+        # jobs instead: ``prepared``): everything up to the instruction (the reads, the DCO's
+        # check) in a pool thread; its SENT_TO_S1SP write and the end are
         # group-commit work awaited from the event loop, so no pool thread sits blocked on a
         # batch and no second hop comes back from one (``_commit``).
-        ready = await asyncio.to_thread(self._prepare, rid, loaded)
+        await self._go_on(await asyncio.to_thread(self._prepare, rid, loaded))
+
+    def prepared(self, claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        """``process``'s blocking first part for each claimed job, run here (the worker pool's
+        claim thread runs it: ``WorkerPool``'s ``prepare_loaded``), their devices' facts read
+        together (``StepFacts.ahead``); what is left of each, for the event loop, in order (one
+        that raises for a job whose first part raised)."""
+        ahead = (
+            self.facts.ahead([rid.target for rid, _ in claimed])
+            if isinstance(self.facts, StepFacts)
+            else nullcontext()
+        )
+        rests: list[Rest] = []
+        with ahead:
+            for rid, loaded in claimed:
+                try:
+                    rests.append(partial(self._go_on, self._prepare(rid, loaded)))
+                except Exception as exc:
+                    rests.append(raising(exc))
+        return rests
+
+    async def _go_on(self, ready: _Ready | _Cancel | None) -> None:
+        """From the sealed instruction on: its advance, the S1SP, the end."""
         if ready is None:
             return
         if isinstance(ready, _Cancel):

@@ -47,6 +47,8 @@ ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 _SCALAR_BYTES = 32  # P-256
+# The signature algorithm object, made once (immutable; every sign and verify takes it).
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 # The exclusive C14N of the SignedInfo ``sign`` builds, when its prefix is ``ds``: only ds is
 # visibly used in it (the attributes are unprefixed), so it declares ds itself whatever the
@@ -78,9 +80,7 @@ def text_signature(signed_c14n: bytes, credentials: SigningCredentials) -> tuple
     tree path; the issuer must hold no character C14N and the serialiser write apart (callers
     check it and take the tree path otherwise)."""
     digest = base64.b64encode(hashlib.sha256(signed_c14n).digest()).decode()
-    der = credentials.key.sign(
-        SIGNED_INFO_C14N.format(digest=digest).encode(), ec.ECDSA(hashes.SHA256())
-    )
+    der = credentials.key.sign(SIGNED_INFO_C14N.format(digest=digest).encode(), _ECDSA_SHA256)
     r, s = decode_dss_signature(der)
     value = base64.b64encode(
         r.to_bytes(_SCALAR_BYTES, "big") + s.to_bytes(_SCALAR_BYTES, "big")
@@ -171,7 +171,7 @@ def sign(element: etree._Element, credentials: SigningCredentials) -> etree._Ele
         canonical = SIGNED_INFO_C14N.format(digest=digest_value).encode()
     else:
         canonical = _c14n_signed_info(signed_info)
-    der = credentials.key.sign(canonical, ec.ECDSA(hashes.SHA256()))
+    der = credentials.key.sign(canonical, _ECDSA_SHA256)
     r, s = decode_dss_signature(der)
     raw = r.to_bytes(_SCALAR_BYTES, "big") + s.to_bytes(_SCALAR_BYTES, "big")
     etree.SubElement(signature, ds("SignatureValue")).text = base64.b64encode(raw).decode()
@@ -234,7 +234,7 @@ def verify(
         public_key.verify(
             encode_dss_signature(r, s),
             _c14n_signed_info(parsed.signed_info),
-            ec.ECDSA(hashes.SHA256()),
+            _ECDSA_SHA256,
         )
     except InvalidSignature:
         raise SignatureInvalid(

@@ -11,6 +11,7 @@ re-checks (the route's, and the DCO's own, independent one) each make this one r
 
 from __future__ import annotations
 
+import functools
 from collections import namedtuple
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from opendcc.store.cache import TtlCache
 from opendcc.store.tables import devices, registrations, restrictions
 
 _CHUNK = 500  # devices per IN (...) query
+_FEW = 32  # at most this many devices: one statement compiled for their number, on the DBAPI
 
 # Who held a role, latest registration first: (effective from, User).
 History = tuple[tuple[datetime, Eui64], ...]
@@ -63,24 +65,32 @@ _BY_ID = _QUERY.where(devices.c.device_id == bindparam("device_id"))
 
 
 class _Compiled:
-    """``_BY_ID`` compiled once for a dialect, with its columns' result processors: run on the
-    DBAPI cursor, it costs a SELECT and no SQLAlchemy execute, and on SQLite (autocommit
-    connections) no BEGIN either: one statement reads one consistent snapshot by itself."""
+    """``_BY_ID`` (or, for ``count`` devices, the same read of an IN list) compiled once for a
+    dialect, with its columns' result processors: run on the DBAPI cursor, it costs a SELECT
+    and no SQLAlchemy execute, and on SQLite (autocommit connections) no BEGIN either: one
+    statement reads one consistent snapshot by itself."""
 
-    def __init__(self, dialect: Dialect) -> None:
-        compiled = _BY_ID.compile(dialect=dialect)
+    def __init__(self, dialect: Dialect, count: int = 1) -> None:
+        statement = (
+            _BY_ID
+            if count == 1
+            else _QUERY.where(devices.c.device_id.in_([bindparam(f"d{i}") for i in range(count)]))
+        )
+        self.names = ["device_id"] if count == 1 else [f"d{i}" for i in range(count)]
+        compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
-        self.positional = bool(compiled.positional)
-        columns = list(_BY_ID.selected_columns)
+        self.order = list(compiled.positiontup or ()) if compiled.positional else None
+        columns = list(statement.selected_columns)
         self.processors = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         ]
         self.row = _row_type([str(c.key) for c in columns])
 
-    def rows(self, raw: Any, device_id: Eui64) -> list[Any]:
+    def rows(self, raw: Any, device_ids: Sequence[str]) -> list[Any]:
+        values = dict(zip(self.names, device_ids, strict=True))
+        params: Any = values if self.order is None else tuple(values[n] for n in self.order)
         cursor = raw.cursor()
         try:
-            params: Any = (str(device_id),) if self.positional else {"device_id": str(device_id)}
             cursor.execute(self.sql, params)
             found = cursor.fetchall()
         finally:
@@ -97,22 +107,42 @@ def _row_type(names: list[str]) -> Any:
     return namedtuple("_Row", names)  # names known only at run time
 
 
-_compiled: dict[str, _Compiled] = {}
+@functools.lru_cache(maxsize=64)
+def _compiled(dialect: Dialect, count: int) -> _Compiled:
+    return _Compiled(dialect, count)
+
+
+def _read(engine: Engine, device_ids: Sequence[str]) -> list[Any]:
+    compiled = _compiled(engine.dialect, len(device_ids))
+    raw = engine.raw_connection()
+    try:
+        return compiled.rows(raw, device_ids)
+    finally:
+        raw.close()  # back to the pool, which ends any transaction the driver opened
 
 
 def read_facts(engine: Engine, device_id: Eui64) -> DeviceFacts | None:
     """The device's facts as they stand in the database now (one SELECT), or None when the
     device is not in the inventory."""
-    dialect = engine.dialect
-    compiled = _compiled.get(dialect.name)
-    if compiled is None:
-        compiled = _compiled[dialect.name] = _Compiled(dialect)
-    raw = engine.raw_connection()
-    try:
-        rows = compiled.rows(raw, device_id)
-    finally:
-        raw.close()  # back to the pool, which ends any transaction the driver opened
-    return _facts_of(rows)
+    return _facts_of(_read(engine, [str(device_id)]))
+
+
+def read_many(engine: Engine, device_ids: Collection[Eui64]) -> dict[Eui64, DeviceFacts | None]:
+    """Each device's facts as they stand in the database now, absent devices as None: one
+    SELECT per ``_CHUNK`` devices, each one consistent snapshot. A claim's few devices (the
+    worker's) are read as ``read_facts`` reads one; a long list (a schedule's) through Core."""
+    ids = sorted({str(d) for d in device_ids})
+    grouped: dict[str, list[Any]] = {d: [] for d in ids}
+    if len(ids) <= _FEW:
+        for row in _read(engine, ids) if ids else ():
+            grouped[row.device_id].append(row)
+    else:
+        with engine.connect() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                for row in conn.execute(_QUERY.where(devices.c.device_id.in_(chunk))):
+                    grouped[row.device_id].append(row)
+    return {Eui64.parse(d): _facts_of(rows) for d, rows in grouped.items()}
 
 
 def _facts_of(rows: Sequence[Any]) -> DeviceFacts | None:
@@ -144,20 +174,17 @@ class FactsReader:
     def fresh(self, device_id: Eui64) -> DeviceFacts | None:
         return read_facts(self.engine, device_id)
 
+    def fresh_many(self, device_ids: Collection[Eui64]) -> dict[Eui64, DeviceFacts | None]:
+        """``fresh`` for many devices, in a few reads (one per ``_CHUNK``)."""
+        return read_many(self.engine, device_ids)
+
     def cached(self, device_id: Eui64) -> DeviceFacts | None:
         return self._cache.get(device_id, lambda: read_facts(self.engine, device_id))
 
     def prefetch(self, device_ids: Collection[Eui64]) -> None:
         """Cache the facts of many devices in a few queries (a schedule's runs ahead of them),
         absent devices as None."""
-        ids = sorted({str(d) for d in device_ids})
-        grouped: dict[str, list[Any]] = {d: [] for d in ids}
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                for row in conn.execute(_QUERY.where(devices.c.device_id.in_(chunk))):
-                    grouped[row.device_id].append(row)
-        self._cache.put_many((Eui64.parse(d), _facts_of(rows)) for d, rows in grouped.items())
+        self._cache.put_many(read_many(self.engine, device_ids).items())
 
     def clear(self) -> None:
         self._cache.clear()

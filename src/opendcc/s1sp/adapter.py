@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 FINAL = frozenset({OutcomeStatus.SUCCESS, OutcomeStatus.REJECTED, OutcomeStatus.UNKNOWN_DEVICE})
 LATE_GRACE = 4.0  # a late reply is still awaited for this many times the target
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # made once: every seal checked takes it
 
 Code = TypeVar("Code", bound=Enum)
 
@@ -169,7 +170,7 @@ class CohortAdapter:
         if key is None:
             raise NotCountersigned("this adapter has no DCO key: it carries out nothing")
         try:
-            key.verify(sealed.seal, sealed.instruction.canonical(), ec.ECDSA(hashes.SHA256()))
+            key.verify(sealed.seal, sealed.instruction.canonical(), _ECDSA_SHA256)
         except InvalidSignature:
             raise NotCountersigned(
                 f"instruction {sealed.instruction.request_id} is not countersigned by the DCO"
@@ -180,8 +181,22 @@ class CohortAdapter:
         carrying = asyncio.create_task(self._carry(instruction, target * LATE_GRACE))
         self._carrying.add(carrying)
         carrying.add_done_callback(self._carrying.discard)
-        done, _ = await asyncio.wait({carrying}, timeout=target)
-        if done:
+        # ``asyncio.wait(..., timeout=target)`` without its sets and checks (a request's path
+        # waits here once): woken by the answer or by the target, whichever comes first.
+        waiter = asyncio.get_running_loop().create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        timer = asyncio.get_running_loop().call_later(target, wake)
+        carrying.add_done_callback(wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            carrying.remove_done_callback(wake)
+        if carrying.done():
             return carrying.result()
         carrying.add_done_callback(lambda late: self._late(instruction, late))
         detail = f"no answer within the target response time of {target:g} s"

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, bindparam, update
-from sqlalchemy.sql import Delete, Insert, Update
+from sqlalchemy.sql import Delete, Insert, Select, Update
 
 from opendcc.store.tables import UtcDateTime, request_transitions, service_requests
 
@@ -96,9 +96,10 @@ class RawInsert:
 class RawStatement:
     """An UPDATE, DELETE or INSERT ... SELECT written with named ``bindparam``s, run as one
     DBAPI ``executemany`` over a list of parameter dicts (constants written in the statement,
-    such as ``+ 1`` or ``= NULL``, are bound from the statement itself)."""
+    such as ``+ 1`` or ``= NULL``, are bound from the statement itself); or a SELECT, run
+    once with ``fetch``."""
 
-    def __init__(self, statement: Update | Delete | Insert) -> None:
+    def __init__(self, statement: Update | Delete | Insert | Select[Any]) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
