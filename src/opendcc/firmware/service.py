@@ -263,9 +263,10 @@ class Firmware:
 
     async def distribute_due(self) -> int:
         """One pass: send every due pending row once; returns how many the S1SPs took."""
-        rows = await asyncio.to_thread(
-            self.store.claim, self.clock.now(), self.settings.lease, BATCH
-        )
+        now = self.clock.now()
+        if not await self.store.any_due(now):
+            return 0  # the usual pass: a look, no claim's write transaction
+        rows = await asyncio.to_thread(self.store.claim, now, self.settings.lease, BATCH)
         if not rows:
             return 0
         images = await asyncio.to_thread(self._images, {r.image_hash for r in rows})
