@@ -558,6 +558,7 @@ class Deliverer:
     async def run(self) -> None:
         async with self._client_factory() as client:
             recorder = asyncio.create_task(self._recording(), name="deliverer: recording")
+            ticker = asyncio.create_task(self._ticking(), name="deliverer: poll")
             pruner = (
                 asyncio.create_task(self._pruning(), name="deliverer: pruning")
                 if self.retain
@@ -572,8 +573,9 @@ class Deliverer:
                 await asyncio.gather(*flying, return_exceptions=True)
                 if pruner is not None:
                     pruner.cancel()
+                ticker.cancel()
                 recorder.cancel()
-                await asyncio.gather(recorder, return_exceptions=True)
+                await asyncio.gather(ticker, recorder, return_exceptions=True)
                 # What was posted and taken is recorded before stopping (else it goes again).
                 await asyncio.shield(self._record_now())
 
@@ -611,7 +613,15 @@ class Deliverer:
                 self.wake.clear()
                 if len(self._flying) < self.concurrency:
                     continue  # a slot came free before the clear
-            await woken(self.wake, self.poll)
+            await self.wake.wait()
+
+    async def _ticking(self) -> None:
+        """The poll: a look every ``poll`` s (the safety net for a lost wake-up). One timer for
+        the deliverer's life: a timeout armed and cancelled around every wait cost ~7 % of its
+        CPU at 100 deliveries/s, each delivery waking the claim loop alone."""
+        while True:
+            await asyncio.sleep(self.poll)
+            self.wake.set()
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._flying.discard(task)
