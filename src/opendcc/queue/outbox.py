@@ -505,9 +505,12 @@ class Deliverer:
     flight and work may be due: woken by a commit that put messages in the outbox (this
     process's, or another's through ``processes.wake``), by a slot coming free after a full
     claim, or by the poll. A slow endpoint holds only its own slots. Outcomes are recorded in
-    one commit for whatever finished since the last (``Outbox.record``), off the claim's path.
-    A killed deliverer leaves leased, unrecorded messages: their leases run out and they go
-    again (at least once; the User de-duplicates by the message key, its ResponseID).
+    one commit for whatever finished meanwhile (``Outbox.record_soon``: the group commit,
+    answered on the loop), off the claim's path, after lingering up to ``linger`` for more
+    (at 100 deliveries/s each would otherwise pay a commit alone) unless ``RECORD_BATCH`` wait,
+    one failed, or one was ordered (its successor waits for the record). A killed deliverer
+    leaves leased, unrecorded messages: their leases run out and they go again (at least once;
+    the User de-duplicates by the message key, its ResponseID).
 
     ``sole``: this is the outbox's only deliverer (``opendcc serve``'s, a single process's):
     its claims lease nothing (``Outbox.claim_batch``'s ``holding``), so nothing between a
