@@ -461,3 +461,42 @@ def test_a_deliverer_cancelled_as_it_is_woken_stops(engine: Engine) -> None:
         assert task.cancelled()
 
     asyncio.run(main())
+
+
+def test_a_record_through_the_group_answers_on_the_loop_with_its_result_or_error(
+    tmp_path: Path,
+) -> None:
+    """``record_soon``: committed by the group's writer, answered on the awaiting loop; a
+    failing record's error reaches the awaiter; an awaiter cancelled meanwhile leaves the
+    work committed and nothing raised on the loop."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    box = _responded(engine, 3)
+    box.group = GroupCommit(engine)
+    items = [(c.row_id, c.message) for c in box.claim_batch(NOW, 10, LEASE)]
+
+    errors: list[dict[str, object]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: errors.append(ctx))
+        assert await box.record_soon(items[:1], [], NOW) == []
+        assert box.requests.state(_rid(1)) is RequestState.DELIVERED
+        abandoned = box.record_soon(items[1:2], [], NOW)
+        abandoned.cancel()
+        for _ in range(200):
+            if box.requests.state(_rid(2)) is RequestState.DELIVERED:
+                break
+            await asyncio.sleep(0.01)
+        assert box.requests.state(_rid(2)) is RequestState.DELIVERED
+        naive = NOW.replace(tzinfo=None)  # refused by the store: the record's batch fails
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await box.record_soon(items[2:], [], naive)
+        assert box.requests.state(_rid(3)) is RequestState.RESPONDED  # nothing written
+        await asyncio.sleep(0.05)
+        assert errors == []  # the abandoned answer was dropped, not set on a cancelled future
+
+    try:
+        asyncio.run(main())
+    finally:
+        box.group.close()
+        engine.dispose()
