@@ -17,6 +17,7 @@ from opendcc.dsp.lifecycle import RequestState
 from opendcc.queue.deadletters import DeliveryPolicy
 from opendcc.queue.outbox import Deliverer, Failure, Message, Outbox, backoff
 from opendcc.store import create_engine_for, upgrade
+from opendcc.store.group import GroupCommit
 from opendcc.store.requests import NewRequest, RequestStore
 from opendcc.store.tables import dead_letters, outbox
 
@@ -341,6 +342,66 @@ def test_ordered_messages_follow_each_other_without_waiting_for_a_poll(
     assert took < 8  # one poll per message would be 190 s
 
 
+def _trickle(tmp_path: Path, *, linger: float, group: bool) -> Deliverer:
+    """Ten Responses committed one by one, 20 ms apart, each waking an otherwise idle sole
+    deliverer (a 10 s poll), as at a low rate; the deliverer once every one is DELIVERED."""
+    tmp_path.mkdir()
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    box = _responded(engine, 0)
+    box.group = GroupCommit(engine) if group else None
+
+    async def main() -> Deliverer:
+        endpoint = _Endpoint()
+        await endpoint.start()
+        deliverer = Deliverer(box, SystemClock(), poll=10.0, sole=True, linger=linger)
+        task = asyncio.create_task(deliverer.run())
+        try:
+            for n in range(1, 11):
+                rid = _rid(n)
+                with engine.begin() as conn:
+                    box.requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+                    box.requests.transition_in(conn, rid, RequestState.RESPONDED, NOW)
+                    message = Message(f"R:{n}", "u", f"{endpoint.url}/ok", b"<r/>", rid)
+                    box.put_in(conn, message, NOW)
+                deliverer.wake.set()
+                await asyncio.sleep(0.02)
+            started = time.monotonic()
+            while await asyncio.to_thread(box.undelivered):
+                assert time.monotonic() - started < 30
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await endpoint.stop()
+        assert sorted(endpoint.keys) == sorted(f"R:{n}" for n in range(1, 11))
+        for n in range(1, 11):
+            assert box.requests.state(_rid(n)) is RequestState.DELIVERED
+        return deliverer
+
+    try:
+        return asyncio.run(main())
+    finally:
+        if box.group is not None:
+            box.group.close()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["own-transaction", "group-commit"])
+def test_outcomes_at_a_low_rate_linger_to_share_a_commit(tmp_path: Path, group: bool) -> None:
+    """Ten deliveries 20 ms apart: recorded together within the linger, not one commit each."""
+    deliverer = _trickle(tmp_path / "linger", linger=1.0, group=group)
+    assert deliverer.records <= 2
+
+
+def test_a_record_wakes_no_claim_unless_it_frees_an_ordered_message(tmp_path: Path) -> None:
+    """Each wake-up claims once; recording a Response frees nothing else to claim, so it
+    costs no claim that would find nothing (with no linger: a record per delivery)."""
+    deliverer = _trickle(tmp_path / "eager", linger=0.0, group=True)
+    assert deliverer.records >= 5  # recorded as they came
+    assert deliverer.claims <= 10 + 1  # one per wake-up, and the first look
+
+
 def test_the_claims_raw_read_returns_what_the_core_query_does(engine: Engine) -> None:
     """``_read_due`` (DBAPI) against ``_DUE`` (Core) over the same outbox: ordered keys, bulk,
     leased, backing-off, delivered and held messages, each limit."""
@@ -400,3 +461,42 @@ def test_a_deliverer_cancelled_as_it_is_woken_stops(engine: Engine) -> None:
         assert task.cancelled()
 
     asyncio.run(main())
+
+
+def test_a_record_through_the_group_answers_on_the_loop_with_its_result_or_error(
+    tmp_path: Path,
+) -> None:
+    """``record_soon``: committed by the group's writer, answered on the awaiting loop; a
+    failing record's error reaches the awaiter; an awaiter cancelled meanwhile leaves the
+    work committed and nothing raised on the loop."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    box = _responded(engine, 3)
+    box.group = GroupCommit(engine)
+    items = [(c.row_id, c.message) for c in box.claim_batch(NOW, 10, LEASE)]
+
+    errors: list[dict[str, object]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: errors.append(ctx))
+        assert await box.record_soon(items[:1], [], NOW) == []
+        assert box.requests.state(_rid(1)) is RequestState.DELIVERED
+        abandoned = box.record_soon(items[1:2], [], NOW)
+        abandoned.cancel()
+        for _ in range(200):
+            if box.requests.state(_rid(2)) is RequestState.DELIVERED:
+                break
+            await asyncio.sleep(0.01)
+        assert box.requests.state(_rid(2)) is RequestState.DELIVERED
+        naive = NOW.replace(tzinfo=None)  # refused by the store: the record's batch fails
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await box.record_soon(items[2:], [], naive)
+        assert box.requests.state(_rid(3)) is RequestState.RESPONDED  # nothing written
+        await asyncio.sleep(0.05)
+        assert errors == []  # the abandoned answer was dropped, not set on a cancelled future
+
+    try:
+        asyncio.run(main())
+    finally:
+        box.group.close()
+        engine.dispose()

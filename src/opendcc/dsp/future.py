@@ -53,6 +53,7 @@ from opendcc.queue.jobs import JobQueue
 from opendcc.queue.outbox import Message, Outbox
 from opendcc.s1sp.contract import DeviceAlert, Instruction, Outcome, OutcomeStatus
 from opendcc.smki.credentials import SigningCredentials
+from opendcc.store.peek import Peek
 from opendcc.store.requests import RequestStore
 from opendcc.store.tables import jobs
 from opendcc.store.users import UserStore
@@ -73,6 +74,17 @@ FINISHED = frozenset(state.value for state in TERMINAL) | {
 }
 
 Submit = Callable[[str, Instruction], Awaitable[Outcome]]
+
+# The sweep's looks (``store.peek``), so that an idle pass writes nothing and locks nothing: a
+# HELD request past its time; a job waiting for a finished request (read from the jobs that
+# wait, each one's request by its key: not every finished request, as ``IN (SELECT ...)``
+# makes SQLite do).
+_HELD_DUE = "SELECT 1 FROM service_requests WHERE state = {p} AND execute_at < {p} LIMIT 1"
+_FINISHED = sorted(FINISHED)
+_ORPHANS = (  # noqa: S608 - placeholders only
+    "SELECT 1 FROM jobs WHERE waits_for IS NOT NULL AND EXISTS (SELECT 1 FROM service_requests"
+    " AS r WHERE r.request_id = jobs.waits_for AND r.state IN ({states})) LIMIT 1"
+).format(states=", ".join(["{p}"] * len(_FINISHED)))
 
 
 def is_cancellation(execute_at: datetime | None) -> bool:
@@ -124,6 +136,8 @@ class FutureDated:
         self.on_outbox = on_outbox
         self.poll = poll
         self.wake = asyncio.Event()
+        self._held_due = Peek(engine, _HELD_DUE)
+        self._orphans = Peek(engine, _ORPHANS)
 
     # ------------------------------------------------------------------ outcomes
 
@@ -268,8 +282,11 @@ class FutureDated:
     async def run(self) -> None:
         while True:
             try:
-                expired = await asyncio.to_thread(self.expire_due)
-                freed = await asyncio.to_thread(self.jobs.release_orphans, FINISHED)
+                expired = freed = 0
+                if await self._held_due.found(S.HELD.value, self.clock.now() - self.grace):
+                    expired = await asyncio.to_thread(self.expire_due)
+                if await self._orphans.found(*_FINISHED):
+                    freed = await asyncio.to_thread(self.jobs.release_orphans, FINISHED)
                 if expired or freed:
                     log.info("future-dated: %d timed out (E30), %d sequenced freed", expired, freed)
             except Exception:

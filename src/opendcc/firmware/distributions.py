@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
 
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
+from opendcc.store.peek import Peek
 from opendcc.store.tables import firmware_distributions as fd
 
 _CHUNK = 500
@@ -83,9 +84,21 @@ class Change:
     next_attempt_at: datetime | None = None
 
 
+# Whether ``claim`` would find anything: an idle distributor's look (``store.peek``).
+_ANY_DUE = (
+    "SELECT 1 FROM firmware_distributions WHERE state = {p} AND next_attempt_at <= {p}"
+    " AND (lease_until IS NULL OR lease_until < {p}) LIMIT 1"
+)
+
+
 class Distributions:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._any_due = Peek(engine, _ANY_DUE)
+
+    async def any_due(self, now: datetime) -> bool:
+        """Whether a pending row is due and free (a look: no lock, nothing written)."""
+        return await self._any_due.found(DistributionState.PENDING.value, now, now)
 
     # ------------------------------------------------------------------ writing
 

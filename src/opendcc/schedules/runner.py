@@ -149,6 +149,8 @@ class Runner:
         while True:
             await self._quiet()
             now = self.clock.now()
+            if not await self.store.any_due(now):
+                return made  # the usual pass: a look, no claim's write transaction
             batch, lease = self.settings.batch, self.settings.lease
             rows = await asyncio.to_thread(self.store.claim, now, batch, lease)
             made += await self._make_all(rows, slots, finisher)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Row
 
 from opendcc.core.eui import Eui64
 from opendcc.schedules.recurrence import Frequency, Recurrence, spread_offset
+from opendcc.store.peek import Peek
 from opendcc.store.tables import schedules
 
 ACTIVE = "active"
@@ -83,10 +84,23 @@ def _row(row: Row[tuple[object, ...]]) -> ScheduleRow:
     )
 
 
+# Whether ``claim`` would find anything: an idle runner's look (``store.peek``).
+_ANY_DUE = (
+    "SELECT 1 FROM schedules WHERE state = {p} AND due_at <= {p}"
+    " AND (lease_until IS NULL OR lease_until < {p}) LIMIT 1"
+)
+
+
 class ScheduleStore:
     def __init__(self, engine: Engine, spread: timedelta) -> None:
         self.engine = engine
         self.spread = spread
+        self._any_due = Peek(engine, _ANY_DUE)
+
+    async def any_due(self, now: datetime) -> bool:
+        """Whether an active schedule's run is due and free (a look: no lock, nothing
+        written)."""
+        return await self._any_due.found(ACTIVE, now, now)
 
     def due(self, schedule_id: int, nominal: datetime | None) -> datetime | None:
         """When the run of occurrence ``nominal`` is made: nominal + the schedule's offset."""
