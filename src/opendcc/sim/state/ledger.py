@@ -179,11 +179,11 @@ class BillingRecord:
 
 
 def daily_record(ledger: Ledger) -> DailyRecord:
-    registers = Registers.of(ledger.matrix)
+    # The TOU registers alone, as ``Registers.of`` gives them: a walk takes one every midnight.
+    ticks = ledger.matrix
+    tou = tuple(sum(ticks[i : i + BLOCKS]) // TICKS_PER_UNIT for i in range(0, len(ticks), BLOCKS))
     energy_wh = ledger.energy // RAW_PER_WH
-    return DailyRecord(
-        ledger.at, registers.total, registers.tou, energy_wh, PrepayValues.of(ledger)
-    )
+    return DailyRecord(ledger.at, sum(tou), tou, energy_wh, PrepayValues.of(ledger))
 
 
 def billing_record(ledger: Ledger, trigger: BillingTrigger) -> BillingRecord:
