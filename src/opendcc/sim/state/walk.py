@@ -112,6 +112,21 @@ def run(plan: Plan, ledger: Ledger, until: datetime) -> Progress:
     return progress
 
 
+def walk_on(plan: Plan, walked: Progress, until: datetime) -> Progress:
+    """``walked`` (a ``run`` of ``plan``) walked on to ``until``: exactly ``run`` from where
+    ``walked`` began, since a walk stopped at any instant and resumed is the same walk (its
+    steps are split, not moved: every crossing is found from where the ledger stands).
+    ``walked`` is left untouched."""
+    more = run(plan, walked.ledger, until)
+    return Progress(
+        more.ledger,
+        walked.happenings + more.happenings,
+        walked.daily + more.daily,
+        walked.billing + more.billing,
+        walked.off_periods + more.off_periods,
+    )
+
+
 def check_levels(plan: Plan, led: Ledger, at: datetime, progress: Progress) -> None:
     """Apply the credit rules at ``at``: low credit, emergency credit, disable and arm."""
 
