@@ -102,7 +102,8 @@ class Faults:
     han_error: bool = False  # the comms hub cannot reach the device over the HAN
 
     def loses(self, request_id: str) -> bool:
-        return _fraction(request_id, "lose") < self.failure_rate
+        # A fraction is never below 0: no rate, no hash to work out.
+        return self.failure_rate > 0 and _fraction(request_id, "lose") < self.failure_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +332,8 @@ class HeadEndCore:
         return next((status for applies, status in injected if applies), None)
 
     def _wan_loses(self, request_id: str) -> bool:
-        return _fraction(request_id, "wan") < self.profile.wan.failure_rate
+        rate = self.profile.wan.failure_rate
+        return rate > 0 and _fraction(request_id, "wan") < rate
 
     # ------------------------------------------------------------------ the WAN
 

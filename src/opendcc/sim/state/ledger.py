@@ -17,7 +17,7 @@ energy multiplier x unit price in milli-pence per kWh. For electricity the energ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Self
@@ -70,7 +70,26 @@ class Ledger:
         return cls(at, list(matrix), energy, 0, 0, balance_p * RAW_PER_PENNY)
 
     def copy(self) -> Ledger:
-        return replace(self, matrix=list(self.matrix), time_debts=list(self.time_debts))
+        # Field by field: ``dataclasses.replace`` looks every field up again, on every read.
+        return Ledger(
+            self.at,
+            self.matrix.copy(),
+            self.energy,
+            self.export,
+            self.period,
+            self.balance,
+            self.ec_granted,
+            self.ec_remaining,
+            self.ec_available,
+            self.low_credit,
+            self.supply,
+            self.disabled_for_credit,
+            self.powered,
+            self.off_since,
+            self.time_debts.copy(),
+            self.payment_debt,
+            self.accumulated_debt,
+        )
 
     @property
     def consuming(self) -> bool:
