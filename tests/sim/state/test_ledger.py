@@ -17,6 +17,7 @@ from opendcc.sim.state.ledger import (
     Registers,
     activate_emergency_credit,
     adjust_debt,
+    daily_record,
     pence,
     recover_time_debts,
     top_up,
@@ -33,6 +34,15 @@ def test_registers_add_up(ticks: list[int]) -> None:
     assert registers.total == sum(registers.tou)
     assert sum(ticks) // TICKS_PER_UNIT - registers.total < TOU_RATES
     assert all(sum(row) <= tou for row, tou in zip(registers.matrix, registers.tou, strict=True))
+    # Each cell, TOU register and block register is its exact quantity rounded down.
+    unit, cell_of = TICKS_PER_UNIT, lambda r, b: ticks[r * BLOCKS + b]
+    rates, blocks = range(TOU_RATES), range(BLOCKS)
+    assert registers.matrix == tuple(tuple(cell_of(r, b) // unit for b in blocks) for r in rates)
+    assert registers.tou == tuple(sum(cell_of(r, b) for b in blocks) // unit for r in rates)
+    assert registers.blocks == tuple(sum(cell_of(r, b) for r in rates) // unit for b in blocks)
+    assert daily_record(Ledger.opening(at=T0, matrix=ticks, energy=0, balance_p=0)).tou == (
+        registers.tou
+    )
 
 
 def test_pence_round_toward_zero() -> None:

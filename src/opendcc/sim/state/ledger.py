@@ -132,10 +132,12 @@ class Registers:
 
     @classmethod
     def of(cls, ticks: Sequence[int]) -> Self:
-        rows = [ticks[r * BLOCKS : (r + 1) * BLOCKS] for r in range(TOU_RATES)]
-        tou = tuple(sum(row) // TICKS_PER_UNIT for row in rows)
-        blocks = tuple(sum(row[b] for row in rows) // TICKS_PER_UNIT for b in range(BLOCKS))
-        matrix = tuple(tuple(t // TICKS_PER_UNIT for t in row) for row in rows)
+        # List comprehensions and strided slices: every read of the registers comes here.
+        unit = TICKS_PER_UNIT
+        rows = [ticks[i : i + BLOCKS] for i in range(0, TOU_RATES * BLOCKS, BLOCKS)]
+        tou = tuple([sum(row) // unit for row in rows])
+        blocks = tuple([sum(ticks[b::BLOCKS]) // unit for b in range(BLOCKS)])
+        matrix = tuple([tuple([t // unit for t in row]) for row in rows])
         return cls(sum(tou), tou, blocks, matrix)
 
 
