@@ -37,10 +37,12 @@ from opendcc.sim.state.events import EventCode, Happening
 from opendcc.sim.state.household import SLOT_US, TICKS_PER_UNIT
 from opendcc.sim.state.ledger import (
     RAW_PER_PENNY,
+    RAW_PER_WH,
     BillingRecord,
     BillingTrigger,
     DailyRecord,
     Ledger,
+    PrepayValues,
     billing_record,
     cell,
     daily_record,
@@ -49,6 +51,7 @@ from opendcc.sim.state.ledger import (
 )
 from opendcc.sim.state.supply import Supply, SupplyEvent, next_supply
 from opendcc.sim.state.tariff import (
+    BLOCKS,
     TOU_RATES,
     BillingCalendar,
     PaymentMode,
@@ -99,12 +102,14 @@ def run(plan: Plan, ledger: Ledger, until: datetime) -> Progress:
     next_bill = plan.calendar.next_after(led.at)
     while led.at < until:
         start = led.at
-        end = min(_next_midnight(start), next_bill, until)
-        if not _span(plan, led, end, shape):
-            _consume(plan, led, min(_slot_start(start) + SLOT, end), progress)
-        # Midnight and billing work belongs to arriving at the instant, never to leaving it.
-        if _is_midnight(led.at):
-            _midnight(plan, led, progress)
+        credit_days = not plan.prepayment and _is_midnight(start)
+        if not (credit_days and _credit_days(plan, led, min(until, next_bill), shape, progress)):
+            end = min(_next_midnight(start), next_bill, until)
+            if not _span(plan, led, end, shape):
+                _consume(plan, led, min(_slot_start(start) + SLOT, end), progress)
+            # Midnight and billing work belongs to arriving at the instant, never to leaving it.
+            if _is_midnight(led.at):
+                _midnight(plan, led, progress)
         if led.at == next_bill:
             progress.billing.append(billing_record(led, BillingTrigger.CALENDAR))
             led.period = 0
@@ -253,6 +258,48 @@ def _span(plan: Plan, led: Ledger, end: datetime, shape: _Shape) -> bool:
     led.export += export
     led.balance -= cost
     led.at = end
+    return True
+
+
+def _credit_days(
+    plan: Plan, led: Ledger, limit: datetime, shape: _Shape, progress: Progress
+) -> bool:
+    """In credit mode, from a midnight: take every whole day up to ``limit`` that crosses no
+    block threshold, each with its midnight record; whether it took any.
+
+    This is what a whole-day ``_span`` and ``_midnight`` do day after day, in one loop: in
+    credit mode time moves no credit level and a midnight only takes its record, whose
+    prepayment values are the same every day (one shared value).
+    """
+    days = (limit - led.at) // _DAY
+    day_ticks: Sequence[int] = shape.day_ticks
+    total = sum(day_ticks)
+    if not led.consuming:
+        day_ticks, total = (0,) * TOU_RATES, 0
+    threshold = _next_threshold(plan, led)
+    if threshold is not None and total:
+        days = min(days, (threshold - led.period) // total)
+    if days < 1:
+        return False
+    block = plan.tariff.block_of(led.period // TICKS_PER_UNIT)
+    prepay = PrepayValues.of(led)
+    ticks = led.matrix
+    rows = [sum(ticks[i : i + BLOCKS]) for i in range(0, len(ticks), BLOCKS)]
+    energy, energy_step = led.energy, total * plan.energy_mult
+    at, daily = led.at, progress.daily
+    for _ in range(days):
+        at += _DAY
+        rows = [row + more for row, more in zip(rows, day_ticks, strict=True)]
+        energy += energy_step
+        tou = tuple([row // TICKS_PER_UNIT for row in rows])
+        daily.append(DailyRecord(at, sum(tou), tou, energy // RAW_PER_WH, prepay))
+    for rate, rate_ticks in enumerate(day_ticks, start=1):
+        if rate_ticks:
+            ticks[cell(rate, block)] += rate_ticks * days
+    led.at, led.energy = at, energy
+    led.period += total * days
+    if led.consuming:
+        led.export += shape.day_export * days
     return True
 
 
