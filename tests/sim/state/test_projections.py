@@ -185,3 +185,14 @@ def test_kept_projections_are_bounded() -> None:
             _read(projections, meter, hours(hour))
     assert len(projections) == 3
     assert len(projections._ghosts) <= 100
+
+
+def test_a_read_before_the_kept_instant_walks_from_the_ledger() -> None:
+    projections = Projections()
+    meter = _meter(DEVICES[0], balance_p=1_000, friendly=False)
+    twin = _meter(DEVICES[0], balance_p=1_000, friendly=False)
+    for hour in (40, 41, 20):  # the clock set back, still after the last operation
+        _read(projections, meter, hours(hour))
+        assert meter.daily_reads(hours(hour)) == twin.daily_reads(hours(hour))
+        assert meter.prepay_values(hours(hour)) == twin.prepay_values(hours(hour))
+        twin.forget_view()
