@@ -1,8 +1,9 @@
 """The walk as it was before it took spans: the reference the faster walk is checked against.
 
-A verbatim copy of ``opendcc.sim.state.walk`` at the time its whole-day steps were generalised
-to spans inside a day and its daily records were built from the TOU registers alone; only the
-daily record is built here as it was then (``Registers.of``). Tests only.
+A copy of ``opendcc.sim.state.walk`` from before its whole-day steps were generalised to spans
+inside a day (and, in credit mode, to runs of whole days) and its daily records were built from
+the TOU registers alone. ``Plan`` and ``Progress`` are the module's own, so results compare
+equal; the daily record is built as it was then (``Registers.of``). Tests only.
 """
 
 from __future__ import annotations
