@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.sim.state.support import T0
 
-from opendcc.sim.state import BLOCKS, TOU_RATES, DebtRegister, MeterError, PrepayConfig
+from opendcc.sim.state import BLOCKS, TOU_RATES, DebtRegister, MeterError, PrepayConfig, Supply
 from opendcc.sim.state.household import TICKS_PER_UNIT
 from opendcc.sim.state.ledger import (
     RAW_PER_PENNY,
@@ -15,6 +17,7 @@ from opendcc.sim.state.ledger import (
     Registers,
     activate_emergency_credit,
     adjust_debt,
+    daily_record,
     pence,
     recover_time_debts,
     top_up,
@@ -31,6 +34,15 @@ def test_registers_add_up(ticks: list[int]) -> None:
     assert registers.total == sum(registers.tou)
     assert sum(ticks) // TICKS_PER_UNIT - registers.total < TOU_RATES
     assert all(sum(row) <= tou for row, tou in zip(registers.matrix, registers.tou, strict=True))
+    # Each cell, TOU register and block register is its exact quantity rounded down.
+    unit, cell_of = TICKS_PER_UNIT, lambda r, b: ticks[r * BLOCKS + b]
+    rates, blocks = range(TOU_RATES), range(BLOCKS)
+    assert registers.matrix == tuple(tuple(cell_of(r, b) // unit for b in blocks) for r in rates)
+    assert registers.tou == tuple(sum(cell_of(r, b) for b in blocks) // unit for r in rates)
+    assert registers.blocks == tuple(sum(cell_of(r, b) for r in rates) // unit for b in blocks)
+    assert daily_record(Ledger.opening(at=T0, matrix=ticks, energy=0, balance_p=0)).tou == (
+        registers.tou
+    )
 
 
 def test_pence_round_toward_zero() -> None:
@@ -70,3 +82,31 @@ def test_debt_is_recovered_only_from_credit_in_hand() -> None:
     adjust_debt(ledger, DebtRegister.TIME_1, 100)
     assert recover_time_debts(ledger, (60, 0), cap_p=500) == 25
     assert pence(ledger.balance) == 0
+
+
+def test_a_copy_is_equal_and_shares_no_list() -> None:
+    ledger = Ledger(
+        at=T0,
+        matrix=list(range(32)),
+        energy=1,
+        export=2,
+        period=3,
+        balance=4,
+        ec_granted=5,
+        ec_remaining=6,
+        ec_available=True,
+        low_credit=True,
+        supply=Supply.ARMED,
+        disabled_for_credit=True,
+        powered=False,
+        off_since=T0,
+        time_debts=[7, 8],
+        payment_debt=9,
+        accumulated_debt=10,
+    )
+    copy = ledger.copy()
+    assert copy == ledger
+    assert copy.matrix is not ledger.matrix
+    assert copy.time_debts is not ledger.time_debts
+    # ``copy`` names every field: a new one must be added there too.
+    assert len(fields(Ledger)) == 17

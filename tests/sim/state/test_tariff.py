@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calendar import monthrange
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -72,6 +73,15 @@ def test_monthly_billing_dates_keep_the_day_clamped_to_the_month() -> None:
         at = calendar.next_after(at)
         dates.append(at.date().isoformat())
     assert dates == ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"]
+
+
+def test_monthly_billing_dates_land_on_each_month_s_last_day_over_the_years() -> None:
+    calendar = BillingCalendar(datetime(1999, 12, 31, 6, tzinfo=UTC), BillingPeriod.MONTHLY)
+    at = calendar.start
+    for _ in range(12 * 30):
+        at = calendar.next_after(at)
+        assert at.day == monthrange(at.year, at.month)[1]
+        assert (at.hour, at.minute) == (6, 0)
 
 
 instants = st.integers(0, 3 * 365 * 24 * 3600).map(

@@ -56,6 +56,7 @@ from opendcc.sim.services import Execute, execute
 from opendcc.sim.services.base import RefusedAfterAlerts
 from opendcc.sim.services.firmware import StagedImages
 from opendcc.sim.state import Alert, MeterError, MeterState
+from opendcc.sim.state.projections import Projections
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class Faults:
     han_error: bool = False  # the comms hub cannot reach the device over the HAN
 
     def loses(self, request_id: str) -> bool:
-        return _fraction(request_id, "lose") < self.failure_rate
+        # A fraction is never below 0: no rate, no hash to work out.
+        return self.failure_rate > 0 and _fraction(request_id, "lose") < self.failure_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,8 @@ class HeadEndCore:
         self.aliases = dict(aliases or {})
         self.realistic_wan = realistic_wan
         self.executions: Counter[Eui64] = Counter()  # commands that reached each meter
+        # The projections of the meters read most, walked on from by their next read.
+        self.projections = Projections()
         # The answers already given, by request id: the newest REMEMBERED, so a long-running
         # simulator's memory stays bounded.
         self._answered: OrderedDict[
@@ -247,17 +251,20 @@ class HeadEndCore:
         """Carry out ``srv`` on ``meter`` at ``now``; publish the alerts it raised."""
         self.executions[meter.device_id] += 1
         run = self._own_services.get(srv)
+        # A fleet's worth of cached projections would fill the machine: the meter hands its
+        # back after each command and the newest few are kept (``Projections``).
+        self.projections.lend(meter)
         try:
             if run is not None:
                 result, alerts = run(meter, parameters, now)
             else:
                 result, alerts = execute(meter, srv, parameters, now)
         except MeterError as exc:
-            meter.forget_view()
+            self.projections.keep(meter)
             if isinstance(exc, RefusedAfterAlerts):
                 self.publish(exc.alerts)
             return Reply(OutcomeStatus.REJECTED, detail=f"meter refused: {exc}")
-        meter.forget_view()  # a fleet's worth of cached projections would fill the machine
+        self.projections.keep(meter)
         self.publish(alerts)
         return Reply(OutcomeStatus.SUCCESS, to_hundredths(result))
 
@@ -325,7 +332,8 @@ class HeadEndCore:
         return next((status for applies, status in injected if applies), None)
 
     def _wan_loses(self, request_id: str) -> bool:
-        return _fraction(request_id, "wan") < self.profile.wan.failure_rate
+        rate = self.profile.wan.failure_rate
+        return rate > 0 and _fraction(request_id, "wan") < rate
 
     # ------------------------------------------------------------------ the WAN
 

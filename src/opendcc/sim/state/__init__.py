@@ -20,7 +20,8 @@ Modules, from the bottom up: ``errors``, ``events`` (codes, alerts, logs), ``tar
 firmware, HAN), ``ledger`` (what time changes), ``walk`` (time passing), ``history`` (bounded
 logs), ``tokens`` (how the meter reads UTRNs, Unique Transaction Reference Numbers),
 ``restriction`` (the head-end's record of MP169 restricted mode),
-``core``/``reads``/``device`` (the meter), ``kinds`` (ESME, GSME) and ``obis``.
+``core``/``reads``/``device`` (the meter), ``kinds`` (ESME, GSME), ``obis`` and
+``projections`` (the projections a head-end keeps for the meters it reads most).
 """
 
 from opendcc.sim.state.config import (

@@ -45,7 +45,7 @@ from opendcc.sim.state.tariff import (
     PrepayConfig,
     Tariff,
 )
-from opendcc.sim.state.walk import Plan, Progress, check_levels, run
+from opendcc.sim.state.walk import Plan, Progress, check_levels, run, walk_on
 
 FACTORY_FIRMWARE = FirmwareImage.of("1.0.0", b"opendcc simulated meter firmware 1.0.0")
 
@@ -64,6 +64,15 @@ class Operation:
 
     def happen(self, code: EventCode, *values: tuple[str, int | str]) -> None:
         self.progress.happenings.append(Happening(self.at, code, values))
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A projection of a meter: its settled ledger (as of ``revision``) walked to ``at``."""
+
+    revision: int  # the meter's count of operations when it was made
+    at: datetime
+    progress: Progress
 
 
 class MeterCore:
@@ -117,7 +126,7 @@ class MeterCore:
         self._history = History()
         self._unreported: list[Alert] = []  # raised while an operation was refused
         self._revision = 0
-        self._cache: tuple[int, datetime, Progress] | None = None
+        self._cache: View | None = None
         matrix = self._opening_matrix()
         energy = sum(matrix) * self._energy_mult()
         self._ledger = Ledger.opening(at=start, matrix=matrix, energy=energy, balance_p=balance_p)
@@ -193,12 +202,36 @@ class MeterCore:
         of meters forgets it after each command rather than keep one for every meter."""
         self._cache = None
 
+    def take_view(self) -> View | None:
+        """Hand over the cached projection and forget it (see ``Projections``)."""
+        view, self._cache = self._cache, None
+        return view
+
+    def resume_view(self, view: View) -> None:
+        """Take back a projection handed over by ``take_view``: later reads walk on from it,
+        unless an operation has changed the meter since (then it is dropped)."""
+        if view.revision == self._revision:
+            self._cache = view
+
     def _view(self, now: datetime) -> Progress:
-        """The meter projected to ``now``: nothing is changed, the result is cached."""
+        """The meter projected to ``now``: nothing is changed, the result is cached.
+
+        A cached projection to an earlier instant is walked on from (``walk_on``), not walked
+        again from the settled ledger: reads of a meter a head-end keeps hot cost the time
+        since its last read, not since its last operation.
+        """
         at = self._instant(now)
-        if self._cache is None or self._cache[:2] != (self._revision, at):
-            self._cache = (self._revision, at, run(self._plan(), self._ledger, at))
-        return self._cache[2]
+        cached = self._cache
+        if cached is not None and cached.revision == self._revision:
+            if cached.at == at:
+                return cached.progress
+            if cached.at < at:
+                progress = walk_on(self._plan(), cached.progress, at)
+                self._cache = View(self._revision, at, progress)
+                return progress
+        progress = run(self._plan(), self._ledger, at)
+        self._cache = View(self._revision, at, progress)
+        return progress
 
     @contextmanager
     def _operation(self, now: datetime) -> Iterator[Operation]:

@@ -17,7 +17,7 @@ energy multiplier x unit price in milli-pence per kWh. For electricity the energ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Self
@@ -70,7 +70,26 @@ class Ledger:
         return cls(at, list(matrix), energy, 0, 0, balance_p * RAW_PER_PENNY)
 
     def copy(self) -> Ledger:
-        return replace(self, matrix=list(self.matrix), time_debts=list(self.time_debts))
+        # Field by field: ``dataclasses.replace`` looks every field up again, on every read.
+        return Ledger(
+            self.at,
+            self.matrix.copy(),
+            self.energy,
+            self.export,
+            self.period,
+            self.balance,
+            self.ec_granted,
+            self.ec_remaining,
+            self.ec_available,
+            self.low_credit,
+            self.supply,
+            self.disabled_for_credit,
+            self.powered,
+            self.off_since,
+            self.time_debts.copy(),
+            self.payment_debt,
+            self.accumulated_debt,
+        )
 
     @property
     def consuming(self) -> bool:
@@ -113,10 +132,12 @@ class Registers:
 
     @classmethod
     def of(cls, ticks: Sequence[int]) -> Self:
-        rows = [ticks[r * BLOCKS : (r + 1) * BLOCKS] for r in range(TOU_RATES)]
-        tou = tuple(sum(row) // TICKS_PER_UNIT for row in rows)
-        blocks = tuple(sum(row[b] for row in rows) // TICKS_PER_UNIT for b in range(BLOCKS))
-        matrix = tuple(tuple(t // TICKS_PER_UNIT for t in row) for row in rows)
+        # List comprehensions and strided slices: every read of the registers comes here.
+        unit = TICKS_PER_UNIT
+        rows = [ticks[i : i + BLOCKS] for i in range(0, TOU_RATES * BLOCKS, BLOCKS)]
+        tou = tuple([sum(row) // unit for row in rows])
+        blocks = tuple([sum(ticks[b::BLOCKS]) // unit for b in range(BLOCKS)])
+        matrix = tuple([tuple([t // unit for t in row]) for row in rows])
         return cls(sum(tou), tou, blocks, matrix)
 
 
@@ -179,11 +200,11 @@ class BillingRecord:
 
 
 def daily_record(ledger: Ledger) -> DailyRecord:
-    registers = Registers.of(ledger.matrix)
+    # The TOU registers alone, as ``Registers.of`` gives them: a walk takes one every midnight.
+    ticks = ledger.matrix
+    tou = tuple(sum(ticks[i : i + BLOCKS]) // TICKS_PER_UNIT for i in range(0, len(ticks), BLOCKS))
     energy_wh = ledger.energy // RAW_PER_WH
-    return DailyRecord(
-        ledger.at, registers.total, registers.tou, energy_wh, PrepayValues.of(ledger)
-    )
+    return DailyRecord(ledger.at, sum(tou), tou, energy_wh, PrepayValues.of(ledger))
 
 
 def billing_record(ledger: Ledger, trigger: BillingTrigger) -> BillingRecord:

@@ -184,6 +184,8 @@ _MONTHS = {
     BillingPeriod.YEARLY: 12,
 }
 _DAYS = {BillingPeriod.DAILY: 1, BillingPeriod.WEEKLY: 7}
+# Days in each month of a common year (``calendar.monthrange`` works out a weekday too).
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,5 +220,6 @@ class BillingCalendar:
     def _nth(self, n: int, months: int) -> datetime:
         index = self.start.month - 1 + n * months
         year, month = self.start.year + index // 12, index % 12 + 1
-        day = min(self.start.day, calendar.monthrange(year, month)[1])
+        days = _MONTH_DAYS[month] + (month == 2 and calendar.isleap(year))
+        day = min(self.start.day, days)
         return self.start.replace(year=year, month=month, day=day)

@@ -5,8 +5,9 @@ that never cross a half-hour boundary (load and TOU (time-of-use) rate are const
 a block threshold, or a credit level that matters: the low-credit threshold, the emergency
 credit threshold, zero. Each such crossing is found exactly (integer arithmetic, rounded up to
 the microsecond), so the meter raises low credit, offers emergency credit and disables the
-supply at the very instant it would have, however often it is advanced. Whole days with nothing
-to cross are taken in one step.
+supply at the very instant it would have, however often it is advanced. Any stretch inside one
+UTC day with nothing to cross (a whole day, or the hours since the last operation) is taken in
+one step (``_span``): the sums are integers, so grouping the half hours changes nothing.
 
 At each UTC midnight, in prepayment mode, the standing charge is taken from the balance and
 time-based debt is recovered from credit in hand; then the day's snapshot is recorded. On each
@@ -26,18 +27,22 @@ The credit rules (``check_levels``) are applied after every step and after every
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from opendcc.sim.meter import SLOT
 from opendcc.sim.state.events import EventCode, Happening
 from opendcc.sim.state.household import SLOT_US, TICKS_PER_UNIT
 from opendcc.sim.state.ledger import (
     RAW_PER_PENNY,
+    RAW_PER_WH,
     BillingRecord,
     BillingTrigger,
     DailyRecord,
     Ledger,
+    PrepayValues,
     billing_record,
     cell,
     daily_record,
@@ -46,6 +51,7 @@ from opendcc.sim.state.ledger import (
 )
 from opendcc.sim.state.supply import Supply, SupplyEvent, next_supply
 from opendcc.sim.state.tariff import (
+    BLOCKS,
     TOU_RATES,
     BillingCalendar,
     PaymentMode,
@@ -56,6 +62,7 @@ from opendcc.sim.state.tariff import (
 
 _US = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
+_DAY_US = _DAY // _US
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,24 +98,38 @@ def run(plan: Plan, ledger: Ledger, until: datetime) -> Progress:
     """The ledger at ``until``, and what happened on the way. ``ledger`` is left untouched."""
     led = ledger.copy()
     progress = Progress(led)
-    day_ticks = [0] * TOU_RATES
-    for slot, rate in enumerate(plan.tariff.switching_table):
-        day_ticks[rate - 1] += plan.load[slot] * SLOT_US
-    day_export = sum(plan.export) * SLOT_US
+    shape = _shape(plan.load, plan.export, plan.tariff.switching_table)
     next_bill = plan.calendar.next_after(led.at)
     while led.at < until:
         start = led.at
-        day_ahead = _is_midnight(start) and start + _DAY <= min(until, next_bill)
-        if not (day_ahead and _whole_day(plan, led, day_ticks, day_export)):
-            _consume(plan, led, min(_slot_start(start) + SLOT, next_bill, until), progress)
-        # Midnight and billing work belongs to arriving at the instant, never to leaving it.
-        if _is_midnight(led.at):
-            _midnight(plan, led, progress)
+        credit_days = not plan.prepayment and _is_midnight(start)
+        if not (credit_days and _credit_days(plan, led, min(until, next_bill), shape, progress)):
+            end = min(_next_midnight(start), next_bill, until)
+            if not _span(plan, led, end, shape):
+                _consume(plan, led, min(_slot_start(start) + SLOT, end), progress)
+            # Midnight and billing work belongs to arriving at the instant, never to leaving it.
+            if _is_midnight(led.at):
+                _midnight(plan, led, progress)
         if led.at == next_bill:
             progress.billing.append(billing_record(led, BillingTrigger.CALENDAR))
             led.period = 0
             next_bill = plan.calendar.next_after(led.at)
     return progress
+
+
+def walk_on(plan: Plan, walked: Progress, until: datetime) -> Progress:
+    """``walked`` (a ``run`` of ``plan``) walked on to ``until``: exactly ``run`` from where
+    ``walked`` began, since a walk stopped at any instant and resumed is the same walk (its
+    steps are split, not moved: every crossing is found from where the ledger stands).
+    ``walked`` is left untouched."""
+    more = run(plan, walked.ledger, until)
+    return Progress(
+        more.ledger,
+        walked.happenings + more.happenings,
+        walked.daily + more.daily,
+        walked.billing + more.billing,
+        walked.off_periods + more.off_periods,
+    )
 
 
 def check_levels(plan: Plan, led: Ledger, at: datetime, progress: Progress) -> None:
@@ -183,29 +204,117 @@ def _consume(plan: Plan, led: Ledger, end: datetime, progress: Progress) -> None
         check_levels(plan, led, led.at, progress)
 
 
-def _whole_day(plan: Plan, led: Ledger, day_ticks: list[int], day_export: int) -> bool:
-    """Take a whole day in one step if nothing can cross in it; whether it did."""
-    if led.consuming:
-        total = sum(day_ticks)
-        threshold = _next_threshold(plan, led)
-        if threshold is not None and led.period + total > threshold:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A plan's day, ready for spans: each half hour's TOU rate (0-based) and draws, per µs."""
+
+    rates: tuple[int, ...]
+    load: tuple[int, ...]
+    export: tuple[int, ...]
+    day_ticks: tuple[int, ...]  # a whole day's ticks per TOU rate
+    day_export: int
+
+
+@lru_cache(maxsize=256)
+def _shape(load: tuple[int, ...], export: tuple[int, ...], table: tuple[int, ...]) -> _Shape:
+    day_ticks = [0] * TOU_RATES
+    for watts, rate in zip(load, table, strict=True):
+        day_ticks[rate - 1] += watts * SLOT_US
+    rates = tuple(rate - 1 for rate in table)
+    return _Shape(rates, load, export, tuple(day_ticks), sum(export) * SLOT_US)
+
+
+def _span(plan: Plan, led: Ledger, end: datetime, shape: _Shape) -> bool:
+    """Take ``[led.at, end)`` (inside one UTC day) in one step if nothing can cross in it: no
+    block threshold, no credit level, so stepping half hour by half hour would change nothing
+    but the sums (integers: the same whatever the grouping). Whether it did."""
+    if not led.consuming:
+        led.at = end
+        return True
+    first = _us_of_day(led.at)
+    last = first + (end - led.at) // _US
+    ticks: Sequence[int]
+    if first == 0 and last == _DAY_US:
+        ticks, export = shape.day_ticks, shape.day_export
+    else:
+        ticks, export = _span_ticks(shape, first, last)
+    total = sum(ticks)
+    threshold = _next_threshold(plan, led)
+    if threshold is not None and led.period + total > threshold:
+        return False
+    block = plan.tariff.block_of(led.period // TICKS_PER_UNIT)
+    cost = 0
+    if plan.prepayment:
+        prices = [row[block - 1] for row in plan.tariff.prices_mp]
+        cost = sum(t * p for t, p in zip(ticks, prices, strict=True)) * plan.energy_mult
+        # Only a span drawn wholly from a positive balance, short of every level, is safe.
+        if led.balance <= 0 or (cost and cost >= (_to_next_level(plan, led, 1) or 0)):
             return False
-        block = plan.tariff.block_of(led.period // TICKS_PER_UNIT)
-        cost = 0
-        if plan.prepayment:
-            prices = [row[block - 1] for row in plan.tariff.prices_mp]
-            cost = sum(t * p for t, p in zip(day_ticks, prices, strict=True)) * plan.energy_mult
-            # Only a day drawn wholly from a positive balance, short of every level, is safe.
-            if led.balance <= 0 or (cost and cost >= (_to_next_level(plan, led, 1) or 0)):
-                return False
-        for rate, ticks in enumerate(day_ticks, start=1):
-            led.matrix[cell(rate, block)] += ticks
-        led.period += total
-        led.energy += total * plan.energy_mult
-        led.export += day_export
-        led.balance -= cost
-    led.at += _DAY
+    for rate, rate_ticks in enumerate(ticks, start=1):
+        if rate_ticks:
+            led.matrix[cell(rate, block)] += rate_ticks
+    led.period += total
+    led.energy += total * plan.energy_mult
+    led.export += export
+    led.balance -= cost
+    led.at = end
     return True
+
+
+def _credit_days(
+    plan: Plan, led: Ledger, limit: datetime, shape: _Shape, progress: Progress
+) -> bool:
+    """In credit mode, from a midnight: take every whole day up to ``limit`` that crosses no
+    block threshold, each with its midnight record; whether it took any.
+
+    This is what a whole-day ``_span`` and ``_midnight`` do day after day, in one loop: in
+    credit mode time moves no credit level and a midnight only takes its record, whose
+    prepayment values are the same every day (one shared value).
+    """
+    days = (limit - led.at) // _DAY
+    day_ticks: Sequence[int] = shape.day_ticks
+    total = sum(day_ticks)
+    if not led.consuming:
+        day_ticks, total = (0,) * TOU_RATES, 0
+    threshold = _next_threshold(plan, led)
+    if threshold is not None and total:
+        days = min(days, (threshold - led.period) // total)
+    if days < 1:
+        return False
+    block = plan.tariff.block_of(led.period // TICKS_PER_UNIT)
+    prepay = PrepayValues.of(led)
+    ticks = led.matrix
+    rows = [sum(ticks[i : i + BLOCKS]) for i in range(0, len(ticks), BLOCKS)]
+    energy, energy_step = led.energy, total * plan.energy_mult
+    at, daily = led.at, progress.daily
+    for _ in range(days):
+        at += _DAY
+        rows = [row + more for row, more in zip(rows, day_ticks, strict=True)]
+        energy += energy_step
+        tou = tuple([row // TICKS_PER_UNIT for row in rows])
+        daily.append(DailyRecord(at, sum(tou), tou, energy // RAW_PER_WH, prepay))
+    for rate, rate_ticks in enumerate(day_ticks, start=1):
+        if rate_ticks:
+            ticks[cell(rate, block)] += rate_ticks * days
+    led.at, led.energy = at, energy
+    led.period += total * days
+    if led.consuming:
+        led.export += shape.day_export * days
+    return True
+
+
+def _span_ticks(shape: _Shape, first: int, last: int) -> tuple[list[int], int]:
+    """Ticks per TOU rate, and ticks exported, from µs ``first`` to ``last`` of a day."""
+    ticks = [0] * TOU_RATES
+    export = 0
+    slot = first // SLOT_US
+    while slot * SLOT_US < last:
+        start = slot * SLOT_US
+        us = min(last, start + SLOT_US) - max(first, start)
+        ticks[shape.rates[slot]] += shape.load[slot] * us
+        export += shape.export[slot] * us
+        slot += 1
+    return ticks, export
 
 
 def _midnight(plan: Plan, led: Ledger, progress: Progress) -> None:
@@ -269,4 +378,14 @@ def _slot_start(instant: datetime) -> datetime:
 
 
 def _is_midnight(instant: datetime) -> bool:
-    return instant == instant.replace(hour=0, minute=0, second=0, microsecond=0)
+    return not (instant.hour or instant.minute or instant.second or instant.microsecond)
+
+
+def _next_midnight(instant: datetime) -> datetime:
+    return instant.replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
+
+
+def _us_of_day(instant: datetime) -> int:
+    return (
+        (instant.hour * 60 + instant.minute) * 60 + instant.second
+    ) * 1_000_000 + instant.microsecond
