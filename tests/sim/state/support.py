@@ -16,6 +16,10 @@ from opendcc.sim.state.household import NO_EXPORT, Household
 T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
 DEVICE = Eui64.parse("00-DB-12-34-56-78-90-A0")
 OTHER = Eui64.parse("00-DB-12-34-56-78-90-A1")
+# Four TOU rates and three blocks: the walk's crossings (rate, block threshold) all happen.
+TOU_TARIFF = Tariff.time_of_use(
+    [15_000, 28_000, 40_000, 30_000], block_thresholds=(8_000, 20_000), standing_charge_p=50
+)
 PRICE_MP = 20_000  # 20 p/kWh
 
 

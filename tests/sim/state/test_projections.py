@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.sim.state.support import T0, hours
+from tests.sim.state.support import T0, TOU_TARIFF, hours
 
 from opendcc.core.eui import Eui64
 from opendcc.sim.state import (
@@ -27,15 +27,12 @@ from opendcc.sim.state import (
     MeterState,
     PaymentMode,
     PrepayConfig,
-    Tariff,
     walk,
 )
 from opendcc.sim.state import core as meter_core
 from opendcc.sim.state.projections import Projections
 
-TARIFF = Tariff.time_of_use(
-    [15_000, 28_000, 40_000, 30_000], block_thresholds=(8_000, 20_000), standing_charge_p=50
-)
+TARIFF = TOU_TARIFF
 DEVICES = (0x00DB_0000_0000_0001, 0x00DB_0000_0000_0002, 0x00DB_0000_0000_0003)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.sim.state.support import PREPAY, T0, flat_meter, hours
+from tests.sim.state.support import PREPAY, T0, TOU_TARIFF, flat_meter, hours
 
 from opendcc.core.eui import Eui64
 from opendcc.sim.state import (
@@ -24,9 +24,7 @@ from opendcc.sim.state import (
 )
 from opendcc.sim.state.walk import Plan, run
 
-TARIFF = Tariff.time_of_use(
-    [15_000, 28_000, 40_000, 30_000], block_thresholds=(8_000, 20_000), standing_charge_p=50
-)
+TARIFF = TOU_TARIFF
 
 
 def _meter(device: int, *, gas: bool, friendly: bool) -> Esme | Gsme:
