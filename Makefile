@@ -11,7 +11,7 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENDCC_REFERENCE ?= $(abspath ../shared/reference/duis)
 
-.PHONY: help run run-scale test setup tools postgres browser rabbitmq lint typecheck pytest bench bench-front-door bench-deliverer bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http bench-scale fuzz clean
+.PHONY: help run run-scale test setup tools postgres browser rabbitmq lint typecheck pytest bench bench-front-door bench-idle bench-deliverer bench-migration bench-cohorts bench-prepayment bench-alerts bench-schedules bench-http bench-scale fuzz clean
 
 help:
 	@echo "make run    - set up and run the demo on the embedded default"
@@ -19,6 +19,7 @@ help:
 	@echo "make test   - set up and run lint, type checks and the whole test suite"
 	@echo "make bench  - set up and run the DUIS core benchmark"
 	@echo "make bench-front-door - set up and benchmark the running hub over HTTP"
+	@echo "make bench-idle       - the CPU each process of an idle hub burns"
 	@echo "make bench-deliverer - set up and benchmark the outbox's deliverer alone"
 	@echo "make bench-migration - set up and benchmark migration and SRV 8.2 at scale"
 	@echo "make bench-cohorts - set up and benchmark every cohort, WAN at zero and realistic"
@@ -87,6 +88,9 @@ bench: setup tools
 
 bench-front-door: setup
 	$(BIN)/python benchmarks/front_door.py
+
+bench-idle: setup
+	$(BIN)/python benchmarks/idle.py
 
 bench-deliverer: setup
 	$(BIN)/python benchmarks/deliverer.py

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 
 from sqlalchemy import ColumnElement, Table, func, select
-from tests.alerts.test_router import ESME, SUPPLIER, TAMPER, Rig, rig  # noqa: F401 - fixture
+from tests.alerts.test_router import (  # noqa: F401 - the fixture
+    ESME,
+    LOW_CREDIT,
+    SUPPLIER,
+    TAMPER,
+    Rig,
+    rig,
+)
 
-from opendcc.alerts.intake import AlertIntake
+from opendcc.alerts.intake import AlertIntake, Received
 from opendcc.s1sp.contract import DeviceAlert
 from opendcc.store.tables import alert_intake, outbox
 
@@ -88,3 +96,50 @@ def test_a_restart_routes_what_was_committed_but_not_routed_first(
     assert supplier_messages(rig) == []
     asyncio.run(restarted())
     assert supplier_messages(rig) == [1, 2, 3]  # the older ones first, each once
+
+
+def test_an_idle_intake_looks_on_a_timer_only_while_a_storm_window_holds_alerts(
+    rig: Rig,  # noqa: F811 - the fixture
+) -> None:
+    """No empty routing pass a flush when nothing arrived and nothing is held (an idle hub's
+    CPU, issue 20); while a window holds alerts, its close still becomes the DCC alert with no
+    alert arriving to wake the intake."""
+    passes: list[int] = []
+    route = rig.router.route
+
+    def counted(batch: list[Received]) -> int:
+        passes.append(len(batch))
+        return route(batch)
+
+    rig.router.route = counted  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        intake = AlertIntake(rig.router, flush_s=0.02)
+        running = asyncio.create_task(intake.run())
+        try:
+            await asyncio.sleep(0.3)  # fifteen flushes' worth of nothing
+            assert passes == []
+            low = [
+                intake.receive("acme", DeviceAlert(ESME, LOW_CREDIT, rig.clock.now(), {}, f"l{n}"))
+                for n in range(5)
+            ]
+            await asyncio.wait_for(asyncio.gather(*low), 5)
+            while intake.routed < 5:
+                await asyncio.sleep(0.01)
+            assert rig.router.throttle.holding  # two of the five held (the limit is three)
+            rig.clock.advance(timedelta(seconds=120))  # the window closes, nothing arrives
+            for _ in range(250):
+                if not rig.router.throttle.holding:
+                    break
+                await asyncio.sleep(0.02)
+            assert not rig.router.throttle.holding
+            told = len(passes)
+            await asyncio.sleep(0.3)
+            assert len(passes) == told  # nothing held any more: no more timed passes
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        assert passes[0] == 5 and set(passes[1:]) == {0}
+        assert count(rig, outbox, outbox.c.user_id == str(SUPPLIER)) == 3 + 1  # + the N45
+
+    asyncio.run(scenario())

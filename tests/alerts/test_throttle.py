@@ -49,3 +49,15 @@ def test_a_flooding_cohort_is_held_per_second_across_devices() -> None:
     assert throttle.admit(devices[-1], "flood", False, at + timedelta(seconds=1))
     held = throttle.closed(T0 + timedelta(seconds=60))
     assert sum(w.count for w in held) == 5
+
+
+def test_holding_while_a_window_holds_alerts_until_its_close_is_taken() -> None:
+    throttle = Throttle(StormPolicy(device_limit=1, window_s=10, cohort_limit=1000))
+    at = T0 + timedelta(seconds=1)
+    assert throttle.admit(A, "x", False, at) and not throttle.holding  # within the limit
+    assert not throttle.admit(A, "x", False, at) and throttle.holding
+    assert throttle.admit(A, "x", False, at + timedelta(seconds=11))  # the next window
+    assert not throttle.admit(A, "x", False, at + timedelta(seconds=11))
+    assert throttle.holding  # the first closed (not taken yet), the second open
+    assert len(throttle.closed(at + timedelta(seconds=11))) == 1 and throttle.holding
+    assert len(throttle.closed(at + timedelta(seconds=21))) == 1 and not throttle.holding

@@ -158,6 +158,8 @@ class AlertRouter:
         now = self.clock.now()
         ids = {r.alert.device_id for r in batch}
         closed = self.throttle.closed(now)
+        if not batch and not closed:
+            return 0  # nothing arrived and no storm window closed: no transaction for nothing
         restricted = self.restricted_among(ids) if batch else set()
         directory = _Directory.read(self.inventory, ids | {w.device_id for w in closed}, now)
         plan = _Plan()
@@ -384,7 +386,12 @@ class AlertIntake:
                     await self._prune()
                 if not self._pending:
                     self._committed.clear()
-                    await woken(self._committed, self.flush_s)
+                    # Looks on a timer only while a storm window holds alerts (its close
+                    # becomes a DCC alert); otherwise only for what arrives, or to prune.
+                    holding = self.router.throttle.holding
+                    wait = self.flush_s if holding else max(prune_at - at, 0.0)
+                    if not await woken(self._committed, wait) and not holding:
+                        continue
                 await self.drain_once()
         finally:
             committing.cancel()
@@ -416,7 +423,7 @@ class AlertIntake:
         while True:
             if not self._arriving:
                 self._wake.clear()
-                await woken(self._wake, self.flush_s)
+                await self._wake.wait()  # set by ``receive``: no timer to look for nothing
             try:
                 await self.commit_once()
             except Exception:  # a bug must not end the intake: the head-ends offer again

@@ -61,6 +61,14 @@ class Throttle:
     _cohorts: dict[str, tuple[int, int]] = field(default_factory=dict)  # second, count
     _sequences: dict[Eui64, int] = field(default_factory=dict)
     _closed: list[HeldWindow] = field(default_factory=list)
+    _open: int = 0  # windows holding alerts, not yet closed
+
+    @property
+    def holding(self) -> bool:
+        """Whether some window holds alerts (open, or closed and not yet taken by ``closed``):
+        until none does, nothing is due from ``closed`` and the intake need not look.
+        A plain count, so the event loop may read it while a batch is routed in a thread."""
+        return self._open > 0 or bool(self._closed)
 
     def admit(self, device_id: Eui64, cohort: str, critical: bool, at: datetime) -> bool:
         """Whether this alert goes out now; a held one is counted in its device's window."""
@@ -85,6 +93,7 @@ class Throttle:
             sequence = self._sequences.get(device_id, 0) + 1
             self._sequences[device_id] = sequence
             counts.held = HeldWindow(device_id, cohort, start, end, 0, sequence)
+            self._open += 1
         counts.held.count += 1
         return False
 
@@ -102,3 +111,4 @@ class Throttle:
         if counts.held is not None:
             self._closed.append(counts.held)
             counts.held = None
+            self._open -= 1

@@ -32,9 +32,8 @@ def listening(host: str, port: int) -> socket.socket:
 def main(
     config: HubConfig, port: int | None = None, fd: int | None = None, wakes: Wakes | None = None
 ) -> None:
-    import uvicorn
-
     from opendcc.gateway.app import create_app
+    from opendcc.tickless import TicklessServer
 
     setup_logging()
     hub = Hub(config, roles=frozenset({Role.GATEWAY}))
@@ -46,7 +45,7 @@ def main(
         sock = socket.socket(fileno=fd)
     else:
         sock = listening(config.host, port if port is not None else config.port)
-    uvicorn.Server(server_config(create_app(hub))).run(sockets=[sock])
+    TicklessServer(server_config(create_app(hub))).run(sockets=[sock])
 
 
 def server_config(app: Starlette) -> uvicorn.Config:

@@ -17,12 +17,14 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from opendcc.httpserver import Direct
+from opendcc.tickless import TicklessServer
 
 log = logging.getLogger(__name__)
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves the process's signal handlers alone: it is a guest."""
+class _EmbeddedServer(TicklessServer):
+    """A uvicorn server that leaves the process's signal handlers alone: it is a guest. Without
+    a Date header it never wakes on a timer (``tickless``): an idle listener costs nothing."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -129,7 +131,7 @@ async def _abort(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
         transport = getattr(connection, "transport", None)
         if transport is not None:
             transport.abort()
-    serving.cancel()  # no graceful shutdown: uvicorn's ticking ends here
+    serving.cancel()  # no graceful shutdown: uvicorn's wait for its exit ends here
     await asyncio.gather(serving, return_exceptions=True)
     handlers = list(server.server_state.tasks)
     if handlers:
