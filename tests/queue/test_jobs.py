@@ -308,3 +308,81 @@ def test_a_pool_cancelled_as_it_is_woken_stops(engine: Engine) -> None:
         assert task.cancelled()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("released", "again"), [(False, 0), (True, 1), (None, 1)])
+def test_a_job_that_released_nothing_is_not_followed_by_a_claim(
+    engine: Engine, released: bool | None, again: int
+) -> None:
+    """A job whose end says it released no waiting job leaves the pool waiting (its last
+    claim took every job due); one that released some, or cannot say, makes it claim at once."""
+    claims = _claims_after(engine, concurrency=4, jobs_due=1, released=released)
+    assert claims == [1] + [0] * again
+
+
+def test_a_full_pool_claims_when_a_slot_frees_even_if_nothing_was_released(
+    engine: Engine,
+) -> None:
+    """With every slot taken, due jobs wait for a slot, not for the poll."""
+    claims = _claims_after(engine, concurrency=1, jobs_due=2, released=False)
+    assert claims == [1, 1, 0]  # the last: the pool was full when the second job ended
+
+
+def _claims_after(
+    engine: Engine, *, concurrency: int, jobs_due: int, released: bool | None
+) -> list[int]:
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    rids = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
+        for n in range(200, 200 + jobs_due)
+    ]
+    with engine.begin() as conn:
+        for rid in rids:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW)
+    claims: list[int] = []
+    plain_claim = jobs.claim_loaded
+
+    def claim_loaded(*args: Any, **kwargs: Any) -> list[tuple[RequestId, Loaded]]:
+        claimed = plain_claim(*args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    carried: list[RequestId] = []
+
+    async def rest(rid: RequestId) -> bool | None:
+        carried.append(rid)
+        with engine.begin() as conn:
+            jobs.complete_in(conn, rid)
+        return released
+
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        return [partial(rest, rid) for rid, _ in claimed]
+
+    async def process(rid: RequestId) -> None:
+        raise AssertionError("every job goes through prepare_loaded")
+
+    async def main() -> None:
+        # A poll far longer than the test: only the pool's own wake-ups claim.
+        pool = WorkerPool(
+            jobs,
+            process,
+            FixedClock(NOW),
+            concurrency=concurrency,
+            poll=60.0,
+            prepare_loaded=prepare_loaded,
+        )
+        task = asyncio.create_task(pool.run())
+        for _ in range(300):
+            if len(carried) == jobs_due:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # time for any claim the last end asked for
+        task.cancel()
+        await pool.drain()
+
+    asyncio.run(main())
+    assert sorted(map(str, carried)) == sorted(map(str, rids))
+    return claims

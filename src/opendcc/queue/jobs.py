@@ -332,12 +332,16 @@ class JobQueue:
         conn.execute(_DELETE_JOB, {"key": str(request_id)})
 
     @staticmethod
-    def complete_many_in(conn: Connection, request_ids: list[str]) -> None:
+    def complete_many_in(conn: Connection, request_ids: list[str]) -> int | None:
         """``complete_in`` and ``release_waiting_in`` for many requests: two ``executemany``
-        on the DBAPI cursor (``opendcc.store.raw``; the router's batched ends take this)."""
+        on the DBAPI cursor (``opendcc.store.raw``; the router's batched ends take this). The
+        jobs released, in all; None where the driver cannot count an ``executemany``'s rows."""
         keys = [{"key": key} for key in request_ids]
         _DELETE_JOBS_RAW.run(conn, keys)
-        _RELEASE_WAITING_RAW.run(conn, keys)
+        released = _RELEASE_WAITING_RAW.run(conn, keys)
+        if len(keys) > 1 and not conn.dialect.supports_sane_multi_rowcount:
+            return None
+        return released
 
     def retry(self, request_id: RequestId, run_after: datetime) -> None:
         with self.engine.begin() as conn:
