@@ -7,16 +7,19 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from tests.reference import NOW
 
 from opendcc.core.clock import FixedClock
 from opendcc.core.request_id import RequestId
+from opendcc.dsp.future import FINISHED
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.queue import jobs as jobs_module
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.worker import PREPARED_PER_CLAIM, RETRY_AFTER, Rest, WorkerPool
 from opendcc.store.requests import Loaded, NewRequest, RequestStore
+from opendcc.store.tables import jobs as jobs_table
+from opendcc.store.tables import service_requests
 
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
 
@@ -386,3 +389,50 @@ def _claims_after(
     asyncio.run(main())
     assert sorted(map(str, carried)) == sorted(map(str, rids))
     return claims
+
+
+def test_release_orphans_frees_what_the_in_select_form_freed(engine: Engine) -> None:
+    """The correlated EXISTS frees exactly the jobs ``waits_for IN (SELECT request_id ...)``
+    freed: those waiting for a request in a finished state, none waiting for an unfinished
+    or unknown one."""
+    requests = RequestStore(engine)
+    jobs = JobQueue(engine)
+    states = list(RequestState)
+    predecessors = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{300 + n}")
+        for n in range(len(states))
+    ]
+    unknown = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:399")
+    waiting = {
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{400 + n}"): before
+        for n, before in enumerate([*predecessors, unknown, None])
+    }
+    with engine.begin() as conn:
+        for rid in [*predecessors, *waiting]:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+        for rid, state in zip(predecessors, states, strict=True):
+            conn.execute(
+                service_requests.update()
+                .where(service_requests.c.request_id == str(rid))
+                .values(state=state.value)
+            )
+        for rid, before in waiting.items():
+            jobs.enqueue_in(conn, rid, NOW, waits_for=before)
+    finished = FINISHED
+    old_form = select(jobs_table.c.request_id).where(
+        jobs_table.c.waits_for.in_(
+            select(service_requests.c.request_id).where(
+                service_requests.c.state.in_(sorted(finished))
+            )
+        )
+    )
+    with engine.connect() as conn:
+        expected = set(conn.execute(old_form).scalars())
+    assert len(expected) == len(finished)  # one job waits for a request in each state
+    assert jobs.release_orphans(finished) == len(expected)
+    with engine.connect() as conn:
+        still = dict(conn.execute(select(jobs_table.c.request_id, jobs_table.c.waits_for)).all())
+    for rid, before in waiting.items():
+        freed = str(rid) in expected
+        assert still[str(rid)] == (None if freed or before is None else str(before))
+    assert jobs.release_orphans(finished) == 0
