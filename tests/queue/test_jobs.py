@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -436,3 +437,67 @@ def test_release_orphans_frees_what_the_in_select_form_freed(engine: Engine) -> 
         freed = str(rid) in expected
         assert still[str(rid)] == (None if freed or before is None else str(before))
     assert jobs.release_orphans(finished) == 0
+
+
+@pytest.mark.parametrize("slow_claim", [False, True], ids=["claim", "slow_claim"])
+def test_jobs_waiting_for_a_general_slot_are_claimed_as_slots_free(
+    engine: Engine, slow_claim: bool
+) -> None:
+    """Reserved slots kept free, the general ones full: each end that frees a general slot
+    claims again, though it released nothing (no poll: it is a minute here); so does an end
+    while a claim is under way (the claim was sized before that slot came free)."""
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    if slow_claim:
+        plain_claim = jobs.claim_loaded
+
+        def claim_loaded(*args: Any, **kwargs: Any) -> list[tuple[RequestId, Loaded]]:
+            time.sleep(0.05)  # the jobs running end meanwhile
+            return plain_claim(*args, **kwargs)
+
+        jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    requests = RequestStore(engine)
+    rids = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
+        for n in range(500, 510)
+    ]
+    with engine.begin() as conn:
+        for rid in rids:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW)
+    carried: list[RequestId] = []
+
+    async def rest(rid: RequestId) -> bool | None:
+        await asyncio.sleep(0.02)
+        carried.append(rid)
+        with engine.begin() as conn:
+            jobs.complete_in(conn, rid)
+        return False
+
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        return [partial(rest, rid) for rid, _ in claimed]
+
+    async def process(rid: RequestId) -> None:
+        raise AssertionError("every job goes through prepare_loaded")
+
+    async def main() -> float:
+        pool = WorkerPool(
+            jobs,
+            process,
+            FixedClock(NOW),
+            concurrency=4,
+            reserved=2,
+            poll=60.0,
+            prepare_loaded=prepare_loaded,
+        )
+        started = time.monotonic()
+        task = asyncio.create_task(pool.run())
+        while len(carried) < len(rids) and time.monotonic() - started < 20:
+            await asyncio.sleep(0.01)
+        took = time.monotonic() - started
+        task.cancel()
+        await pool.drain()
+        return took
+
+    took = asyncio.run(main())
+    assert sorted(map(str, carried)) == sorted(map(str, rids))
+    assert took < 10  # far below the poll

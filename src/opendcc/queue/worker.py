@@ -28,11 +28,12 @@ to 32 pool threads ran them, contending for the GIL. A claim then takes at most
 A job's end makes the pool claim again only when a claim may now find something it could not
 before: the end released a job waiting for it (a sequenced request whose predecessor just
 ended: nothing else wakes the pool for it), the end may have (its continuation did not say
-``False``: see ``Rest``), or the pool had no general slot free (due jobs may be waiting for
-one). Otherwise the last claim found fewer jobs than it had room for, so none was due then, and
-what falls due since wakes the pool itself (an accept's wake-up) or waits for the poll (a retry
-or a future-dated job, as when the pool is idle): at low rates, that is one thread hop and one
-read a request saved.
+``False``: see ``Rest``), a claim is under way (sized before this slot came free), or the last
+claim filled every general slot it had (due jobs may be waiting for one). Otherwise the last
+claim took fewer jobs than it had room for, so it took every job due then, and what falls due
+since wakes the pool itself (an accept's wake-up) or waits for the poll (a retry or a
+future-dated job, as when the pool is idle): at low rates, that is one thread hop and one read
+a request saved.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ class WorkerPool:
         self.owner = f"worker-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[bool | None]] = set()
+        # Whether a claim is under way, and whether the last one took every job due then.
+        self._claiming = False
+        self._drained = False
 
     async def run(self) -> None:
         renewing = asyncio.create_task(self._renew()) if self.heartbeat else None
@@ -119,6 +123,7 @@ class WorkerPool:
             if room > 0:
                 # Cleared before the claim: a job committed while it runs wakes the next one.
                 self.wake.clear()
+                self._claiming = True
                 try:
                     claimed = await asyncio.to_thread(self._claim, room)
                 except Exception:
@@ -126,6 +131,12 @@ class WorkerPool:
                     log.exception("claiming jobs failed; trying again shortly")
                     await asyncio.sleep(self.poll)
                     continue
+                finally:
+                    self._claiming = False
+                # Fewer jobs than it had general slots for: it took every job due at its read
+                # (none was left for want of a slot).
+                general = min(self._claimable(room), room - self.reserved)
+                self._drained = len(claimed) < general
                 for rid, loaded in claimed:
                     task = asyncio.create_task(self._one(rid, loaded))
                     self._running.add(task)
@@ -182,12 +193,11 @@ class WorkerPool:
         return rests
 
     def _done(self, task: asyncio.Task[bool | None]) -> None:
-        # A general slot was free with this job still running: the last claim had room and
-        # took every job due then (module docstring).
-        had_room = len(self._running) < self.concurrency - self.reserved
         self._running.discard(task)
-        if had_room and _released_nothing(task):
-            return  # no claim for it
+        # No claim for an end that released nothing once the last claim took every job due
+        # (module docstring); one under way was sized before this slot came free.
+        if not self._claiming and self._drained and _released_nothing(task):
+            return
         self.wake.set()
 
     async def _one(self, rid: RequestId, loaded: Loaded | Rest | None) -> bool | None:
