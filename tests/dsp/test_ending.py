@@ -121,3 +121,29 @@ def test_an_impossible_step_is_refused_before_anything_is_written(engine: Engine
         Advance(RIDS[0], S.ACCEPTED, (S.INSTRUCTED,), NOW)(conn)  # DISPATCHED skipped
     outcome = requests.outcome(RIDS[0])
     assert outcome is not None and outcome.state is S.ACCEPTED
+
+
+def test_an_end_says_whether_it_released_a_waiting_job(engine: Engine) -> None:
+    """The worker pool claims again after an end only if it released a job (queue.worker)."""
+    accepted(engine)
+    with engine.begin() as conn:
+        Advance.run_many(conn, [Advance(rid, S.ACCEPTED, TO_S1SP, NOW) for rid in RIDS])
+        # Two ends in one batch (one executemany): nothing waits for either.
+        assert End.run_many(conn, [end(RIDS[1]), end(RIDS[2])]) == [(True, False)] * 2
+    group = GroupCommit(engine)
+    try:
+        assert group.run(end(RIDS[0])) is True  # alone: LATER waited for it
+    finally:
+        group.close()
+    with engine.connect() as conn:
+        assert conn.execute(select(jobs.c.request_id, jobs.c.waits_for)).all() == [
+            (str(LATER), None)
+        ]
+
+
+def test_a_batch_of_ends_that_released_a_job_says_so_for_each(engine: Engine) -> None:
+    accepted(engine)
+    with engine.begin() as conn:
+        Advance.run_many(conn, [Advance(rid, S.ACCEPTED, TO_S1SP, NOW) for rid in RIDS])
+        answers = End.run_many(conn, [end(rid) for rid in RIDS])
+    assert answers == [(True, True)] * 3  # the batch's count: one of them freed LATER

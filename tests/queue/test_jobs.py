@@ -2,21 +2,25 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from tests.reference import NOW
 
 from opendcc.core.clock import FixedClock
 from opendcc.core.request_id import RequestId
+from opendcc.dsp.future import FINISHED
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.queue import jobs as jobs_module
 from opendcc.queue.jobs import JobQueue
 from opendcc.queue.worker import PREPARED_PER_CLAIM, RETRY_AFTER, Rest, WorkerPool
 from opendcc.store.requests import Loaded, NewRequest, RequestStore
+from opendcc.store.tables import jobs as jobs_table
+from opendcc.store.tables import service_requests
 
 RIDS = [RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}") for n in (1, 2, 3)]
 
@@ -308,3 +312,192 @@ def test_a_pool_cancelled_as_it_is_woken_stops(engine: Engine) -> None:
         assert task.cancelled()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("released", "again"), [(False, 0), (True, 1), (None, 1)])
+def test_a_job_that_released_nothing_is_not_followed_by_a_claim(
+    engine: Engine, released: bool | None, again: int
+) -> None:
+    """A job whose end says it released no waiting job leaves the pool waiting (its last
+    claim took every job due); one that released some, or cannot say, makes it claim at once."""
+    claims = _claims_after(engine, concurrency=4, jobs_due=1, released=released)
+    assert claims == [1] + [0] * again
+
+
+def test_a_full_pool_claims_when_a_slot_frees_even_if_nothing_was_released(
+    engine: Engine,
+) -> None:
+    """With every slot taken, due jobs wait for a slot, not for the poll."""
+    claims = _claims_after(engine, concurrency=1, jobs_due=2, released=False)
+    assert claims == [1, 1, 0]  # the last: the pool was full when the second job ended
+
+
+def _claims_after(
+    engine: Engine, *, concurrency: int, jobs_due: int, released: bool | None
+) -> list[int]:
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    requests = RequestStore(engine)
+    rids = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
+        for n in range(200, 200 + jobs_due)
+    ]
+    with engine.begin() as conn:
+        for rid in rids:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW)
+    claims: list[int] = []
+    plain_claim = jobs.claim_loaded
+
+    def claim_loaded(*args: Any, **kwargs: Any) -> list[tuple[RequestId, Loaded]]:
+        claimed = plain_claim(*args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    carried: list[RequestId] = []
+
+    async def rest(rid: RequestId) -> bool | None:
+        carried.append(rid)
+        with engine.begin() as conn:
+            jobs.complete_in(conn, rid)
+        return released
+
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        return [partial(rest, rid) for rid, _ in claimed]
+
+    async def process(rid: RequestId) -> None:
+        raise AssertionError("every job goes through prepare_loaded")
+
+    async def main() -> None:
+        # A poll far longer than the test: only the pool's own wake-ups claim.
+        pool = WorkerPool(
+            jobs,
+            process,
+            FixedClock(NOW),
+            concurrency=concurrency,
+            poll=60.0,
+            prepare_loaded=prepare_loaded,
+        )
+        task = asyncio.create_task(pool.run())
+        for _ in range(300):
+            if len(carried) == jobs_due:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # time for any claim the last end asked for
+        task.cancel()
+        await pool.drain()
+
+    asyncio.run(main())
+    assert sorted(map(str, carried)) == sorted(map(str, rids))
+    return claims
+
+
+def test_release_orphans_frees_what_the_in_select_form_freed(engine: Engine) -> None:
+    """The correlated EXISTS frees exactly the jobs ``waits_for IN (SELECT request_id ...)``
+    freed: those waiting for a request in a finished state, none waiting for an unfinished
+    or unknown one."""
+    requests = RequestStore(engine)
+    jobs = JobQueue(engine)
+    states = list(RequestState)
+    predecessors = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{300 + n}")
+        for n in range(len(states))
+    ]
+    unknown = RequestId.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:399")
+    waiting = {
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{400 + n}"): before
+        for n, before in enumerate([*predecessors, unknown, None])
+    }
+    with engine.begin() as conn:
+        for rid in [*predecessors, *waiting]:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+        for rid, state in zip(predecessors, states, strict=True):
+            conn.execute(
+                service_requests.update()
+                .where(service_requests.c.request_id == str(rid))
+                .values(state=state.value)
+            )
+        for rid, before in waiting.items():
+            jobs.enqueue_in(conn, rid, NOW, waits_for=before)
+    finished = FINISHED
+    old_form = select(jobs_table.c.request_id).where(
+        jobs_table.c.waits_for.in_(
+            select(service_requests.c.request_id).where(
+                service_requests.c.state.in_(sorted(finished))
+            )
+        )
+    )
+    with engine.connect() as conn:
+        expected = set(conn.execute(old_form).scalars())
+    assert len(expected) == len(finished)  # one job waits for a request in each state
+    assert jobs.release_orphans(finished) == len(expected)
+    with engine.connect() as conn:
+        still = dict(conn.execute(select(jobs_table.c.request_id, jobs_table.c.waits_for)).all())
+    for rid, before in waiting.items():
+        freed = str(rid) in expected
+        assert still[str(rid)] == (None if freed or before is None else str(before))
+    assert jobs.release_orphans(finished) == 0
+
+
+@pytest.mark.parametrize("slow_claim", [False, True], ids=["claim", "slow_claim"])
+def test_jobs_waiting_for_a_general_slot_are_claimed_as_slots_free(
+    engine: Engine, slow_claim: bool
+) -> None:
+    """Reserved slots kept free, the general ones full: each end that frees a general slot
+    claims again, though it released nothing (no poll: it is a minute here); so does an end
+    while a claim is under way (the claim was sized before that slot came free)."""
+    jobs = JobQueue(engine, lease=timedelta(seconds=30))
+    if slow_claim:
+        plain_claim = jobs.claim_loaded
+
+        def claim_loaded(*args: Any, **kwargs: Any) -> list[tuple[RequestId, Loaded]]:
+            time.sleep(0.05)  # the jobs running end meanwhile
+            return plain_claim(*args, **kwargs)
+
+        jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    requests = RequestStore(engine)
+    rids = [
+        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
+        for n in range(500, 510)
+    ]
+    with engine.begin() as conn:
+        for rid in rids:
+            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
+            jobs.enqueue_in(conn, rid, NOW)
+    carried: list[RequestId] = []
+
+    async def rest(rid: RequestId) -> bool | None:
+        await asyncio.sleep(0.02)
+        carried.append(rid)
+        with engine.begin() as conn:
+            jobs.complete_in(conn, rid)
+        return False
+
+    def prepare_loaded(claimed: list[tuple[RequestId, Loaded]]) -> list[Rest]:
+        return [partial(rest, rid) for rid, _ in claimed]
+
+    async def process(rid: RequestId) -> None:
+        raise AssertionError("every job goes through prepare_loaded")
+
+    async def main() -> float:
+        pool = WorkerPool(
+            jobs,
+            process,
+            FixedClock(NOW),
+            concurrency=4,
+            reserved=2,
+            poll=60.0,
+            prepare_loaded=prepare_loaded,
+        )
+        started = time.monotonic()
+        task = asyncio.create_task(pool.run())
+        while len(carried) < len(rids) and time.monotonic() - started < 20:
+            await asyncio.sleep(0.01)
+        took = time.monotonic() - started
+        task.cancel()
+        await pool.drain()
+        return took
+
+    took = asyncio.run(main())
+    assert sorted(map(str, carried)) == sorted(map(str, rids))
+    assert took < 10  # far below the poll

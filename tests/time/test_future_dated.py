@@ -182,7 +182,10 @@ def test_a_failed_predecessor_cancels_its_successor_with_e31(rig: Rig) -> None:
     assert code_of(rig.response_to(first)) == "E20"
     assert code_of(rig.response_to(second)) == "E31"
     assert code_of(rig.response_to(third)) == "E31"  # the failure runs down the sequence
-    # Once the predecessor has failed, a new successor is refused at the door.
+    # Once the predecessor has failed and its Response is delivered, a new successor is refused
+    # at the door (before that, the door accepts it and it ends E31 like the others). Its
+    # successors no longer wait for the sequencing sweep, so that can still be under way here.
+    assert wait_until(lambda: rig.state(first) is S.DELIVERED)
     _, answer = rig.send("4.1.1", device, _read(), preceding=first)
     assert (answer.code, answer.status) == ("E31", 200)
 

@@ -93,11 +93,15 @@ class End:
     now: datetime
     messages: tuple[Message, ...]
 
-    def __call__(self, conn: Connection) -> None:
-        self.run_many(conn, [self])
+    def __call__(self, conn: Connection) -> bool | None:
+        released: bool | None = self.run_many(conn, [self])[0][1]
+        return released
 
     @classmethod
     def run_many(cls, conn: Connection, pieces: list[End]) -> list[tuple[bool, Any]]:
+        """Each piece's answer: whether the batch's ends released a waiting job (None: not
+        known), the worker pool's cue to claim at once (``WorkerPool``): a released job is due
+        now, and nothing else wakes the pool for it."""
         moves: list[dict[str, Any]] = []
         history: list[tuple[object, ...]] = []
         keys: list[str] = []
@@ -118,5 +122,7 @@ class End:
         HISTORY.run(conn, history)
         latest = max(piece.now for piece in pieces)
         Outbox.put_many_in(conn, [(m, None) for piece in pieces for m in piece.messages], latest)
-        JobQueue.complete_many_in(conn, keys)  # the jobs done, the requests waiting freed
-        return [(True, None)] * len(pieces)
+        # The jobs done, the requests waiting freed.
+        freed = JobQueue.complete_many_in(conn, keys)
+        released = None if freed is None else freed > 0
+        return [(True, released)] * len(pieces)

@@ -48,7 +48,7 @@ from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
 from opendcc.dsp.ending import Advance, End
-from opendcc.dsp.future import is_cancellation
+from opendcc.dsp.future import FINISHED, is_cancellation
 from opendcc.dsp.instruct import Instructions, execute_at
 from opendcc.dsp.lifecycle import UNFINISHED, RequestState
 from opendcc.dsp.stepfacts import StepFacts
@@ -227,22 +227,25 @@ class Dispatcher:
                     rests.append(raising(exc))
         return rests
 
-    async def _go_on(self, ready: _Ready | _Cancel | None) -> None:
-        """From the sealed instruction on: its advance, the S1SP, the end."""
+    async def _go_on(self, ready: _Ready | _Cancel | None) -> bool | None:
+        """From the sealed instruction on: its advance, the S1SP, the end. Whether the end
+        released a job waiting for it (False: it released none, so the worker pool need not
+        claim for it; None: not known, as on every path but the common end's)."""
         if ready is None:
-            return
+            return None
         if isinstance(ready, _Cancel):
             await self._cancel_like(ready.request)
-            return
+            return None
         if ready.advance is not None:
             await self._commit(ready.advance)
         outcome = await ready.adapter.submit(ready.sealed)
         end = self._end_on_loop(ready, outcome)
         if end is None:
             await asyncio.to_thread(self._outcome, ready, outcome)
-            return
-        await self._commit(end)
+            return None
+        released = await self._commit(end)
         self.on_outbox()
+        return released
 
     async def _commit(self, work: Callable[[Connection], T]) -> T:
         """``work`` committed in the group commit's next batch, awaited without a thread."""
@@ -404,7 +407,11 @@ class Dispatcher:
         preceding = stored.preceding_request_id
         if preceding is not None:
             before = self.requests.outcome(preceding)
-            if before is not None and before.state in UNFINISHED:
+            # A predecessor whose outcome is known (RESPONDED, FAILED, ...: the end that released
+            # this job) is not waited for again, though its Response may not be delivered yet:
+            # parked again, this job would wait for the sequencing sweep, then the workers' poll.
+            unknown = before is not None and before.state.value not in FINISHED
+            if before is not None and before.state in UNFINISHED and unknown:
                 self.jobs.park(rid, preceding)
                 return ResponseCode.ACKNOWLEDGED, "waiting"
             if before is None or not before.succeeded:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Select,
+    Update,
     bindparam,
     delete,
     func,
@@ -148,6 +149,25 @@ def due_at(now: datetime) -> Select[str]:
     )
 
 
+def orphans_released(finished: frozenset[str]) -> Update:
+    """Free the waiting jobs whose predecessor is in one of the ``finished`` states. Each
+    waiting job's predecessor is looked up by its key (a correlated EXISTS): the cost follows
+    the jobs that wait, where ``waits_for IN (SELECT ... WHERE state IN ...)`` made SQLite walk
+    every finished request in the history on each run."""
+    predecessor = service_requests.alias("predecessor")
+    done = (
+        select(predecessor.c.request_id)
+        .where(predecessor.c.request_id == jobs.c.waits_for)
+        .where(predecessor.c.state.in_(sorted(finished)))
+    )
+    return (
+        update(jobs)
+        .where(jobs.c.waits_for.is_not(None))
+        .where(done.exists())
+        .values(waits_for=None)
+    )
+
+
 class WorkQueue(Protocol):
     """What the front door, the router and the workers need of a queue.
 
@@ -250,16 +270,8 @@ class JobQueue:
     def release_orphans(self, finished: frozenset[str]) -> int:
         """Free jobs whose predecessor is in one of the ``finished`` states: a safety net for a
         predecessor that finished while its successor was being accepted."""
-        done = select(service_requests.c.request_id).where(
-            service_requests.c.state.in_(sorted(finished))
-        )
         with self.engine.begin() as conn:
-            released = conn.execute(
-                update(jobs)
-                .where(jobs.c.waits_for.is_not(None))
-                .where(jobs.c.waits_for.in_(done))
-                .values(waits_for=None)
-            )
+            released = conn.execute(orphans_released(finished))
         return released.rowcount
 
     def claim(
@@ -332,12 +344,16 @@ class JobQueue:
         conn.execute(_DELETE_JOB, {"key": str(request_id)})
 
     @staticmethod
-    def complete_many_in(conn: Connection, request_ids: list[str]) -> None:
+    def complete_many_in(conn: Connection, request_ids: list[str]) -> int | None:
         """``complete_in`` and ``release_waiting_in`` for many requests: two ``executemany``
-        on the DBAPI cursor (``opendcc.store.raw``; the router's batched ends take this)."""
+        on the DBAPI cursor (``opendcc.store.raw``; the router's batched ends take this). The
+        jobs released, in all; None where the driver cannot count an ``executemany``'s rows."""
         keys = [{"key": key} for key in request_ids]
         _DELETE_JOBS_RAW.run(conn, keys)
-        _RELEASE_WAITING_RAW.run(conn, keys)
+        released = _RELEASE_WAITING_RAW.run(conn, keys)
+        if len(keys) > 1 and not conn.dialect.supports_sane_multi_rowcount:
+            return None
+        return released
 
     def retry(self, request_id: RequestId, run_after: datetime) -> None:
         with self.engine.begin() as conn:
