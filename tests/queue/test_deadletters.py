@@ -126,8 +126,9 @@ def queue_messages(hub: Hub, url: str) -> set[str]:
 
 def deliver(hub: Hub, until: Any, *, tick: timedelta = TICK, seconds: float = 30.0) -> None:
     """Run the hub's deliverer, the fake clock moving ``tick`` every 20 ms, until ``until()``
-    (then a little longer: nothing more may go out). A tick well under the outbox's lease
-    (30 s) keeps a message being posted from being claimed again meanwhile."""
+    (then a little longer: nothing more may go out). The clock moves only while the deliverer
+    is settled (no POST or record under way), so a message being posted is never claimed
+    again meanwhile for a lease (30 s) run out on the fake clock, however slow the box."""
     clock = hub.clock
     assert isinstance(clock, FixedClock)
 
@@ -137,12 +138,17 @@ def deliver(hub: Hub, until: Any, *, tick: timedelta = TICK, seconds: float = 30
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         try:
+
+            def advance() -> None:
+                if deliverer.settled:
+                    clock.advance(tick)
+
             while not await asyncio.to_thread(until):
                 assert loop.time() < deadline, "timed out"
-                clock.advance(tick)
+                advance()
                 await asyncio.sleep(0.02)
             for _ in range(15):
-                clock.advance(tick)
+                advance()
                 await asyncio.sleep(0.02)
         finally:
             task.cancel()

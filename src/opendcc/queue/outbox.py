@@ -557,6 +557,13 @@ class Deliverer:
         self._claim_on_loop = sole and box.engine.dialect.name == "sqlite"
         self.claims = 0  # counted for tests and benchmarks
         self.records = 0
+        self._recording_now = 0  # outcomes taken for a record not yet committed
+
+    @property
+    def settled(self) -> bool:
+        """Nothing posted whose outcome is not committed: no POST in flight, no outcome
+        waiting for its record, no record under way."""
+        return not (self._flying or self._taken or self._failures or self._recording_now)
 
     async def run(self) -> None:
         async with self._client_factory() as client:
@@ -672,6 +679,7 @@ class Deliverer:
         failures, self._failures = self._failures, []
         if not taken and not failures:
             return
+        self._recording_now += 1
         try:
             dead = await self.box.record_soon(taken, failures, self.clock.now())
             self.records += 1
@@ -681,6 +689,7 @@ class Deliverer:
             log.exception("recording %d deliveries failed", len(taken) + len(failures))
             dead = []
         finally:
+            self._recording_now -= 1
             self._holding.difference_update(row_id for row_id, _ in taken)
             self._holding.difference_update(failure.row_id for failure in failures)
         if any(message.ordering_key is not None for _, message in taken):
