@@ -270,6 +270,7 @@ class Hub:
             submit=self._submit,
             grace=config.future_dated_grace,
             on_outbox=self._outbox_made,
+            on_jobs=self._accepted,
         )
         self.notices = S1spNotices(self.engine, self.clock, self._submit)
         self.dispatcher = Dispatcher(
@@ -486,8 +487,8 @@ class Hub:
         await queue.run_publisher(self.clock)
 
     def _accepted(self) -> None:
-        """After a commit that made a job: the workers look now (and the publisher, in scale
-        mode, publishes it)."""
+        """After a commit that made a job, or freed one to run (the sequencing sweep): the
+        workers look now (and the publisher, in scale mode, publishes it)."""
         self._wake(self.workers.wake, wake.JOBS)
         if isinstance(self.jobs, BrokerQueue):
             self._wake(self.jobs.wake)

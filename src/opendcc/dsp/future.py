@@ -121,6 +121,7 @@ class FutureDated:
         submit: Submit,
         grace: timedelta,
         on_outbox: Callable[[], None] = lambda: None,
+        on_jobs: Callable[[], None] = lambda: None,
         poll: float = 0.5,
     ) -> None:
         self.engine = engine
@@ -134,6 +135,8 @@ class FutureDated:
         self.submit = submit
         self.grace = grace
         self.on_outbox = on_outbox
+        # After the sweep freed sequenced jobs: the workers look now, not at their next poll.
+        self.on_jobs = on_jobs
         self.poll = poll
         self.wake = asyncio.Event()
         self._held_due = Peek(engine, _HELD_DUE)
@@ -287,6 +290,8 @@ class FutureDated:
                     expired = await asyncio.to_thread(self.expire_due)
                 if await self._orphans.found(*_FINISHED):
                     freed = await asyncio.to_thread(self.jobs.release_orphans, FINISHED)
+                    if freed:
+                        self.on_jobs()
                 if expired or freed:
                     log.info("future-dated: %d timed out (E30), %d sequenced freed", expired, freed)
             except Exception:
