@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from tests.reference import XSD_V54
 from tests.time.rig import Rig, at, code_of, timed_estate, wait_until
 from typer.testing import CliRunner
@@ -24,6 +25,7 @@ from opendcc.dsp.lifecycle import RequestState
 from opendcc.duis.schema import load_schema
 from opendcc.duis.xml import ra
 from opendcc.sim.headends.core import Faults
+from opendcc.store.tables import jobs, service_requests
 
 S = RequestState
 COHORT = "aclara"  # its head-end does not date commands: the DSP holds them
@@ -182,12 +184,39 @@ def test_a_failed_predecessor_cancels_its_successor_with_e31(rig: Rig) -> None:
     assert code_of(rig.response_to(first)) == "E20"
     assert code_of(rig.response_to(second)) == "E31"
     assert code_of(rig.response_to(third)) == "E31"  # the failure runs down the sequence
-    # Once the predecessor has failed and its Response is delivered, a new successor is refused
-    # at the door (before that, the door accepts it and it ends E31 like the others). Its
-    # successors no longer wait for the sequencing sweep, so that can still be under way here.
-    assert wait_until(lambda: rig.state(first) is S.DELIVERED)
+    # Once the predecessor has failed, a new successor is refused at the door, whether or not
+    # the failure's Response has been delivered yet.
     _, answer = rig.send("4.1.1", device, _read(), preceding=first)
     assert (answer.code, answer.status) == ("E31", 200)
+
+
+def test_a_predecessor_answered_but_not_yet_delivered_is_not_waited_for(rig: Rig) -> None:
+    """Its outcome is known: a successor of a failed one is refused E31 at the door at once,
+    a successor of one answered I0 goes on at once (neither is parked on it)."""
+    device, _ = rig.meter_of(COHORT)
+    first, _ = rig.send("4.1.1", device, _read(), first=True)
+    assert wait_until(lambda: rig.state(first) is S.DELIVERED)
+    hub = rig.running
+
+    def undelivered(state: S, code: str) -> None:  # as between the end and the delivery
+        with hub.engine.begin() as conn:
+            conn.execute(
+                service_requests.update()
+                .where(service_requests.c.request_id == str(first))
+                .values(state=state.value, response_code=code)
+            )
+
+    undelivered(S.FAILED, "E20")
+    _, answer = rig.send("4.1.1", device, _read(), preceding=first)
+    assert (answer.code, answer.status) == ("E31", 200)
+
+    undelivered(S.RESPONDED, "I0")
+    second, answer = rig.send("4.1.1", device, _read(), preceding=first)
+    assert answer.code == "I99"
+    with hub.engine.connect() as conn:
+        waits = conn.execute(select(jobs.c.waits_for).where(jobs.c.request_id == str(second)))
+        assert waits.scalar_one_or_none() is None  # not parked (or already run)
+    assert code_of(rig.response_to(second)) == "I0"
 
 
 def test_a_predecessor_that_is_not_the_users_is_refused_e31(rig: Rig) -> None:

@@ -49,10 +49,10 @@ from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.access import AccessControl, AccessDenied, Endpoint, Granted
 from opendcc.dsp.anomaly import AnomalyDetector
-from opendcc.dsp.future import is_cancellation
+from opendcc.dsp.future import is_cancellation, outcome_pending
 from opendcc.dsp.instruct import SIGNED_PRE_COMMANDS, Instructions, execute_at
 from opendcc.dsp.inventory_read import InventoryReader
-from opendcc.dsp.lifecycle import UNFINISHED, RequestState
+from opendcc.dsp.lifecycle import RequestState
 from opendcc.dsp.notices import queue_in
 from opendcc.dsp.offering import Offer, non_device_entry
 from opendcc.duis import precommand
@@ -300,7 +300,8 @@ class FrontDoor:
         return request
 
     def _predecessor(self, request: ServiceRequest) -> RequestId | None:
-        """Sequencing: the request this one must wait for, if its outcome is still unknown.
+        """Sequencing: the request this one must wait for, if its outcome is still unknown
+        (``outcome_pending``: one answered but not yet delivered is not waited for).
 
         Refused with E31 when the predecessor is not one of the User's requests, or has already
         failed (or been cancelled): this request would be cancelled anyway.
@@ -313,7 +314,7 @@ class FrontDoor:
             raise AccessDenied(
                 ResponseCode.SEQUENCE_BROKEN, f"no request {preceding} of yours precedes this one"
             )
-        if found.state in UNFINISHED:
+        if outcome_pending(found.state):
             return preceding
         if not found.succeeded:
             raise AccessDenied(

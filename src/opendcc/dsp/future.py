@@ -39,7 +39,7 @@ from opendcc.core.errors import ResponseCode
 from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.core.woken import woken
-from opendcc.dsp.lifecycle import TERMINAL, RequestState
+from opendcc.dsp.lifecycle import TERMINAL, UNFINISHED, RequestState
 from opendcc.duis.request import ServiceRequest, parse_request
 from opendcc.duis.response import (
     Smets1Payload,
@@ -85,6 +85,14 @@ _ORPHANS = (  # noqa: S608 - placeholders only
     "SELECT 1 FROM jobs WHERE waits_for IS NOT NULL AND EXISTS (SELECT 1 FROM service_requests"
     " AS r WHERE r.request_id = jobs.waits_for AND r.state IN ({states})) LIMIT 1"
 ).format(states=", ".join(["{p}"] * len(_FINISHED)))
+
+
+def outcome_pending(state: RequestState) -> bool:
+    """Whether a successor must wait for a predecessor in ``state``: accepted and its outcome
+    not yet known. One whose outcome is known (RESPONDED, FAILED ...) is not waited for, though
+    its Response may not be delivered yet: the successor goes on, or is refused E31, at once
+    (the door and the route alike)."""
+    return state in UNFINISHED and state.value not in FINISHED
 
 
 def is_cancellation(execute_at: datetime | None) -> bool:

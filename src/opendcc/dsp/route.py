@@ -48,9 +48,9 @@ from opendcc.core.eui import Eui64
 from opendcc.core.request_id import RequestId
 from opendcc.dco import DcoRejected, DualControl, countersign
 from opendcc.dsp.ending import Advance, End
-from opendcc.dsp.future import FINISHED, is_cancellation
+from opendcc.dsp.future import is_cancellation, outcome_pending
 from opendcc.dsp.instruct import Instructions, execute_at
-from opendcc.dsp.lifecycle import UNFINISHED, RequestState
+from opendcc.dsp.lifecycle import RequestState
 from opendcc.dsp.stepfacts import StepFacts
 from opendcc.duis.fastsign import signed_smets1_response
 from opendcc.duis.request import ServiceRequest
@@ -407,11 +407,9 @@ class Dispatcher:
         preceding = stored.preceding_request_id
         if preceding is not None:
             before = self.requests.outcome(preceding)
-            # A predecessor whose outcome is known (RESPONDED, FAILED, ...: the end that released
-            # this job) is not waited for again, though its Response may not be delivered yet:
-            # parked again, this job would wait for the sequencing sweep, then the workers' poll.
-            unknown = before is not None and before.state.value not in FINISHED
-            if before is not None and before.state in UNFINISHED and unknown:
+            # A predecessor whose outcome is known (the end that released this job) is not
+            # waited for again: parked again, this job would wait for the sequencing sweep.
+            if before is not None and outcome_pending(before.state):
                 self.jobs.park(rid, preceding)
                 return ResponseCode.ACKNOWLEDGED, "waiting"
             if before is None or not before.succeeded:
