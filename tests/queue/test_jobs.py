@@ -219,16 +219,16 @@ async def _reserved_slot(engine: Engine, loaded: bool | str) -> None:
     assert sorted(map(str, running)) == sorted(map(str, [*reads, topup]))
 
 
-def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
-    """With ``prepare_loaded``, the thread that claimed runs each job's first part (one hop a
-    claim, not one a job), a claim takes at most ``PREPARED_PER_CLAIM`` jobs, and a job whose
-    claim whose first part raised is put off for a retry while the next claim's go on."""
+def _due_jobs_counted(
+    engine: Engine, *, first: int, count: int
+) -> tuple[JobQueue, list[RequestId], list[int]]:
+    """``count`` accepted requests with their jobs due now, and a queue whose
+    ``claim_loaded`` appends how many jobs each claim took to the list returned."""
     jobs = JobQueue(engine, lease=timedelta(seconds=30))
     requests = RequestStore(engine)
-    many = PREPARED_PER_CLAIM + 4
     rids = [
         RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
-        for n in range(100, 100 + many)
+        for n in range(first, first + count)
     ]
     with engine.begin() as conn:
         for rid in rids:
@@ -243,6 +243,14 @@ def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
         return claimed
 
     jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    return jobs, rids, claims
+
+
+def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
+    """With ``prepare_loaded``, the thread that claimed runs each job's first part (one hop a
+    claim, not one a job), a claim takes at most ``PREPARED_PER_CLAIM`` jobs, and a job whose
+    claim whose first part raised is put off for a retry while the next claim's go on."""
+    jobs, rids, claims = _due_jobs_counted(engine, first=100, count=PREPARED_PER_CLAIM + 4)
     prepared_in: dict[RequestId, int] = {}
     carried: list[RequestId] = []
 
@@ -267,7 +275,7 @@ def test_a_claim_prepares_its_jobs_in_its_own_thread(engine: Engine) -> None:
         pool = WorkerPool(jobs, process, FixedClock(NOW), poll=0.01, prepare_loaded=prepare_loaded)
         task = asyncio.create_task(pool.run())
         for _ in range(200):
-            if len(carried) == many - PREPARED_PER_CLAIM:
+            if len(carried) == len(rids) - PREPARED_PER_CLAIM:
                 break
             await asyncio.sleep(0.01)
         task.cancel()
@@ -335,25 +343,7 @@ def test_a_full_pool_claims_when_a_slot_frees_even_if_nothing_was_released(
 def _claims_after(
     engine: Engine, *, concurrency: int, jobs_due: int, released: bool | None
 ) -> list[int]:
-    jobs = JobQueue(engine, lease=timedelta(seconds=30))
-    requests = RequestStore(engine)
-    rids = [
-        RequestId.parse(f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{n}")
-        for n in range(200, 200 + jobs_due)
-    ]
-    with engine.begin() as conn:
-        for rid in rids:
-            requests.accept_in(conn, NewRequest(rid, "4.1.1", 1, b"<doc/>"), NOW)
-            jobs.enqueue_in(conn, rid, NOW)
-    claims: list[int] = []
-    plain_claim = jobs.claim_loaded
-
-    def claim_loaded(*args: Any, **kwargs: Any) -> list[tuple[RequestId, Loaded]]:
-        claimed = plain_claim(*args, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    jobs.claim_loaded = claim_loaded  # type: ignore[method-assign]
+    jobs, rids, claims = _due_jobs_counted(engine, first=200, count=jobs_due)
     carried: list[RequestId] = []
 
     async def rest(rid: RequestId) -> bool | None:
