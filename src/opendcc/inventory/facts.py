@@ -24,6 +24,7 @@ from opendcc.catalogue import UserRole
 from opendcc.core.eui import Eui64
 from opendcc.inventory.devices import Device, _device_of
 from opendcc.store.cache import TtlCache
+from opendcc.store.raw import result_processors
 from opendcc.store.tables import devices, registrations, restrictions
 
 _CHUNK = 500  # devices per IN (...) query
@@ -81,9 +82,7 @@ class _Compiled:
         self.sql = compiled.string
         self.order = list(compiled.positiontup or ()) if compiled.positional else None
         columns = list(statement.selected_columns)
-        self.processors = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        ]
+        self.processors = result_processors(columns, dialect)
         self.row = _row_type([str(c.key) for c in columns])
 
     def rows(self, raw: Any, device_ids: Sequence[str]) -> list[Any]:

@@ -45,7 +45,7 @@ from sqlalchemy import (
 from opendcc.core.request_id import RequestId
 from opendcc.dsp.lifecycle import RequestState
 from opendcc.store.group import GroupCommit, write
-from opendcc.store.raw import RawInsert, RawStatement
+from opendcc.store.raw import RawInsert, RawStatement, result_processors
 from opendcc.store.requests import Loaded, StoredOutcome
 from opendcc.store.tables import jobs, service_requests
 
@@ -95,10 +95,7 @@ _DueRow = namedtuple(
 @functools.lru_cache(maxsize=8)
 def _due_processors(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
     """The read's columns' result processors for ``dialect`` (None: taken as the DBAPI gives it)."""
-    return [
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in _DUE_LOADED.selected_columns
-    ]
+    return result_processors(_DUE_LOADED.selected_columns, dialect)
 
 
 def _due_loaded(engine: Engine, now: datetime, limit: int) -> list[_DueRow]:

@@ -16,7 +16,7 @@ commit rolls back the piece's savepoint on any exception either way.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,6 +160,12 @@ class RawStatement:
             return [tuple(found) for found in cursor.fetchall()]
         finally:
             cursor.close()
+
+
+def result_processors(columns: Iterable[Any], dialect: Dialect) -> list[Processor]:
+    """Each selected column's result processor for ``dialect`` (None: the value is taken as the
+    DBAPI gives it), for a read run on the DBAPI cursor to decode its rows as Core would."""
+    return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
 
 
 def processor(kind: Any, dialect: Dialect) -> Processor:
